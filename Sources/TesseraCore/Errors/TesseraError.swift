@@ -1,0 +1,83 @@
+/// Every error a client may see, each with its HTTP status and a stable problem `type`.
+///
+/// Handlers throw these; the gateway maps them to `application/problem+json` in one place.
+public enum TesseraError: Error, Equatable, Sendable {
+    case badRequest(String)
+    case unauthorized(String)
+    case forbidden(String)
+    case notFound(String)
+    case methodNotAllowed(method: String, allowed: [String])
+    case conflict(String)
+    case payloadTooLarge(limit: Int)
+    case unprocessable(String)
+    case tooManyRequests(retryAfterSeconds: Int)
+    case unavailable(String)
+    case internalError
+
+    public var statusCode: Int {
+        switch self {
+        case .badRequest: 400
+        case .unauthorized: 401
+        case .forbidden: 403
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .conflict: 409
+        case .payloadTooLarge: 413
+        case .unprocessable: 422
+        case .tooManyRequests: 429
+        case .unavailable: 503
+        case .internalError: 500
+        }
+    }
+
+    /// The stable problem type, a URI reference clients may switch on.
+    public var type: String {
+        let slug =
+            switch self {
+            case .badRequest: "bad-request"
+            case .unauthorized: "unauthorized"
+            case .forbidden: "forbidden"
+            case .notFound: "not-found"
+            case .methodNotAllowed: "method-not-allowed"
+            case .conflict: "conflict"
+            case .payloadTooLarge: "payload-too-large"
+            case .unprocessable: "unprocessable"
+            case .tooManyRequests: "too-many-requests"
+            case .unavailable: "unavailable"
+            case .internalError: "internal"
+            }
+        return "https://tessera.dev/problems/\(slug)"
+    }
+
+    public var title: String {
+        switch self {
+        case .badRequest: "Bad request"
+        case .unauthorized: "Unauthorized"
+        case .forbidden: "Forbidden"
+        case .notFound: "Not found"
+        case .methodNotAllowed: "Method not allowed"
+        case .conflict: "Conflict"
+        case .payloadTooLarge: "Payload too large"
+        case .unprocessable: "Unprocessable content"
+        case .tooManyRequests: "Too many requests"
+        case .unavailable: "Service unavailable"
+        case .internalError: "Internal error"
+        }
+    }
+
+    public var detail: String {
+        switch self {
+        case .badRequest(let d), .unauthorized(let d), .forbidden(let d), .notFound(let d),
+            .conflict(let d), .unprocessable(let d), .unavailable(let d):
+            d
+        case .methodNotAllowed(let method, let allowed):
+            "\(method) is not allowed here; allowed: \(allowed.joined(separator: ", "))"
+        case .payloadTooLarge(let limit):
+            "the request body is larger than the limit of \(limit) bytes"
+        case .tooManyRequests(let seconds):
+            "too many failed attempts; retry after \(seconds) seconds"
+        case .internalError:
+            "an internal error occurred; the request id identifies it in the server log"
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import Crypto
+
+/// An API key `tsk_<prefix>_<secret><checksum>`: a 12-character base62 prefix for look-up and display,
+/// a 43-character base62 secret (256 bits) and a 6-character base62 CRC-32 so scanners can recognise
+/// a leaked key without a database. Only the SHA-256 of the whole key is ever stored.
+public struct APIKey: Sendable, CustomStringConvertible {
+    public static let scheme = "tsk"
+    static let prefixLength = 12
+    static let secretLength = 43
+    static let checksumLength = 6
+
+    public let prefix: String
+    /// Secret plus checksum: the part after the second underscore.
+    let secretPart: String
+
+    /// The whole key, to be shown to its owner once and never stored or logged.
+    public var plaintext: String { "\(Self.scheme)_\(prefix)_\(secretPart)" }
+
+    /// SHA-256 of the whole key, the only form the server keeps.
+    public var digest: [UInt8] { Array(SHA256.hash(data: Array(plaintext.utf8))) }
+
+    /// What may be shown in listings and logs.
+    public var displayPrefix: String { "\(Self.scheme)_\(prefix)" }
+
+    public var description: String { "\(displayPrefix)_***" }
+
+    /// A fresh key from the system's secure random source.
+    public static func generate() -> APIKey {
+        var rng = SystemRandomNumberGenerator()
+        let prefix = Base62.random(count: prefixLength, using: &rng)
+        let secret = Base62.random(count: secretLength, using: &rng)
+        let checksum = Self.checksum(prefix: prefix, secret: secret)
+        return APIKey(prefix: prefix, secretPart: secret + checksum)
+    }
+
+    /// Parses a presented key; nil when the shape or the checksum is wrong (no database needed).
+    public static func parse(_ text: String) -> APIKey? {
+        let parts = text.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == scheme else { return nil }
+        let prefix = String(parts[1])
+        let secretPart = String(parts[2])
+        guard prefix.count == prefixLength, secretPart.count == secretLength + checksumLength,
+            Base62.isValid(prefix), Base62.isValid(secretPart)
+        else { return nil }
+        let secret = String(secretPart.prefix(secretLength))
+        guard secretPart.suffix(checksumLength) == checksum(prefix: prefix, secret: secret) else { return nil }
+        return APIKey(prefix: prefix, secretPart: secretPart)
+    }
+
+    static func checksum(prefix: String, secret: String) -> String {
+        let crc = CRC32.checksum(Array("\(scheme)_\(prefix)_\(secret)".utf8))
+        return Base62.encode(UInt64(crc), width: checksumLength)
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in a.indices { diff |= a[i] ^ b[i] }
+    return diff == 0
+}
+
+enum Base62 {
+    static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    static func random(count: Int, using rng: inout some RandomNumberGenerator) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        while out.count < count {
+            let byte = UInt8.random(in: 0...255, using: &rng)
+            if byte < 248 { out.append(alphabet[Int(byte % 62)]) }  // 248 = 4 × 62: no modulo bias
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func encode(_ value: UInt64, width: Int) -> String {
+        var v = value
+        var out = [UInt8](repeating: alphabet[0], count: width)
+        for i in stride(from: width - 1, through: 0, by: -1) {
+            out[i] = alphabet[Int(v % 62)]
+            v /= 62
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func isValid(_ s: String) -> Bool {
+        s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
+    }
+}
+
+/// CRC-32 (IEEE 802.3, as zlib computes it).
+enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { n in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xff)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+}

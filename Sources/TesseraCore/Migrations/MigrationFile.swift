@@ -1,0 +1,69 @@
+import Crypto
+
+/// One numbered SQL migration (`NNNN_name.sql`) with the SHA-256 of its text.
+public struct MigrationFile: Sendable, Equatable {
+    public let name: String
+    public let number: Int
+    public let sql: String
+    public let checksum: String
+
+    public init(name: String, sql: String) throws {
+        guard let number = Self.number(of: name) else { throw MigrationFileError.badName(name) }
+        self.name = name
+        self.number = number
+        self.sql = sql
+        self.checksum = SHA256.hash(data: Array(sql.utf8)).hexString
+    }
+
+    /// The leading number of a well-formed name (`0001_create_orgs.sql` → 1), else nil.
+    public static func number(of name: String) -> Int? {
+        let chars = Array(name)
+        guard chars.count > 9, name.hasSuffix(".sql"), chars[4] == "_",
+            chars[0..<4].allSatisfy(\.isASCIIDigit),
+            chars[5..<(chars.count - 4)].allSatisfy({ $0.isASCIIDigit || ("a"..."z").contains($0) || $0 == "_" })
+        else { return nil }
+        return Int(String(chars[0..<4]))
+    }
+
+    /// Sorts the files by number and refuses duplicates and malformed names.
+    public static func ordered(_ files: [MigrationFile]) throws -> [MigrationFile] {
+        let sorted = files.sorted { $0.number < $1.number }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.number == b.number {
+            throw MigrationFileError.duplicateNumber(a.name, b.name)
+        }
+        return sorted
+    }
+}
+
+public enum MigrationFileError: Error, Equatable, CustomStringConvertible {
+    case badName(String)
+    case duplicateNumber(String, String)
+
+    public var description: String {
+        switch self {
+        case .badName(let name): "migration file name '\(name)' is not NNNN_lowercase_name.sql"
+        case .duplicateNumber(let a, let b): "migrations '\(a)' and '\(b)' share a number"
+        }
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lower-case hexadecimal.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in self {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension Digest {
+    public var hexString: String { Array(self).hexString }
+}

@@ -1,0 +1,82 @@
+/// Tessera's configuration, read once (environment > `.env` > YAML > defaults) and never changed.
+public struct Settings: Sendable {
+    public enum Profile: String, Sendable, CaseIterable {
+        case dev, prod
+    }
+
+    public struct HTTP: Sendable {
+        public var host: String
+        public var port: Int
+        /// Largest request body accepted; larger ones are answered 413 before routing.
+        public var maxBodyBytes: Int
+    }
+
+    public struct Database: Sendable {
+        public var host: String
+        public var port: Int
+        public var name: String
+        /// The gateway's login role (not a superuser; member of `tessera_app`).
+        public var user: String
+        public var password: Secret?
+        /// The role used only by migrations and provisioning.
+        public var adminUser: String
+        public var adminPassword: Secret?
+        public var poolSize: Int
+        public var tls: TLSMode
+    }
+
+    public enum TLSMode: String, Sendable, CaseIterable {
+        case disable, prefer, require
+    }
+
+    public struct Paths: Sendable {
+        /// Local state: admin key file, artifacts (relative paths are taken from the working directory).
+        public var dataDir: String
+        public var metaMigrations: String
+        public var resultsMigrations: String
+    }
+
+    public var profile: Profile
+    public var http: HTTP
+    public var database: Database
+    public var paths: Paths
+    public var logLevel: String
+
+    /// Every key Tessera reads, with its YAML path, environment name and default.
+    public static let keys: [SettingKey] = [
+        SettingKey("profile", env: "TESSERA_PROFILE", default: "dev", help: "dev or prod"),
+        SettingKey("http.host", env: "TESSERA_HTTP_HOST", default: "127.0.0.1", help: "address the gateway listens on"),
+        SettingKey("http.port", env: "TESSERA_HTTP_PORT", default: "8080", help: "port the gateway listens on"),
+        SettingKey("http.max_body_bytes", env: "TESSERA_HTTP_MAX_BODY_BYTES", default: "1048576", help: "largest request body, in bytes"),
+        SettingKey("database.host", env: "TESSERA_DB_HOST", default: "127.0.0.1", help: "metadata database host"),
+        SettingKey("database.port", env: "TESSERA_DB_PORT", default: "54329", help: "metadata database port"),
+        SettingKey("database.name", env: "TESSERA_DB_NAME", default: "tessera_meta", help: "metadata database name"),
+        SettingKey("database.user", env: "TESSERA_DB_USER", default: "tessera_gateway", help: "gateway login role"),
+        SettingKey("database.password", env: "TESSERA_DB_PASSWORD", default: nil, secret: true, help: "gateway role password"),
+        SettingKey("database.admin_user", env: "TESSERA_DB_ADMIN_USER", default: "tessera_admin", help: "role for migrations and provisioning"),
+        SettingKey("database.admin_password", env: "TESSERA_DB_ADMIN_PASSWORD", default: nil, secret: true, help: "admin role password"),
+        SettingKey("database.pool_size", env: "TESSERA_DB_POOL_SIZE", default: "20", help: "connections in the metadata pool"),
+        SettingKey("database.tls", env: "TESSERA_DB_TLS", default: "disable", help: "disable, prefer or require"),
+        SettingKey("paths.data_dir", env: "TESSERA_DATA_DIR", default: ".data", help: "local state directory"),
+        SettingKey("paths.meta_migrations", env: "TESSERA_META_MIGRATIONS", default: "migrations-meta", help: "metadata migrations folder"),
+        SettingKey("paths.results_migrations", env: "TESSERA_RESULTS_MIGRATIONS", default: "migrations-results", help: "results migrations folder"),
+        SettingKey("log.level", env: "TESSERA_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error, critical"),
+    ]
+}
+
+/// One configuration key: where it lives in YAML, its environment variable, its default.
+public struct SettingKey: Sendable {
+    public let path: String
+    public let env: String
+    public let defaultValue: String?
+    public let isSecret: Bool
+    public let help: String
+
+    init(_ path: String, env: String, default defaultValue: String?, secret: Bool = false, help: String) {
+        self.path = path
+        self.env = env
+        self.defaultValue = defaultValue
+        self.isSecret = secret
+        self.help = help
+    }
+}

@@ -1,0 +1,213 @@
+import Yams
+
+/// Where a setting's value came from, in order of precedence.
+public enum SettingSource: String, Sendable {
+    case environment, dotEnv = ".env", yaml, defaultValue = "default"
+}
+
+public enum SettingsError: Error, Equatable, CustomStringConvertible {
+    case invalidValue(key: String, source: SettingSource, expected: String)
+    case invalidYAML(String)
+    case invalidDotEnv(line: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidValue(let key, let source, let expected):
+            "setting \(key) (from \(source.rawValue)) must be \(expected)"
+        case .invalidYAML(let reason):
+            "config YAML is not valid: \(reason)"
+        case .invalidDotEnv(let line):
+            ".env line \(line) is not KEY=VALUE"
+        }
+    }
+}
+
+/// The loaded settings with, per key, where its value came from, and warnings about the sources.
+public struct LoadedSettings: Sendable {
+    public let settings: Settings
+    public let sources: [String: SettingSource]
+    public let warnings: [String]
+
+    /// Every key with its value (secrets as `***`) and source, one per line, for `tessera config`.
+    public func redactedListing() -> [String] {
+        Settings.keys.map { key in
+            let source = sources[key.path] ?? .defaultValue
+            let shown = key.isSecret ? (source == .defaultValue ? "(unset)" : "***") : (value(of: key) ?? "(unset)")
+            return "\(key.path) = \(shown)  [\(source.rawValue), \(key.env)]"
+        }
+    }
+
+    private func value(of key: SettingKey) -> String? {
+        let s = settings
+        switch key.path {
+        case "profile": return s.profile.rawValue
+        case "http.host": return s.http.host
+        case "http.port": return String(s.http.port)
+        case "http.max_body_bytes": return String(s.http.maxBodyBytes)
+        case "database.host": return s.database.host
+        case "database.port": return String(s.database.port)
+        case "database.name": return s.database.name
+        case "database.user": return s.database.user
+        case "database.admin_user": return s.database.adminUser
+        case "database.pool_size": return String(s.database.poolSize)
+        case "database.tls": return s.database.tls.rawValue
+        case "paths.data_dir": return s.paths.dataDir
+        case "paths.meta_migrations": return s.paths.metaMigrations
+        case "paths.results_migrations": return s.paths.resultsMigrations
+        case "log.level": return s.logLevel
+        default: return nil
+        }
+    }
+}
+
+/// Merges the four sources of configuration into one `Settings`. Pure: the caller reads files and the environment.
+public enum SettingsLoader {
+    public static func load(environment: [String: String], dotEnv: String?, yaml: String?) throws -> LoadedSettings {
+        var warnings: [String] = []
+        let dotEnvValues = try dotEnv.map(parseDotEnv) ?? [:]
+        let yamlValues = try yaml.map { try flattenYAML($0) } ?? [:]
+        let known = Set(Settings.keys.map(\.path))
+        for path in yamlValues.keys.sorted() where !known.contains(path) {
+            warnings.append("unknown key '\(path)' in config YAML is ignored")
+        }
+        var values: [String: (String, SettingSource)] = [:]
+        for key in Settings.keys {
+            if let v = environment[key.env] {
+                values[key.path] = (v, .environment)
+            } else if let v = dotEnvValues[key.env] {
+                values[key.path] = (v, .dotEnv)
+            } else if let v = yamlValues[key.path] {
+                values[key.path] = (v, .yaml)
+            } else if let v = key.defaultValue {
+                values[key.path] = (v, .defaultValue)
+            }
+        }
+        var reader = Reader(values: values)
+        let settings = Settings(
+            profile: try reader.choice("profile"),
+            http: .init(
+                host: try reader.string("http.host"),
+                port: try reader.int("http.port", in: 0...65535),
+                maxBodyBytes: try reader.int("http.max_body_bytes", in: 1...Int(Int32.max))
+            ),
+            database: .init(
+                host: try reader.string("database.host"),
+                port: try reader.int("database.port", in: 1...65535),
+                name: try reader.string("database.name"),
+                user: try reader.string("database.user"),
+                password: reader.secret("database.password"),
+                adminUser: try reader.string("database.admin_user"),
+                adminPassword: reader.secret("database.admin_password"),
+                poolSize: try reader.int("database.pool_size", in: 1...1000),
+                tls: try reader.choice("database.tls")
+            ),
+            paths: .init(
+                dataDir: try reader.string("paths.data_dir"),
+                metaMigrations: try reader.string("paths.meta_migrations"),
+                resultsMigrations: try reader.string("paths.results_migrations")
+            ),
+            logLevel: try reader.choice("log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+        )
+        return LoadedSettings(settings: settings, sources: values.mapValues(\.1), warnings: warnings)
+    }
+
+    /// Parses `KEY=VALUE` lines (optional `export `, `#` comments, single or double quotes).
+    public static func parseDotEnv(_ text: String) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = raw.trimmingCharacters(in: " \t\r")
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: " \t") }
+            guard let eq = line.firstIndex(of: "="), eq != line.startIndex else {
+                throw SettingsError.invalidDotEnv(line: index + 1)
+            }
+            let key = line[..<eq].trimmingCharacters(in: " \t")
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: " \t")
+            if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                value = String(value.dropFirst().dropLast())
+            } else if let hash = value.range(of: " #") {
+                value = value[..<hash.lowerBound].trimmingCharacters(in: " \t")
+            }
+            result[key] = value
+        }
+        return result
+    }
+
+    /// Flattens a YAML mapping into dotted paths (`database.port`), scalars as their text.
+    public static func flattenYAML(_ text: String) throws -> [String: String] {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw SettingsError.invalidYAML("\(error)")
+        }
+        guard let node else { return [:] }
+        guard case .mapping = node else { throw SettingsError.invalidYAML("the top level must be a mapping") }
+        var result: [String: String] = [:]
+        func walk(_ node: Node, _ prefix: String) {
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    let name = key.string ?? "\(key)"
+                    walk(value, prefix.isEmpty ? name : "\(prefix).\(name)")
+                }
+            case .scalar(let scalar):
+                result[prefix] = scalar.string
+            case .sequence:
+                result[prefix] = "\(node)"
+            }
+        }
+        walk(node, "")
+        return result
+    }
+
+    private struct Reader {
+        let values: [String: (String, SettingSource)]
+
+        func raw(_ path: String) -> (String, SettingSource)? { values[path] }
+
+        func string(_ path: String) throws -> String {
+            guard let (v, _) = raw(path), !v.isEmpty else {
+                throw SettingsError.invalidValue(key: path, source: raw(path)?.1 ?? .defaultValue, expected: "a non-empty string")
+            }
+            return v
+        }
+
+        func secret(_ path: String) -> Secret? {
+            guard let (v, _) = raw(path), !v.isEmpty else { return nil }
+            return Secret(v)
+        }
+
+        func int(_ path: String, in range: ClosedRange<Int>) throws -> Int {
+            guard let (v, source) = raw(path) else {
+                throw SettingsError.invalidValue(key: path, source: .defaultValue, expected: "an integer")
+            }
+            guard let n = Int(v), range.contains(n) else {
+                throw SettingsError.invalidValue(key: path, source: source, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return n
+        }
+
+        func choice<T: RawRepresentable & CaseIterable>(_ path: String) throws -> T where T.RawValue == String {
+            let v = try choice(path, among: T.allCases.map(\.rawValue))
+            return T(rawValue: v)!
+        }
+
+        func choice(_ path: String, among allowed: [String]) throws -> String {
+            let (v, source) = raw(path) ?? ("", .defaultValue)
+            guard allowed.contains(v) else {
+                throw SettingsError.invalidValue(key: path, source: source, expected: "one of \(allowed.joined(separator: ", "))")
+            }
+            return v
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

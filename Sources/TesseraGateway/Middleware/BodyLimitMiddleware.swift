@@ -1,0 +1,47 @@
+import Hummingbird
+import TesseraCore
+
+/// Refuses request bodies over the limit with 413, before routing and authentication:
+/// at once from `Content-Length`, or while streaming when there is none.
+public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let limit: Int
+
+    public init(limit: Int) {
+        self.limit = limit
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let declared = request.headers[.contentLength] {
+            guard let length = Int(declared), length >= 0 else { throw TesseraError.badRequest("Content-Length is not a number") }
+            guard length <= limit else { throw TesseraError.payloadTooLarge(limit: limit) }
+            return try await next(request, context)
+        }
+        var request = request
+        request.body = RequestBody(asyncSequence: LimitedBody(base: request.body, limit: limit))
+        return try await next(request, context)
+    }
+}
+
+/// A request body that throws `payloadTooLarge` once more than `limit` bytes have arrived.
+struct LimitedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let base: RequestBody
+    let limit: Int
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: RequestBody.AsyncIterator
+        let limit: Int
+        var seen = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            guard let buffer = try await base.next() else { return nil }
+            seen += buffer.readableBytes
+            if seen > limit { throw TesseraError.payloadTooLarge(limit: limit) }
+            return buffer
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), limit: limit)
+    }
+}

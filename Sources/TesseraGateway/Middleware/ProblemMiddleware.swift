@@ -1,0 +1,60 @@
+import Hummingbird
+import Logging
+import OpenAPIRuntime
+import TesseraCore
+
+/// Turns every error below it into an `application/problem+json` response: Tessera's own errors as they are,
+/// the router's 404 into 404 or 405 (from the contract's route table), anything unexpected into a logged 500.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let problem = classify(error, request: request, context: context)
+            var headers: HTTPFields = [:]
+            if case .methodNotAllowed(_, let allowed) = problem {
+                headers[.allow] = allowed.joined(separator: ", ")
+            }
+            return Problem(problem, instance: request.uri.path, requestID: context.requestID).response(extraHeaders: headers)
+        }
+    }
+
+    func classify(_ error: any Error, request: Request, context: Context) -> TesseraError {
+        switch error {
+        case let error as TesseraError:
+            return error
+        case let error as ServerError:
+            // The generated server wraps what handlers and decoders throw.
+            if let inner = error.underlyingError as? TesseraError { return inner }
+            if (400..<500).contains(error.httpStatus.code) {
+                // The runtime's own verdict on a malformed request (bad JSON, missing parameter, wrong type).
+                return .badRequest("\(error.causeDescription): \(error.underlyingError)")
+            }
+            return classify(error.underlyingError, request: request, context: context)
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound:
+                if let allowed = routes.allowedMethods(for: request.uri.path), !allowed.contains(request.method.rawValue) {
+                    return .methodNotAllowed(method: request.method.rawValue, allowed: allowed)
+                }
+                return .notFound("no route for \(request.method.rawValue) \(request.uri.path)")
+            case .contentTooLarge:
+                return .payloadTooLarge(limit: context.maxUploadSize)
+            case .badRequest:
+                return .badRequest(error.body ?? "the request is malformed")
+            case .unsupportedMediaType:
+                return .badRequest(error.body ?? "unsupported content type")
+            default:
+                context.logger.error("unmapped HTTP error", metadata: ["status": "\(error.status.code)"])
+                return .internalError
+            }
+        case is DecodingError:
+            return .badRequest("the request body is not valid JSON for this route: \(error)")
+        default:
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return .internalError
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import TesseraCore
+
+/// An RFC 9457 problem document, the body of every error response.
+struct Problem: Codable, Sendable {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var instance: String?
+    var request_id: String?
+
+    init(_ error: TesseraError, instance: String?, requestID: String?) {
+        self.type = error.type
+        self.title = error.title
+        self.status = error.statusCode
+        self.detail = error.detail
+        self.instance = instance
+        self.request_id = requestID
+    }
+
+    static let contentType = "application/problem+json"
+
+    func response(extraHeaders: HTTPFields = [:]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(self)) ?? Data()
+        var headers = extraHeaders
+        headers[.contentType] = Self.contentType
+        return Response(
+            status: .init(code: status),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+extension TesseraError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .init(code: statusCode) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Problem(self, instance: request.uri.path, requestID: context.requestID).response()
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = HTTPField.Name("X-Request-Id")!
+}
+
+extension RequestContext {
+    /// The request id set by `RequestIDMiddleware`.
+    var requestID: String? { logger[metadataKey: "request_id"]?.description }
+}

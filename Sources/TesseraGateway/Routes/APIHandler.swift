@@ -1,0 +1,26 @@
+import Logging
+import OpenAPIRuntime
+import TesseraCore
+
+/// Implements the operations generated from `openapi.yaml`.
+struct APIHandler: APIProtocol {
+    let readiness: Readiness
+    let document: OpenAPIDocument
+    let logger: Logger
+
+    func getHealthz(_ input: Operations.getHealthz.Input) async throws -> Operations.getHealthz.Output {
+        .ok(.init(body: .json(.init(status: .ok))))
+    }
+
+    func getReadyz(_ input: Operations.getReadyz.Input) async throws -> Operations.getReadyz.Output {
+        let report = try await readiness.check(logger: logger)
+        return .ok(
+            .init(body: .json(.init(
+                status: .ready, database: "ok",
+                migrations_applied: report.applied, migrations_pending: report.pending))))
+    }
+
+    func getOpenAPIDocument(_ input: Operations.getOpenAPIDocument.Input) async throws -> Operations.getOpenAPIDocument.Output {
+        .ok(.init(body: .json(.init(additionalProperties: document.json))))
+    }
+}

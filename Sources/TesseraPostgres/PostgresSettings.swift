@@ -1,0 +1,70 @@
+import Logging
+import NIOSSL
+import PostgresNIO
+import TesseraCore
+
+extension Settings.Database {
+    /// Which login role to connect as: the gateway's, or the admin role used by migrations and provisioning.
+    public enum Login: Sendable {
+        case gateway, admin
+    }
+
+    func credentials(_ login: Login) -> (user: String, password: String?) {
+        switch login {
+        case .gateway: (user, password?.value)
+        case .admin: (adminUser, adminPassword?.value)
+        }
+    }
+
+    func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        switch tls {
+        case .disable: .disable
+        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+
+    /// A pooled client on the metadata database.
+    public func clientConfiguration(as login: Login, database: String? = nil) -> PostgresClient.Configuration {
+        let (user, password) = credentials(login)
+        var config = PostgresClient.Configuration(
+            host: host, port: port, username: user, password: password,
+            database: database ?? name, tls: postgresClientTLS)
+        config.options.maximumConnections = poolSize
+        config.options.connectTimeout = .seconds(5)
+        return config
+    }
+
+    var postgresClientTLS: PostgresClient.Configuration.TLS {
+        switch tls {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+    }
+
+    /// Opens one connection (for migrations and CLI work, where a pool is not wanted).
+    public func connect(as login: Login, database: String? = nil, logger: Logger) async throws -> PostgresConnection {
+        let (user, password) = credentials(login)
+        let config = PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: password,
+            database: database ?? name, tls: try connectionTLS())
+        return try await PostgresConnection.connect(configuration: config, id: 1, logger: logger)
+    }
+
+    /// Runs `body` on a fresh connection and closes it whatever happens.
+    public func withConnection<T: Sendable>(
+        as login: Login, database: String? = nil, logger: Logger,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await connect(as: login, database: database, logger: logger)
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+}

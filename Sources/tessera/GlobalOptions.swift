@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TesseraCore
+import TesseraGateway
+import TesseraPostgres
+
+/// Options every command takes: where the configuration files are.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "YAML configuration file (default: config/tessera.yaml, if present; or TESSERA_CONFIG).")
+    var config: String?
+
+    @Option(help: "dotenv file with TESSERA_* variables (default: .env, if present).")
+    var envFile: String = ".env"
+
+    /// Reads the environment and the files once and builds the settings; prints warnings to standard error.
+    func loadSettings() throws -> LoadedSettings {
+        let environment = ProcessInfo.processInfo.environment
+        let yamlPath = config ?? environment["TESSERA_CONFIG"] ?? "config/tessera.yaml"
+        let explicit = config != nil || environment["TESSERA_CONFIG"] != nil
+        let yaml = try Self.read(yamlPath, required: explicit)
+        let dotEnv = try Self.read(envFile, required: envFile != ".env")
+        let loaded = try SettingsLoader.load(environment: environment, dotEnv: dotEnv, yaml: yaml)
+        for warning in loaded.warnings {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+        return loaded
+    }
+
+    static func read(_ path: String, required: Bool) throws -> String? {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if required { throw ValidationError("configuration file \(path) does not exist") }
+            return nil
+        }
+        return try String(contentsOfFile: path, encoding: .utf8)
+    }
+}
+
+/// Sets up JSON-lines logging at the configured level and returns the root logger.
+func makeLogger(_ settings: Settings, label: String = "tessera") -> Logger {
+    let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+    LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+    return Logger(label: label)
+}
+
+/// Runs a command's work; an unexpected error is printed as one line (a database error as the
+/// server's message) and the process exits 1.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(describeDatabaseError(error))\n".utf8))
+        throw ExitCode.failure
+    }
+}
