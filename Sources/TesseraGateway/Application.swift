@@ -29,10 +29,15 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
 func buildRouter(settings: Settings, readiness: Readiness, logger: Logger) throws -> Router<AppRequestContext> {
     let document = try OpenAPIDocument.load()
     let router = Router(context: AppRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ProblemMiddleware(routes: document.routes))
-    router.add(middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes))
-    // authenticate → resolve tenant → authorize → handle → audit: added by the identity and audit issues.
+    addRequestChain(to: router, settings: settings, routes: document.routes)
     try APIHandler(readiness: readiness, document: document, logger: logger).registerHandlers(on: router)
     return router
+}
+
+/// The middleware every request passes, outermost first.
+func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, routes: RouteTable) {
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: ProblemMiddleware(routes: routes))
+    router.add(middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes))
+    // authenticate → resolve tenant → authorize → handle → audit: added by the identity and audit issues.
 }

@@ -14,5 +14,6 @@ struct Serve: AsyncParsableCommand {
         logger.info("starting gateway", metadata: ["address": "\(settings.http.host):\(settings.http.port)", "profile": "\(settings.profile.rawValue)"])
         let app = try buildApplication(settings: settings, logger: logger)
         try await app.runService()
+        logger.info("gateway stopped")
     }
 }

@@ -204,10 +204,13 @@ public enum SettingsLoader {
 }
 
 extension StringProtocol {
+    /// Drops leading and trailing characters made only of the given scalars ("\r\n" is one Character).
     func trimmingCharacters(in set: String) -> String {
+        let scalars = Set(set.unicodeScalars)
+        func strip(_ c: Character) -> Bool { c.unicodeScalars.allSatisfy(scalars.contains) }
         var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
+        while let f = s.first, strip(f) { s.removeFirst() }
+        while let l = s.last, strip(l) { s.removeLast() }
         return String(s)
     }
 }
