@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TesseraCore
 
@@ -90,5 +91,15 @@ import Testing
             export E=5
             """)
         #expect(parsed == ["A": "1", "B": "two words", "C": "x#y", "D": "plain", "E": "5"])
+    }
+}
+
+@Suite struct ExampleConfigTests {
+    @Test func exampleYAMLLoadsWithoutWarnings() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let yaml = try String(contentsOf: root.appendingPathComponent("config/tessera.example.yaml"), encoding: .utf8)
+        let loaded = try SettingsLoader.load(environment: [:], dotEnv: nil, yaml: yaml)
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.sources["http.port"] == .yaml)
     }
 }
