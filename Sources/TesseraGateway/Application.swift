@@ -2,42 +2,58 @@ import Hummingbird
 import Logging
 import OpenAPIHummingbird
 import PostgresNIO
+import ServiceLifecycle
 import TesseraCore
 import TesseraPostgres
 
-public typealias AppRequestContext = BasicRequestContext
-
-/// Builds the gateway: the metadata pool, the contract's routes and the request chain.
-/// Used alike by `tessera serve` and by the tests.
+/// Builds the gateway: the metadata pool, background services, the contract's routes and the request
+/// chain. Used alike by `tessera serve` and by the tests.
 public func buildApplication(settings: Settings, logger: Logger) throws -> some ApplicationProtocol {
     let client = PostgresClient(
         configuration: settings.database.clientConfiguration(as: .gateway),
         backgroundLogger: logger)
+    let cache = CredentialCache(ttl: .seconds(settings.auth.cacheSeconds))
+    let lastUsed = LastUsedRecorder(client: client, interval: .seconds(5), logger: logger)
     let migrator = try Migrator(files: Migrator.loadFiles(from: settings.paths.metaMigrations), logger: logger)
+    let authenticator = Authenticator(
+        client: client, cache: cache,
+        limiter: FailureLimiter(threshold: settings.auth.maxFailures, window: .seconds(settings.auth.failureWindowSeconds)),
+        lastUsed: lastUsed, failures: AuthFailureHook(logger: logger), logger: logger)
     let router = try buildRouter(
         settings: settings,
+        client: client,
+        access: { routes in
+            AccessMiddleware(routes: routes, authenticator: authenticator, orgs: OrgStatusLookup(client: client, cache: cache, logger: logger))
+        },
         readiness: Readiness(client: client, migrator: migrator, timeout: .seconds(2)),
         logger: logger)
+    // Order matters for shutdown: services stop in reverse, so the pool outlives its users.
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
-        services: [client],
+        services: [client, AuthEventListener(client: client, cache: cache, logger: logger), lastUsed],
         logger: logger)
 }
 
 /// The whole API surface and, in order, the chain every request goes through.
-func buildRouter(settings: Settings, readiness: Readiness, logger: Logger) throws -> Router<AppRequestContext> {
+func buildRouter(
+    settings: Settings,
+    client: PostgresClient,
+    access: (RouteTable) -> AccessMiddleware,
+    readiness: Readiness,
+    logger: Logger
+) throws -> Router<AppRequestContext> {
     let document = try OpenAPIDocument.load()
     let router = Router(context: AppRequestContext.self)
     addRequestChain(to: router, settings: settings, routes: document.routes)
-    try APIHandler(readiness: readiness, document: document, logger: logger).registerHandlers(on: router)
+    router.add(middleware: access(document.routes))  // authenticate → resolve tenant → authorize
+    try APIHandler(client: client, readiness: readiness, document: document, logger: logger).registerHandlers(on: router)
     return router
 }
 
-/// The middleware every request passes, outermost first.
+/// The middleware every request passes before access control, outermost first.
 func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, routes: RouteTable) {
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(routes: routes))
     router.add(middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes))
-    // authenticate → resolve tenant → authorize → handle → audit: added by the identity and audit issues.
 }

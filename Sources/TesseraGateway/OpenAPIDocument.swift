@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import TesseraCore
 import Yams
 
 /// The contract (`openapi.yaml`, compiled into the gateway), as served at `/openapi.json`,
@@ -21,14 +22,18 @@ struct OpenAPIDocument: Sendable {
         let tree = jsonCompatible(try Yams.load(yaml: yaml) ?? [:])
         let data = try JSONSerialization.data(withJSONObject: tree, options: [.sortedKeys])
         let json = try JSONDecoder().decode(OpenAPIObjectContainer.self, from: data)
-        var templates: [(String, [String])] = []
+        var operations: [RouteTable.Operation] = []
         if let paths = (tree as? [String: Any])?["paths"] as? [String: Any] {
             for (path, item) in paths {
-                let methods = ((item as? [String: Any])?.keys ?? [:].keys).filter { httpMethods.contains($0) }
-                templates.append((path, methods.map { $0.uppercased() }.sorted()))
+                for (method, operation) in (item as? [String: Any]) ?? [:] where httpMethods.contains(method) {
+                    let declared = (operation as? [String: Any])?[RouteTable.permissionKey] as? String
+                    operations.append(.init(
+                        path: path, method: method.uppercased(),
+                        rule: try RouteTable.rule(declared, path: path, method: method.uppercased())))
+                }
             }
         }
-        return OpenAPIDocument(json: json, routes: RouteTable(templates: templates))
+        return OpenAPIDocument(json: json, routes: RouteTable(operations))
     }
 
     /// YAML may key mappings by numbers (response codes); JSON needs strings.
@@ -46,21 +51,80 @@ struct OpenAPIDocument: Sendable {
     }
 }
 
-/// Path templates of the contract (`/v1/orgs/{org}`) and their methods, used to tell 405 from 404.
+/// The contract's operations: path templates (`/v1/orgs/{org}`), methods, and the access rule each
+/// declares with `x-tessera-permission`. Tells 405 from 404, and tells the access middleware what a
+/// matched route needs.
 struct RouteTable: Sendable {
-    struct Entry: Sendable {
-        let segments: [Substring?]  // nil: a `{parameter}`
-        let methods: [String]
+    static let permissionKey = "x-tessera-permission"
+
+    /// What a route needs: nothing, a platform admin, or one permission in the path's `{org}`.
+    enum Rule: Sendable, Equatable {
+        case `public`
+        case platform
+        case org(Permission)
     }
 
-    let entries: [Entry]
+    struct Operation: Sendable {
+        let path: String
+        let method: String
+        let rule: Rule
+    }
+
+    struct RuleError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private let templates: [(segments: [Substring?], methods: [String])]
+    private let rules: [String: Rule]
+
+    init(_ operations: [Operation]) {
+        var byPath: [String: [String]] = [:]
+        var rules: [String: Rule] = [:]
+        for op in operations {
+            byPath[op.path, default: []].append(op.method)
+            rules[Self.key(Self.segments(op.path), op.method)] = op.rule
+        }
+        self.templates = byPath.map { (Self.segments($0.key), $0.value.sorted()) }
+        self.rules = rules
+    }
 
     init(templates: [(String, [String])]) {
-        entries = templates.map { path, methods in
-            Entry(
-                segments: path.split(separator: "/").map { $0.hasPrefix("{") && $0.hasSuffix("}") ? nil : $0 },
-                methods: methods)
+        self.init(templates.flatMap { path, methods in methods.map { Operation(path: path, method: $0, rule: .public) } })
+    }
+
+    /// Parses an operation's declared rule; every operation must declare one.
+    static func rule(_ declared: String?, path: String, method: String) throws -> Rule {
+        switch declared {
+        case nil:
+            throw RuleError(description: "\(method) \(path) declares no \(permissionKey) in openapi.yaml")
+        case "public":
+            return .public
+        case "platform":
+            return .platform
+        case let name?:
+            guard let permission = Permission(rawValue: name) else {
+                throw RuleError(description: "\(method) \(path): unknown permission '\(name)'")
+            }
+            guard path.contains("{org}") else {
+                throw RuleError(description: "\(method) \(path): an org permission needs an {org} in the path")
+            }
+            return .org(permission)
         }
+    }
+
+    /// Segments of a template, `nil` for a parameter (`{org}` in OpenAPI, `:org` or `{org}` in the router).
+    static func segments(_ path: String) -> [Substring?] {
+        path.split(separator: "/").map { $0.hasPrefix("{") || $0.hasPrefix(":") ? nil : $0 }
+    }
+
+    static func key(_ segments: [Substring?], _ method: String) -> String {
+        method + " /" + segments.map { $0.map(String.init) ?? "*" }.joined(separator: "/")
+    }
+
+    /// The rule of the route the router matched (its endpoint path), or nil for no route.
+    func rule(endpoint: String?, method: String) -> Rule? {
+        guard let endpoint else { return nil }
+        return rules[Self.key(Self.segments(endpoint), method)]
     }
 
     /// The methods the contract defines for a concrete path, or nil when no template matches.
@@ -68,10 +132,10 @@ struct RouteTable: Sendable {
         let parts = path.split(separator: "/")
         var found: Set<String> = []
         var matched = false
-        for entry in entries where entry.segments.count == parts.count {
-            if zip(entry.segments, parts).allSatisfy({ $0 == nil || $0 == $1 }) {
+        for template in templates where template.segments.count == parts.count {
+            if zip(template.segments, parts).allSatisfy({ $0 == nil || $0 == $1 }) {
                 matched = true
-                found.formUnion(entry.methods)
+                found.formUnion(template.methods)
             }
         }
         return matched ? found.sorted() : nil

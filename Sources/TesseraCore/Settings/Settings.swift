@@ -36,8 +36,17 @@ public struct Settings: Sendable {
         public var resultsMigrations: String
     }
 
+    public struct Auth: Sendable {
+        /// Failed authentications from one address within the window before it is answered 429.
+        public var maxFailures: Int
+        public var failureWindowSeconds: Int
+        /// How long a verified key may be served from memory (revocations still apply at once).
+        public var cacheSeconds: Int
+    }
+
     public var profile: Profile
     public var http: HTTP
+    public var auth: Auth
     public var database: Database
     public var paths: Paths
     public var logLevel: String
@@ -48,6 +57,9 @@ public struct Settings: Sendable {
         SettingKey("http.host", env: "TESSERA_HTTP_HOST", default: "127.0.0.1", help: "address the gateway listens on"),
         SettingKey("http.port", env: "TESSERA_HTTP_PORT", default: "8080", help: "port the gateway listens on"),
         SettingKey("http.max_body_bytes", env: "TESSERA_HTTP_MAX_BODY_BYTES", default: "1048576", help: "largest request body, in bytes"),
+        SettingKey("auth.max_failures", env: "TESSERA_AUTH_MAX_FAILURES", default: "10", help: "failed authentications per address before 429"),
+        SettingKey("auth.failure_window_seconds", env: "TESSERA_AUTH_FAILURE_WINDOW_SECONDS", default: "60", help: "window for counting failures"),
+        SettingKey("auth.cache_seconds", env: "TESSERA_AUTH_CACHE_SECONDS", default: "5", help: "how long a verified key is cached"),
         SettingKey("database.host", env: "TESSERA_DB_HOST", default: "127.0.0.1", help: "metadata database host"),
         SettingKey("database.port", env: "TESSERA_DB_PORT", default: "54329", help: "metadata database port"),
         SettingKey("database.name", env: "TESSERA_DB_NAME", default: "tessera_meta", help: "metadata database name"),

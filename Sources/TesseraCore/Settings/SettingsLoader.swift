@@ -44,6 +44,9 @@ public struct LoadedSettings: Sendable {
         case "http.host": return s.http.host
         case "http.port": return String(s.http.port)
         case "http.max_body_bytes": return String(s.http.maxBodyBytes)
+        case "auth.max_failures": return String(s.auth.maxFailures)
+        case "auth.failure_window_seconds": return String(s.auth.failureWindowSeconds)
+        case "auth.cache_seconds": return String(s.auth.cacheSeconds)
         case "database.host": return s.database.host
         case "database.port": return String(s.database.port)
         case "database.name": return s.database.name
@@ -89,6 +92,11 @@ public enum SettingsLoader {
                 host: try reader.string("http.host"),
                 port: try reader.int("http.port", in: 0...65535),
                 maxBodyBytes: try reader.int("http.max_body_bytes", in: 1...Int(Int32.max))
+            ),
+            auth: .init(
+                maxFailures: try reader.int("auth.max_failures", in: 1...1_000_000),
+                failureWindowSeconds: try reader.int("auth.failure_window_seconds", in: 1...86_400),
+                cacheSeconds: try reader.int("auth.cache_seconds", in: 0...300)
             ),
             database: .init(
                 host: try reader.string("database.host"),

@@ -1,7 +1,9 @@
 import Hummingbird
 import Logging
 import OpenAPIRuntime
+import PostgresNIO
 import TesseraCore
+import TesseraPostgres
 
 /// Turns every error below it into an `application/problem+json` response: Tessera's own errors as they are,
 /// the router's 404 into 404 or 405 (from the contract's route table), anything unexpected into a logged 500.
@@ -33,6 +35,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 return .badRequest("\(error.causeDescription): \(error.underlyingError)")
             }
             return classify(error.underlyingError, request: request, context: context)
+        case let error as PostgresTransactionError:
+            // A handler's error inside a transaction: the transaction was rolled back; report the cause.
+            if let cause = error.closureError { return classify(cause, request: request, context: context) }
+            context.logger.error("transaction failed", metadata: ["error": "\(describeDatabaseError(error))"])
+            return .internalError
         case let error as HTTPError:
             switch error.status {
             case .notFound:

@@ -1,9 +1,11 @@
 import Logging
 import OpenAPIRuntime
+import PostgresNIO
 import TesseraCore
 
-/// Implements the operations generated from `openapi.yaml`.
+/// Implements the operations generated from `openapi.yaml` (one file per route family).
 struct APIHandler: APIProtocol {
+    let client: PostgresClient
     let readiness: Readiness
     let document: OpenAPIDocument
     let logger: Logger

@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import TesseraCore
+import TesseraPostgres
+
+/// The org a request acts in, once resolved (step 2); handlers read it instead of the path.
+public struct Tenant: Sendable, Equatable {
+    public let orgID: UUID
+
+    @TaskLocal public static var current: Tenant?
+
+    /// The current tenant; a route reaching here without one is a bug in the contract, not the client's fault.
+    static func required() throws -> Tenant {
+        guard let tenant = current else { throw TesseraError.internalError }
+        return tenant
+    }
+}
+
+/// authenticate → resolve tenant → authorize, in that order, for every route the contract marks with a
+/// permission (`x-tessera-permission`). Handlers then run with `Principal.current` and `Tenant.current` set.
+struct AccessMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let routes: RouteTable
+    let authenticator: Authenticator
+    let orgs: OrgStatusLookup
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let rule = routes.rule(endpoint: context.endpointPath, method: request.method.rawValue) else {
+            return try await next(request, context)  // no such route: the router answers 404/405
+        }
+        if case .public = rule { return try await next(request, context) }
+
+        let principal = try await authenticator.authenticate(
+            request, address: context.clientAddress, requestID: context.requestID)
+        var context = context
+        context.logger[metadataKey: "principal"] = .string(principal.display)
+
+        switch rule {
+        case .public:
+            return try await next(request, context)
+        case .platform:
+            guard principal.isPlatformAdmin else {
+                throw TesseraError.forbidden("only a platform admin may do this")
+            }
+            return try await Principal.$current.withValue(principal) { try await next(request, context) }
+        case .org(let permission):
+            let tenant = try await resolveTenant(principal, org: context.parameters.get("org"))
+            try authorize(principal, permission, in: tenant)
+            return try await Principal.$current.withValue(principal) {
+                try await Tenant.$current.withValue(tenant) { try await next(request, context) }
+            }
+        }
+    }
+
+    /// Step 2: the `{org}` of the path must be the principal's (a platform admin may name any) and ready.
+    /// A principal asking about an org it does not belong to gets 404, whether or not that org exists.
+    func resolveTenant(_ principal: Principal, org raw: String?) async throws -> Tenant {
+        guard let raw, let org = UUID(uuidString: raw), principal.permissions(in: org) != nil else {
+            throw TesseraError.notFound("no such organization")
+        }
+        guard let status = try await orgs.status(of: org) else {
+            throw TesseraError.notFound("no such organization")
+        }
+        switch status {
+        case .ready: return Tenant(orgID: org)
+        case .suspended: throw TesseraError.forbidden("the organization is suspended")
+        case .provisioning, .failed, .deleting: throw TesseraError.conflict("the organization is \(status.rawValue), not ready")
+        }
+    }
+
+    /// Step 3: the route's one permission, held in that org.
+    func authorize(_ principal: Principal, _ permission: Permission, in tenant: Tenant) throws {
+        guard principal.permissions(in: tenant.orgID)?.contains(permission) == true else {
+            throw TesseraError.forbidden("this needs the \(permission.rawValue) permission")
+        }
+    }
+}
+
+/// An org's lifecycle status from the metadata database, cached like credentials (a status change
+/// notifies every gateway).
+struct OrgStatusLookup: Sendable {
+    let client: PostgresClient
+    let cache: CredentialCache
+    let logger: Logger
+
+    func status(of org: UUID) async throws -> OrgStatus? {
+        if let cached = cache.orgStatus(org) { return cached }
+        let status = try await client.withConnection { connection in
+            let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(org)", logger: logger)
+            return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
+        }
+        if let status { cache.putOrgStatus(status, for: org) }
+        return status
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+import ServiceLifecycle
+import Synchronization
+import TesseraPostgres
+
+/// Verified-key look-ups kept for a few seconds. Every gateway process empties entries the moment the
+/// database announces a change (`NOTIFY tessera_auth`), so revocations apply everywhere at once;
+/// the time-to-live only bounds staleness while the listener reconnects.
+final class CredentialCache: Sendable {
+    struct Entry {
+        let credential: StoredCredential
+        let fetched: ContinuousClock.Instant
+    }
+
+    let ttl: Duration
+    private let entries = Mutex<[String: Entry]>([:])
+    private let orgs = Mutex<[UUID: (OrgStatus, ContinuousClock.Instant)]>([:])
+
+    init(ttl: Duration) {
+        self.ttl = ttl
+    }
+
+    func get(_ prefix: String) -> StoredCredential? {
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let entry = entries[prefix] else { return nil }
+            if now - entry.fetched > ttl {
+                entries[prefix] = nil
+                return nil
+            }
+            return entry.credential
+        }
+    }
+
+    func put(_ credential: StoredCredential) {
+        let entry = Entry(credential: credential, fetched: .now)
+        entries.withLock { $0[credential.prefix] = entry }
+    }
+
+    /// Applies a `tessera_auth` payload: `key:<prefix>` drops one key, anything else drops all.
+    func apply(notification payload: String) {
+        if payload.hasPrefix("key:") {
+            let prefix = String(payload.dropFirst(4))
+            entries.withLock { $0[prefix] = nil }
+        } else {
+            removeAll()
+        }
+    }
+
+    func removeAll() {
+        entries.withLock { $0.removeAll() }
+        orgs.withLock { $0.removeAll() }
+    }
+
+    func orgStatus(_ org: UUID) -> OrgStatus? {
+        let now = ContinuousClock.now
+        return orgs.withLock { orgs in
+            guard let (status, fetched) = orgs[org], now - fetched <= ttl else { return nil }
+            return status
+        }
+    }
+
+    func putOrgStatus(_ status: OrgStatus, for org: UUID) {
+        let now = ContinuousClock.now
+        orgs.withLock { $0[org] = (status, now) }
+    }
+}
+
+/// Listens on `tessera_auth` for the process's lifetime and evicts cache entries; reconnects on failure
+/// (emptying the cache, since notifications may have been missed).
+struct AuthEventListener: Service {
+    static let channel = "tessera_auth"
+    let client: PostgresClient
+    let cache: CredentialCache
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            cache.removeAll()
+                            for try await notification in notifications {
+                                cache.apply(notification: notification.payload)
+                            }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { break }
+                    cache.removeAll()
+                    logger.warning("auth listener lost its connection; retrying", metadata: ["error": "\(describeDatabaseError(error))"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+import TesseraPostgres
+
+/// Collects the keys used by requests and stamps their `last_used_at` in one statement every few
+/// seconds, off the request path.
+final class LastUsedRecorder: Service, Sendable {
+    let client: PostgresClient
+    let interval: Duration
+    let logger: Logger
+    private let pending = Mutex<Set<UUID>>([])
+
+    init(client: PostgresClient, interval: Duration, logger: Logger) {
+        self.client = client
+        self.interval = interval
+        self.logger = logger
+    }
+
+    func used(_ keyID: UUID) {
+        _ = pending.withLock { $0.insert(keyID) }
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.interval)
+                await self.flush()
+            }
+        }
+        await flush()
+    }
+
+    func flush() async {
+        let ids = pending.withLock { set -> [UUID] in
+            defer { set.removeAll() }
+            return Array(set)
+        }
+        guard !ids.isEmpty else { return }
+        do {
+            try await client.withConnection { connection in
+                try await APIKeyStore(logger: logger).touch(ids, at: Date(), on: connection)
+            }
+        } catch {
+            logger.warning("could not record key use", metadata: ["keys": "\(ids.count)", "error": "\(describeDatabaseError(error))"])
+        }
+    }
+}

@@ -1,0 +1,287 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+@testable import TesseraCore
+@testable import TesseraGateway
+import TesseraPostgres
+
+/// The isolation matrix: every org route × every kind of caller, with the exact status expected.
+/// Extend `routes` as routes are added: this is the guard against cross-tenant leaks.
+@Suite struct IsolationMatrixTests {
+    struct Route: Sendable {
+        let name: String
+        let method: HTTPRequest.Method
+        /// The path in org `org`, acting on a fresh target key there where the route takes an id.
+        let path: @Sendable (_ org: UUID, _ target: UUID) -> String
+        let body: String?
+        let success: HTTPResponse.Status
+    }
+
+    static let routes: [Route] = [
+        Route(name: "create key", method: .post, path: { o, _ in "/v1/orgs/\(o)/api-keys" },
+              body: #"{"name":"k","role":"viewer"}"#, success: .created),
+        Route(name: "list keys", method: .get, path: { o, _ in "/v1/orgs/\(o)/api-keys" }, body: nil, success: .ok),
+        Route(name: "get key", method: .get, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t)" }, body: nil, success: .ok),
+        Route(name: "revoke key", method: .delete, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t)" }, body: nil, success: .ok),
+        Route(name: "rotate key", method: .post, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t)/rotate" },
+              body: #"{"grace_seconds":0}"#, success: .created),
+    ]
+
+    enum Caller: String, CaseIterable, Sendable {
+        case none, malformed, wrongSecret, revoked, expired, otherOrg, lacking, holding, platform
+    }
+
+    static func expected(_ caller: Caller, _ route: Route) -> HTTPResponse.Status {
+        switch caller {
+        case .none, .malformed, .wrongSecret, .revoked, .expired: .unauthorized
+        case .otherOrg: .notFound
+        case .lacking: .forbidden
+        case .holding, .platform: route.success
+        }
+    }
+
+    static func headers(_ caller: Caller, _ f: AccessFixture) -> HTTPFields {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        let token: String? =
+            switch caller {
+            case .none: nil
+            case .malformed: "tsk_not_a_key"
+            case .wrongSecret: AccessFixture.wrongSecret(for: f.adminA)
+            case .revoked: f.revokedA.plaintext
+            case .expired: f.expiredA.plaintext
+            case .otherOrg: f.adminB.plaintext
+            case .lacking: f.viewerA.plaintext
+            case .holding: f.adminA.plaintext
+            case .platform: f.platform.plaintext
+            }
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return headers
+    }
+
+    @Test func everyRouteAnswersEveryCallerExactly() async throws {
+        try await TestDatabase.withFresh(migrated: true) { baseSettings in
+            var tuned = baseSettings
+            tuned.auth.maxFailures = 1_000  // the matrix fails on purpose many times from one address
+            let settings = tuned
+            let fixture = try await AccessFixture.make(settings)
+            let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
+            try await app.test(.router) { client in
+                for route in Self.routes {
+                    for caller in Caller.allCases {
+                        let target = try await Self.freshKey(in: fixture.orgA, settings: settings, fixture: fixture)
+                        let path = route.path(fixture.orgA, target)
+                        try await client.execute(
+                            uri: path, method: route.method, headers: Self.headers(caller, fixture),
+                            body: route.body.map { ByteBuffer(string: $0) }
+                        ) { response in
+                            #expect(
+                                response.status == Self.expected(caller, route),
+                                "\(route.name) as \(caller.rawValue): \(response.status.code) \(String(buffer: response.body))")
+                            if response.status.code >= 400 {
+                                #expect(response.headers[.contentType] == "application/problem+json")
+                            }
+                        }
+                    }
+                }
+                // An org that does not exist answers exactly like an org that is not yours.
+                try await client.execute(
+                    uri: "/v1/orgs/\(UUID())/api-keys", method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                ) { #expect($0.status == .notFound) }
+                try await client.execute(
+                    uri: "/v1/orgs/not-a-uuid/api-keys", method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                ) { #expect($0.status == .notFound) }
+            }
+        }
+    }
+
+    /// A live admin key in `org` for a route to act on.
+    static func freshKey(in org: UUID, settings: Settings, fixture: AccessFixture) async throws -> UUID {
+        try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+            let role = try await RoleStore(logger: TestDatabase.logger).role(named: "viewer", org: org, on: connection)!
+            return try await APIKeyStore(logger: TestDatabase.logger).create(
+                org: org, name: "target", roleID: role.id, expiresAt: nil, createdBy: fixture.platformPrincipal, on: connection
+            ).0.id
+        }
+    }
+}
+
+@Suite struct APIKeyRouteTests {
+    struct Issued: Decodable {
+        struct Key: Decodable {
+            let id: String
+            let prefix: String
+            let role: String
+            let status: String
+        }
+        let key: String
+        let api_key: Key
+    }
+
+    struct Page: Decodable {
+        let items: [Issued.Key]
+        let next_cursor: String?
+    }
+
+    func withApp(_ body: @escaping @Sendable (AccessFixture, any TestClientProtocol, Settings) async throws -> Void) async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let fixture = try await AccessFixture.make(settings)
+            let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
+            try await app.test(.router) { client in try await body(fixture, client, settings) }
+        }
+    }
+
+    func create(_ client: some TestClientProtocol, org: UUID, as key: APIKey, role: String) async throws -> TestResponse {
+        try await client.execute(
+            uri: "/v1/orgs/\(org)/api-keys", method: .post,
+            headers: [.authorization: "Bearer \(key.plaintext)", .contentType: "application/json"],
+            body: ByteBuffer(string: #"{"name":"worker","role":"\#(role)"}"#))
+    }
+
+    @Test func issuedKeyWorksAndIsStoredOnlyAsItsDigest() async throws {
+        try await withApp { fixture, client, settings in
+            let response = try await create(client, org: fixture.orgA, as: fixture.adminA, role: "editor")
+            #expect(response.status == .created)
+            let issued = try JSONDecoder().decode(Issued.self, from: Data(buffer: response.body))
+            let key = try #require(APIKey.parse(issued.key))
+            #expect(issued.api_key.prefix == key.displayPrefix)
+            #expect(issued.api_key.role == "editor")
+            // The new key authenticates; an editor may not manage keys.
+            try await client.execute(uri: "/v1/orgs/\(fixture.orgA)/api-keys", method: .get, headers: AccessFixture.bearer(issued.key)) {
+                #expect($0.status == .forbidden)
+            }
+            // Listing never shows a secret.
+            try await client.execute(uri: "/v1/orgs/\(fixture.orgA)/api-keys", method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)) {
+                #expect($0.status == .ok)
+                #expect(!String(buffer: $0.body).contains(issued.key))
+            }
+            let stored = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+                try await connection.query("SELECT api_keys::text FROM api_keys", logger: TestDatabase.logger)
+                    .collect().map { try $0.decode(String.self) }.joined()
+            }
+            #expect(!stored.contains(String(issued.key.suffix(49))))
+        }
+    }
+
+    @Test func nobodyGrantsMoreThanTheyHold() async throws {
+        try await withApp { fixture, client, _ in
+            // An admin lacks orgs.manage, so cannot issue an owner key; an owner can.
+            let byAdmin = try await create(client, org: fixture.orgA, as: fixture.adminA, role: "owner")
+            #expect(byAdmin.status == .forbidden)
+            #expect(String(buffer: byAdmin.body).contains("orgs.manage"))
+            #expect(try await create(client, org: fixture.orgA, as: fixture.ownerA, role: "owner").status == .created)
+            // A viewer cannot issue keys at all, not even viewer keys.
+            #expect(try await create(client, org: fixture.orgA, as: fixture.viewerA, role: "viewer").status == .forbidden)
+            #expect(try await create(client, org: fixture.orgA, as: fixture.adminA, role: "no-such-role").status == .unprocessableContent)
+        }
+    }
+
+    @Test func revokedKeyIsRefusedAtOnce() async throws {
+        try await withApp { fixture, client, _ in
+            let issued = try JSONDecoder().decode(
+                Issued.self, from: Data(buffer: try await create(client, org: fixture.orgA, as: fixture.adminA, role: "admin").body))
+            let list = "/v1/orgs/\(fixture.orgA)/api-keys"
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(issued.key)) { #expect($0.status == .ok) }
+            try await client.execute(
+                uri: "\(list)/\(issued.api_key.id)", method: .delete, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("\"revoked\""))
+            }
+            // Cached a moment ago, yet refused now: the revocation notification reached the cache.
+            try await waitUntil { try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(issued.key)) { $0.status } == .unauthorized }
+        }
+    }
+
+    @Test func rotationWithGraceKeepsTheOldKeyBriefly() async throws {
+        try await withApp { fixture, client, _ in
+            let list = "/v1/orgs/\(fixture.orgA)/api-keys"
+            let old = try JSONDecoder().decode(
+                Issued.self, from: Data(buffer: try await create(client, org: fixture.orgA, as: fixture.adminA, role: "admin").body))
+            let rotated = try await client.execute(
+                uri: "\(list)/\(old.api_key.id)/rotate", method: .post,
+                headers: [.authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"grace_seconds":2}"#))
+            #expect(rotated.status == .created)
+            let new = try JSONDecoder().decode(Issued.self, from: Data(buffer: rotated.body))
+            #expect(new.key != old.key)
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(new.key)) { #expect($0.status == .ok) }
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) { #expect($0.status == .ok) }
+            // A rotated key cannot be rotated again.
+            try await client.execute(
+                uri: "\(list)/\(old.api_key.id)/rotate", method: .post,
+                headers: [.authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json"],
+                body: ByteBuffer(string: "{}")
+            ) { #expect($0.status == .conflict, "\(String(buffer: $0.body))") }
+            try await Task.sleep(for: .seconds(2.2))
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) { #expect($0.status == .unauthorized) }
+        }
+    }
+
+    @Test func listingPagesWithACursor() async throws {
+        try await withApp { fixture, client, _ in
+            for _ in 0..<3 { _ = try await create(client, org: fixture.orgA, as: fixture.adminA, role: "viewer") }
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let uri = "/v1/orgs/\(fixture.orgA)/api-keys?limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let page = try JSONDecoder().decode(
+                    Page.self,
+                    from: Data(buffer: try await client.execute(uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)).body))
+                #expect(page.items.count <= 2)
+                seen += page.items.map(\.id)
+                cursor = page.next_cursor
+            } while cursor != nil
+            // 6 fixture keys in org A (owner, admin, viewer, auditor, revoked, expired) + 3 new ones, each once.
+            #expect(seen.count == 9)
+            #expect(Set(seen).count == 9)
+        }
+    }
+
+    @Test func repeatedFailuresFromOneAddressAreAnswered429() async throws {
+        try await TestDatabase.withFresh(migrated: true) { base in
+            var tuned = base
+            tuned.auth.maxFailures = 3
+            let settings = tuned
+            let fixture = try await AccessFixture.make(settings)
+            let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
+            try await app.test(.router) { client in
+                let uri = "/v1/orgs/\(fixture.orgA)/api-keys"
+                for _ in 0..<3 {
+                    try await client.execute(uri: uri, method: .get, headers: AccessFixture.bearer(AccessFixture.wrongSecret(for: fixture.adminA))) {
+                        #expect($0.status == .unauthorized)
+                    }
+                }
+                // Now even a valid key from that address waits.
+                try await client.execute(uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)) { response in
+                    #expect(response.status == .tooManyRequests)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+            }
+        }
+    }
+
+    @Test func orgKeyNeverActsOutsideItsOrgButPlatformAdminActsAnywhere() async throws {
+        try await withApp { fixture, client, _ in
+            // The owner of A, holding every permission, still cannot see B.
+            try await client.execute(uri: "/v1/orgs/\(fixture.orgB)/api-keys", method: .get, headers: AccessFixture.bearer(fixture.ownerA.plaintext)) {
+                #expect($0.status == .notFound)
+            }
+            try await client.execute(uri: "/v1/orgs/\(fixture.orgB)/api-keys", method: .get, headers: AccessFixture.bearer(fixture.platform.plaintext)) {
+                #expect($0.status == .ok)
+            }
+        }
+    }
+}
+
+/// Polls `condition` for up to `timeout` (default 1 s, the revocation promise).
+func waitUntil(timeout: Duration = .seconds(1), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    #expect(try await condition(), "condition not met within \(timeout)")
+}

@@ -1,0 +1,89 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+@testable import TesseraCore
+import TesseraPostgres
+
+/// Two real `tessera serve` processes on one database: a key revoked through one is refused by the
+/// other within a second, although the other had just cached it.
+@Suite struct TwoGatewayTests {
+    @Test func revocationReachesEveryProcessWithinOneSecond() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let fixture = try await AccessFixture.make(settings)
+            let victim = fixture.adminA
+            let (first, second) = (try Gateway.start(settings), try Gateway.start(settings))
+            defer {
+                first.stop()
+                second.stop()
+            }
+            try await first.waitUntilUp()
+            try await second.waitUntilUp()
+            let list = "/v1/orgs/\(fixture.orgA)/api-keys"
+            #expect(try await second.status("GET", list, key: victim.plaintext) == 200)  // now cached there
+            let victimID = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await APIKeyStore(logger: TestDatabase.logger).credential(prefix: victim.prefix, on: $0)!.keyID
+            }
+            #expect(try await first.status("DELETE", "\(list)/\(victimID)", key: fixture.ownerA.plaintext) == 200)
+            let revoked = ContinuousClock.now
+            var status = 0
+            while ContinuousClock.now - revoked < .seconds(1) {
+                status = try await second.status("GET", list, key: victim.plaintext)
+                if status == 401 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(status == 401, "the second gateway still accepted the revoked key after 1 s")
+        }
+    }
+
+    /// A `tessera serve` child process on a free port.
+    final class Gateway: @unchecked Sendable {
+        let process: Process
+        let port: Int
+
+        static func start(_ settings: Settings) throws -> Gateway {
+            let port = Int.random(in: 20_000..<40_000)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/.build/debug/tessera")
+            process.arguments = ["serve"]
+            process.currentDirectoryURL = URL(fileURLWithPath: TestDatabase.root)
+            var environment = ProcessInfo.processInfo.environment
+            environment["TESSERA_DB_NAME"] = settings.database.name
+            environment["TESSERA_HTTP_PORT"] = String(port)
+            environment["TESSERA_LOG_LEVEL"] = "error"
+            environment["TESSERA_AUTH_CACHE_SECONDS"] = "60"  // only the notification can evict in time
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            return Gateway(process: process, port: port)
+        }
+
+        init(process: Process, port: Int) {
+            self.process = process
+            self.port = port
+        }
+
+        func waitUntilUp() async throws {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                if (try? await status("GET", "/readyz", key: nil)) == 200 { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TesseraError.unavailable("gateway on port \(port) did not become ready")
+        }
+
+        func status(_ method: String, _ path: String, key: String?) async throws -> Int {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = method
+            if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+            let (_, response) = try await URLSession.shared.data(for: request)
+            return (response as? HTTPURLResponse)?.statusCode ?? -1
+        }
+
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
