@@ -26,3 +26,7 @@ CREATE TRIGGER organizations_status_changed AFTER UPDATE OF status OR DELETE ON 
     FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_access_change();
 CREATE TRIGGER tokens_changed AFTER UPDATE OF revoked_at, expires_at OR DELETE ON tokens
     FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_access_change();
+CREATE TRIGGER memberships_changed AFTER UPDATE OF status, org_id, user_id OR DELETE ON memberships
+    FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_access_change();
+CREATE TRIGGER users_changed AFTER UPDATE OF status, is_platform_admin OR DELETE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION tessera_notify_access_change();

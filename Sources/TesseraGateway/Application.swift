@@ -22,9 +22,9 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     let router = try buildRouter(
         settings: settings,
         client: client,
-        access: { routes in
-            AccessMiddleware(routes: routes, authenticator: authenticator, orgs: OrgStatusLookup(client: client, cache: cache, logger: logger))
-        },
+        access: try AccessServices(
+            authenticator: authenticator, hasher: PasswordHasher(), sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
+        orgs: OrgStatusLookup(client: client, cache: cache, logger: logger),
         readiness: Readiness(client: client, migrator: migrator, timeout: .seconds(2)),
         logger: logger)
     // Order matters for shutdown: services stop in reverse, so the pool outlives its users.
@@ -39,15 +39,18 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
 func buildRouter(
     settings: Settings,
     client: PostgresClient,
-    access: (RouteTable) -> AccessMiddleware,
+    access: AccessServices,
+    orgs: OrgStatusLookup,
     readiness: Readiness,
     logger: Logger
 ) throws -> Router<AppRequestContext> {
     let document = try OpenAPIDocument.load()
     let router = Router(context: AppRequestContext.self)
     addRequestChain(to: router, settings: settings, routes: document.routes)
-    router.add(middleware: access(document.routes))  // authenticate → resolve tenant → authorize
-    try APIHandler(client: client, readiness: readiness, document: document, logger: logger).registerHandlers(on: router)
+    // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
+    router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
+    try APIHandler(client: client, access: access, readiness: readiness, document: document, logger: logger)
+        .registerHandlers(on: router)
     return router
 }
 

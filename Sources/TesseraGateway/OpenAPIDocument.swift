@@ -57,9 +57,11 @@ struct OpenAPIDocument: Sendable {
 struct RouteTable: Sendable {
     static let permissionKey = "x-tessera-permission"
 
-    /// What a route needs: nothing, a platform admin, or one permission in the path's `{org}`.
+    /// What a route needs: nothing, any valid credentials, a platform admin, or one permission in the
+    /// path's `{org}`.
     enum Rule: Sendable, Equatable {
         case `public`
+        case authenticated
         case platform
         case org(Permission)
     }
@@ -99,6 +101,8 @@ struct RouteTable: Sendable {
             throw RuleError(description: "\(method) \(path) declares no \(permissionKey) in openapi.yaml")
         case "public":
             return .public
+        case "authenticated":
+            return .authenticated
         case "platform":
             return .platform
         case let name?:

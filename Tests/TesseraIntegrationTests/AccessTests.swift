@@ -11,23 +11,43 @@ import TesseraPostgres
 /// The isolation matrix: every org route × every kind of caller, with the exact status expected.
 /// Extend `routes` as routes are added: this is the guard against cross-tenant leaks.
 @Suite struct IsolationMatrixTests {
+    /// Fresh objects in org A for a route to act on: a key, a member, a custom role.
+    struct Target: Sendable {
+        let key: UUID
+        let user: UUID
+        let role: UUID
+    }
+
     struct Route: Sendable {
         let name: String
         let method: HTTPRequest.Method
-        /// The path in org `org`, acting on a fresh target key there where the route takes an id.
-        let path: @Sendable (_ org: UUID, _ target: UUID) -> String
-        let body: String?
+        let path: @Sendable (_ org: UUID, _ target: Target) -> String
+        let body: (@Sendable () -> String)?
         let success: HTTPResponse.Status
     }
 
     static let routes: [Route] = [
         Route(name: "create key", method: .post, path: { o, _ in "/v1/orgs/\(o)/api-keys" },
-              body: #"{"name":"k","role":"viewer"}"#, success: .created),
+              body: { #"{"name":"k","role":"viewer"}"# }, success: .created),
         Route(name: "list keys", method: .get, path: { o, _ in "/v1/orgs/\(o)/api-keys" }, body: nil, success: .ok),
-        Route(name: "get key", method: .get, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t)" }, body: nil, success: .ok),
-        Route(name: "revoke key", method: .delete, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t)" }, body: nil, success: .ok),
-        Route(name: "rotate key", method: .post, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t)/rotate" },
-              body: #"{"grace_seconds":0}"#, success: .created),
+        Route(name: "get key", method: .get, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)" }, body: nil, success: .ok),
+        Route(name: "revoke key", method: .delete, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)" }, body: nil, success: .ok),
+        Route(name: "rotate key", method: .post, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)/rotate" },
+              body: { #"{"grace_seconds":0}"# }, success: .created),
+        Route(name: "list members", method: .get, path: { o, _ in "/v1/orgs/\(o)/members" }, body: nil, success: .ok),
+        Route(name: "add member", method: .post, path: { o, _ in "/v1/orgs/\(o)/members" },
+              body: { #"{"email":"\#(UUID())@example.test","roles":["viewer"],"password":"long enough password"}"# },
+              success: .created),
+        Route(name: "set member roles", method: .put, path: { o, t in "/v1/orgs/\(o)/members/\(t.user)" },
+              body: { #"{"roles":["editor"]}"# }, success: .ok),
+        Route(name: "remove member", method: .delete, path: { o, t in "/v1/orgs/\(o)/members/\(t.user)" }, body: nil,
+              success: .noContent),
+        Route(name: "list roles", method: .get, path: { o, _ in "/v1/orgs/\(o)/roles" }, body: nil, success: .ok),
+        Route(name: "create role", method: .post, path: { o, _ in "/v1/orgs/\(o)/roles" },
+              body: { #"{"name":"r\#(UInt32.random(in: 0...UInt32.max))","permissions":["predictions.read"]}"# },
+              success: .created),
+        Route(name: "delete role", method: .delete, path: { o, t in "/v1/orgs/\(o)/roles/\(t.role)" }, body: nil,
+              success: .noContent),
     ]
 
     enum Caller: String, CaseIterable, Sendable {
@@ -71,11 +91,11 @@ import TesseraPostgres
             try await app.test(.router) { client in
                 for route in Self.routes {
                     for caller in Caller.allCases {
-                        let target = try await Self.freshKey(in: fixture.orgA, settings: settings, fixture: fixture)
+                        let target = try await Self.freshTarget(in: fixture.orgA, settings: settings, fixture: fixture)
                         let path = route.path(fixture.orgA, target)
                         try await client.execute(
                             uri: path, method: route.method, headers: Self.headers(caller, fixture),
-                            body: route.body.map { ByteBuffer(string: $0) }
+                            body: route.body.map { ByteBuffer(string: $0()) }
                         ) { response in
                             #expect(
                                 response.status == Self.expected(caller, route),
@@ -97,13 +117,19 @@ import TesseraPostgres
         }
     }
 
-    /// A live admin key in `org` for a route to act on.
-    static func freshKey(in org: UUID, settings: Settings, fixture: AccessFixture) async throws -> UUID {
+    /// A live viewer key, a viewer member and an unused custom role in `org`, for a route to act on.
+    static func freshTarget(in org: UUID, settings: Settings, fixture: AccessFixture) async throws -> Target {
         try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
-            let role = try await RoleStore(logger: TestDatabase.logger).role(named: "viewer", org: org, on: connection)!
-            return try await APIKeyStore(logger: TestDatabase.logger).create(
-                org: org, name: "target", roleID: role.id, expiresAt: nil, createdBy: fixture.platformPrincipal, on: connection
+            let logger = TestDatabase.logger
+            let viewer = try await RoleStore(logger: logger).role(named: "viewer", org: org, on: connection)!
+            let key = try await APIKeyStore(logger: logger).create(
+                org: org, name: "target", roleID: viewer.id, expiresAt: nil, createdBy: fixture.platformPrincipal, on: connection
             ).0.id
+            let (user, _) = try await UserStore(logger: logger).findOrCreate(email: "\(UUID())@example.test", passwordHash: nil, on: connection)
+            _ = try await MemberStore(logger: logger).add(org: org, user: user, roles: [viewer.id], invitedBy: nil, on: connection)
+            let role = try await RoleStore(logger: logger).create(
+                org: org, name: "t\(UInt32.random(in: 0...UInt32.max))", description: nil, permissions: [.tasksRead], on: connection)!
+            return Target(key: key, user: user, role: role.id)
         }
     }
 }

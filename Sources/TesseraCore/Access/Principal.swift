@@ -11,18 +11,22 @@ public struct Principal: Sendable, Equatable {
     public let kind: Kind
     /// Shown in audit records and logs: a key's display prefix or a user's email.
     public let display: String
-    /// What the principal may do in each org it belongs to. A platform admin belongs to none and may act in all.
+    /// What the principal may do in each org it belongs to. A platform admin may act in every org.
     public let grants: [UUID: Set<Permission>]
+    /// The bootstrap key, or a user marked platform admin.
+    public let isPlatformAdmin: Bool
 
-    public init(kind: Kind, display: String, grants: [UUID: Set<Permission>]) {
+    public init(kind: Kind, display: String, grants: [UUID: Set<Permission>], isPlatformAdmin: Bool? = nil) {
         self.kind = kind
         self.display = display
         self.grants = grants
-    }
-
-    public var isPlatformAdmin: Bool {
-        if case .platformAdmin = kind { return true }
-        return false
+        if let isPlatformAdmin {
+            self.isPlatformAdmin = isPlatformAdmin
+        } else if case .platformAdmin = kind {
+            self.isPlatformAdmin = true
+        } else {
+            self.isPlatformAdmin = false
+        }
     }
 
     /// The principal's permissions in `org`, or nil when it is no member there (answered 404, not 403).

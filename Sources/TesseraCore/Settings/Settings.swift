@@ -42,6 +42,8 @@ public struct Settings: Sendable {
         public var failureWindowSeconds: Int
         /// How long a verified key may be served from memory (revocations still apply at once).
         public var cacheSeconds: Int
+        /// Lifetime of a session token from `POST /v1/auth/login`.
+        public var sessionMinutes: Int
     }
 
     public var profile: Profile
@@ -60,6 +62,7 @@ public struct Settings: Sendable {
         SettingKey("auth.max_failures", env: "TESSERA_AUTH_MAX_FAILURES", default: "10", help: "failed authentications per address before 429"),
         SettingKey("auth.failure_window_seconds", env: "TESSERA_AUTH_FAILURE_WINDOW_SECONDS", default: "60", help: "window for counting failures"),
         SettingKey("auth.cache_seconds", env: "TESSERA_AUTH_CACHE_SECONDS", default: "5", help: "how long a verified key is cached"),
+        SettingKey("auth.session_minutes", env: "TESSERA_AUTH_SESSION_MINUTES", default: "60", help: "session token lifetime"),
         SettingKey("database.host", env: "TESSERA_DB_HOST", default: "127.0.0.1", help: "metadata database host"),
         SettingKey("database.port", env: "TESSERA_DB_PORT", default: "54329", help: "metadata database port"),
         SettingKey("database.name", env: "TESSERA_DB_NAME", default: "tessera_meta", help: "metadata database name"),

@@ -47,6 +47,7 @@ public struct LoadedSettings: Sendable {
         case "auth.max_failures": return String(s.auth.maxFailures)
         case "auth.failure_window_seconds": return String(s.auth.failureWindowSeconds)
         case "auth.cache_seconds": return String(s.auth.cacheSeconds)
+        case "auth.session_minutes": return String(s.auth.sessionMinutes)
         case "database.host": return s.database.host
         case "database.port": return String(s.database.port)
         case "database.name": return s.database.name
@@ -96,7 +97,8 @@ public enum SettingsLoader {
             auth: .init(
                 maxFailures: try reader.int("auth.max_failures", in: 1...1_000_000),
                 failureWindowSeconds: try reader.int("auth.failure_window_seconds", in: 1...86_400),
-                cacheSeconds: try reader.int("auth.cache_seconds", in: 0...300)
+                cacheSeconds: try reader.int("auth.cache_seconds", in: 0...300),
+                sessionMinutes: try reader.int("auth.session_minutes", in: 1...10_080)
             ),
             database: .init(
                 host: try reader.string("database.host"),

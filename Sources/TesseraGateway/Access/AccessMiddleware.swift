@@ -30,16 +30,25 @@ struct AccessMiddleware: RouterMiddleware {
         guard let rule = routes.rule(endpoint: context.endpointPath, method: request.method.rawValue) else {
             return try await next(request, context)  // no such route: the router answers 404/405
         }
-        if case .public = rule { return try await next(request, context) }
+        let info = RequestInfo(
+            requestID: context.requestID, clientAddress: context.clientAddress, userAgent: request.headers[.userAgent])
+        return try await RequestInfo.$current.withValue(info) {
+            try await check(rule, info: info, request, context: context, next: next)
+        }
+    }
 
-        let principal = try await authenticator.authenticate(
-            request, address: context.clientAddress, requestID: context.requestID)
+    func check(
+        _ rule: RouteTable.Rule, info: RequestInfo, _ request: Request, context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        if case .public = rule { return try await next(request, context) }
+        let principal = try await authenticator.authenticate(request, info: info)
         var context = context
         context.logger[metadataKey: "principal"] = .string(principal.display)
 
         switch rule {
-        case .public:
-            return try await next(request, context)
+        case .public, .authenticated:
+            return try await Principal.$current.withValue(principal) { try await next(request, context) }
         case .platform:
             guard principal.isPlatformAdmin else {
                 throw TesseraError.forbidden("only a platform admin may do this")

@@ -6,8 +6,9 @@ import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 
-/// Step 1 of the chain: turns the `Authorization` header into a `Principal`, or throws 401 (429 for an
-/// address over the failure threshold). Every failure goes to the one audit hook.
+/// Step 1 of the chain: turns the `Authorization` header (an API key or a session token) into a
+/// `Principal`, or throws 401 (429 for an address over the failure threshold). Every failure goes to the
+/// one audit hook.
 struct Authenticator: Sendable {
     let client: PostgresClient
     let cache: CredentialCache
@@ -19,50 +20,62 @@ struct Authenticator: Sendable {
     enum Failure: String, Error, Sendable {
         case missing = "missing credentials"
         case malformed = "malformed credentials"
-        case unknown = "unknown key"
+        case unknown = "unknown credentials"
         case wrongSecret = "wrong secret"
-        case revoked = "revoked key"
-        case expired = "expired key"
+        case revoked = "revoked credentials"
+        case expired = "expired credentials"
+        case wrongPassword = "wrong email or password"
     }
 
-    func authenticate(_ request: Request, address: String, requestID: String?) async throws -> Principal {
-        if let seconds = limiter.retryAfter(address) {
-            throw TesseraError.tooManyRequests(retryAfterSeconds: seconds)
-        }
-        let result = await verify(request.headers[.authorization])
-        switch result {
+    func authenticate(_ request: Request, info: RequestInfo) async throws -> Principal {
+        try checkLimit(info)
+        switch await verify(request.headers[.authorization]) {
         case .success(let principal):
             return principal
         case .failure(let failure):
-            if failure != .missing { limiter.recordFailure(address) }
-            failures.record(AuthFailure(reason: failure.rawValue, address: address, requestID: requestID,
-                                        userAgent: request.headers[.userAgent], keyPrefix: Self.prefix(of: request.headers[.authorization])))
-            throw TesseraError.unauthorized(
-                failure == .missing
-                    ? "send Authorization: Bearer <api key>"
-                    : "the credentials are invalid, expired or revoked")
+            throw fail(failure, info: info, presented: Self.prefix(of: request.headers[.authorization]))
+        }
+    }
+
+    /// 429 when the client's address failed too often lately.
+    func checkLimit(_ info: RequestInfo) throws {
+        if let seconds = limiter.retryAfter(info.clientAddress) {
+            throw TesseraError.tooManyRequests(retryAfterSeconds: seconds)
+        }
+    }
+
+    /// Counts and records a failure; returns the 401 to throw.
+    func fail(_ failure: Failure, info: RequestInfo, presented: String?) -> TesseraError {
+        if failure != .missing { limiter.recordFailure(info.clientAddress) }
+        failures.record(AuthFailure(reason: failure.rawValue, info: info, presented: presented))
+        switch failure {
+        case .missing: return .unauthorized("send Authorization: Bearer <api key or session token>")
+        case .wrongPassword: return .unauthorized("the email or the password is wrong")
+        default: return .unauthorized("the credentials are invalid, expired or revoked")
         }
     }
 
     func verify(_ header: String?) async -> Result<Principal, Failure> {
         guard let header else { return .failure(.missing) }
         guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { return .failure(.malformed) }
-        guard let key = APIKey.parse(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
-            return .failure(.malformed)
-        }
+        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        if let key = APIKey.parse(token) { return await verify(key) }
+        if let session = SessionToken.parse(token) { return await verify(session) }
+        return .failure(.malformed)
+    }
+
+    func verify(_ key: APIKey) async -> Result<Principal, Failure> {
+        let name = "key:\(key.prefix)"
         let credential: StoredCredential
-        if let cached = cache.get(key.prefix) {
+        if case .key(let cached) = cache.get(name) {
             credential = cached
         } else {
-            do {
-                guard let stored = try await client.withConnection({ connection in
-                    try await APIKeyStore(logger: logger).credential(prefix: key.prefix, on: connection)
-                }) else { return .failure(.unknown) }
+            switch await lookUp({ try await APIKeyStore(logger: logger).credential(prefix: key.prefix, on: $0) }) {
+            case .success(let stored):
                 credential = stored
-                cache.put(stored)
-            } catch {
-                logger.error("credential look-up failed", metadata: ["error": "\(describeDatabaseError(error))"])
-                return .failure(.unknown)
+                cache.put(.key(stored), as: name)
+            case .failure(let failure):
+                return .failure(failure)
             }
         }
         guard constantTimeEquals(key.digest, credential.keyHash) else { return .failure(.wrongSecret) }
@@ -76,7 +89,40 @@ struct Authenticator: Sendable {
         return .success(Principal(kind: .apiKey(keyID: credential.keyID), display: key.displayPrefix, grants: [org: credential.permissions]))
     }
 
-    /// The display prefix of a presented key, when it has one; never the secret.
+    func verify(_ token: SessionToken) async -> Result<Principal, Failure> {
+        // Looked up by digest: the digest is the secret's only stored form, so equality is the check.
+        let digest = token.digest
+        let name = "session:\(digest.hexString)"
+        let credential: SessionCredential
+        if case .session(let cached) = cache.get(name) {
+            credential = cached
+        } else {
+            switch await lookUp({ try await UserStore(logger: logger).session(digest: digest, on: $0) }) {
+            case .success(let stored):
+                credential = stored
+                cache.put(.session(stored), as: name)
+            case .failure(let failure):
+                return .failure(failure)
+            }
+        }
+        if credential.revokedAt != nil || !credential.userActive { return .failure(.revoked) }
+        if credential.expiresAt <= Date() { return .failure(.expired) }
+        return .success(Principal(
+            kind: .user(userID: credential.userID, sessionID: credential.tokenID), display: credential.email,
+            grants: credential.grants, isPlatformAdmin: credential.isPlatformAdmin))
+    }
+
+    private func lookUp<T: Sendable>(_ query: @Sendable (PostgresConnection) async throws -> T?) async -> Result<T, Failure> {
+        do {
+            guard let found = try await client.withConnection({ try await query($0) }) else { return .failure(.unknown) }
+            return .success(found)
+        } catch {
+            logger.error("credential look-up failed", metadata: ["error": "\(describeDatabaseError(error))"])
+            return .failure(.unknown)
+        }
+    }
+
+    /// The display prefix of a presented API key, when it has one; never the secret.
     static func prefix(of header: String?) -> String? {
         guard let header, let range = header.range(of: "tsk_") else { return nil }
         let rest = header[range.upperBound...]
@@ -86,13 +132,21 @@ struct Authenticator: Sendable {
     }
 }
 
+/// Who sent the request, from where: set by the access middleware for every route.
+public struct RequestInfo: Sendable {
+    public let requestID: String?
+    public let clientAddress: String
+    public let userAgent: String?
+
+    @TaskLocal public static var current = RequestInfo(requestID: nil, clientAddress: "unknown", userAgent: nil)
+}
+
 /// One failed authentication, for the audit log.
 struct AuthFailure: Sendable {
     let reason: String
-    let address: String
-    let requestID: String?
-    let userAgent: String?
-    let keyPrefix: String?
+    let info: RequestInfo
+    /// A key's display prefix or an email: who was claimed, never a secret.
+    let presented: String?
 }
 
 /// The one place authentication failures go. Until the audit log lands (issue 5) it writes a structured
@@ -106,8 +160,9 @@ struct AuthFailureHook: Sendable {
             metadata: [
                 "audit.action": "auth.failed",
                 "reason": .string(failure.reason),
-                "client_ip": .string(failure.address),
-                "key_prefix": .string(failure.keyPrefix ?? "-"),
+                "client_ip": .string(failure.info.clientAddress),
+                "request_id": .string(failure.info.requestID ?? "-"),
+                "presented": .string(failure.presented ?? "-"),
             ])
     }
 }

@@ -6,12 +6,18 @@ import ServiceLifecycle
 import Synchronization
 import TesseraPostgres
 
-/// Verified-key look-ups kept for a few seconds. Every gateway process empties entries the moment the
+/// Verified-key and session look-ups kept for a few seconds. Every gateway process empties entries the moment the
 /// database announces a change (`NOTIFY tessera_auth`), so revocations apply everywhere at once;
 /// the time-to-live only bounds staleness while the listener reconnects.
 final class CredentialCache: Sendable {
+    /// A cached look-up: an API key (by `key:<prefix>`) or a session (by `session:<digest hex>`).
+    enum Credential {
+        case key(StoredCredential)
+        case session(SessionCredential)
+    }
+
     struct Entry {
-        let credential: StoredCredential
+        let credential: Credential
         let fetched: ContinuousClock.Instant
     }
 
@@ -23,28 +29,27 @@ final class CredentialCache: Sendable {
         self.ttl = ttl
     }
 
-    func get(_ prefix: String) -> StoredCredential? {
+    func get(_ name: String) -> Credential? {
         let now = ContinuousClock.now
         return entries.withLock { entries in
-            guard let entry = entries[prefix] else { return nil }
+            guard let entry = entries[name] else { return nil }
             if now - entry.fetched > ttl {
-                entries[prefix] = nil
+                entries[name] = nil
                 return nil
             }
             return entry.credential
         }
     }
 
-    func put(_ credential: StoredCredential) {
+    func put(_ credential: Credential, as name: String) {
         let entry = Entry(credential: credential, fetched: .now)
-        entries.withLock { $0[credential.prefix] = entry }
+        entries.withLock { $0[name] = entry }
     }
 
-    /// Applies a `tessera_auth` payload: `key:<prefix>` drops one key, anything else drops all.
+    /// Applies a `tessera_auth` payload: `key:<prefix>` drops that key, anything else drops all.
     func apply(notification payload: String) {
         if payload.hasPrefix("key:") {
-            let prefix = String(payload.dropFirst(4))
-            entries.withLock { $0[prefix] = nil }
+            entries.withLock { $0[payload] = nil }
         } else {
             removeAll()
         }

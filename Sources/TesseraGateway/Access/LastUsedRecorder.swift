@@ -30,7 +30,8 @@ final class LastUsedRecorder: Service, Sendable {
                 await self.flush()
             }
         }
-        await flush()
+        // The last batch, in a task of its own: this one may be cancelled by the shutdown.
+        await Task { await self.flush() }.value
     }
 
     func flush() async {

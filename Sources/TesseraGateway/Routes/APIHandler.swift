@@ -6,6 +6,7 @@ import TesseraCore
 /// Implements the operations generated from `openapi.yaml` (one file per route family).
 struct APIHandler: APIProtocol {
     let client: PostgresClient
+    let access: AccessServices
     let readiness: Readiness
     let document: OpenAPIDocument
     let logger: Logger

@@ -67,3 +67,42 @@ public struct RoleStore: Sendable {
         return result
     }
 }
+
+extension RoleStore {
+    /// Creates a custom role; nil when the org has a role of that name already.
+    public func create(
+        org: UUID, name: String, description: String?, permissions: Set<Permission>, on connection: PostgresConnection
+    ) async throws -> RoleRecord? {
+        let rows = try await connection.query(
+            """
+            INSERT INTO roles (org_id, name, description, is_system) VALUES (\(org), \(name), \(description), false)
+            ON CONFLICT (org_id, name) DO NOTHING RETURNING id
+            """, logger: logger
+        ).collect()
+        guard let id = try rows.first?.decode(UUID.self) else { return nil }
+        try await connection.query(
+            "INSERT INTO role_permissions (role_id, permission) SELECT \(id), unnest(\(permissions.map(\.rawValue).sorted())::text[])",
+            logger: logger)
+        return try await role(id: id, org: org, on: connection)
+    }
+
+    public enum DeleteOutcome: Sendable, Equatable {
+        case deleted, notFound, system, inUse
+    }
+
+    /// Deletes a custom role that no key and no member holds or held.
+    public func delete(org: UUID, id: UUID, on connection: PostgresConnection) async throws -> DeleteOutcome {
+        guard let role = try await role(id: id, org: org, on: connection) else { return .notFound }
+        if role.isSystem { return .system }
+        // Keys keep their role after revocation, for the record: a role any key ever held stays.
+        let used = try await connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM api_keys WHERE role_id = \(id))
+                OR EXISTS (SELECT 1 FROM membership_roles WHERE role_id = \(id))
+            """, logger: logger
+        ).collect()[0].decode(Bool.self)
+        if used { return .inUse }
+        try await connection.query("DELETE FROM roles WHERE org_id = \(org) AND id = \(id)", logger: logger)
+        return .deleted
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import NIOPosix
+import PostgresNIO
+import TesseraCore
+import TesseraPostgres
+
+/// What the auth routes need besides the database.
+struct AccessServices: Sendable {
+    let authenticator: Authenticator
+    let hasher: PasswordHasher
+    let sessionLifetime: Duration
+    /// Verified when an email is unknown, so a wrong email costs as long as a wrong password.
+    let decoyHash: String
+
+    static let minimumPasswordLength = 12
+
+    init(authenticator: Authenticator, hasher: PasswordHasher, sessionLifetime: Duration) throws {
+        self.authenticator = authenticator
+        self.hasher = hasher
+        self.sessionLifetime = sessionLifetime
+        self.decoyHash = try hasher.hash(UUID().uuidString)
+    }
+
+    /// Argon2 takes tens of milliseconds of CPU: run it off the request threads.
+    func hash(_ password: String) async throws -> String {
+        try await NIOThreadPool.singleton.runIfActive { [hasher] in try hasher.hash(password) }
+    }
+
+    func verify(_ password: String, against phc: String) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { [hasher] in hasher.verify(password, against: phc) }
+    }
+
+    static func checkStrength(_ password: String) throws {
+        guard password.count >= minimumPasswordLength else {
+            throw TesseraError.unprocessable("a password needs at least \(minimumPasswordLength) characters")
+        }
+    }
+}
+
+/// `/v1/auth`: log in and out with a session token, see who you are, accept an invitation.
+extension APIHandler {
+    func login(_ input: Operations.login.Input) async throws -> Operations.login.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let info = RequestInfo.current
+        try access.authenticator.checkLimit(info)
+        let user = try await client.withConnection { try await UserStore(logger: logger).loginUser(email: body.email, on: $0) }
+        let matches = try await access.verify(body.password, against: user?.passwordHash ?? access.decoyHash)
+        guard let user, user.active, user.passwordHash != nil, matches else {
+            throw access.authenticator.fail(.wrongPassword, info: info, presented: UserStore.normalise(email: body.email))
+        }
+        let issued = try await client.withTransaction(logger: logger) { connection in
+            let issued = try await UserStore(logger: logger).issueToken(
+                user: user.id, kind: "session", lifetime: access.sessionLifetime,
+                clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent, on: connection)
+            try await UserStore(logger: logger).recordLogin(user: user.id, on: connection)
+            return issued
+        }
+        return .ok(.init(body: .json(.init(token: issued.token.plaintext, expires_at: issued.expiresAt, user_id: user.id.uuidString.lowercased()))))
+    }
+
+    func logout(_ input: Operations.logout.Input) async throws -> Operations.logout.Output {
+        guard let principal = Principal.current else { throw TesseraError.internalError }
+        guard case .user(_, let session) = principal.kind else {
+            throw TesseraError.badRequest("logout ends a session; an API key is revoked with DELETE /v1/orgs/{org}/api-keys/{id}")
+        }
+        try await client.withConnection { _ = try await UserStore(logger: logger).revokeToken(id: session, on: $0) }
+        return .noContent(.init())
+    }
+
+    func whoami(_ input: Operations.whoami.Input) async throws -> Operations.whoami.Output {
+        guard let principal = Principal.current else { throw TesseraError.internalError }
+        let kind: Components.Schemas.Whoami.kindPayload =
+            switch principal.kind {
+            case .platformAdmin: .platform_admin
+            case .apiKey: .api_key
+            case .user: .user
+            }
+        let orgs = principal.grants.sorted { $0.key.uuidString < $1.key.uuidString }.map { org, permissions in
+            Components.Schemas.Whoami.orgsPayloadPayload(
+                org_id: org.uuidString.lowercased(), permissions: permissions.map(\.rawValue).sorted())
+        }
+        return .ok(.init(body: .json(.init(
+            kind: kind, display: principal.display, platform_admin: principal.isPlatformAdmin, orgs: orgs))))
+    }
+
+    func acceptInvitation(_ input: Operations.acceptInvitation.Input) async throws -> Operations.acceptInvitation.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let info = RequestInfo.current
+        try access.authenticator.checkLimit(info)
+        try AccessServices.checkStrength(body.password)
+        guard let token = SessionToken.parse(body.token) else {
+            throw access.authenticator.fail(.malformed, info: info, presented: nil)
+        }
+        let hash = try await access.hash(body.password)
+        let accepted = try await client.withTransaction(logger: logger) { connection -> Bool in
+            let users = UserStore(logger: logger)
+            guard let user = try await users.consumeInvitation(digest: token.digest, on: connection) else { return false }
+            try await users.setPassword(user: user, hash: hash, on: connection)
+            return true
+        }
+        guard accepted else { throw access.authenticator.fail(.unknown, info: info, presented: nil) }
+        return .noContent(.init())
+    }
+}
