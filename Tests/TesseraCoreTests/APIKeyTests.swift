@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func crc32MatchesZlib() {
-        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum(Array("123456789".utf8)[...]) == 0xCBF4_3926)
     }
 
     @Test func constantTimeEquality() {

@@ -284,6 +284,7 @@ import TesseraPostgres
                 try await client.execute(uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)) { response in
                     #expect(response.status == .tooManyRequests)
                     #expect(response.headers[.contentType] == "application/problem+json")
+                    #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 > 0)
                 }
             }
         }
@@ -310,4 +311,60 @@ func waitUntil(timeout: Duration = .seconds(1), _ condition: () async throws -> 
         try await Task.sleep(for: .milliseconds(20))
     }
     #expect(try await condition(), "condition not met within \(timeout)")
+}
+
+@Suite struct BearerHeaderTests {
+    @Test func tokenIsTakenFromBearerHeadersOnly() {
+        #expect(Authenticator.bearerToken("Bearer abc") == "abc")
+        #expect(Authenticator.bearerToken("bearer   abc  ") == "abc")
+        #expect(Authenticator.bearerToken("BEARER abc") == "abc")
+        #expect(Authenticator.bearerToken("Basic abc") == nil)
+        #expect(Authenticator.bearerToken("Bearer") == nil)
+        #expect(Authenticator.bearerToken("Bearerabc") == nil)
+    }
+}
+
+@Suite struct RouteRuleTests {
+    @Test func everyOperationMustDeclareAKnownRule() throws {
+        #expect(throws: RouteTable.RuleError.self) { try RouteTable.rule(nil, path: "/x", method: "GET") }
+        #expect(throws: RouteTable.RuleError.self) { try RouteTable.rule("keys.steal", path: "/v1/orgs/{org}/x", method: "GET") }
+        #expect(throws: RouteTable.RuleError.self) { try RouteTable.rule("keys.manage", path: "/v1/x", method: "GET") }
+        #expect(try RouteTable.rule("keys.manage", path: "/v1/orgs/{org}/x", method: "GET") == .org(.keysManage))
+        #expect(try RouteTable.rule("authenticated", path: "/v1/auth/whoami", method: "GET") == .authenticated)
+    }
+
+    @Test func theContractDeclaresARuleForEveryOperation() throws {
+        // Loading fails on a missing or unknown rule, so this is the whole contract checked.
+        let document = try OpenAPIDocument.load()
+        #expect(document.routes.rule(endpoint: "/v1/orgs/:org/api-keys", method: "POST") == .org(.keysManage))
+        #expect(document.routes.rule(endpoint: "/v1/orgs/{org}/members/{user_id}", method: "DELETE") == .org(.membersManage))
+        #expect(document.routes.rule(endpoint: "/healthz", method: "GET") == .public)
+        #expect(document.routes.rule(endpoint: "/nope", method: "GET") == nil)
+    }
+}
+
+@Suite struct AuthenticatedRouteTests {
+    @Test func whoamiRefusesEveryBadCredentialAndKnowsEachGoodOne() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let fixture = try await AccessFixture.make(settings)
+            let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
+            try await app.test(.router) { client in
+                for bad in [nil, "tsk_x", AccessFixture.wrongSecret(for: fixture.adminA), fixture.revokedA.plaintext, fixture.expiredA.plaintext,
+                            "tss_" + String(repeating: "a", count: 43)] {
+                    let headers: HTTPFields = bad.map { [.authorization: "Bearer \($0)"] } ?? [:]
+                    try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: headers) { response in
+                        #expect(response.status == .unauthorized)
+                        #expect(response.headers[.wwwAuthenticate] == "Bearer")
+                    }
+                }
+                try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: AccessFixture.bearer(fixture.viewerA.plaintext)) { response in
+                    #expect(response.status == .ok)
+                    let body = String(buffer: response.body)
+                    #expect(body.contains("api_key"))
+                    #expect(body.contains(fixture.orgA.uuidString.lowercased()))
+                    #expect(body.contains("predictions.read"))
+                }
+            }
+        }
+    }
 }

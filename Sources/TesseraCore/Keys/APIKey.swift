@@ -34,22 +34,26 @@ public struct APIKey: Sendable, CustomStringConvertible {
     }
 
     /// Parses a presented key; nil when the shape or the checksum is wrong (no database needed).
+    /// Works on the UTF-8 bytes: it runs on every authenticated request.
     public static func parse(_ text: String) -> APIKey? {
-        let parts = text.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == scheme else { return nil }
-        let prefix = String(parts[1])
-        let secretPart = String(parts[2])
-        guard prefix.count == prefixLength, secretPart.count == secretLength + checksumLength,
-            Base62.isValid(prefix), Base62.isValid(secretPart)
+        let bytes = Array(text.utf8)
+        let secretStart = 4 + prefixLength + 1
+        let checksumStart = secretStart + secretLength
+        guard bytes.count == checksumStart + checksumLength,
+            bytes[0] == UInt8(ascii: "t"), bytes[1] == UInt8(ascii: "s"), bytes[2] == UInt8(ascii: "k"),
+            bytes[3] == UInt8(ascii: "_"), bytes[secretStart - 1] == UInt8(ascii: "_"),
+            Base62.isValid(bytes[4..<(secretStart - 1)]), Base62.isValid(bytes[secretStart...])
         else { return nil }
-        let secret = String(secretPart.prefix(secretLength))
-        guard secretPart.suffix(checksumLength) == checksum(prefix: prefix, secret: secret) else { return nil }
-        return APIKey(prefix: prefix, secretPart: secretPart)
+        let crc = CRC32.checksum(bytes[0..<checksumStart])
+        guard Base62.encodedBytes(UInt64(crc), width: checksumLength).elementsEqual(bytes[checksumStart...]) else { return nil }
+        return APIKey(
+            prefix: String(decoding: bytes[4..<(secretStart - 1)], as: UTF8.self),
+            secretPart: String(decoding: bytes[secretStart...], as: UTF8.self))
     }
 
     static func checksum(prefix: String, secret: String) -> String {
-        let crc = CRC32.checksum(Array("\(scheme)_\(prefix)_\(secret)".utf8))
-        return Base62.encode(UInt64(crc), width: checksumLength)
+        let crc = CRC32.checksum(Array("\(scheme)_\(prefix)_\(secret)".utf8)[...])
+        return String(decoding: Base62.encodedBytes(UInt64(crc), width: checksumLength), as: UTF8.self)
     }
 }
 
@@ -74,18 +78,22 @@ enum Base62 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func encode(_ value: UInt64, width: Int) -> String {
+    static func encodedBytes(_ value: UInt64, width: Int) -> [UInt8] {
         var v = value
         var out = [UInt8](repeating: alphabet[0], count: width)
         for i in stride(from: width - 1, through: 0, by: -1) {
             out[i] = alphabet[Int(v % 62)]
             v /= 62
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     static func isValid(_ s: String) -> Bool {
-        s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
+        isValid(s.utf8)
+    }
+
+    static func isValid<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
+        bytes.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) }
     }
 }
 
@@ -97,7 +105,7 @@ enum CRC32 {
         return c
     }
 
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xff)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF

@@ -57,23 +57,22 @@ struct Authenticator: Sendable {
 
     func verify(_ header: String?) async -> Result<Principal, Failure> {
         guard let header else { return .failure(.missing) }
-        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { return .failure(.malformed) }
-        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        guard let token = Self.bearerToken(header) else { return .failure(.malformed) }
         if let key = APIKey.parse(token) { return await verify(key) }
         if let session = SessionToken.parse(token) { return await verify(session) }
         return .failure(.malformed)
     }
 
     func verify(_ key: APIKey) async -> Result<Principal, Failure> {
-        let name = "key:\(key.prefix)"
         let credential: StoredCredential
-        if case .key(let cached) = cache.get(name) {
-            credential = cached
+        let principal: Principal?
+        if case .key(let cached, let made) = cache.get(key.prefix) {
+            (credential, principal) = (cached, made)
         } else {
             switch await lookUp({ try await APIKeyStore(logger: logger).credential(prefix: key.prefix, on: $0) }) {
             case .success(let stored):
-                credential = stored
-                cache.put(.key(stored), as: name)
+                (credential, principal) = (stored, Self.principal(for: stored))
+                cache.put(.key(stored, principal), as: key.prefix)
             case .failure(let failure):
                 return .failure(failure)
             }
@@ -81,12 +80,19 @@ struct Authenticator: Sendable {
         guard constantTimeEquals(key.digest, credential.keyHash) else { return .failure(.wrongSecret) }
         if credential.revokedAt != nil { return .failure(.revoked) }
         if let expires = credential.expiresAt, expires <= Date() { return .failure(.expired) }
+        guard let principal else { return .failure(.unknown) }
         lastUsed.used(credential.keyID)
+        return .success(principal)
+    }
+
+    /// The principal a key stands for once verified (nil for an org key without an org, which cannot be).
+    static func principal(for credential: StoredCredential) -> Principal? {
+        let display = "\(APIKey.scheme)_\(credential.prefix)"
         if credential.platformAdmin {
-            return .success(Principal(kind: .platformAdmin(keyID: credential.keyID), display: key.displayPrefix, grants: [:]))
+            return Principal(kind: .platformAdmin(keyID: credential.keyID), display: display, grants: [:])
         }
-        guard let org = credential.orgID else { return .failure(.unknown) }
-        return .success(Principal(kind: .apiKey(keyID: credential.keyID), display: key.displayPrefix, grants: [org: credential.permissions]))
+        guard let org = credential.orgID else { return nil }
+        return Principal(kind: .apiKey(keyID: credential.keyID), display: display, grants: [org: credential.permissions])
     }
 
     func verify(_ token: SessionToken) async -> Result<Principal, Failure> {
@@ -120,6 +126,17 @@ struct Authenticator: Sendable {
             logger.error("credential look-up failed", metadata: ["error": "\(describeDatabaseError(error))"])
             return .failure(.unknown)
         }
+    }
+
+    /// The token of `Bearer <token>` (scheme case-insensitive, spaces around the token ignored).
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = header.utf8
+        guard bytes.count > 7, bytes.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8), bytes.dropFirst(6).first == 0x20 else {
+            return nil
+        }
+        let token = bytes.dropFirst(7).drop { $0 == 0x20 }
+        let end = token.lastIndex { $0 != 0x20 }.map { bytes.index(after: $0) } ?? token.startIndex
+        return String(header[token.startIndex..<end])
     }
 
     /// The display prefix of a presented API key, when it has one; never the secret.

@@ -10,9 +10,10 @@ import TesseraPostgres
 /// database announces a change (`NOTIFY tessera_auth`), so revocations apply everywhere at once;
 /// the time-to-live only bounds staleness while the listener reconnects.
 final class CredentialCache: Sendable {
-    /// A cached look-up: an API key (by `key:<prefix>`) or a session (by `session:<digest hex>`).
+    /// A cached look-up: an API key (by its prefix) or a session (by `session:<digest hex>`), with the
+    /// principal it makes when it verifies.
     enum Credential {
-        case key(StoredCredential)
+        case key(StoredCredential, Principal?)
         case session(SessionCredential)
     }
 
@@ -49,7 +50,8 @@ final class CredentialCache: Sendable {
     /// Applies a `tessera_auth` payload: `key:<prefix>` drops that key, anything else drops all.
     func apply(notification payload: String) {
         if payload.hasPrefix("key:") {
-            entries.withLock { $0[payload] = nil }
+            let prefix = String(payload.dropFirst(4))
+            entries.withLock { $0[prefix] = nil }
         } else {
             removeAll()
         }

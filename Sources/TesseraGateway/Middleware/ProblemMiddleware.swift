@@ -16,8 +16,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             let problem = classify(error, request: request, context: context)
             var headers: HTTPFields = [:]
-            if case .methodNotAllowed(_, let allowed) = problem {
-                headers[.allow] = allowed.joined(separator: ", ")
+            switch problem {
+            case .methodNotAllowed(_, let allowed): headers[.allow] = allowed.joined(separator: ", ")
+            case .tooManyRequests(let seconds): headers[.retryAfter] = String(seconds)
+            case .unauthorized: headers[.wwwAuthenticate] = "Bearer"
+            default: break
             }
             return Problem(problem, instance: request.uri.path, requestID: context.requestID).response(extraHeaders: headers)
         }
