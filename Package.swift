@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraPostgres", "TesseraGateway",
+                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -46,12 +46,22 @@ let package = Package(
                 "TesseraCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TesseraProvisioning",
+            dependencies: [
+                "TesseraCore", "TesseraPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
             name: "TesseraGateway",
             dependencies: [
-                "TesseraCore", "TesseraPostgres",
+                "TesseraCore", "TesseraPostgres", "TesseraProvisioning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -69,7 +79,7 @@ let package = Package(
         .testTarget(
             name: "TesseraIntegrationTests",
             dependencies: [
-                "TesseraCore", "TesseraPostgres", "TesseraGateway",
+                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

@@ -5,13 +5,21 @@ import PostgresNIO
 import ServiceLifecycle
 import TesseraCore
 import TesseraPostgres
+import TesseraProvisioning
 
 /// Builds the gateway: the metadata pool, background services, the contract's routes and the request
 /// chain. Used alike by `tessera serve` and by the tests.
 public func buildApplication(settings: Settings, logger: Logger) throws -> some ApplicationProtocol {
+    guard let masterKey = settings.tenants.masterKey else {
+        throw SettingsError.invalidValue(key: "tenants.master_key", source: .defaultValue, expected: "set (TESSERA_MASTER_KEY)")
+    }
+    let box = try SecretBox(masterKeyBase64: masterKey.value)
     let client = PostgresClient(
         configuration: settings.database.clientConfiguration(as: .gateway),
         backgroundLogger: logger)
+    let tenants = TenantDatabases(metadata: client, box: box, settings: settings, logger: logger)
+    let provisioning = ProvisioningService(
+        provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client, logger: logger)
     let cache = CredentialCache(ttl: .seconds(settings.auth.cacheSeconds))
     let lastUsed = LastUsedRecorder(client: client, interval: .seconds(5), logger: logger)
     let migrator = try Migrator(files: Migrator.loadFiles(from: settings.paths.metaMigrations), logger: logger)
@@ -22,6 +30,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     let router = try buildRouter(
         settings: settings,
         client: client,
+        tenants: tenants,
         access: try AccessServices(
             authenticator: authenticator, hasher: PasswordHasher(), sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
         orgs: OrgStatusLookup(client: client, cache: cache, logger: logger),
@@ -31,7 +40,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
-        services: [client, AuthEventListener(client: client, cache: cache, logger: logger), lastUsed],
+        services: [client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), lastUsed, provisioning],
         logger: logger)
 }
 
@@ -39,6 +48,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
 func buildRouter(
     settings: Settings,
     client: PostgresClient,
+    tenants: TenantDatabases,
     access: AccessServices,
     orgs: OrgStatusLookup,
     readiness: Readiness,
@@ -49,7 +59,7 @@ func buildRouter(
     addRequestChain(to: router, settings: settings, routes: document.routes)
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
-    try APIHandler(client: client, access: access, readiness: readiness, document: document, logger: logger)
+    try APIHandler(client: client, tenants: tenants, access: access, readiness: readiness, document: document, logger: logger)
         .registerHandlers(on: router)
     return router
 }

@@ -16,8 +16,10 @@ extension Settings.Database {
         }
     }
 
-    func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
-        switch tls {
+    func connectionTLS() throws -> PostgresConnection.Configuration.TLS { try Self.connectionTLS(tls) }
+
+    static func connectionTLS(_ mode: Settings.TLSMode) throws -> PostgresConnection.Configuration.TLS {
+        switch mode {
         case .disable: .disable
         case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
         case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
@@ -35,8 +37,10 @@ extension Settings.Database {
         return config
     }
 
-    var postgresClientTLS: PostgresClient.Configuration.TLS {
-        switch tls {
+    var postgresClientTLS: PostgresClient.Configuration.TLS { Self.clientTLS(tls) }
+
+    static func clientTLS(_ mode: Settings.TLSMode) -> PostgresClient.Configuration.TLS {
+        switch mode {
         case .disable: .disable
         case .prefer: .prefer(.makeClientConfiguration())
         case .require: .require(.makeClientConfiguration())
@@ -45,11 +49,13 @@ extension Settings.Database {
 
     /// Opens one connection (for migrations and CLI work, where a pool is not wanted).
     public func connect(as login: Login, database: String? = nil, logger: Logger) async throws -> PostgresConnection {
+        try await PostgresConnection.connect(configuration: try connectionConfiguration(as: login, database: database), id: 1, logger: logger)
+    }
+
+    func connectionConfiguration(as login: Login, database: String?) throws -> PostgresConnection.Configuration {
         let (user, password) = credentials(login)
-        let config = PostgresConnection.Configuration(
-            host: host, port: port, username: user, password: password,
-            database: database ?? name, tls: try connectionTLS())
-        return try await PostgresConnection.connect(configuration: config, id: 1, logger: logger)
+        return PostgresConnection.Configuration(
+            host: host, port: port, username: user, password: password, database: database ?? name, tls: try connectionTLS())
     }
 
     /// Runs `body` on a fresh connection and closes it whatever happens.
@@ -57,14 +63,21 @@ extension Settings.Database {
         as login: Login, database: String? = nil, logger: Logger,
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let connection = try await connect(as: login, database: database, logger: logger)
-        do {
-            let result = try await body(connection)
-            try? await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        try await withSingleConnection(try connectionConfiguration(as: login, database: database), logger: logger, body)
+    }
+}
+
+/// Opens one connection, runs `body` on it and closes it whatever happens.
+public func withSingleConnection<T: Sendable>(
+    _ configuration: PostgresConnection.Configuration, logger: Logger, _ body: (PostgresConnection) async throws -> T
+) async throws -> T {
+    let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+    do {
+        let result = try await body(connection)
+        try? await connection.close()
+        return result
+    } catch {
+        try? await connection.close()
+        throw error
     }
 }

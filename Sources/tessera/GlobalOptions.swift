@@ -27,6 +27,26 @@ struct GlobalOptions: ParsableArguments {
         return loaded
     }
 
+    /// The master key's box: from the settings, or in the dev profile from `<data dir>/master-key`
+    /// (made on first use). The prod profile refuses to run without `TESSERA_MASTER_KEY`.
+    func secretBox(_ settings: Settings) throws -> SecretBox {
+        try SecretBox(masterKeyBase64: try masterKey(settings).value)
+    }
+
+    func masterKey(_ settings: Settings) throws -> Secret {
+        if let key = settings.tenants.masterKey { return key }
+        guard settings.profile == .dev else {
+            throw ValidationError("TESSERA_MASTER_KEY is required in the prod profile (base64 of 32 random bytes: openssl rand -base64 32)")
+        }
+        let path = "\(settings.paths.dataDir)/master-key"
+        if let existing = try Self.read(path, required: false) { return Secret(existing.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try FileManager.default.createDirectory(atPath: settings.paths.dataDir, withIntermediateDirectories: true)
+        let key = SecretBox.generateMasterKey()
+        FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        FileHandle.standardError.write(Data("note: dev profile: made a master key in \(path)\n".utf8))
+        return Secret(key)
+    }
+
     static func read(_ path: String, required: Bool) throws -> String? {
         guard FileManager.default.fileExists(atPath: path) else {
             if required { throw ValidationError("configuration file \(path) does not exist") }

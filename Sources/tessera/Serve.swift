@@ -9,7 +9,8 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
 
     func run() async throws {
-        let settings = try options.loadSettings().settings
+        var settings = try options.loadSettings().settings
+        settings.tenants.masterKey = try options.masterKey(settings)
         let logger = makeLogger(settings)
         logger.info("starting gateway", metadata: ["address": "\(settings.http.host):\(settings.http.port)", "profile": "\(settings.profile.rawValue)"])
         let app = try buildApplication(settings: settings, logger: logger)

@@ -4,6 +4,7 @@ import PostgresNIO
 import Testing
 import TesseraCore
 import TesseraPostgres
+import TesseraProvisioning
 
 /// A throw-away database on the cluster `provisioning/postgres` started, for one test.
 struct TestDatabase {
@@ -27,7 +28,11 @@ struct TestDatabase {
         settings.database.name = database
         settings.database.poolSize = 4
         settings.paths.metaMigrations = "\(root)/migrations-meta"
+        settings.paths.resultsMigrations = "\(root)/migrations-results"
         settings.paths.dataDir = NSTemporaryDirectory() + "tessera-test-\(UUID().uuidString)"
+        settings.paths.artifactRoot = settings.paths.dataDir + "/artifacts"
+        // Each test database has its own results template, so tests never share one.
+        settings.tenants.templateDatabase = database + "_tpl"
         return settings
     }
 
@@ -39,6 +44,9 @@ struct TestDatabase {
         try await settings.database.withConnection(as: .admin, database: metaName, logger: logger) { connection in
             // The name is made here from a UUID, never from input.
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger)
+            // Locked down like the real metadata database (provisioning/postgres does the same to it).
+            try await connection.query(PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \"\(name)\" FROM PUBLIC"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \"\(name)\" TO tessera_app"), logger: logger)
         }
         do {
             if migrated { try await migrate(settings) }
@@ -56,8 +64,28 @@ struct TestDatabase {
         try await settings.database.withConnection(as: .admin, logger: logger) { try await migrator.migrate(on: $0) }
     }
 
+    /// Migrates the metadata database, registers the local server and prepares this test's template.
+    static func prepareTenants(_ settings: Settings) async throws {
+        _ = try await TenantMigrations(settings: settings, box: try box(settings), logger: logger).run()
+    }
+
+    static func box(_ settings: Settings) throws -> SecretBox {
+        try SecretBox(masterKeyBase64: settings.tenants.masterKey!.value)
+    }
+
+    /// Drops the test's org databases and roles, its template, and the database itself.
     static func drop(_ name: String, settings: Settings, metaName: String) async {
+        let orgs = (try? await settings.database.withConnection(as: .admin, logger: logger) { connection -> [String] in
+            guard try await connection.query("SELECT to_regclass('org_databases') IS NOT NULL", logger: logger).collect()[0].decode(Bool.self)
+            else { return [] }
+            return try await connection.query("SELECT database_name FROM org_databases", logger: logger).collect().map { try $0.decode(String.self) }
+        }) ?? []
         _ = try? await settings.database.withConnection(as: .admin, database: metaName, logger: logger) { connection in
+            for org in orgs.compactMap(OrgDatabaseName.init(existing:)) {
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(org.quoted) WITH (FORCE)"), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(org.quoted)"), logger: logger)
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"), logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)"), logger: logger)
         }
     }

@@ -29,9 +29,22 @@ public struct Settings: Sendable {
         case disable, prefer, require
     }
 
+    public struct Tenants: Sendable {
+        /// Org databases whose connection pools may be open at once (least recently used closes first).
+        public var maxOpen: Int
+        /// Connections to org databases, all pools together.
+        public var maxConnections: Int
+        /// Seals org database passwords; required in the prod profile (dev keeps one in the data dir).
+        public var masterKey: Secret?
+        /// The database every org database is cloned from, on each server (an identifier: a-z, 0-9, _).
+        public var templateDatabase: String
+    }
+
     public struct Paths: Sendable {
-        /// Local state: admin key file, artifacts (relative paths are taken from the working directory).
+        /// Local state: admin key file, dev master key (relative paths are taken from the working directory).
         public var dataDir: String
+        /// Where each org's storage folder is made.
+        public var artifactRoot: String
         public var metaMigrations: String
         public var resultsMigrations: String
     }
@@ -50,6 +63,7 @@ public struct Settings: Sendable {
     public var http: HTTP
     public var auth: Auth
     public var database: Database
+    public var tenants: Tenants
     public var paths: Paths
     public var logLevel: String
 
@@ -72,6 +86,11 @@ public struct Settings: Sendable {
         SettingKey("database.admin_password", env: "TESSERA_DB_ADMIN_PASSWORD", default: nil, secret: true, help: "admin role password"),
         SettingKey("database.pool_size", env: "TESSERA_DB_POOL_SIZE", default: "20", help: "connections in the metadata pool"),
         SettingKey("database.tls", env: "TESSERA_DB_TLS", default: "disable", help: "disable, prefer or require"),
+        SettingKey("tenants.max_open", env: "TESSERA_TENANTS_MAX_OPEN", default: "50", help: "org database pools open at once"),
+        SettingKey("tenants.max_connections", env: "TESSERA_TENANTS_MAX_CONNECTIONS", default: "100", help: "connections to org databases in all"),
+        SettingKey("tenants.master_key", env: "TESSERA_MASTER_KEY", default: nil, secret: true, help: "base64 of 32 bytes; seals org DB passwords"),
+        SettingKey("tenants.template_database", env: "TESSERA_TENANTS_TEMPLATE_DATABASE", default: "tessera_results_template", help: "results template database"),
+        SettingKey("paths.artifact_root", env: "TESSERA_ARTIFACT_ROOT", default: ".data/artifacts", help: "org storage folders"),
         SettingKey("paths.data_dir", env: "TESSERA_DATA_DIR", default: ".data", help: "local state directory"),
         SettingKey("paths.meta_migrations", env: "TESSERA_META_MIGRATIONS", default: "migrations-meta", help: "metadata migrations folder"),
         SettingKey("paths.results_migrations", env: "TESSERA_RESULTS_MIGRATIONS", default: "migrations-results", help: "results migrations folder"),

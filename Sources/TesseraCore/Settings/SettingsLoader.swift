@@ -55,6 +55,10 @@ public struct LoadedSettings: Sendable {
         case "database.admin_user": return s.database.adminUser
         case "database.pool_size": return String(s.database.poolSize)
         case "database.tls": return s.database.tls.rawValue
+        case "tenants.max_open": return String(s.tenants.maxOpen)
+        case "tenants.max_connections": return String(s.tenants.maxConnections)
+        case "tenants.template_database": return s.tenants.templateDatabase
+        case "paths.artifact_root": return s.paths.artifactRoot
         case "paths.data_dir": return s.paths.dataDir
         case "paths.meta_migrations": return s.paths.metaMigrations
         case "paths.results_migrations": return s.paths.resultsMigrations
@@ -111,8 +115,15 @@ public enum SettingsLoader {
                 poolSize: try reader.int("database.pool_size", in: 1...1000),
                 tls: try reader.choice("database.tls")
             ),
+            tenants: .init(
+                maxOpen: try reader.int("tenants.max_open", in: 1...100_000),
+                maxConnections: try reader.int("tenants.max_connections", in: 1...100_000),
+                masterKey: reader.secret("tenants.master_key"),
+                templateDatabase: try reader.identifier("tenants.template_database")
+            ),
             paths: .init(
                 dataDir: try reader.string("paths.data_dir"),
+                artifactRoot: try reader.string("paths.artifact_root"),
                 metaMigrations: try reader.string("paths.meta_migrations"),
                 resultsMigrations: try reader.string("paths.results_migrations")
             ),
@@ -179,6 +190,17 @@ public enum SettingsLoader {
         func string(_ path: String) throws -> String {
             guard let (v, _) = raw(path), !v.isEmpty else {
                 throw SettingsError.invalidValue(key: path, source: raw(path)?.1 ?? .defaultValue, expected: "a non-empty string")
+            }
+            return v
+        }
+
+        /// A PostgreSQL identifier that is spliced into DDL: only a-z, 0-9 and _, at most 63.
+        func identifier(_ path: String) throws -> String {
+            let v = try string(path)
+            let ok = v.utf8.count <= 63 && v.utf8.first.map { $0 >= 97 && $0 <= 122 || $0 == 95 } == true
+                && v.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+            guard ok else {
+                throw SettingsError.invalidValue(key: path, source: raw(path)?.1 ?? .defaultValue, expected: "an identifier of a-z, 0-9 and _")
             }
             return v
         }

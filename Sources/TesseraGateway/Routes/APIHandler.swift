@@ -2,10 +2,12 @@ import Logging
 import OpenAPIRuntime
 import PostgresNIO
 import TesseraCore
+import TesseraPostgres
 
 /// Implements the operations generated from `openapi.yaml` (one file per route family).
 struct APIHandler: APIProtocol {
     let client: PostgresClient
+    let tenants: TenantDatabases
     let access: AccessServices
     let readiness: Readiness
     let document: OpenAPIDocument

@@ -18,12 +18,12 @@ struct Readiness: Sendable {
     func check(logger: Logger) async throws -> Report {
         let status: MigrationStatus
         do {
-            status = try await withTimeout(timeout) { [client, migrator] in
+            status = try await withDeadline(timeout) { [client, migrator] in
                 try await client.withConnection { connection in
                     try await migrator.status(on: connection)
                 }
             }
-        } catch is TimeoutError {
+        } catch is DeadlineExceeded {
             throw TesseraError.unavailable("metadata database did not answer within \(timeout)")
         } catch {
             logger.warning("readiness: metadata database unreachable", metadata: ["error": "\(String(reflecting: error))"])
@@ -37,20 +37,5 @@ struct Readiness: Sendable {
                 "\(status.pending.count) metadata migration(s) pending (first: \(status.pending[0])); run `tessera migrate`")
         }
         return Report(applied: status.applied.count, pending: 0)
-    }
-}
-
-struct TimeoutError: Error {}
-
-/// Runs `work`, cancelling it and throwing `TimeoutError` after `timeout`.
-func withTimeout<T: Sendable>(_ timeout: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await work() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw TimeoutError()
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
     }
 }

@@ -1,0 +1,30 @@
+import Crypto
+import Foundation
+
+/// PostgreSQL's stored form of a password (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`,
+/// RFC 5802/7677). `CREATE ROLE … PASSWORD '<verifier>'` then never carries the password itself, so it
+/// cannot leak into a server log.
+public enum ScramVerifier {
+    public static func make(password: String, salt: [UInt8]? = nil, iterations: Int = 4096) -> String {
+        let salt = salt ?? (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let salted = hi(password: Array(password.utf8), salt: salt, iterations: iterations)
+        let saltedKey = SymmetricKey(data: salted)
+        let clientKey = Data(HMAC<SHA256>.authenticationCode(for: Data("Client Key".utf8), using: saltedKey))
+        let storedKey = Data(SHA256.hash(data: clientKey))
+        let serverKey = Data(HMAC<SHA256>.authenticationCode(for: Data("Server Key".utf8), using: saltedKey))
+        return "SCRAM-SHA-256$\(iterations):\(Data(salt).base64EncodedString())$"
+            + "\(storedKey.base64EncodedString()):\(serverKey.base64EncodedString())"
+    }
+
+    /// PBKDF2-HMAC-SHA-256 with one output block (`Hi` of RFC 5802).
+    static func hi(password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
+        let key = SymmetricKey(data: password)
+        var u = Array(HMAC<SHA256>.authenticationCode(for: salt + [0, 0, 0, 1], using: key))
+        var result = u
+        for _ in 1..<iterations {
+            u = Array(HMAC<SHA256>.authenticationCode(for: u, using: key))
+            for i in result.indices { result[i] ^= u[i] }
+        }
+        return result
+    }
+}

@@ -1,0 +1,52 @@
+import Crypto
+import Foundation
+
+/// Seals small secrets (org database passwords) with AES-256-GCM under the master key. The org's id is
+/// bound as associated data, so a ciphertext moved to another org's row does not open.
+public struct SecretBox: Sendable {
+    private let keyBytes: [UInt8]
+    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
+
+    public enum BoxError: Error, Equatable, CustomStringConvertible {
+        case badMasterKey
+        case cannotOpen
+
+        public var description: String {
+            switch self {
+            case .badMasterKey: "the master key must be 32 bytes, base64-encoded (openssl rand -base64 32)"
+            case .cannotOpen: "a sealed secret does not open with this master key"
+            }
+        }
+    }
+
+    /// From the base64 text of 32 random bytes (`TESSERA_MASTER_KEY`).
+    public init(masterKeyBase64: String) throws {
+        guard let data = Data(base64Encoded: masterKeyBase64.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+            throw BoxError.badMasterKey
+        }
+        self.keyBytes = Array(data)
+    }
+
+    /// A new random master key, base64 (for a dev profile's key file).
+    public static func generateMasterKey() -> String {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+
+    public func seal(_ secret: String, for org: UUID) throws -> [UInt8] {
+        let box = try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: Self.associated(org))
+        return Array(box.combined!)
+    }
+
+    public func open(_ sealed: [UInt8], for org: UUID) throws -> String {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            return String(decoding: try AES.GCM.open(box, using: key, authenticating: Self.associated(org)), as: UTF8.self)
+        } catch {
+            throw BoxError.cannotOpen
+        }
+    }
+
+    static func associated(_ org: UUID) -> Data {
+        Data("tessera-org:\(org.uuidString.lowercased())".utf8)
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import TesseraCore
+import TesseraPostgres
+
+/// `/v1/orgs/{org}/datasets`: served from the org's own database through a repository made for that org.
+extension APIHandler {
+    func datasets() throws -> DatasetRepository {
+        DatasetRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
+    }
+
+    func listDatasets(_ input: Operations.listDatasets.Input) async throws -> Operations.listDatasets.Output {
+        let limit = try Self.pageLimit(input.query.limit)
+        let records = try await datasets().list(after: try Self.cursor(input.query.cursor), limit: limit + 1)
+        let page = Array(records.prefix(limit))
+        return .ok(.init(body: .json(.init(
+            items: page.map(Self.schema), next_cursor: records.count > limit ? page.last.map { Self.id($0.id) } : nil))))
+    }
+
+    func createDataset(_ input: Operations.createDataset.Input) async throws -> Operations.createDataset.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count) else { throw TesseraError.unprocessable("name must be 1–200 characters") }
+        let fields = body.fields ?? []
+        for field in fields where field.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,62}$", options: .regularExpression) == nil {
+            throw TesseraError.unprocessable("field '\(field)' must be a letter or _ followed by letters, digits or _")
+        }
+        guard Set(fields).count == fields.count else { throw TesseraError.unprocessable("fields must not repeat") }
+        let creator = Principal.current.flatMap(Self.userID(of:))
+        guard let record = try await datasets().create(name: name, description: body.description, fields: fields, createdBy: creator) else {
+            throw TesseraError.conflict("the org has a dataset named '\(name)'")
+        }
+        return .created(.init(body: .json(Self.schema(record))))
+    }
+
+    static func schema(_ dataset: DatasetRecord) -> Components.Schemas.Dataset {
+        .init(
+            id: id(dataset.id), name: dataset.name, description: dataset.description, row_count: dataset.rowCount,
+            fields: dataset.fields, created_at: dataset.createdAt)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+
+public struct DatasetRecord: Sendable, Equatable {
+    public let id: UUID
+    public let name: String
+    public let description: String?
+    public let rowCount: Int
+    public let fields: [String]
+    public let createdAt: Date
+}
+
+/// Datasets of one org, in that org's own database. Made for one org: no method takes an org, so none
+/// can reach another's rows.
+public struct DatasetRepository: Sendable {
+    public let org: UUID
+    let databases: TenantDatabases
+    let logger: Logger
+
+    public init(org: UUID, databases: TenantDatabases, logger: Logger) {
+        self.org = org
+        self.databases = databases
+        self.logger = logger
+    }
+
+    public func list(after cursor: UUID?, limit: Int) async throws -> [DatasetRecord] {
+        try await databases.withConnection(org: org) { [logger] connection in
+            let rows = try await connection.query(
+                """
+                SELECT id, name, description, row_count, fields, created_at FROM datasets
+                WHERE \(cursor)::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM datasets WHERE id = \(cursor))
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger)
+            var result: [DatasetRecord] = []
+            for try await row in rows {
+                result.append(try Self.record(row))
+            }
+            return result
+        }
+    }
+
+    /// Creates a dataset; nil when the org has one of that name.
+    public func create(name: String, description: String?, fields: [String], createdBy: UUID?) async throws -> DatasetRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO datasets (name, description, fields, created_by) VALUES (\(name), \(description), \(fields), \(createdBy))
+                ON CONFLICT (name) DO NOTHING
+                RETURNING id, name, description, row_count, fields, created_at
+                """, logger: logger
+            ).collect()
+            return try rows.first.map(Self.record)
+        }
+    }
+
+    static func record(_ row: PostgresRow) throws -> DatasetRecord {
+        let (id, name, description, count, fields, created) = try row.decode((UUID, String, String?, Int, [String], Date).self)
+        return DatasetRecord(id: id, name: name, description: description, rowCount: count, fields: fields, createdAt: created)
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+import TesseraPostgres
+
+/// Brings an org from `provisioning` to `ready` by running its pending steps in order, journaling each in
+/// `org_provisioning_steps`. Every step is idempotent, so a step a crash interrupted simply runs again.
+public struct Provisioner: Sendable {
+    let metadata: PostgresClient
+    let box: SecretBox
+    let tls: Settings.TLSMode
+    let artifactRoot: String
+    let template: String
+    let logger: Logger
+
+    public init(metadata: PostgresClient, box: SecretBox, settings: Settings, logger: Logger) {
+        self.metadata = metadata
+        self.box = box
+        self.tls = settings.database.tls
+        self.artifactRoot = settings.paths.artifactRoot
+        self.template = settings.tenants.templateDatabase
+        self.logger = logger
+    }
+
+    var orgs: OrgStore { OrgStore(logger: logger) }
+
+    /// Runs every step not yet done; on a failure the org is marked `failed` with the reason and this returns.
+    public func provision(_ org: UUID) async throws {
+        let steps = try await metadata.withConnection { try await orgs.steps(org, on: $0) }
+        for record in steps where record.status != .done {
+            if record.status == .failed { return }  // waits for a retry
+            try await metadata.withConnection { try await orgs.beginStep(record.step, org: org, on: $0) }
+            let started = ContinuousClock.now
+            do {
+                try await run(record.step, org: org)
+            } catch {
+                let reason = describeDatabaseError(error)
+                logger.error("provisioning step failed", metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)"])
+                try await metadata.withConnection { try await orgs.failStep(record.step, org: org, reason: reason, on: $0) }
+                return
+            }
+            try await metadata.withConnection { try await orgs.finishStep(record.step, org: org, on: $0) }
+            logger.info(
+                "provisioning step done",
+                metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "elapsed": "\(ContinuousClock.now - started)"])
+        }
+    }
+
+    func run(_ step: ProvisioningStep, org: UUID) async throws {
+        switch step {
+        case .place: try await place(org)
+        case .createRole: try await createRole(org)
+        case .createDatabase: try await createDatabase(org)
+        case .lockDown: try await lockDown(org)
+        case .createStorage: try createStorage(org)
+        case .seedRoles: try await seedRoles(org)
+        case .markReady: try await markReady(org)
+        }
+    }
+
+    /// (a) Chooses the server and records the database name and a new sealed role password.
+    func place(_ org: UUID) async throws {
+        try await metadata.withTransaction(logger: logger) { connection in
+            if try await orgs.placement(org, on: connection) != nil { return }
+            let requested = try await orgs.get(org, on: connection)?.requestedServer
+            guard let server = try await ServerStore(box: box, logger: logger).place(named: requested, on: connection) else {
+                throw ProvisioningError(
+                    requested.map { "no active database server named '\($0)' with room" } ?? "no active database server with room; add one with `tessera server add`")
+            }
+            let password = APIKey.generate().plaintext  // 256 random bits, base62
+            try await orgs.place(
+                org, server: server, name: OrgDatabaseName(org: org), sealedPassword: try box.seal(password, for: org), on: connection)
+        }
+    }
+
+    /// (b) Creates the org's login role, or resets its password to the sealed one.
+    func createRole(_ org: UUID) async throws {
+        let (placement, server) = try await locate(org)
+        let verifier = ScramVerifier.make(password: try box.open(placement.sealedPassword, for: org))
+        try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
+            let exists = try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = \(placement.name.value))", logger: logger
+            ).collect()[0].decode(Bool.self)
+            // The verifier is base64 and `$`/`:`: no quote can occur in it. The password itself never reaches SQL.
+            let statement = exists
+                ? "ALTER ROLE \(placement.name.quoted) WITH LOGIN PASSWORD '\(verifier)'"
+                : "CREATE ROLE \(placement.name.quoted) WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '\(verifier)'"
+            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        }
+    }
+
+    /// (c) Clones the org's database from the template.
+    func createDatabase(_ org: UUID) async throws {
+        let (placement, server) = try await locate(org)
+        try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
+            let exists = try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = \(placement.name.value))", logger: logger
+            ).collect()[0].decode(Bool.self)
+            guard !exists else { return }
+            // A migrator connected to the template makes a clone fail for a moment (55006): wait it out.
+            for attempt in 1... {
+                do {
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "CREATE DATABASE \(placement.name.quoted) TEMPLATE \(template)"), logger: logger)
+                    return
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55006" && attempt < 25 {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+        }
+    }
+
+    /// (d) Only the org's role may connect to its database, and it gets the tenant privileges there.
+    func lockDown(_ org: UUID) async throws {
+        let (placement, server) = try await locate(org)
+        let name = placement.name.quoted
+        try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
+            for statement in [
+                "REVOKE ALL ON DATABASE \(name) FROM PUBLIC",
+                "GRANT CONNECT, TEMPORARY ON DATABASE \(name) TO \(name)",
+                "GRANT tessera_tenant TO \(name)",
+            ] {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
+    }
+
+    /// (e) The org's folder under the artifact root.
+    func createStorage(_ org: UUID) throws {
+        try FileManager.default.createDirectory(
+            atPath: "\(artifactRoot)/\(org.uuidString.lowercased())", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o750])
+    }
+
+    /// (f) System roles, and the owner named at creation as a member with the owner role.
+    func seedRoles(_ org: UUID) async throws {
+        try await metadata.withTransaction(logger: logger) { connection in
+            try await RoleStore(logger: logger).seedSystemRoles(org: org, on: connection)
+            guard let owner = try await orgs.get(org, on: connection)?.ownerUserID else { return }
+            let role = try await RoleStore(logger: logger).role(named: SystemRole.owner.rawValue, org: org, on: connection)
+            guard let role else { throw ProvisioningError("the owner role was not created") }
+            _ = try await MemberStore(logger: logger).add(org: org, user: owner, roles: [role.id], invitedBy: nil, on: connection)
+        }
+    }
+
+    /// (g) Records the database's schema version and marks the org ready.
+    func markReady(_ org: UUID) async throws {
+        let (placement, server) = try await locate(org)
+        let version = try await server.withAdminConnection(database: placement.name.value, logger: logger) { connection in
+            try await connection.query("SELECT max(name) FROM schema_migrations", logger: logger).collect().first?.decode(String?.self)
+        }
+        try await metadata.withTransaction(logger: logger) { connection in
+            try await orgs.recordSchemaVersion(org, version: version, on: connection)
+            // The journal's last entry goes with the status, so a ready org never shows a running step.
+            try await orgs.finishStep(.markReady, org: org, on: connection)
+            _ = try await orgs.setStatus(org, to: .ready, from: .provisioning, on: connection)
+        }
+    }
+
+    func locate(_ org: UUID) async throws -> (OrgPlacement, ServerConnection) {
+        try await metadata.withConnection { connection in
+            guard let placement = try await orgs.placement(org, on: connection),
+                let server = try await ServerStore(box: box, logger: logger).connection(server: placement.serverID, tls: tls, on: connection)
+            else { throw ProvisioningError("the org has not been placed on a server") }
+            return (placement, server)
+        }
+    }
+}
+
+public struct ProvisioningError: Error, CustomStringConvertible {
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}

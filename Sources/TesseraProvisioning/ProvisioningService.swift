@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import TesseraCore
+import TesseraPostgres
+
+/// Works through orgs in `provisioning`, in every gateway process: on start-up it picks up whatever a
+/// crash left half done, then polls. A per-org advisory lock keeps two processes off the same org.
+public struct ProvisioningService: Service {
+    let provisioner: Provisioner
+    let metadata: PostgresClient
+    let interval: Duration
+    let logger: Logger
+
+    public init(provisioner: Provisioner, metadata: PostgresClient, interval: Duration = .milliseconds(250), logger: Logger) {
+        self.provisioner = provisioner
+        self.metadata = metadata
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.pass()
+                } catch {
+                    if Task.isCancelled { break }
+                    self.logger.warning("provisioning pass failed", metadata: ["error": "\(describeDatabaseError(error))"])
+                }
+                try? await Task.sleep(for: self.interval)
+            }
+        }
+    }
+
+    /// One pass over the orgs waiting for provisioning.
+    public func pass() async throws {
+        let waiting = try await metadata.withConnection { try await OrgStore(logger: logger).awaitingProvisioning(limit: 20, on: $0) }
+        for org in waiting where !Task.isCancelled {
+            _ = try await provisionIfFree(org)
+        }
+    }
+
+    /// Provisions `org` unless another process holds its lock; false when it did.
+    public func provisionIfFree(_ org: UUID) async throws -> Bool {
+        try await metadata.withConnection { connection in
+            let key = Self.lockKey(org)
+            let locked = try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).collect()[0].decode(Bool.self)
+            guard locked else { return false }
+            do {
+                try await provisioner.provision(org)
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+                throw error
+            }
+            _ = try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+            return true
+        }
+    }
+
+    static func lockKey(_ org: UUID) -> Int64 {
+        let u = org.uuid
+        let bytes = [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7]
+        return bytes.reduce(Int64(0)) { ($0 << 8) | Int64($1) }
+    }
+}

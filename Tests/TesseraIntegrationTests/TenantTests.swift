@@ -1,0 +1,298 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import Testing
+@testable import TesseraCore
+@testable import TesseraGateway
+import TesseraPostgres
+@testable import TesseraProvisioning
+
+@Suite struct TenantTests {
+    static let logger = TestDatabase.logger
+
+    /// A fresh metadata database with tenants prepared, a running metadata pool, and a provisioner.
+    struct Env: Sendable {
+        let settings: Settings
+        let client: PostgresClient
+        let box: SecretBox
+        var provisioner: Provisioner { Provisioner(metadata: client, box: box, settings: settings, logger: TenantTests.logger) }
+
+        func createOrg(_ slug: String, server: String? = nil) async throws -> UUID {
+            try await client.withConnection {
+                try await OrgStore(logger: TenantTests.logger).create(slug: slug, name: slug, owner: nil, server: server, on: $0)!.id
+            }
+        }
+
+        func provisioned(_ slug: String) async throws -> UUID {
+            let org = try await createOrg(slug)
+            try await provisioner.provision(org)
+            #expect(try await status(org) == .ready)
+            return org
+        }
+
+        func status(_ org: UUID) async throws -> OrgStatus? {
+            try await client.withConnection { try await OrgStore(logger: TenantTests.logger).get(org, on: $0)?.status }
+        }
+
+        func placement(_ org: UUID) async throws -> (OrgPlacement, ServerConnection, String) {
+            try await client.withConnection { connection in
+                let placement = try await OrgStore(logger: TenantTests.logger).placement(org, on: connection)!
+                let server = try await ServerStore(box: box, logger: TenantTests.logger).connection(
+                    server: placement.serverID, tls: settings.database.tls, on: connection)!
+                return (placement, server, try box.open(placement.sealedPassword, for: org))
+            }
+        }
+
+        /// How many databases and roles named for this org exist on the server.
+        func footprint(_ org: UUID) async throws -> (databases: Int, roles: Int) {
+            let name = OrgDatabaseName(org: org).value
+            return try await settings.database.withConnection(as: .admin, logger: TenantTests.logger) { connection in
+                let d = try await connection.query("SELECT count(*)::int FROM pg_database WHERE datname = \(name)", logger: TenantTests.logger)
+                    .collect()[0].decode(Int.self)
+                let r = try await connection.query("SELECT count(*)::int FROM pg_roles WHERE rolname = \(name)", logger: TenantTests.logger)
+                    .collect()[0].decode(Int.self)
+                return (d, r)
+            }
+        }
+    }
+
+    func withEnv(_ tune: (inout Settings) -> Void = { _ in }, _ body: (Env) async throws -> Void) async throws {
+        try await TestDatabase.withFresh { base in
+            var settings = base
+            tune(&settings)
+            try await TestDatabase.prepareTenants(settings)
+            let client = PostgresClient(configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: Self.logger)
+            let runner = Task { await client.run() }
+            defer { runner.cancel() }
+            try await body(Env(settings: settings, client: client, box: try TestDatabase.box(settings)))
+        }
+    }
+
+    @Test func provisioningThroughTheAPIReachesReadyAndServesDatasetsFromTheOrgsOwnDatabase() async throws {
+        try await TestDatabase.withFresh { settings in
+            try await TestDatabase.prepareTenants(settings)
+            let platform = try await settings.database.withConnection(as: .admin, logger: Self.logger) { connection -> APIKey in
+                guard case .created(let key) = try await PlatformAdminKeys(logger: Self.logger).bootstrap(on: connection) else {
+                    throw TesseraError.internalError
+                }
+                return key
+            }
+            let app = try buildApplication(settings: settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let admin: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
+                let created = try await client.execute(
+                    uri: "/v1/orgs", method: .post, headers: admin,
+                    body: ByteBuffer(string: #"{"name":"Acme Labs","owner_email":"ada@example.org"}"#))
+                #expect(created.status == .accepted)
+                struct Created: Decodable {
+                    struct Org: Decodable { let id: String; let slug: String; let status: String }
+                    let org: Org
+                    let provisioning_url: String
+                    let invitation_token: String?
+                }
+                let body = try JSONDecoder().decode(Created.self, from: Data(buffer: created.body))
+                #expect(body.org.slug == "acme-labs")
+                #expect(body.org.status == "provisioning")
+                #expect(body.invitation_token?.hasPrefix("tss_") == true)
+                // The background service provisions it.
+                struct Journal: Decodable {
+                    struct Step: Decodable { let step: String; let status: String; let duration_ms: Double? }
+                    let status: String
+                    let steps: [Step]
+                }
+                var journal: Journal?
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    journal = try JSONDecoder().decode(
+                        Journal.self, from: Data(buffer: try await client.execute(uri: body.provisioning_url, method: .get, headers: admin).body))
+                    if journal?.status == "ready" { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(journal?.status == "ready")
+                #expect(journal?.steps.map(\.step) == ProvisioningStep.allCases.map(\.rawValue))
+                #expect(journal?.steps.allSatisfy { $0.status == "done" && $0.duration_ms != nil } == true)
+                // An editor key of the new org writes and reads a dataset in the org's own database.
+                let org = body.org.id
+                let issued = try await client.execute(
+                    uri: "/v1/orgs/\(org)/api-keys", method: .post, headers: admin, body: ByteBuffer(string: #"{"name":"w","role":"editor"}"#))
+                struct Issued: Decodable { let key: String }
+                let key = try JSONDecoder().decode(Issued.self, from: Data(buffer: issued.body)).key
+                let editor: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json"]
+                try await client.execute(
+                    uri: "/v1/orgs/\(org)/datasets", method: .post, headers: editor,
+                    body: ByteBuffer(string: #"{"name":"sentiment","fields":["text"]}"#)
+                ) { #expect($0.status == .created) }
+                try await client.execute(
+                    uri: "/v1/orgs/\(org)/datasets", method: .post, headers: editor, body: ByteBuffer(string: #"{"name":"sentiment"}"#)
+                ) { #expect($0.status == .conflict) }
+                try await client.execute(uri: "/v1/orgs/\(org)/datasets", method: .get, headers: editor) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body).contains("sentiment"))
+                }
+                // The owner named at creation is a member with the owner role.
+                try await client.execute(uri: "/v1/orgs/\(org)/members", method: .get, headers: admin) { response in
+                    #expect(String(buffer: response.body).contains("ada@example.org"))
+                    #expect(String(buffer: response.body).contains("owner"))
+                }
+                // Retrying a ready org is a conflict.
+                try await client.execute(uri: "/v1/orgs/\(org)/provisioning/retry", method: .post, headers: admin) {
+                    #expect($0.status == .conflict)
+                }
+            }
+        }
+    }
+
+    @Test func anOrgsRoleReachesOnlyItsOwnDatabase() async throws {
+        try await withEnv { env in
+            let a = try await env.provisioned("org-a")
+            let b = try await env.provisioned("org-b")
+            let (placementA, server, passwordA) = try await env.placement(a)
+            let (placementB, _, _) = try await env.placement(b)
+            // Its own database: reads and writes rows, but no DDL.
+            try await server.withOrgConnection(placementA.name, password: passwordA, logger: Self.logger) { connection in
+                try await connection.query("INSERT INTO datasets (name) VALUES ('mine')", logger: Self.logger)
+                await #expect(throws: (any Error).self) {
+                    try await connection.query("CREATE TABLE sneaky (x int)", logger: Self.logger)
+                }
+            }
+            for database in [placementB.name.value, env.settings.database.name, env.settings.tenants.templateDatabase, "postgres", "template1"] {
+                await #expect(throws: (any Error).self, "org A's role connected to \(database)") {
+                    try await server.withOrgConnection(placementA.name, password: passwordA, database: database, logger: Self.logger) { _ in }
+                }
+            }
+            // The password is stored sealed, not in plaintext.
+            let stored = try await env.client.withConnection { connection in
+                try await connection.query("SELECT org_databases::text FROM org_databases", logger: Self.logger)
+                    .collect().map { try $0.decode(String.self) }.joined()
+            }
+            #expect(!stored.contains(passwordA))
+        }
+    }
+
+    @Test func aCrashAfterAnyStepStillEndsReadyWithNothingDoubled() async throws {
+        try await withEnv { env in
+            let store = OrgStore(logger: Self.logger)
+            for (k, crashed) in ProvisioningStep.allCases.enumerated() {
+                let org = try await env.createOrg("crash-\(k)")
+                // Steps before `crashed` completed and were journaled; `crashed` did its work, then the process died
+                // before journaling it (the worst moment): its row still says running.
+                for step in ProvisioningStep.allCases.prefix(k) {
+                    try await env.client.withConnection { try await store.beginStep(step, org: org, on: $0) }
+                    try await env.provisioner.run(step, org: org)
+                    try await env.client.withConnection { try await store.finishStep(step, org: org, on: $0) }
+                }
+                try await env.client.withConnection { try await store.beginStep(crashed, org: org, on: $0) }
+                try await env.provisioner.run(crashed, org: org)
+                // A restarted gateway's service finds it and finishes.
+                let service = ProvisioningService(provisioner: env.provisioner, metadata: env.client, logger: Self.logger)
+                try await service.pass()
+                #expect(try await env.status(org) == .ready, "crash in \(crashed.rawValue)")
+                let footprint = try await env.footprint(org)
+                #expect(footprint.databases == 1 && footprint.roles == 1, "crash in \(crashed.rawValue)")
+                let steps = try await env.client.withConnection { try await store.steps(org, on: $0) }
+                #expect(steps.allSatisfy { $0.status == .done })
+            }
+        }
+    }
+
+    @Test func aFailedStepMarksTheOrgFailedAndRetryResumes() async throws {
+        try await withEnv { env in
+            let org = try await env.createOrg("unlucky", server: "nowhere")
+            try await env.provisioner.provision(org)
+            #expect(try await env.status(org) == .failed)
+            let (record, steps) = try await env.client.withConnection { connection in
+                (try await OrgStore(logger: Self.logger).get(org, on: connection)!, try await OrgStore(logger: Self.logger).steps(org, on: connection))
+            }
+            #expect(record.statusReason?.contains("nowhere") == true)
+            #expect(steps.first?.status == .failed)
+            #expect(steps.dropFirst().allSatisfy { $0.status == .pending })
+            // Fix the cause, retry: it resumes and finishes.
+            try await env.client.withConnection { connection in
+                try await connection.query("UPDATE organizations SET requested_server = NULL WHERE id = \(org)", logger: Self.logger)
+                #expect(try await OrgStore(logger: Self.logger).retry(org, on: connection))
+            }
+            try await env.provisioner.provision(org)
+            #expect(try await env.status(org) == .ready)
+        }
+    }
+
+    @Test func poolsStayWithinTheirBounds() async throws {
+        try await withEnv({ $0.tenants.maxOpen = 2; $0.tenants.maxConnections = 4 }) { env in
+            let orgs = [try await env.provisioned("p-1"), try await env.provisioned("p-2"), try await env.provisioned("p-3")]
+            let databases = TenantDatabases(metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
+            #expect(await databases.totalConnectionBound == 4)
+            for org in orgs + orgs {
+                let count = try await databases.withConnection(org: org) { connection in
+                    try await connection.query("SELECT count(*)::int FROM datasets", logger: Self.logger).collect()[0].decode(Int.self)
+                }
+                #expect(count == 0)
+                #expect(await databases.openCount <= 2)
+            }
+        }
+    }
+
+    @Test func anUnreachableOrgDatabaseIs503WhileOthersAreServed() async throws {
+        try await withEnv { env in
+            let down = try await env.provisioned("down")
+            let up = try await env.provisioned("up")
+            let downName = OrgDatabaseName(org: down)
+            try await env.settings.database.withConnection(as: .admin, logger: Self.logger) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(downName.quoted) ALLOW_CONNECTIONS false"), logger: Self.logger)
+            }
+            let databases = TenantDatabases(metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
+            await #expect(throws: TesseraError.self) {
+                try await databases.withConnection(org: down) { _ in 1 }
+            }
+            do {
+                _ = try await databases.withConnection(org: down) { _ in 1 }
+            } catch let error as TesseraError {
+                #expect(error.statusCode == 503)
+            }
+            #expect(try await databases.withConnection(org: up) { _ in 1 } == 1)
+            try await env.settings.database.withConnection(as: .admin, logger: Self.logger) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(downName.quoted) ALLOW_CONNECTIONS true"), logger: Self.logger)
+            }
+        }
+    }
+
+    @Test func migrateAllReportsABrokenOrgAndMigratesTheRest() async throws {
+        try await withEnv { env in
+            let good = try await env.provisioned("good")
+            let broken = try await env.provisioned("broken")
+            // A new results migration; the broken org already has a table in its way.
+            let folder = NSTemporaryDirectory() + "tessera-results-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            try FileManager.default.copyItem(atPath: "\(env.settings.paths.resultsMigrations)/0001_results_v1.sql", toPath: "\(folder)/0001_results_v1.sql")
+            try "CREATE TABLE extra (x int);".write(toFile: "\(folder)/0002_extra.sql", atomically: true, encoding: .utf8)
+            let (placement, server, _) = try await env.placement(broken)
+            try await server.withAdminConnection(database: placement.name.value, logger: Self.logger) {
+                try await $0.query("CREATE TABLE extra (y text)", logger: Self.logger)
+            }
+            var settings = env.settings
+            settings.paths.resultsMigrations = folder
+            let report = try await TenantMigrations(settings: settings, box: env.box, logger: Self.logger).run()
+            #expect(report.templates["local"] == ["0002_extra.sql"])
+            #expect(report.failures == 1)
+            #expect(report.orgs.first { $0.org == good }?.applied == ["0002_extra.sql"])
+            #expect(report.orgs.first { $0.org == broken }?.error?.contains("extra") == true)
+            let versions = try await env.client.withConnection { connection in
+                (try await OrgStore(logger: Self.logger).get(good, on: connection)?.schemaVersion,
+                 try await OrgStore(logger: Self.logger).get(broken, on: connection)?.schemaVersion)
+            }
+            #expect(versions.0 == "0002_extra.sql")
+            #expect(versions.1 == "0001_results_v1.sql")
+            // Mend the broken org; a re-run resumes.
+            try await server.withAdminConnection(database: placement.name.value, logger: Self.logger) {
+                try await $0.query("DROP TABLE extra", logger: Self.logger)
+            }
+            let again = try await TenantMigrations(settings: settings, box: env.box, logger: Self.logger).run()
+            #expect(again.failures == 0)
+            #expect(again.orgs.first { $0.org == broken }?.applied == ["0002_extra.sql"])
+            #expect(again.orgs.first { $0.org == good }?.applied == [])
+        }
+    }
+}
