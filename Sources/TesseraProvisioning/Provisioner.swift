@@ -158,6 +158,23 @@ public struct Provisioner: Sendable {
         }
     }
 
+    /// Drops a `deleting` org's database, role and storage, then its metadata rows. Idempotent.
+    public func purge(_ org: UUID) async throws {
+        let placed = try await metadata.withConnection { try await orgs.placement(org, on: $0) }
+        if placed != nil {
+            let (placement, server) = try await locate(org)
+            try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger)
+            }
+        }
+        let storage = "\(artifactRoot)/\(org.uuidString.lowercased())"
+        if FileManager.default.fileExists(atPath: storage) { try FileManager.default.removeItem(atPath: storage) }
+        try await metadata.withTransaction(logger: logger) { try await orgs.delete(org, on: $0) }
+        logger.notice("org purged", metadata: ["org": "\(org)", "audit.action": "org.purge"])
+    }
+
     func locate(_ org: UUID) async throws -> (OrgPlacement, ServerConnection) {
         try await metadata.withConnection { connection in
             guard let placement = try await orgs.placement(org, on: connection),

@@ -40,16 +40,25 @@ public struct ProvisioningService: Service {
         for org in waiting where !Task.isCancelled {
             _ = try await provisionIfFree(org)
         }
+        let purging = try await metadata.withConnection { try await OrgStore(logger: logger).awaitingPurge(limit: 20, on: $0) }
+        for org in purging where !Task.isCancelled {
+            _ = try await withOrgLock(org) { try await provisioner.purge(org) }
+        }
     }
 
     /// Provisions `org` unless another process holds its lock; false when it did.
     public func provisionIfFree(_ org: UUID) async throws -> Bool {
+        try await withOrgLock(org) { try await provisioner.provision(org) }
+    }
+
+    /// Runs `work` holding the org's advisory lock; false (without running it) when another process holds it.
+    func withOrgLock(_ org: UUID, _ work: () async throws -> Void) async throws -> Bool {
         try await metadata.withConnection { connection in
             let key = Self.lockKey(org)
             let locked = try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).collect()[0].decode(Bool.self)
             guard locked else { return false }
             do {
-                try await provisioner.provision(org)
+                try await work()
             } catch {
                 _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
                 throw error

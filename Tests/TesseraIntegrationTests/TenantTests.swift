@@ -295,4 +295,43 @@ import TesseraPostgres
             #expect(again.orgs.first { $0.org == good }?.applied == [])
         }
     }
+
+    @Test func suspendingStopsKeysAtOnceAndPurgingLeavesNoDatabaseOrRole() async throws {
+        try await withEnv { env in
+            let platform = try await env.settings.database.withConnection(as: .admin, logger: Self.logger) { connection -> APIKey in
+                guard case .created(let key) = try await PlatformAdminKeys(logger: Self.logger).bootstrap(on: connection) else {
+                    throw TesseraError.internalError
+                }
+                return key
+            }
+            let org = try await env.provisioned("doomed")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let admin: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
+                let issued = try await client.execute(
+                    uri: "/v1/orgs/\(org)/api-keys", method: .post, headers: admin, body: ByteBuffer(string: #"{"name":"w","role":"editor"}"#))
+                struct Issued: Decodable { let key: String }
+                let editor: HTTPFields = [.authorization: "Bearer \(try JSONDecoder().decode(Issued.self, from: Data(buffer: issued.body)).key)"]
+                let datasets = "/v1/orgs/\(org)/datasets"
+                try await client.execute(uri: datasets, method: .get, headers: editor) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/v1/orgs/\(org)", method: .delete, headers: admin) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body).contains("suspended"))
+                }
+                try await waitUntil { try await client.execute(uri: datasets, method: .get, headers: editor) { $0.status } == .forbidden }
+                try await client.execute(uri: "/v1/orgs/\(org)?purge=true&confirm=wrong", method: .delete, headers: admin) {
+                    #expect($0.status == .unprocessableContent)
+                }
+                #expect(try await env.footprint(org) == (1, 1))
+                try await client.execute(uri: "/v1/orgs/\(org)?purge=true&confirm=doomed", method: .delete, headers: admin) {
+                    #expect($0.status == .accepted)
+                }
+                try await waitUntil(timeout: .seconds(20)) {
+                    try await client.execute(uri: "/v1/orgs/\(org)", method: .get, headers: admin) { $0.status } == .notFound
+                }
+                #expect(try await env.footprint(org) == (0, 0))
+                try await client.execute(uri: datasets, method: .get, headers: editor) { #expect($0.status == .unauthorized) }
+            }
+        }
+    }
 }

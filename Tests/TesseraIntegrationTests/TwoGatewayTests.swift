@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -50,6 +53,9 @@ import TesseraPostgres
             process.currentDirectoryURL = URL(fileURLWithPath: TestDatabase.root)
             var environment = ProcessInfo.processInfo.environment
             environment["TESSERA_DB_NAME"] = settings.database.name
+            environment["TESSERA_TENANTS_TEMPLATE_DATABASE"] = settings.tenants.templateDatabase
+            environment["TESSERA_ARTIFACT_ROOT"] = settings.paths.artifactRoot
+            environment["TESSERA_DATA_DIR"] = settings.paths.dataDir
             environment["TESSERA_HTTP_PORT"] = String(port)
             environment["TESSERA_LOG_LEVEL"] = "error"
             environment["TESSERA_AUTH_CACHE_SECONDS"] = "60"  // only the notification can evict in time
@@ -85,5 +91,73 @@ import TesseraPostgres
             process.terminate()
             process.waitUntilExit()
         }
+
+        /// SIGKILL: no shutdown, no cleanup, as a crash or the OOM killer would.
+        func kill() {
+            _ = Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func post(_ path: String, key: String, json: String) async throws -> (Int, Data) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = "POST"
+            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(json.utf8)
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? -1, data)
+        }
+    }
+}
+
+/// A gateway killed with SIGKILL while it provisions an org, at several moments: restarted, it finishes the
+/// org, and exactly one database and one role exist for it.
+@Suite struct CrashRecoveryTests {
+    @Test func provisioningSurvivesSIGKILL() async throws {
+        try await TestDatabase.withFresh { settings in
+            try await TestDatabase.prepareTenants(settings)
+            let platform = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection -> APIKey in
+                guard case .created(let key) = try await PlatformAdminKeys(logger: TestDatabase.logger).bootstrap(on: connection) else {
+                    throw TesseraError.internalError
+                }
+                return key
+            }
+            for (i, delay) in [0, 40, 90, 160, 260].enumerated() {
+                let first = try TwoGatewayTests.Gateway.start(settings)
+                try await first.waitUntilUp()
+                let (status, data) = try await first.post("/v1/orgs", key: platform.plaintext, json: #"{"name":"crash \#(i)"}"#)
+                #expect(status == 202)
+                struct Created: Decodable { struct Org: Decodable { let id: String }; let org: Org }
+                let org = try UUID(uuidString: JSONDecoder().decode(Created.self, from: data).org.id).unwrap()
+                try await Task.sleep(for: .milliseconds(delay))
+                first.kill()
+                let second = try TwoGatewayTests.Gateway.start(settings)
+                defer { second.stop() }
+                try await second.waitUntilUp()
+                var state: String?
+                let deadline = ContinuousClock.now + .seconds(20)
+                while ContinuousClock.now < deadline {
+                    state = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                        try await OrgStore(logger: TestDatabase.logger).get(org, on: $0)?.status.rawValue
+                    }
+                    if state == "ready" { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(state == "ready", "killed after \(delay) ms")
+                let name = OrgDatabaseName(org: org).value
+                let counts = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+                    (try await connection.query("SELECT count(*)::int FROM pg_database WHERE datname = \(name)", logger: TestDatabase.logger).collect()[0].decode(Int.self),
+                     try await connection.query("SELECT count(*)::int FROM pg_roles WHERE rolname = \(name)", logger: TestDatabase.logger).collect()[0].decode(Int.self))
+                }
+                #expect(counts.0 == 1 && counts.1 == 1, "killed after \(delay) ms")
+            }
+        }
+    }
+}
+
+extension Optional {
+    func unwrap() throws -> Wrapped {
+        guard let self else { throw TesseraError.internalError }
+        return self
     }
 }

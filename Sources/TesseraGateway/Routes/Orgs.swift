@@ -130,3 +130,28 @@ private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
     guard let a, let b else { return nil }
     return (a, b)
 }
+
+/// `DELETE /v1/orgs/{org}`: suspend, then (with purge and the org's name as confirmation) drop.
+extension APIHandler {
+    func deleteOrg(_ input: Operations.deleteOrg.Input) async throws -> Operations.deleteOrg.Output {
+        let org = try await existingOrg(input.path.org)
+        let purge = input.query.purge ?? false
+        if purge, input.query.confirm != org.name {
+            throw TesseraError.unprocessable("to purge, pass confirm equal to the org's name, exactly")
+        }
+        let store = OrgStore(logger: logger)
+        if org.status != .suspended {
+            guard org.status == .ready || org.status == .failed else {
+                throw TesseraError.conflict("the org is \(org.status.rawValue); only a ready or failed org can be suspended")
+            }
+            let suspended = try await client.withConnection { try await store.setStatus(org.id, to: .suspended, from: org.status, on: $0) }
+            guard suspended else { throw TesseraError.conflict("the org changed status meanwhile; try again") }
+            await tenants.close(org: org.id)
+        }
+        guard purge else { return .ok(.init(body: .json(Self.schema(try await existingOrg(input.path.org))))) }
+        guard try await client.withConnection({ try await store.requestPurge(org.id, on: $0) }) else {
+            throw TesseraError.conflict("the org changed status meanwhile; try again")
+        }
+        return .accepted(.init(body: .json(Self.schema(try await existingOrg(input.path.org)))))
+    }
+}

@@ -158,6 +158,30 @@ public struct OrgStore: Sendable {
         return try await !rows.collect().isEmpty
     }
 
+    /// Orgs marked for purging (status `deleting`), oldest first.
+    public func awaitingPurge(limit: Int, on connection: PostgresConnection) async throws -> [UUID] {
+        try await connection.query(
+            "SELECT id FROM organizations WHERE status = 'deleting' AND purge_requested ORDER BY created_at LIMIT \(limit)", logger: logger
+        ).collect().map { try $0.decode(UUID.self) }
+    }
+
+    /// Marks a suspended org for purging; false unless it was suspended.
+    public func requestPurge(_ org: UUID, on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            UPDATE organizations SET status = 'deleting', purge_requested = true
+            WHERE id = \(org) AND status = 'suspended' RETURNING id
+            """, logger: logger)
+        return try await !rows.collect().isEmpty
+    }
+
+    /// Removes the org's row and everything that hangs on it in the metadata database (roles, members,
+    /// keys, journal); the audit log keeps its records.
+    public func delete(_ org: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query("DELETE FROM org_databases WHERE org_id = \(org)", logger: logger)
+        try await connection.query("DELETE FROM organizations WHERE id = \(org)", logger: logger)
+    }
+
     /// Orgs a provisioner should work on, oldest first.
     public func awaitingProvisioning(limit: Int, on connection: PostgresConnection) async throws -> [UUID] {
         try await connection.query(
