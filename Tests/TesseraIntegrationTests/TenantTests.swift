@@ -231,6 +231,7 @@ import TesseraPostgres
                 #expect(count == 0)
                 #expect(await databases.openCount <= 2)
             }
+            await databases.closeAll()
         }
     }
 
@@ -252,6 +253,7 @@ import TesseraPostgres
                 #expect(error.statusCode == 503)
             }
             #expect(try await databases.withConnection(org: up) { _ in 1 } == 1)
+            await databases.closeAll()
             try await env.settings.database.withConnection(as: .admin, logger: Self.logger) { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(downName.quoted) ALLOW_CONNECTIONS true"), logger: Self.logger)
             }
@@ -332,6 +334,30 @@ import TesseraPostgres
                 #expect(try await env.footprint(org) == (0, 0))
                 try await client.execute(uri: datasets, method: .get, headers: editor) { #expect($0.status == .unauthorized) }
             }
+        }
+    }
+
+    @Test func orgsSpreadOverTwoServersAndAreServedFromBoth() async throws {
+        try await withEnv { env in
+            try await TestDatabase.addServerB(env.settings)
+            let orgs = [try await env.provisioned("two-1"), try await env.provisioned("two-2"), try await env.provisioned("two-3"),
+                        try await env.provisioned("two-4")]
+            var servers: [String] = []
+            for org in orgs { servers.append(try await env.placement(org).1.name) }
+            // Least loaded first, ties by name: b, local, b, local.
+            #expect(servers == ["b", "local", "b", "local"])
+            let databases = TenantDatabases(metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
+            for org in orgs {
+                let port = try await databases.withConnection(org: org) { connection in
+                    try await connection.query("SELECT current_setting('port')::int", logger: Self.logger).collect()[0].decode(Int.self)
+                }
+                #expect(port == (try await env.placement(org).1.port))
+            }
+            await databases.closeAll()
+            // A draining server gets no new orgs.
+            try await env.client.withConnection { _ = try await ServerStore(box: env.box, logger: Self.logger).setStatus(name: "b", status: "draining", on: $0) }
+            let later = try await env.provisioned("two-5")
+            #expect(try await env.placement(later).1.name == "local")
         }
     }
 }

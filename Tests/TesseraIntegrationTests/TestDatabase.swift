@@ -10,7 +10,7 @@ import TesseraProvisioning
 struct TestDatabase {
     static let logger: Logger = {
         var logger = Logger(label: "test")
-        logger.logLevel = .error
+        logger.logLevel = ProcessInfo.processInfo.environment["TESSERA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
         return logger
     }()
 
@@ -26,7 +26,7 @@ struct TestDatabase {
         }
         var settings = try SettingsLoader.load(environment: environment, dotEnv: nil, yaml: nil).settings
         settings.database.name = database
-        settings.database.poolSize = 4
+        settings.database.poolSize = 8
         settings.paths.metaMigrations = "\(root)/migrations-meta"
         settings.paths.resultsMigrations = "\(root)/migrations-results"
         settings.paths.dataDir = NSTemporaryDirectory() + "tessera-test-\(UUID().uuidString)"
@@ -73,18 +73,42 @@ struct TestDatabase {
         try SecretBox(masterKeyBase64: settings.tenants.masterKey!.value)
     }
 
-    /// Drops the test's org databases and roles, its template, and the database itself.
+    /// Registers the second cluster provisioning/test starts as server "b", and prepares its template.
+    static func addServerB(_ settings: Settings) async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let port = environment["TESSERA_TEST_SERVER_B_PORT"].flatMap(Int.init),
+            let password = environment["TESSERA_TEST_SERVER_B_ADMIN_PASSWORD"]
+        else {
+            Issue.record("TESSERA_TEST_SERVER_B_* are not set: run the tests through provisioning/test, which starts cluster b")
+            throw CancellationError()
+        }
+        try await settings.database.withConnection(as: .admin, logger: logger) { connection in
+            try await ServerStore(box: try box(settings), logger: logger).upsert(
+                name: "b", host: settings.database.host, port: port, adminUser: settings.database.adminUser, adminPassword: password,
+                on: connection)
+        }
+        try await prepareTenants(settings)
+    }
+
+    /// Drops the test's org databases and roles and its templates on every server, then the database itself.
     static func drop(_ name: String, settings: Settings, metaName: String) async {
-        let orgs = (try? await settings.database.withConnection(as: .admin, logger: logger) { connection -> [String] in
-            guard try await connection.query("SELECT to_regclass('org_databases') IS NOT NULL", logger: logger).collect()[0].decode(Bool.self)
-            else { return [] }
-            return try await connection.query("SELECT database_name FROM org_databases", logger: logger).collect().map { try $0.decode(String.self) }
-        }) ?? []
-        _ = try? await settings.database.withConnection(as: .admin, database: metaName, logger: logger) { connection in
-            for org in orgs.compactMap(OrgDatabaseName.init(existing:)) {
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(org.quoted) WITH (FORCE)"), logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(org.quoted)"), logger: logger)
+        if let box = try? box(settings) {
+            _ = try? await settings.database.withConnection(as: .admin, logger: logger) { connection -> Void in
+                guard try await connection.query("SELECT to_regclass('org_databases') IS NOT NULL", logger: logger).collect()[0].decode(Bool.self)
+                else { return }
+                let placements = try await OrgStore(logger: logger).placements(on: connection)
+                for server in try await ServerStore(box: box, logger: logger).all(tls: settings.database.tls, on: connection) {
+                    _ = try? await server.withAdminConnection(database: "postgres", logger: logger) { admin in
+                        for placement in placements where placement.serverID == server.id {
+                            try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"), logger: logger)
+                            try await admin.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger)
+                        }
+                        try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"), logger: logger)
+                    }
+                }
             }
+        }
+        _ = try? await settings.database.withConnection(as: .admin, database: metaName, logger: logger) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"), logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)"), logger: logger)
         }

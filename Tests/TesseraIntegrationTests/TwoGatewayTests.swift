@@ -16,13 +16,10 @@ import TesseraPostgres
         try await TestDatabase.withFresh(migrated: true) { settings in
             let fixture = try await AccessFixture.make(settings)
             let victim = fixture.adminA
-            let (first, second) = (try Gateway.start(settings), try Gateway.start(settings))
-            defer {
-                first.stop()
-                second.stop()
-            }
-            try await first.waitUntilUp()
-            try await second.waitUntilUp()
+            let first = try await Gateway.started(settings)
+            defer { first.stop() }
+            let second = try await Gateway.started(settings)
+            defer { second.stop() }
             let list = "/v1/orgs/\(fixture.orgA)/api-keys"
             #expect(try await second.status("GET", list, key: victim.plaintext) == 200)  // now cached there
             let victimID = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
@@ -45,8 +42,25 @@ import TesseraPostgres
         let process: Process
         let port: Int
 
+        /// Starts a gateway and waits until it is ready, on another port if the one drawn was taken.
+        static func started(_ settings: Settings) async throws -> Gateway {
+            for _ in 0..<5 {
+                let gateway = try start(settings)
+                do {
+                    try await gateway.waitUntilUp()
+                    return gateway
+                } catch is PortTaken {
+                    continue
+                }
+            }
+            throw TesseraError.unavailable("no gateway came up on five ports")
+        }
+
+        struct PortTaken: Error {}
+
+        /// A port below Linux's ephemeral range, so no outgoing connection holds it.
         static func start(_ settings: Settings) throws -> Gateway {
-            let port = Int.random(in: 20_000..<40_000)
+            let port = Int.random(in: 20_000..<32_000)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/.build/debug/tessera")
             process.arguments = ["serve"]
@@ -74,6 +88,7 @@ import TesseraPostgres
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
                 if (try? await status("GET", "/readyz", key: nil)) == 200 { return }
+                if !process.isRunning { throw PortTaken() }
                 try await Task.sleep(for: .milliseconds(100))
             }
             throw TesseraError.unavailable("gateway on port \(port) did not become ready")
@@ -123,17 +138,15 @@ import TesseraPostgres
                 return key
             }
             for (i, delay) in [0, 40, 90, 160, 260].enumerated() {
-                let first = try TwoGatewayTests.Gateway.start(settings)
-                try await first.waitUntilUp()
+                let first = try await TwoGatewayTests.Gateway.started(settings)
                 let (status, data) = try await first.post("/v1/orgs", key: platform.plaintext, json: #"{"name":"crash \#(i)"}"#)
                 #expect(status == 202)
                 struct Created: Decodable { struct Org: Decodable { let id: String }; let org: Org }
                 let org = try UUID(uuidString: JSONDecoder().decode(Created.self, from: data).org.id).unwrap()
                 try await Task.sleep(for: .milliseconds(delay))
                 first.kill()
-                let second = try TwoGatewayTests.Gateway.start(settings)
+                let second = try await TwoGatewayTests.Gateway.started(settings)
                 defer { second.stop() }
-                try await second.waitUntilUp()
                 var state: String?
                 let deadline = ContinuousClock.now + .seconds(20)
                 while ContinuousClock.now < deadline {

@@ -100,6 +100,11 @@ public actor TenantDatabases: Service {
 
     public func run() async throws {
         try? await gracefulShutdown()
+        closeAll()
+    }
+
+    /// Closes every pool (at shutdown).
+    public func closeAll() {
         for pool in pools.values { pool.runner.cancel() }
         pools.removeAll()
     }
