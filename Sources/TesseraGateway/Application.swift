@@ -31,6 +31,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         settings: settings,
         client: client,
         tenants: tenants,
+        wakeProvisioner: { provisioning.wake() },
         access: try AccessServices(
             authenticator: authenticator, hasher: PasswordHasher(), sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
         orgs: OrgStatusLookup(client: client, cache: cache, logger: logger),
@@ -49,6 +50,7 @@ func buildRouter(
     settings: Settings,
     client: PostgresClient,
     tenants: TenantDatabases,
+    wakeProvisioner: @escaping @Sendable () -> Void,
     access: AccessServices,
     orgs: OrgStatusLookup,
     readiness: Readiness,
@@ -59,7 +61,7 @@ func buildRouter(
     addRequestChain(to: router, settings: settings, routes: document.routes)
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
-    try APIHandler(client: client, tenants: tenants, access: access, readiness: readiness, document: document, logger: logger)
+    try APIHandler(client: client, tenants: tenants, wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger)
         .registerHandlers(on: router)
     return router
 }

@@ -27,13 +27,24 @@ public struct Provisioner: Sendable {
 
     /// Runs every step not yet done; on a failure the org is marked `failed` with the reason and this returns.
     public func provision(_ org: UUID) async throws {
+        let session = AdminSession(provisioner: self, org: org)
+        do {
+            try await provision(org, session: session)
+            await session.close()
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+
+    func provision(_ org: UUID, session: AdminSession) async throws {
         let steps = try await metadata.withConnection { try await orgs.steps(org, on: $0) }
         for record in steps where record.status != .done {
             if record.status == .failed { return }  // waits for a retry
             try await metadata.withConnection { try await orgs.beginStep(record.step, org: org, on: $0) }
             let started = ContinuousClock.now
             do {
-                try await run(record.step, org: org)
+                try await run(record.step, org: org, session: session)
             } catch {
                 let reason = describeDatabaseError(error)
                 logger.error("provisioning step failed", metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)"])
@@ -47,15 +58,27 @@ public struct Provisioner: Sendable {
         }
     }
 
+    /// Runs one step on its own (tests use this to stop between steps).
     func run(_ step: ProvisioningStep, org: UUID) async throws {
+        let session = AdminSession(provisioner: self, org: org)
+        do {
+            try await run(step, org: org, session: session)
+            await session.close()
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+
+    func run(_ step: ProvisioningStep, org: UUID, session: AdminSession) async throws {
         switch step {
         case .place: try await place(org)
-        case .createRole: try await createRole(org)
-        case .createDatabase: try await createDatabase(org)
-        case .lockDown: try await lockDown(org)
+        case .createRole: try await createRole(org, session: session)
+        case .createDatabase: try await createDatabase(org, session: session)
+        case .lockDown: try await lockDown(org, session: session)
         case .createStorage: try createStorage(org)
         case .seedRoles: try await seedRoles(org)
-        case .markReady: try await markReady(org)
+        case .markReady: try await markReady(org, session: session)
         }
     }
 
@@ -75,10 +98,11 @@ public struct Provisioner: Sendable {
     }
 
     /// (b) Creates the org's login role, or resets its password to the sealed one.
-    func createRole(_ org: UUID) async throws {
-        let (placement, server) = try await locate(org)
+    func createRole(_ org: UUID, session: AdminSession) async throws {
+        let (placement, _) = try await session.located()
         let verifier = ScramVerifier.make(password: try box.open(placement.sealedPassword, for: org))
-        try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
+        do {
+            let connection = try await session.admin()
             let exists = try await connection.query(
                 "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = \(placement.name.value))", logger: logger
             ).collect()[0].decode(Bool.self)
@@ -91,9 +115,10 @@ public struct Provisioner: Sendable {
     }
 
     /// (c) Clones the org's database from the template.
-    func createDatabase(_ org: UUID) async throws {
-        let (placement, server) = try await locate(org)
-        try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
+    func createDatabase(_ org: UUID, session: AdminSession) async throws {
+        let (placement, _) = try await session.located()
+        do {
+            let connection = try await session.admin()
             let exists = try await connection.query(
                 "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = \(placement.name.value))", logger: logger
             ).collect()[0].decode(Bool.self)
@@ -112,10 +137,11 @@ public struct Provisioner: Sendable {
     }
 
     /// (d) Only the org's role may connect to its database, and it gets the tenant privileges there.
-    func lockDown(_ org: UUID) async throws {
-        let (placement, server) = try await locate(org)
+    func lockDown(_ org: UUID, session: AdminSession) async throws {
+        let (placement, _) = try await session.located()
         let name = placement.name.quoted
-        try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
+        do {
+            let connection = try await session.admin()
             for statement in [
                 "REVOKE ALL ON DATABASE \(name) FROM PUBLIC",
                 "GRANT CONNECT, TEMPORARY ON DATABASE \(name) TO \(name)",
@@ -145,8 +171,8 @@ public struct Provisioner: Sendable {
     }
 
     /// (g) Records the database's schema version and marks the org ready.
-    func markReady(_ org: UUID) async throws {
-        let (placement, server) = try await locate(org)
+    func markReady(_ org: UUID, session: AdminSession) async throws {
+        let (placement, server) = try await session.located()
         let version = try await server.withAdminConnection(database: placement.name.value, logger: logger) { connection in
             try await connection.query("SELECT max(name) FROM schema_migrations", logger: logger).collect().first?.decode(String?.self)
         }
@@ -190,5 +216,41 @@ public struct ProvisioningError: Error, CustomStringConvertible {
 
     init(_ description: String) {
         self.description = description
+    }
+}
+
+/// The steps of one provisioning run share one admin connection to the org's server, opened on first use.
+actor AdminSession {
+    let provisioner: Provisioner
+    let org: UUID
+    private var location: (OrgPlacement, ServerConnection)?
+    private var connection: PostgresConnection?
+
+    init(provisioner: Provisioner, org: UUID) {
+        self.provisioner = provisioner
+        self.org = org
+    }
+
+    func located() async throws -> (OrgPlacement, ServerConnection) {
+        if let location { return location }
+        let found = try await provisioner.locate(org)
+        location = found
+        return found
+    }
+
+    /// An admin connection to the server's `postgres` database (for roles and databases).
+    func admin() async throws -> PostgresConnection {
+        if let connection { return connection }
+        let (_, server) = try await located()
+        let opened = try await PostgresConnection.connect(
+            configuration: try server.connectionConfiguration(user: server.adminUser, password: server.adminPassword, database: "postgres"),
+            id: 1, logger: provisioner.logger)
+        connection = opened
+        return opened
+    }
+
+    func close() async {
+        try? await connection?.close()
+        connection = nil
     }
 }

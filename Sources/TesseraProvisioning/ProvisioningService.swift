@@ -12,24 +12,39 @@ public struct ProvisioningService: Service {
     let metadata: PostgresClient
     let interval: Duration
     let logger: Logger
+    private let wakes: AsyncStream<Void>
+    private let waker: AsyncStream<Void>.Continuation
 
-    public init(provisioner: Provisioner, metadata: PostgresClient, interval: Duration = .milliseconds(250), logger: Logger) {
+    public init(provisioner: Provisioner, metadata: PostgresClient, interval: Duration = .milliseconds(500), logger: Logger) {
         self.provisioner = provisioner
         self.metadata = metadata
         self.interval = interval
         self.logger = logger
+        (wakes, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Starts a pass now (an org was just created here) instead of at the next tick.
+    public func wake() {
+        waker.yield()
     }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
+            let ticker = Task {
+                while !Task.isCancelled {
+                    self.waker.yield()
+                    try? await Task.sleep(for: self.interval)
+                }
+            }
+            defer { ticker.cancel() }
+            for await _ in self.wakes {
+                if Task.isCancelled { break }
                 do {
                     try await self.pass()
                 } catch {
                     if Task.isCancelled { break }
                     self.logger.warning("provisioning pass failed", metadata: ["error": "\(describeDatabaseError(error))"])
                 }
-                try? await Task.sleep(for: self.interval)
             }
         }
     }

@@ -47,6 +47,16 @@ struct AccessFixture: Sendable {
         }
     }
 
+    /// The platform admin key of a fresh metadata database.
+    static func platformKey(_ settings: Settings) async throws -> APIKey {
+        try await settings.database.withConnection(as: .admin, logger: logger) { connection in
+            guard case .created(let key) = try await PlatformAdminKeys(logger: logger).bootstrap(on: connection) else {
+                throw TesseraError.internalError
+            }
+            return key
+        }
+    }
+
     static func makeOrg(_ slug: String, status: OrgStatus = .ready, on connection: PostgresConnection) async throws -> UUID {
         let rows = try await connection.query(
             "INSERT INTO organizations (slug, name, status) VALUES (\(slug), \(slug), \(status.rawValue)::org_status) RETURNING id",

@@ -74,12 +74,7 @@ import TesseraPostgres
     @Test func provisioningThroughTheAPIReachesReadyAndServesDatasetsFromTheOrgsOwnDatabase() async throws {
         try await TestDatabase.withFresh { settings in
             try await TestDatabase.prepareTenants(settings)
-            let platform = try await settings.database.withConnection(as: .admin, logger: Self.logger) { connection -> APIKey in
-                guard case .created(let key) = try await PlatformAdminKeys(logger: Self.logger).bootstrap(on: connection) else {
-                    throw TesseraError.internalError
-                }
-                return key
-            }
+            let platform = try await AccessFixture.platformKey(settings)
             let app = try buildApplication(settings: settings, logger: Self.logger)
             try await app.test(.router) { client in
                 let admin: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
@@ -300,12 +295,7 @@ import TesseraPostgres
 
     @Test func suspendingStopsKeysAtOnceAndPurgingLeavesNoDatabaseOrRole() async throws {
         try await withEnv { env in
-            let platform = try await env.settings.database.withConnection(as: .admin, logger: Self.logger) { connection -> APIKey in
-                guard case .created(let key) = try await PlatformAdminKeys(logger: Self.logger).bootstrap(on: connection) else {
-                    throw TesseraError.internalError
-                }
-                return key
-            }
+            let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("doomed")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
             try await app.test(.router) { client in

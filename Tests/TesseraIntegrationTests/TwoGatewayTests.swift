@@ -131,12 +131,7 @@ import TesseraPostgres
     @Test func provisioningSurvivesSIGKILL() async throws {
         try await TestDatabase.withFresh { settings in
             try await TestDatabase.prepareTenants(settings)
-            let platform = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection -> APIKey in
-                guard case .created(let key) = try await PlatformAdminKeys(logger: TestDatabase.logger).bootstrap(on: connection) else {
-                    throw TesseraError.internalError
-                }
-                return key
-            }
+            let platform = try await AccessFixture.platformKey(settings)
             for (i, delay) in [0, 40, 90, 160, 260].enumerated() {
                 let first = try await TwoGatewayTests.Gateway.started(settings)
                 let (status, data) = try await first.post("/v1/orgs", key: platform.plaintext, json: #"{"name":"crash \#(i)"}"#)

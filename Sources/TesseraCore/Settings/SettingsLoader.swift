@@ -90,7 +90,7 @@ public enum SettingsLoader {
                 values[key.path] = (v, .defaultValue)
             }
         }
-        var reader = Reader(values: values)
+        let reader = Reader(values: values)
         let settings = Settings(
             profile: try reader.choice("profile"),
             http: .init(

@@ -8,6 +8,8 @@ import TesseraPostgres
 struct APIHandler: APIProtocol {
     let client: PostgresClient
     let tenants: TenantDatabases
+    /// Tells this process's provisioning service that an org is waiting.
+    let wakeProvisioner: @Sendable () -> Void
     let access: AccessServices
     let readiness: Readiness
     let document: OpenAPIDocument

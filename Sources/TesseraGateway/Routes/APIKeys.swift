@@ -23,17 +23,13 @@ extension APIHandler {
 
     func listAPIKeys(_ input: Operations.listAPIKeys.Input) async throws -> Operations.listAPIKeys.Output {
         let (tenant, _) = try current()
-        let limit = input.query.limit ?? 100
-        guard (1...1000).contains(limit) else { throw TesseraError.badRequest("limit must be 1–1000") }
-        let cursor = try input.query.cursor.map { raw -> UUID in
-            guard let id = UUID(uuidString: raw) else { throw TesseraError.badRequest("cursor is not one this server gave") }
-            return id
-        }
+        let limit = try Self.pageLimit(input.query.limit)
+        let cursor = try Self.cursor(input.query.cursor)
         let records = try await client.withConnection { connection in
             try await APIKeyStore(logger: logger).list(org: tenant.orgID, after: cursor, limit: limit + 1, on: connection)
         }
         let page = records.prefix(limit)
-        let next = records.count > limit ? page.last?.id.uuidString.lowercased() : nil
+        let next = records.count > limit ? page.last.map { Self.id($0.id) } : nil
         return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
     }
 

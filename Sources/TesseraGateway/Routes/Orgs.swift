@@ -40,6 +40,7 @@ extension APIHandler {
             else { throw TesseraError.conflict("an org with slug '\(slug)' exists") }
             return (org, invitation)
         }
+        wakeProvisioner()
         return .accepted(.init(body: .json(.init(
             org: Self.schema(org), provisioning_url: "/v1/orgs/\(Self.id(org.id))/provisioning",
             invitation_token: invitation?.plaintext))))
@@ -70,6 +71,7 @@ extension APIHandler {
         guard try await client.withConnection({ try await OrgStore(logger: logger).retry(org.id, on: $0) }) else {
             throw TesseraError.conflict("the org is \(org.status.rawValue); only a failed provisioning can be retried")
         }
+        wakeProvisioner()
         return .accepted(.init(body: .json(try await provisioning(of: try await existingOrg(input.path.org)))))
     }
 
@@ -152,6 +154,7 @@ extension APIHandler {
         guard try await client.withConnection({ try await store.requestPurge(org.id, on: $0) }) else {
             throw TesseraError.conflict("the org changed status meanwhile; try again")
         }
+        wakeProvisioner()
         return .accepted(.init(body: .json(Self.schema(try await existingOrg(input.path.org)))))
     }
 }

@@ -11,7 +11,7 @@ public struct ServerConnection: Sendable {
     public let host: String
     public let port: Int
     public let adminUser: String
-    let adminPassword: String?
+    public let adminPassword: String?
     let tls: Settings.TLSMode
 
     public init(id: UUID, name: String, host: String, port: Int, adminUser: String, adminPassword: String?, tls: Settings.TLSMode) {
@@ -24,7 +24,7 @@ public struct ServerConnection: Sendable {
         self.tls = tls
     }
 
-    func connectionConfiguration(user: String, password: String?, database: String) throws -> PostgresConnection.Configuration {
+    public func connectionConfiguration(user: String, password: String?, database: String) throws -> PostgresConnection.Configuration {
         PostgresConnection.Configuration(
             host: host, port: port, username: user, password: password, database: database,
             tls: try Settings.Database.connectionTLS(tls))

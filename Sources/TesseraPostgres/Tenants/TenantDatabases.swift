@@ -5,13 +5,24 @@ import ServiceLifecycle
 import TesseraCore
 
 /// Connection pools to org databases, opened on demand as each org's own role. At most `maxOpen` pools
-/// are open (the least recently used closes first) with `maxConnections / maxOpen` connections each, so
-/// the total stays bounded however many orgs there are.
+/// are open, with `maxConnections / maxOpen` connections each, so the total stays bounded however many
+/// orgs there are. To open another, the least recently used pool that no request is using is closed
+/// first, and waited for, so even while pools change hands the bound holds.
 public actor TenantDatabases: Service {
-    struct Pool {
+    final class Pool: Sendable {
         let client: PostgresClient
         let runner: Task<Void, Never>
+
+        init(client: PostgresClient, runner: Task<Void, Never>) {
+            self.client = client
+            self.runner = runner
+        }
+    }
+
+    struct Entry {
+        let pool: Pool
         var lastUsed: ContinuousClock.Instant
+        var active: Int
     }
 
     let metadata: PostgresClient
@@ -21,8 +32,9 @@ public actor TenantDatabases: Service {
     let perPool: Int
     let timeout: Duration
     let logger: Logger
-    private var pools: [UUID: Pool] = [:]
-    private var opening: [UUID: Task<PostgresClient, any Error>] = [:]
+    private var pools: [UUID: Entry] = [:]
+    private var opening: [UUID: Task<Pool, any Error>] = [:]
+    private var closing = 0
 
     public init(metadata: PostgresClient, box: SecretBox, settings: Settings, timeout: Duration = .seconds(3), logger: Logger) {
         self.metadata = metadata
@@ -38,9 +50,15 @@ public actor TenantDatabases: Service {
     public nonisolated func withConnection<T: Sendable>(
         org: UUID, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let client = try await pool(for: org)
+        let pool: Pool
         do {
-            return try await withDeadline(timeout) { try await client.withConnection(body) }
+            pool = try await withDeadline(timeout) { try await self.acquire(org) }
+        } catch is DeadlineExceeded {
+            throw TesseraError.unavailable("no connection to the organization's database came free within \(timeout)")
+        }
+        defer { Task { await self.release(org, pool) } }
+        do {
+            return try await withDeadline(timeout) { try await pool.client.withConnection(body) }
         } catch is DeadlineExceeded {
             throw TesseraError.unavailable("the organization's database did not answer within \(timeout)")
         } catch let error as PSQLError where error.code == .connectionError || error.code == .serverClosedConnection {
@@ -50,24 +68,39 @@ public actor TenantDatabases: Service {
     }
 
     /// Pools open now (for tests and metrics).
-    public var openCount: Int { pools.count }
+    public var openCount: Int { pools.count + closing }
 
     public var totalConnectionBound: Int { maxOpen * perPool }
 
-    func pool(for org: UUID) async throws -> PostgresClient {
-        if var pool = pools[org] {
-            pool.lastUsed = .now
-            pools[org] = pool
-            return pool.client
+    /// The org's pool, marked in use until `release`.
+    func acquire(_ org: UUID) async throws -> Pool {
+        while true {
+            if var entry = pools[org] {
+                entry.lastUsed = .now
+                entry.active += 1
+                pools[org] = entry
+                return entry.pool
+            }
+            if let pending = opening[org] {
+                _ = try await pending.value
+                continue  // now in `pools`
+            }
+            let task = Task { try await self.open(org) }
+            opening[org] = task
+            defer { opening[org] = nil }
+            _ = try await task.value
         }
-        if let pending = opening[org] { return try await pending.value }
-        let task = Task { try await self.open(org) }
-        opening[org] = task
-        defer { opening[org] = nil }
-        return try await task.value
     }
 
-    private func open(_ org: UUID) async throws -> PostgresClient {
+    func release(_ org: UUID, _ pool: Pool) {
+        if var entry = pools[org], entry.pool === pool {
+            entry.active -= 1
+            pools[org] = entry
+        }
+    }
+
+    private func open(_ org: UUID) async throws -> Pool {
+        try await makeRoom()
         let (placement, server) = try await metadata.withConnection { connection -> (OrgPlacement?, ServerConnection?) in
             guard let placement = try await OrgStore(logger: logger).placement(org, on: connection) else { return (nil, nil) }
             let server = try await ServerStore(box: box, logger: logger).connection(server: placement.serverID, tls: tls, on: connection)
@@ -76,26 +109,29 @@ public actor TenantDatabases: Service {
         guard let placement, let server else { throw TesseraError.unavailable("the organization has no database yet") }
         let password = try box.open(placement.sealedPassword, for: org)
         let client = server.orgClient(placement.name, password: password, maxConnections: perPool, logger: logger)
-        let runner = Task { await client.run() }
-        pools[org] = Pool(client: client, runner: runner, lastUsed: .now)
-        evictIfNeeded()
-        return client
+        let pool = Pool(client: client, runner: Task { await client.run() })
+        pools[org] = Entry(pool: pool, lastUsed: .now, active: 0)
+        return pool
     }
 
-    private func evictIfNeeded() {
-        while pools.count > maxOpen, let (org, pool) = pools.min(by: { $0.value.lastUsed < $1.value.lastUsed }) {
-            pools[org] = nil
-            // Requests that took the pool a moment ago finish first.
-            Task {
-                try? await Task.sleep(for: .seconds(5))
-                pool.runner.cancel()
+    /// Waits until a pool may open: closes the least recently used idle pool when all are taken.
+    private func makeRoom() async throws {
+        while pools.count + closing + opening.count > maxOpen {
+            guard let (org, entry) = pools.filter({ $0.value.active == 0 }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
+                try await Task.sleep(for: .milliseconds(2))  // every pool is busy: one frees soon
+                continue
             }
+            pools[org] = nil
+            closing += 1
+            entry.pool.runner.cancel()
+            await entry.pool.runner.value  // its connections are closed: the bound holds
+            closing -= 1
         }
     }
 
     /// Closes the org's pool (its database is being suspended or dropped).
     public func close(org: UUID) {
-        pools.removeValue(forKey: org)?.runner.cancel()
+        pools.removeValue(forKey: org)?.pool.runner.cancel()
     }
 
     public func run() async throws {
@@ -105,7 +141,7 @@ public actor TenantDatabases: Service {
 
     /// Closes every pool (at shutdown).
     public func closeAll() {
-        for pool in pools.values { pool.runner.cancel() }
+        for entry in pools.values { entry.pool.runner.cancel() }
         pools.removeAll()
     }
 }
