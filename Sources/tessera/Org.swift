@@ -9,7 +9,7 @@ import TesseraProvisioning
 struct Org: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list, show and retry organizations (each with its own results database).",
-        subcommands: [Create.self, List.self, Show.self, Retry.self])
+        subcommands: [Create.self, List.self, Show.self, Retry.self, Delete.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -93,6 +93,41 @@ struct Org: AsyncParsableCommand {
                 }
                 guard retried else { throw ValidationError("the org does not exist or its provisioning has not failed") }
                 try await tools.provision(id)
+            }
+        }
+    }
+}
+
+extension Org {
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Suspend an org (its keys and sessions stop at once; data kept), or purge it.",
+            discussion: "With --purge and --confirm equal to the org's name, its database, role and storage are dropped.")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "The org's id.") var org: String
+        @Flag(help: "Drop the org's database, role and storage after suspending it.") var purge = false
+        @Option(help: "The org's name, exactly (required with --purge).") var confirm: String?
+
+        func run() async throws {
+            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            try await withTools(options) { tools in
+                let store = OrgStore(logger: tools.logger)
+                guard let record = try await tools.client.withConnection({ try await store.get(id, on: $0) }) else {
+                    throw ValidationError("no such org")
+                }
+                if purge, confirm != record.name { throw ValidationError("--confirm must equal the org's name, \"\(record.name)\"") }
+                if record.status != .suspended {
+                    guard record.status == .ready || record.status == .failed,
+                        try await tools.client.withConnection({ try await store.setStatus(id, to: .suspended, from: record.status, on: $0) })
+                    else { throw ValidationError("the org is \(record.status.rawValue); only a ready or failed org can be suspended") }
+                    print("org \(record.slug) suspended")
+                }
+                guard purge else { return }
+                guard try await tools.client.withConnection({ try await store.requestPurge(id, on: $0) }) else {
+                    throw ValidationError("the org changed status meanwhile; try again")
+                }
+                try await Provisioner(metadata: tools.client, box: tools.box, settings: tools.settings, logger: tools.logger).purge(id)
+                print("org \(record.slug) purged: database, role and storage dropped")
             }
         }
     }
