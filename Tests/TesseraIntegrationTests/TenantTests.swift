@@ -350,4 +350,62 @@ import TesseraPostgres
             #expect(try await env.placement(later).1.name == "local")
         }
     }
+
+    /// The prediction-tracking triggers, as the org's own role sees them: counts move by one, a run seeds
+    /// its work items, progress is kept per state change, and a run completes when every row has a result.
+    @Test func resultsTriggersKeepCountsProgressAndCompletion() async throws {
+        try await withEnv { env in
+            let org = try await env.provisioned("triggers")
+            let (placement, server, password) = try await env.placement(org)
+            try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) { c in
+                let log = Self.logger
+                func int(_ sql: String) async throws -> Int {
+                    try await c.query(PostgresQuery(unsafeSQL: sql), logger: log).collect()[0].decode(Int.self)
+                }
+                /// "status total/pending/in_progress/done/failed finished?" of the first run.
+                func run() async throws -> String {
+                    let (status, total, pending, progress, done, failed, finished) = try await c.query(
+                        "SELECT status::text, total, pending, in_progress, done, failed, finished_at IS NOT NULL FROM prediction_runs ORDER BY created_at LIMIT 1",
+                        logger: log
+                    ).collect()[0].decode((String, Int, Int, Int, Int, Int, Bool).self)
+                    return "\(status) \(total)/\(pending)/\(progress)/\(done)/\(failed) \(finished)"
+                }
+                let dataset = try await c.query("INSERT INTO datasets (name, fields) VALUES ('d', '{text}') RETURNING id", logger: log)
+                    .collect()[0].decode(UUID.self)
+                for i in 0..<3 {
+                    try await c.query(
+                        "INSERT INTO rows (dataset_id, position, content, expected_prediction) VALUES (\(dataset), \(i), '{\"text\":\"x\"}', 'yes')",
+                        logger: log)
+                }
+                #expect(try await int("SELECT row_count FROM datasets") == 3)
+                let model = try await c.query("INSERT INTO models (name, source) VALUES ('m', 'ollama') RETURNING id", logger: log)
+                    .collect()[0].decode(UUID.self)
+                let prompt = try await c.query("INSERT INTO prompts (name, template) VALUES ('p', '{{text}}') RETURNING id", logger: log)
+                    .collect()[0].decode(UUID.self)
+                try await c.query(
+                    "INSERT INTO prediction_runs (model_id, prompt_id, dataset_id) VALUES (\(model), \(prompt), \(dataset))", logger: log)
+                #expect(try await int("SELECT count(*)::int FROM work_items WHERE status = 'pending'") == 3)
+                #expect(try await run() == "pending 3/3/0/0/0 false")
+                // A worker leases two items: the run starts; the heartbeat is stamped.
+                try await c.query(
+                    "UPDATE work_items SET status = 'leased' WHERE id IN (SELECT id FROM work_items ORDER BY id LIMIT 2)", logger: log)
+                #expect(try await run() == "running 3/1/2/0/0 false")
+                #expect(try await int("SELECT count(*)::int FROM work_items WHERE heartbeat_at IS NOT NULL") == 2)
+                // Results arrive: one succeeds, one fails; not complete while a row has none.
+                try await c.query("UPDATE work_items SET status = 'done' WHERE id = (SELECT min(id::text)::uuid FROM work_items WHERE status = 'leased')", logger: log)
+                try await c.query("UPDATE work_items SET status = 'failed' WHERE status = 'leased'", logger: log)
+                #expect(try await run() == "running 3/1/0/1/1 false")
+                // The last row: done + failed = total, the run completes.
+                try await c.query("UPDATE work_items SET status = 'leased' WHERE status = 'pending'", logger: log)
+                try await c.query("UPDATE work_items SET status = 'done' WHERE status = 'leased'", logger: log)
+                #expect(try await run() == "done 3/0/0/2/1 true")
+                // A run over an empty dataset is done at once.
+                let empty = try await c.query("INSERT INTO datasets (name) VALUES ('empty') RETURNING id", logger: log)
+                    .collect()[0].decode(UUID.self)
+                try await c.query(
+                    "INSERT INTO prediction_runs (model_id, prompt_id, dataset_id) VALUES (\(model), \(prompt), \(empty))", logger: log)
+                #expect(try await int("SELECT count(*)::int FROM prediction_runs WHERE dataset_id = '\(empty)' AND status = 'done' AND total = 0") == 1)
+            }
+        }
+    }
 }
