@@ -55,6 +55,10 @@ struct TestDatabase {
             return result
         } catch {
             await drop(name, settings: settings, metaName: metaName)
+            // PSQLError hides the server's message from its description; a failing test needs it.
+            if error is PSQLError || error is PostgresTransactionError {
+                Issue.record("database error: \(describeDatabaseError(error))")
+            }
             throw error
         }
     }

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Every action the audit log knows, `noun.verb`, in one place (the README lists them).
+public enum AuditAction: String, Sendable, CaseIterable, Codable {
+    case authFailed = "auth.failed"
+    case accessDenied = "access.denied"
+    case sessionLogin = "session.login"
+    case sessionLogout = "session.logout"
+    case invitationAccept = "invitation.accept"
+    case apiKeyCreate = "api_key.create"
+    case apiKeyRevoke = "api_key.revoke"
+    case apiKeyRotate = "api_key.rotate"
+    case memberAdd = "member.add"
+    case memberUpdate = "member.update"
+    case memberRemove = "member.remove"
+    case roleCreate = "role.create"
+    case roleDelete = "role.delete"
+    case orgCreate = "org.create"
+    case orgProvisionStep = "org.provision_step"
+    case orgReady = "org.ready"
+    case orgProvisionFail = "org.provision_fail"
+    case orgProvisionRetry = "org.provision_retry"
+    case orgSuspend = "org.suspend"
+    case orgPurgeRequest = "org.purge_request"
+    case orgPurge = "org.purge"
+    case datasetCreate = "dataset.create"
+}
+
+public enum AuditOutcome: String, Sendable, Codable {
+    case succeeded, denied, failed
+}
+
+public enum ActorKind: String, Sendable, Codable {
+    case user, apiKey = "api_key", platformAdmin = "platform_admin", system
+}
+
+/// One audit record before the database numbers and chains it.
+public struct AuditEvent: Sendable {
+    public var eventID: UUID
+    public var org: UUID?
+    public var actorKind: ActorKind
+    public var actorID: UUID?
+    public var actorDisplay: String?
+    public var action: AuditAction
+    public var entityType: String?
+    public var entityID: String?
+    public var outcome: AuditOutcome
+    public var requestID: String?
+    public var clientIP: String?
+    public var userAgent: String?
+    /// Never a secret: keys, passwords and tokens are never put here.
+    public var metadata: [String: String]
+
+    public init(
+        org: UUID?, actorKind: ActorKind, actorID: UUID? = nil, actorDisplay: String? = nil, action: AuditAction,
+        entityType: String? = nil, entityID: String? = nil, outcome: AuditOutcome = .succeeded, requestID: String? = nil,
+        clientIP: String? = nil, userAgent: String? = nil, metadata: [String: String] = [:], eventID: UUID = UUID()
+    ) {
+        self.eventID = eventID
+        self.org = org
+        self.actorKind = actorKind
+        self.actorID = actorID
+        self.actorDisplay = actorDisplay
+        self.action = action
+        self.entityType = entityType
+        self.entityID = entityID
+        self.outcome = outcome
+        self.requestID = requestID
+        self.clientIP = clientIP
+        self.userAgent = userAgent
+        self.metadata = metadata
+    }
+
+    /// The actor fields of a principal.
+    public static func actor(_ principal: Principal?) -> (ActorKind, UUID?, String?) {
+        guard let principal else { return (.system, nil, nil) }
+        switch principal.kind {
+        case .platformAdmin(let id): return (.platformAdmin, id, principal.display)
+        case .apiKey(let id): return (.apiKey, id, principal.display)
+        case .user(let id, _): return (principal.isPlatformAdmin ? .platformAdmin : .user, id, principal.display)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import PostgresNIO
+import Testing
+@testable import TesseraCore
+import TesseraPostgres
+
+@Suite struct AuditLogTests {
+    static let logger = TestDatabase.logger
+
+    func event(_ org: UUID?, _ i: Int) -> AuditEvent {
+        AuditEvent(
+            org: org, actorKind: .system, actorDisplay: "test", action: .datasetCreate, entityType: "dataset", entityID: "\(i)",
+            requestID: "r\(i)", clientIP: "127.0.0.1", userAgent: "ua\n\"quoted\"", metadata: ["i": "\(i)", "ünï": "cødé"])
+    }
+
+    @Test func theDatabaseChainsConcurrentAppendsPerOrgWithoutGapsOrForks() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let orgs: [UUID?] = [UUID(), UUID(), nil]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                            for i in 0..<10 {
+                                try await AuditStore(logger: Self.logger).append(self.event(orgs[worker % 3], worker * 100 + i), on: connection)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                for org in orgs {
+                    #expect(try await AuditStore(logger: Self.logger).verify(org: org, on: connection) == .intact(count: 20))
+                }
+                // The same event id twice is one record.
+                let again = event(orgs[0], 0)
+                try await AuditStore(logger: Self.logger).append(again, on: connection)
+                try await AuditStore(logger: Self.logger).append(again, on: connection)
+                #expect(try await AuditStore(logger: Self.logger).verify(org: orgs[0], on: connection) == .intact(count: 21))
+            }
+        }
+    }
+
+    /// A superuser can switch the append-only trigger off; the chain still shows what it did.
+    @Test func aSuperusersUpdateOrDeleteIsDetected() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let org = UUID()
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                for i in 0..<5 { try await AuditStore(logger: Self.logger).append(event(org, i), on: connection) }
+            }
+            try superuser(settings, """
+                ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update_delete;
+                UPDATE audit_logs SET entity_id = 'forged' WHERE org_id = '\(org)' AND seq = 3;
+                """)
+            let edited = try await settings.database.withConnection(as: .gateway, logger: Self.logger) {
+                try await AuditStore(logger: Self.logger).verify(org: org, on: $0)
+            }
+            #expect(edited == .broken(seq: 3, reason: "record 3 was changed (its hash does not match its content)"))
+            try superuser(settings, "DELETE FROM audit_logs WHERE org_id = '\(org)' AND seq = 3;")
+            let removed = try await settings.database.withConnection(as: .gateway, logger: Self.logger) {
+                try await AuditStore(logger: Self.logger).verify(org: org, on: $0)
+            }
+            #expect(removed == .broken(seq: 3, reason: "record 3 is missing (next is 4)"))
+        }
+    }
+
+    /// Runs SQL as the cluster's superuser (provisioning/postgres psql).
+    func superuser(_ settings: Settings, _ sql: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/provisioning/postgres")
+        process.arguments = ["psql", "-d", settings.database.name, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+}
