@@ -26,7 +26,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     let authenticator = Authenticator(
         client: client, cache: cache,
         limiter: FailureLimiter(threshold: settings.auth.maxFailures, window: .seconds(settings.auth.failureWindowSeconds)),
-        lastUsed: lastUsed, failures: AuthFailureHook(logger: logger), logger: logger)
+        lastUsed: lastUsed, failures: AuthFailureHook(client: client, logger: logger), logger: logger)
     let router = try buildRouter(
         settings: settings,
         client: client,

@@ -48,13 +48,23 @@ public struct Provisioner: Sendable {
             } catch {
                 let reason = describeDatabaseError(error)
                 logger.error("provisioning step failed", metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)"])
-                try await metadata.withConnection { try await orgs.failStep(record.step, org: org, reason: reason, on: $0) }
+                try await metadata.withTransaction(logger: logger) { connection in
+                    try await orgs.failStep(record.step, org: org, reason: reason, on: connection)
+                    try await audit(.orgProvisionFail, org: org, outcome: .failed, metadata: ["step": record.step.rawValue, "reason": reason], on: connection)
+                }
                 return
             }
-            try await metadata.withConnection { try await orgs.finishStep(record.step, org: org, on: $0) }
+            let elapsed = ContinuousClock.now - started
+            try await metadata.withTransaction(logger: logger) { connection in
+                try await orgs.finishStep(record.step, org: org, on: connection)
+                try await audit(
+                    .orgProvisionStep, org: org,
+                    metadata: ["step": record.step.rawValue, "elapsed_ms": String(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)],
+                    on: connection)
+            }
             logger.info(
                 "provisioning step done",
-                metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "elapsed": "\(ContinuousClock.now - started)"])
+                metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "elapsed": "\(elapsed)"])
         }
     }
 
@@ -180,7 +190,9 @@ public struct Provisioner: Sendable {
             try await orgs.recordSchemaVersion(org, version: version, on: connection)
             // The journal's last entry goes with the status, so a ready org never shows a running step.
             try await orgs.finishStep(.markReady, org: org, on: connection)
-            _ = try await orgs.setStatus(org, to: .ready, from: .provisioning, on: connection)
+            if try await orgs.setStatus(org, to: .ready, from: .provisioning, on: connection) {
+                try await audit(.orgReady, org: org, metadata: ["schema_version": version ?? "-"], on: connection)
+            }
         }
     }
 
@@ -197,8 +209,23 @@ public struct Provisioner: Sendable {
         }
         let storage = "\(artifactRoot)/\(org.uuidString.lowercased())"
         if FileManager.default.fileExists(atPath: storage) { try FileManager.default.removeItem(atPath: storage) }
-        try await metadata.withTransaction(logger: logger) { try await orgs.delete(org, on: $0) }
-        logger.notice("org purged", metadata: ["org": "\(org)", "audit.action": "org.purge"])
+        try await metadata.withTransaction(logger: logger) { connection in
+            try await orgs.delete(org, on: connection)
+            try await audit(.orgPurge, org: org, on: connection)
+        }
+        logger.notice("org purged", metadata: ["org": "\(org)"])
+    }
+
+    /// A lifecycle record by the system, in the org's chain.
+    func audit(
+        _ action: AuditAction, org: UUID, outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:],
+        on connection: PostgresConnection
+    ) async throws {
+        try await AuditStore(logger: logger).append(
+            AuditEvent(
+                org: org, actorKind: .system, actorDisplay: "provisioner", action: action, entityType: "org",
+                entityID: org.uuidString.lowercased(), outcome: outcome, metadata: metadata),
+            on: connection)
     }
 
     func locate(_ org: UUID) async throws -> (OrgPlacement, ServerConnection) {

@@ -51,15 +51,39 @@ struct AccessMiddleware: RouterMiddleware {
             return try await Principal.$current.withValue(principal) { try await next(request, context) }
         case .platform:
             guard principal.isPlatformAdmin else {
-                throw TesseraError.forbidden("only a platform admin may do this")
+                let error = TesseraError.forbidden("only a platform admin may do this")
+                await recordDenial(error, principal: principal, requested: nil, permission: "platform", request: request)
+                throw error
             }
             return try await Principal.$current.withValue(principal) { try await next(request, context) }
         case .org(let permission):
-            let tenant = try await resolveTenant(principal, org: context.parameters.get("org"))
-            try authorize(principal, permission, in: tenant)
+            let requested = context.parameters.get("org")
+            let tenant: Tenant
+            do {
+                tenant = try await resolveTenant(principal, org: requested)
+                try authorize(principal, permission, in: tenant)
+            } catch let error as TesseraError {
+                await recordDenial(error, principal: principal, requested: requested, permission: permission.rawValue, request: request)
+                throw error
+            }
             return try await Principal.$current.withValue(principal) {
                 try await Tenant.$current.withValue(tenant) { try await next(request, context) }
             }
+        }
+    }
+
+    /// An `access.denied` record: a 403 in the org's own chain; a 404 (an org not the principal's, or none) in
+    /// the platform's, so nobody's chain tells whether another org exists.
+    func recordDenial(_ error: TesseraError, principal: Principal, requested: String?, permission: String, request: Request) async {
+        let org: UUID? = error.statusCode == 403 ? requested.flatMap(UUID.init(uuidString:)) : nil
+        let event = AuditEvent.fromRequest(
+            org: org, actor: AuditEvent.actor(principal), action: .accessDenied, entityType: "route",
+            entityID: "\(request.method.rawValue) \(request.uri.path)".prefix(300).description, outcome: .denied,
+            metadata: ["permission": permission, "status": String(error.statusCode), "requested_org": String((requested ?? "").prefix(64))])
+        do {
+            try await authenticator.client.withConnection { try await AuditStore(logger: authenticator.logger).append(event, on: $0) }
+        } catch {
+            authenticator.logger.error("could not record a denial", metadata: ["error": "\(describeDatabaseError(error))"])
         }
     }
 

@@ -33,7 +33,7 @@ struct Authenticator: Sendable {
         case .success(let principal):
             return principal
         case .failure(let failure):
-            throw fail(failure, info: info, presented: Self.prefix(of: request.headers[.authorization]))
+            throw await fail(failure, info: info, presented: Self.prefix(of: request.headers[.authorization]))
         }
     }
 
@@ -45,9 +45,9 @@ struct Authenticator: Sendable {
     }
 
     /// Counts and records a failure; returns the 401 to throw.
-    func fail(_ failure: Failure, info: RequestInfo, presented: String?) -> TesseraError {
+    func fail(_ failure: Failure, info: RequestInfo, presented: String?) async -> TesseraError {
         if failure != .missing { limiter.recordFailure(info.clientAddress) }
-        failures.record(AuthFailure(reason: failure.rawValue, info: info, presented: presented))
+        await failures.record(AuthFailure(reason: failure.rawValue, info: info, presented: presented))
         switch failure {
         case .missing: return .unauthorized("send Authorization: Bearer <api key or session token>")
         case .wrongPassword: return .unauthorized("the email or the password is wrong")
@@ -166,12 +166,23 @@ struct AuthFailure: Sendable {
     let presented: String?
 }
 
-/// The one place authentication failures go. Until the audit log lands (issue 5) it writes a structured
-/// log line; the audit issue replaces the body with an `audit_logs` record.
+/// The one place authentication failures go: an `auth.failed` record in the platform's audit chain (the
+/// credentials name no org that could be trusted), and a log line.
 struct AuthFailureHook: Sendable {
+    let client: PostgresClient
     let logger: Logger
 
-    func record(_ failure: AuthFailure) {
+    func record(_ failure: AuthFailure) async {
+        let claimed: ActorKind = failure.presented?.hasPrefix("tsk_") == true ? .apiKey : (failure.presented?.contains("@") == true ? .user : .system)
+        let event = AuditEvent(
+            org: nil, actorKind: claimed, actorDisplay: failure.presented ?? "anonymous", action: .authFailed, outcome: .denied,
+            requestID: failure.info.requestID, clientIP: failure.info.clientAddress == "unknown" ? nil : failure.info.clientAddress,
+            userAgent: failure.info.userAgent, metadata: ["reason": failure.reason])
+        do {
+            try await client.withConnection { try await AuditStore(logger: logger).append(event, on: $0) }
+        } catch {
+            logger.error("could not record an authentication failure", metadata: ["error": "\(describeDatabaseError(error))"])
+        }
         logger.notice(
             "authentication failed",
             metadata: [

@@ -13,12 +13,17 @@ extension APIHandler {
         if let expires = body.expires_at, expires <= Date() {
             throw TesseraError.unprocessable("expires_at must be in the future")
         }
-        let (record, key) = try await client.withTransaction(logger: logger) { connection in
+        let (issued, key) = try await client.withTransaction(logger: logger) { connection in
             let role = try await grantableRole(named: body.role, tenant: tenant, principal: principal, on: connection)
-            return try await APIKeyStore(logger: logger).create(
+            let created = try await APIKeyStore(logger: logger).create(
                 org: tenant.orgID, name: name, roleID: role.id, expiresAt: body.expires_at, createdBy: principal, on: connection)
+            try await record(
+                audit(.apiKeyCreate, org: tenant.orgID, entityType: "api_key", entityID: created.0.id,
+                      metadata: ["name": name, "role": role.name, "prefix": created.1.displayPrefix]),
+                on: connection)
+            return created
         }
-        return .created(.init(body: .json(.init(key: key.plaintext, api_key: Self.schema(record)))))
+        return .created(.init(body: .json(.init(key: key.plaintext, api_key: Self.schema(issued)))))
     }
 
     func listAPIKeys(_ input: Operations.listAPIKeys.Input) async throws -> Operations.listAPIKeys.Output {
@@ -36,19 +41,24 @@ extension APIHandler {
     func getAPIKey(_ input: Operations.getAPIKey.Input) async throws -> Operations.getAPIKey.Output {
         let (tenant, _) = try current()
         let id = try Self.objectID(input.path.id)
-        guard let record = try await client.withConnection({ connection in
+        guard let key = try await client.withConnection({ connection in
             try await APIKeyStore(logger: logger).get(org: tenant.orgID, id: id, on: connection)
         }) else { throw TesseraError.notFound("no such API key") }
-        return .ok(.init(body: .json(Self.schema(record))))
+        return .ok(.init(body: .json(Self.schema(key))))
     }
 
     func revokeAPIKey(_ input: Operations.revokeAPIKey.Input) async throws -> Operations.revokeAPIKey.Output {
         let (tenant, _) = try current()
         let id = try Self.objectID(input.path.id)
-        guard let record = try await client.withConnection({ connection in
-            try await APIKeyStore(logger: logger).revoke(org: tenant.orgID, id: id, on: connection)
-        }) else { throw TesseraError.notFound("no such API key") }
-        return .ok(.init(body: .json(Self.schema(record))))
+        let revoked = try await client.withTransaction(logger: logger) { connection -> APIKeyRecord? in
+            guard let revoked = try await APIKeyStore(logger: logger).revoke(org: tenant.orgID, id: id, on: connection) else { return nil }
+            try await record(
+                audit(.apiKeyRevoke, org: tenant.orgID, entityType: "api_key", entityID: id, metadata: ["prefix": "tsk_\(revoked.prefix)"]),
+                on: connection)
+            return revoked
+        }
+        guard let revoked else { throw TesseraError.notFound("no such API key") }
+        return .ok(.init(body: .json(Self.schema(revoked))))
     }
 
     func rotateAPIKey(_ input: Operations.rotateAPIKey.Input) async throws -> Operations.rotateAPIKey.Output {
@@ -66,12 +76,19 @@ extension APIHandler {
             }
             // Rotating re-issues the key's role: the caller must be able to grant it.
             _ = try await grantableRole(named: old.roleName, tenant: tenant, principal: principal, on: connection)
-            return try await store.rotate(org: tenant.orgID, id: id, grace: grace, createdBy: principal, on: connection)
+            guard let rotated = try await store.rotate(org: tenant.orgID, id: id, grace: grace, createdBy: principal, on: connection) else {
+                return nil
+            }
+            try await record(
+                audit(.apiKeyRotate, org: tenant.orgID, entityType: "api_key", entityID: id,
+                      metadata: ["replaced_by": Self.id(rotated.0.id), "grace_seconds": String(grace)]),
+                on: connection)
+            return rotated
         }
-        guard let (record, key) = rotated else {
+        guard let (replacement, key) = rotated else {
             throw TesseraError.conflict("only a live key that was not rotated before can be rotated")
         }
-        return .created(.init(body: .json(.init(key: key.plaintext, api_key: Self.schema(record)))))
+        return .created(.init(body: .json(.init(key: key.plaintext, api_key: Self.schema(replacement)))))
     }
 
     /// The org's role of that name, refused when it holds a permission the principal does not.

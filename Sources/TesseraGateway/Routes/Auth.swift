@@ -46,13 +46,18 @@ extension APIHandler {
         let user = try await client.withConnection { try await UserStore(logger: logger).loginUser(email: body.email, on: $0) }
         let matches = try await access.verify(body.password, against: user?.passwordHash ?? access.decoyHash)
         guard let user, user.active, user.passwordHash != nil, matches else {
-            throw access.authenticator.fail(.wrongPassword, info: info, presented: UserStore.normalise(email: body.email))
+            throw await access.authenticator.fail(.wrongPassword, info: info, presented: UserStore.normalise(email: body.email))
         }
         let issued = try await client.withTransaction(logger: logger) { connection in
             let issued = try await UserStore(logger: logger).issueToken(
                 user: user.id, kind: "session", lifetime: access.sessionLifetime,
                 clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent, on: connection)
             try await UserStore(logger: logger).recordLogin(user: user.id, on: connection)
+            try await record(
+                AuditEvent.fromRequest(
+                    org: nil, actor: (.user, user.id, user.email), action: .sessionLogin, entityType: "session",
+                    entityID: Self.id(issued.id)),
+                on: connection)
             return issued
         }
         return .ok(.init(body: .json(.init(token: issued.token.plaintext, expires_at: issued.expiresAt, user_id: user.id.uuidString.lowercased()))))
@@ -63,7 +68,10 @@ extension APIHandler {
         guard case .user(_, let session) = principal.kind else {
             throw TesseraError.badRequest("logout ends a session; an API key is revoked with DELETE /v1/orgs/{org}/api-keys/{id}")
         }
-        try await client.withConnection { _ = try await UserStore(logger: logger).revokeToken(id: session, on: $0) }
+        try await client.withTransaction(logger: logger) { connection in
+            _ = try await UserStore(logger: logger).revokeToken(id: session, on: connection)
+            try await record(audit(.sessionLogout, org: nil, entityType: "session", entityID: session), on: connection)
+        }
         return .noContent(.init())
     }
 
@@ -89,16 +97,19 @@ extension APIHandler {
         try access.authenticator.checkLimit(info)
         try AccessServices.checkStrength(body.password)
         guard let token = SessionToken.parse(body.token) else {
-            throw access.authenticator.fail(.malformed, info: info, presented: nil)
+            throw await access.authenticator.fail(.malformed, info: info, presented: nil)
         }
         let hash = try await access.hash(body.password)
         let accepted = try await client.withTransaction(logger: logger) { connection -> Bool in
             let users = UserStore(logger: logger)
             guard let user = try await users.consumeInvitation(digest: token.digest, on: connection) else { return false }
             try await users.setPassword(user: user, hash: hash, on: connection)
+            try await record(
+                AuditEvent.fromRequest(org: nil, actor: (.user, user, nil), action: .invitationAccept, entityType: "user", entityID: Self.id(user)),
+                on: connection)
             return true
         }
-        guard accepted else { throw access.authenticator.fail(.unknown, info: info, presented: nil) }
+        guard accepted else { throw await access.authenticator.fail(.unknown, info: info, presented: nil) }
         return .noContent(.init())
     }
 }

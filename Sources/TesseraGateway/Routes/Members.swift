@@ -44,6 +44,10 @@ extension APIHandler {
             guard let member = try await members.list(org: tenant.orgID, user: user, on: connection).first else {
                 throw TesseraError.internalError
             }
+            try await record(
+                audit(.memberAdd, org: tenant.orgID, entityType: "user", entityID: user,
+                      metadata: ["email": email, "roles": member.roles.joined(separator: ","), "user_created": String(created)]),
+                on: connection)
             return (member, created, invitation)
         }
         return .created(.init(body: .json(.init(
@@ -66,6 +70,10 @@ extension APIHandler {
             guard let member = try await members.list(org: tenant.orgID, user: user, on: connection).first else {
                 throw TesseraError.internalError
             }
+            try await record(
+                audit(.memberUpdate, org: tenant.orgID, entityType: "user", entityID: user,
+                      metadata: ["roles": member.roles.joined(separator: ","), "previous_roles": existing.roles.joined(separator: ",")]),
+                on: connection)
             return member
         }
         return .ok(.init(body: .json(Self.schema(member))))
@@ -82,6 +90,10 @@ extension APIHandler {
                 try await requireAnotherOwner(besides: user, tenant: tenant, on: connection)
             }
             _ = try await members.remove(org: tenant.orgID, user: user, on: connection)
+            try await record(
+                audit(.memberRemove, org: tenant.orgID, entityType: "user", entityID: user,
+                      metadata: ["email": existing.email, "roles": existing.roles.joined(separator: ",")]),
+                on: connection)
         }
         return .noContent(.init())
     }

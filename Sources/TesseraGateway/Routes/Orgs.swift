@@ -38,6 +38,10 @@ extension APIHandler {
             guard let org = try await OrgStore(logger: logger).create(
                 slug: slug, name: name, owner: owner, server: body.database_server, on: connection)
             else { throw TesseraError.conflict("an org with slug '\(slug)' exists") }
+            var metadata = ["name": name, "slug": slug]
+            if let email { metadata["owner_email"] = email }
+            if let server = body.database_server { metadata["database_server"] = server }
+            try await record(audit(.orgCreate, org: org.id, entityType: "org", entityID: org.id, metadata: metadata), on: connection)
             return (org, invitation)
         }
         wakeProvisioner()
@@ -68,7 +72,12 @@ extension APIHandler {
 
     func retryProvisioning(_ input: Operations.retryProvisioning.Input) async throws -> Operations.retryProvisioning.Output {
         let org = try await existingOrg(input.path.org)
-        guard try await client.withConnection({ try await OrgStore(logger: logger).retry(org.id, on: $0) }) else {
+        let retried = try await client.withTransaction(logger: logger) { connection -> Bool in
+            guard try await OrgStore(logger: logger).retry(org.id, on: connection) else { return false }
+            try await record(audit(.orgProvisionRetry, org: org.id, entityType: "org", entityID: org.id), on: connection)
+            return true
+        }
+        guard retried else {
             throw TesseraError.conflict("the org is \(org.status.rawValue); only a failed provisioning can be retried")
         }
         wakeProvisioner()
@@ -146,12 +155,21 @@ extension APIHandler {
             guard org.status == .ready || org.status == .failed else {
                 throw TesseraError.conflict("the org is \(org.status.rawValue); only a ready or failed org can be suspended")
             }
-            let suspended = try await client.withConnection { try await store.setStatus(org.id, to: .suspended, from: org.status, on: $0) }
+            let suspended = try await client.withTransaction(logger: logger) { connection -> Bool in
+                guard try await store.setStatus(org.id, to: .suspended, from: org.status, on: connection) else { return false }
+                try await record(audit(.orgSuspend, org: org.id, entityType: "org", entityID: org.id), on: connection)
+                return true
+            }
             guard suspended else { throw TesseraError.conflict("the org changed status meanwhile; try again") }
             await tenants.close(org: org.id)
         }
         guard purge else { return .ok(.init(body: .json(Self.schema(try await existingOrg(input.path.org))))) }
-        guard try await client.withConnection({ try await store.requestPurge(org.id, on: $0) }) else {
+        let requested = try await client.withTransaction(logger: logger) { connection -> Bool in
+            guard try await store.requestPurge(org.id, on: connection) else { return false }
+            try await record(audit(.orgPurgeRequest, org: org.id, entityType: "org", entityID: org.id), on: connection)
+            return true
+        }
+        guard requested else {
             throw TesseraError.conflict("the org changed status meanwhile; try again")
         }
         wakeProvisioner()

@@ -28,17 +28,30 @@ extension APIHandler {
                 "unknown permission '\(unknown.name)'; known: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         try Self.requireHolds(permissions, principal, tenant, "create this role")
-        guard let role = try await client.withConnection({ connection in
-            try await RoleStore(logger: logger).create(
+        let created = try await client.withTransaction(logger: logger) { connection -> RoleRecord? in
+            guard let role = try await RoleStore(logger: logger).create(
                 org: tenant.orgID, name: body.name, description: body.description, permissions: permissions, on: connection)
-        }) else { throw TesseraError.conflict("the org has a role named '\(body.name)' already") }
+            else { return nil }
+            try await record(
+                audit(.roleCreate, org: tenant.orgID, entityType: "role", entityID: role.id,
+                      metadata: ["name": role.name, "permissions": role.permissions.map(\.rawValue).sorted().joined(separator: ",")]),
+                on: connection)
+            return role
+        }
+        guard let role = created else { throw TesseraError.conflict("the org has a role named '\(body.name)' already") }
         return .created(.init(body: .json(Self.schema(role))))
     }
 
     func deleteRole(_ input: Operations.deleteRole.Input) async throws -> Operations.deleteRole.Output {
         let (tenant, _) = try current()
         let id = try Self.objectID(input.path.id)
-        let outcome = try await client.withConnection { try await RoleStore(logger: logger).delete(org: tenant.orgID, id: id, on: $0) }
+        let outcome = try await client.withTransaction(logger: logger) { connection -> RoleStore.DeleteOutcome in
+            let outcome = try await RoleStore(logger: logger).delete(org: tenant.orgID, id: id, on: connection)
+            if outcome == .deleted {
+                try await record(audit(.roleDelete, org: tenant.orgID, entityType: "role", entityID: id), on: connection)
+            }
+            return outcome
+        }
         switch outcome {
         case .deleted: return .noContent(.init())
         case .notFound: throw TesseraError.notFound("no such role")

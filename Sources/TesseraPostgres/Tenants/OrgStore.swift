@@ -118,20 +118,18 @@ public struct OrgStore: Sendable {
             logger: logger)
     }
 
-    /// Records the failure on the step and marks the org `failed` with the reason.
+    /// Records the failure on the step and marks the org `failed` with the reason (call in a transaction).
     public func failStep(_ step: ProvisioningStep, org: UUID, reason: String, on connection: PostgresConnection) async throws {
-        try await connection.withTransaction(logger: logger) { tx in
-            try await tx.query(
-                """
-                UPDATE org_provisioning_steps SET status = 'failed', finished_at = now(), error = \(reason)
-                WHERE org_id = \(org) AND step = \(step.rawValue)
-                """, logger: logger)
-            try await tx.query(
-                """
-                UPDATE organizations SET status = 'failed', status_reason = \("step \(step.rawValue) failed: \(reason)")
-                WHERE id = \(org) AND status = 'provisioning'
-                """, logger: logger)
-        }
+        try await connection.query(
+            """
+            UPDATE org_provisioning_steps SET status = 'failed', finished_at = now(), error = \(reason)
+            WHERE org_id = \(org) AND step = \(step.rawValue)
+            """, logger: logger)
+        try await connection.query(
+            """
+            UPDATE organizations SET status = 'failed', status_reason = \("step \(step.rawValue) failed: \(reason)")
+            WHERE id = \(org) AND status = 'provisioning'
+            """, logger: logger)
     }
 
     /// Puts a failed org back to provisioning, its failed step pending; false unless it was failed.
@@ -178,6 +176,9 @@ public struct OrgStore: Sendable {
     /// Removes the org's row and everything that hangs on it in the metadata database (roles, members,
     /// keys, journal); the audit log keeps its records.
     public func delete(_ org: UUID, on connection: PostgresConnection) async throws {
+        // Rows that hold a role (RESTRICT, so no role is dropped from under a key or a member) go first.
+        try await connection.query("DELETE FROM membership_roles WHERE org_id = \(org)", logger: logger)
+        try await connection.query("DELETE FROM api_keys WHERE org_id = \(org)", logger: logger)
         try await connection.query("DELETE FROM org_databases WHERE org_id = \(org)", logger: logger)
         try await connection.query("DELETE FROM organizations WHERE id = \(org)", logger: logger)
     }

@@ -1,0 +1,38 @@
+import Foundation
+import PostgresNIO
+import TesseraCore
+import TesseraPostgres
+
+/// Audit records of the current request: every handler that changes something appends one in the same
+/// transaction as the change, so a change is never acknowledged without its record and a rolled-back change
+/// leaves none.
+extension APIHandler {
+    /// A record by the current principal, from the current request.
+    func audit(
+        _ action: AuditAction, org: UUID?, entityType: String? = nil, entityID: UUID? = nil,
+        outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:]
+    ) -> AuditEvent {
+        let (kind, id, display) = AuditEvent.actor(Principal.current)
+        return AuditEvent.fromRequest(
+            org: org, actor: (kind, id, display), action: action, entityType: entityType, entityID: entityID.map(Self.id),
+            outcome: outcome, metadata: metadata)
+    }
+
+    func record(_ event: AuditEvent, on connection: PostgresConnection) async throws {
+        try await AuditStore(logger: logger).append(event, on: connection)
+    }
+}
+
+extension AuditEvent {
+    /// A record with the request's id, client address and user agent.
+    static func fromRequest(
+        org: UUID?, actor: (ActorKind, UUID?, String?), action: AuditAction, entityType: String? = nil, entityID: String? = nil,
+        outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:]
+    ) -> AuditEvent {
+        let info = RequestInfo.current
+        return AuditEvent(
+            org: org, actorKind: actor.0, actorID: actor.1, actorDisplay: actor.2, action: action, entityType: entityType,
+            entityID: entityID, outcome: outcome, requestID: info.requestID,
+            clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent, metadata: metadata)
+    }
+}
