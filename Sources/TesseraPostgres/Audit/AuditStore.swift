@@ -49,3 +49,111 @@ public struct AuditStore: Sendable {
         return walker.result
     }
 }
+
+/// One stored audit record, as auditors read it.
+public struct AuditRecord: Sendable {
+    public let id: Int64
+    public let seq: Int64
+    public let org: UUID?
+    public let eventID: UUID
+    public let occurredAt: Date
+    public let actorKind: String
+    public let actorID: String?
+    public let actorDisplay: String?
+    public let action: String
+    public let entityType: String?
+    public let entityID: String?
+    public let outcome: String
+    public let requestID: String?
+    public let clientIP: String?
+    public let userAgent: String?
+    public let metadata: [String: String]
+    public let hash: [UInt8]
+    public let prevHash: [UInt8]
+}
+
+/// What an auditor asks for.
+public struct AuditFilter: Sendable {
+    public enum Scope: Sendable {
+        case org(UUID)
+        case platform
+        case all
+    }
+
+    public var scope: Scope
+    public var actorID: String?
+    /// An exact action, or a prefix when it ends in `*`.
+    public var action: String?
+    public var entityType: String?
+    public var entityID: String?
+    public var outcome: String?
+    public var since: Date?
+    public var until: Date?
+
+    public init(scope: Scope, actorID: String? = nil, action: String? = nil, entityType: String? = nil, entityID: String? = nil,
+                outcome: String? = nil, since: Date? = nil, until: Date? = nil) {
+        self.scope = scope
+        self.actorID = actorID
+        self.action = action
+        self.entityType = entityType
+        self.entityID = entityID
+        self.outcome = outcome
+        self.since = since
+        self.until = until
+    }
+}
+
+extension AuditStore {
+    /// Records matching `filter` after `cursor`, in order: by `seq` within one chain (the order of commits, so
+    /// a page boundary never skips a record appended meanwhile), by `id` across chains.
+    public func list(_ filter: AuditFilter, after cursor: Int64?, limit: Int, on connection: PostgresConnection) async throws -> [AuditRecord] {
+        let (org, platformOnly, all): (UUID?, Bool, Bool) =
+            switch filter.scope {
+            case .org(let id): (id, false, false)
+            case .platform: (nil, true, false)
+            case .all: (nil, false, true)
+            }
+        let prefix = filter.action.flatMap { $0.hasSuffix("*") ? String($0.dropLast()) : nil }
+        let exact = filter.action.flatMap { $0.hasSuffix("*") ? nil : $0 }
+        let rows = try await connection.query(
+            """
+            SELECT id, seq, org_id, event_id, occurred_at, actor_kind::text, actor_id::text, actor_display, action, entity_type,
+                   entity_id, outcome::text, request_id, host(client_ip), user_agent, metadata::text, hash, prev_hash
+            FROM audit_logs
+            WHERE (\(all) OR (\(platformOnly) AND org_id IS NULL) OR org_id = \(org))
+              AND (\(filter.actorID)::text IS NULL OR actor_id::text = \(filter.actorID))
+              AND (\(exact)::text IS NULL OR action = \(exact))
+              AND (\(prefix)::text IS NULL OR starts_with(action, \(prefix)))
+              AND (\(filter.entityType)::text IS NULL OR entity_type = \(filter.entityType))
+              AND (\(filter.entityID)::text IS NULL OR entity_id = \(filter.entityID))
+              AND (\(filter.outcome)::text IS NULL OR outcome::text = \(filter.outcome))
+              AND (\(filter.since)::timestamptz IS NULL OR occurred_at >= \(filter.since))
+              AND (\(filter.until)::timestamptz IS NULL OR occurred_at < \(filter.until))
+              AND (\(cursor)::bigint IS NULL OR (CASE WHEN \(all) THEN id ELSE seq END) > \(cursor))
+            ORDER BY CASE WHEN \(all) THEN id ELSE seq END
+            LIMIT \(limit)
+            """, logger: logger)
+        var result: [AuditRecord] = []
+        for try await row in rows {
+            let c = row.makeRandomAccess()
+            let metadataText = try c[15].decode(String.self)
+            let metadata = (try? JSONSerialization.jsonObject(with: Data(metadataText.utf8)) as? [String: Any])?
+                .mapValues { "\($0)" } ?? [:]
+            result.append(AuditRecord(
+                id: try c[0].decode(Int64.self), seq: try c[1].decode(Int64.self), org: try c[2].decode(UUID?.self),
+                eventID: try c[3].decode(UUID.self), occurredAt: try c[4].decode(Date.self), actorKind: try c[5].decode(String.self),
+                actorID: try c[6].decode(String?.self), actorDisplay: try c[7].decode(String?.self), action: try c[8].decode(String.self),
+                entityType: try c[9].decode(String?.self), entityID: try c[10].decode(String?.self), outcome: try c[11].decode(String.self),
+                requestID: try c[12].decode(String?.self), clientIP: try c[13].decode(String?.self), userAgent: try c[14].decode(String?.self),
+                metadata: metadata, hash: Array(buffer: try c[16].decode(ByteBuffer.self)),
+                prevHash: Array(buffer: try c[17].decode(ByteBuffer.self))))
+        }
+        return result
+    }
+
+    /// The position a page ends at, for the next page's cursor.
+    public static func cursor(of record: AuditRecord, in scope: AuditFilter.Scope) -> Int64 {
+        if case .all = scope { return record.id }
+        return record.seq
+    }
+}
