@@ -18,6 +18,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         configuration: settings.database.clientConfiguration(as: .gateway),
         backgroundLogger: logger)
     let tenants = TenantDatabases(metadata: client, box: box, settings: settings, logger: logger)
+    let relay = AuditRelay(metadata: client, tenants: tenants, logger: logger)
     let provisioning = ProvisioningService(
         provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client, logger: logger)
     let cache = CredentialCache(ttl: .seconds(settings.auth.cacheSeconds))
@@ -31,6 +32,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         settings: settings,
         client: client,
         tenants: tenants,
+        relay: relay,
         wakeProvisioner: { provisioning.wake() },
         access: try AccessServices(
             authenticator: authenticator, hasher: PasswordHasher(), sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
@@ -41,7 +43,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
-        services: [client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), lastUsed, provisioning],
+        services: [client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed, provisioning],
         logger: logger)
 }
 
@@ -50,6 +52,7 @@ func buildRouter(
     settings: Settings,
     client: PostgresClient,
     tenants: TenantDatabases,
+    relay: AuditRelay,
     wakeProvisioner: @escaping @Sendable () -> Void,
     access: AccessServices,
     orgs: OrgStatusLookup,
@@ -61,7 +64,7 @@ func buildRouter(
     addRequestChain(to: router, settings: settings, routes: document.routes)
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
-    try APIHandler(client: client, tenants: tenants, wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger)
+    try APIHandler(client: client, tenants: tenants, relay: relay, wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger)
         .registerHandlers(on: router)
     return router
 }

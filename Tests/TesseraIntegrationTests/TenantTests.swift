@@ -408,4 +408,76 @@ import TesseraPostgres
             }
         }
     }
+
+    /// Tenant changes write their audit event in the org's own transaction (the outbox); the relay moves it to
+    /// the audit log exactly once, whether it was interrupted before the relay ran or after the append.
+    @Test func tenantAuditEventsReachTheLogExactlyOnce() async throws {
+        try await withEnv { env in
+            let org = try await env.provisioned("outbox")
+            let databases = TenantDatabases(metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
+            let relay = AuditRelay(metadata: env.client, tenants: databases, logger: Self.logger)
+            defer { Task { await databases.closeAll() } }
+            func count(_ event: UUID) async throws -> Int {
+                try await env.client.withConnection { connection in
+                    try await connection.query("SELECT count(*)::int FROM audit_logs WHERE event_id = \(event)", logger: Self.logger)
+                        .collect()[0].decode(Int.self)
+                }
+            }
+            // Committed in the org's database, then the process died before the relay ran.
+            let first = AuditEvent(org: org, actorKind: .apiKey, actorDisplay: "tsk_x", action: .datasetCreate, entityType: "dataset", entityID: "1")
+            try await databases.withConnection(org: org) { try await AuditOutbox.write(first, on: $0, logger: Self.logger) }
+            #expect(try await count(first.eventID) == 0)
+            await relay.sweep()  // what a restarted gateway does first
+            #expect(try await count(first.eventID) == 1)
+            #expect(try await relay.relay(org) == 0)
+            #expect(try await count(first.eventID) == 1)
+            // Died after appending the record but before marking the outbox: delivered again, recorded once.
+            let second = AuditEvent(org: org, actorKind: .apiKey, actorDisplay: "tsk_x", action: .datasetCreate, entityType: "dataset", entityID: "2")
+            try await databases.withConnection(org: org) { try await AuditOutbox.write(second, on: $0, logger: Self.logger) }
+            try await env.client.withConnection { try await AuditStore(logger: Self.logger).append(second, on: $0) }
+            #expect(try await relay.relay(org) == 1)
+            #expect(try await count(second.eventID) == 1)
+            let pending = try await databases.withConnection(org: org) { try await AuditOutbox.pending(limit: 10, on: $0, logger: Self.logger) }
+            #expect(pending.isEmpty)
+            let verdict = try await env.client.withConnection { try await AuditStore(logger: Self.logger).verify(org: org, on: $0) }
+            guard case .intact = verdict else {
+                Issue.record("chain broken: \(verdict)")
+                return
+            }
+        }
+    }
+
+    @Test func creatingADatasetThroughTheAPIIsAudited() async throws {
+        try await withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("audited-data")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let admin: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
+                #expect(try await client.execute(
+                    uri: "/v1/orgs/\(org)/datasets", method: .post, headers: admin, body: ByteBuffer(string: #"{"name":"d"}"#)).status == .created)
+                // A refused duplicate writes nothing.
+                #expect(try await client.execute(
+                    uri: "/v1/orgs/\(org)/datasets", method: .post, headers: admin, body: ByteBuffer(string: #"{"name":"d"}"#)).status == .conflict)
+                try await waitUntil(timeout: .seconds(5)) {
+                    try await env.client.withConnection { connection in
+                        try await connection.query(
+                            "SELECT count(*)::int FROM audit_logs WHERE org_id = \(org) AND action = 'dataset.create'", logger: Self.logger
+                        ).collect()[0].decode(Int.self)
+                    } == 1
+                }
+                try await Task.sleep(for: .milliseconds(300))
+                let total = try await env.client.withConnection { connection in
+                    try await connection.query(
+                        "SELECT count(*)::int FROM audit_logs WHERE org_id = \(org) AND action = 'dataset.create' AND actor_kind = 'platform_admin'",
+                        logger: Self.logger
+                    ).collect()[0].decode(Int.self)
+                }
+                #expect(total == 1)
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(String(buffer: response.body).contains("audit_relay_lag_seconds"))
+                }
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ import TesseraPostgres
 struct APIHandler: APIProtocol {
     let client: PostgresClient
     let tenants: TenantDatabases
+    let relay: AuditRelay
     /// Tells this process's provisioning service that an org is waiting.
     let wakeProvisioner: @Sendable () -> Void
     let access: AccessServices
@@ -24,7 +25,8 @@ struct APIHandler: APIProtocol {
         return .ok(
             .init(body: .json(.init(
                 status: .ready, database: "ok",
-                migrations_applied: report.applied, migrations_pending: report.pending))))
+                migrations_applied: report.applied, migrations_pending: report.pending,
+                audit_relay_lag_seconds: await relay.lagSeconds()))))
     }
 
     func getOpenAPIDocument(_ input: Operations.getOpenAPIDocument.Input) async throws -> Operations.getOpenAPIDocument.Output {

@@ -26,9 +26,14 @@ extension APIHandler {
         }
         guard Set(fields).count == fields.count else { throw TesseraError.unprocessable("fields must not repeat") }
         let creator = Principal.current.flatMap(Self.userID(of:))
-        guard let record = try await datasets().create(name: name, description: body.description, fields: fields, createdBy: creator) else {
+        let repository = try datasets()
+        guard let record = try await repository.create(
+            name: name, description: body.description, fields: fields, createdBy: creator,
+            audit: audit(.datasetCreate, org: repository.org))
+        else {
             throw TesseraError.conflict("the org has a dataset named '\(name)'")
         }
+        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 

@@ -41,17 +41,26 @@ public struct DatasetRepository: Sendable {
         }
     }
 
-    /// Creates a dataset; nil when the org has one of that name.
-    public func create(name: String, description: String?, fields: [String], createdBy: UUID?) async throws -> DatasetRecord? {
+    /// Creates a dataset, with its audit event in the same transaction (the outbox); nil when the org has one
+    /// of that name.
+    public func create(name: String, description: String?, fields: [String], createdBy: UUID?, audit: AuditEvent) async throws -> DatasetRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            let rows = try await connection.query(
-                """
-                INSERT INTO datasets (name, description, fields, created_by) VALUES (\(name), \(description), \(fields), \(createdBy))
-                ON CONFLICT (name) DO NOTHING
-                RETURNING id, name, description, row_count, fields, created_at
-                """, logger: logger
-            ).collect()
-            return try rows.first.map(Self.record)
+            try await connection.withTransaction(logger: logger) { tx in
+                let rows = try await tx.query(
+                    """
+                    INSERT INTO datasets (name, description, fields, created_by) VALUES (\(name), \(description), \(fields), \(createdBy))
+                    ON CONFLICT (name) DO NOTHING
+                    RETURNING id, name, description, row_count, fields, created_at
+                    """, logger: logger
+                ).collect()
+                guard let record = try rows.first.map(Self.record) else { return nil }
+                var event = audit
+                event.entityType = "dataset"
+                event.entityID = record.id.uuidString.lowercased()
+                event.metadata["name"] = name
+                try await AuditOutbox.write(event, on: tx, logger: logger)
+                return record
+            }
         }
     }
 

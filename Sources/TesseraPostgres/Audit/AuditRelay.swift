@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import TesseraCore
+
+/// Moves audit events from org databases' outboxes to `audit_logs`, in outbox order per org, exactly once
+/// (the event id makes a second delivery a no-op; an event is marked delivered only after its record
+/// committed). Woken by each tenant change; sweeps every org at start-up (a crash may have left events)
+/// and then every `sweepInterval`.
+public actor AuditRelay: Service {
+    let metadata: PostgresClient
+    let tenants: TenantDatabases
+    let sweepInterval: Duration
+    let logger: Logger
+    private var waitingSince: [UUID: ContinuousClock.Instant] = [:]
+    private nonisolated let wakes: AsyncStream<UUID>
+    private nonisolated let waker: AsyncStream<UUID>.Continuation
+
+    public init(metadata: PostgresClient, tenants: TenantDatabases, sweepInterval: Duration = .seconds(60), logger: Logger) {
+        self.metadata = metadata
+        self.tenants = tenants
+        self.sweepInterval = sweepInterval
+        self.logger = logger
+        (wakes, waker) = AsyncStream.makeStream(of: UUID.self)
+    }
+
+    /// An org's database has a new outbox event.
+    public nonisolated func wake(_ org: UUID) {
+        waker.yield(org)
+    }
+
+    /// Seconds the oldest event known to be waiting has waited (0 when none).
+    public func lagSeconds() -> Double {
+        guard let oldest = waitingSince.values.min() else { return 0 }
+        let lag = ContinuousClock.now - oldest
+        return Double(lag.components.seconds) + Double(lag.components.attoseconds) / 1e18
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            let sweeper = Task {
+                while !Task.isCancelled {
+                    await self.sweep()
+                    try? await Task.sleep(for: self.sweepInterval)
+                }
+            }
+            defer { sweeper.cancel() }
+            for await org in self.wakes {
+                if Task.isCancelled { break }
+                await self.noteWaiting(org)
+                _ = try? await self.relay(org)
+            }
+        }
+    }
+
+    func noteWaiting(_ org: UUID) {
+        if waitingSince[org] == nil { waitingSince[org] = .now }
+    }
+
+    /// Relays every org with a database.
+    public func sweep() async {
+        let orgs = (try? await metadata.withConnection { connection in
+            try await connection.query(
+                "SELECT d.org_id FROM org_databases d JOIN organizations o ON o.id = d.org_id WHERE o.status IN ('ready', 'suspended')",
+                logger: logger
+            ).collect().map { try $0.decode(UUID.self) }
+        }) ?? []
+        for org in orgs where !Task.isCancelled {
+            do {
+                _ = try await relay(org)
+            } catch {
+                logger.warning("audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+            }
+        }
+    }
+
+    /// Delivers the org's pending events; returns how many. One relay per org at a time, across processes.
+    @discardableResult
+    public func relay(_ org: UUID) async throws -> Int {
+        let logger = self.logger
+        let delivered = try await metadata.withConnection { lockConnection -> Int in
+            let u = org.uuid
+            let key = Int32(bitPattern: UInt32(u.0) << 24 | UInt32(u.1) << 16 | UInt32(u.2) << 8 | UInt32(u.3))
+            guard try await lockConnection.query("SELECT pg_try_advisory_lock(7302, \(key))", logger: logger)
+                .collect()[0].decode(Bool.self)
+            else { return 0 }
+            do {
+                var total = 0
+                while true {
+                    let events = try await tenants.withConnection(org: org) { try await AuditOutbox.pending(limit: 500, on: $0, logger: logger) }
+                    if events.isEmpty { break }
+                    try await metadata.withTransaction(logger: logger) { connection in
+                        for event in events { try await AuditStore(logger: logger).append(event, on: connection) }
+                    }
+                    let ids = events.map(\.eventID)
+                    try await tenants.withConnection(org: org) { try await AuditOutbox.markDelivered(ids, on: $0, logger: logger) }
+                    total += events.count
+                }
+                _ = try await lockConnection.query("SELECT pg_advisory_unlock(7302, \(key))", logger: logger)
+                return total
+            } catch {
+                _ = try? await lockConnection.query("SELECT pg_advisory_unlock(7302, \(key))", logger: logger)
+                throw error
+            }
+        }
+        waitingSince[org] = nil
+        return delivered
+    }
+}
