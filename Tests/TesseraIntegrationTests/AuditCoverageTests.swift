@@ -130,6 +130,15 @@ import TesseraPostgres
                     }, "missing \(expected) in \(platformRecords)")
                 }
                 #expect(platformRecords.filter { $0.action == "access.denied" }.count == 2)  // the 404 and the platform route
+                // No record holds a secret: not a key, a session or invitation token, nor a password.
+                let everything = try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                    try await connection.query("SELECT audit_logs::text FROM audit_logs", logger: Self.logger)
+                        .collect().map { try $0.decode(String.self) }.joined(separator: "\n")
+                }
+                for secret in [key.key, rotated.key, viewer.key, platform.plaintext, session, invitation, "long enough password"] {
+                    #expect(!everything.contains(secret), "a secret is in the audit log")
+                    #expect(!everything.contains(String(secret.suffix(20))), "part of a secret is in the audit log")
+                }
                 // Both chains verify.
                 let verdicts = try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
                     (try await AuditStore(logger: Self.logger).verify(org: orgID, on: connection),
