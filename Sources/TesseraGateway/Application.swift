@@ -33,6 +33,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         client: client,
         tenants: tenants,
         relay: relay,
+        box: box,
         wakeProvisioner: { provisioning.wake() },
         access: try AccessServices(
             authenticator: authenticator, hasher: PasswordHasher(), sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
@@ -53,6 +54,7 @@ func buildRouter(
     client: PostgresClient,
     tenants: TenantDatabases,
     relay: AuditRelay,
+    box: SecretBox,
     wakeProvisioner: @escaping @Sendable () -> Void,
     access: AccessServices,
     orgs: OrgStatusLookup,
@@ -64,7 +66,9 @@ func buildRouter(
     addRequestChain(to: router, settings: settings, routes: document.routes)
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
-    try APIHandler(client: client, tenants: tenants, relay: relay, wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger)
+    try APIHandler(
+        client: client, tenants: tenants, relay: relay, box: box, skipAuditForBenchmark: settings.benchSkipAudit,
+        wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger)
         .registerHandlers(on: router)
     return router
 }

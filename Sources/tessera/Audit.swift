@@ -6,7 +6,7 @@ import TesseraPostgres
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Audit log tools.",
-        subcommands: [Verify.self])
+        subcommands: [Verify.self, Retention.self, Purge.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -27,10 +27,11 @@ struct Audit: AsyncParsableCommand {
                 guard let id = UUID(uuidString: raw) else { throw ValidationError("'\(raw)' is not an org id") }
                 return id
             }
+            let box = try options.secretBox(settings)
             var broken = false
             try await reportingErrors {
                 let verdict = try await settings.database.withConnection(as: .gateway, logger: logger) {
-                    try await AuditStore(logger: logger).verify(org: id, on: $0)
+                    try await AuditStore(logger: logger).verify(org: id, box: box, on: $0)
                 }
                 let chain = id.map { "org \($0.uuidString.lowercased())" } ?? "platform"
                 switch verdict {
@@ -42,6 +43,61 @@ struct Audit: AsyncParsableCommand {
                 }
             }
             if broken { throw ExitCode.failure }
+        }
+    }
+}
+
+extension Audit {
+    struct Retention: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set how many days an org keeps its audit records (org settings).")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "The org's id.") var org: String
+        @Option(help: "Days to keep (at least 1).") var days: Int
+
+        func run() async throws {
+            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            guard days >= 1 else { throw ValidationError("--days must be at least 1") }
+            try await withTools(options) { tools in
+                try await tools.client.withConnection { connection in
+                    try await connection.query(
+                        """
+                        INSERT INTO org_settings (org_id, audit_retention_days) VALUES (\(id), \(days))
+                        ON CONFLICT (org_id) DO UPDATE SET audit_retention_days = EXCLUDED.audit_retention_days
+                        """, logger: tools.logger)
+                }
+                print("org \(org) keeps audit records for \(days) days; `tessera audit purge --org \(org)` applies it")
+            }
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove an org's audit records older than its retention, leaving a signed anchor (admin role).",
+            discussion: "The chain is verified first; a broken chain is never purged. What remains verifies from the anchor on.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "The org's id.") var org: String
+        @Option(help: "Days to keep, instead of the org's setting.") var days: Int?
+
+        func run() async throws {
+            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            try await withTools(options) { tools in
+                let setting = try await tools.client.withConnection { connection in
+                    try await connection.query("SELECT audit_retention_days FROM org_settings WHERE org_id = \(id)", logger: tools.logger)
+                        .collect().first?.decode(Int?.self) ?? nil
+                }
+                guard let keep = days ?? setting else {
+                    throw ValidationError("the org has no retention set: pass --days or run `tessera audit retention`")
+                }
+                let cutoff = Date().addingTimeInterval(-Double(keep) * 86_400)
+                let outcome = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
+                    try await AuditRetention(box: tools.box, logger: tools.logger).purge(org: id, olderThan: cutoff, on: $0)
+                }
+                switch outcome {
+                case .purged(let through): print("purged records 1–\(through); a signed anchor continues the chain")
+                case .nothingOlder: print("no record older than \(keep) days")
+                case .refused(let reason): throw ValidationError(reason)
+                }
+            }
         }
     }
 }

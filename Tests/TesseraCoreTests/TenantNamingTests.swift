@@ -53,3 +53,15 @@ import Testing
         #expect(out.hexString == "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc")
     }
 }
+
+@Suite struct SigningTests {
+    @Test func signaturesDependOnTheMasterKey() throws {
+        let a = try SecretBox(masterKeyBase64: SecretBox.generateMasterKey())
+        let b = try SecretBox(masterKeyBase64: SecretBox.generateMasterKey())
+        let signature = a.sign("org|5|abc", purpose: "p")
+        #expect(a.verify(signature: signature, of: "org|5|abc", purpose: "p"))
+        #expect(!b.verify(signature: signature, of: "org|5|abc", purpose: "p"))
+        #expect(!a.verify(signature: signature, of: "org|6|abc", purpose: "p"))
+        #expect(!a.verify(signature: signature, of: "org|5|abc", purpose: "q"))
+    }
+}

@@ -64,6 +64,54 @@ import TesseraPostgres
         }
     }
 
+    @Test func retentionPurgesOnlyThroughThePrivilegedPathAndTheRestStillVerifies() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let box = try TestDatabase.box(settings)
+            let org = UUID()
+            let store = AuditStore(logger: Self.logger)
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                for i in 0..<5 { try await store.append(event(org, i), on: connection) }
+                // The gateway's role cannot take the purge path.
+                do {
+                    try await connection.query("SET tessera.audit_purge = 'on'", logger: Self.logger)
+                    try await connection.query("DELETE FROM audit_logs WHERE org_id = \(org)", logger: Self.logger)
+                    Issue.record("the gateway role deleted audit records")
+                } catch {
+                    #expect(describeDatabaseError(error).contains("permission denied"))
+                }
+            }
+            let outcome = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
+                try await AuditRetention(box: box, logger: Self.logger).purge(org: org, olderThan: Date().addingTimeInterval(1), on: $0)
+            }
+            #expect(outcome == .purged(through: 5))
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                #expect(try await store.verify(org: org, box: box, on: connection) == .intact(count: 1))  // the anchor
+                for i in 5..<7 { try await store.append(event(org, i), on: connection) }
+                #expect(try await store.verify(org: org, box: box, on: connection) == .intact(count: 3))
+                // Without the master key's signature the anchor proves nothing.
+                let stranger = try SecretBox(masterKeyBase64: SecretBox.generateMasterKey())
+                let forged = try await store.verify(org: org, box: stranger, on: connection)
+                #expect(forged == .broken(seq: 6, reason: "the anchor before record 6 has a wrong signature"), "\(forged)")
+            }
+            // A broken chain is never purged.
+            let other = UUID()
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                for i in 0..<3 { try await store.append(event(other, i), on: connection) }
+            }
+            try superuser(settings, """
+                ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update_delete;
+                UPDATE audit_logs SET entity_id = 'forged' WHERE org_id = '\(other)' AND seq = 2;
+                """)
+            let refused = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
+                try await AuditRetention(box: box, logger: Self.logger).purge(org: other, olderThan: Date().addingTimeInterval(1), on: $0)
+            }
+            guard case .refused = refused else {
+                Issue.record("a broken chain was purged: \(refused)")
+                return
+            }
+        }
+    }
+
     /// Runs SQL as the cluster's superuser (provisioning/postgres psql).
     func superuser(_ settings: Settings, _ sql: String) throws {
         let process = Process()

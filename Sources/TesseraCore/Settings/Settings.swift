@@ -66,6 +66,9 @@ public struct Settings: Sendable {
     public var tenants: Tenants
     public var paths: Paths
     public var logLevel: String
+    /// Benchmark-only: skip audit writes of metadata changes (bench/audit measures what they cost).
+    /// Refused outside the dev profile.
+    public var benchSkipAudit: Bool
 
     /// Every key Tessera reads, with its YAML path, environment name and default.
     public static let keys: [SettingKey] = [
@@ -94,6 +97,7 @@ public struct Settings: Sendable {
         SettingKey("paths.data_dir", env: "TESSERA_DATA_DIR", default: ".data", help: "local state directory"),
         SettingKey("paths.meta_migrations", env: "TESSERA_META_MIGRATIONS", default: "migrations-meta", help: "metadata migrations folder"),
         SettingKey("paths.results_migrations", env: "TESSERA_RESULTS_MIGRATIONS", default: "migrations-results", help: "results migrations folder"),
+        SettingKey("bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false", help: "benchmark only: skip audit writes (dev profile only)"),
         SettingKey("log.level", env: "TESSERA_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error, critical"),
     ]
 }

@@ -63,6 +63,7 @@ public struct LoadedSettings: Sendable {
         case "paths.meta_migrations": return s.paths.metaMigrations
         case "paths.results_migrations": return s.paths.resultsMigrations
         case "log.level": return s.logLevel
+        case "bench.skip_audit": return String(s.benchSkipAudit)
         default: return nil
         }
     }
@@ -127,8 +128,12 @@ public enum SettingsLoader {
                 metaMigrations: try reader.string("paths.meta_migrations"),
                 resultsMigrations: try reader.string("paths.results_migrations")
             ),
-            logLevel: try reader.choice("log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+            logLevel: try reader.choice("log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+            benchSkipAudit: try reader.choice("bench.skip_audit", among: ["true", "false"]) == "true"
         )
+        if settings.benchSkipAudit && settings.profile != .dev {
+            throw SettingsError.invalidValue(key: "bench.skip_audit", source: values["bench.skip_audit"]?.1 ?? .defaultValue, expected: "false outside the dev profile")
+        }
         return LoadedSettings(settings: settings, sources: values.mapValues(\.1), warnings: warnings)
     }
 

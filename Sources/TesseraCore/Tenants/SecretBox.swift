@@ -46,6 +46,16 @@ public struct SecretBox: Sendable {
         }
     }
 
+    /// HMAC-SHA-256 under a key derived from the master key for `purpose` (audit anchors).
+    public func sign(_ message: String, purpose: String) -> String {
+        let derived = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data(purpose.utf8), using: key))
+        return Array(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: derived)).hexString
+    }
+
+    public func verify(signature: String, of message: String, purpose: String) -> Bool {
+        constantTimeEquals(Array(sign(message, purpose: purpose).utf8), Array(signature.utf8))
+    }
+
     static func associated(_ org: UUID) -> Data {
         Data("tessera-org:\(org.uuidString.lowercased())".utf8)
     }

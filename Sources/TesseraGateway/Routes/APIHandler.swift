@@ -9,6 +9,10 @@ struct APIHandler: APIProtocol {
     let client: PostgresClient
     let tenants: TenantDatabases
     let relay: AuditRelay
+    /// Checks the signatures of audit anchors left by retention.
+    let box: SecretBox
+    /// `bench.skip_audit`: refused by the settings outside the dev profile.
+    var skipAuditForBenchmark = false
     /// Tells this process's provisioning service that an org is waiting.
     let wakeProvisioner: @Sendable () -> Void
     let access: AccessServices

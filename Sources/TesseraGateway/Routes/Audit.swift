@@ -19,6 +19,7 @@ extension APIHandler {
     }
 
     func record(_ event: AuditEvent, on connection: PostgresConnection) async throws {
+        if skipAuditForBenchmark { return }  // dev profile only; bench/audit's reference run
         try await AuditStore(logger: logger).append(event, on: connection)
     }
 }

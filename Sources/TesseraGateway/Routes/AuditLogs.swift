@@ -9,7 +9,7 @@ extension APIHandler {
     func listAuditLogs(_ input: Operations.listAuditLogs.Input) async throws -> Operations.listAuditLogs.Output {
         let q = input.query
         let filter = AuditFilter(
-            scope: .org(try Tenant.required().orgID), actorID: q.actor, action: q.action, entityType: q.entity_type,
+            scope: .org(try Tenant.required().orgID), actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type,
             entityID: q.entity_id, outcome: q.outcome?.rawValue, since: q.since, until: q.until)
         return .ok(.init(body: .json(try await auditPage(filter, limit: q.limit, cursor: q.cursor))))
     }
@@ -23,14 +23,14 @@ extension APIHandler {
             case let raw?: .org(try UUID(uuidString: raw).orBadRequest("org is an org id or \"platform\""))
             }
         let filter = AuditFilter(
-            scope: scope, actorID: q.actor, action: q.action, entityType: q.entity_type, entityID: q.entity_id,
+            scope: scope, actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type, entityID: q.entity_id,
             outcome: q.outcome?.rawValue, since: q.since, until: q.until)
         return .ok(.init(body: .json(try await auditPage(filter, limit: q.limit, cursor: q.cursor))))
     }
 
     func verifyAuditLogs(_ input: Operations.verifyAuditLogs.Input) async throws -> Operations.verifyAuditLogs.Output {
         let org = try Tenant.required().orgID
-        let verdict = try await client.withConnection { try await AuditStore(logger: logger).verify(org: org, on: $0) }
+        let verdict = try await client.withConnection { try await AuditStore(logger: logger).verify(org: org, box: box, on: $0) }
         switch verdict {
         case .intact(let count):
             return .ok(.init(body: .json(.init(org_id: Self.id(org), intact: true, verified: count))))
@@ -43,12 +43,16 @@ extension APIHandler {
     func exportAuditLogs(_ input: Operations.exportAuditLogs.Input) async throws -> Operations.exportAuditLogs.Output {
         let q = input.query
         let filter = AuditFilter(
-            scope: .org(try Tenant.required().orgID), actorID: q.actor, action: q.action, entityType: q.entity_type,
+            scope: .org(try Tenant.required().orgID), actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type,
             entityID: q.entity_id, outcome: q.outcome?.rawValue, since: q.since, until: q.until)
         let csv = q.format == .csv
         let lines = AuditExport(client: client, filter: filter, csv: csv, logger: logger)
         let body = HTTPBody(lines, length: .unknown, iterationBehavior: .single)
         return .ok(.init(body: csv ? .csv(body) : .application_x_hyphen_ndjson(body)))
+    }
+
+    static func actor(_ raw: String?) throws -> UUID? {
+        try raw.map { try UUID(uuidString: $0).orBadRequest("actor is the id of a user or a key") }
     }
 
     func auditPage(_ filter: AuditFilter, limit: Int?, cursor: String?) async throws -> Components.Schemas.AuditLogList {

@@ -28,6 +28,11 @@ public struct AuditStore: Sendable {
 
     /// Walks the org's chain (nil: the platform's) and reports the first broken record or the count verified.
     public func verify(org: UUID?, on connection: PostgresConnection) async throws -> AuditChain.Verdict {
+        try await verify(org: org, startingAt: 1, previous: AuditChain.genesis, on: connection)
+    }
+
+    /// Walks from `start` (after a purge: the record after the anchor's, continuing from its hash).
+    func verify(org: UUID?, startingAt start: Int64, previous: [UInt8], on connection: PostgresConnection) async throws -> AuditChain.Verdict {
         let rows = try await connection.query(
             """
             SELECT seq, seq::text, org_id::text, event_id::text,
@@ -36,7 +41,7 @@ public struct AuditStore: Sendable {
                    metadata::text, prev_hash, hash
             FROM audit_logs WHERE org_id IS NOT DISTINCT FROM \(org) ORDER BY 1
             """, logger: logger)
-        var walker = AuditChain.Walker()
+        var walker = AuditChain.Walker(startSeq: start, previous: previous)
         for try await row in rows {
             let columns = row.makeRandomAccess()
             let fields = try (1...15).map { try columns[$0].decode(String?.self) }
@@ -81,7 +86,7 @@ public struct AuditFilter: Sendable {
     }
 
     public var scope: Scope
-    public var actorID: String?
+    public var actorID: UUID?
     /// An exact action, or a prefix when it ends in `*`.
     public var action: String?
     public var entityType: String?
@@ -90,7 +95,7 @@ public struct AuditFilter: Sendable {
     public var since: Date?
     public var until: Date?
 
-    public init(scope: Scope, actorID: String? = nil, action: String? = nil, entityType: String? = nil, entityID: String? = nil,
+    public init(scope: Scope, actorID: UUID? = nil, action: String? = nil, entityType: String? = nil, entityID: String? = nil,
                 outcome: String? = nil, since: Date? = nil, until: Date? = nil) {
         self.scope = scope
         self.actorID = actorID
@@ -121,7 +126,7 @@ extension AuditStore {
                    entity_id, outcome::text, request_id, host(client_ip), user_agent, metadata::text, hash, prev_hash
             FROM audit_logs
             WHERE (\(all) OR (\(platformOnly) AND org_id IS NULL) OR org_id = \(org))
-              AND (\(filter.actorID)::text IS NULL OR actor_id::text = \(filter.actorID))
+              AND (\(filter.actorID)::uuid IS NULL OR actor_id = \(filter.actorID))
               AND (\(exact)::text IS NULL OR action = \(exact))
               AND (\(prefix)::text IS NULL OR starts_with(action, \(prefix)))
               AND (\(filter.entityType)::text IS NULL OR entity_type = \(filter.entityType))
