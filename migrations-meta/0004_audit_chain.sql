@@ -33,8 +33,12 @@ DECLARE
     last_hash bytea;
 BEGIN
     PERFORM pg_advisory_xact_lock(7301, hashtext(coalesce(NEW.org_id::text, 'platform')));
-    SELECT seq, hash INTO last_seq, last_hash FROM audit_logs
-    WHERE org_id IS NOT DISTINCT FROM NEW.org_id ORDER BY seq DESC LIMIT 1;
+    -- Two branches, so each uses the (org_id, seq) index (IS NOT DISTINCT FROM would scan the table).
+    IF NEW.org_id IS NULL THEN
+        SELECT seq, hash INTO last_seq, last_hash FROM audit_logs WHERE org_id IS NULL ORDER BY seq DESC LIMIT 1;
+    ELSE
+        SELECT seq, hash INTO last_seq, last_hash FROM audit_logs WHERE org_id = NEW.org_id ORDER BY seq DESC LIMIT 1;
+    END IF;
     NEW.seq := coalesce(last_seq, 0) + 1;
     NEW.prev_hash := coalesce(last_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
     NEW.occurred_at := date_trunc('microseconds', coalesce(NEW.occurred_at, clock_timestamp()));

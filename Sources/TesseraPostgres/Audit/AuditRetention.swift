@@ -68,7 +68,7 @@ extension AuditStore {
     /// (checked with the master key) that names the hash it continues from.
     public func verify(org: UUID?, box: SecretBox, on connection: PostgresConnection) async throws -> AuditChain.Verdict {
         let first = try await connection.query(
-            "SELECT min(seq) FROM audit_logs WHERE org_id IS NOT DISTINCT FROM \(org)", logger: logger
+            "SELECT min(seq) FROM audit_logs WHERE (\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)", logger: logger
         ).collect().first?.decode(Int64?.self) ?? nil
         guard let first, first > 1, let org else { return try await verify(org: org, on: connection) }
         let anchors = try await connection.query(

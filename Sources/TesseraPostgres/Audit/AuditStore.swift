@@ -39,7 +39,7 @@ public struct AuditStore: Sendable {
                    to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_kind::text, actor_id::text,
                    actor_display, action, entity_type, entity_id, outcome::text, request_id, host(client_ip), user_agent,
                    metadata::text, prev_hash, hash
-            FROM audit_logs WHERE org_id IS NOT DISTINCT FROM \(org) ORDER BY 1
+            FROM audit_logs WHERE (\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org) ORDER BY 1
             """, logger: logger)
         var walker = AuditChain.Walker(startSeq: start, previous: previous)
         for try await row in rows {
