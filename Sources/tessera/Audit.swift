@@ -23,10 +23,7 @@ struct Audit: AsyncParsableCommand {
         func run() async throws {
             let settings = try options.loadSettings().settings
             let logger = makeLogger(settings)
-            let id = try org.map { raw -> UUID in
-                guard let id = UUID(uuidString: raw) else { throw ValidationError("'\(raw)' is not an org id") }
-                return id
-            }
+            let id = try org.map(parseOrgID)
             let box = try options.secretBox(settings)
             var broken = false
             try await reportingErrors {
@@ -55,7 +52,7 @@ extension Audit {
         @Option(help: "Days to keep (at least 1).") var days: Int
 
         func run() async throws {
-            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            let id = try parseOrgID(org)
             guard days >= 1 else { throw ValidationError("--days must be at least 1") }
             try await withTools(options) { tools in
                 try await tools.client.withConnection { connection in
@@ -79,7 +76,7 @@ extension Audit {
         @Option(help: "Days to keep, instead of the org's setting.") var days: Int?
 
         func run() async throws {
-            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            let id = try parseOrgID(org)
             try await withTools(options) { tools in
                 let setting = try await tools.client.withConnection { connection in
                     try await connection.query("SELECT audit_retention_days FROM org_settings WHERE org_id = \(id)", logger: tools.logger)

@@ -77,3 +77,9 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         throw ExitCode.failure
     }
 }
+
+/// An org id given on the command line.
+func parseOrgID(_ raw: String) throws -> UUID {
+    guard let id = UUID(uuidString: raw) else { throw ValidationError("'\(raw)' is not an org id") }
+    return id
+}

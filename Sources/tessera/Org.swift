@@ -75,7 +75,7 @@ struct Org: AsyncParsableCommand {
         @Argument(help: "The org's id.") var org: String
 
         func run() async throws {
-            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            let id = try parseOrgID(org)
             try await withTools(options) { tools in try await tools.show(id) }
         }
     }
@@ -86,7 +86,7 @@ struct Org: AsyncParsableCommand {
         @Argument(help: "The org's id.") var org: String
 
         func run() async throws {
-            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            let id = try parseOrgID(org)
             try await withTools(options) { tools in
                 let retried = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
                     try await OrgStore(logger: tools.logger).retry(id, on: $0)
@@ -109,7 +109,7 @@ extension Org {
         @Option(help: "The org's name, exactly (required with --purge).") var confirm: String?
 
         func run() async throws {
-            guard let id = UUID(uuidString: org) else { throw ValidationError("'\(org)' is not an org id") }
+            let id = try parseOrgID(org)
             try await withTools(options) { tools in
                 let store = OrgStore(logger: tools.logger)
                 guard let record = try await tools.client.withConnection({ try await store.get(id, on: $0) }) else {

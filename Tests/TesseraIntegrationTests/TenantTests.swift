@@ -72,70 +72,65 @@ import TesseraPostgres
     }
 
     @Test func provisioningThroughTheAPIReachesReadyAndServesDatasetsFromTheOrgsOwnDatabase() async throws {
-        try await TestDatabase.withFresh { settings in
-            try await TestDatabase.prepareTenants(settings)
-            let platform = try await AccessFixture.platformKey(settings)
-            let app = try buildApplication(settings: settings, logger: Self.logger)
-            try await app.test(.router) { client in
-                let admin: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
-                let created = try await client.execute(
-                    uri: "/v1/orgs", method: .post, headers: admin,
-                    body: ByteBuffer(string: #"{"name":"Acme Labs","owner_email":"ada@example.org"}"#))
-                #expect(created.status == .accepted)
-                struct Created: Decodable {
-                    struct Org: Decodable { let id: String; let slug: String; let status: String }
-                    let org: Org
-                    let provisioning_url: String
-                    let invitation_token: String?
-                }
-                let body = try JSONDecoder().decode(Created.self, from: Data(buffer: created.body))
-                #expect(body.org.slug == "acme-labs")
-                #expect(body.org.status == "provisioning")
-                #expect(body.invitation_token?.hasPrefix("tss_") == true)
-                // The background service provisions it.
-                struct Journal: Decodable {
-                    struct Step: Decodable { let step: String; let status: String; let duration_ms: Double? }
-                    let status: String
-                    let steps: [Step]
-                }
-                var journal: Journal?
-                let deadline = ContinuousClock.now + .seconds(30)
-                while ContinuousClock.now < deadline {
-                    journal = try JSONDecoder().decode(
-                        Journal.self, from: Data(buffer: try await client.execute(uri: body.provisioning_url, method: .get, headers: admin).body))
-                    if journal?.status == "ready" { break }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                #expect(journal?.status == "ready")
-                #expect(journal?.steps.map(\.step) == ProvisioningStep.allCases.map(\.rawValue))
-                #expect(journal?.steps.allSatisfy { $0.status == "done" && $0.duration_ms != nil } == true)
-                // An editor key of the new org writes and reads a dataset in the org's own database.
-                let org = body.org.id
-                let issued = try await client.execute(
-                    uri: "/v1/orgs/\(org)/api-keys", method: .post, headers: admin, body: ByteBuffer(string: #"{"name":"w","role":"editor"}"#))
-                struct Issued: Decodable { let key: String }
-                let key = try JSONDecoder().decode(Issued.self, from: Data(buffer: issued.body)).key
-                let editor: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json"]
-                try await client.execute(
-                    uri: "/v1/orgs/\(org)/datasets", method: .post, headers: editor,
-                    body: ByteBuffer(string: #"{"name":"sentiment","fields":["text"]}"#)
-                ) { #expect($0.status == .created) }
-                try await client.execute(
-                    uri: "/v1/orgs/\(org)/datasets", method: .post, headers: editor, body: ByteBuffer(string: #"{"name":"sentiment"}"#)
-                ) { #expect($0.status == .conflict) }
-                try await client.execute(uri: "/v1/orgs/\(org)/datasets", method: .get, headers: editor) { response in
-                    #expect(response.status == .ok)
-                    #expect(String(buffer: response.body).contains("sentiment"))
-                }
-                // The owner named at creation is a member with the owner role.
-                try await client.execute(uri: "/v1/orgs/\(org)/members", method: .get, headers: admin) { response in
-                    #expect(String(buffer: response.body).contains("ada@example.org"))
-                    #expect(String(buffer: response.body).contains("owner"))
-                }
-                // Retrying a ready org is a conflict.
-                try await client.execute(uri: "/v1/orgs/\(org)/provisioning/retry", method: .post, headers: admin) {
-                    #expect($0.status == .conflict)
-                }
+        try await TestDatabase.withTenantApp { settings, platform, client in
+            let admin: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
+            let created = try await client.execute(
+                uri: "/v1/orgs", method: .post, headers: admin,
+                body: ByteBuffer(string: #"{"name":"Acme Labs","owner_email":"ada@example.org"}"#))
+            #expect(created.status == .accepted)
+            struct Created: Decodable {
+                struct Org: Decodable { let id: String; let slug: String; let status: String }
+                let org: Org
+                let provisioning_url: String
+                let invitation_token: String?
+            }
+            let body = try JSONDecoder().decode(Created.self, from: Data(buffer: created.body))
+            #expect(body.org.slug == "acme-labs")
+            #expect(body.org.status == "provisioning")
+            #expect(body.invitation_token?.hasPrefix("tss_") == true)
+            // The background service provisions it.
+            struct Journal: Decodable {
+                struct Step: Decodable { let step: String; let status: String; let duration_ms: Double? }
+                let status: String
+                let steps: [Step]
+            }
+            var journal: Journal?
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                journal = try JSONDecoder().decode(
+                    Journal.self, from: Data(buffer: try await client.execute(uri: body.provisioning_url, method: .get, headers: admin).body))
+                if journal?.status == "ready" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(journal?.status == "ready")
+            #expect(journal?.steps.map(\.step) == ProvisioningStep.allCases.map(\.rawValue))
+            #expect(journal?.steps.allSatisfy { $0.status == "done" && $0.duration_ms != nil } == true)
+            // An editor key of the new org writes and reads a dataset in the org's own database.
+            let org = body.org.id
+            let issued = try await client.execute(
+                uri: "/v1/orgs/\(org)/api-keys", method: .post, headers: admin, body: ByteBuffer(string: #"{"name":"w","role":"editor"}"#))
+            struct Issued: Decodable { let key: String }
+            let key = try JSONDecoder().decode(Issued.self, from: Data(buffer: issued.body)).key
+            let editor: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json"]
+            try await client.execute(
+                uri: "/v1/orgs/\(org)/datasets", method: .post, headers: editor,
+                body: ByteBuffer(string: #"{"name":"sentiment","fields":["text"]}"#)
+            ) { #expect($0.status == .created) }
+            try await client.execute(
+                uri: "/v1/orgs/\(org)/datasets", method: .post, headers: editor, body: ByteBuffer(string: #"{"name":"sentiment"}"#)
+            ) { #expect($0.status == .conflict) }
+            try await client.execute(uri: "/v1/orgs/\(org)/datasets", method: .get, headers: editor) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("sentiment"))
+            }
+            // The owner named at creation is a member with the owner role.
+            try await client.execute(uri: "/v1/orgs/\(org)/members", method: .get, headers: admin) { response in
+                #expect(String(buffer: response.body).contains("ada@example.org"))
+                #expect(String(buffer: response.body).contains("owner"))
+            }
+            // Retrying a ready org is a conflict.
+            try await client.execute(uri: "/v1/orgs/\(org)/provisioning/retry", method: .post, headers: admin) {
+                #expect($0.status == .conflict)
             }
         }
     }

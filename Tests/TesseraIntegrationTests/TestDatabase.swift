@@ -5,6 +5,8 @@ import Testing
 import TesseraCore
 import TesseraPostgres
 import TesseraProvisioning
+import TesseraGateway
+import HummingbirdTesting
 
 /// A throw-away database on the cluster `provisioning/postgres` started, for one test.
 struct TestDatabase {
@@ -66,6 +68,18 @@ struct TestDatabase {
     static func migrate(_ settings: Settings) async throws {
         let migrator = try Migrator(files: Migrator.loadFiles(from: settings.paths.metaMigrations), logger: logger)
         try await settings.database.withConnection(as: .admin, logger: logger) { try await migrator.migrate(on: $0) }
+    }
+
+    /// A fresh database with tenants prepared and its platform admin key, and the application on it.
+    static func withTenantApp(
+        _ body: @escaping @Sendable (Settings, APIKey, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        try await withFresh { settings in
+            try await prepareTenants(settings)
+            let platform = try await AccessFixture.platformKey(settings)
+            let app = try buildApplication(settings: settings, logger: logger)
+            try await app.test(.router) { client in try await body(settings, platform, client) }
+        }
     }
 
     /// Migrates the metadata database, registers the local server and prepares this test's template.
