@@ -7,7 +7,9 @@ import FoundationNetworking
 #endif
 import Testing
 @testable import TesseraCore
+import PostgresNIO
 import TesseraPostgres
+import TesseraProvisioning
 
 /// Two real `tessera serve` processes on one database: a key revoked through one is refused by the
 /// other within a second, although the other had just cached it.
@@ -167,5 +169,50 @@ extension Optional {
     func unwrap() throws -> Wrapped {
         guard let self else { throw TesseraError.internalError }
         return self
+    }
+}
+
+/// A tenant change commits with its outbox event, the gateway is killed before its relay delivered the event,
+/// and a restarted gateway delivers it: the record appears exactly once.
+@Suite struct RelayCrashTests {
+    @Test func aTenantAuditEventSurvivesSIGKILLBeforeTheRelay() async throws {
+        try await TestDatabase.withFresh { settings in
+            try await TestDatabase.prepareTenants(settings)
+            let platform = try await AccessFixture.platformKey(settings)
+            let logger = TestDatabase.logger
+            let client = PostgresClient(configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: logger)
+            let runner = Task { await client.run() }
+            defer { runner.cancel() }
+            let org = try await client.withConnection {
+                try await OrgStore(logger: logger).create(slug: "relay", name: "relay", owner: nil, server: nil, on: $0)!.id
+            }
+            try await Provisioner(metadata: client, box: try TestDatabase.box(settings), settings: settings, logger: logger).provision(org)
+            // The relay cannot append while the gateway's role may not insert into the log: the event waits in the outbox.
+            func grant(_ on: Bool) async throws {
+                try await settings.database.withConnection(as: .admin, logger: logger) {
+                    try await $0.query(PostgresQuery(unsafeSQL: on ? "GRANT INSERT ON audit_logs TO tessera_app" : "REVOKE INSERT ON audit_logs FROM tessera_app"), logger: logger)
+                }
+            }
+            let first = try await TwoGatewayTests.Gateway.started(settings)
+            try await grant(false)
+            let (status, _) = try await first.post("/v1/orgs/\(org)/datasets", key: platform.plaintext, json: #"{"name":"d"}"#)
+            #expect(status == 201)
+            try await Task.sleep(for: .milliseconds(200))
+            first.kill()
+            try await grant(true)
+            func recorded() async throws -> Int {
+                try await client.withConnection { connection in
+                    try await connection.query(
+                        "SELECT count(*)::int FROM audit_logs WHERE org_id = \(org) AND action = 'dataset.create'", logger: logger
+                    ).collect()[0].decode(Int.self)
+                }
+            }
+            #expect(try await recorded() == 0)
+            let second = try await TwoGatewayTests.Gateway.started(settings)
+            defer { second.stop() }
+            try await waitUntil(timeout: .seconds(10)) { try await recorded() == 1 }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await recorded() == 1)
+        }
     }
 }
