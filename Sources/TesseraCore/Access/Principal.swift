@@ -34,13 +34,5 @@ public struct Principal: Sendable, Equatable {
         isPlatformAdmin ? Set(Permission.allCases) : grants[org]
     }
 
-    /// The id of the actor for audit records.
-    public var actorID: UUID {
-        switch kind {
-        case .platformAdmin(let id), .apiKey(let id): id
-        case .user(let id, _): id
-        }
-    }
-
     @TaskLocal public static var current: Principal?
 }

@@ -93,16 +93,7 @@ extension APIHandler {
 
     /// The org's role of that name, refused when it holds a permission the principal does not.
     func grantableRole(named name: String, tenant: Tenant, principal: Principal, on connection: PostgresConnection) async throws -> RoleRecord {
-        guard let role = try await RoleStore(logger: logger).role(named: name, org: tenant.orgID, on: connection) else {
-            throw TesseraError.unprocessable("the org has no role named '\(name)'")
-        }
-        let held = principal.permissions(in: tenant.orgID) ?? []
-        let excess = role.permissions.subtracting(held)
-        guard excess.isEmpty else {
-            throw TesseraError.forbidden(
-                "role '\(name)' holds \(excess.map(\.rawValue).sorted().joined(separator: ", ")), which you do not; nobody grants more than they hold")
-        }
-        return role
+        try await grantableRoles(named: [name], tenant: tenant, principal: principal, on: connection)[0]
     }
 
     static func schema(_ record: APIKeyRecord) -> Components.Schemas.APIKey {
