@@ -77,5 +77,5 @@ func buildRouter(
 func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, routes: RouteTable) {
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(routes: routes))
-    router.add(middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes))
+    router.add(middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes, importLimit: settings.http.maxImportBytes))
 }

@@ -258,8 +258,12 @@ import TesseraPostgres
             let folder = NSTemporaryDirectory() + "tessera-results-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: folder) }
-            try FileManager.default.copyItem(atPath: "\(env.settings.paths.resultsMigrations)/0001_results_v1.sql", toPath: "\(folder)/0001_results_v1.sql")
-            try "CREATE TABLE extra (x int);".write(toFile: "\(folder)/0002_extra.sql", atomically: true, encoding: .utf8)
+            let existing = try Migrator.loadFiles(from: env.settings.paths.resultsMigrations)
+            for file in existing {
+                try FileManager.default.copyItem(atPath: "\(env.settings.paths.resultsMigrations)/\(file.name)", toPath: "\(folder)/\(file.name)")
+            }
+            let extra = String(format: "%04d_extra.sql", existing.last!.number + 1)
+            try "CREATE TABLE extra (x int);".write(toFile: "\(folder)/\(extra)", atomically: true, encoding: .utf8)
             let (placement, server, _) = try await env.placement(broken)
             try await server.withAdminConnection(database: placement.name.value, logger: Self.logger) {
                 try await $0.query("CREATE TABLE extra (y text)", logger: Self.logger)
@@ -267,23 +271,23 @@ import TesseraPostgres
             var settings = env.settings
             settings.paths.resultsMigrations = folder
             let report = try await TenantMigrations(settings: settings, box: env.box, logger: Self.logger).run()
-            #expect(report.templates["local"] == ["0002_extra.sql"])
+            #expect(report.templates["local"] == [extra])
             #expect(report.failures == 1)
-            #expect(report.orgs.first { $0.org == good }?.applied == ["0002_extra.sql"])
+            #expect(report.orgs.first { $0.org == good }?.applied == [extra])
             #expect(report.orgs.first { $0.org == broken }?.error?.contains("extra") == true)
             let versions = try await env.client.withConnection { connection in
                 (try await OrgStore(logger: Self.logger).get(good, on: connection)?.schemaVersion,
                  try await OrgStore(logger: Self.logger).get(broken, on: connection)?.schemaVersion)
             }
-            #expect(versions.0 == "0002_extra.sql")
-            #expect(versions.1 == "0001_results_v1.sql")
+            #expect(versions.0 == extra)
+            #expect(versions.1 == existing.last!.name)
             // Mend the broken org; a re-run resumes.
             try await server.withAdminConnection(database: placement.name.value, logger: Self.logger) {
                 try await $0.query("DROP TABLE extra", logger: Self.logger)
             }
             let again = try await TenantMigrations(settings: settings, box: env.box, logger: Self.logger).run()
             #expect(again.failures == 0)
-            #expect(again.orgs.first { $0.org == broken }?.applied == ["0002_extra.sql"])
+            #expect(again.orgs.first { $0.org == broken }?.applied == [extra])
             #expect(again.orgs.first { $0.org == good }?.applied == [])
         }
     }
@@ -473,6 +477,62 @@ import TesseraPostgres
                     #expect(String(buffer: response.body).contains("audit_relay_lag_seconds"))
                 }
             }
+        }
+    }
+
+    /// 100,000 rows in one request, all or nothing; a bad line is named and nothing is written.
+    @Test func bulkImportOfAHundredThousandRows() async throws {
+        try await withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("bulk")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let auth = "Bearer \(platform.plaintext)"
+                let created = try await client.execute(
+                    uri: "/v1/orgs/\(org)/datasets", method: .post, headers: [.authorization: auth, .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"name":"big","fields":["text"]}"#))
+                struct Dataset: Decodable { let id: String; let row_count: Int }
+                let dataset = try JSONDecoder().decode(Dataset.self, from: Data(buffer: created.body)).id
+                let rows = "/v1/orgs/\(org)/datasets/\(dataset)/rows"
+                var ndjson = ""
+                for i in 0..<100_000 { ndjson += #"{"content":{"text":"row \#(i)"},"expected_prediction":"\#(i % 2 == 0 ? "yes" : "no")"}"# + "\n" }
+                // A bad line in the middle: 400 naming it, and nothing written.
+                var broken = ndjson.split(separator: "\n", omittingEmptySubsequences: false)
+                broken[49_999] = #"{"content":{"txt":"typo"}}"#
+                try await client.execute(
+                    uri: rows, method: .post, headers: [.authorization: auth, .contentType: "application/x-ndjson"],
+                    body: ByteBuffer(string: broken.joined(separator: "\n"))
+                ) { response in
+                    #expect(response.status == .badRequest)
+                    #expect(String(buffer: response.body).contains("row 50000"))
+                }
+                let started = ContinuousClock.now
+                try await client.execute(
+                    uri: rows, method: .post, headers: [.authorization: auth, .contentType: "application/x-ndjson"],
+                    body: ByteBuffer(string: ndjson)
+                ) { response in
+                    #expect(response.status == .ok, "\(String(buffer: response.body).prefix(300))")
+                    let imported = try JSONDecoder().decode(Dataset.self, from: Data(buffer: response.body))
+                    #expect(imported.row_count == 100_000)
+                }
+                Self.logger.notice("imported 100,000 rows", metadata: ["elapsed": "\(ContinuousClock.now - started)"])
+                // A JSON array appends after them.
+                try await client.execute(
+                    uri: rows, method: .post, headers: [.authorization: auth, .contentType: "application/json"],
+                    body: ByteBuffer(string: #"[{"content":{"text":"x"}},{"content":{"text":"y"},"expected_prediction":"no"}]"#)
+                ) { response in
+                    let imported = try JSONDecoder().decode(Dataset.self, from: Data(buffer: response.body))
+                    #expect(imported.row_count == 100_002)
+                }
+            }
+            let (placement, server, password) = try await env.placement(org)
+            let positions = try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) { connection in
+                try await connection.query(
+                    "SELECT count(*)::int, count(DISTINCT position)::int, max(position), count(expected_prediction)::int FROM rows",
+                    logger: Self.logger
+                ).collect()[0].decode((Int, Int, Int, Int).self)
+            }
+            #expect(positions.0 == 100_002 && positions.1 == 100_002 && positions.2 == 100_001 && positions.3 == 100_001)
         }
     }
 }

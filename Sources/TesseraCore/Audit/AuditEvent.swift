@@ -24,6 +24,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case orgPurgeRequest = "org.purge_request"
     case orgPurge = "org.purge"
     case datasetCreate = "dataset.create"
+    case rowsImport = "rows.import"
     case auditAnchor = "audit.anchor"
 }
 

@@ -9,6 +9,8 @@ public struct Settings: Sendable {
         public var port: Int
         /// Largest request body accepted; larger ones are answered 413 before routing.
         public var maxBodyBytes: Int
+        /// The same for bulk imports (`POST …/rows`).
+        public var maxImportBytes: Int
     }
 
     public struct Database: Sendable {
@@ -80,6 +82,7 @@ public struct Settings: Sendable {
         SettingKey("auth.failure_window_seconds", env: "TESSERA_AUTH_FAILURE_WINDOW_SECONDS", default: "60", help: "window for counting failures"),
         SettingKey("auth.cache_seconds", env: "TESSERA_AUTH_CACHE_SECONDS", default: "5", help: "how long a verified key is cached"),
         SettingKey("auth.session_minutes", env: "TESSERA_AUTH_SESSION_MINUTES", default: "60", help: "session token lifetime"),
+        SettingKey("http.max_import_bytes", env: "TESSERA_HTTP_MAX_IMPORT_BYTES", default: "67108864", help: "largest bulk import body, in bytes"),
         SettingKey("database.host", env: "TESSERA_DB_HOST", default: "127.0.0.1", help: "metadata database host"),
         SettingKey("database.port", env: "TESSERA_DB_PORT", default: "54329", help: "metadata database port"),
         SettingKey("database.name", env: "TESSERA_DB_NAME", default: "tessera_meta", help: "metadata database name"),

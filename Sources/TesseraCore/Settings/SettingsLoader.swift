@@ -44,6 +44,7 @@ public struct LoadedSettings: Sendable {
         case "http.host": return s.http.host
         case "http.port": return String(s.http.port)
         case "http.max_body_bytes": return String(s.http.maxBodyBytes)
+        case "http.max_import_bytes": return String(s.http.maxImportBytes)
         case "auth.max_failures": return String(s.auth.maxFailures)
         case "auth.failure_window_seconds": return String(s.auth.failureWindowSeconds)
         case "auth.cache_seconds": return String(s.auth.cacheSeconds)
@@ -97,7 +98,8 @@ public enum SettingsLoader {
             http: .init(
                 host: try reader.string("http.host"),
                 port: try reader.int("http.port", in: 0...65535),
-                maxBodyBytes: try reader.int("http.max_body_bytes", in: 1...Int(Int32.max))
+                maxBodyBytes: try reader.int("http.max_body_bytes", in: 1...Int(Int32.max)),
+                maxImportBytes: try reader.int("http.max_import_bytes", in: 1...Int(Int32.max))
             ),
             auth: .init(
                 maxFailures: try reader.int("auth.max_failures", in: 1...1_000_000),

@@ -4,13 +4,17 @@ import TesseraCore
 /// Refuses request bodies over the limit with 413, before routing and authentication:
 /// at once from `Content-Length`, or while streaming when there is none.
 public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
-    let limit: Int
+    let standard: Int
+    /// Bulk imports (`POST …/rows`) may be larger.
+    let imports: Int
 
-    public init(limit: Int) {
-        self.limit = limit
+    public init(limit: Int, importLimit: Int? = nil) {
+        self.standard = limit
+        self.imports = importLimit ?? limit
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let limit = request.method == .post && request.uri.path.hasSuffix("/rows") ? imports : standard
         if let declared = request.headers[.contentLength] {
             guard let length = Int(declared), length >= 0 else { throw TesseraError.badRequest("Content-Length is not a number") }
             guard length <= limit else { throw TesseraError.payloadTooLarge(limit: limit) }

@@ -43,3 +43,31 @@ extension APIHandler {
             fields: dataset.fields, created_at: dataset.createdAt)
     }
 }
+
+/// `POST /v1/orgs/{org}/datasets/{id}/rows`: bulk import, all or nothing.
+extension APIHandler {
+    func importRows(_ input: Operations.importRows.Input) async throws -> Operations.importRows.Output {
+        let repository = try datasets()
+        let id = try Self.objectID(input.path.id)
+        guard let dataset = try await repository.get(id) else { throw TesseraError.notFound("no such dataset") }
+        let rows: [ImportedRow]
+        do {
+            switch input.body {
+            case .json(let value):
+                // The runtime has decoded the JSON; re-encoded, it is parsed row by row to name a bad one.
+                rows = try RowImport.parse(try JSONEncoder().encode(value), format: .jsonArray, requiredFields: dataset.fields)
+            case .application_x_hyphen_ndjson(let body):
+                rows = try RowImport.parse(try await Data(collecting: body, upTo: .max), format: .ndjson, requiredFields: dataset.fields)
+            }
+        } catch let problem as RowImport.Problem {
+            throw TesseraError.badRequest(problem.row == 0 ? problem.reason : "\(problem); nothing was imported")
+        }
+        guard !rows.isEmpty else { throw TesseraError.badRequest("no rows in the body") }
+        guard try await repository.importRows(dataset: id, rows: rows, audit: audit(.rowsImport, org: repository.org)) != nil else {
+            throw TesseraError.notFound("no such dataset")
+        }
+        relay.wake(repository.org)
+        guard let updated = try await repository.get(id) else { throw TesseraError.notFound("no such dataset") }
+        return .ok(.init(body: .json(Self.schema(updated))))
+    }
+}

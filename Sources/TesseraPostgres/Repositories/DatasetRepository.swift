@@ -64,6 +64,43 @@ public struct DatasetRepository: Sendable {
         }
     }
 
+    public func get(_ id: UUID) async throws -> DatasetRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query(
+                "SELECT id, name, description, row_count, fields, created_at FROM datasets WHERE id = \(id)", logger: logger
+            ).collect().first.map(Self.record)
+        }
+    }
+
+    /// Appends rows to a dataset in one transaction (all or none), with their audit event; returns the new
+    /// row count, or nil when the org has no such dataset.
+    public func importRows(dataset: UUID, rows: [ImportedRow], audit: AuditEvent) async throws -> Int? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.withTransaction(logger: logger) { tx -> Int? in
+                guard let start = try await tx.query(
+                    "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger
+                ).collect().first?.decode(Int.self) else { return nil }
+                let positions = Array(start..<(start + rows.count))
+                let contents = rows.map(\.content)
+                // Arrays cannot carry NULLs through the driver: a parallel flag marks the missing expectations.
+                let expected = rows.map { $0.expectedPrediction ?? "" }
+                let missing = rows.map { $0.expectedPrediction == nil }
+                try await tx.query(
+                    """
+                    INSERT INTO rows (dataset_id, position, content, expected_prediction)
+                    SELECT \(dataset), p, c::jsonb, CASE WHEN m THEN NULL ELSE e END
+                    FROM unnest(\(positions)::int[], \(contents)::text[], \(expected)::text[], \(missing)::bool[]) AS t(p, c, e, m)
+                    """, logger: logger)
+                var event = audit
+                event.entityType = "dataset"
+                event.entityID = dataset.uuidString.lowercased()
+                event.metadata["rows"] = String(rows.count)
+                try await AuditOutbox.write(event, on: tx, logger: logger)
+                return start + rows.count
+            }
+        }
+    }
+
     static func record(_ row: PostgresRow) throws -> DatasetRecord {
         let (id, name, description, count, fields, created) = try row.decode((UUID, String, String?, Int, [String], Date).self)
         return DatasetRecord(id: id, name: name, description: description, rowCount: count, fields: fields, createdAt: created)

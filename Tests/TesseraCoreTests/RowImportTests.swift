@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import TesseraCore
+
+@Suite struct RowImportTests {
+    @Test func ndjsonRowsParseAndBlankLinesAreSkipped() throws {
+        let text = """
+            {"content":{"text":"a"},"expected_prediction":"yes"}
+
+            {"content":{"text":"b"}}\r
+            {"content":{"text":"c"},"expected_prediction":null}
+            """
+        let rows = try RowImport.parse(Data(text.utf8), format: .ndjson, requiredFields: ["text"])
+        #expect(rows.map(\.expectedPrediction) == ["yes", nil, nil])
+        #expect(rows[0].content == #"{"text":"a"}"#)
+    }
+
+    @Test func theFirstBadLineIsNamed() {
+        let text = "{\"content\":{\"text\":\"a\"}}\n{\"content\":{\"text\":\"b\"}}\n{oops\n{\"content\":{}}\n"
+        #expect(throws: RowImport.Problem(row: 3, reason: "not valid JSON")) {
+            try RowImport.parse(Data(text.utf8), format: .ndjson, requiredFields: ["text"])
+        }
+        #expect(throws: RowImport.Problem(row: 2, reason: "content lacks the dataset's field 'text'")) {
+            try RowImport.parse(Data("{\"content\":{\"text\":\"a\"}}\n{\"content\":{}}".utf8), format: .ndjson, requiredFields: ["text"])
+        }
+        #expect(throws: RowImport.Problem(row: 1, reason: "unknown key 'extra'")) {
+            try RowImport.parse(Data(#"{"content":{},"extra":1}"#.utf8), format: .ndjson, requiredFields: [])
+        }
+        #expect(throws: RowImport.Problem(row: 1, reason: "expected_prediction must be a string")) {
+            try RowImport.parse(Data(#"{"content":{},"expected_prediction":3}"#.utf8), format: .ndjson, requiredFields: [])
+        }
+    }
+
+    @Test func jsonArraysNameTheBadElement() throws {
+        #expect(try RowImport.parse(Data(#"[{"content":{"q":1}}]"#.utf8), format: .jsonArray, requiredFields: ["q"]).count == 1)
+        #expect(throws: RowImport.Problem(row: 2, reason: "a row must be an object")) {
+            try RowImport.parse(Data(#"[{"content":{}}, 5]"#.utf8), format: .jsonArray, requiredFields: [])
+        }
+        #expect(throws: RowImport.Problem(row: 0, reason: "the body must be a JSON array of rows")) {
+            try RowImport.parse(Data(#"{"content":{}}"#.utf8), format: .jsonArray, requiredFields: [])
+        }
+    }
+}
