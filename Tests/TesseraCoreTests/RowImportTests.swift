@@ -41,3 +41,19 @@ import Testing
         }
     }
 }
+
+@Suite struct PromptTemplateTests {
+    @Test func placeholdersAreFoundOnceInOrder() throws {
+        let t = try PromptTemplate("Classify: {{text}} (lang {{ lang }}) again {{text}}")
+        #expect(t.placeholders == ["text", "lang"])
+        #expect(t.missing(from: ["text"]) == ["lang"])
+        #expect(t.render(["text": "great", "lang": "en"]) == "Classify: great (lang en) again great")
+        #expect(try PromptTemplate("no placeholders").placeholders.isEmpty)
+    }
+
+    @Test func malformedTemplatesAreRefused() {
+        #expect(throws: PromptTemplate.Problem.self) { try PromptTemplate("open {{text") }
+        #expect(throws: PromptTemplate.Problem.self) { try PromptTemplate("bad {{two words}}") }
+        #expect(throws: PromptTemplate.Problem.self) { try PromptTemplate("empty {{}}") }
+    }
+}

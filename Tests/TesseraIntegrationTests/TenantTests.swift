@@ -535,4 +535,62 @@ import TesseraPostgres
             #expect(positions.0 == 100_002 && positions.1 == 100_002 && positions.2 == 100_001 && positions.3 == 100_001)
         }
     }
+
+    /// Models, prompts and runs: a run seeds one work item per row, checks the prompt's placeholders
+    /// against the dataset's fields, reports progress and can be cancelled once.
+    @Test func predictionRunsThroughTheAPI() async throws {
+        try await withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("runs")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let headers: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
+                struct Item: Decodable { let id: String }
+                func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> TestResponse {
+                    var h = headers
+                    h[.contentType] = contentType
+                    return try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .post, headers: h, body: ByteBuffer(string: body))
+                }
+                let dataset = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/datasets", #"{"name":"d","fields":["text"]}"#).body)).id
+                #expect(try await post("/datasets/\(dataset)/rows", "{\"content\":{\"text\":\"a\"}}\n{\"content\":{\"text\":\"b\"}}\n", contentType: "application/x-ndjson").status == .ok)
+                let model = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/models", #"{"name":"llama3","source":"ollama"}"#).body)).id
+                #expect(try await post("/models", #"{"name":"llama3","source":"ollama"}"#).status == .conflict)
+                #expect(try await post("/prompts", #"{"name":"bad","template":"oops {{text"}"#).status == .unprocessableContent)
+                let good = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/prompts", #"{"name":"p","template":"Sentiment of: {{text}}"}"#).body)).id
+                let wrong = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/prompts", #"{"name":"q","template":"{{title}}"}"#).body)).id
+                // A placeholder the rows cannot fill is refused.
+                try await client.execute(
+                    uri: "/v1/orgs/\(org)/runs", method: .post, headers: headers,
+                    body: ByteBuffer(string: #"{"model_id":"\#(model)","prompt_id":"\#(wrong)","dataset_id":"\#(dataset)"}"#)
+                ) { response in
+                    #expect(response.status == .unprocessableContent)
+                    #expect(String(buffer: response.body).contains("title"))
+                }
+                struct Run: Decodable { let id: String; let status: String; let total: Int; let pending: Int }
+                let created = try await post("/runs", #"{"model_id":"\#(model)","prompt_id":"\#(good)","dataset_id":"\#(dataset)"}"#)
+                #expect(created.status == .created)
+                let run = try JSONDecoder().decode(Run.self, from: Data(buffer: created.body))
+                #expect(run.status == "pending" && run.total == 2 && run.pending == 2)
+                try await client.execute(uri: "/v1/orgs/\(org)/runs/\(run.id)", method: .get, headers: headers) { response in
+                    let fetched = try JSONDecoder().decode(Run.self, from: Data(buffer: response.body))
+                    #expect(fetched.total == 2)
+                }
+                try await client.execute(uri: "/v1/orgs/\(org)/runs/\(run.id)/cancel", method: .post, headers: headers) { response in
+                    let cancelled = try JSONDecoder().decode(Run.self, from: Data(buffer: response.body))
+                    #expect(cancelled.status == "cancelled")
+                }
+                #expect(try await client.execute(uri: "/v1/orgs/\(org)/runs/\(run.id)/cancel", method: .post, headers: headers).status == .conflict)
+                #expect(try await client.execute(uri: "/v1/orgs/\(org)/runs/\(UUID())", method: .get, headers: headers).status == .notFound)
+                // Every change reached the audit log through the outbox.
+                try await waitUntil(timeout: .seconds(5)) {
+                    let actions = try await env.client.withConnection { connection in
+                        try await connection.query("SELECT action FROM audit_logs WHERE org_id = \(org)", logger: Self.logger)
+                            .collect().map { try $0.decode(String.self) }
+                    }
+                    return ["dataset.create", "rows.import", "model.create", "prompt.create", "run.create", "run.cancel"]
+                        .allSatisfy(actions.contains)
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,10 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case orgPurge = "org.purge"
     case datasetCreate = "dataset.create"
     case rowsImport = "rows.import"
+    case modelCreate = "model.create"
+    case promptCreate = "prompt.create"
+    case runCreate = "run.create"
+    case runCancel = "run.cancel"
     case auditAnchor = "audit.anchor"
 }
 

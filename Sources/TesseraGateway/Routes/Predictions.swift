@@ -1,0 +1,110 @@
+import Foundation
+import TesseraCore
+import TesseraPostgres
+
+/// `/v1/orgs/{org}/models`, `/prompts`, `/runs`: prediction runs, in the org's own database.
+extension APIHandler {
+    func predictions() throws -> PredictionRepository {
+        PredictionRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
+    }
+
+    func createModel(_ input: Operations.createModel.Input) async throws -> Operations.createModel.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let name = body.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        let source = body.source.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count), (1...100).contains(source.count) else {
+            throw TesseraError.unprocessable("name (1–200) and source (1–100 characters) are required")
+        }
+        let repository = try predictions()
+        let event = audit(.modelCreate, org: repository.org, entityType: "model", metadata: ["name": name, "source": source])
+        guard let model = try await repository.createModel(
+            name: name, source: source, library: body.library, description: body.description, audit: event)
+        else { throw TesseraError.conflict("the org has a model '\(name)' from '\(source)'") }
+        relay.wake(repository.org)
+        return .created(.init(body: .json(Self.schema(model))))
+    }
+
+    func listModels(_ input: Operations.listModels.Input) async throws -> Operations.listModels.Output {
+        .ok(.init(body: .json(.init(items: try await predictions().models().map(Self.schema)))))
+    }
+
+    func createPrompt(_ input: Operations.createPrompt.Input) async throws -> Operations.createPrompt.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let template: PromptTemplate
+        do {
+            template = try PromptTemplate(body.template)
+        } catch let problem as PromptTemplate.Problem {
+            throw TesseraError.unprocessable("template: \(problem)")
+        }
+        let repository = try predictions()
+        let event = audit(.promptCreate, org: repository.org, entityType: "prompt", metadata: ["name": body.name])
+        guard let prompt = try await repository.createPrompt(name: body.name, template: template.text, audit: event) else {
+            throw TesseraError.conflict("the org has a prompt named '\(body.name)'")
+        }
+        relay.wake(repository.org)
+        return .created(.init(body: .json(try Self.schema(prompt))))
+    }
+
+    func listPrompts(_ input: Operations.listPrompts.Input) async throws -> Operations.listPrompts.Output {
+        .ok(.init(body: .json(.init(items: try await predictions().prompts().map(Self.schema)))))
+    }
+
+    func createRun(_ input: Operations.createRun.Input) async throws -> Operations.createRun.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let repository = try predictions()
+        let (modelID, promptID, datasetID) = (try Self.reference(body.model_id, "model_id"), try Self.reference(body.prompt_id, "prompt_id"),
+                                             try Self.reference(body.dataset_id, "dataset_id"))
+        guard try await repository.modelExists(modelID) else { throw TesseraError.unprocessable("no model \(body.model_id)") }
+        guard let prompt = try await repository.prompt(promptID) else { throw TesseraError.unprocessable("no prompt \(body.prompt_id)") }
+        guard let dataset = try await datasets().get(datasetID) else { throw TesseraError.unprocessable("no dataset \(body.dataset_id)") }
+        let missing = try PromptTemplate(prompt.template).missing(from: dataset.fields)
+        guard missing.isEmpty else {
+            throw TesseraError.unprocessable(
+                "the prompt's placeholders \(missing.joined(separator: ", ")) name no field of the dataset (fields: \(dataset.fields.joined(separator: ", ")))")
+        }
+        let event = audit(
+            .runCreate, org: repository.org, entityType: "run",
+            metadata: ["model_id": Self.id(modelID), "prompt_id": Self.id(promptID), "dataset_id": Self.id(datasetID)])
+        guard let run = try await repository.createRun(
+            model: modelID, prompt: promptID, dataset: datasetID, createdBy: Principal.current.flatMap(Self.userID(of:)), audit: event)
+        else { throw TesseraError.internalError }
+        relay.wake(repository.org)
+        return .created(.init(body: .json(Self.schema(run))))
+    }
+
+    func getRun(_ input: Operations.getRun.Input) async throws -> Operations.getRun.Output {
+        guard let run = try await predictions().run(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such run") }
+        return .ok(.init(body: .json(Self.schema(run))))
+    }
+
+    func cancelRun(_ input: Operations.cancelRun.Input) async throws -> Operations.cancelRun.Output {
+        let repository = try predictions()
+        let id = try Self.objectID(input.path.id)
+        switch try await repository.cancelRun(id, audit: audit(.runCancel, org: repository.org, entityType: "run")) {
+        case .cancelled(let run):
+            relay.wake(repository.org)
+            return .ok(.init(body: .json(Self.schema(run))))
+        case .notFound: throw TesseraError.notFound("no such run")
+        case .finished(let status): throw TesseraError.conflict("the run is \(status); only a pending or running run can be cancelled")
+        }
+    }
+
+    static func reference(_ raw: String, _ field: String) throws -> UUID {
+        try UUID(uuidString: raw).orBadRequest("\(field) is not an id")
+    }
+
+    static func schema(_ m: ModelRecord) -> Components.Schemas.Model {
+        .init(id: id(m.id), name: m.name, source: m.source, library: m.library, description: m.description, created_at: m.createdAt)
+    }
+
+    static func schema(_ p: PromptRecord) throws -> Components.Schemas.Prompt {
+        .init(id: id(p.id), name: p.name, template: p.template, placeholders: try PromptTemplate(p.template).placeholders, created_at: p.createdAt)
+    }
+
+    static func schema(_ r: RunRecord) -> Components.Schemas.Run {
+        .init(
+            id: id(r.id), model_id: id(r.modelID), prompt_id: id(r.promptID), dataset_id: id(r.datasetID),
+            status: .init(rawValue: r.status) ?? .pending, total: r.total, pending: r.pending, in_progress: r.inProgress,
+            done: r.done, failed: r.failed, created_at: r.createdAt, finished_at: r.finishedAt)
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+
+public struct ModelRecord: Sendable, Equatable {
+    public let id: UUID
+    public let name: String
+    public let source: String
+    public let library: String?
+    public let description: String?
+    public let createdAt: Date
+}
+
+public struct PromptRecord: Sendable, Equatable {
+    public let id: UUID
+    public let name: String
+    public let template: String
+    public let createdAt: Date
+}
+
+/// A prediction run with its progress, kept by the database's triggers (read in O(1)).
+public struct RunRecord: Sendable, Equatable {
+    public let id: UUID
+    public let modelID: UUID
+    public let promptID: UUID
+    public let datasetID: UUID
+    public let status: String
+    public let total: Int
+    public let pending: Int
+    public let inProgress: Int
+    public let done: Int
+    public let failed: Int
+    public let createdAt: Date
+    public let finishedAt: Date?
+}
+
+/// Models, prompts and prediction runs of one org, in its own database; every change writes its audit
+/// event to the outbox in the same transaction.
+public struct PredictionRepository: Sendable {
+    public let org: UUID
+    let databases: TenantDatabases
+    let logger: Logger
+
+    public init(org: UUID, databases: TenantDatabases, logger: Logger) {
+        self.org = org
+        self.databases = databases
+        self.logger = logger
+    }
+
+    /// Runs `body` in a transaction on the org's database and writes `audit` (completed by `body`'s result).
+    func change<T: Sendable>(
+        _ audit: AuditEvent, _ body: @escaping @Sendable (PostgresConnection) async throws -> (T, String)?
+    ) async throws -> T? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.withTransaction(logger: logger) { tx -> T? in
+                guard let (result, entityID) = try await body(tx) else { return nil }
+                var event = audit
+                event.entityID = entityID
+                try await AuditOutbox.write(event, on: tx, logger: logger)
+                return result
+            }
+        }
+    }
+
+    public func createModel(name: String, source: String, library: String?, description: String?, audit: AuditEvent) async throws -> ModelRecord? {
+        try await change(audit) { [logger] tx in
+            let rows = try await tx.query(
+                """
+                INSERT INTO models (name, source, library, description) VALUES (\(name), \(source), \(library), \(description))
+                ON CONFLICT (name, source) DO NOTHING RETURNING id, name, source, library, description, created_at
+                """, logger: logger
+            ).collect()
+            return try rows.first.map { row in
+                let m = try Self.model(row)
+                return (m, m.id.uuidString.lowercased())
+            }
+        }
+    }
+
+    public func models() async throws -> [ModelRecord] {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query(
+                "SELECT id, name, source, library, description, created_at FROM models ORDER BY created_at, id", logger: logger
+            ).collect().map(Self.model)
+        }
+    }
+
+    public func createPrompt(name: String, template: String, audit: AuditEvent) async throws -> PromptRecord? {
+        try await change(audit) { [logger] tx in
+            let rows = try await tx.query(
+                "INSERT INTO prompts (name, template) VALUES (\(name), \(template)) ON CONFLICT (name) DO NOTHING RETURNING id, name, template, created_at",
+                logger: logger
+            ).collect()
+            return try rows.first.map { row in
+                let p = try Self.prompt(row)
+                return (p, p.id.uuidString.lowercased())
+            }
+        }
+    }
+
+    public func prompts() async throws -> [PromptRecord] {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT id, name, template, created_at FROM prompts ORDER BY created_at, id", logger: logger)
+                .collect().map(Self.prompt)
+        }
+    }
+
+    public func prompt(_ id: UUID) async throws -> PromptRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT id, name, template, created_at FROM prompts WHERE id = \(id)", logger: logger)
+                .collect().first.map(Self.prompt)
+        }
+    }
+
+    public func modelExists(_ id: UUID) async throws -> Bool {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT EXISTS (SELECT 1 FROM models WHERE id = \(id))", logger: logger).collect()[0].decode(Bool.self)
+        }
+    }
+
+    /// Creates a run; the trigger seeds one pending work item per row of the dataset.
+    public func createRun(model: UUID, prompt: UUID, dataset: UUID, createdBy: UUID?, audit: AuditEvent) async throws -> RunRecord? {
+        try await change(audit) { [logger] tx in
+            let id = try await tx.query(
+                """
+                INSERT INTO prediction_runs (model_id, prompt_id, dataset_id, created_by)
+                VALUES (\(model), \(prompt), \(dataset), \(createdBy)) RETURNING id
+                """, logger: logger
+            ).collect()[0].decode(UUID.self)
+            guard let run = try await Self.run(id, on: tx, logger: logger) else { return nil }
+            return (run, id.uuidString.lowercased())
+        }
+    }
+
+    public func run(_ id: UUID) async throws -> RunRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in try await Self.run(id, on: connection, logger: logger) }
+    }
+
+    public enum CancelOutcome: Sendable, Equatable {
+        case cancelled(RunRecord), notFound, finished(String)
+    }
+
+    /// Cancels a pending or running run (its work items stay as they are, for the record).
+    public func cancelRun(_ id: UUID, audit: AuditEvent) async throws -> CancelOutcome {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.withTransaction(logger: logger) { tx -> CancelOutcome in
+                guard let current = try await tx.query(
+                    "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
+                ).collect().first?.decode(String.self) else { return .notFound }
+                guard current == "pending" || current == "running" else { return .finished(current) }
+                try await tx.query(
+                    "UPDATE prediction_runs SET status = 'cancelled', finished_at = now() WHERE id = \(id)", logger: logger)
+                var event = audit
+                event.entityID = id.uuidString.lowercased()
+                try await AuditOutbox.write(event, on: tx, logger: logger)
+                guard let run = try await Self.run(id, on: tx, logger: logger) else { return .notFound }
+                return .cancelled(run)
+            }
+        }
+    }
+
+    static func run(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RunRecord? {
+        let rows = try await connection.query(
+            """
+            SELECT id, model_id, prompt_id, dataset_id, status::text, total, pending, in_progress, done, failed, created_at, finished_at
+            FROM prediction_runs WHERE id = \(id)
+            """, logger: logger
+        ).collect()
+        guard let row = rows.first else { return nil }
+        let c = row.makeRandomAccess()
+        return RunRecord(
+            id: try c[0].decode(UUID.self), modelID: try c[1].decode(UUID.self), promptID: try c[2].decode(UUID.self),
+            datasetID: try c[3].decode(UUID.self), status: try c[4].decode(String.self), total: try c[5].decode(Int.self),
+            pending: try c[6].decode(Int.self), inProgress: try c[7].decode(Int.self), done: try c[8].decode(Int.self),
+            failed: try c[9].decode(Int.self), createdAt: try c[10].decode(Date.self), finishedAt: try c[11].decode(Date?.self))
+    }
+
+    static func model(_ row: PostgresRow) throws -> ModelRecord {
+        let (id, name, source, library, description, created) = try row.decode((UUID, String, String, String?, String?, Date).self)
+        return ModelRecord(id: id, name: name, source: source, library: library, description: description, createdAt: created)
+    }
+
+    static func prompt(_ row: PostgresRow) throws -> PromptRecord {
+        let (id, name, template, created) = try row.decode((UUID, String, String, Date).self)
+        return PromptRecord(id: id, name: name, template: template, createdAt: created)
+    }
+}
