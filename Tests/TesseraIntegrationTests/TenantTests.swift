@@ -593,4 +593,96 @@ import TesseraPostgres
             }
         }
     }
+
+    /// The work queue: 32 concurrent claimers never get the same item; results are all or none, idempotent,
+    /// refused (409) for items the lease does not hold; expired leases return to the queue; the run completes.
+    @Test func workQueueUnderConcurrentClaimers() async throws {
+        try await withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("queue")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            // AsyncHTTPClient's pool: the 32 claimers really are concurrent connections.
+            try await app.test(.ahc(.http)) { client in
+                let headers: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
+                struct Item: Decodable { let id: String }
+                func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> TestResponse {
+                    var h = headers
+                    h[.contentType] = contentType
+                    return try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .post, headers: h, body: ByteBuffer(string: body))
+                }
+                let dataset = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/datasets", #"{"name":"d","fields":["text"]}"#).body)).id
+                let lines = (0..<1000).map { #"{"content":{"text":"row \#($0)"}}"# }.joined(separator: "\n")
+                #expect(try await post("/datasets/\(dataset)/rows", lines, contentType: "application/x-ndjson").status == .ok)
+                let model = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/models", #"{"name":"m","source":"ollama"}"#).body)).id
+                let prompt = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/prompts", #"{"name":"p","template":"Say: {{text}}"}"#).body)).id
+                let run = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/runs", #"{"model_id":"\#(model)","prompt_id":"\#(prompt)","dataset_id":"\#(dataset)"}"#).body)).id
+
+                struct Claim: Decodable {
+                    struct Work: Decodable { let work_item_id: String; let prompt: String }
+                    let lease_id: String
+                    let items: [Work]
+                }
+                let claims = try await withThrowingTaskGroup(of: [Claim].self) { group in
+                    for _ in 0..<32 {
+                        group.addTask {
+                            var mine: [Claim] = []
+                            while true {
+                                let response = try await post("/runs/\(run)/claim", #"{"limit":20,"lease_seconds":300}"#)
+                                let claim = try JSONDecoder().decode(Claim.self, from: Data(buffer: response.body))
+                                if claim.items.isEmpty { return mine }
+                                mine.append(claim)
+                            }
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                let handed = claims.flatMap { $0.items.map(\.work_item_id) }
+                #expect(handed.count == 1000)
+                #expect(Set(handed).count == 1000)
+                #expect(claims.first?.items.first?.prompt.hasPrefix("Say: row ") == true)
+
+                // Results: one claim's items; again (no-op); an item of another lease (409, nothing recorded).
+                struct Submitted: Decodable { let recorded: Int }
+                func submit(_ claim: Claim, items: [String], status: String = "succeeded") async throws -> TestResponse {
+                    let results = items.map { #"{"work_item_id":"\#($0)","output":"ok","latency_seconds":0.5,"status":"\#(status)"}"# }
+                    return try await post("/runs/\(run)/predictions", #"{"lease_id":"\#(claim.lease_id)","results":[\#(results.joined(separator: ","))]}"#)
+                }
+                let first = claims[0]
+                let firstResponse = try await submit(first, items: first.items.map(\.work_item_id))
+                #expect(try JSONDecoder().decode(Submitted.self, from: Data(buffer: firstResponse.body)).recorded == first.items.count)
+                let again = try await submit(first, items: first.items.map(\.work_item_id))
+                #expect(try JSONDecoder().decode(Submitted.self, from: Data(buffer: again.body)).recorded == 0)
+                let foreign = try await submit(first, items: [claims[1].items[0].work_item_id])
+                #expect(foreign.status == .conflict)
+                // Heartbeat extends the second claim's lease.
+                struct Beat: Decodable { let extended: Int }
+                let beat = try await post("/runs/\(run)/heartbeat", #"{"lease_id":"\#(claims[1].lease_id)","lease_seconds":600}"#)
+                #expect(try JSONDecoder().decode(Beat.self, from: Data(buffer: beat.body)).extended == claims[1].items.count)
+
+                // An expired lease returns its items to the queue at the next claim.
+                let (placement, server, password) = try await env.placement(org)
+                let expired = claims[2].lease_id
+                try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
+                    try await $0.query(
+                        "UPDATE work_items SET lease_expires_at = now() - interval '1 second' WHERE lease_id = \(UUID(uuidString: expired)!)",
+                        logger: Self.logger)
+                }
+                let reclaimed = try JSONDecoder().decode(Claim.self, from: Data(buffer: try await post("/runs/\(run)/claim", #"{"limit":1000}"#).body))
+                #expect(Set(reclaimed.items.map(\.work_item_id)) == Set(claims[2].items.map(\.work_item_id)))
+                #expect(try await submit(claims[2], items: [claims[2].items[0].work_item_id]).status == .conflict)
+
+                // Every other claim reports (half of them as failures); the run completes with done + failed = total.
+                for (i, claim) in claims.enumerated() where i != 0 && i != 2 {
+                    #expect(try await submit(claim, items: claim.items.map(\.work_item_id), status: i % 2 == 0 ? "succeeded" : "failed").status == .ok)
+                }
+                #expect(try await submit(reclaimed, items: reclaimed.items.map(\.work_item_id)).status == .ok)
+                struct Run: Decodable { let status: String; let total: Int; let done: Int; let failed: Int; let pending: Int; let in_progress: Int }
+                let final = try JSONDecoder().decode(Run.self, from: Data(buffer: try await client.execute(
+                    uri: "/v1/orgs/\(org)/runs/\(run)", method: .get, headers: headers).body))
+                #expect(final.status == "done" && final.total == 1000 && final.done + final.failed == 1000)
+                #expect(final.pending == 0 && final.in_progress == 0)
+                #expect(try await post("/runs/\(run)/claim", "{}").status == .conflict)
+            }
+        }
+    }
 }

@@ -29,6 +29,9 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case promptCreate = "prompt.create"
     case runCreate = "run.create"
     case runCancel = "run.cancel"
+    case runClaim = "run.claim"
+    case runHeartbeat = "run.heartbeat"
+    case predictionSubmit = "prediction.submit"
     case auditAnchor = "audit.anchor"
 }
 

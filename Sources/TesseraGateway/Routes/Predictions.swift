@@ -108,3 +108,48 @@ extension APIHandler {
             done: r.done, failed: r.failed, created_at: r.createdAt, finished_at: r.finishedAt)
     }
 }
+
+/// The work queue: claim, heartbeat, submit.
+extension APIHandler {
+    func claimWork(_ input: Operations.claimWork.Input) async throws -> Operations.claimWork.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let limit = body.limit ?? 10
+        let seconds = body.lease_seconds ?? 300
+        guard (1...1000).contains(limit), (5...3600).contains(seconds) else {
+            throw TesseraError.badRequest("limit is 1–1000 and lease_seconds 5–3600")
+        }
+        let repository = try predictions()
+        let run = try Self.objectID(input.path.id)
+        let claim = try await repository.claim(
+            run: run, limit: limit, leaseSeconds: seconds, audit: audit(.runClaim, org: repository.org, entityType: "run"))
+        if !claim.items.isEmpty { relay.wake(repository.org) }
+        return .ok(.init(body: .json(.init(
+            lease_id: Self.id(claim.lease), expires_at: claim.expires,
+            items: claim.items.map { .init(work_item_id: Self.id($0.workItemID), row_id: Self.id($0.rowID), prompt: $0.prompt) }))))
+    }
+
+    func heartbeatWork(_ input: Operations.heartbeatWork.Input) async throws -> Operations.heartbeatWork.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let seconds = body.lease_seconds ?? 300
+        guard (5...3600).contains(seconds) else { throw TesseraError.badRequest("lease_seconds is 5–3600") }
+        let extended = try await predictions().heartbeat(
+            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"), leaseSeconds: seconds)
+        return .ok(.init(body: .json(.init(extended: extended))))
+    }
+
+    func submitPredictions(_ input: Operations.submitPredictions.Input) async throws -> Operations.submitPredictions.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        guard (1...1000).contains(body.results.count) else { throw TesseraError.badRequest("send 1–1000 results") }
+        let results = try body.results.map { result in
+            SubmittedResult(
+                workItemID: try Self.reference(result.work_item_id, "work_item_id"), output: result.output,
+                latencySeconds: result.latency_seconds, succeeded: result.status == .succeeded, error: result.error)
+        }
+        let repository = try predictions()
+        let recorded = try await repository.submit(
+            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"), results: results,
+            audit: audit(.predictionSubmit, org: repository.org, entityType: "run"))
+        if recorded > 0 { relay.wake(repository.org) }
+        return .ok(.init(body: .json(.init(recorded: recorded))))
+    }
+}

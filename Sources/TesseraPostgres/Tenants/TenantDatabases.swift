@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 import TesseraCore
 
 /// Connection pools to org databases, opened on demand as each org's own role. At most `maxOpen` pools
@@ -58,12 +59,38 @@ public actor TenantDatabases: Service {
         }
         defer { Task { await self.release(org, pool) } }
         do {
-            return try await withDeadline(timeout) { try await pool.client.withConnection(body) }
+            return try await Self.withConnection(pool.client, deadline: timeout, body)
         } catch is DeadlineExceeded {
             throw TesseraError.unavailable("the organization's database did not answer within \(timeout)")
         } catch let error as PSQLError where error.code == .connectionError || error.code == .serverClosedConnection {
             logger.warning("org database unreachable", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
             throw TesseraError.unavailable("the organization's database is unreachable")
+        }
+    }
+
+    /// Runs `body` on a pooled connection; only getting the connection is bounded by `deadline` (a long
+    /// import may take longer than that once it runs).
+    static func withConnection<T: Sendable>(
+        _ client: PostgresClient, deadline: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let started = Flag()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    started.set()
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                if started.isSet { return nil }
+                throw DeadlineExceeded()
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let value = next { return value }
+            }
+            throw DeadlineExceeded()
         }
     }
 
@@ -147,6 +174,13 @@ public actor TenantDatabases: Service {
 }
 
 public struct DeadlineExceeded: Error {}
+
+/// A one-way flag shared between tasks.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
 
 /// Runs `work`, cancelling it and throwing `DeadlineExceeded` after `timeout`.
 public func withDeadline<T: Sendable>(_ timeout: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
