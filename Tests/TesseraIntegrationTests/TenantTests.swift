@@ -682,6 +682,14 @@ import TesseraPostgres
                 #expect(final.status == "done" && final.total == 1000 && final.done + final.failed == 1000)
                 #expect(final.pending == 0 && final.in_progress == 0)
                 #expect(try await post("/runs/\(run)/claim", "{}").status == .conflict)
+                // Claims, heartbeats and results reached the audit log.
+                try await waitUntil(timeout: .seconds(5)) {
+                    let actions = try await env.client.withConnection { connection in
+                        try await connection.query("SELECT DISTINCT action FROM audit_logs WHERE org_id = \(org)", logger: Self.logger)
+                            .collect().map { try $0.decode(String.self) }
+                    }
+                    return ["run.claim", "run.heartbeat", "prediction.submit"].allSatisfy(actions.contains)
+                }
             }
         }
     }

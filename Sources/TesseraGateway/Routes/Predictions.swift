@@ -132,8 +132,11 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let seconds = body.lease_seconds ?? 300
         guard (5...3600).contains(seconds) else { throw TesseraError.badRequest("lease_seconds is 5–3600") }
-        let extended = try await predictions().heartbeat(
-            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"), leaseSeconds: seconds)
+        let repository = try predictions()
+        let extended = try await repository.heartbeat(
+            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"), leaseSeconds: seconds,
+            audit: audit(.runHeartbeat, org: repository.org, entityType: "run"))
+        if extended > 0 { relay.wake(repository.org) }
         return .ok(.init(body: .json(.init(extended: extended))))
     }
 

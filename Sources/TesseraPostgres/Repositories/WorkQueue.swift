@@ -80,14 +80,24 @@ extension PredictionRepository {
     }
 
     /// Extends the lease of every item it holds; returns how many.
-    public func heartbeat(run: UUID, lease: UUID, leaseSeconds: Int) async throws -> Int {
+    public func heartbeat(run: UUID, lease: UUID, leaseSeconds: Int, audit: AuditEvent) async throws -> Int {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query(
-                """
-                UPDATE work_items SET lease_expires_at = now() + make_interval(secs => \(Double(leaseSeconds))), heartbeat_at = now()
-                WHERE run_id = \(run) AND lease_id = \(lease) AND status = 'leased' RETURNING id
-                """, logger: logger
-            ).collect().count
+            try await connection.withTransaction(logger: logger) { tx in
+                let extended = try await tx.query(
+                    """
+                    UPDATE work_items SET lease_expires_at = now() + make_interval(secs => \(Double(leaseSeconds))), heartbeat_at = now()
+                    WHERE run_id = \(run) AND lease_id = \(lease) AND status = 'leased' RETURNING id
+                    """, logger: logger
+                ).collect().count
+                if extended > 0 {
+                    var event = audit
+                    event.entityID = run.uuidString.lowercased()
+                    event.metadata["items"] = String(extended)
+                    event.metadata["lease_id"] = lease.uuidString.lowercased()
+                    try await AuditOutbox.write(event, on: tx, logger: logger)
+                }
+                return extended
+            }
         }
     }
 
