@@ -544,20 +544,15 @@ import TesseraPostgres
             let org = try await env.provisioned("runs")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
             try await app.test(.router) { client in
-                let headers: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
-                struct Item: Decodable { let id: String }
-                func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> TestResponse {
-                    var h = headers
-                    h[.contentType] = contentType
-                    return try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .post, headers: h, body: ByteBuffer(string: body))
-                }
-                let dataset = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/datasets", #"{"name":"d","fields":["text"]}"#).body)).id
-                #expect(try await post("/datasets/\(dataset)/rows", "{\"content\":{\"text\":\"a\"}}\n{\"content\":{\"text\":\"b\"}}\n", contentType: "application/x-ndjson").status == .ok)
-                let model = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/models", #"{"name":"llama3","source":"ollama"}"#).body)).id
-                #expect(try await post("/models", #"{"name":"llama3","source":"ollama"}"#).status == .conflict)
-                #expect(try await post("/prompts", #"{"name":"bad","template":"oops {{text"}"#).status == .unprocessableContent)
-                let good = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/prompts", #"{"name":"p","template":"Sentiment of: {{text}}"}"#).body)).id
-                let wrong = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/prompts", #"{"name":"q","template":"{{title}}"}"#).body)).id
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let headers = calls.headers
+                let dataset = try await calls.create("/datasets", #"{"name":"d","fields":["text"]}"#)
+                #expect(try await calls.post("/datasets/\(dataset)/rows", "{\"content\":{\"text\":\"a\"}}\n{\"content\":{\"text\":\"b\"}}\n", contentType: "application/x-ndjson").status == .ok)
+                let model = try await calls.create("/models", #"{"name":"llama3","source":"ollama"}"#)
+                #expect(try await calls.post("/models", #"{"name":"llama3","source":"ollama"}"#).status == .conflict)
+                #expect(try await calls.post("/prompts", #"{"name":"bad","template":"oops {{text"}"#).status == .unprocessableContent)
+                let good = try await calls.create("/prompts", #"{"name":"p","template":"Sentiment of: {{text}}"}"#)
+                let wrong = try await calls.create("/prompts", #"{"name":"q","template":"{{title}}"}"#)
                 // A placeholder the rows cannot fill is refused.
                 try await client.execute(
                     uri: "/v1/orgs/\(org)/runs", method: .post, headers: headers,
@@ -567,7 +562,7 @@ import TesseraPostgres
                     #expect(String(buffer: response.body).contains("title"))
                 }
                 struct Run: Decodable { let id: String; let status: String; let total: Int; let pending: Int }
-                let created = try await post("/runs", #"{"model_id":"\#(model)","prompt_id":"\#(good)","dataset_id":"\#(dataset)"}"#)
+                let created = try await calls.post("/runs", #"{"model_id":"\#(model)","prompt_id":"\#(good)","dataset_id":"\#(dataset)"}"#)
                 #expect(created.status == .created)
                 let run = try JSONDecoder().decode(Run.self, from: Data(buffer: created.body))
                 #expect(run.status == "pending" && run.total == 2 && run.pending == 2)
@@ -603,19 +598,14 @@ import TesseraPostgres
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
             // AsyncHTTPClient's pool: the 32 claimers really are concurrent connections.
             try await app.test(.ahc(.http)) { client in
-                let headers: HTTPFields = [.authorization: "Bearer \(platform.plaintext)", .contentType: "application/json"]
-                struct Item: Decodable { let id: String }
-                func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> TestResponse {
-                    var h = headers
-                    h[.contentType] = contentType
-                    return try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .post, headers: h, body: ByteBuffer(string: body))
-                }
-                let dataset = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/datasets", #"{"name":"d","fields":["text"]}"#).body)).id
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let headers = calls.headers
+                let dataset = try await calls.create("/datasets", #"{"name":"d","fields":["text"]}"#)
                 let lines = (0..<1000).map { #"{"content":{"text":"row \#($0)"}}"# }.joined(separator: "\n")
-                #expect(try await post("/datasets/\(dataset)/rows", lines, contentType: "application/x-ndjson").status == .ok)
-                let model = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/models", #"{"name":"m","source":"ollama"}"#).body)).id
-                let prompt = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/prompts", #"{"name":"p","template":"Say: {{text}}"}"#).body)).id
-                let run = try JSONDecoder().decode(Item.self, from: Data(buffer: try await post("/runs", #"{"model_id":"\#(model)","prompt_id":"\#(prompt)","dataset_id":"\#(dataset)"}"#).body)).id
+                #expect(try await calls.post("/datasets/\(dataset)/rows", lines, contentType: "application/x-ndjson").status == .ok)
+                let model = try await calls.create("/models", #"{"name":"m","source":"ollama"}"#)
+                let prompt = try await calls.create("/prompts", #"{"name":"p","template":"Say: {{text}}"}"#)
+                let run = try await calls.create("/runs", #"{"model_id":"\#(model)","prompt_id":"\#(prompt)","dataset_id":"\#(dataset)"}"#)
 
                 struct Claim: Decodable {
                     struct Work: Decodable { let work_item_id: String; let prompt: String }
@@ -627,7 +617,7 @@ import TesseraPostgres
                         group.addTask {
                             var mine: [Claim] = []
                             while true {
-                                let response = try await post("/runs/\(run)/claim", #"{"limit":20,"lease_seconds":300}"#)
+                                let response = try await calls.post("/runs/\(run)/claim", #"{"limit":20,"lease_seconds":300}"#)
                                 let claim = try JSONDecoder().decode(Claim.self, from: Data(buffer: response.body))
                                 if claim.items.isEmpty { return mine }
                                 mine.append(claim)
@@ -645,7 +635,7 @@ import TesseraPostgres
                 struct Submitted: Decodable { let recorded: Int }
                 func submit(_ claim: Claim, items: [String], status: String = "succeeded") async throws -> TestResponse {
                     let results = items.map { #"{"work_item_id":"\#($0)","output":"ok","latency_seconds":0.5,"status":"\#(status)"}"# }
-                    return try await post("/runs/\(run)/predictions", #"{"lease_id":"\#(claim.lease_id)","results":[\#(results.joined(separator: ","))]}"#)
+                    return try await calls.post("/runs/\(run)/predictions", #"{"lease_id":"\#(claim.lease_id)","results":[\#(results.joined(separator: ","))]}"#)
                 }
                 let first = claims[0]
                 let firstResponse = try await submit(first, items: first.items.map(\.work_item_id))
@@ -656,7 +646,7 @@ import TesseraPostgres
                 #expect(foreign.status == .conflict)
                 // Heartbeat extends the second claim's lease.
                 struct Beat: Decodable { let extended: Int }
-                let beat = try await post("/runs/\(run)/heartbeat", #"{"lease_id":"\#(claims[1].lease_id)","lease_seconds":600}"#)
+                let beat = try await calls.post("/runs/\(run)/heartbeat", #"{"lease_id":"\#(claims[1].lease_id)","lease_seconds":600}"#)
                 #expect(try JSONDecoder().decode(Beat.self, from: Data(buffer: beat.body)).extended == claims[1].items.count)
 
                 // An expired lease returns its items to the queue at the next claim.
@@ -667,7 +657,7 @@ import TesseraPostgres
                         "UPDATE work_items SET lease_expires_at = now() - interval '1 second' WHERE lease_id = \(UUID(uuidString: expired)!)",
                         logger: Self.logger)
                 }
-                let reclaimed = try JSONDecoder().decode(Claim.self, from: Data(buffer: try await post("/runs/\(run)/claim", #"{"limit":1000}"#).body))
+                let reclaimed = try JSONDecoder().decode(Claim.self, from: Data(buffer: try await calls.post("/runs/\(run)/claim", #"{"limit":1000}"#).body))
                 #expect(Set(reclaimed.items.map(\.work_item_id)) == Set(claims[2].items.map(\.work_item_id)))
                 #expect(try await submit(claims[2], items: [claims[2].items[0].work_item_id]).status == .conflict)
 
@@ -681,7 +671,7 @@ import TesseraPostgres
                     uri: "/v1/orgs/\(org)/runs/\(run)", method: .get, headers: headers).body))
                 #expect(final.status == "done" && final.total == 1000 && final.done + final.failed == 1000)
                 #expect(final.pending == 0 && final.in_progress == 0)
-                #expect(try await post("/runs/\(run)/claim", "{}").status == .conflict)
+                #expect(try await calls.post("/runs/\(run)/claim", "{}").status == .conflict)
                 // Claims, heartbeats and results reached the audit log.
                 try await waitUntil(timeout: .seconds(5)) {
                     let actions = try await env.client.withConnection { connection in
@@ -692,5 +682,26 @@ import TesseraPostgres
                 }
             }
         }
+    }
+}
+
+/// An org's routes, called as a platform admin with JSON (or another content type).
+struct OrgCalls: Sendable {
+    let client: any TestClientProtocol
+    let org: UUID
+    let key: APIKey
+
+    var headers: HTTPFields { [.authorization: "Bearer \(key.plaintext)", .contentType: "application/json"] }
+
+    func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> TestResponse {
+        var h = headers
+        h[.contentType] = contentType
+        return try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .post, headers: h, body: ByteBuffer(string: body))
+    }
+
+    /// POSTs and returns the created object's id.
+    func create(_ path: String, _ body: String) async throws -> String {
+        struct Created: Decodable { let id: String }
+        return try JSONDecoder().decode(Created.self, from: Data(buffer: try await post(path, body).body)).id
     }
 }

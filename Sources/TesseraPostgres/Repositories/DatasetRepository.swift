@@ -44,23 +44,18 @@ public struct DatasetRepository: Sendable {
     /// Creates a dataset, with its audit event in the same transaction (the outbox); nil when the org has one
     /// of that name.
     public func create(name: String, description: String?, fields: [String], createdBy: UUID?, audit: AuditEvent) async throws -> DatasetRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.withTransaction(logger: logger) { tx in
-                let rows = try await tx.query(
-                    """
-                    INSERT INTO datasets (name, description, fields, created_by) VALUES (\(name), \(description), \(fields), \(createdBy))
-                    ON CONFLICT (name) DO NOTHING
-                    RETURNING id, name, description, row_count, fields, created_at
-                    """, logger: logger
-                ).collect()
-                guard let record = try rows.first.map(Self.record) else { return nil }
-                var event = audit
-                event.entityType = "dataset"
-                event.entityID = record.id.uuidString.lowercased()
-                event.metadata["name"] = name
-                try await AuditOutbox.write(event, on: tx, logger: logger)
-                return record
-            }
+        var event = audit
+        event.entityType = "dataset"
+        event.metadata["name"] = name
+        return try await databases.audited(org: org, event, logger: logger) { [logger] tx in
+            let rows = try await tx.query(
+                """
+                INSERT INTO datasets (name, description, fields, created_by) VALUES (\(name), \(description), \(fields), \(createdBy))
+                ON CONFLICT (name) DO NOTHING
+                RETURNING id, name, description, row_count, fields, created_at
+                """, logger: logger
+            ).collect()
+            return try rows.first.map(Self.record).map { ($0, $0.id.uuidString.lowercased()) }
         }
     }
 
@@ -75,29 +70,25 @@ public struct DatasetRepository: Sendable {
     /// Appends rows to a dataset in one transaction (all or none), with their audit event; returns the new
     /// row count, or nil when the org has no such dataset.
     public func importRows(dataset: UUID, rows: [ImportedRow], audit: AuditEvent) async throws -> Int? {
-        try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.withTransaction(logger: logger) { tx -> Int? in
-                guard let start = try await tx.query(
-                    "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger
-                ).collect().first?.decode(Int.self) else { return nil }
-                let positions = Array(start..<(start + rows.count))
-                let contents = rows.map(\.content)
-                // Arrays cannot carry NULLs through the driver: a parallel flag marks the missing expectations.
-                let expected = rows.map { $0.expectedPrediction ?? "" }
-                let missing = rows.map { $0.expectedPrediction == nil }
-                try await tx.query(
-                    """
-                    INSERT INTO rows (dataset_id, position, content, expected_prediction)
-                    SELECT \(dataset), p, c::jsonb, CASE WHEN m THEN NULL ELSE e END
-                    FROM unnest(\(positions)::int[], \(contents)::text[], \(expected)::text[], \(missing)::bool[]) AS t(p, c, e, m)
-                    """, logger: logger)
-                var event = audit
-                event.entityType = "dataset"
-                event.entityID = dataset.uuidString.lowercased()
-                event.metadata["rows"] = String(rows.count)
-                try await AuditOutbox.write(event, on: tx, logger: logger)
-                return start + rows.count
-            }
+        var event = audit
+        event.entityType = "dataset"
+        event.metadata["rows"] = String(rows.count)
+        return try await databases.audited(org: org, event, logger: logger) { [logger] tx in
+            guard let start = try await tx.query(
+                "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger
+            ).collect().first?.decode(Int.self) else { return nil }
+            let positions = Array(start..<(start + rows.count))
+            let contents = rows.map(\.content)
+            // Arrays cannot carry NULLs through the driver: a parallel flag marks the missing expectations.
+            let expected = rows.map { $0.expectedPrediction ?? "" }
+            let missing = rows.map { $0.expectedPrediction == nil }
+            try await tx.query(
+                """
+                INSERT INTO rows (dataset_id, position, content, expected_prediction)
+                SELECT \(dataset), p, c::jsonb, CASE WHEN m THEN NULL ELSE e END
+                FROM unnest(\(positions)::int[], \(contents)::text[], \(expected)::text[], \(missing)::bool[]) AS t(p, c, e, m)
+                """, logger: logger)
+            return (start + rows.count, dataset.uuidString.lowercased())
         }
     }
 

@@ -48,19 +48,10 @@ public struct PredictionRepository: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body` in a transaction on the org's database and writes `audit` (completed by `body`'s result).
     func change<T: Sendable>(
         _ audit: AuditEvent, _ body: @escaping @Sendable (PostgresConnection) async throws -> (T, String)?
     ) async throws -> T? {
-        try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.withTransaction(logger: logger) { tx -> T? in
-                guard let (result, entityID) = try await body(tx) else { return nil }
-                var event = audit
-                event.entityID = entityID
-                try await AuditOutbox.write(event, on: tx, logger: logger)
-                return result
-            }
-        }
+        try await databases.audited(org: org, audit, logger: logger, body)
     }
 
     public func createModel(name: String, source: String, library: String?, description: String?, audit: AuditEvent) async throws -> ModelRecord? {

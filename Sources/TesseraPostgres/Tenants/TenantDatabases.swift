@@ -94,6 +94,24 @@ public actor TenantDatabases: Service {
         }
     }
 
+    /// Runs `body` in a transaction on the org's database and writes `audit` to its outbox in the same
+    /// transaction, with the entity id `body` returns beside its result; nil (and nothing written) when `body`
+    /// returns nil.
+    public nonisolated func audited<T: Sendable>(
+        org: UUID, _ audit: AuditEvent, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> (T, String)?
+    ) async throws -> T? {
+        try await withConnection(org: org) { connection in
+            try await connection.withTransaction(logger: logger) { tx -> T? in
+                guard let (result, entityID) = try await body(tx) else { return nil }
+                var event = audit
+                event.entityID = entityID
+                try await AuditOutbox.write(event, on: tx, logger: logger)
+                return result
+            }
+        }
+    }
+
     /// Pools open now (for tests and metrics).
     public var openCount: Int { pools.count + closing }
 
