@@ -44,7 +44,8 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
-        services: [client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed, provisioning],
+        services: [client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed, provisioning,
+                   LeaseReaper(tenants: tenants, relay: relay, interval: .seconds(settings.work.reapSeconds), logger: logger)],
         logger: logger)
 }
 

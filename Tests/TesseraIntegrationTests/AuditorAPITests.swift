@@ -85,8 +85,8 @@ import TesseraPostgres
     }
 
     @Test func csvFieldsAreEscaped() {
-        #expect(AuditExport.csvField("plain") == "plain")
-        #expect(AuditExport.csvField("a,b") == "\"a,b\"")
-        #expect(AuditExport.csvField("say \"hi\"\nbye") == "\"say \"\"hi\"\"\nbye\"")
+        #expect(ExportLines.field("plain") == "plain")
+        #expect(ExportLines.field("a,b") == "\"a,b\"")
+        #expect(ExportLines.field("say \"hi\"\nbye") == "\"say \"\"hi\"\"\nbye\"")
     }
 }

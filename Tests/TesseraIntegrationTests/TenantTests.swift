@@ -699,6 +699,14 @@ struct OrgCalls: Sendable {
         return try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .post, headers: h, body: ByteBuffer(string: body))
     }
 
+    func get(_ path: String) async throws -> TestResponse {
+        try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .get, headers: headers)
+    }
+
+    func send(_ method: HTTPRequest.Method, _ path: String, _ body: String? = nil) async throws -> TestResponse {
+        try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+    }
+
     /// POSTs and returns the created object's id.
     func create(_ path: String, _ body: String) async throws -> String {
         struct Created: Decodable { let id: String }

@@ -31,6 +31,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case runCancel = "run.cancel"
     case runClaim = "run.claim"
     case runHeartbeat = "run.heartbeat"
+    case runLeaseExpire = "run.lease_expire"
     case predictionSubmit = "prediction.submit"
     case auditAnchor = "audit.anchor"
 }

@@ -61,12 +61,23 @@ public struct Settings: Sendable {
         public var sessionMinutes: Int
     }
 
+    public struct Work: Sendable {
+        /// How often the background reaper returns expired work-item leases to the queue.
+        public var reapSeconds: Int
+        /// How often each registered task service's health path is called, the timeout of one call, and
+        /// the consecutive failures that mark a service unhealthy.
+        public var healthIntervalSeconds: Int
+        public var healthTimeoutSeconds: Int
+        public var healthFailures: Int
+    }
+
     public var profile: Profile
     public var http: HTTP
     public var auth: Auth
     public var database: Database
     public var tenants: Tenants
     public var paths: Paths
+    public var work: Work
     public var logLevel: String
     /// Benchmark-only: skip audit writes of metadata changes (bench/audit measures what they cost).
     /// Refused outside the dev profile.
@@ -100,6 +111,10 @@ public struct Settings: Sendable {
         SettingKey("paths.data_dir", env: "TESSERA_DATA_DIR", default: ".data", help: "local state directory"),
         SettingKey("paths.meta_migrations", env: "TESSERA_META_MIGRATIONS", default: "migrations-meta", help: "metadata migrations folder"),
         SettingKey("paths.results_migrations", env: "TESSERA_RESULTS_MIGRATIONS", default: "migrations-results", help: "results migrations folder"),
+        SettingKey("work.reap_seconds", env: "TESSERA_WORK_REAP_SECONDS", default: "30", help: "interval of the expired-lease reaper"),
+        SettingKey("work.health_interval_seconds", env: "TESSERA_WORK_HEALTH_INTERVAL_SECONDS", default: "30", help: "interval of task service health checks"),
+        SettingKey("work.health_timeout_seconds", env: "TESSERA_WORK_HEALTH_TIMEOUT_SECONDS", default: "5", help: "timeout of one health check"),
+        SettingKey("work.health_failures", env: "TESSERA_WORK_HEALTH_FAILURES", default: "3", help: "consecutive failed checks before a service is unhealthy"),
         SettingKey("bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false", help: "benchmark only: skip audit writes (dev profile only)"),
         SettingKey("log.level", env: "TESSERA_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error, critical"),
     ]

@@ -63,6 +63,10 @@ public struct LoadedSettings: Sendable {
         case "paths.data_dir": return s.paths.dataDir
         case "paths.meta_migrations": return s.paths.metaMigrations
         case "paths.results_migrations": return s.paths.resultsMigrations
+        case "work.reap_seconds": return String(s.work.reapSeconds)
+        case "work.health_interval_seconds": return String(s.work.healthIntervalSeconds)
+        case "work.health_timeout_seconds": return String(s.work.healthTimeoutSeconds)
+        case "work.health_failures": return String(s.work.healthFailures)
         case "log.level": return s.logLevel
         case "bench.skip_audit": return String(s.benchSkipAudit)
         default: return nil
@@ -129,6 +133,12 @@ public enum SettingsLoader {
                 artifactRoot: try reader.string("paths.artifact_root"),
                 metaMigrations: try reader.string("paths.meta_migrations"),
                 resultsMigrations: try reader.string("paths.results_migrations")
+            ),
+            work: .init(
+                reapSeconds: try reader.int("work.reap_seconds", in: 1...86_400),
+                healthIntervalSeconds: try reader.int("work.health_interval_seconds", in: 1...86_400),
+                healthTimeoutSeconds: try reader.int("work.health_timeout_seconds", in: 1...600),
+                healthFailures: try reader.int("work.health_failures", in: 1...1000)
             ),
             logLevel: try reader.choice("log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
             benchSkipAudit: try reader.choice("bench.skip_audit", among: ["true", "false"]) == "true"

@@ -5,7 +5,7 @@ import TesseraCore
 /// at once from `Content-Length`, or while streaming when there is none.
 public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let standard: Int
-    /// Bulk imports (`POST …/rows`) may be larger.
+    /// Bulk imports (`POST …/rows`) and batches of results (`POST …/predictions`) may be larger.
     let imports: Int
 
     public init(limit: Int, importLimit: Int? = nil) {
@@ -14,7 +14,9 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let limit = request.method == .post && request.uri.path.hasSuffix("/rows") ? imports : standard
+        let path = request.uri.path
+        let bulk = request.method == .post && (path.hasSuffix("/rows") || path.hasSuffix("/predictions"))
+        let limit = bulk ? imports : standard
         if let declared = request.headers[.contentLength] {
             guard let length = Int(declared), length >= 0 else { throw TesseraError.badRequest("Content-Length is not a number") }
             guard length <= limit else { throw TesseraError.payloadTooLarge(limit: limit) }

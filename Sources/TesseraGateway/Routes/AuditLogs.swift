@@ -46,7 +46,7 @@ extension APIHandler {
             scope: .org(try Tenant.required().orgID), actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type,
             entityID: q.entity_id, outcome: q.outcome?.rawValue, since: q.since, until: q.until)
         let csv = q.format == .csv
-        let lines = AuditExport(client: client, filter: filter, csv: csv, logger: logger)
+        let lines = AuditExport.lines(client: client, filter: filter, csv: csv, logger: logger)
         let body = HTTPBody(lines, length: .unknown, iterationBehavior: .single)
         return .ok(.init(body: csv ? .csv(body) : .application_x_hyphen_ndjson(body)))
     }
@@ -84,63 +84,25 @@ extension Optional {
     }
 }
 
-/// The records of a filter as NDJSON or CSV lines, fetched a page of 1,000 at a time as the client reads:
-/// memory stays flat whatever the size, and no connection is held between pages.
-struct AuditExport: AsyncSequence, Sendable {
-    typealias Element = ArraySlice<UInt8>
-    let client: PostgresClient
-    let filter: AuditFilter
-    let csv: Bool
-    let logger: Logger
-
+/// The records of a filter as NDJSON or CSV lines, a page of 1,000 at a time as the client reads.
+enum AuditExport {
     static let header = Array("seq,occurred_at,actor_kind,actor_id,actor_display,action,entity_type,entity_id,outcome,request_id,client_ip,user_agent,metadata,hash\n".utf8)
 
-    struct AsyncIterator: AsyncIteratorProtocol {
-        let export: AuditExport
-        var cursor: Int64?
-        var started = false
-        var done = false
-
-        mutating func next() async throws -> ArraySlice<UInt8>? {
-            if done { return nil }
-            var out: [UInt8] = []
-            if !started, export.csv { out += AuditExport.header }
-            started = true
-            let page = try await export.client.withConnection { [export, cursor] connection in
-                try await AuditStore(logger: export.logger).list(export.filter, after: cursor, limit: 1000, on: connection)
-            }
-            if page.count < 1000 { done = true }
-            guard let last = page.last else { return out.isEmpty ? nil : out[...] }
-            cursor = AuditStore.cursor(of: last, in: export.filter.scope)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            encoder.dateEncodingStrategy = .iso8601
-            for record in page {
-                if export.csv {
-                    out += Array(AuditExport.csvLine(record).utf8)
-                } else {
-                    out += try encoder.encode(APIHandler.schema(record))
-                    out.append(0x0A)
-                }
-            }
-            return out[...]
-        }
+    static func lines(client: PostgresClient, filter: AuditFilter, csv: Bool, logger: Logger) -> PagedExport<AuditRecord, Int64> {
+        PagedExport(
+            fetch: { after, limit in
+                try await client.withConnection { try await AuditStore(logger: logger).list(filter, after: after, limit: limit, on: $0) }
+            },
+            cursor: { AuditStore.cursor(of: $0, in: filter.scope) },
+            header: csv ? header : nil,
+            line: { record in csv ? csvLine(record) : try ExportLines.ndjson(APIHandler.schema(record)) })
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(export: self) }
-
-    static func csvLine(_ r: AuditRecord) -> String {
+    static func csvLine(_ r: AuditRecord) -> [UInt8] {
         let metadata = (try? JSONSerialization.data(withJSONObject: r.metadata, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let fields: [String?] = [
+        return ExportLines.csv([
             String(r.seq), r.occurredAt.formatted(.iso8601), r.actorKind, r.actorID, r.actorDisplay, r.action, r.entityType,
             r.entityID, r.outcome, r.requestID, r.clientIP, r.userAgent, metadata, r.hash.hexString,
-        ]
-        return fields.map { csvField($0 ?? "") }.joined(separator: ",") + "\n"
-    }
-
-    /// RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled.
-    static func csvField(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        ])
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import OpenAPIRuntime
 import TesseraCore
 import TesseraPostgres
 
@@ -111,6 +112,56 @@ extension APIHandler {
 
 /// The work queue: claim, heartbeat, submit.
 extension APIHandler {
+    static let maxResultsPerBatch = 10_000
+
+    func listPredictions(_ input: Operations.listPredictions.Input) async throws -> Operations.listPredictions.Output {
+        let q = input.query
+        let filter = try Self.predictionFilter(status: q.status?.rawValue, row: q.row_id, correct: q.correct)
+        let limit = try Self.pageLimit(q.limit)
+        let after = try q.cursor.map { try UUID(uuidString: $0).orBadRequest("cursor is not one this server gave") }
+        guard let records = try await predictions().predictions(
+            run: try Self.objectID(input.path.id), filter: filter, after: after, limit: limit + 1)
+        else { throw TesseraError.notFound("no such run") }
+        let page = Array(records.prefix(limit))
+        let next = records.count > limit ? page.last.map { Self.id($0.rowID) } : nil
+        return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
+    }
+
+    func exportPredictions(_ input: Operations.exportPredictions.Input) async throws -> Operations.exportPredictions.Output {
+        let q = input.query
+        let filter = try Self.predictionFilter(status: q.status?.rawValue, row: q.row_id, correct: q.correct)
+        let repository = try predictions()
+        let run = try Self.objectID(input.path.id)
+        guard try await repository.run(run) != nil else { throw TesseraError.notFound("no such run") }
+        let csv = q.format == .csv
+        let lines = PagedExport<PredictionRecord, UUID>(
+            fetch: { after, limit in try await repository.predictions(run: run, filter: filter, after: after, limit: limit) ?? [] },
+            cursor: \.rowID,
+            header: csv ? Array("id,row_id,position,status,output,expected_prediction,correct,latency_seconds,error,created_at\n".utf8) : nil,
+            line: { record in
+                guard csv else { return try ExportLines.ndjson(Self.schema(record)) }
+                return ExportLines.csv([
+                    Self.id(record.id), Self.id(record.rowID), String(record.position), record.succeeded ? "succeeded" : "failed",
+                    record.output, record.expected, record.correct.map { String($0) }, record.latencySeconds.map { String($0) },
+                    record.error, record.createdAt.formatted(.iso8601),
+                ])
+            })
+        let body = HTTPBody(lines, length: .unknown, iterationBehavior: .single)
+        return .ok(.init(body: csv ? .csv(body) : .application_x_hyphen_ndjson(body)))
+    }
+
+    static func predictionFilter(status: String?, row: String?, correct: Bool?) throws -> PredictionFilter {
+        PredictionFilter(
+            succeeded: status.map { $0 == "succeeded" }, row: try row.map { try reference($0, "row_id") }, correct: correct)
+    }
+
+    static func schema(_ p: PredictionRecord) -> Components.Schemas.Prediction {
+        .init(
+            id: id(p.id), row_id: id(p.rowID), position: p.position, status: p.succeeded ? .succeeded : .failed, output: p.output,
+            expected_prediction: p.expected, correct: p.correct, latency_seconds: p.latencySeconds, error: p.error,
+            created_at: p.createdAt)
+    }
+
     func claimWork(_ input: Operations.claimWork.Input) async throws -> Operations.claimWork.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let limit = body.limit ?? 10
@@ -142,11 +193,17 @@ extension APIHandler {
 
     func submitPredictions(_ input: Operations.submitPredictions.Input) async throws -> Operations.submitPredictions.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        guard (1...1000).contains(body.results.count) else { throw TesseraError.badRequest("send 1–1000 results") }
+        guard (1...Self.maxResultsPerBatch).contains(body.results.count) else {
+            throw TesseraError.badRequest("send 1–\(Self.maxResultsPerBatch) results")
+        }
         let results = try body.results.map { result in
             SubmittedResult(
                 workItemID: try Self.reference(result.work_item_id, "work_item_id"), output: result.output,
                 latencySeconds: result.latency_seconds, succeeded: result.status == .succeeded, error: result.error)
+        }
+        var seen = Set<UUID>()
+        for result in results where !seen.insert(result.workItemID).inserted {
+            throw TesseraError.badRequest("work item \(Self.id(result.workItemID)) appears twice in the batch")
         }
         let repository = try predictions()
         let recorded = try await repository.submit(

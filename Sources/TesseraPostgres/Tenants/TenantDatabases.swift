@@ -112,6 +112,9 @@ public actor TenantDatabases: Service {
         }
     }
 
+    /// The orgs with a pool open now.
+    public var openOrgs: [UUID] { Array(pools.keys) }
+
     /// Pools open now (for tests and metrics).
     public var openCount: Int { pools.count + closing }
 

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Records as NDJSON or CSV lines, fetched a page at a time as the client reads: memory stays flat whatever
+/// the size, and no connection is held between pages.
+struct PagedExport<Record: Sendable, Cursor: Sendable>: AsyncSequence, Sendable {
+    typealias Element = ArraySlice<UInt8>
+    /// The page after `cursor` (the first page for nil).
+    let fetch: @Sendable (_ after: Cursor?, _ limit: Int) async throws -> [Record]
+    let cursor: @Sendable (Record) -> Cursor
+    /// The CSV header (nil for NDJSON) and one record's line, newline included.
+    let header: [UInt8]?
+    let line: @Sendable (Record) throws -> [UInt8]
+    var pageSize = 1000
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let export: PagedExport
+        var after: Cursor?
+        var started = false
+        var done = false
+
+        mutating func next() async throws -> ArraySlice<UInt8>? {
+            if done { return nil }
+            var out: [UInt8] = []
+            if !started, let header = export.header { out += header }
+            started = true
+            let page = try await export.fetch(after, export.pageSize)
+            if page.count < export.pageSize { done = true }
+            guard let last = page.last else { return out.isEmpty ? nil : out[...] }
+            after = export.cursor(last)
+            for record in page { out += try export.line(record) }
+            return out[...]
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(export: self) }
+}
+
+enum ExportLines {
+    /// Sorted keys, ISO 8601 dates, one object a line.
+    static func ndjson<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return Array(try encoder.encode(value)) + [0x0A]
+    }
+
+    /// One CSV line from optional fields (nil as empty).
+    static func csv(_ fields: [String?]) -> [UInt8] {
+        Array((fields.map { field($0 ?? "") }.joined(separator: ",") + "\n").utf8)
+    }
+
+    /// RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled.
+    static func field(_ value: String) -> String {
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
