@@ -45,7 +45,10 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         router: router,
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
         services: [client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed, provisioning,
-                   LeaseReaper(tenants: tenants, relay: relay, interval: .seconds(settings.work.reapSeconds), logger: logger)],
+                   LeaseReaper(tenants: tenants, relay: relay, interval: .seconds(settings.work.reapSeconds), logger: logger),
+                   TaskHealthChecker(
+                       metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
+                       timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures, logger: logger)],
         logger: logger)
 }
 

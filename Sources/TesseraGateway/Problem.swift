@@ -11,6 +11,7 @@ struct Problem: Codable, Sendable {
     var detail: String
     var instance: String?
     var request_id: String?
+    var problems: [String]?
 
     init(_ error: TesseraError, instance: String?, requestID: String?) {
         self.type = error.type
@@ -19,6 +20,7 @@ struct Problem: Codable, Sendable {
         self.detail = error.detail
         self.instance = instance
         self.request_id = requestID
+        self.problems = error.problems
     }
 
     static let contentType = "application/problem+json"

@@ -10,6 +10,8 @@ public enum TesseraError: Error, Equatable, Sendable {
     case conflict(String)
     case payloadTooLarge(limit: Int)
     case unprocessable(String)
+    /// 422 with every problem found, each naming where it is.
+    case invalid([String])
     case tooManyRequests(retryAfterSeconds: Int)
     case unavailable(String)
     case internalError
@@ -23,7 +25,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .methodNotAllowed: 405
         case .conflict: 409
         case .payloadTooLarge: 413
-        case .unprocessable: 422
+        case .unprocessable, .invalid: 422
         case .tooManyRequests: 429
         case .unavailable: 503
         case .internalError: 500
@@ -41,12 +43,18 @@ public enum TesseraError: Error, Equatable, Sendable {
             case .methodNotAllowed: "method-not-allowed"
             case .conflict: "conflict"
             case .payloadTooLarge: "payload-too-large"
-            case .unprocessable: "unprocessable"
+            case .unprocessable, .invalid: "unprocessable"
             case .tooManyRequests: "too-many-requests"
             case .unavailable: "unavailable"
             case .internalError: "internal"
             }
         return "https://tessera.dev/problems/\(slug)"
+    }
+
+    /// The problems of `.invalid`, listed in the body.
+    public var problems: [String]? {
+        if case .invalid(let list) = self { return list }
+        return nil
     }
 
     public var title: String {
@@ -58,7 +66,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .methodNotAllowed: "Method not allowed"
         case .conflict: "Conflict"
         case .payloadTooLarge: "Payload too large"
-        case .unprocessable: "Unprocessable content"
+        case .unprocessable, .invalid: "Unprocessable content"
         case .tooManyRequests: "Too many requests"
         case .unavailable: "Service unavailable"
         case .internalError: "Internal error"
@@ -76,6 +84,8 @@ public enum TesseraError: Error, Equatable, Sendable {
             "the request body is larger than the limit of \(limit) bytes"
         case .tooManyRequests(let seconds):
             "too many failed attempts; retry after \(seconds) seconds"
+        case .invalid(let problems):
+            "\(problems.count) problem\(problems.count == 1 ? "" : "s"): \(problems.joined(separator: "; "))"
         case .internalError:
             "an internal error occurred; the request id identifies it in the server log"
         }

@@ -91,7 +91,11 @@ public actor AuditRelay: Service {
                     let events = try await tenants.withConnection(org: org) { try await AuditOutbox.pending(limit: 500, on: $0, logger: logger) }
                     if events.isEmpty { break }
                     try await metadata.withTransaction(logger: logger) { connection in
-                        for event in events { try await AuditStore(logger: logger).append(event, on: connection) }
+                        for event in events {
+                            if try await AuditStore(logger: logger).append(event, on: connection) {
+                                try await JobMirror.apply(event, on: connection, logger: logger)
+                            }
+                        }
                     }
                     let ids = events.map(\.eventID)
                     try await tenants.withConnection(org: org) { try await AuditOutbox.markDelivered(ids, on: $0, logger: logger) }

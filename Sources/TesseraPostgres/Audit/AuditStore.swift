@@ -13,17 +13,19 @@ public struct AuditStore: Sendable {
     }
 
     /// Appends `event` in the caller's transaction; a second append of the same event id is a no-op.
-    public func append(_ event: AuditEvent, on connection: PostgresConnection) async throws {
+    /// Appends the event; false when a record with its event id exists (a second delivery).
+    @discardableResult
+    public func append(_ event: AuditEvent, on connection: PostgresConnection) async throws -> Bool {
         let metadata = String(decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
-        try await connection.query(
+        return try await !connection.query(
             """
             INSERT INTO audit_logs (event_id, org_id, actor_kind, actor_id, actor_display, action, entity_type, entity_id,
                                     outcome, request_id, client_ip, user_agent, metadata)
             VALUES (\(event.eventID), \(event.org), \(event.actorKind.rawValue)::actor_kind, \(event.actorID), \(event.actorDisplay),
                     \(event.action.rawValue), \(event.entityType), \(event.entityID), \(event.outcome.rawValue)::audit_outcome,
                     \(event.requestID), \(event.clientIP)::inet, \(event.userAgent), \(metadata)::jsonb)
-            ON CONFLICT (event_id) DO NOTHING
-            """, logger: logger)
+            ON CONFLICT (event_id) DO NOTHING RETURNING 1
+            """, logger: logger).collect().isEmpty
     }
 
     /// Walks the org's chain (nil: the platform's) and reports the first broken record or the count verified.

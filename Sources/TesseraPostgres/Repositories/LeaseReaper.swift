@@ -20,10 +20,12 @@ public struct LeaseReaper: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            await sweep()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { break }
+                await sweep()
+            }
         }
     }
 

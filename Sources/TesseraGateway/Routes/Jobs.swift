@@ -1,0 +1,289 @@
+import Foundation
+import OpenAPIRuntime
+import PostgresNIO
+import TesseraCore
+import TesseraPostgres
+
+/// `/v1/orgs/{org}/jobs`: jobs in the org's own database, their timeline, executions, logs, results, outputs
+/// and comments; `/v1/jobs` across orgs for platform admins.
+extension APIHandler {
+    func jobRepository() throws -> JobRepository {
+        JobRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
+    }
+
+    func createJob(_ input: Operations.createJob.Input) async throws -> Operations.createJob.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let org = try Tenant.required().orgID
+        let versionID = try Self.reference(body.pipeline_version_id, "pipeline_version_id")
+        let version = try await client.withConnection { try await PipelineStore(org: org, logger: logger).version(id: versionID, on: $0) }
+        guard let version else { throw TesseraError.unprocessable("no pipeline version \(body.pipeline_version_id) in this org") }
+        guard version.publishedAt != nil else { throw TesseraError.unprocessable("pipeline version \(version.version) is a draft; publish it first") }
+        let cacheSeconds = body.cache_seconds ?? 604_800
+        guard cacheSeconds >= 0 else { throw TesseraError.badRequest("cache_seconds must be 0 or more") }
+        let inputs = try (body.inputs ?? []).enumerated().map { i, file in try Self.jobFile(file, path: "inputs[\(i)]") }
+        guard Set(inputs.map(\.name)).count == inputs.count else { throw TesseraError.unprocessable("inputs: names must be unique") }
+        let paramsText = try Self.jsonText(body.params ?? .init())
+        let params = try JSONSerialization.jsonObject(with: Data(paramsText.utf8))
+        let signature = try JobSignature(
+            pipelineVersion: versionID, params: params,
+            inputs: inputs.map { .init(name: $0.name, uri: $0.uri, contentType: $0.contentType, sha256: $0.sha256?.hexString) })
+        let repository = try jobRepository()
+        let (job, cached) = try await repository.create(
+            NewJob(
+                pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0, cacheSeconds: cacheSeconds,
+                signature: signature),
+            createdBy: Principal.current.flatMap(Self.userID(of:)),
+            audit: audit(.jobCreate, org: org, metadata: ["signature": signature.digest.hexString]))
+        relay.wake(org)
+        let schema = try Self.schema(job, cached: cached)
+        return cached ? .ok(.init(body: .json(schema))) : .created(.init(body: .json(schema)))
+    }
+
+    func listJobs(_ input: Operations.listJobs.Input) async throws -> Operations.listJobs.Output {
+        let q = input.query
+        let limit = try Self.pageLimit(q.limit)
+        let after = try q.cursor.map(Self.timeCursor)
+        let records = try await jobRepository().jobs(status: q.status.flatMap { JobStatus(rawValue: $0.rawValue) }, after: after, limit: limit + 1)
+        let page = Array(records.prefix(limit))
+        let next = records.count > limit ? page.last.map { Self.timeCursor($0.createdAt, $0.id) } : nil
+        return .ok(.init(body: .json(.init(items: try page.map { try Self.schema($0, cached: false) }, next_cursor: next))))
+    }
+
+    func getJob(_ input: Operations.getJob.Input) async throws -> Operations.getJob.Output {
+        guard let job = try await jobRepository().job(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such job") }
+        return .ok(.init(body: .json(try Self.schema(job, cached: false))))
+    }
+
+    func transitionJob(_ input: Operations.transitionJob.Input) async throws -> Operations.transitionJob.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let repository = try jobRepository()
+        let status = JobStatus(rawValue: body.status.rawValue)!
+        let job = try await repository.transition(
+            try Self.objectID(input.path.id), to: status, error: body.error, audit: audit(.jobTransition, org: repository.org))
+        relay.wake(repository.org)
+        return .ok(.init(body: .json(try Self.schema(job, cached: false))))
+    }
+
+    func listJobEvents(_ input: Operations.listJobEvents.Input) async throws -> Operations.listJobEvents.Output {
+        let limit = try Self.pageLimit(input.query.limit)
+        let after = try input.query.cursor.map { try Int64($0).orBadRequest("cursor is not one this server gave") } ?? 0
+        guard let events = try await jobRepository().events(try Self.objectID(input.path.id), after: after, limit: limit + 1) else {
+            throw TesseraError.notFound("no such job")
+        }
+        let page = Array(events.prefix(limit))
+        let next = events.count > limit ? page.last.map { String($0.seq) } : nil
+        return .ok(.init(body: .json(.init(
+            items: try page.map { .init(seq: $0.seq, kind: $0.kind, data: try Self.jsonValue($0.data), created_at: $0.createdAt) },
+            next_cursor: next))))
+    }
+
+    func createExecution(_ input: Operations.createExecution.Input) async throws -> Operations.createExecution.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let key = body.step_key.trimmingCharacters(in: .whitespaces)
+        guard (1...63).contains(key.count) else { throw TesseraError.badRequest("step_key is 1–63 characters") }
+        let repository = try jobRepository()
+        let definition = try body.task_definition_id.map { try Self.reference($0, "task_definition_id") }
+        let execution = try await repository.createExecution(
+            try Self.objectID(input.path.id), stepKey: key, taskDefinitionID: definition,
+            audit: audit(.jobExecutionCreate, org: repository.org))
+        relay.wake(repository.org)
+        return .created(.init(body: .json(Self.schema(execution))))
+    }
+
+    func listExecutions(_ input: Operations.listExecutions.Input) async throws -> Operations.listExecutions.Output {
+        guard let executions = try await jobRepository().executions(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such job")
+        }
+        return .ok(.init(body: .json(.init(items: executions.map(Self.schema)))))
+    }
+
+    func transitionExecution(_ input: Operations.transitionExecution.Input) async throws -> Operations.transitionExecution.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let repository = try jobRepository()
+        let execution = try await repository.transitionExecution(
+            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution),
+            to: JobStatus(rawValue: body.status.rawValue)!, error: body.error, audit: audit(.jobExecutionTransition, org: repository.org))
+        relay.wake(repository.org)
+        return .ok(.init(body: .json(Self.schema(execution))))
+    }
+
+    func appendLogs(_ input: Operations.appendLogs.Input) async throws -> Operations.appendLogs.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        guard (1...1000).contains(body.entries.count) else { throw TesseraError.badRequest("send 1–1000 entries") }
+        let repository = try jobRepository()
+        let entries = body.entries.map { (level: $0.level?.rawValue ?? "info", message: $0.message) }
+        let appended = try await repository.appendLogs(
+            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), entries,
+            audit: audit(.jobLogAppend, org: repository.org))
+        relay.wake(repository.org)
+        return .ok(.init(body: .json(.init(appended: appended))))
+    }
+
+    func listLogs(_ input: Operations.listLogs.Input) async throws -> Operations.listLogs.Output {
+        let limit = try Self.pageLimit(input.query.limit)
+        let after = try input.query.cursor.map { try Int64($0).orBadRequest("cursor is not one this server gave") } ?? 0
+        guard let lines = try await jobRepository().logs(
+            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), after: after, limit: limit + 1)
+        else { throw TesseraError.notFound("no such execution") }
+        let page = Array(lines.prefix(limit))
+        let next = lines.count > limit ? page.last.map { String($0.id) } : nil
+        return .ok(.init(body: .json(.init(
+            items: page.map { .init(id: $0.id, logged_at: $0.loggedAt, level: $0.level, message: $0.message) }, next_cursor: next))))
+    }
+
+    func addTaskResult(_ input: Operations.addTaskResult.Input) async throws -> Operations.addTaskResult.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let repository = try jobRepository()
+        let result = try await repository.addResult(
+            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), result: try Self.jsonText(body.result),
+            audit: audit(.jobResultAdd, org: repository.org))
+        relay.wake(repository.org)
+        return .created(.init(body: .json(.init(id: Self.id(result.id), result: try Self.jsonValue(result.result), created_at: result.createdAt))))
+    }
+
+    func listTaskResults(_ input: Operations.listTaskResults.Input) async throws -> Operations.listTaskResults.Output {
+        guard let results = try await jobRepository().results(
+            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution))
+        else { throw TesseraError.notFound("no such execution") }
+        return .ok(.init(body: .json(.init(
+            items: try results.map { .init(id: Self.id($0.id), result: try Self.jsonValue($0.result), created_at: $0.createdAt) }))))
+    }
+
+    func addJobOutput(_ input: Operations.addJobOutput.Input) async throws -> Operations.addJobOutput.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let file = try Self.jobFile(body, path: "output")
+        let repository = try jobRepository()
+        let job = try await repository.addOutput(try Self.objectID(input.path.id), file, audit: audit(.jobOutputAdd, org: repository.org))
+        relay.wake(repository.org)
+        return .created(.init(body: .json(try Self.schema(job, cached: false))))
+    }
+
+    func addJobComment(_ input: Operations.addJobComment.Input) async throws -> Operations.addJobComment.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let text = body.body.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...10_000).contains(text.count) else { throw TesseraError.badRequest("body is 1–10,000 characters") }
+        let repository = try jobRepository()
+        let (_, authorID, display) = AuditEvent.actor(Principal.current)
+        let comment = try await repository.addComment(
+            try Self.objectID(input.path.id), authorID: authorID, authorDisplay: display, body: text,
+            audit: audit(.jobCommentAdd, org: repository.org))
+        relay.wake(repository.org)
+        return .created(.init(body: .json(Self.schema(comment))))
+    }
+
+    func listJobComments(_ input: Operations.listJobComments.Input) async throws -> Operations.listJobComments.Output {
+        guard let comments = try await jobRepository().comments(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such job")
+        }
+        return .ok(.init(body: .json(.init(items: comments.map(Self.schema)))))
+    }
+
+    func listAllJobs(_ input: Operations.listAllJobs.Input) async throws -> Operations.listAllJobs.Output {
+        let q = input.query
+        let limit = try Self.pageLimit(q.limit)
+        let after = try q.cursor.map(Self.timeCursor)
+        let status = q.status?.rawValue
+        let (afterTime, afterID) = (after?.0, after?.1)
+        let rows = try await client.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT org_id, job_id, pipeline_version_id, status::text, created_at, updated_at, finished_at FROM jobs_meta
+                WHERE (\(status)::text IS NULL OR status::text = \(status)::text)
+                  AND (\(afterTime)::timestamptz IS NULL OR (created_at, job_id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
+                ORDER BY created_at, job_id LIMIT \(limit + 1)
+                """, logger: logger
+            ).collect().map { try $0.decode((UUID, UUID, UUID?, String, Date, Date, Date?).self) }
+        }
+        let page = Array(rows.prefix(limit))
+        let next = rows.count > limit ? page.last.map { Self.timeCursor($0.4, $0.1) } : nil
+        return .ok(.init(body: .json(.init(
+            items: page.map { org, job, version, status, created, updated, finished in
+                .init(
+                    org_id: Self.id(org), job_id: Self.id(job), pipeline_version_id: version.map(Self.id),
+                    status: .init(rawValue: status) ?? .PENDING, created_at: created, updated_at: updated, finished_at: finished)
+            }, next_cursor: next))))
+    }
+
+    // MARK: helpers
+
+    static func jobFile(_ file: Components.Schemas.JobFile, path: String) throws -> JobFile {
+        let digest = try file.sha256.map { hex -> [UInt8] in
+            guard hex.count == 64, let bytes = [UInt8](hex: hex) else { throw TesseraError.badRequest("\(path).sha256 is 64 hex digits") }
+            return bytes
+        }
+        guard !file.name.isEmpty, !file.uri.isEmpty, !file.content_type.isEmpty else {
+            throw TesseraError.badRequest("\(path): name, uri and content_type are required")
+        }
+        if let size = file.size_bytes, size < 0 { throw TesseraError.badRequest("\(path).size_bytes must be 0 or more") }
+        return JobFile(name: file.name, uri: file.uri, contentType: file.content_type, sha256: digest, sizeBytes: file.size_bytes)
+    }
+
+    static func schema(_ f: JobFile) -> Components.Schemas.JobFile {
+        .init(name: f.name, uri: f.uri, content_type: f.contentType, sha256: f.sha256?.hexString, size_bytes: f.sizeBytes)
+    }
+
+    static func schema(_ j: JobRecord, cached: Bool) throws -> Components.Schemas.Job {
+        .init(
+            id: id(j.id), pipeline_version_id: j.pipelineVersionID.map(id), status: .init(rawValue: j.status.rawValue)!,
+            params: try jsonValue(j.params), input_signature: j.inputSignature.hexString, priority: j.priority, cache_seconds: j.cacheSeconds,
+            error: j.error, created_at: j.createdAt, started_at: j.startedAt, finished_at: j.finishedAt, inputs: j.inputs.map(schema),
+            outputs: j.outputs.map(schema), cached: cached)
+    }
+
+    static func schema(_ e: TaskExecutionRecord) -> Components.Schemas.Execution {
+        .init(
+            id: id(e.id), step_key: e.stepKey, task_definition_id: e.taskDefinitionID.map(id), status: .init(rawValue: e.status.rawValue)!,
+            attempt: e.attempt, error: e.error, started_at: e.startedAt, finished_at: e.finishedAt)
+    }
+
+    static func schema(_ c: JobComment) -> Components.Schemas.Comment {
+        .init(id: id(c.id), author_id: c.authorID.map(id), author_display: c.authorDisplay, body: c.body, created_at: c.createdAt)
+    }
+
+    /// A (created_at, id) keyset cursor: microseconds since 1970, an underscore, the id.
+    static func timeCursor(_ date: Date, _ id: UUID) -> String {
+        "\(Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))_\(Self.id(id))"
+    }
+
+    static func timeCursor(_ raw: String) throws -> (Date, UUID) {
+        let parts = raw.split(separator: "_")
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
+            throw TesseraError.badRequest("cursor is not one this server gave")
+        }
+        return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
+    }
+
+    /// Any JSON value of the contract as compact JSON text.
+    static func jsonText(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// JSON text as a value of the contract.
+    static func jsonValue<T: Decodable>(_ text: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}
+
+extension [UInt8] {
+    /// Bytes from hexadecimal text; nil when it is not.
+    init?(hex: String) {
+        var bytes: [UInt8] = []
+        var iterator = hex.utf8.makeIterator()
+        while let high = iterator.next() {
+            guard let low = iterator.next(), let h = Self.nibble(high), let l = Self.nibble(low) else { return nil }
+            bytes.append(h << 4 | l)
+        }
+        self = bytes
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
