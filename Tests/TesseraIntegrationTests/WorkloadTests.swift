@@ -489,3 +489,91 @@ import Synchronization
         }
     }
 }
+
+/// The isolation matrix for the workload routes, on provisioned orgs: every caller gets exactly its status,
+/// and another org's key never reaches org A's rows (404, as for an org that does not exist).
+@Suite struct WorkloadIsolationMatrixTests {
+    static let logger = TestDatabase.logger
+
+    struct Route: Sendable {
+        let method: HTTPRequest.Method
+        let path: String
+        let body: (@Sendable () -> String)?
+        let success: HTTPResponse.Status
+        let writes: Bool
+    }
+
+    @Test func workloadRoutesAnswerEveryCallerExactly() async throws {
+        try await TenantTests().withEnv({ $0.auth.maxFailures = 10_000 }) { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let orgA = try await env.provisioned("matrix-a")
+            let orgB = try await env.provisioned("matrix-b")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let a = OrgCalls(client: client, org: orgA, key: platform)
+                struct Issued: Decodable { let key: String }
+                func issue(_ org: UUID, _ role: String) async throws -> String {
+                    let calls = OrgCalls(client: client, org: org, key: platform)
+                    return try JSONDecoder().decode(Issued.self, from: Data(buffer: try await calls.post("/api-keys", #"{"name":"m","role":"\#(role)"}"#).body)).key
+                }
+                let admin = try await issue(orgA, "admin")
+                let viewer = try await issue(orgA, "viewer")
+                let other = try await issue(orgB, "admin")
+                let wrong = AccessFixture.wrongSecret(for: try #require(APIKey.parse(admin)))
+                // Objects in org A for the routes to act on.
+                let (run, _) = try await PredictionResultTests.claimedRun(a, expected: ["x", "y"])
+                let version = try await JobAndPipelineTests.publishedPipeline(a)
+                let job = try await a.create("/jobs", #"{"pipeline_version_id":"\#(version)"}"#)
+                let pipeline = try await a.create("/pipelines", #"{"name":"matrix"}"#)
+                let routes: [Route] = [
+                    Route(method: .get, path: "/datasets", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/datasets", body: { #"{"name":"d\#(UUID())"}"# }, success: .created, writes: true),
+                    Route(method: .get, path: "/runs/\(run)", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/runs/\(run)/predictions", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/runs/\(run)/predictions/export", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/runs/\(run)/claim", body: { #"{"limit":1}"# }, success: .ok, writes: true),
+                    Route(method: .get, path: "/jobs", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/jobs", body: { #"{"pipeline_version_id":"\#(version)","params":{"n":"\#(UUID())"}}"# }, success: .created, writes: true),
+                    Route(method: .get, path: "/jobs/\(job)", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/jobs/\(job)/events", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/jobs/\(job)/comments", body: { #"{"body":"hi"}"# }, success: .created, writes: true),
+                    Route(method: .get, path: "/task-definitions", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/task-definitions", body: {
+                        #"{"task_id":"m","version":"1.0.\#(UInt32.random(in: 0...UInt32.max))","interface_spec":\#(JobAndPipelineTests.spec31)}"#
+                    }, success: .created, writes: true),
+                    Route(method: .get, path: "/pipelines", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/pipelines", body: { #"{"name":"p\#(UUID())"}"# }, success: .created, writes: true),
+                    Route(method: .post, path: "/pipelines/\(pipeline)/versions", body: { #"{"steps":[{"key":"a","task":"dock","version":"1.0.0"}]}"# },
+                          success: .created, writes: true),
+                    Route(method: .get, path: "/task-services", body: nil, success: .ok, writes: false),
+                ]
+                let callers: [(String, String?)] = [
+                    ("none", nil), ("malformed", "tsk_not_a_key"), ("wrong secret", wrong), ("other org", other), ("viewer", viewer),
+                    ("admin", admin), ("platform", platform.plaintext),
+                ]
+                for route in routes {
+                    for (name, token) in callers {
+                        var headers: HTTPFields = [.contentType: "application/json"]
+                        if let token { headers[.authorization] = "Bearer \(token)" }
+                        let expected: HTTPResponse.Status =
+                            switch name {
+                            case "none", "malformed", "wrong secret": .unauthorized
+                            case "other org": .notFound
+                            case "viewer": route.writes ? .forbidden : route.success
+                            default: route.success
+                            }
+                        let response = try await client.execute(
+                            uri: "/v1/orgs/\(orgA)\(route.path)", method: route.method, headers: headers,
+                            body: route.body.map { ByteBuffer(string: $0()) })
+                        #expect(response.status == expected, "\(route.method) \(route.path) as \(name): \(response.status.code) \(String(buffer: response.body))")
+                    }
+                }
+                // Org B's admin sees none of A's objects through B either.
+                let b = OrgCalls(client: client, org: orgB, key: platform)
+                #expect(try await b.get("/jobs/\(job)").status == .notFound)
+                #expect(try await b.get("/runs/\(run)").status == .notFound)
+                #expect(try await b.get("/pipelines/\(pipeline)").status == .notFound)
+            }
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import OpenAPIKit
 
 /// A task definition's `interface_spec`: an OpenAPI 3.0 or 3.1 document, checked with OpenAPIKit.
 public enum InterfaceSpec {
@@ -18,5 +19,25 @@ public enum InterfaceSpec {
     /// "interface_spec" followed by OpenAPIKit's coding path.
     static func located(_ path: String, _ reason: String) -> String {
         path.isEmpty ? "interface_spec: \(reason)" : "interface_spec\(path.hasPrefix(".") ? "" : ".")\(path): \(reason)"
+    }
+
+    /// Decodes the document (a failure is one problem, where OpenAPIKit stopped), then validates it (every
+    /// problem). The two OpenAPI versions are separate modules with types of the same names, hence closures.
+    static func check<Document>(
+        decode: () throws -> Document, validate: (Document) throws -> Void, validationProblems: (any Error) -> [String]?
+    ) -> [String] {
+        let document: Document
+        do {
+            document = try decode()
+        } catch {
+            let problem = OpenAPI.Error(from: error)
+            return [located(problem.codingPathString, problem.localizedDescription)]
+        }
+        do {
+            try validate(document)
+            return []
+        } catch {
+            return validationProblems(error) ?? [located("", "\(error)")]
+        }
     }
 }

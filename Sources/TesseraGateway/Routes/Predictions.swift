@@ -166,8 +166,8 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let limit = body.limit ?? 10
         let seconds = body.lease_seconds ?? 300
-        guard (1...1000).contains(limit), (5...3600).contains(seconds) else {
-            throw TesseraError.badRequest("limit is 1–1000 and lease_seconds 5–3600")
+        guard (1...Self.maxResultsPerBatch).contains(limit), (5...3600).contains(seconds) else {
+            throw TesseraError.badRequest("limit is 1–\(Self.maxResultsPerBatch) and lease_seconds 5–3600")
         }
         let repository = try predictions()
         let run = try Self.objectID(input.path.id)
