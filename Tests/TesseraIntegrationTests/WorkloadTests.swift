@@ -490,7 +490,8 @@ import Synchronization
     }
 }
 
-/// The isolation matrix for the workload routes, on provisioned orgs: every caller gets exactly its status,
+/// The isolation matrix for every workload route of an org (cancel, a one-way move, is in the run tests), on
+/// provisioned orgs: every caller gets exactly its status,
 /// and another org's key never reaches org A's rows (404, as for an org that does not exist).
 @Suite struct WorkloadIsolationMatrixTests {
     static let logger = TestDatabase.logger
@@ -525,6 +526,15 @@ import Synchronization
                 let version = try await JobAndPipelineTests.publishedPipeline(a)
                 let job = try await a.create("/jobs", #"{"pipeline_version_id":"\#(version)"}"#)
                 let pipeline = try await a.create("/pipelines", #"{"name":"matrix"}"#)
+                let step = #"{"steps":[{"key":"a","task":"dock","version":"1.0.0"}]}"#
+                #expect(try await a.post("/pipelines/\(pipeline)/versions", step).status == .created)  // version 1 stays a draft
+                let released = try await a.create("/pipelines", #"{"name":"released"}"#)
+                #expect(try await a.post("/pipelines/\(released)/versions", step).status == .created)
+                #expect(try await a.post("/pipelines/\(released)/versions/1/publish", "").status == .ok)
+                let template = try await a.create("/pipeline-templates", #"{"name":"t","steps":[{"key":"a","task":"dock","version":"1.0.0"}]}"#)
+                let execution = try await a.create("/jobs/\(job)/executions", #"{"step_key":"s"}"#)
+                let definition = try JSONDecoder().decode(
+                    JobAndPipelineTests.DefinitionList.self, from: Data(buffer: try await a.get("/task-definitions?task_id=dock").body)).items[0].id
                 let routes: [Route] = [
                     Route(method: .get, path: "/datasets", body: nil, success: .ok, writes: false),
                     Route(method: .post, path: "/datasets", body: { #"{"name":"d\#(UUID())"}"# }, success: .created, writes: true),
@@ -546,6 +556,43 @@ import Synchronization
                     Route(method: .post, path: "/pipelines/\(pipeline)/versions", body: { #"{"steps":[{"key":"a","task":"dock","version":"1.0.0"}]}"# },
                           success: .created, writes: true),
                     Route(method: .get, path: "/task-services", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/models", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/models", body: { #"{"name":"m\#(UUID())","source":"ollama"}"# }, success: .created, writes: true),
+                    Route(method: .get, path: "/prompts", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/prompts", body: { #"{"name":"p\#(UUID())","template":"{{text}}"}"# }, success: .created, writes: true),
+                    Route(method: .post, path: "/runs/\(run)/heartbeat", body: { #"{"lease_id":"\#(UUID())"}"# }, success: .ok, writes: true),
+                    Route(method: .post, path: "/runs/\(run)/predictions", body: {
+                        #"{"lease_id":"\#(UUID())","results":[{"work_item_id":"\#(UUID())","status":"failed"}]}"#
+                    }, success: .conflict, writes: true),
+                    Route(method: .post, path: "/jobs/\(job)/transition", body: { #"{"status":"PENDING"}"# }, success: .conflict, writes: true),
+                    Route(method: .get, path: "/jobs/\(job)/executions", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/jobs/\(job)/executions", body: { #"{"step_key":"s"}"# }, success: .created, writes: true),
+                    Route(method: .post, path: "/jobs/\(job)/executions/\(execution)/transition", body: { #"{"status":"PENDING"}"# },
+                          success: .conflict, writes: true),
+                    Route(method: .get, path: "/jobs/\(job)/executions/\(execution)/logs", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/jobs/\(job)/executions/\(execution)/logs", body: { #"{"entries":[{"message":"m"}]}"# },
+                          success: .ok, writes: true),
+                    Route(method: .get, path: "/jobs/\(job)/executions/\(execution)/results", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/jobs/\(job)/executions/\(execution)/results", body: { #"{"result":{"x":1}}"# },
+                          success: .created, writes: true),
+                    Route(method: .post, path: "/jobs/\(job)/outputs", body: { #"{"name":"o\#(UUID())","uri":"s3://o","content_type":"text/plain"}"# },
+                          success: .created, writes: true),
+                    Route(method: .get, path: "/jobs/\(job)/comments", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/task-definitions/\(definition)", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/task-definitions/\(definition)/deactivate", body: nil, success: .ok, writes: true),
+                    Route(method: .post, path: "/task-definitions/\(definition)/activate", body: nil, success: .ok, writes: true),
+                    Route(method: .post, path: "/task-services", body: {
+                        #"{"task_definition_id":"\#(definition)","service_url":"http://127.0.0.1:1/\#(UUID())"}"#
+                    }, success: .created, writes: true),
+                    Route(method: .delete, path: "/task-services/\(UUID())", body: nil, success: .notFound, writes: true),
+                    Route(method: .get, path: "/pipeline-templates", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/pipeline-templates", body: { #"{"name":"t\#(UUID())","steps":[{"key":"a","task":"dock","version":"1.0.0"}]}"# },
+                          success: .created, writes: true),
+                    Route(method: .get, path: "/pipeline-templates/\(template)", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/pipelines/\(pipeline)", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/pipelines/\(pipeline)/versions/1", body: nil, success: .ok, writes: false),
+                    Route(method: .put, path: "/pipelines/\(pipeline)/versions/1", body: { step }, success: .ok, writes: true),
+                    Route(method: .post, path: "/pipelines/\(released)/versions/1/publish", body: nil, success: .conflict, writes: true),
                 ]
                 let callers: [(String, String?)] = [
                     ("none", nil), ("malformed", "tsk_not_a_key"), ("wrong secret", wrong), ("other org", other), ("viewer", viewer),
