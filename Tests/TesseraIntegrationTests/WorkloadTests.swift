@@ -490,8 +490,7 @@ import Synchronization
     }
 }
 
-/// The isolation matrix for every workload route of an org (cancel, a one-way move, is in the run tests), on
-/// provisioned orgs: every caller gets exactly its status,
+/// The isolation matrix for every workload route of an org, on provisioned orgs: every caller gets exactly its status,
 /// and another org's key never reaches org A's rows (404, as for an org that does not exist).
 @Suite struct WorkloadIsolationMatrixTests {
     static let logger = TestDatabase.logger
@@ -614,6 +613,24 @@ import Synchronization
                             body: route.body.map { ByteBuffer(string: $0()) })
                         #expect(response.status == expected, "\(route.method) \(route.path) as \(name): \(response.status.code) \(String(buffer: response.body))")
                     }
+                }
+                // Cancel is a one-way move: a fresh run for each caller.
+                let runBody = try await a.get("/runs/\(run)").body
+                struct RunRefs: Decodable { let model_id: String; let prompt_id: String; let dataset_id: String }
+                let refs = try JSONDecoder().decode(RunRefs.self, from: Data(buffer: runBody))
+                for (name, token) in callers {
+                    let fresh = try await a.create("/runs", #"{"model_id":"\#(refs.model_id)","prompt_id":"\#(refs.prompt_id)","dataset_id":"\#(refs.dataset_id)"}"#)
+                    var headers: HTTPFields = [.contentType: "application/json"]
+                    if let token { headers[.authorization] = "Bearer \(token)" }
+                    let expected: HTTPResponse.Status =
+                        switch name {
+                        case "none", "malformed", "wrong secret": .unauthorized
+                        case "other org": .notFound
+                        case "viewer": .forbidden
+                        default: .ok
+                        }
+                    let response = try await client.execute(uri: "/v1/orgs/\(orgA)/runs/\(fresh)/cancel", method: .post, headers: headers)
+                    #expect(response.status == expected, "cancel as \(name): \(response.status.code)")
                 }
                 // Org B's admin sees none of A's objects through B either.
                 let b = OrgCalls(client: client, org: orgB, key: platform)
