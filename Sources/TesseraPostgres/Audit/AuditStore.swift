@@ -12,8 +12,8 @@ public struct AuditStore: Sendable {
         self.logger = logger
     }
 
-    /// Appends `event` in the caller's transaction; a second append of the same event id is a no-op.
-    /// Appends the event; false when a record with its event id exists (a second delivery).
+    /// Appends `event` in the caller's transaction; a second append of the same event id is a no-op and
+    /// answers false (a second delivery).
     @discardableResult
     public func append(_ event: AuditEvent, on connection: PostgresConnection) async throws -> Bool {
         let metadata = String(decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
