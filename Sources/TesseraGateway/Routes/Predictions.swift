@@ -118,7 +118,7 @@ extension APIHandler {
         let q = input.query
         let filter = try Self.predictionFilter(status: q.status?.rawValue, row: q.row_id, correct: q.correct)
         let limit = try Self.pageLimit(q.limit)
-        let after = try q.cursor.map { try UUID(uuidString: $0).orBadRequest("cursor is not one this server gave") }
+        let after = try Self.cursor(q.cursor)
         guard let records = try await predictions().predictions(
             run: try Self.objectID(input.path.id), filter: filter, after: after, limit: limit + 1)
         else { throw TesseraError.notFound("no such run") }

@@ -81,22 +81,10 @@ extension AuditStore {
             let (through, hash, signature) = try row.decode((String?, String?, String?).self)
             guard let through, let seq = Int64(through), seq == first - 1, let hash, let signature else { continue }
             guard box.verify(signature: signature, of: AuditRetention.message(org: org, through: seq, hash: hash), purpose: AuditRetention.purpose),
-                let previous = hexBytes(hash)
+                let previous = [UInt8](hex: hash)
             else { return .broken(seq: first, reason: "the anchor before record \(first) has a wrong signature") }
             return try await verify(org: org, startingAt: first, previous: previous, on: connection)
         }
         return .broken(seq: 1, reason: "records 1 to \(first - 1) are missing and no signed anchor accounts for them")
     }
-}
-
-func hexBytes(_ hex: String) -> [UInt8]? {
-    var bytes: [UInt8] = []
-    var chars = Array(hex.utf8)[...]
-    guard chars.count % 2 == 0 else { return nil }
-    while !chars.isEmpty {
-        guard let byte = UInt8(String(decoding: chars.prefix(2), as: UTF8.self), radix: 16) else { return nil }
-        bytes.append(byte)
-        chars = chars.dropFirst(2)
-    }
-    return bytes
 }

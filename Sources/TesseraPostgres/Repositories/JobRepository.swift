@@ -413,9 +413,7 @@ public struct JobRepository: Sendable {
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.withTransaction(logger: logger) { try await body($0) }
-        }
+        try await databases.withTransaction(org: org, logger: logger, body)
     }
 
     func write(_ audit: AuditEvent, job: UUID, on tx: PostgresConnection) async throws {

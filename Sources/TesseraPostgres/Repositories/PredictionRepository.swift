@@ -134,20 +134,18 @@ public struct PredictionRepository: Sendable {
 
     /// Cancels a pending or running run (its work items stay as they are, for the record).
     public func cancelRun(_ id: UUID, audit: AuditEvent) async throws -> CancelOutcome {
-        try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.withTransaction(logger: logger) { tx -> CancelOutcome in
-                guard let current = try await tx.query(
-                    "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
-                ).collect().first?.decode(String.self) else { return .notFound }
-                guard current == "pending" || current == "running" else { return .finished(current) }
-                try await tx.query(
-                    "UPDATE prediction_runs SET status = 'cancelled', finished_at = now() WHERE id = \(id)", logger: logger)
-                var event = audit
-                event.entityID = id.uuidString.lowercased()
-                try await AuditOutbox.write(event, on: tx, logger: logger)
-                guard let run = try await Self.run(id, on: tx, logger: logger) else { return .notFound }
-                return .cancelled(run)
-            }
+        try await databases.withTransaction(org: org, logger: logger) { [logger] tx -> CancelOutcome in
+            guard let current = try await tx.query(
+                "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
+            ).collect().first?.decode(String.self) else { return .notFound }
+            guard current == "pending" || current == "running" else { return .finished(current) }
+            try await tx.query(
+                "UPDATE prediction_runs SET status = 'cancelled', finished_at = now() WHERE id = \(id)", logger: logger)
+            var event = audit
+            event.entityID = id.uuidString.lowercased()
+            try await AuditOutbox.write(event, on: tx, logger: logger)
+            guard let run = try await Self.run(id, on: tx, logger: logger) else { return .notFound }
+            return .cancelled(run)
         }
     }
 

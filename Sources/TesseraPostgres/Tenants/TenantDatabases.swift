@@ -101,14 +101,21 @@ public actor TenantDatabases: Service {
         org: UUID, _ audit: AuditEvent, logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> (T, String)?
     ) async throws -> T? {
+        try await withTransaction(org: org, logger: logger) { tx -> T? in
+            guard let (result, entityID) = try await body(tx) else { return nil }
+            var event = audit
+            event.entityID = entityID
+            try await AuditOutbox.write(event, on: tx, logger: logger)
+            return result
+        }
+    }
+
+    /// Runs `body` in a transaction on the org's database (503 as `withConnection` when it does not answer).
+    public nonisolated func withTransaction<T: Sendable>(
+        org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
         try await withConnection(org: org) { connection in
-            try await connection.withTransaction(logger: logger) { tx -> T? in
-                guard let (result, entityID) = try await body(tx) else { return nil }
-                var event = audit
-                event.entityID = entityID
-                try await AuditOutbox.write(event, on: tx, logger: logger)
-                return result
-            }
+            try await connection.withTransaction(logger: logger) { try await body($0) }
         }
     }
 
