@@ -39,12 +39,10 @@ extension PredictionRepository {
             guard status == "pending" || status == "running" else {
                 throw TesseraError.conflict("the run is \(status); it hands out no more work")
             }
-            // The reaper: leases that ran out go back to the queue.
-            try await tx.query(
-                """
-                UPDATE work_items SET status = 'pending', lease_id = NULL, lease_expires_at = NULL
-                WHERE run_id = \(run) AND status = 'leased' AND lease_expires_at < now()
-                """, logger: logger)
+            // Leases of this run that ran out go back to the queue first, audited as the reaper audits them.
+            var expired = audit
+            expired.action = .runLeaseExpire
+            try await Self.reap(run: run, audit: expired, on: tx, logger: logger)
             let lease = UUID()
             let rows = try await tx.query(
                 """
@@ -156,26 +154,35 @@ extension PredictionRepository {
     /// own run). Each run with items returned gets one audit event. Returns how many items went back.
     public func reapExpiredLeases(audit: AuditEvent) async throws -> Int {
         try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
-            let rows = try await tx.query(
-                """
-                WITH expired AS (
-                    SELECT id FROM work_items WHERE status = 'leased' AND lease_expires_at < now() ORDER BY id FOR UPDATE SKIP LOCKED
-                )
-                UPDATE work_items w SET status = 'pending', lease_id = NULL, lease_expires_at = NULL
-                FROM expired WHERE w.id = expired.id RETURNING w.run_id
-                """, logger: logger
-            ).collect()
-            var perRun: [UUID: Int] = [:]
-            for row in rows { perRun[try row.decode(UUID.self), default: 0] += 1 }
-            for (run, count) in perRun.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
-                var event = audit
-                event.eventID = UUID()
-                event.entityID = run.uuidString.lowercased()
-                event.metadata["items"] = String(count)
-                try await AuditOutbox.write(event, on: tx, logger: logger)
-            }
-            return rows.count
+            try await Self.reap(run: nil, audit: audit, on: tx, logger: logger)
         }
+    }
+
+    /// Returns the expired leases of `run` (nil: of every run) to pending, skipping items a submission holds
+    /// locked right now, with one audit event per run; returns how many items went back.
+    @discardableResult
+    static func reap(run: UUID?, audit: AuditEvent, on tx: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await tx.query(
+            """
+            WITH expired AS (
+                SELECT id FROM work_items
+                WHERE status = 'leased' AND lease_expires_at < now() AND (\(run)::uuid IS NULL OR run_id = \(run)::uuid)
+                ORDER BY id FOR UPDATE SKIP LOCKED
+            )
+            UPDATE work_items w SET status = 'pending', lease_id = NULL, lease_expires_at = NULL
+            FROM expired WHERE w.id = expired.id RETURNING w.run_id
+            """, logger: logger
+        ).collect()
+        var perRun: [UUID: Int] = [:]
+        for row in rows { perRun[try row.decode(UUID.self), default: 0] += 1 }
+        for (run, count) in perRun.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
+            var event = audit
+            event.eventID = UUID()
+            event.entityID = run.uuidString.lowercased()
+            event.metadata = ["items": String(count)]
+            try await AuditOutbox.write(event, on: tx, logger: logger)
+        }
+        return rows.count
     }
 
     static func notLeased(_ item: UUID) -> TesseraError {
