@@ -190,15 +190,12 @@ public struct PipelineStore: Sendable {
     }
 
     public func versions(pipeline: UUID, on connection: PostgresConnection) async throws -> [PipelineVersionRecord] {
-        let ids = try await connection.query(
+        try await connection.query(
             """
-            SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
+            SELECT \(unescaped: Self.versionColumns) FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
             WHERE v.pipeline_id = \(pipeline) AND p.org_id = \(org) ORDER BY v.version
             """, logger: logger
-        ).collect().map { try $0.decode(UUID.self) }
-        var out: [PipelineVersionRecord] = []
-        for id in ids { if let v = try await self.version(id: id, on: connection) { out.append(v) } }
-        return out
+        ).collect().map(Self.version)
     }
 
     public func version(pipeline: UUID, version: Int, on connection: PostgresConnection) async throws -> PipelineVersionRecord? {
@@ -213,16 +210,21 @@ public struct PipelineStore: Sendable {
 
     /// A version of one of the org's pipelines, by its id (what a job names).
     public func version(id: UUID, on connection: PostgresConnection) async throws -> PipelineVersionRecord? {
-        guard let row = try await connection.query(
+        try await connection.query(
             """
-            SELECT v.id, v.pipeline_id, v.version, v.definition::text, v.checksum, v.published_at, v.created_at
-            FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id WHERE v.id = \(id) AND p.org_id = \(org)
+            SELECT \(unescaped: Self.versionColumns) FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
+            WHERE v.id = \(id) AND p.org_id = \(org)
             """, logger: logger
-        ).collect().first else { return nil }
-        let (vid, pipeline, number, definition, checksum, published, created) =
+        ).collect().first.map(Self.version)
+    }
+
+    static let versionColumns = "v.id, v.pipeline_id, v.version, v.definition::text, v.checksum, v.published_at, v.created_at"
+
+    static func version(_ row: PostgresRow) throws -> PipelineVersionRecord {
+        let (id, pipeline, number, definition, checksum, published, created) =
             try row.decode((UUID, UUID, Int, String, Data, Date?, Date).self)
         return PipelineVersionRecord(
-            id: vid, pipelineID: pipeline, version: number, steps: try Self.steps(definition), checksum: Array(checksum),
+            id: id, pipelineID: pipeline, version: number, steps: try steps(definition), checksum: Array(checksum),
             publishedAt: published, createdAt: created)
     }
 
