@@ -25,7 +25,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway",
+                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway", "TesseraTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,14 +78,15 @@ let package = Package(
             resources: [.copy("openapi.yaml")],
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
+        .target(name: "TesseraTestSupport", path: "Tests/Support"),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore"]
+            dependencies: ["TesseraCore", "TesseraTestSupport"]
         ),
         .testTarget(
             name: "TesseraIntegrationTests",
             dependencies: [
-                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway",
+                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway", "TesseraTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -534,6 +534,9 @@ import Synchronization
                 let execution = try await a.create("/jobs/\(job)/executions", #"{"step_key":"s"}"#)
                 let definition = try JSONDecoder().decode(
                     JobAndPipelineTests.DefinitionList.self, from: Data(buffer: try await a.get("/task-definitions?task_id=dock").body)).items[0].id
+                let evaluation = try await a.create("/runs/\(run)/evaluations", "{}")
+                struct RunDataset: Decodable { let dataset_id: String }
+                let dataset = try JSONDecoder().decode(RunDataset.self, from: Data(buffer: try await a.get("/runs/\(run)").body)).dataset_id
                 let routes: [Route] = [
                     Route(method: .get, path: "/datasets", body: nil, success: .ok, writes: false),
                     Route(method: .post, path: "/datasets", body: { #"{"name":"d\#(UUID())"}"# }, success: .created, writes: true),
@@ -592,6 +595,10 @@ import Synchronization
                     Route(method: .get, path: "/pipelines/\(pipeline)/versions/1", body: nil, success: .ok, writes: false),
                     Route(method: .put, path: "/pipelines/\(pipeline)/versions/1", body: { step }, success: .ok, writes: true),
                     Route(method: .post, path: "/pipelines/\(released)/versions/1/publish", body: nil, success: .conflict, writes: true),
+                    Route(method: .post, path: "/runs/\(run)/evaluations", body: { "{}" }, success: .created, writes: true),
+                    Route(method: .get, path: "/runs/\(run)/evaluations", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/evaluations/\(evaluation)", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/datasets/\(dataset)/leaderboard", body: nil, success: .ok, writes: false),
                 ]
                 let callers: [(String, String?)] = [
                     ("none", nil), ("malformed", "tsk_not_a_key"), ("wrong secret", wrong), ("other org", other), ("viewer", viewer),
@@ -637,6 +644,8 @@ import Synchronization
                 #expect(try await b.get("/jobs/\(job)").status == .notFound)
                 #expect(try await b.get("/runs/\(run)").status == .notFound)
                 #expect(try await b.get("/pipelines/\(pipeline)").status == .notFound)
+                #expect(try await b.get("/evaluations/\(evaluation)").status == .notFound)
+                #expect(try await b.get("/datasets/\(dataset)/leaderboard").status == .notFound)
             }
         }
     }

@@ -33,6 +33,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case runHeartbeat = "run.heartbeat"
     case runLeaseExpire = "run.lease_expire"
     case predictionSubmit = "prediction.submit"
+    case evaluationCreate = "evaluation.create"
     case jobCreate = "job.create"
     case jobCacheHit = "job.cache_hit"
     case jobTransition = "job.transition"

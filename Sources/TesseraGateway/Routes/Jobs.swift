@@ -250,7 +250,9 @@ extension APIHandler {
         guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
             throw TesseraError.badRequest("cursor is not one this server gave")
         }
-        return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
+        // Half a microsecond more: PostgresNIO truncates a Date to whole microseconds, and the Double may sit
+        // just below the cursor's microsecond, which would give the last row of the page again.
+        return (Date(timeIntervalSince1970: (Double(micros) + 0.5) / 1_000_000), id)
     }
 
     /// Any JSON value of the contract as compact JSON text.

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import TesseraTestSupport
+@testable import TesseraCore
+
+@Suite struct ClassificationMetricsTests {
+    static func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-12 }
+
+    @Test func everyNumberEqualsScikitLearns() throws {
+        for c in try ClassificationFixture.load().cases {
+            let m = ClassificationMetrics(truth: c.truth, predicted: c.predicted)
+            let e = c.expected
+            #expect(m.labels.map(\.label) == e.labels, "\(c.name)")
+            #expect(Self.close(m.accuracy, e.accuracy), "\(c.name) accuracy")
+            #expect(zip(m.labels.map(\.precision), e.precision).allSatisfy(Self.close), "\(c.name) precision")
+            #expect(zip(m.labels.map(\.recall), e.recall).allSatisfy(Self.close), "\(c.name) recall")
+            #expect(zip(m.labels.map(\.f1), e.f1).allSatisfy(Self.close), "\(c.name) f1")
+            #expect(m.labels.map(\.support) == e.support, "\(c.name) support")
+            for (mine, theirs, name) in [(m.macro, e.macro, "macro"), (m.micro, e.micro, "micro"), (m.weighted, e.weighted, "weighted")] {
+                #expect(Self.close(mine.precision, theirs.precision), "\(c.name) \(name) precision \(mine.precision) \(theirs.precision)")
+                #expect(Self.close(mine.recall, theirs.recall), "\(c.name) \(name) recall")
+                #expect(Self.close(mine.f1, theirs.f1), "\(c.name) \(name) f1 \(mine.f1) \(theirs.f1)")
+            }
+            #expect(m.confusionMatrix == e.confusion_matrix, "\(c.name) confusion matrix")
+            let latency = LatencySummary(c.latencies)
+            #expect(latency.count == c.latencies.count)
+            for (mine, theirs) in [(latency.mean, e.latency.mean), (latency.p50, e.latency.p50), (latency.p95, e.latency.p95), (latency.p99, e.latency.p99)] {
+                #expect(Self.close(try #require(mine), theirs), "\(c.name) latency \(String(describing: mine)) \(theirs)")
+            }
+        }
+    }
+
+    @Test func fixtureHasTheCasesThatMatter() throws {
+        let random = try #require(try ClassificationFixture.load().cases.first { $0.name == "random" })
+        let truth = Set(random.truth)
+        let predicted = Set(random.predicted.compactMap { $0 })
+        #expect(!truth.subtracting(predicted).isEmpty, "a label never predicted")
+        #expect(!predicted.subtracting(truth).isEmpty, "a prediction never true")
+        #expect(random.predicted.contains(nil), "unanswered samples")
+    }
+
+    @Test func unansweredSamplesAreCountedPerTrueLabel() {
+        let m = ClassificationMetrics(truth: ["a", "a", "b"], predicted: [nil, "a", nil])
+        #expect(m.unanswered == [1, 1])
+        #expect(m.accuracy == 1.0 / 3)
+        #expect(m.labels[0].recall == 0.5 && m.labels[0].precision == 1)
+    }
+
+    @Test func emptyInputGivesZeros() {
+        let m = ClassificationMetrics(truth: [], predicted: [])
+        #expect(m.accuracy == 0 && m.labels.isEmpty && m.macro.f1 == 0)
+        #expect(LatencySummary([]).p50 == nil)
+    }
+}
+
+@Suite struct LabelNormalizerTests {
+    @Test func stepsApplyInOrder() throws {
+        let n = try LabelNormalizer(.init(
+            trim: true, caseFold: true, stripPunctuation: true, extract: "Answer:\\s*(\\w+)", labelMap: ["Yes": "positive", "no": "negative"]))
+        #expect(n.prediction("Reasoning... Answer: YES.") == "positive")
+        #expect(n.prediction("Answer: maybe") == "maybe")
+        #expect(n.prediction("no answer here") == nil)
+        #expect(n.truth("  No! ") == "negative")
+        #expect(n.truth("Maybe") == "maybe")
+    }
+
+    @Test func defaultsOnlyTrim() throws {
+        let n = try LabelNormalizer(.init())
+        #expect(n.prediction("  Cat\n") == "Cat")
+        #expect(n.prediction("   ") == nil)
+        #expect(n.truth(" cat.") == "cat.")
+    }
+
+    @Test func wholeMatchWithoutAGroup() throws {
+        let n = try LabelNormalizer(.init(extract: "[A-D]"))
+        #expect(n.prediction("I pick C because") == "C")
+    }
+
+    @Test(arguments: ["(", "[a-", ""])
+    func badPatternsAreRefused(pattern: String) {
+        #expect(throws: LabelNormalizer.InvalidPattern.self) { try LabelNormalizer(.init(extract: pattern)) }
+    }
+
+    @Test func failedAndMissingCountAsWrongUnlessExcluded() throws {
+        let rows = [
+            EvaluatedRow(expected: "a", succeeded: true, output: "a", latencySeconds: 1),
+            EvaluatedRow(expected: "a", succeeded: false, output: nil, latencySeconds: 3),
+            EvaluatedRow(expected: "b", succeeded: nil, output: nil, latencySeconds: nil),
+            EvaluatedRow(expected: "b", succeeded: true, output: "b", latencySeconds: 2),
+        ]
+        let counted = RunMetrics(rows: rows, normalizer: try LabelNormalizer(.init()))
+        #expect(counted.classification.accuracy == 0.5 && counted.classification.samples == 4)
+        #expect(counted.coverage == 0.5 && counted.failureRate == 0.25 && counted.missing == 1)
+        #expect(counted.latency.count == 3 && counted.latency.p50 == 2)
+        let excluded = RunMetrics(rows: rows, normalizer: try LabelNormalizer(.init(excludeFailed: true)))
+        #expect(excluded.classification.accuracy == 1 && excluded.classification.samples == 2)
+        #expect(excluded.coverage == 0.5)
+    }
+}
