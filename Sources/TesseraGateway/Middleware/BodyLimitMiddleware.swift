@@ -5,8 +5,11 @@ import TesseraCore
 /// at once from `Content-Length`, or while streaming when there is none.
 public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let standard: Int
-    /// Bulk imports (`POST …/rows`) and batches of results (`POST …/predictions`) may be larger.
+    /// Bulk imports (`POST …/rows`), batches of results (`POST …/predictions`), ontologies, annotation and
+    /// prediction sets, and CAFA evaluations (which carry an information-accretion file) may be larger.
     let imports: Int
+
+    static var bulkSuffixes: [String] { ["/rows", "/predictions", "/ontologies", "/annotation-sets", "/prediction-sets", "/cafa-evaluations"] }
 
     public init(limit: Int, importLimit: Int? = nil) {
         self.standard = limit
@@ -15,7 +18,7 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        let bulk = request.method == .post && (path.hasSuffix("/rows") || path.hasSuffix("/predictions"))
+        let bulk = request.method == .post && Self.bulkSuffixes.contains { path.hasSuffix($0) }
         let limit = bulk ? imports : standard
         if let declared = request.headers[.contentLength] {
             guard let length = Int(declared), length >= 0 else { throw TesseraError.badRequest("Content-Length is not a number") }

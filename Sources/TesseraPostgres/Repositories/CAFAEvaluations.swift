@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+
+/// What a CAFA evaluation was asked to do, stored with its result so it can be reproduced.
+public struct CAFARequest: Sendable, Equatable, Codable {
+    public var predictionSetID: UUID
+    public var annotationSetID: UUID?
+    public var evaluationSetID: UUID?
+    public var category: CAFACategory?
+    public var thresholdStep: Double
+    public var normalization: CAFANormalization
+    public var includeOrphans: Bool
+    /// The information-accretion file as uploaded (`term value` lines), when the evaluation is weighted.
+    public var informationAccretion: String?
+
+    enum CodingKeys: String, CodingKey {
+        case predictionSetID = "prediction_set_id", annotationSetID = "annotation_set_id", evaluationSetID = "evaluation_set_id", category
+        case thresholdStep = "threshold_step", normalization, includeOrphans = "include_orphans"
+        case informationAccretion = "information_accretion"
+    }
+
+    public init(
+        predictionSetID: UUID, annotationSetID: UUID?, evaluationSetID: UUID?, category: CAFACategory?, thresholdStep: Double,
+        normalization: CAFANormalization, includeOrphans: Bool, informationAccretion: String?
+    ) {
+        self.predictionSetID = predictionSetID
+        self.annotationSetID = annotationSetID
+        self.evaluationSetID = evaluationSetID
+        self.category = category
+        self.thresholdStep = thresholdStep
+        self.normalization = normalization
+        self.includeOrphans = includeOrphans
+        self.informationAccretion = informationAccretion
+    }
+}
+
+/// A stored CAFA evaluation.
+public struct CAFAEvaluationRecord: Sendable, Equatable {
+    public let id: UUID
+    public let ontologyID: UUID
+    public let request: CAFARequest
+    public let result: CAFAResult
+    /// Time spent loading the inputs and evaluating.
+    public let seconds: Double
+    public let createdBy: UUID?
+    public let createdAt: Date
+}
+
+extension CAFARepository {
+    static let evaluationColumns = """
+        id, ontology_id, prediction_set_id, annotation_set_id, evaluation_set_id, category, options::text, information_accretion,
+        result::text, seconds, created_by, created_at
+        """
+
+    public func storeEvaluation(
+        _ request: CAFARequest, ontology: UUID, result: CAFAResult, seconds: Double, createdBy: UUID?, audit: AuditEvent
+    ) async throws -> CAFAEvaluationRecord {
+        var options = request
+        options.informationAccretion = nil
+        let optionsText = try EvaluationRepository.json(options)
+        let resultText = try EvaluationRepository.json(result)
+        return try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (CAFAEvaluationRecord, String)? in
+            let row = try await tx.query(
+                """
+                INSERT INTO cafa_evaluations (ontology_id, prediction_set_id, annotation_set_id, evaluation_set_id, category, options,
+                                              information_accretion, result, seconds, created_by)
+                VALUES (\(ontology), \(request.predictionSetID), \(request.annotationSetID), \(request.evaluationSetID),
+                        \(request.category?.rawValue), \(optionsText)::jsonb, \(request.informationAccretion), \(resultText)::jsonb, \(seconds),
+                        \(createdBy))
+                RETURNING \(unescaped: Self.evaluationColumns)
+                """, logger: logger
+            ).collect()[0]
+            let record = try Self.evaluation(row)
+            return (record, record.id.uuidString.lowercased())
+        }.orInternalError()
+    }
+
+    public func evaluation(_ id: UUID) async throws -> CAFAEvaluationRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT \(unescaped: Self.evaluationColumns) FROM cafa_evaluations WHERE id = \(id)", logger: logger)
+                .collect().first.map(Self.evaluation)
+        }
+    }
+
+    /// A page of evaluations, oldest first, after (created_at, id).
+    public func evaluations(after: (Date, UUID)?, limit: Int) async throws -> [CAFAEvaluationRecord] {
+        let (afterTime, afterID) = (after?.0, after?.1)
+        return try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query(
+                """
+                SELECT \(unescaped: Self.evaluationColumns) FROM cafa_evaluations
+                WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map(Self.evaluation)
+        }
+    }
+
+    static func evaluation(_ row: PostgresRow) throws -> CAFAEvaluationRecord {
+        let (id, ontology, _, _, _, _, options, ia, result, seconds, createdBy, created) =
+            try row.decode((UUID, UUID, UUID, UUID?, UUID?, String?, String, String?, String, Double, UUID?, Date).self)
+        let decoder = JSONDecoder()
+        var request = try decoder.decode(CAFARequest.self, from: Data(options.utf8))
+        request.informationAccretion = ia
+        return CAFAEvaluationRecord(
+            id: id, ontologyID: ontology, request: request, result: try decoder.decode(CAFAResult.self, from: Data(result.utf8)),
+            seconds: seconds, createdBy: createdBy, createdAt: created)
+    }
+}

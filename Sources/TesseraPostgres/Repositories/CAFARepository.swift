@@ -1,0 +1,291 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+
+/// A stored ontology snapshot.
+public struct OntologyRecord: Sendable, Equatable {
+    public let id: UUID
+    public let version: String
+    public let formatVersion: String?
+    public let dataVersion: String?
+    public let terms: Int
+    public let obsolete: Int
+    public let edges: Int
+    public let altIDs: Int
+    /// Terms (not obsolete) per namespace.
+    public let namespaces: [String: Int]
+    public let createdAt: Date
+}
+
+/// One term of a snapshot with its ancestors (through is_a and part_of, computed from the stored edges).
+public struct OntologyTermRecord: Sendable, Equatable {
+    public struct Ancestor: Sendable, Equatable {
+        public let term: String
+        public let name: String?
+        public let namespace: String?
+    }
+    public let term: String
+    public let namespace: String?
+    public let name: String?
+    public let definition: String?
+    public let obsolete: Bool
+    public let altIDs: [String]
+    public let parents: [(term: String, relation: String)]
+    public let ancestors: [Ancestor]
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.term == b.term && a.ancestors == b.ancestors && a.parents.map(\.term) == b.parents.map(\.term)
+    }
+}
+
+/// CAFA-style evaluation data of one org, in its own database: ontology snapshots, annotation and prediction
+/// sets, evaluation sets and results. Everything is written once.
+public struct CAFARepository: Sendable {
+    public let org: UUID
+    let databases: TenantDatabases
+    let logger: Logger
+
+    public init(org: UUID, databases: TenantDatabases, logger: Logger) {
+        self.org = org
+        self.databases = databases
+        self.logger = logger
+    }
+
+    static let ontologyColumns = "id, version, format_version, data_version, terms, obsolete, edges, alt_ids, namespaces::text, created_at"
+
+    /// Stores the snapshot, or returns the one stored with the same version (`created` false, nothing written).
+    public func storeOntology(_ upload: OntologyUpload, createdBy: UUID?, audit: AuditEvent) async throws -> (record: OntologyRecord, created: Bool) {
+        let (document, sha256, version) = (upload.document, upload.sha256, upload.version)
+        if let existing = try await ontology(version: version) { return (existing, false) }
+        var namespaces: [String: Int] = [:]
+        for term in document.terms where !term.isObsolete { namespaces[term.namespace ?? "", default: 0] += 1 }
+        let namespacesText = try EvaluationRepository.json(namespaces)
+        let obsolete = document.terms.filter(\.isObsolete).count
+        let edges = document.terms.reduce(0) { $0 + $1.isA.count + $1.partOf.count }
+        let altIDs = document.terms.reduce(0) { $0 + $1.altIds.count }
+        let record = try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (OntologyRecord, String)? in
+            // Two uploads of one version at once: the second waits here and then finds the first.
+            let inserted = try await tx.query(
+                """
+                INSERT INTO ontologies (version, format_version, data_version, content_sha256, terms, obsolete, edges, alt_ids, namespaces,
+                                        created_by)
+                VALUES (\(version), \(document.formatVersion), \(document.dataVersion), \(ByteBuffer(bytes: sha256)), \(document.terms.count), \(obsolete),
+                        \(edges), \(altIDs), \(namespacesText)::jsonb, \(createdBy))
+                ON CONFLICT (version) DO NOTHING RETURNING \(unescaped: Self.ontologyColumns)
+                """, logger: logger
+            ).collect()
+            guard let row = inserted.first else { return nil }
+            let record = try Self.ontology(row)
+            try await Self.copyTerms(document, ontology: record.id, on: tx, logger: logger)
+            return (record, record.id.uuidString.lowercased())
+        }
+        if let record { return (record, true) }
+        guard let existing = try await ontology(version: version) else { throw TesseraError.internalError }
+        return (existing, false)
+    }
+
+    static func copyTerms(_ document: OBODocument, ontology: UUID, on tx: PostgresConnection, logger: Logger) async throws {
+        let id = ontology.uuidString.lowercased()
+        try await copy(table: "ontology_terms", columns: ["ontology_id", "position", "term", "namespace", "name", "definition", "obsolete"],
+                       on: tx, logger: logger) { line in
+            for (position, term) in document.terms.enumerated() {
+                line([id, String(position), term.id, term.namespace, term.name, term.definition, term.isObsolete ? "t" : "f"])
+            }
+        }
+        try await copy(table: "ontology_edges", columns: ["ontology_id", "child", "parent", "relation"], on: tx, logger: logger) { line in
+            for term in document.terms {
+                for parent in Set(term.isA) { line([id, term.id, parent, "is_a"]) }
+                for parent in Set(term.partOf) { line([id, term.id, parent, "part_of"]) }
+            }
+        }
+        try await copy(table: "ontology_alt_ids", columns: ["ontology_id", "alt_id", "term"], on: tx, logger: logger) { line in
+            for term in document.terms {
+                for alt in Set(term.altIds) { line([id, alt, term.id]) }
+            }
+        }
+    }
+
+    /// `COPY table (columns) FROM STDIN` of the rows `produce` gives (nil is NULL), sent 1 MiB at a time.
+    static func copy(
+        table: String, columns: [String], on connection: PostgresConnection, logger: Logger,
+        _ produce: (_ line: (([String?]) -> Void)) -> Void
+    ) async throws {
+        var chunks: [ByteBuffer] = []
+        var buffer = ByteBuffer()
+        produce { fields in
+            CopyText.appendRow(fields, to: &buffer)
+            if buffer.readableBytes >= 1 << 20 {
+                chunks.append(buffer)
+                buffer = ByteBuffer()
+            }
+        }
+        if buffer.readableBytes > 0 { chunks.append(buffer) }
+        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+            for chunk in chunks { try await writer.write(chunk) }
+        }
+    }
+
+    public func ontology(_ id: UUID) async throws -> OntologyRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE id = \(id)", logger: logger)
+                .collect().first.map(Self.ontology)
+        }
+    }
+
+    func ontology(version: String) async throws -> OntologyRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE version = \(version)", logger: logger)
+                .collect().first.map(Self.ontology)
+        }
+    }
+
+    /// A page of snapshots, oldest first, after (created_at, id).
+    public func ontologies(after: (Date, UUID)?, limit: Int) async throws -> [OntologyRecord] {
+        let (afterTime, afterID) = (after?.0, after?.1)
+        return try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query(
+                """
+                SELECT \(unescaped: Self.ontologyColumns) FROM ontologies
+                WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map(Self.ontology)
+        }
+    }
+
+    /// A term of the snapshot (looked up by id or alternative id) with its ancestors, walked up the stored edges
+    /// in the database; nil when the snapshot has no such term.
+    public func term(_ term: String, ontology: UUID) async throws -> OntologyTermRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            let found = try await connection.query(
+                """
+                SELECT t.term, t.namespace, t.name, t.definition, t.obsolete FROM ontology_terms t
+                WHERE t.ontology_id = \(ontology)
+                  AND (t.term = \(term) OR t.term IN (SELECT a.term FROM ontology_alt_ids a WHERE a.ontology_id = \(ontology) AND a.alt_id = \(term)))
+                ORDER BY t.term = \(term) DESC LIMIT 1
+                """, logger: logger
+            ).collect()
+            guard let row = found.first else { return nil }
+            let (id, namespace, name, definition, obsolete) = try row.decode((String, String?, String?, String?, Bool).self)
+            let alts = try await connection.query(
+                "SELECT alt_id FROM ontology_alt_ids WHERE ontology_id = \(ontology) AND term = \(id) ORDER BY alt_id", logger: logger
+            ).collect().map { try $0.decode(String.self) }
+            let parents = try await connection.query(
+                "SELECT parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) AND child = \(id) ORDER BY parent, relation",
+                logger: logger
+            ).collect().map { try $0.decode((String, String).self) }
+            let ancestors = try await connection.query(
+                """
+                WITH RECURSIVE up (term) AS (
+                    SELECT parent FROM ontology_edges WHERE ontology_id = \(ontology) AND child = \(id)
+                    UNION
+                    SELECT e.parent FROM ontology_edges e JOIN up ON e.child = up.term WHERE e.ontology_id = \(ontology)
+                )
+                SELECT up.term, t.name, t.namespace FROM up LEFT JOIN ontology_terms t ON t.ontology_id = \(ontology) AND t.term = up.term
+                ORDER BY up.term
+                """, logger: logger
+            ).collect().map { row in
+                let (term, name, namespace) = try row.decode((String, String?, String?).self)
+                return OntologyTermRecord.Ancestor(term: term, name: name, namespace: namespace)
+            }
+            return OntologyTermRecord(
+                term: id, namespace: namespace, name: name, definition: definition, obsolete: obsolete, altIDs: alts,
+                parents: parents.map { (term: $0.0, relation: $0.1) }, ancestors: ancestors)
+        }
+    }
+
+    /// Every term id and alternative id of the snapshot.
+    public func knownTerms(ontology: UUID) async throws -> Set<String> {
+        try await databases.withConnection(org: org) { [logger] connection in
+            var known = Set<String>()
+            let stream = try await connection.query(
+                """
+                SELECT term FROM ontology_terms WHERE ontology_id = \(ontology)
+                UNION ALL SELECT alt_id FROM ontology_alt_ids WHERE ontology_id = \(ontology)
+                """, logger: logger)
+            for try await term in stream.decode(String.self) { known.insert(term) }
+            return known
+        }
+    }
+
+    /// The snapshot as the evaluator's term records (every term, obsolete ones included: the evaluator drops them).
+    public func evaluationOntology(_ ontology: UUID) async throws -> CAFAOntology {
+        let records = try await databases.withConnection(org: org) { [logger] connection -> [CAFATermRecord] in
+            var parents: [String: [CAFAParentLink]] = [:]
+            for try await (child, parent, relation) in try await connection.query(
+                "SELECT child, parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) ORDER BY child, relation, parent",
+                logger: logger
+            ).decode((String, String, String).self) {
+                parents[child, default: []].append(CAFAParentLink(id: parent, relation: relation == "is_a" ? .isA : .partOf))
+            }
+            var alts: [String: [String]] = [:]
+            for try await (alt, term) in try await connection.query(
+                "SELECT alt_id, term FROM ontology_alt_ids WHERE ontology_id = \(ontology) ORDER BY term, alt_id", logger: logger
+            ).decode((String, String).self) {
+                alts[term, default: []].append(alt)
+            }
+            var records: [CAFATermRecord] = []
+            for try await (term, namespace, obsolete) in try await connection.query(
+                "SELECT term, namespace, obsolete FROM ontology_terms WHERE ontology_id = \(ontology) ORDER BY position", logger: logger
+            ).decode((String, String?, Bool).self) {
+                records.append(CAFATermRecord(
+                    id: term, namespace: namespace, isObsolete: obsolete, parents: parents[term] ?? [], altIds: alts[term] ?? []))
+            }
+            return records
+        }
+        return try CAFAOntology(records: records)
+    }
+
+    static func ontology(_ row: PostgresRow) throws -> OntologyRecord {
+        let (id, version, format, data, terms, obsolete, edges, alts, namespaces, created) =
+            try row.decode((UUID, String, String?, String?, Int, Int, Int, Int, String, Date).self)
+        return OntologyRecord(
+            id: id, version: version, formatVersion: format, dataVersion: data, terms: terms, obsolete: obsolete, edges: edges, altIDs: alts,
+            namespaces: try JSONDecoder().decode([String: Int].self, from: Data(namespaces.utf8)), createdAt: created)
+    }
+}
+
+/// PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash escapes.
+enum CopyText {
+    static func appendRow(_ fields: [String?], to buffer: inout ByteBuffer) {
+        for (i, field) in fields.enumerated() {
+            if i > 0 { buffer.writeInteger(UInt8(ascii: "\t")) }
+            guard let field else {
+                buffer.writeStaticString("\\N")
+                continue
+            }
+            appendEscaped(field, to: &buffer)
+        }
+        buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    static func appendEscaped(_ field: String, to buffer: inout ByteBuffer) {
+        for byte in field.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(byte)
+            }
+        }
+    }
+
+    /// A PostgreSQL array literal of quoted elements (`{"a","b"}`), for a COPY text field.
+    static func arrayLiteral(_ elements: some Sequence<String>) -> String {
+        var text = "{"
+        var first = true
+        for element in elements {
+            if !first { text += "," }
+            first = false
+            text += "\""
+            for character in element {
+                if character == "\"" || character == "\\" { text += "\\" }
+                text.append(character)
+            }
+            text += "\""
+        }
+        return text + "}"
+    }
+}

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+
+/// A stored set of ground-truth annotations or of scored predictions.
+public struct TermSetRecord: Sendable, Equatable {
+    public enum Kind: Sendable { case annotations, predictions }
+    public let id: UUID
+    public let kind: Kind
+    public let ontologyID: UUID
+    public let name: String
+    /// Lines with data (comments and blank lines aside).
+    public let lines: Int
+    /// Annotations, or distinct (target, term) predictions.
+    public let entries: Int
+    public let targets: Int
+    /// Annotations left out for a NOT qualifier (annotation sets only).
+    public let excludedNot: Int
+    /// Lines naming a term the ontology does not know (left out).
+    public let unknownTerms: Int
+    public let createdAt: Date
+}
+
+/// An evaluation set: targets and terms gained between two annotation sets, by CAFA category and namespace.
+public struct EvaluationSetRecord: Sendable, Equatable {
+    public struct Count: Sendable, Equatable, Codable {
+        public let targets: Int
+        public let annotations: Int
+    }
+    public let id: UUID
+    public let ontologyID: UUID
+    public let name: String
+    public let oldSetID: UUID
+    public let newSetID: UUID
+    /// category (NK, LK, PK) → namespace → counts.
+    public let counts: [String: [String: Count]]
+    public let createdAt: Date
+}
+
+extension CAFARepository {
+    static let annotationSetColumns = "id, ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_at"
+    static let predictionSetColumns = "id, ontology_id, name, lines, predictions, targets, 0, unknown_terms, created_at"
+
+    public func storeAnnotationSet(
+        _ upload: AnnotationUpload, name: String, ontology: UUID, createdBy: UUID?, audit: AuditEvent
+    ) async throws -> TermSetRecord {
+        try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
+            let row = try await tx.query(
+                """
+                INSERT INTO annotation_sets (ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_by)
+                VALUES (\(ontology), \(name), \(upload.lines), \(upload.annotations.count), \(upload.targets), \(upload.excludedNot),
+                        \(upload.unknownTerms), \(createdBy))
+                RETURNING \(unescaped: Self.annotationSetColumns)
+                """, logger: logger
+            ).collect()[0]
+            let record = try Self.termSet(row, .annotations)
+            let id = record.id.uuidString.lowercased()
+            try await Self.copy(table: "annotations", columns: ["set_id", "target", "term", "evidence", "qualifier"], on: tx, logger: logger) { line in
+                for a in upload.annotations { line([id, a.target, a.term, a.evidence, a.qualifier]) }
+            }
+            return (record, id)
+        }.orInternalError()
+    }
+
+    public func storePredictionSet(
+        _ upload: PredictionUpload, name: String, ontology: UUID, createdBy: UUID?, audit: AuditEvent
+    ) async throws -> TermSetRecord {
+        try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
+            let row = try await tx.query(
+                """
+                INSERT INTO prediction_sets (ontology_id, name, lines, predictions, targets, unknown_terms, created_by)
+                VALUES (\(ontology), \(name), \(upload.lines), \(upload.predictions), \(upload.byTarget.count), \(upload.unknownTerms), \(createdBy))
+                RETURNING \(unescaped: Self.predictionSetColumns)
+                """, logger: logger
+            ).collect()[0]
+            let record = try Self.termSet(row, .predictions)
+            let id = record.id.uuidString.lowercased()
+            try await Self.copy(table: "prediction_scores", columns: ["set_id", "target", "terms", "scores"], on: tx, logger: logger) { line in
+                for (target, scores) in upload.byTarget {
+                    let terms = Array(scores.keys)
+                    line([id, target, CopyText.arrayLiteral(terms), "{" + terms.map { String(scores[$0]!) }.joined(separator: ",") + "}"])
+                }
+            }
+            return (record, id)
+        }.orInternalError()
+    }
+
+    public func annotationSet(_ id: UUID) async throws -> TermSetRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT \(unescaped: Self.annotationSetColumns) FROM annotation_sets WHERE id = \(id)", logger: logger)
+                .collect().first.map { try Self.termSet($0, .annotations) }
+        }
+    }
+
+    public func predictionSet(_ id: UUID) async throws -> TermSetRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query("SELECT \(unescaped: Self.predictionSetColumns) FROM prediction_sets WHERE id = \(id)", logger: logger)
+                .collect().first.map { try Self.termSet($0, .predictions) }
+        }
+    }
+
+    /// A page of annotation or prediction sets, oldest first, after (created_at, id).
+    public func termSets(_ kind: TermSetRecord.Kind, after: (Date, UUID)?, limit: Int) async throws -> [TermSetRecord] {
+        let (afterTime, afterID) = (after?.0, after?.1)
+        let from = kind == .annotations
+            ? "SELECT \(Self.annotationSetColumns) FROM annotation_sets"
+            : "SELECT \(Self.predictionSetColumns) FROM prediction_sets"
+        return try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query(
+                """
+                \(unescaped: from)
+                WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map { try Self.termSet($0, kind) }
+        }
+    }
+
+    /// The set's annotations as target → terms.
+    public func annotations(_ set: UUID) async throws -> [String: [String]] {
+        try await databases.withConnection(org: org) { [logger] connection in
+            var truth: [String: [String]] = [:]
+            for try await (target, term) in try await connection.query(
+                "SELECT target, term FROM annotations WHERE set_id = \(set)", logger: logger
+            ).decode((String, String).self) {
+                truth[target, default: []].append(term)
+            }
+            return truth
+        }
+    }
+
+    /// The set's predictions as the evaluator's table.
+    public func predictions(_ set: UUID) async throws -> CAFAPredictionTable {
+        try await databases.withConnection(org: org) { [logger] connection in
+            var table = CAFAPredictionTable()
+            for try await (target, terms, scores) in try await connection.query(
+                "SELECT target, terms, scores FROM prediction_scores WHERE set_id = \(set)", logger: logger
+            ).decode((String, [String], [Double]).self) {
+                for (term, score) in zip(terms, scores) { table.append(target: target, term: term, score: score) }
+            }
+            return table
+        }
+    }
+
+    public func storeEvaluationSet(
+        name: String, ontology: UUID, old: UUID, new: UUID, split: CAFAEvaluationSplit, createdBy: UUID?, audit: AuditEvent
+    ) async throws -> EvaluationSetRecord {
+        var counts: [String: [String: EvaluationSetRecord.Count]] = [:]
+        for (category, parts) in split.parts {
+            for (namespace, part) in parts {
+                counts[category.rawValue, default: [:]][namespace] = .init(targets: part.targets, annotations: part.annotations)
+            }
+        }
+        let countsText = try EvaluationRepository.json(counts)
+        return try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (EvaluationSetRecord, String)? in
+            let row = try await tx.query(
+                """
+                INSERT INTO evaluation_sets (ontology_id, name, old_set_id, new_set_id, counts, created_by)
+                VALUES (\(ontology), \(name), \(old), \(new), \(countsText)::jsonb, \(createdBy))
+                RETURNING id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at
+                """, logger: logger
+            ).collect()[0]
+            let record = try Self.evaluationSet(row)
+            let id = record.id.uuidString.lowercased()
+            try await Self.copy(table: "evaluation_set_truth", columns: ["set_id", "category", "namespace", "target", "term"], on: tx, logger: logger) {
+                line in
+                for (category, parts) in split.parts {
+                    for (namespace, part) in parts {
+                        for (target, terms) in part.truth {
+                            for term in terms { line([id, category.rawValue, namespace, target, term]) }
+                        }
+                    }
+                }
+            }
+            return (record, id)
+        }.orInternalError()
+    }
+
+    public func evaluationSet(_ id: UUID) async throws -> EvaluationSetRecord? {
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await connection.query(
+                "SELECT id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at FROM evaluation_sets WHERE id = \(id)",
+                logger: logger
+            ).collect().first.map(Self.evaluationSet)
+        }
+    }
+
+    /// The ground truth of one category of the evaluation set, all namespaces, as target → terms.
+    public func evaluationTruth(_ set: UUID, category: CAFACategory) async throws -> [String: [String]] {
+        try await databases.withConnection(org: org) { [logger] connection in
+            var truth: [String: [String]] = [:]
+            for try await (target, term) in try await connection.query(
+                "SELECT target, term FROM evaluation_set_truth WHERE set_id = \(set) AND category = \(category.rawValue)", logger: logger
+            ).decode((String, String).self) {
+                truth[target, default: []].append(term)
+            }
+            return truth
+        }
+    }
+
+    static func termSet(_ row: PostgresRow, _ kind: TermSetRecord.Kind) throws -> TermSetRecord {
+        let (id, ontology, name, lines, entries, targets, excluded, unknown, created) =
+            try row.decode((UUID, UUID, String, Int, Int, Int, Int, Int, Date).self)
+        return TermSetRecord(
+            id: id, kind: kind, ontologyID: ontology, name: name, lines: lines, entries: entries, targets: targets, excludedNot: excluded,
+            unknownTerms: unknown, createdAt: created)
+    }
+
+    static func evaluationSet(_ row: PostgresRow) throws -> EvaluationSetRecord {
+        let (id, ontology, name, old, new, counts, created) = try row.decode((UUID, UUID, String, UUID, UUID, String, Date).self)
+        return EvaluationSetRecord(
+            id: id, ontologyID: ontology, name: name, oldSetID: old, newSetID: new,
+            counts: try JSONDecoder().decode([String: [String: EvaluationSetRecord.Count]].self, from: Data(counts.utf8)), createdAt: created)
+    }
+}
+
+extension Optional {
+    /// The value; a 500 when a write that must return a row returned none.
+    func orInternalError() throws -> Wrapped {
+        guard let self else { throw TesseraError.internalError }
+        return self
+    }
+}

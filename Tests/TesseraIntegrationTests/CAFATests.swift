@@ -1,0 +1,313 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import TesseraCore
+@testable import TesseraGateway
+
+/// CAFA-style evaluation through the API: ontology snapshots, annotation, prediction and evaluation sets, and
+/// results checked against the reference evaluator (the `cafaeval` package, which provisioning/test installs).
+@Suite struct CAFATests {
+    static let logger = TestDatabase.logger
+
+    struct Created: Decodable { let id: String }
+    struct Ontology: Decodable { let id, version: String; let terms, obsolete, edges, alt_ids: Int; let namespaces: [String: Int] }
+    struct TermSet: Decodable { let id: String; let lines, entries, targets, unknown_terms: Int; let excluded_not: Int? }
+    struct Term: Decodable {
+        struct Link: Decodable { let term: String; let relation: String? }
+        let term: String
+        let name: String?
+        let alt_ids: [String]
+        let parents: [Link]
+        let ancestors: [Link]
+    }
+    struct EvaluationSet: Decodable {
+        struct Count: Decodable, Equatable { let targets, annotations: Int }
+        let id: String
+        let counts: [String: [String: Count]]
+    }
+    struct Evaluation: Decodable {
+        struct Namespace: Decodable {
+            struct Best: Decodable { struct F: Decodable { let value, tau, cov: Double }; let f: F? }
+            let namespace: String
+            let targets, predicted_targets: Int
+            let best: Best
+        }
+        let id: String
+        let weighted: Bool
+        let namespaces: [Namespace]
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+        try JSONDecoder().decode(type, from: Data(buffer: response.body))
+    }
+
+    /// Runs a command; its standard output, or nil with the output recorded as an issue when it fails.
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: TestDatabase.root)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            Issue.record("\(arguments.joined(separator: " ")) failed: \(text.suffix(3000))")
+            return nil
+        }
+        return text
+    }
+
+    static func upload(_ calls: OrgCalls, _ path: String, file: String) async throws -> TestResponse {
+        try await calls.post(path, String(decoding: try Data(contentsOf: URL(fileURLWithPath: file)), as: UTF8.self), contentType: "text/tab-separated-values")
+    }
+
+    /// Evaluates through the API, writes the stored result where compare.py reads it, and has compare.py run
+    /// cafaeval on the same files and check every number (1e-4; differences are ~1e-13).
+    static func evaluateAndCompare(
+        _ calls: OrgCalls, directory: String, obo: String, gt: String, pred: String, annotations: String, ia: String?,
+        step: Double = 0.01, norm: String = "cafa"
+    ) async throws {
+        let predictions = try decode(Created.self, try await upload(calls, "/prediction-sets?ontology_id=\(try ontologyID(calls, obo))", file: pred)).id
+        var request: [String: Any] = ["prediction_set_id": predictions, "annotation_set_id": annotations, "threshold_step": step, "normalization": norm]
+        if let ia { request["information_accretion"] = try String(contentsOfFile: ia, encoding: .utf8) }
+        let created = try await calls.post("/cafa-evaluations", String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
+        #expect(created.status == .created, "\(String(buffer: created.body).prefix(500))")
+        let id = try decode(Created.self, created).id
+        let stored = try await calls.get("/cafa-evaluations/\(id)")
+        let resultPath = "\(directory)/result-\(id).json"
+        try Data(buffer: stored.body).write(to: URL(fileURLWithPath: resultPath))
+        var arguments = ["python3", "bench/cafa/compare.py", obo, pred, gt, resultPath, "-th_step", String(step), "-norm", norm]
+        if let ia { arguments += ["-ia", ia] }
+        try run(arguments)
+    }
+
+    static func ontologyID(_ calls: OrgCalls, _ obo: String) async throws -> String {
+        let response = try await calls.post("/ontologies", String(decoding: try Data(contentsOf: URL(fileURLWithPath: obo)), as: UTF8.self),
+                                            contentType: "text/plain")
+        #expect(response.status == .ok || response.status == .created)
+        return try decode(Created.self, response).id
+    }
+
+    @Test func evaluationsMatchCafaevalOnItsExampleAndOnAGeneratedFixture() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-cafa-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let package = try #require(try Self.run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
+        let example = package.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
+        let obo = "\(example)/IDPO_disorder_function.obo", gt = "\(example)/ground_truth.tsv"
+        // An information-accretion file for the example's terms (every third one 0, i.e. left out of the weighted measures).
+        let terms = try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { $0.dropFirst(4) }
+        let ia = "\(directory)/example-ia.tsv"
+        try terms.enumerated().map { "\($1)\t\(Double($0 % 3) * 0.75)\n" }.joined().write(toFile: ia, atomically: true, encoding: .utf8)
+        try Self.run(["python3", "bench/cafa/generate.py", "\(directory)/generated", "--terms", "2000", "--targets", "300", "--predictions", "30000",
+                      "--seed", "3"])
+
+        try await TenantTests().withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("cafa")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let ontology = try await Self.ontologyID(calls, obo)
+                let truth = try Self.decode(TermSet.self, try await Self.upload(calls, "/annotation-sets?ontology_id=\(ontology)", file: gt))
+                #expect(truth.entries == 180 && truth.unknown_terms == 0)
+                for k in 1...5 {
+                    try await Self.evaluateAndCompare(
+                        calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_\(k).tsv", annotations: truth.id, ia: ia)
+                }
+                try await Self.evaluateAndCompare(
+                    calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_2.tsv", annotations: truth.id, ia: nil)
+
+                // Three namespaces, alternative ids, obsolete and unknown terms, part_of edges, duplicates.
+                let g = "\(directory)/generated"
+                let generated = try await Self.ontologyID(calls, "\(g)/ontology.obo")
+                let generatedTruth = try Self.decode(
+                    TermSet.self, try await Self.upload(calls, "/annotation-sets?ontology_id=\(generated)", file: "\(g)/ground_truth.tsv"))
+                #expect(generatedTruth.unknown_terms > 0)
+                for (step, norm) in [(0.01, "cafa"), (0.05, "gt")] {
+                    try await Self.evaluateAndCompare(
+                        calls, directory: directory, obo: "\(g)/ontology.obo", gt: "\(g)/ground_truth.tsv", pred: "\(g)/predictions/predictions.tsv",
+                        annotations: generatedTruth.id, ia: "\(g)/ia.tsv", step: step, norm: norm)
+                }
+            }
+        }
+    }
+
+    static let obo = """
+        format-version: 1.2
+        data-version: test/2026-01-01
+
+        [Term]
+        id: T:0001
+        name: root bp
+        namespace: biological_process
+        def: "The root." [GOC:x]
+
+        [Term]
+        id: T:0002
+        name: child
+        namespace: biological_process
+        alt_id: T:0092
+        is_a: T:0001 ! root bp
+
+        [Term]
+        id: T:0003
+        name: part
+        namespace: biological_process
+        relationship: part_of T:0002 ! child
+
+        [Term]
+        id: T:0004
+        name: grandchild
+        namespace: biological_process
+        is_a: T:0002
+        is_a: T:0003
+
+        [Term]
+        id: T:0100
+        name: root mf
+        namespace: molecular_function
+
+        [Term]
+        id: T:0101
+        name: mf child
+        namespace: molecular_function
+        is_a: T:0100
+
+        [Term]
+        id: T:0999
+        name: old
+        namespace: biological_process
+        is_obsolete: true
+
+        [Typedef]
+        id: part_of
+        name: part of
+
+        """
+
+    @Test func snapshotsSetsAndTheCAFASplit() async throws {
+        try await TenantTests().withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("cafa-sets")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                // A snapshot: counts, version; the same version again is a no-op, even with other content.
+                let first = try await calls.post("/ontologies", Self.obo, contentType: "text/plain")
+                #expect(first.status == .created)
+                let ontology = try Self.decode(Ontology.self, first)
+                #expect(ontology.version == "1.2/test/2026-01-01" && ontology.terms == 7 && ontology.obsolete == 1)
+                #expect(ontology.edges == 5 && ontology.alt_ids == 1 && ontology.namespaces == ["biological_process": 4, "molecular_function": 2])
+                let again = try await calls.post("/ontologies", Self.obo + "\n[Term]\nid: T:0555\nnamespace: biological_process\n", contentType: "text/plain")
+                let againID = try Self.decode(Ontology.self, again).id
+                #expect(again.status == .ok && againID == ontology.id)
+                // Ancestors come from the stored edges (is_a and part_of); an alternative id finds its term.
+                let term = try Self.decode(Term.self, try await calls.get("/ontologies/\(ontology.id)/terms/T:0004"))
+                #expect(term.ancestors.map(\.term) == ["T:0001", "T:0002", "T:0003"] && term.parents.map(\.term) == ["T:0002", "T:0003"])
+                let alt = try Self.decode(Term.self, try await calls.get("/ontologies/\(ontology.id)/terms/T:0092"))
+                #expect(alt.term == "T:0002" && alt.alt_ids == ["T:0092"] && alt.ancestors.map(\.term) == ["T:0001"])
+                let part = try Self.decode(Term.self, try await calls.get("/ontologies/\(ontology.id)/terms/T:0003"))
+                #expect(part.parents.first?.relation == "part_of" && part.ancestors.map(\.term) == ["T:0001", "T:0002"])
+                #expect(try await calls.get("/ontologies/\(ontology.id)/terms/T:4040").status == .notFound)
+                // A cycle, or a stanza without an id: 422, nothing stored.
+                let cycle = "format-version: 1.2\ndata-version: c\n\n[Term]\nid: A:1\nnamespace: n\nis_a: A:2\n\n[Term]\nid: A:2\nnamespace: n\nis_a: A:1\n"
+                #expect(try await calls.post("/ontologies", cycle, contentType: "text/plain").status == .unprocessableContent)
+                #expect(try await calls.post("/ontologies", "[Term]\nname: x\n", contentType: "text/plain").status == .unprocessableContent)
+                struct List: Decodable { let items: [Created] }
+                #expect(try Self.decode(List.self, try await calls.get("/ontologies")).items.map(\.id) == [ontology.id])
+
+                // Annotation sets: NOT-qualified and unknown terms left out and counted.
+                let oldText = "P1\tT:0004\tIDA\nP2\tT:0101\tEXP\nP3\tT:0002\tIDA\tNOT|involved_in\nP3\tT:0101\tIMP\nP6\tT:0002\tIDA\nP9\tX:0000\tIDA\n"
+                let old = try Self.decode(TermSet.self, try await calls.post(
+                    "/annotation-sets?ontology_id=\(ontology.id)&name=old", oldText, contentType: "text/tab-separated-values"))
+                #expect(old.lines == 6 && old.entries == 4 && old.excluded_not == 1 && old.unknown_terms == 1 && old.targets == 4)
+                let newText = """
+                    # a comment
+                    P1\tT:0004
+                    P1\tT:0101
+                    P2\tT:0101
+                    P2\tT:0003
+                    P3\tT:0101
+                    P3\tT:0100
+                    P4\tT:0092
+                    P6\tT:0002
+                    P6\tT:0004
+                    P5\tT:0101\tIDA\tNOT
+                    """
+                let new = try Self.decode(TermSet.self, try await calls.post(
+                    "/annotation-sets?ontology_id=\(ontology.id)&name=new", newText, contentType: "text/plain"))
+                #expect(new.entries == 9 && new.excluded_not == 1)
+                // NK: P4 (nothing before); LK: P1 in mf, P2 in bp (known only elsewhere); PK: P6 gains T:0004 in bp
+                // (P3's T:0100 is an ancestor of what it had: nothing gained).
+                let split = try await calls.post("/evaluation-sets", #"{"old_annotation_set_id":"\#(old.id)","new_annotation_set_id":"\#(new.id)"}"#)
+                #expect(split.status == .created, "\(String(buffer: split.body))")
+                let set = try Self.decode(EvaluationSet.self, split)
+                let one = EvaluationSet.Count(targets: 1, annotations: 1)
+                #expect(set.counts["NK"]?["biological_process"] == one && set.counts["NK"]?["molecular_function"].map(\.targets) ?? 0 == 0)
+                #expect(set.counts["LK"]?["molecular_function"] == one && set.counts["LK"]?["biological_process"] == one)
+                #expect(set.counts["PK"]?["biological_process"] == one && set.counts["PK"]?["molecular_function"].map(\.targets) ?? 0 == 0)
+
+                // Predictions: a bad line refuses the whole file; CAFA headers are skipped.
+                let bad = try await calls.post(
+                    "/prediction-sets?ontology_id=\(ontology.id)", "P4\tT:0002\t0.9\nP4\tT:0001\t1.5\n", contentType: "text/plain")
+                #expect(bad.status == .unprocessableContent && String(buffer: bad.body).contains("line 2"))
+                #expect(try Self.decode(List.self, try await calls.get("/prediction-sets")).items.isEmpty)
+                let predictionText = "AUTHOR tessera\nMODEL 1\nKEYWORDS none.\nP4\tT:0002\t0.9\nP4\tT:0002\t0.4\nP4\tT:0101\t0.4\nP6\tT:0004\t0.7\nP6\tT:0001\t0.2\nX\tT:0001\t1\nEND\n"
+                let predictions = try Self.decode(TermSet.self, try await calls.post(
+                    "/prediction-sets?ontology_id=\(ontology.id)", predictionText, contentType: "text/plain"))
+                #expect(predictions.lines == 6 && predictions.entries == 5 && predictions.targets == 3)
+
+                // NK: P4's truth {T:0002} propagates to {T:0001, T:0002}, predicted at 0.9 with its ancestor: F 1 from tau 0.01.
+                let nk = try await calls.post("/cafa-evaluations", #"{"prediction_set_id":"\#(predictions.id)","evaluation_set_id":"\#(set.id)","category":"NK"}"#)
+                #expect(nk.status == .created, "\(String(buffer: nk.body))")
+                let result = try Self.decode(Evaluation.self, nk)
+                #expect(result.namespaces.map(\.namespace) == ["biological_process"] && !result.weighted)
+                let f = try #require(result.namespaces.first?.best.f)
+                #expect(f.value == 1 && f.tau == 0.01 && f.cov == 1)
+                // PK: P6 must find T:0004 (0.7): F 1 up to 0.7.
+                let pk = try Self.decode(Evaluation.self, try await calls.post(
+                    "/cafa-evaluations", #"{"prediction_set_id":"\#(predictions.id)","evaluation_set_id":"\#(set.id)","category":"PK"}"#))
+                #expect(pk.namespaces.first?.best.f?.value == 1)
+
+                // Bad requests: 422, nothing stored.
+                for body in [
+                    #"{"prediction_set_id":"\#(predictions.id)","evaluation_set_id":"\#(set.id)"}"#,
+                    #"{"prediction_set_id":"\#(predictions.id)"}"#,
+                    #"{"prediction_set_id":"\#(UUID())","annotation_set_id":"\#(old.id)"}"#,
+                    #"{"prediction_set_id":"\#(predictions.id)","annotation_set_id":"\#(old.id)","threshold_step":0}"#,
+                    #"{"prediction_set_id":"\#(predictions.id)","annotation_set_id":"\#(old.id)","information_accretion":"T:0001"}"#,
+                ] {
+                    #expect(try await calls.post("/cafa-evaluations", body).status == .unprocessableContent, "\(body)")
+                }
+                #expect(try Self.decode(List.self, try await calls.get("/cafa-evaluations")).items.count == 2)
+                #expect(try await calls.get("/cafa-evaluations/\(UUID())").status == .notFound)
+
+                // Written once, even for the org's own role; every write audited.
+                let (placement, server, password) = try await env.placement(org)
+                for table in ["ontologies", "cafa_evaluations", "prediction_sets"] {
+                    await #expect(throws: (any Error).self) {
+                        try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
+                            try await $0.query("UPDATE \(unescaped: table) SET created_at = now()", logger: Self.logger)
+                        }
+                    }
+                }
+                try await waitUntil(timeout: .seconds(5)) {
+                    let actions = try await env.client.withConnection { connection in
+                        try await connection.query("SELECT action FROM audit_logs WHERE org_id = \(org)", logger: Self.logger)
+                            .collect().map { try $0.decode(String.self) }
+                    }
+                    let expected = ["ontology.create": 1, "annotation_set.create": 2, "evaluation_set.create": 1, "prediction_set.create": 1,
+                                    "cafa_evaluation.create": 2]
+                    return expected.allSatisfy { action, count in actions.filter { $0 == action }.count == count }
+                }
+            }
+        }
+    }
+}

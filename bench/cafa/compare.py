@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Compare a cafa-core-eval CAFAResult JSON with cafaeval.evaluation.cafa_eval run in-process.
+
+cafaeval's TSV output is rounded (3 decimals at th_step 0.01), so this script calls
+cafa_eval() itself and compares at full precision. Rows are matched by (namespace, tau);
+every column present on both sides is compared, plus the best points (f, f_micro, s and,
+with IA, f_w, f_micro_w, and the minimum of s_w). Exit code 1 when the largest absolute
+difference exceeds --tol or when rows/namespaces are missing on either side.
+
+Usable as a module: run_cafaeval(...), load_result(path), compare(df, dfs_best, result, tol).
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+
+# Best metric -> (value column, {json field: cafaeval column})
+BEST_SPECS = {
+    "f": ("f", {"pr": "pr", "rc": "rc", "cov": "cov", "cov_max": "cov_max"}),
+    "f_micro": ("f_micro", {"pr": "pr_micro", "rc": "rc_micro", "cov": "cov", "cov_max": "cov_max"}),
+    "s": ("s", {"ru": "ru", "mi": "mi", "cov": "cov", "cov_max": "cov_max"}),
+    "f_w": ("f_w", {"pr": "pr_w", "rc": "rc_w", "cov": "cov_w", "cov_max": "cov_max"}),
+    "f_micro_w": ("f_micro_w", {"pr": "pr_micro_w", "rc": "rc_micro_w", "cov": "cov_w", "cov_max": "cov_max"}),
+}
+
+
+def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orphans=False, threads=1):
+    """Run cafaeval on a single prediction file; return (df, dfs_best, seconds, peak_rss_kb)."""
+    from cafaeval.evaluation import cafa_eval
+    tmp = tempfile.mkdtemp(prefix="cafa_compare_")
+    try:
+        os.symlink(os.path.abspath(pred_file), os.path.join(tmp, os.path.basename(pred_file)))
+        start = time.perf_counter()
+        df, dfs_best = cafa_eval(obo, tmp, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop="max",
+                                 th_step=th_step, n_cpu=threads)
+        seconds = time.perf_counter() - start
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return df, dfs_best, seconds, peak_kb
+
+
+def load_result(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class Tracker:
+    def __init__(self):
+        self.max_diff = 0.0
+        self.where = None
+        self.per_column = {}
+        self.problems = []
+        self.compared = 0
+
+    def add(self, column, a, b, where):
+        a = float(a)
+        b = float(b)
+        if math.isnan(a) and math.isnan(b):
+            d = 0.0
+        elif math.isnan(a) or math.isnan(b):
+            d = math.inf
+        else:
+            d = abs(a - b)
+        self.compared += 1
+        if d > self.per_column.get(column, (-1.0, None))[0]:
+            self.per_column[column] = (d, where)
+        if d > self.max_diff or self.where is None:
+            if d >= self.max_diff:
+                self.max_diff, self.where = d, where
+
+
+def compare(df, dfs_best, result, tol=1e-4):
+    """Compare cafaeval DataFrames with a CAFAResult dict; return a Tracker."""
+    tr = Tracker()
+    swift = {ns["namespace"]: ns for ns in result.get("namespaces", [])}
+    if df is None:
+        py_ns = []
+    else:
+        flat = df.reset_index()
+        py_ns = list(dict.fromkeys(flat["ns"]))
+    for ns in py_ns:
+        if ns not in swift:
+            tr.problems.append("namespace %s missing in JSON" % ns)
+    for ns in swift:
+        if ns not in py_ns and swift[ns]["curves"]["tau"]:
+            tr.problems.append("namespace %s missing in cafaeval output" % ns)
+    for ns in py_ns:
+        if ns not in swift:
+            continue
+        sub = flat[flat["ns"] == ns]
+        curves = swift[ns]["curves"]
+        s_rows = {round(t, 9): i for i, t in enumerate(curves["tau"])}
+        p_rows = {round(float(t), 9): i for i, t in enumerate(sub["tau"])}
+        for t in p_rows:
+            if t not in s_rows:
+                tr.problems.append("%s tau %s missing in JSON" % (ns, t))
+        for t in s_rows:
+            if t not in p_rows:
+                tr.problems.append("%s tau %s missing in cafaeval output" % (ns, t))
+        columns = [c for c in sub.columns if c in curves and c not in ("ns", "filename")]
+        for c in sub.columns:
+            if c not in curves and c not in ("ns", "filename"):
+                tr.problems.append("%s column %s missing in JSON" % (ns, c))
+        for t, pi in p_rows.items():
+            si = s_rows.get(t)
+            if si is None:
+                continue
+            for c in columns:
+                tr.add(c, sub[c].iloc[pi], curves[c][si], "%s tau=%s col=%s" % (ns, t, c))
+        # Best points picked by cafaeval.
+        best = swift[ns].get("best", {})
+        for metric, frame in dfs_best.items():
+            value_col, fields = BEST_SPECS[metric]
+            rows = frame.reset_index()
+            rows = rows[rows["ns"] == ns]
+            if rows.empty:
+                continue
+            row = rows.iloc[0]
+            b = best.get(metric)
+            if b is None:
+                tr.problems.append("%s best %s missing in JSON" % (ns, metric))
+                continue
+            tr.add("best_%s.tau" % metric, row["tau"], b["tau"], "%s best %s tau" % (ns, metric))
+            tr.add("best_%s.value" % metric, row[value_col], b["value"], "%s best %s value" % (ns, metric))
+            for jf, col in fields.items():
+                tr.add("best_%s.%s" % (metric, jf), row[col], b[jf], "%s best %s %s" % (ns, metric, jf))
+        # s_w is not picked by cafaeval: take the first minimum of its s_w column.
+        if "s_w" in sub.columns:
+            b = best.get("s_w")
+            if b is None:
+                tr.problems.append("%s best s_w missing in JSON" % ns)
+            else:
+                i = int(sub["s_w"].values.argmin())
+                r = sub.iloc[i]
+                for jf, col in (("value", "s_w"), ("tau", "tau"), ("ru", "ru_w"), ("mi", "mi_w"), ("cov", "cov_w")):
+                    tr.add("best_s_w.%s" % jf, r[col], b[jf], "%s best s_w %s" % (ns, jf))
+                tr.add("best_s_w.cov_max", sub["cov_w"].max(), b["cov_max"], "%s best s_w cov_max" % ns)
+    if tr.max_diff > tol:
+        tr.problems.append("max abs diff %.3g > tol %.3g" % (tr.max_diff, tol))
+    return tr
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("obo")
+    ap.add_argument("pred_file", help="ONE prediction file (target term score)")
+    ap.add_argument("gt_file")
+    ap.add_argument("result_json", help="CAFAResult JSON written by cafa-core-eval")
+    ap.add_argument("-ia", "--ia", default=None)
+    ap.add_argument("-th_step", "--th_step", type=float, default=0.01)
+    ap.add_argument("-norm", "--norm", choices=["cafa", "pred", "gt"], default="cafa")
+    ap.add_argument("-no_orphans", "--no_orphans", action="store_true")
+    ap.add_argument("-threads", "--threads", type=int, default=1)
+    ap.add_argument("--tol", type=float, default=1e-4)
+    args = ap.parse_args(argv)
+
+    df, dfs_best, seconds, peak_kb = run_cafaeval(args.obo, args.pred_file, args.gt_file, ia=args.ia,
+                                                  th_step=args.th_step, norm=args.norm,
+                                                  no_orphans=args.no_orphans, threads=args.threads)
+    print("cafaeval wall time: %.3f s, peak RSS: %.1f MB" % (seconds, peak_kb / 1024.0))
+    tr = compare(df, dfs_best, load_result(args.result_json), args.tol)
+    print("values compared: %d" % tr.compared)
+    print("max abs diff overall: %.3e at %s" % (tr.max_diff, tr.where))
+    for col in sorted(tr.per_column):
+        d, where = tr.per_column[col]
+        print("  %-22s %.3e  (%s)" % (col, d, where))
+    for p in tr.problems:
+        print("PROBLEM: " + p)
+    ok = not tr.problems and tr.compared > 0
+    print("RESULT: %s" % ("OK" if ok else "FAIL"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
