@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compare a cafa-core-eval CAFAResult JSON with cafaeval.evaluation.cafa_eval run in-process.
+"""Compare a Tessera CAFA evaluation (the JSON of GET /v1/orgs/{org}/cafa-evaluations/{id}) with
+cafaeval.evaluation.cafa_eval run in-process on the same files.
 
 cafaeval's TSV output is rounded (3 decimals at th_step 0.01), so this script calls
 cafa_eval() itself and compares at full precision. Rows are matched by (namespace, tau);
@@ -151,7 +152,7 @@ def main(argv=None):
     ap.add_argument("obo")
     ap.add_argument("pred_file", help="ONE prediction file (target term score)")
     ap.add_argument("gt_file")
-    ap.add_argument("result_json", help="CAFAResult JSON written by cafa-core-eval")
+    ap.add_argument("result_json", help="the evaluation JSON (its namespaces with best values and curves)")
     ap.add_argument("-ia", "--ia", default=None)
     ap.add_argument("-th_step", "--th_step", type=float, default=0.01)
     ap.add_argument("-norm", "--norm", choices=["cafa", "pred", "gt"], default="cafa")

@@ -195,36 +195,35 @@ def main(argv=None):
             pos += 1
             k = rng.randint(per_target // 2, per_target + per_target // 2) if per_target > 1 else 1
             k = min(k, args.predictions - written)
-            truth_terms = truth.get(target)
-            for _ in range(k):
-                r = rand()
-                if truth_terms and r < 0.75:
-                    i = truth_terms[int(rand() * len(truth_terms))]
-                    t = terms[i]
-                    r2 = rand()
-                    if r2 < 0.25:
-                        score = 0.5 + 0.5 * rand()
-                    elif r2 < 0.5 and (t["is_a"] or t["part_of"]):
-                        rel = t["is_a"] + t["part_of"]
-                        i = rel[int(rand() * len(rel))]
-                        score = 0.3 + 0.7 * rand()
-                    elif r2 < 0.75 and t["children"]:
-                        i = t["children"][int(rand() * len(t["children"]))]
-                        score = 0.2 + 0.6 * rand()
-                    elif t["is_a"]:
-                        p = terms[t["is_a"][0]]
-                        if p["children"]:
-                            i = p["children"][int(rand() * len(p["children"]))]
-                        score = 0.1 + 0.6 * rand()
-                    else:
-                        score = rand()
-                    term_id = terms[i]["id"]
-                    if terms[i]["alt"] and rand() < 0.05:
-                        term_id = terms[i]["alt"][0]
-                else:
-                    i = int(rand() * n_terms)
-                    term_id = terms[i]["id"]
-                    score = 0.5 * rand()
+            # Distinct terms per target, as a predictor reports them: the truth's neighbourhood (the terms
+            # themselves, parents, grandparents, children, siblings) scored by closeness, then random terms scored low.
+            near = {}
+            for i in truth.get(target, ()):
+                t = terms[i]
+                near.setdefault(i, 0.5)
+                for p in t["is_a"] + t["part_of"]:
+                    near.setdefault(p, 0.3)
+                    for g in terms[p]["is_a"] + terms[p]["part_of"]:
+                        near.setdefault(g, 0.25)
+                    for sib in terms[p]["children"][:20]:
+                        near.setdefault(sib, 0.1)
+                for c in t["children"][:20]:
+                    near.setdefault(c, 0.2)
+            picked = list(near)
+            rng.shuffle(picked)
+            picked = picked[: int(k * 0.6)]
+            chosen = set(picked)
+            while len(picked) < k:
+                i = int(rand() * n_terms)
+                if i not in chosen:
+                    chosen.add(i)
+                    picked.append(i)
+            for i in picked:
+                base = near.get(i)
+                score = base + (1 - base) * rand() if base is not None else 0.5 * rand()
+                term_id = terms[i]["id"]
+                if terms[i]["alt"] and rand() < 0.05:
+                    term_id = terms[i]["alt"][0]
                 score = min(1.0, max(0.001, score))
                 buf.append("%s\t%s\t%s\n" % (target, term_id, fmt_score(score)))
                 written += 1
