@@ -229,7 +229,7 @@ import TesseraPostgres
             let rotated = try await client.execute(
                 uri: "\(list)/\(old.api_key.id)/rotate", method: .post,
                 headers: [.authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json"],
-                body: ByteBuffer(string: #"{"grace_seconds":2}"#))
+                body: ByteBuffer(string: #"{"grace_seconds":6}"#))
             #expect(rotated.status == .created)
             let new = try JSONDecoder().decode(Issued.self, from: Data(buffer: rotated.body))
             #expect(new.key != old.key)
@@ -241,7 +241,7 @@ import TesseraPostgres
                 headers: [.authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json"],
                 body: ByteBuffer(string: "{}")
             ) { #expect($0.status == .conflict, "\(String(buffer: $0.body))") }
-            try await Task.sleep(for: .seconds(2.2))
+            try await Task.sleep(for: .seconds(6.2))
             try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) { #expect($0.status == .unauthorized) }
         }
     }

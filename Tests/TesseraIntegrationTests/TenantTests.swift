@@ -708,8 +708,8 @@ struct OrgCalls: Sendable {
     }
 
     /// POSTs and returns the created object's id.
-    func create(_ path: String, _ body: String) async throws -> String {
+    func create(_ path: String, _ body: String, contentType: String = "application/json") async throws -> String {
         struct Created: Decodable { let id: String }
-        return try JSONDecoder().decode(Created.self, from: Data(buffer: try await post(path, body).body)).id
+        return try JSONDecoder().decode(Created.self, from: Data(buffer: try await post(path, body, contentType: contentType).body)).id
     }
 }

@@ -501,6 +501,7 @@ import Synchronization
         let body: (@Sendable () -> String)?
         let success: HTTPResponse.Status
         let writes: Bool
+        var contentType = "application/json"
     }
 
     @Test func workloadRoutesAnswerEveryCallerExactly() async throws {
@@ -537,6 +538,14 @@ import Synchronization
                 let evaluation = try await a.create("/runs/\(run)/evaluations", "{}")
                 struct RunDataset: Decodable { let dataset_id: String }
                 let dataset = try JSONDecoder().decode(RunDataset.self, from: Data(buffer: try await a.get("/runs/\(run)").body)).dataset_id
+                // CAFA objects: a snapshot, two annotation sets, a prediction set, an evaluation set and an evaluation.
+                let ontology = try await a.create("/ontologies", CAFATests.obo, contentType: "text/plain")
+                let truth = try await a.create("/annotation-sets?ontology_id=\(ontology)", "P1\tT:0004\n", contentType: "text/plain")
+                let later = try await a.create("/annotation-sets?ontology_id=\(ontology)", "P1\tT:0004\nP2\tT:0101\n", contentType: "text/plain")
+                let scores = try await a.create("/prediction-sets?ontology_id=\(ontology)", "P1\tT:0004\t0.5\n", contentType: "text/plain")
+                let split = try await a.create("/evaluation-sets", #"{"old_annotation_set_id":"\#(truth)","new_annotation_set_id":"\#(later)"}"#)
+                let cafaRequest = #"{"prediction_set_id":"\#(scores)","annotation_set_id":"\#(truth)"}"#
+                let cafaEvaluation = try await a.create("/cafa-evaluations", cafaRequest)
                 let routes: [Route] = [
                     Route(method: .get, path: "/datasets", body: nil, success: .ok, writes: false),
                     Route(method: .post, path: "/datasets", body: { #"{"name":"d\#(UUID())"}"# }, success: .created, writes: true),
@@ -599,6 +608,24 @@ import Synchronization
                     Route(method: .get, path: "/runs/\(run)/evaluations", body: nil, success: .ok, writes: false),
                     Route(method: .get, path: "/evaluations/\(evaluation)", body: nil, success: .ok, writes: false),
                     Route(method: .get, path: "/datasets/\(dataset)/leaderboard", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/ontologies", body: { CAFATests.obo }, success: .ok, writes: true, contentType: "text/plain"),
+                    Route(method: .get, path: "/ontologies", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/ontologies/\(ontology)", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/ontologies/\(ontology)/terms/T:0004", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/annotation-sets?ontology_id=\(ontology)", body: { "P1\tT:0002\n" }, success: .created, writes: true,
+                          contentType: "text/tab-separated-values"),
+                    Route(method: .get, path: "/annotation-sets", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/annotation-sets/\(truth)", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/prediction-sets?ontology_id=\(ontology)", body: { "P1\tT:0002\t0.25\n" }, success: .created,
+                          writes: true, contentType: "text/plain"),
+                    Route(method: .get, path: "/prediction-sets", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/prediction-sets/\(scores)", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/evaluation-sets", body: { #"{"old_annotation_set_id":"\#(truth)","new_annotation_set_id":"\#(later)"}"# },
+                          success: .created, writes: true),
+                    Route(method: .get, path: "/evaluation-sets/\(split)", body: nil, success: .ok, writes: false),
+                    Route(method: .post, path: "/cafa-evaluations", body: { cafaRequest }, success: .created, writes: true),
+                    Route(method: .get, path: "/cafa-evaluations", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/cafa-evaluations/\(cafaEvaluation)", body: nil, success: .ok, writes: false),
                 ]
                 let callers: [(String, String?)] = [
                     ("none", nil), ("malformed", "tsk_not_a_key"), ("wrong secret", wrong), ("other org", other), ("viewer", viewer),
@@ -606,7 +633,7 @@ import Synchronization
                 ]
                 for route in routes {
                     for (name, token) in callers {
-                        var headers: HTTPFields = [.contentType: "application/json"]
+                        var headers: HTTPFields = [.contentType: route.contentType]
                         if let token { headers[.authorization] = "Bearer \(token)" }
                         let expected: HTTPResponse.Status =
                             switch name {
@@ -646,6 +673,12 @@ import Synchronization
                 #expect(try await b.get("/pipelines/\(pipeline)").status == .notFound)
                 #expect(try await b.get("/evaluations/\(evaluation)").status == .notFound)
                 #expect(try await b.get("/datasets/\(dataset)/leaderboard").status == .notFound)
+                for path in ["/ontologies/\(ontology)", "/annotation-sets/\(truth)", "/prediction-sets/\(scores)", "/evaluation-sets/\(split)",
+                             "/cafa-evaluations/\(cafaEvaluation)"] {
+                    #expect(try await b.get(path).status == .notFound, "\(path) through org B")
+                }
+                // Org B cannot evaluate A's prediction set against A's truth either.
+                #expect(try await b.post("/cafa-evaluations", cafaRequest).status == .unprocessableContent)
             }
         }
     }

@@ -62,8 +62,8 @@ public struct CAFARepository: Sendable {
         for term in document.terms where !term.isObsolete { namespaces[term.namespace ?? "", default: 0] += 1 }
         let namespacesText = try EvaluationRepository.json(namespaces)
         let obsolete = document.terms.filter(\.isObsolete).count
-        let edges = document.terms.reduce(0) { $0 + $1.isA.count + $1.partOf.count }
-        let altIDs = document.terms.reduce(0) { $0 + $1.altIds.count }
+        let edges = document.terms.reduce(0) { $0 + Set($1.isA).count + Set($1.partOf).count }
+        let altIDs = document.terms.reduce(0) { $0 + Set($1.altIds).count }
         let record = try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (OntologyRecord, String)? in
             // Two uploads of one version at once: the second waits here and then finds the first.
             let inserted = try await tx.query(

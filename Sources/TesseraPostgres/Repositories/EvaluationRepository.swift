@@ -57,7 +57,7 @@ public struct EvaluationRepository: Sendable {
     public func evaluate(run: UUID, normalizer: LabelNormalizer, createdBy: UUID?, audit: AuditEvent) async throws -> RunEvaluationRecord? {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx in
             let runs = try await tx.query(
-                "SELECT dataset_id, status::text FROM prediction_runs WHERE id = \(run) FOR SHARE", logger: logger
+                "SELECT dataset_id, status::text FROM prediction_runs WHERE id = \(run)", logger: logger
             ).collect()
             guard let runRow = runs.first else { return nil }
             let (dataset, status) = try runRow.decode((UUID, String).self)
