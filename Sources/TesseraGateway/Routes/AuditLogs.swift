@@ -61,8 +61,7 @@ extension APIHandler {
         let records = try await client.withConnection {
             try await AuditStore(logger: logger).list(filter, after: after, limit: limit + 1, on: $0)
         }
-        let page = Array(records.prefix(limit))
-        let next = records.count > limit ? page.last.map { String(AuditStore.cursor(of: $0, in: filter.scope)) } : nil
+        let (page, next) = Self.page(records, limit: limit) { String(AuditStore.cursor(of: $0, in: filter.scope)) }
         return .init(items: page.map(Self.schema), next_cursor: next)
     }
 

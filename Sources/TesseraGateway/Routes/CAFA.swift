@@ -35,8 +35,7 @@ extension APIHandler {
     func listOntologies(_ input: Operations.listOntologies.Input) async throws -> Operations.listOntologies.Output {
         let limit = try Self.pageLimit(input.query.limit)
         let records = try await cafa().ontologies(after: try input.query.cursor.map(Self.timeCursor), limit: limit + 1)
-        let page = Array(records.prefix(limit))
-        let next = records.count > limit ? page.last.map { Self.timeCursor($0.createdAt, $0.id) } : nil
+        let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
         return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
     }
 
@@ -62,9 +61,7 @@ extension APIHandler {
         case .plainText(let b): body = b
         case .text_tab_hyphen_separated_hyphen_values(let b): body = b
         }
-        let repository = try cafa()
-        let (ontology, name) = try Self.setTarget(input.query.ontology_id, input.query.name, default: "annotations")
-        let known = try await knownTerms(repository, ontology)
+        let (repository, ontology, name, known) = try await setTarget(input.query.ontology_id, input.query.name, default: "annotations")
         var upload = AnnotationUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storeAnnotationSet(
@@ -80,9 +77,7 @@ extension APIHandler {
         case .plainText(let b): body = b
         case .text_tab_hyphen_separated_hyphen_values(let b): body = b
         }
-        let repository = try cafa()
-        let (ontology, name) = try Self.setTarget(input.query.ontology_id, input.query.name, default: "predictions")
-        let known = try await knownTerms(repository, ontology)
+        let (repository, ontology, name, known) = try await setTarget(input.query.ontology_id, input.query.name, default: "predictions")
         var upload = PredictionUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storePredictionSet(
@@ -191,8 +186,7 @@ extension APIHandler {
     func listCAFAEvaluations(_ input: Operations.listCAFAEvaluations.Input) async throws -> Operations.listCAFAEvaluations.Output {
         let limit = try Self.pageLimit(input.query.limit)
         let records = try await cafa().evaluations(after: try input.query.cursor.map(Self.timeCursor), limit: limit + 1)
-        let page = Array(records.prefix(limit))
-        let next = records.count > limit ? page.last.map { Self.timeCursor($0.createdAt, $0.id) } : nil
+        let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
         return .ok(.init(body: .json(.init(items: try page.map { try Self.schema($0, curves: false) }, next_cursor: next))))
     }
 
@@ -203,16 +197,20 @@ extension APIHandler {
 
     // MARK: - Helpers
 
-    func knownTerms(_ repository: CAFARepository, _ ontology: UUID) async throws -> Set<String> {
+    /// Where an uploaded set goes: the org's repository, the ontology it names (422 when there is none), its name,
+    /// and every term id and alternative id of that ontology.
+    func setTarget(_ ontologyID: String, _ name: String?, default fallback: String) async throws -> (CAFARepository, UUID, String, Set<String>) {
+        let repository = try cafa()
+        let ontology = try Self.reference(ontologyID, "ontology_id")
+        let name = try Self.name(name, default: fallback)
         guard try await repository.ontology(ontology) != nil else { throw TesseraError.unprocessable("no ontology \(Self.id(ontology))") }
-        return try await repository.knownTerms(ontology: ontology)
+        return (repository, ontology, name, try await repository.knownTerms(ontology: ontology))
     }
 
     func termSets(_ kind: TermSetRecord.Kind, _ limit: Int?, _ cursor: String?) async throws -> Components.Schemas.TermSetList {
         let limit = try Self.pageLimit(limit)
         let records = try await cafa().termSets(kind, after: try cursor.map(Self.timeCursor), limit: limit + 1)
-        let page = Array(records.prefix(limit))
-        let next = records.count > limit ? page.last.map { Self.timeCursor($0.createdAt, $0.id) } : nil
+        let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
         return .init(items: page.map(Self.schema), next_cursor: next)
     }
 
@@ -225,10 +223,6 @@ extension APIHandler {
         } catch let problem as UploadProblem {
             throw TesseraError.unprocessable(problem.description)
         }
-    }
-
-    static func setTarget(_ ontology: String, _ name: String?, default fallback: String) throws -> (UUID, String) {
-        (try reference(ontology, "ontology_id"), try self.name(name, default: fallback))
     }
 
     static func name(_ raw: String?, default fallback: String) throws -> String {

@@ -37,8 +37,7 @@ extension APIHandler {
         let after = try input.query.cursor.map(Self.timeCursor)
         guard let records = try await evaluations().evaluations(run: try Self.objectID(input.path.id), after: after, limit: limit + 1)
         else { throw TesseraError.notFound("no such run") }
-        let page = Array(records.prefix(limit))
-        let next = records.count > limit ? page.last.map { Self.timeCursor($0.createdAt, $0.id) } : nil
+        let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
         return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
     }
 

@@ -44,8 +44,7 @@ extension APIHandler {
         let limit = try Self.pageLimit(q.limit)
         let after = try q.cursor.map(Self.timeCursor)
         let records = try await jobRepository().jobs(status: q.status.flatMap { JobStatus(rawValue: $0.rawValue) }, after: after, limit: limit + 1)
-        let page = Array(records.prefix(limit))
-        let next = records.count > limit ? page.last.map { Self.timeCursor($0.createdAt, $0.id) } : nil
+        let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
         return .ok(.init(body: .json(.init(items: try page.map { try Self.schema($0, cached: false) }, next_cursor: next))))
     }
 
@@ -70,8 +69,7 @@ extension APIHandler {
         guard let events = try await jobRepository().events(try Self.objectID(input.path.id), after: after, limit: limit + 1) else {
             throw TesseraError.notFound("no such job")
         }
-        let page = Array(events.prefix(limit))
-        let next = events.count > limit ? page.last.map { String($0.seq) } : nil
+        let (page, next) = Self.page(events, limit: limit) { String($0.seq) }
         return .ok(.init(body: .json(.init(
             items: try page.map { .init(seq: $0.seq, kind: $0.kind, data: try Self.jsonValue($0.data), created_at: $0.createdAt) },
             next_cursor: next))))
@@ -125,8 +123,7 @@ extension APIHandler {
         guard let lines = try await jobRepository().logs(
             try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), after: after, limit: limit + 1)
         else { throw TesseraError.notFound("no such execution") }
-        let page = Array(lines.prefix(limit))
-        let next = lines.count > limit ? page.last.map { String($0.id) } : nil
+        let (page, next) = Self.page(lines, limit: limit) { String($0.id) }
         return .ok(.init(body: .json(.init(
             items: page.map { .init(id: $0.id, logged_at: $0.loggedAt, level: $0.level, message: $0.message) }, next_cursor: next))))
     }
@@ -194,8 +191,7 @@ extension APIHandler {
                 """, logger: logger
             ).collect().map { try $0.decode((UUID, UUID, UUID?, String, Date, Date, Date?).self) }
         }
-        let page = Array(rows.prefix(limit))
-        let next = rows.count > limit ? page.last.map { Self.timeCursor($0.4, $0.1) } : nil
+        let (page, next) = Self.page(rows, limit: limit) { Self.timeCursor($0.4, $0.1) }
         return .ok(.init(body: .json(.init(
             items: page.map { org, job, version, status, created, updated, finished in
                 .init(

@@ -129,6 +129,12 @@ extension APIHandler {
         return limit
     }
 
+    /// The first `limit` of `records` (fetched as limit + 1) and the cursor of the next page, if there is one.
+    static func page<T>(_ records: [T], limit: Int, cursor: (T) -> String) -> ([T], String?) {
+        let page = Array(records.prefix(limit))
+        return (page, records.count > limit ? page.last.map(cursor) : nil)
+    }
+
     static func cursor(_ raw: String?) throws -> UUID? {
         try raw.map { raw in
             guard let id = UUID(uuidString: raw) else { throw TesseraError.badRequest("cursor is not one this server gave") }

@@ -122,8 +122,7 @@ extension APIHandler {
         guard let records = try await predictions().predictions(
             run: try Self.objectID(input.path.id), filter: filter, after: after, limit: limit + 1)
         else { throw TesseraError.notFound("no such run") }
-        let page = Array(records.prefix(limit))
-        let next = records.count > limit ? page.last.map { Self.id($0.rowID) } : nil
+        let (page, next) = Self.page(records, limit: limit) { Self.id($0.rowID) }
         return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
     }
 

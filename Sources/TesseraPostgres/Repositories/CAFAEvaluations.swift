@@ -86,16 +86,7 @@ extension CAFARepository {
 
     /// A page of evaluations, oldest first, after (created_at, id).
     public func evaluations(after: (Date, UUID)?, limit: Int) async throws -> [CAFAEvaluationRecord] {
-        let (afterTime, afterID) = (after?.0, after?.1)
-        return try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query(
-                """
-                SELECT \(unescaped: Self.evaluationColumns) FROM cafa_evaluations
-                WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
-                ORDER BY created_at, id LIMIT \(limit)
-                """, logger: logger
-            ).collect().map(Self.evaluation)
-        }
+        try await page("SELECT \(Self.evaluationColumns) FROM cafa_evaluations", after: after, limit: limit, Self.evaluation)
     }
 
     static func evaluation(_ row: PostgresRow) throws -> CAFAEvaluationRecord {

@@ -142,15 +142,23 @@ public struct CAFARepository: Sendable {
 
     /// A page of snapshots, oldest first, after (created_at, id).
     public func ontologies(after: (Date, UUID)?, limit: Int) async throws -> [OntologyRecord] {
+        try await page("SELECT \(Self.ontologyColumns) FROM ontologies", after: after, limit: limit, Self.ontology)
+    }
+
+    /// A page of the rows `select` (constant SQL naming a table with created_at and id) gives, oldest first, after
+    /// (created_at, id).
+    func page<T: Sendable>(
+        _ select: String, after: (Date, UUID)?, limit: Int, _ decode: @escaping @Sendable (PostgresRow) throws -> T
+    ) async throws -> [T] {
         let (afterTime, afterID) = (after?.0, after?.1)
         return try await databases.withConnection(org: org) { [logger] connection in
             try await connection.query(
                 """
-                SELECT \(unescaped: Self.ontologyColumns) FROM ontologies
+                \(unescaped: select)
                 WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
                 ORDER BY created_at, id LIMIT \(limit)
                 """, logger: logger
-            ).collect().map(Self.ontology)
+            ).collect().map(decode)
         }
     }
 

@@ -102,28 +102,22 @@ extension CAFARepository {
 
     /// A page of annotation or prediction sets, oldest first, after (created_at, id).
     public func termSets(_ kind: TermSetRecord.Kind, after: (Date, UUID)?, limit: Int) async throws -> [TermSetRecord] {
-        let (afterTime, afterID) = (after?.0, after?.1)
-        let from = kind == .annotations
+        let select = kind == .annotations
             ? "SELECT \(Self.annotationSetColumns) FROM annotation_sets"
             : "SELECT \(Self.predictionSetColumns) FROM prediction_sets"
-        return try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query(
-                """
-                \(unescaped: from)
-                WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
-                ORDER BY created_at, id LIMIT \(limit)
-                """, logger: logger
-            ).collect().map { try Self.termSet($0, kind) }
-        }
+        return try await page(select, after: after, limit: limit) { try Self.termSet($0, kind) }
     }
 
     /// The set's annotations as target → terms.
     public func annotations(_ set: UUID) async throws -> [String: [String]] {
+        try await terms("SELECT target, term FROM annotations WHERE set_id = \(set)")
+    }
+
+    /// target → terms from a query of (target, term) rows.
+    func terms(_ query: PostgresQuery) async throws -> [String: [String]] {
         try await databases.withConnection(org: org) { [logger] connection in
             var truth: [String: [String]] = [:]
-            for try await (target, term) in try await connection.query(
-                "SELECT target, term FROM annotations WHERE set_id = \(set)", logger: logger
-            ).decode((String, String).self) {
+            for try await (target, term) in try await connection.query(query, logger: logger).decode((String, String).self) {
                 truth[target, default: []].append(term)
             }
             return truth
@@ -188,15 +182,7 @@ extension CAFARepository {
 
     /// The ground truth of one category of the evaluation set, all namespaces, as target → terms.
     public func evaluationTruth(_ set: UUID, category: CAFACategory) async throws -> [String: [String]] {
-        try await databases.withConnection(org: org) { [logger] connection in
-            var truth: [String: [String]] = [:]
-            for try await (target, term) in try await connection.query(
-                "SELECT target, term FROM evaluation_set_truth WHERE set_id = \(set) AND category = \(category.rawValue)", logger: logger
-            ).decode((String, String).self) {
-                truth[target, default: []].append(term)
-            }
-            return truth
-        }
+        try await terms("SELECT target, term FROM evaluation_set_truth WHERE set_id = \(set) AND category = \(category.rawValue)")
     }
 
     static func termSet(_ row: PostgresRow, _ kind: TermSetRecord.Kind) throws -> TermSetRecord {
