@@ -67,12 +67,12 @@ import Testing
         try await calls.post(path, String(decoding: try Data(contentsOf: URL(fileURLWithPath: file)), as: UTF8.self), contentType: "text/tab-separated-values")
     }
 
-    /// Evaluates through the API, writes the stored result where compare.py reads it, and has compare.py run
-    /// cafaeval on the same files and check every number (1e-4; differences are ~1e-13).
-    static func evaluateAndCompare(
+    /// Evaluates through the API and writes the stored result where compare.py reads it; returns compare.py's job
+    /// (it runs cafaeval on the same files and checks every number: 1e-4, differences are ~1e-13).
+    static func evaluate(
         _ calls: OrgCalls, directory: String, obo: String, gt: String, pred: String, annotations: String, ia: String?,
         step: Double = 0.01, norm: String = "cafa"
-    ) async throws {
+    ) async throws -> [String: Any] {
         let predictions = try decode(Created.self, try await upload(calls, "/prediction-sets?ontology_id=\(try ontologyID(calls, obo))", file: pred)).id
         var request: [String: Any] = ["prediction_set_id": predictions, "annotation_set_id": annotations, "threshold_step": step, "normalization": norm]
         if let ia { request["information_accretion"] = try String(contentsOfFile: ia, encoding: .utf8) }
@@ -82,9 +82,9 @@ import Testing
         let stored = try await calls.get("/cafa-evaluations/\(id)")
         let resultPath = "\(directory)/result-\(id).json"
         try Data(buffer: stored.body).write(to: URL(fileURLWithPath: resultPath))
-        var arguments = ["python3", "bench/cafa/compare.py", obo, pred, gt, resultPath, "-th_step", String(step), "-norm", norm]
-        if let ia { arguments += ["-ia", ia] }
-        try run(arguments)
+        var job: [String: Any] = ["obo": obo, "pred": pred, "gt": gt, "result": resultPath, "th_step": step, "norm": norm]
+        if let ia { job["ia"] = ia }
+        return job
     }
 
     static func ontologyID(_ calls: OrgCalls, _ obo: String) async throws -> String {
@@ -117,12 +117,13 @@ import Testing
                 let ontology = try await Self.ontologyID(calls, obo)
                 let truth = try Self.decode(TermSet.self, try await Self.upload(calls, "/annotation-sets?ontology_id=\(ontology)", file: gt))
                 #expect(truth.entries == 180 && truth.unknown_terms == 0)
+                var jobs: [[String: Any]] = []
                 for k in 1...5 {
-                    try await Self.evaluateAndCompare(
-                        calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_\(k).tsv", annotations: truth.id, ia: ia)
+                    jobs.append(try await Self.evaluate(
+                        calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_\(k).tsv", annotations: truth.id, ia: ia))
                 }
-                try await Self.evaluateAndCompare(
-                    calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_2.tsv", annotations: truth.id, ia: nil)
+                jobs.append(try await Self.evaluate(
+                    calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_2.tsv", annotations: truth.id, ia: nil))
 
                 // Three namespaces, alternative ids, obsolete and unknown terms, part_of edges, duplicates.
                 let g = "\(directory)/generated"
@@ -131,10 +132,14 @@ import Testing
                     TermSet.self, try await Self.upload(calls, "/annotation-sets?ontology_id=\(generated)", file: "\(g)/ground_truth.tsv"))
                 #expect(generatedTruth.unknown_terms > 0)
                 for (step, norm) in [(0.01, "cafa"), (0.05, "gt")] {
-                    try await Self.evaluateAndCompare(
+                    jobs.append(try await Self.evaluate(
                         calls, directory: directory, obo: "\(g)/ontology.obo", gt: "\(g)/ground_truth.tsv", pred: "\(g)/predictions/predictions.tsv",
-                        annotations: generatedTruth.id, ia: "\(g)/ia.tsv", step: step, norm: norm)
+                        annotations: generatedTruth.id, ia: "\(g)/ia.tsv", step: step, norm: norm))
                 }
+                // One Python process compares all eight with cafaeval.
+                try JSONSerialization.data(withJSONObject: jobs).write(to: URL(fileURLWithPath: "\(directory)/jobs.json"))
+                let report = try Self.run(["python3", "bench/cafa/compare.py", "--batch", "\(directory)/jobs.json"])
+                #expect(report?.contains("RESULT: OK (0 of 8 jobs failed)") == true, "\(report ?? "")")
             }
         }
     }

@@ -147,8 +147,29 @@ def compare(df, dfs_best, result, tol=1e-4):
     return tr
 
 
+def batch(path, tol=1e-4):
+    """Compare every job of a JSON list [{obo, pred, gt, result, ia?, th_step?, norm?}] in this one process."""
+    with open(path) as f:
+        jobs = json.load(f)
+    failed = 0
+    for job in jobs:
+        df, dfs_best, seconds, _ = run_cafaeval(job["obo"], job["pred"], job["gt"], ia=job.get("ia"),
+                                                th_step=job.get("th_step", 0.01), norm=job.get("norm", "cafa"))
+        tr = compare(df, dfs_best, load_result(job["result"]), tol)
+        ok = not tr.problems and tr.compared > 0
+        failed += not ok
+        print("%s %s: %d values, max abs diff %.3e at %s%s" % ("OK  " if ok else "FAIL", os.path.basename(job["pred"]), tr.compared,
+                                                           tr.max_diff, tr.where, "".join("; " + p for p in tr.problems)))
+    print("RESULT: %s (%d of %d jobs failed)" % ("OK" if failed == 0 and jobs else "FAIL", failed, len(jobs)))
+    return 0 if failed == 0 and jobs else 1
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--batch"] and len(argv) == 2:
+        return batch(argv[1])
+    ap = argparse.ArgumentParser(description=__doc__ + "\nOr: compare.py --batch JOBS.json (a list of {obo, pred, gt, result, ia, th_step, norm}).",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("obo")
     ap.add_argument("pred_file", help="ONE prediction file (target term score)")
     ap.add_argument("gt_file")

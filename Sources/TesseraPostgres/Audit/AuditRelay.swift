@@ -7,13 +7,15 @@ import TesseraCore
 /// Moves audit events from org databases' outboxes to `audit_logs`, in outbox order per org, exactly once
 /// (the event id makes a second delivery a no-op; an event is marked delivered only after its record
 /// committed). Woken by each tenant change; sweeps every org at start-up (a crash may have left events)
-/// and then every `sweepInterval`.
+/// and then every `sweepInterval`. A wake that finds the org's relay busy elsewhere (which may have read the
+/// outbox before this event committed) or that fails is tried again soon, backing off, not left to the sweep.
 public actor AuditRelay: Service {
     let metadata: PostgresClient
     let tenants: TenantDatabases
     let sweepInterval: Duration
     let logger: Logger
     private var waitingSince: [UUID: ContinuousClock.Instant] = [:]
+    private var retries: [UUID: Int] = [:]
     private nonisolated let wakes: AsyncStream<UUID>
     private nonisolated let waker: AsyncStream<UUID>.Continuation
 
@@ -49,13 +51,36 @@ public actor AuditRelay: Service {
             for await org in self.wakes {
                 if Task.isCancelled { break }
                 await self.noteWaiting(org)
-                _ = try? await self.relay(org)
+                do {
+                    if try await self.relay(org) != nil {
+                        await self.succeeded(org)
+                        continue
+                    }
+                } catch {
+                    self.logger.warning("audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+                }
+                await self.retryLater(org)
             }
         }
     }
 
     func noteWaiting(_ org: UUID) {
         if waitingSince[org] == nil { waitingSince[org] = .now }
+    }
+
+    func succeeded(_ org: UUID) {
+        retries[org] = nil
+    }
+
+    /// Wakes the org again after 0.1 s, 0.2 s, 0.4 s … (at most the sweep interval).
+    func retryLater(_ org: UUID) {
+        let attempt = (retries[org] ?? 0) + 1
+        retries[org] = attempt
+        let delay = min(Duration.milliseconds(100 * (1 << min(attempt - 1, 12))), sweepInterval)
+        Task { [waker] in
+            try? await Task.sleep(for: delay)
+            waker.yield(org)
+        }
     }
 
     /// Relays every org with a database.
@@ -75,16 +100,17 @@ public actor AuditRelay: Service {
         }
     }
 
-    /// Delivers the org's pending events; returns how many. One relay per org at a time, across processes.
+    /// Delivers the org's pending events; returns how many, or nil when another relay of the org holds its lock.
+    /// One relay per org at a time, across processes.
     @discardableResult
-    public func relay(_ org: UUID) async throws -> Int {
+    public func relay(_ org: UUID) async throws -> Int? {
         let logger = self.logger
-        let delivered = try await metadata.withConnection { lockConnection -> Int in
+        let delivered = try await metadata.withConnection { lockConnection -> Int? in
             let u = org.uuid
             let key = Int32(bitPattern: UInt32(u.0) << 24 | UInt32(u.1) << 16 | UInt32(u.2) << 8 | UInt32(u.3))
             guard try await lockConnection.query("SELECT pg_try_advisory_lock(7302, \(key))", logger: logger)
                 .collect()[0].decode(Bool.self)
-            else { return 0 }
+            else { return nil }
             do {
                 var total = 0
                 while true {
@@ -108,7 +134,7 @@ public actor AuditRelay: Service {
                 throw error
             }
         }
-        waitingSince[org] = nil
+        if delivered != nil { waitingSince[org] = nil }
         return delivered
     }
 }
