@@ -6,7 +6,7 @@ import Testing
     static func lines(_ chunks: [String]) -> [(String, Int)] {
         var splitter = LineSplitter()
         var seen: [(String, Int)] = []
-        for chunk in chunks { splitter.feed(Array(chunk.utf8)) { seen.append((String(decoding: $0, as: UTF8.self), $1)) } }
+        for chunk in chunks { splitter.feed(ArraySlice(chunk.utf8)) { seen.append((String(decoding: $0, as: UTF8.self), $1)) } }
         splitter.finish { seen.append((String(decoding: $0, as: UTF8.self), $1)) }
         return seen
     }

@@ -79,7 +79,7 @@ extension CAFARepository {
             try await Self.copy(table: "prediction_scores", columns: ["set_id", "target", "terms", "scores"], on: tx, logger: logger) { line in
                 for (target, scores) in upload.byTarget {
                     let terms = Array(scores.keys)
-                    line([id, target, CopyText.arrayLiteral(terms), "{" + terms.map { String(scores[$0]!) }.joined(separator: ",") + "}"])
+                    line([id, target, CopyText.arrayLiteral(terms), "{" + terms.map { "\(scores[$0]!)" }.joined(separator: ",") + "}"])
                 }
             }
             return (record, id)

@@ -8,24 +8,20 @@ public struct LineSplitter: Sendable {
     public init() {}
 
     /// Calls `line` with each complete line of `chunk` (without its end), after any part left from before.
-    public mutating func feed(_ chunk: some Collection<UInt8>, _ line: (ArraySlice<UInt8>, Int) throws -> Void) rethrows {
+    public mutating func feed(_ chunk: ArraySlice<UInt8>, _ line: (ArraySlice<UInt8>, Int) throws -> Void) rethrows {
         var start = chunk.startIndex
-        var index = chunk.startIndex
-        while index != chunk.endIndex {
-            if chunk[index] == UInt8(ascii: "\n") {
-                lineNumber += 1
-                if partial.isEmpty {
-                    try line(Self.trimCR(ArraySlice(chunk[start..<index])), lineNumber)
-                } else {
-                    partial.append(contentsOf: chunk[start..<index])
-                    try line(Self.trimCR(partial[...]), lineNumber)
-                    partial.removeAll(keepingCapacity: true)
-                }
-                start = chunk.index(after: index)
+        while let newline = chunk[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            lineNumber += 1
+            if partial.isEmpty {
+                try line(Self.trimCR(chunk[start..<newline]), lineNumber)
+            } else {
+                partial.append(contentsOf: chunk[start..<newline])
+                try line(Self.trimCR(partial[...]), lineNumber)
+                partial.removeAll(keepingCapacity: true)
             }
-            index = chunk.index(after: index)
+            start = newline + 1
         }
-        partial.append(contentsOf: chunk[start..<chunk.endIndex])
+        partial.append(contentsOf: chunk[start...])
     }
 
     /// Calls `line` with the last line when the stream did not end with a line break.
@@ -42,8 +38,23 @@ public struct LineSplitter: Sendable {
 
     /// The fields of a line split on spaces and tabs (cafaeval's `line.split()`); none for a comment (`#`, `!`).
     public static func fields(_ line: ArraySlice<UInt8>) -> [Substring] {
-        guard let first = line.first(where: { $0 != 32 && $0 != 9 }), first != UInt8(ascii: "#"), first != UInt8(ascii: "!") else { return [] }
-        return String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" })
+        var ranges: [Range<Int>] = []
+        fieldRanges(line, into: &ranges)
+        return ranges.map { Substring(String(decoding: line[$0], as: UTF8.self)) }
+    }
+
+    /// The byte ranges of the line's fields, into `ranges` (emptied first; left empty for a comment).
+    static func fieldRanges(_ line: ArraySlice<UInt8>, into ranges: inout [Range<Int>]) {
+        ranges.removeAll(keepingCapacity: true)
+        var index = line.startIndex
+        while index < line.endIndex {
+            while index < line.endIndex, line[index] == 32 || line[index] == 9 { index += 1 }
+            guard index < line.endIndex else { break }
+            if ranges.isEmpty, line[index] == UInt8(ascii: "#") || line[index] == UInt8(ascii: "!") { return }
+            let start = index
+            while index < line.endIndex, line[index] != 32, line[index] != 9 { index += 1 }
+            ranges.append(start..<index)
+        }
     }
 }
 
@@ -116,26 +127,31 @@ public struct PredictionUpload: Sendable {
     public private(set) var predictions = 0
     public private(set) var unknownTerms = 0
     let known: @Sendable (String) -> Bool
+    var ranges: [Range<Int>] = []
 
     public init(known: @escaping @Sendable (String) -> Bool) {
         self.known = known
     }
 
     public mutating func add(_ line: ArraySlice<UInt8>, number: Int) throws {
-        let fields = LineSplitter.fields(line)
-        guard !fields.isEmpty else { return }
-        if Self.headers.contains(String(fields[0])) && fields.count != 3 { return }
+        LineSplitter.fieldRanges(line, into: &ranges)
+        guard !ranges.isEmpty else { return }
+        if ranges.count != 3, Self.headers.contains(String(decoding: line[ranges[0]], as: UTF8.self)) { return }
         lines += 1
-        guard fields.count == 3 else { throw UploadProblem(line: number, "expected target, term and score; found \(fields.count) fields") }
-        guard let score = Double(fields[2]), score > 0, score <= 1 else {
-            throw UploadProblem(line: number, "the score '\(fields[2].prefix(40))' is not a number in (0, 1]")
+        guard ranges.count == 3 else { throw UploadProblem(line: number, "expected target, term and score; found \(ranges.count) fields") }
+        let scoreRange = ranges[2]
+        let parsed = line.withUnsafeBufferPointer { buffer in
+            CAFAScoreParser.parse(buffer, scoreRange.lowerBound - line.startIndex, scoreRange.upperBound - line.startIndex)
         }
-        let term = String(fields[1])
+        guard let score = parsed, score > 0, score <= 1 else {
+            throw UploadProblem(line: number, "the score '\(String(decoding: line[scoreRange].prefix(40), as: UTF8.self))' is not a number in (0, 1]")
+        }
+        let term = String(decoding: line[ranges[1]], as: UTF8.self)
         guard known(term) else {
             unknownTerms += 1
             return
         }
-        let target = String(fields[0])
+        let target = String(decoding: line[ranges[0]], as: UTF8.self)
         if let previous = byTarget[target, default: [:]].updateValue(score, forKey: term) {
             if previous > score { byTarget[target]![term] = previous }
         } else {
