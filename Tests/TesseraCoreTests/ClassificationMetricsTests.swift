@@ -8,7 +8,7 @@ import TesseraTestSupport
 
     @Test func everyNumberEqualsScikitLearns() throws {
         for c in try ClassificationFixture.load().cases {
-            let m = ClassificationMetrics(truth: c.truth, predicted: c.predicted)
+            let m = try ClassificationMetrics(truth: c.truth, predicted: c.predicted)
             let e = c.expected
             #expect(m.labels.map(\.label) == e.labels, "\(c.name)")
             #expect(Self.close(m.accuracy, e.accuracy), "\(c.name) accuracy")
@@ -39,17 +39,23 @@ import TesseraTestSupport
         #expect(random.predicted.contains(nil), "unanswered samples")
     }
 
-    @Test func unansweredSamplesAreCountedPerTrueLabel() {
-        let m = ClassificationMetrics(truth: ["a", "a", "b"], predicted: [nil, "a", nil])
+    @Test func unansweredSamplesAreCountedPerTrueLabel() throws {
+        let m = try ClassificationMetrics(truth: ["a", "a", "b"], predicted: [nil, "a", nil])
         #expect(m.unanswered == [1, 1])
         #expect(m.accuracy == 1.0 / 3)
         #expect(m.labels[0].recall == 0.5 && m.labels[0].precision == 1)
     }
 
-    @Test func emptyInputGivesZeros() {
-        let m = ClassificationMetrics(truth: [], predicted: [])
+    @Test func emptyInputGivesZeros() throws {
+        let m = try ClassificationMetrics(truth: [], predicted: [])
         #expect(m.accuracy == 0 && m.labels.isEmpty && m.macro.f1 == 0)
         #expect(LatencySummary([]).p50 == nil)
+    }
+
+    @Test func tooManyDistinctLabelsAreRefused() throws {
+        let truth = (0...ClassificationMetrics.maxLabels).map { "label \($0)" }
+        #expect(throws: ClassificationMetrics.TooManyLabels.self) { try ClassificationMetrics(truth: truth, predicted: truth) }
+        #expect(try ClassificationMetrics(truth: Array(truth.dropLast()), predicted: Array(truth.dropLast())).accuracy == 1)
     }
 }
 
@@ -88,11 +94,11 @@ import TesseraTestSupport
             EvaluatedRow(expected: "b", succeeded: nil, output: nil, latencySeconds: nil),
             EvaluatedRow(expected: "b", succeeded: true, output: "b", latencySeconds: 2),
         ]
-        let counted = RunMetrics(rows: rows, normalizer: try LabelNormalizer(.init()))
+        let counted = try RunMetrics(rows: rows, normalizer: try LabelNormalizer(.init()))
         #expect(counted.classification.accuracy == 0.5 && counted.classification.samples == 4)
         #expect(counted.coverage == 0.5 && counted.failureRate == 0.25 && counted.missing == 1)
         #expect(counted.latency.count == 3 && counted.latency.p50 == 2)
-        let excluded = RunMetrics(rows: rows, normalizer: try LabelNormalizer(.init(excludeFailed: true)))
+        let excluded = try RunMetrics(rows: rows, normalizer: try LabelNormalizer(.init(excludeFailed: true)))
         #expect(excluded.classification.accuracy == 1 && excluded.classification.samples == 2)
         #expect(excluded.coverage == 0.5)
     }

@@ -39,9 +39,20 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
         case unanswered
     }
 
-    public init(truth: [String], predicted: [String?]) {
+    /// More distinct labels than an evaluation reports on (its confusion matrix grows with their square).
+    public struct TooManyLabels: Error, CustomStringConvertible {
+        public let count: Int
+        public var description: String {
+            "the labels take \(count) distinct values (at most \(ClassificationMetrics.maxLabels)): normalise the outputs (extract, label_map)"
+        }
+    }
+
+    public static let maxLabels = 1_000
+
+    public init(truth: [String], predicted: [String?]) throws {
         precondition(truth.count == predicted.count, "one prediction per true label")
         let names = Set(truth).union(predicted.compactMap { $0 }).sorted()
+        guard names.count <= Self.maxLabels else { throw TooManyLabels(count: names.count) }
         let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         var matrix = Array(repeating: Array(repeating: 0, count: names.count), count: names.count)
         var unanswered = Array(repeating: 0, count: names.count)

@@ -132,7 +132,7 @@ public struct RunMetrics: Codable, Sendable, Equatable {
         case rows, succeeded, failed, missing, unparsed, coverage, failureRate = "failure_rate", classification, latency
     }
 
-    public init(rows evaluated: [EvaluatedRow], normalizer: LabelNormalizer) {
+    public init(rows evaluated: [EvaluatedRow], normalizer: LabelNormalizer) throws {
         var truth: [String] = []
         var predicted: [String?] = []
         var latencies: [Double] = []
@@ -159,7 +159,7 @@ public struct RunMetrics: Codable, Sendable, Equatable {
         self.unparsed = unparsed
         coverage = rows == 0 ? 0 : Double(succeeded) / Double(rows)
         failureRate = rows == 0 ? 0 : Double(failed) / Double(rows)
-        classification = ClassificationMetrics(truth: truth, predicted: predicted)
+        classification = try ClassificationMetrics(truth: truth, predicted: predicted)
         latency = LatencySummary(latencies)
     }
 }

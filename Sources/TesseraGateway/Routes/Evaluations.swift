@@ -24,10 +24,15 @@ extension APIHandler {
         }
         let repository = try evaluations()
         let run = try Self.objectID(input.path.id)
-        guard let record = try await repository.evaluate(
-            run: run, normalizer: normalizer, createdBy: Principal.current.flatMap(Self.userID(of:)),
-            audit: audit(.evaluationCreate, org: repository.org, entityType: "run_evaluation", metadata: ["run_id": Self.id(run)]))
-        else { throw TesseraError.notFound("no such run") }
+        let evaluated: RunEvaluationRecord?
+        do {
+            evaluated = try await repository.evaluate(
+                run: run, normalizer: normalizer, createdBy: Principal.current.flatMap(Self.userID(of:)),
+                audit: audit(.evaluationCreate, org: repository.org, entityType: "run_evaluation", metadata: ["run_id": Self.id(run)]))
+        } catch let problem as ClassificationMetrics.TooManyLabels {
+            throw TesseraError.unprocessable(problem.description)
+        }
+        guard let record = evaluated else { throw TesseraError.notFound("no such run") }
         relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }

@@ -72,7 +72,7 @@ public struct EvaluationRepository: Sendable {
             for try await (expected, succeeded, output, latency) in stream.decode((String, Bool?, String?, Double?).self) {
                 rows.append(EvaluatedRow(expected: expected, succeeded: succeeded, output: output, latencySeconds: latency))
             }
-            let metrics = RunMetrics(rows: rows, normalizer: normalizer)
+            let metrics = try RunMetrics(rows: rows, normalizer: normalizer)
             let options = try Self.json(normalizer.options)
             let metricsText = try Self.json(metrics)
             let c = metrics.classification
