@@ -5,10 +5,6 @@ import TesseraPostgres
 
 /// `/v1/orgs/{org}/runs/{id}/evaluations`, `/evaluations/{id}`, `/datasets/{id}/leaderboard`: run metrics.
 extension APIHandler {
-    func evaluations() throws -> EvaluationRepository {
-        EvaluationRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
-    }
-
     func createRunEvaluation(_ input: Operations.createRunEvaluation.Input) async throws -> Operations.createRunEvaluation.Output {
         var options = LabelNormalization()
         if case .json(let body)? = input.body {
@@ -22,7 +18,7 @@ extension APIHandler {
         } catch let problem as LabelNormalizer.InvalidPattern {
             throw TesseraError.unprocessable(problem.description)
         }
-        let repository = try evaluations()
+        let repository = try predictions()
         let run = try Self.objectID(input.path.id)
         let evaluated: RunEvaluationRecord?
         do {
@@ -40,14 +36,14 @@ extension APIHandler {
     func listRunEvaluations(_ input: Operations.listRunEvaluations.Input) async throws -> Operations.listRunEvaluations.Output {
         let limit = try Self.pageLimit(input.query.limit)
         let after = try input.query.cursor.map(Self.timeCursor)
-        guard let records = try await evaluations().evaluations(run: try Self.objectID(input.path.id), after: after, limit: limit + 1)
+        guard let records = try await predictions().evaluations(run: try Self.objectID(input.path.id), after: after, limit: limit + 1)
         else { throw TesseraError.notFound("no such run") }
         let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
         return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
     }
 
     func getRunEvaluation(_ input: Operations.getRunEvaluation.Input) async throws -> Operations.getRunEvaluation.Output {
-        guard let record = try await evaluations().evaluation(try Self.objectID(input.path.id)) else {
+        guard let record = try await predictions().evaluation(try Self.objectID(input.path.id)) else {
             throw TesseraError.notFound("no such evaluation")
         }
         return .ok(.init(body: .json(Self.schema(record))))
@@ -56,7 +52,7 @@ extension APIHandler {
     func getLeaderboard(_ input: Operations.getLeaderboard.Input) async throws -> Operations.getLeaderboard.Output {
         let metric = LeaderboardMetric(rawValue: input.query.metric?.rawValue ?? "accuracy") ?? .accuracy
         let dataset = try Self.objectID(input.path.id)
-        guard let entries = try await evaluations().leaderboard(dataset: dataset, metric: metric, limit: try Self.pageLimit(input.query.limit))
+        guard let entries = try await predictions().leaderboard(dataset: dataset, metric: metric, limit: try Self.pageLimit(input.query.limit))
         else { throw TesseraError.notFound("no such dataset") }
         var items: [Components.Schemas.Leaderboard.itemsPayloadPayload] = []
         for (position, entry) in entries.enumerated() {

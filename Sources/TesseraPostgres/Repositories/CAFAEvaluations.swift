@@ -59,8 +59,8 @@ extension CAFARepository {
     ) async throws -> CAFAEvaluationRecord {
         var options = request
         options.informationAccretion = nil
-        let optionsText = try EvaluationRepository.json(options)
-        let resultText = try EvaluationRepository.json(result)
+        let optionsText = try JSONText.encode(options)
+        let resultText = try JSONText.encode(result)
         return try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (CAFAEvaluationRecord, String)? in
             let row = try await tx.query(
                 """

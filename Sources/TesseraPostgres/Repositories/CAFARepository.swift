@@ -60,7 +60,7 @@ public struct CAFARepository: Sendable {
         if let existing = try await ontology(version: version) { return (existing, false) }
         var namespaces: [String: Int] = [:]
         for term in document.terms where !term.isObsolete { namespaces[term.namespace ?? "", default: 0] += 1 }
-        let namespacesText = try EvaluationRepository.json(namespaces)
+        let namespacesText = try JSONText.encode(namespaces)
         let obsolete = document.terms.filter(\.isObsolete).count
         let edges = document.terms.reduce(0) { $0 + Set($1.isA).count + Set($1.partOf).count }
         let altIDs = document.terms.reduce(0) { $0 + Set($1.altIds).count }

@@ -146,7 +146,7 @@ extension CAFARepository {
                 counts[category.rawValue, default: [:]][namespace] = .init(targets: part.targets, annotations: part.annotations)
             }
         }
-        let countsText = try EvaluationRepository.json(counts)
+        let countsText = try JSONText.encode(counts)
         return try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (EvaluationSetRecord, String)? in
             let row = try await tx.query(
                 """

@@ -38,19 +38,9 @@ public struct LeaderboardEntry: Sendable, Equatable {
     public let evaluatedAt: Date
 }
 
-/// Run evaluations of one org, in its own database.
-public struct EvaluationRepository: Sendable {
-    public let org: UUID
-    let databases: TenantDatabases
-    let logger: Logger
-
-    public init(org: UUID, databases: TenantDatabases, logger: Logger) {
-        self.org = org
-        self.databases = databases
-        self.logger = logger
-    }
-
-    static let columns = "id, run_id, dataset_id, run_status::text, options::text, metrics::text, created_by, created_at"
+/// Run evaluations: a run's predictions scored against its dataset's expectations, stored once.
+extension PredictionRepository {
+    static let evaluationColumns = "id, run_id, dataset_id, run_status::text, options::text, metrics::text, created_by, created_at"
 
     /// Scores the run's predictions against its dataset's expected predictions (rows without one are left out)
     /// and stores the result with its options and audit event; nil when there is no such run.
@@ -73,8 +63,8 @@ public struct EvaluationRepository: Sendable {
                 rows.append(EvaluatedRow(expected: expected, succeeded: succeeded, output: output, latencySeconds: latency))
             }
             let metrics = try RunMetrics(rows: rows, normalizer: normalizer)
-            let options = try Self.json(normalizer.options)
-            let metricsText = try Self.json(metrics)
+            let options = try JSONText.encode(normalizer.options)
+            let metricsText = try JSONText.encode(metrics)
             let c = metrics.classification
             let inserted = try await tx.query(
                 """
@@ -83,18 +73,18 @@ public struct EvaluationRepository: Sendable {
                 VALUES (\(run), \(dataset), \(status)::run_status, \(options)::jsonb, \(metricsText)::jsonb, \(c.accuracy), \(c.macro.f1),
                         \(c.micro.f1), \(c.weighted.f1), \(metrics.coverage), \(metrics.failureRate), \(metrics.latency.p50),
                         \(metrics.latency.mean), \(createdBy))
-                RETURNING \(unescaped: Self.columns)
+                RETURNING \(unescaped: Self.evaluationColumns)
                 """, logger: logger
             ).collect()
-            let record = try Self.record(inserted[0])
+            let record = try Self.evaluationRecord(inserted[0])
             return (record, record.id.uuidString.lowercased())
         }
     }
 
     public func evaluation(_ id: UUID) async throws -> RunEvaluationRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT \(unescaped: Self.columns) FROM run_evaluations WHERE id = \(id)", logger: logger)
-                .collect().first.map(Self.record)
+            try await connection.query("SELECT \(unescaped: Self.evaluationColumns) FROM run_evaluations WHERE id = \(id)", logger: logger)
+                .collect().first.map(Self.evaluationRecord)
         }
     }
 
@@ -107,12 +97,12 @@ public struct EvaluationRepository: Sendable {
             else { return nil }
             return try await connection.query(
                 """
-                SELECT \(unescaped: Self.columns) FROM run_evaluations
+                SELECT \(unescaped: Self.evaluationColumns) FROM run_evaluations
                 WHERE run_id = \(run)
                   AND (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
                 ORDER BY created_at, id LIMIT \(limit)
                 """, logger: logger
-            ).collect().map(Self.record)
+            ).collect().map(Self.evaluationRecord)
         }
     }
 
@@ -152,13 +142,7 @@ public struct EvaluationRepository: Sendable {
         }
     }
 
-    static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    static func record(_ row: PostgresRow) throws -> RunEvaluationRecord {
+    static func evaluationRecord(_ row: PostgresRow) throws -> RunEvaluationRecord {
         let (id, run, dataset, status, options, metrics, createdBy, createdAt) =
             try row.decode((UUID, UUID, UUID, String, String, String, UUID?, Date).self)
         let decoder = JSONDecoder()
@@ -166,5 +150,14 @@ public struct EvaluationRepository: Sendable {
             id: id, runID: run, datasetID: dataset, runStatus: status,
             options: try decoder.decode(LabelNormalization.self, from: Data(options.utf8)),
             metrics: try decoder.decode(RunMetrics.self, from: Data(metrics.utf8)), createdBy: createdBy, createdAt: createdAt)
+    }
+}
+
+/// Values as JSON text for jsonb parameters (keys sorted, so equal values are equal text).
+enum JSONText {
+    static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
