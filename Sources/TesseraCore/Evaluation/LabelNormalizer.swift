@@ -83,11 +83,12 @@ public struct LabelNormalizer: Sendable {
         return map[cleaned] ?? cleaned
     }
 
+    static let punctuationAndSymbols = CharacterSet.punctuationCharacters.union(.symbols)
+
     static func clean(_ text: String, _ options: LabelNormalization) -> String {
         var text = text
         if options.stripPunctuation {
-            let removed = CharacterSet.punctuationCharacters.union(.symbols)
-            text = String(String.UnicodeScalarView(text.unicodeScalars.filter { !removed.contains($0) }))
+            text = String(String.UnicodeScalarView(text.unicodeScalars.filter { !punctuationAndSymbols.contains($0) }))
         }
         if options.trim { text = text.trimmingCharacters(in: .whitespacesAndNewlines) }
         if options.caseFold { text = text.folding(options: .caseInsensitive, locale: nil) }

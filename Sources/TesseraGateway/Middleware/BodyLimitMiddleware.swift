@@ -9,8 +9,6 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     /// prediction sets, and CAFA evaluations (which carry an information-accretion file) may be larger.
     let imports: Int
 
-    static var bulkSuffixes: [String] { ["/rows", "/predictions", "/ontologies", "/annotation-sets", "/prediction-sets", "/cafa-evaluations"] }
-
     public init(limit: Int, importLimit: Int? = nil) {
         self.standard = limit
         self.imports = importLimit ?? limit
@@ -18,7 +16,7 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        let bulk = request.method == .post && Self.bulkSuffixes.contains { path.hasSuffix($0) }
+        let bulk = request.method == .post && bulkSuffixes.contains { path.hasSuffix($0) }
         let limit = bulk ? imports : standard
         if let declared = request.headers[.contentLength] {
             guard let length = Int(declared), length >= 0 else { throw TesseraError.badRequest("Content-Length is not a number") }
@@ -30,6 +28,9 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 }
+
+/// Paths whose POST bodies get the import limit (a constant: generic types cannot hold static stored properties).
+private let bulkSuffixes = ["/rows", "/predictions", "/ontologies", "/annotation-sets", "/prediction-sets", "/cafa-evaluations"]
 
 /// A request body that throws `payloadTooLarge` once more than `limit` bytes have arrived.
 struct LimitedBody: AsyncSequence, Sendable {
