@@ -52,4 +52,12 @@ import Testing
         #expect(upload.excludedNot == 1 && upload.unknownTerms == 1 && upload.lines == 5 && upload.targets == 2)
         #expect(throws: UploadProblem.self) { try upload.add(ArraySlice("P1".utf8), number: 6) }
     }
+
+    @Test func informationAccretionReadsTermValueLines() throws {
+        #expect(try InformationAccretion.parse("GO:1\t0.5\n\nGO:2 1e-3\r\nGO:1\t2.25") == ["GO:1": 2.25, "GO:2": 0.001])
+        for bad in ["GO:1", "GO:1 0.5 x", "GO:1 many"] {
+            #expect(throws: UploadProblem.self) { try InformationAccretion.parse("GO:0 1\n" + bad) }
+            do { _ = try InformationAccretion.parse("GO:0 1\n" + bad) } catch { #expect("\(error)".hasPrefix("line 2:")) }
+        }
+    }
 }

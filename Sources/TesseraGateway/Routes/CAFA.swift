@@ -162,8 +162,8 @@ extension APIHandler {
         var weights: [String: Double]?
         if let ia = request.informationAccretion {
             do {
-                weights = try Array(ia.utf8).withUnsafeBufferPointer { try CAFATextFormats.readInformationAccretion(utf8: $0) }
-            } catch let problem as CAFAInputError {
+                weights = try InformationAccretion.parse(ia)
+            } catch let problem as UploadProblem {
                 throw TesseraError.unprocessable("information_accretion: \(problem.description)")
             }
         }

@@ -37,10 +37,10 @@ public struct LineSplitter: Sendable {
     }
 
     /// The fields of a line split on spaces and tabs (cafaeval's `line.split()`); none for a comment (`#`, `!`).
-    public static func fields(_ line: ArraySlice<UInt8>) -> [Substring] {
+    public static func fields(_ line: ArraySlice<UInt8>) -> [String] {
         var ranges: [Range<Int>] = []
         fieldRanges(line, into: &ranges)
-        return ranges.map { Substring(String(decoding: line[$0], as: UTF8.self)) }
+        return ranges.map { String(decoding: line[$0], as: UTF8.self) }
     }
 
     /// The byte ranges of the line's fields, into `ranges` (emptied first; left empty for a comment).
@@ -101,18 +101,17 @@ public struct AnnotationUpload: Sendable {
         guard fields.count >= 2, fields.count <= 4 else {
             throw UploadProblem(line: number, "expected target, term and optionally evidence code and qualifier; found \(fields.count) fields")
         }
-        let qualifier = fields.count > 3 ? String(fields[3]) : nil
+        let qualifier = fields.count > 3 ? fields[3] : nil
         if let qualifier, qualifier.split(separator: "|").contains(where: { $0.uppercased() == "NOT" }) {
             excludedNot += 1
             return
         }
-        let term = String(fields[1])
+        let term = fields[1]
         guard known(term) else {
             unknownTerms += 1
             return
         }
-        annotations.append(Annotation(
-            target: String(fields[0]), term: term, evidence: fields.count > 2 ? String(fields[2]) : nil, qualifier: qualifier))
+        annotations.append(Annotation(target: fields[0], term: term, evidence: fields.count > 2 ? fields[2] : nil, qualifier: qualifier))
     }
 }
 
@@ -157,5 +156,27 @@ public struct PredictionUpload: Sendable {
         } else {
             predictions += 1
         }
+    }
+}
+
+/// An information-accretion file: `term value` lines (later lines win), as cafaeval's `-ia` reads them.
+public enum InformationAccretion {
+    public static func parse(_ text: String) throws -> [String: Double] {
+        var weights: [String: Double] = [:]
+        var splitter = LineSplitter()
+        var ranges: [Range<Int>] = []
+        func add(_ line: ArraySlice<UInt8>, _ number: Int) throws {
+            LineSplitter.fieldRanges(line, into: &ranges)
+            guard !ranges.isEmpty else { return }
+            let valueRange = ranges[1...].first ?? ranges[0]
+            let value = line.withUnsafeBufferPointer { buffer in
+                CAFAScoreParser.parse(buffer, valueRange.lowerBound - line.startIndex, valueRange.upperBound - line.startIndex)
+            }
+            guard ranges.count == 2, let value else { throw UploadProblem(line: number, "expected `term value`") }
+            weights[String(decoding: line[ranges[0]], as: UTF8.self)] = value
+        }
+        try splitter.feed(ArraySlice(text.utf8), add)
+        try splitter.finish(add)
+        return weights
     }
 }
