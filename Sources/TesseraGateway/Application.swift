@@ -18,6 +18,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         configuration: settings.database.clientConfiguration(as: .gateway),
         backgroundLogger: logger)
     let tenants = TenantDatabases(metadata: client, box: box, settings: settings, logger: logger)
+    let deadline = tenants.deadline
     let relay = AuditRelay(metadata: client, tenants: tenants, logger: logger)
     let provisioning = ProvisioningService(
         provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client, logger: logger)
@@ -27,7 +28,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     let authenticator = Authenticator(
         client: client, cache: cache,
         limiter: FailureLimiter(threshold: settings.auth.maxFailures, window: .seconds(settings.auth.failureWindowSeconds)),
-        lastUsed: lastUsed, failures: AuthFailureHook(client: client, logger: logger), logger: logger)
+        lastUsed: lastUsed, failures: AuthFailureHook(client: client, logger: logger), deadline: deadline, logger: logger)
     let router = try buildRouter(
         settings: settings,
         client: client,
@@ -37,7 +38,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         wakeProvisioner: { provisioning.wake() },
         access: try AccessServices(
             authenticator: authenticator, hasher: PasswordHasher(), sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
-        orgs: OrgStatusLookup(client: client, cache: cache, logger: logger),
+        orgs: OrgStatusLookup(client: client, cache: cache, deadline: deadline, logger: logger),
         readiness: Readiness(client: client, migrator: migrator, timeout: .seconds(2)),
         logger: logger)
     // Order matters for shutdown: services stop in reverse, so the pool outlives its users.

@@ -4,7 +4,12 @@ import TesseraGateway
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the HTTP gateway until SIGTERM or SIGINT (graceful shutdown).")
+        abstract: "Run the HTTP gateway until SIGTERM or SIGINT.",
+        discussion: """
+            On SIGTERM or SIGINT the gateway stops accepting connections and lets running requests finish for up to \
+            http.shutdown_seconds (default 10); requests still running then are cancelled, and the process exits at \
+            most 5 seconds after that bound whatever it still waits for, logging what it abandoned.
+            """)
 
     @OptionGroup var options: GlobalOptions
 
@@ -14,7 +19,7 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger(settings)
         logger.info("starting gateway", metadata: ["address": "\(settings.http.host):\(settings.http.port)", "profile": "\(settings.profile.rawValue)"])
         let app = try buildApplication(settings: settings, logger: logger)
-        try await app.runService()
+        try await runUntilShutdown(app, settings: settings, logger: logger)
         logger.info("gateway stopped")
     }
 }

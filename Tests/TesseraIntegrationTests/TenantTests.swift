@@ -210,18 +210,27 @@ import TesseraPostgres
     }
 
     @Test func poolsStayWithinTheirBounds() async throws {
-        try await withEnv({ $0.tenants.maxOpen = 2; $0.tenants.maxConnections = 4 }) { env in
+        try await withEnv({ $0.tenants.maxPerOrg = 2; $0.tenants.maxConnections = 4 }) { env in
             let orgs = [try await env.provisioned("p-1"), try await env.provisioned("p-2"), try await env.provisioned("p-3")]
             let databases = TenantDatabases(metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
-            #expect(await databases.totalConnectionBound == 4)
-            for org in orgs + orgs {
-                let count = try await databases.withConnection(org: org) { connection in
-                    try await connection.query("SELECT count(*)::int FROM datasets", logger: Self.logger).collect()[0].decode(Int.self)
+            #expect(databases.totalConnectionBound == 4)
+            // Five requests at once per org, three orgs: never more than 2 per org nor 4 in all.
+            let peaks = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for org in orgs + orgs + orgs + orgs + orgs {
+                    group.addTask {
+                        try await databases.withConnection(org: org) { connection in
+                            let count = try await connection.query("SELECT count(*)::int FROM datasets, pg_sleep(0.02)", logger: Self.logger)
+                                .collect()[0].decode(Int.self)
+                            #expect(count == 0)
+                            return (databases.connectionCount(org: org), databases.connectionCount)
+                        }
+                    }
                 }
-                #expect(count == 0)
-                #expect(await databases.openCount <= 2)
+                return try await group.reduce(into: (0, 0)) { $0 = (max($0.0, $1.0), max($0.1, $1.1)) }
             }
+            #expect(peaks.0 <= 2 && peaks.1 <= 4, "peak \(peaks.0) per org, \(peaks.1) in all")
             await databases.closeAll()
+            #expect(databases.connectionCount == 0)
         }
     }
 

@@ -39,15 +39,33 @@ import TesseraProvisioning
         }
     }
 
+    /// The last batch of key-use stamps is written at shutdown, not lost (they are batched every 5 s).
+    @Test func keyUseIsRecordedAtShutdown() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let fixture = try await AccessFixture.make(settings)
+            let gateway = try await Gateway.started(settings)
+            #expect(try await gateway.status("GET", "/v1/orgs/\(fixture.orgA)/api-keys", key: fixture.viewerA.plaintext) == 403)
+            #expect(try await gateway.status("GET", "/v1/auth/whoami", key: fixture.auditorA.plaintext) == 200)
+            gateway.stop()  // SIGTERM well within the 5 s batch interval
+            let stamped = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+                try await connection.query(
+                    "SELECT count(*)::int FROM api_keys WHERE prefix = ANY(\([fixture.viewerA.prefix, fixture.auditorA.prefix])) AND last_used_at IS NOT NULL",
+                    logger: TestDatabase.logger
+                ).collect()[0].decode(Int.self)
+            }
+            #expect(stamped == 2)
+        }
+    }
+
     /// A `tessera serve` child process on a free port.
     final class Gateway: @unchecked Sendable {
         let process: Process
         let port: Int
 
         /// Starts a gateway and waits until it is ready, on another port if the one drawn was taken.
-        static func started(_ settings: Settings) async throws -> Gateway {
+        static func started(_ settings: Settings, environment: [String: String] = [:]) async throws -> Gateway {
             for _ in 0..<5 {
-                let gateway = try start(settings)
+                let gateway = try start(settings, environment: environment)
                 do {
                     try await gateway.waitUntilUp()
                     return gateway
@@ -61,7 +79,7 @@ import TesseraProvisioning
         struct PortTaken: Error {}
 
         /// A port below Linux's ephemeral range, so no outgoing connection holds it.
-        static func start(_ settings: Settings) throws -> Gateway {
+        static func start(_ settings: Settings, environment overrides: [String: String] = [:]) throws -> Gateway {
             let port = Int.random(in: 20_000..<32_000)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/.build/debug/tessera")
@@ -75,6 +93,7 @@ import TesseraProvisioning
             environment["TESSERA_HTTP_PORT"] = String(port)
             environment["TESSERA_LOG_LEVEL"] = "error"
             environment["TESSERA_AUTH_CACHE_SECONDS"] = "60"  // only the notification can evict in time
+            environment.merge(overrides) { $1 }
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
             try process.run()

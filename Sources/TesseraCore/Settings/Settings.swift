@@ -11,6 +11,9 @@ public struct Settings: Sendable {
         public var maxBodyBytes: Int
         /// The same for bulk imports (`POST …/rows`).
         public var maxImportBytes: Int
+        /// Graceful shutdown's bound: requests still running then are cancelled, and the process exits
+        /// within a few seconds more whatever it still waits for.
+        public var shutdownSeconds: Int
     }
 
     public struct Database: Sendable {
@@ -32,10 +35,15 @@ public struct Settings: Sendable {
     }
 
     public struct Tenants: Sendable {
-        /// Org databases whose connection pools may be open at once (least recently used closes first).
-        public var maxOpen: Int
-        /// Connections to org databases, all pools together.
+        /// Connections to org databases, all orgs together: one budget shared by demand.
         public var maxConnections: Int
+        /// Connections one org may hold (it grows to this while others are idle; under contention every
+        /// waiting org gets an equal share).
+        public var maxPerOrg: Int
+        /// An org database connection idle this long is closed.
+        public var idleSeconds: Int
+        /// The longest a request waits for an org database connection before it is answered 503.
+        public var deadlineMilliseconds: Int
         /// Seals org database passwords; required in the prod profile (dev keeps one in the data dir).
         public var masterKey: Secret?
         /// The database every org database is cloned from, on each server (an identifier: a-z, 0-9, _).
@@ -94,6 +102,7 @@ public struct Settings: Sendable {
         SettingKey("auth.cache_seconds", env: "TESSERA_AUTH_CACHE_SECONDS", default: "5", help: "how long a verified key is cached"),
         SettingKey("auth.session_minutes", env: "TESSERA_AUTH_SESSION_MINUTES", default: "60", help: "session token lifetime"),
         SettingKey("http.max_import_bytes", env: "TESSERA_HTTP_MAX_IMPORT_BYTES", default: "67108864", help: "largest bulk import body, in bytes"),
+        SettingKey("http.shutdown_seconds", env: "TESSERA_HTTP_SHUTDOWN_SECONDS", default: "10", help: "graceful shutdown bound, in seconds"),
         SettingKey("database.host", env: "TESSERA_DB_HOST", default: "127.0.0.1", help: "metadata database host"),
         SettingKey("database.port", env: "TESSERA_DB_PORT", default: "54329", help: "metadata database port"),
         SettingKey("database.name", env: "TESSERA_DB_NAME", default: "tessera_meta", help: "metadata database name"),
@@ -103,8 +112,10 @@ public struct Settings: Sendable {
         SettingKey("database.admin_password", env: "TESSERA_DB_ADMIN_PASSWORD", default: nil, secret: true, help: "admin role password"),
         SettingKey("database.pool_size", env: "TESSERA_DB_POOL_SIZE", default: "20", help: "connections in the metadata pool"),
         SettingKey("database.tls", env: "TESSERA_DB_TLS", default: "disable", help: "disable, prefer or require"),
-        SettingKey("tenants.max_open", env: "TESSERA_TENANTS_MAX_OPEN", default: "50", help: "org database pools open at once"),
         SettingKey("tenants.max_connections", env: "TESSERA_TENANTS_MAX_CONNECTIONS", default: "100", help: "connections to org databases in all"),
+        SettingKey("tenants.max_per_org", env: "TESSERA_TENANTS_MAX_PER_ORG", default: "16", help: "connections one org may hold"),
+        SettingKey("tenants.idle_seconds", env: "TESSERA_TENANTS_IDLE_SECONDS", default: "60", help: "an idle org database connection closes after this"),
+        SettingKey("tenants.deadline_ms", env: "TESSERA_TENANTS_DEADLINE_MS", default: "3000", help: "longest wait for an org database connection (then 503)"),
         SettingKey("tenants.master_key", env: "TESSERA_MASTER_KEY", default: nil, secret: true, help: "base64 of 32 bytes; seals org DB passwords"),
         SettingKey("tenants.template_database", env: "TESSERA_TENANTS_TEMPLATE_DATABASE", default: "tessera_results_template", help: "results template database"),
         SettingKey("paths.artifact_root", env: "TESSERA_ARTIFACT_ROOT", default: ".data/artifacts", help: "org storage folders"),

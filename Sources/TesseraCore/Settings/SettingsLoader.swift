@@ -45,6 +45,7 @@ public struct LoadedSettings: Sendable {
         case "http.port": return String(s.http.port)
         case "http.max_body_bytes": return String(s.http.maxBodyBytes)
         case "http.max_import_bytes": return String(s.http.maxImportBytes)
+        case "http.shutdown_seconds": return String(s.http.shutdownSeconds)
         case "auth.max_failures": return String(s.auth.maxFailures)
         case "auth.failure_window_seconds": return String(s.auth.failureWindowSeconds)
         case "auth.cache_seconds": return String(s.auth.cacheSeconds)
@@ -56,8 +57,10 @@ public struct LoadedSettings: Sendable {
         case "database.admin_user": return s.database.adminUser
         case "database.pool_size": return String(s.database.poolSize)
         case "database.tls": return s.database.tls.rawValue
-        case "tenants.max_open": return String(s.tenants.maxOpen)
         case "tenants.max_connections": return String(s.tenants.maxConnections)
+        case "tenants.max_per_org": return String(s.tenants.maxPerOrg)
+        case "tenants.idle_seconds": return String(s.tenants.idleSeconds)
+        case "tenants.deadline_ms": return String(s.tenants.deadlineMilliseconds)
         case "tenants.template_database": return s.tenants.templateDatabase
         case "paths.artifact_root": return s.paths.artifactRoot
         case "paths.data_dir": return s.paths.dataDir
@@ -103,7 +106,8 @@ public enum SettingsLoader {
                 host: try reader.string("http.host"),
                 port: try reader.int("http.port", in: 0...65535),
                 maxBodyBytes: try reader.int("http.max_body_bytes", in: 1...Int(Int32.max)),
-                maxImportBytes: try reader.int("http.max_import_bytes", in: 1...Int(Int32.max))
+                maxImportBytes: try reader.int("http.max_import_bytes", in: 1...Int(Int32.max)),
+                shutdownSeconds: try reader.int("http.shutdown_seconds", in: 1...3600)
             ),
             auth: .init(
                 maxFailures: try reader.int("auth.max_failures", in: 1...1_000_000),
@@ -123,8 +127,10 @@ public enum SettingsLoader {
                 tls: try reader.choice("database.tls")
             ),
             tenants: .init(
-                maxOpen: try reader.int("tenants.max_open", in: 1...100_000),
                 maxConnections: try reader.int("tenants.max_connections", in: 1...100_000),
+                maxPerOrg: try reader.int("tenants.max_per_org", in: 1...100_000),
+                idleSeconds: try reader.int("tenants.idle_seconds", in: 1...86_400),
+                deadlineMilliseconds: try reader.int("tenants.deadline_ms", in: 10...600_000),
                 masterKey: reader.secret("tenants.master_key"),
                 templateDatabase: try reader.identifier("tenants.template_database")
             ),

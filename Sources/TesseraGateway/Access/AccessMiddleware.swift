@@ -116,13 +116,17 @@ struct AccessMiddleware: RouterMiddleware {
 struct OrgStatusLookup: Sendable {
     let client: PostgresClient
     let cache: CredentialCache
+    /// The longest the look-up waits for the metadata database (then 503).
+    let deadline: Duration
     let logger: Logger
 
     func status(of org: UUID) async throws -> OrgStatus? {
         if let cached = cache.orgStatus(org) { return cached }
-        let status = try await client.withConnection { connection in
-            let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(org)", logger: logger)
-            return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
+        let status = try await withDeadline(deadline) { [client, logger] in
+            try await client.withConnection { connection in
+                let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(org)", logger: logger)
+                return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
+            }
         }
         if let status { cache.putOrgStatus(status, for: org) }
         return status

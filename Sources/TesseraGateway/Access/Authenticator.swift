@@ -15,6 +15,8 @@ struct Authenticator: Sendable {
     let limiter: FailureLimiter
     let lastUsed: LastUsedRecorder
     let failures: AuthFailureHook
+    /// The longest a credential look-up waits for the metadata database (then 503, not 401).
+    let deadline: Duration
     let logger: Logger
 
     enum Failure: String, Error, Sendable {
@@ -25,6 +27,8 @@ struct Authenticator: Sendable {
         case revoked = "revoked credentials"
         case expired = "expired credentials"
         case wrongPassword = "wrong email or password"
+        /// Not the client's failure: the credential could not be looked up.
+        case unavailable = "credential store unavailable"
     }
 
     func authenticate(_ request: Request, info: RequestInfo) async throws -> Principal {
@@ -32,6 +36,8 @@ struct Authenticator: Sendable {
         switch await verify(request.headers[.authorization]) {
         case .success(let principal):
             return principal
+        case .failure(.unavailable):
+            throw TesseraError.unavailable("credentials cannot be checked now: the metadata database is unreachable")
         case .failure(let failure):
             throw await fail(failure, info: info, presented: Self.prefix(of: request.headers[.authorization]))
         }
@@ -118,13 +124,14 @@ struct Authenticator: Sendable {
             grants: credential.grants, isPlatformAdmin: credential.isPlatformAdmin))
     }
 
-    private func lookUp<T: Sendable>(_ query: @Sendable (PostgresConnection) async throws -> T?) async -> Result<T, Failure> {
+    private func lookUp<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T?) async -> Result<T, Failure> {
         do {
-            guard let found = try await client.withConnection({ try await query($0) }) else { return .failure(.unknown) }
+            guard let found = try await withDeadline(deadline, { [client] in try await client.withConnection({ try await query($0) }) })
+            else { return .failure(.unknown) }
             return .success(found)
         } catch {
-            logger.error("credential look-up failed", metadata: ["error": "\(describeDatabaseError(error))"])
-            return .failure(.unknown)
+            logger.warning("credential look-up failed", metadata: ["error": "\(describeDatabaseError(error))"])
+            return .failure(.unavailable)
         }
     }
 

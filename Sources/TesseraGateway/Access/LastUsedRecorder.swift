@@ -25,12 +25,12 @@ final class LastUsedRecorder: Service, Sendable {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: self.interval)
+            while (try? await Task.sleep(for: self.interval)) != nil {
                 await self.flush()
             }
         }
-        // The last batch, in a task of its own: this one may be cancelled by the shutdown.
+        // The last batch, in a task of its own: this one is cancelled by the shutdown, and a cancelled task
+        // cannot lease a connection.
         await Task { await self.flush() }.value
     }
 

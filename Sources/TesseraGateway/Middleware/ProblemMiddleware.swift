@@ -19,6 +19,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             switch problem {
             case .methodNotAllowed(_, let allowed): headers[.allow] = allowed.joined(separator: ", ")
             case .tooManyRequests(let seconds): headers[.retryAfter] = String(seconds)
+            case .unavailable: headers[.retryAfter] = "1"  // a database back, a connection free: worth a retry soon
             case .unauthorized: headers[.wwwAuthenticate] = "Bearer"
             default: break
             }
@@ -38,6 +39,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 return .badRequest("\(error.causeDescription): \(error.underlyingError)")
             }
             return classify(error.underlyingError, request: request, context: context)
+        case is DeadlineExceeded:
+            return .unavailable("the database did not answer in time")
+        case let error where isConnectionFailure(error):
+            context.logger.warning("database unreachable", metadata: ["error": "\(describeDatabaseError(error))"])
+            return .unavailable("the database is unreachable")
         case let error as PostgresTransactionError:
             // A handler's error inside a transaction: the transaction was rolled back; report the cause.
             if let cause = error.closureError { return classify(cause, request: request, context: context) }

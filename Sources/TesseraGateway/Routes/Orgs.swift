@@ -167,7 +167,7 @@ extension APIHandler {
                 return true
             }
             guard suspended else { throw TesseraError.conflict("the org changed status meanwhile; try again") }
-            await tenants.close(org: org.id)
+            tenants.close(org: org.id)
         }
         guard purge else { return .ok(.init(body: .json(Self.schema(try await existingOrg(input.path.org))))) }
         let requested = try await client.withTransaction(logger: logger) { connection -> Bool in

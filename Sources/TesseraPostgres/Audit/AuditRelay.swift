@@ -56,6 +56,8 @@ public actor AuditRelay: Service {
                         await self.succeeded(org)
                         continue
                     }
+                } catch where Task.isCancelled {
+                    break  // shutting down: the outbox keeps the events for the next start's sweep
                 } catch {
                     self.logger.warning("audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
                 }
@@ -94,6 +96,8 @@ public actor AuditRelay: Service {
         for org in orgs where !Task.isCancelled {
             do {
                 _ = try await relay(org)
+            } catch where Task.isCancelled {
+                return
             } catch {
                 logger.warning("audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
             }

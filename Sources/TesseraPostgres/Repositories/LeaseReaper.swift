@@ -33,7 +33,7 @@ public struct LeaseReaper: Service {
     @discardableResult
     public func sweep() async -> Int {
         var total = 0
-        for org in await tenants.openOrgs {
+        for org in tenants.openOrgs {
             let audit = AuditEvent(org: org, actorKind: .system, actorDisplay: "lease reaper", action: .runLeaseExpire, entityType: "run")
             do {
                 let reaped = try await PredictionRepository(org: org, databases: tenants, logger: logger).reapExpiredLeases(audit: audit)

@@ -1,103 +1,72 @@
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 import TesseraCore
 
-/// Connection pools to org databases, opened on demand as each org's own role. At most `maxOpen` pools
-/// are open, with `maxConnections / maxOpen` connections each, so the total stays bounded however many
-/// orgs there are. To open another, the least recently used pool that no request is using is closed
-/// first, and waited for, so even while pools change hands the bound holds.
-public actor TenantDatabases: Service {
-    final class Pool: Sendable {
-        let client: PostgresClient
-        let runner: Task<Void, Never>
-
-        init(client: PostgresClient, runner: Task<Void, Never>) {
-            self.client = client
-            self.runner = runner
-        }
-    }
-
-    struct Entry {
-        let pool: Pool
-        var lastUsed: ContinuousClock.Instant
-        var active: Int
+/// Connections to org databases, each opened as the org's own role, from one budget shared by every org
+/// (`ConnectionBudget` keeps the books). A request waits for a connection at most `deadline`, whatever
+/// the state of the org's database or of the other orgs, then answers 503; a dead connection is dropped
+/// when it is next taken or comes back, and an org whose connects fail backs off and answers 503 at once.
+public final class TenantDatabases: Service, Sendable {
+    struct State: ~Copyable {
+        var budget: ConnectionBudget<PostgresConnection>
+        var waiters: [Int: CheckedContinuation<PostgresConnection, any Error>] = [:]
+        /// Where each org's database is and its role's password, read from the metadata database on the
+        /// org's first connect and after a failed one.
+        var targets: [UUID: PostgresConnection.Configuration] = [:]
+        var nextID = 0
     }
 
     let metadata: PostgresClient
     let box: SecretBox
     let tls: Settings.TLSMode
-    let maxOpen: Int
-    let perPool: Int
-    let timeout: Duration
+    /// The longest a request waits for a connection.
+    public let deadline: Duration
+    let shutdownGrace: Duration
     let logger: Logger
-    private var pools: [UUID: Entry] = [:]
-    private var opening: [UUID: Task<Pool, any Error>] = [:]
-    private var closing = 0
+    private let state: Mutex<State>
 
-    public init(metadata: PostgresClient, box: SecretBox, settings: Settings, timeout: Duration = .seconds(3), logger: Logger) {
+    public init(metadata: PostgresClient, box: SecretBox, settings: Settings, logger: Logger) {
         self.metadata = metadata
         self.box = box
         self.tls = settings.database.tls
-        self.maxOpen = settings.tenants.maxOpen
-        self.perPool = max(1, settings.tenants.maxConnections / settings.tenants.maxOpen)
-        self.timeout = timeout
+        self.deadline = .milliseconds(settings.tenants.deadlineMilliseconds)
+        self.shutdownGrace = .seconds(max(1, settings.http.shutdownSeconds / 2))
         self.logger = logger
+        let limits = ConnectionBudget<PostgresConnection>.Limits(
+            maxConnections: settings.tenants.maxConnections, maxPerOrg: settings.tenants.maxPerOrg,
+            idleTimeout: .seconds(settings.tenants.idleSeconds))
+        state = Mutex(State(budget: ConnectionBudget(limits: limits, isOpen: { !$0.isClosed })))
     }
 
-    /// Runs `body` on a connection to the org's database; 503 when that database does not answer in time.
-    public nonisolated func withConnection<T: Sendable>(
+    /// Runs `body` on a connection to the org's database; 503 when none comes within the deadline or the
+    /// database is unreachable.
+    public func withConnection<T: Sendable>(
         org: UUID, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let pool: Pool
+        let connection = try await acquire(org)
+        let result: T
         do {
-            pool = try await withDeadline(timeout) { try await self.acquire(org) }
-        } catch is DeadlineExceeded {
-            throw TesseraError.unavailable("no connection to the organization's database came free within \(timeout)")
-        }
-        defer { Task { await self.release(org, pool) } }
-        do {
-            return try await Self.withConnection(pool.client, deadline: timeout, body)
-        } catch is DeadlineExceeded {
-            throw TesseraError.unavailable("the organization's database did not answer within \(timeout)")
-        } catch let error as PSQLError where error.code == .connectionError || error.code == .serverClosedConnection {
-            logger.warning("org database unreachable", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
-            throw TesseraError.unavailable("the organization's database is unreachable")
-        }
-    }
-
-    /// Runs `body` on a pooled connection; only getting the connection is bounded by `deadline` (a long
-    /// import may take longer than that once it runs).
-    static func withConnection<T: Sendable>(
-        _ client: PostgresClient, deadline: Duration, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        let started = Flag()
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    started.set()
-                    return try await body(connection)
-                }
+            result = try await untilClosed(connection) { try await body(connection) }
+        } catch {
+            release(org, connection, reusable: Self.leavesConnectionUsable(error))
+            if error is ConnectionLost || isConnectionFailure(error) {
+                logger.warning("org database connection lost", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+                throw TesseraError.unavailable("the organization's database is unreachable")
             }
-            group.addTask {
-                try await Task.sleep(for: deadline)
-                if started.isSet { return nil }
-                throw DeadlineExceeded()
-            }
-            defer { group.cancelAll() }
-            while let next = try await group.next() {
-                if let value = next { return value }
-            }
-            throw DeadlineExceeded()
+            throw error
         }
+        release(org, connection, reusable: true)
+        return result
     }
 
     /// Runs `body` in a transaction on the org's database and writes `audit` to its outbox in the same
     /// transaction, with the entity id `body` returns beside its result; nil (and nothing written) when `body`
     /// returns nil.
-    public nonisolated func audited<T: Sendable>(
+    public func audited<T: Sendable>(
         org: UUID, _ audit: AuditEvent, logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> (T, String)?
     ) async throws -> T? {
@@ -111,7 +80,7 @@ public actor TenantDatabases: Service {
     }
 
     /// Runs `body` in a transaction on the org's database (503 as `withConnection` when it does not answer).
-    public nonisolated func withTransaction<T: Sendable>(
+    public func withTransaction<T: Sendable>(
         org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await withConnection(org: org) { connection in
@@ -119,106 +88,235 @@ public actor TenantDatabases: Service {
         }
     }
 
-    /// The orgs with a pool open now.
-    public var openOrgs: [UUID] { Array(pools.keys) }
+    /// The orgs holding or waiting for connections now.
+    public var openOrgs: [UUID] { state.withLock { $0.budget.orgIDs } }
 
-    /// Pools open now (for tests and metrics).
-    public var openCount: Int { pools.count + closing }
+    /// Connections to org databases now (idle, in use, being opened).
+    public var connectionCount: Int { state.withLock { $0.budget.total } }
 
-    public var totalConnectionBound: Int { maxOpen * perPool }
+    /// Connections the org holds now.
+    public func connectionCount(org: UUID) -> Int { state.withLock { $0.budget.count(of: org) } }
 
-    /// The org's pool, marked in use until `release`.
-    func acquire(_ org: UUID) async throws -> Pool {
-        while true {
-            if var entry = pools[org] {
-                entry.lastUsed = .now
-                entry.active += 1
-                pools[org] = entry
-                return entry.pool
+    public var totalConnectionBound: Int { state.withLock { $0.budget.limits.maxConnections } }
+
+    /// Closes the org's connections (its database is being suspended or dropped).
+    public func close(org: UUID) {
+        var actions = ConnectionBudget<PostgresConnection>.Actions()
+        state.withLock {
+            $0.budget.close(org, now: .now, actions: &actions)
+            $0.targets[org] = nil
+        }
+        perform(actions)
+    }
+
+    /// Closes idle connections on an interval until shutdown, then every connection: those in use when
+    /// they come back, or after the grace period whatever they are doing.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                var actions = ConnectionBudget<PostgresConnection>.Actions()
+                self.state.withLock { $0.budget.expireIdle(now: .now, actions: &actions) }
+                self.perform(actions)
             }
-            if let pending = opening[org] {
-                _ = try await pending.value
-                continue  // now in `pools`
-            }
-            let task = Task { try await self.open(org) }
-            opening[org] = task
-            defer { opening[org] = nil }
-            _ = try await task.value
+        }
+        await closeAll()
+    }
+
+    /// Stops handing out connections and closes them all, waiting up to the grace period for those in use.
+    public func closeAll() async {
+        var actions = ConnectionBudget<PostgresConnection>.Actions()
+        state.withLock { $0.budget.shutdown(actions: &actions) }
+        perform(actions)
+        let started = ContinuousClock.now
+        while connectionCount > 0, ContinuousClock.now - started < shutdownGrace {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let abandoned = state.withLock { $0.budget.leasedConnections }
+        if !abandoned.isEmpty {
+            logger.warning(
+                "closing org database connections still in use at shutdown",
+                metadata: ["connections": "\(abandoned.count)", "waited": "\(shutdownGrace)"])
+            for connection in abandoned { Self.close(connection) }
         }
     }
 
-    func release(_ org: UUID, _ pool: Pool) {
-        if var entry = pools[org], entry.pool === pool {
-            entry.active -= 1
-            pools[org] = entry
+    // MARK: - Private
+
+    /// A connection of the org's: an idle one at once, else the first one free or opened within the deadline.
+    func acquire(_ org: UUID) async throws -> PostgresConnection {
+        var actions = ConnectionBudget<PostgresConnection>.Actions()
+        let acquired = state.withLock { $0.budget.acquire(org, waiter: nil, now: .now, actions: &actions) }
+        perform(actions)
+        switch acquired {
+        case .connection(let connection): return connection
+        case .failed(let failure, _): throw Self.error(failure)
+        case .queued: break  // nothing idle: wait in the org's line
+        }
+        let timer = TimerSlot()
+        defer { timer.cancel() }
+        let waiter = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                var actions = ConnectionBudget<PostgresConnection>.Actions()
+                let acquired = state.withLock { state in
+                    let acquired = state.budget.acquire(org, waiter: waiter, now: .now, actions: &actions)
+                    if case .queued = acquired { state.waiters[waiter] = continuation }
+                    return acquired
+                }
+                switch acquired {
+                case .connection(let connection): continuation.resume(returning: connection)
+                case .failed(let failure, _): continuation.resume(throwing: Self.error(failure))
+                case .queued:
+                    timer.start(after: deadline) {
+                        self.giveUp(org, waiter: waiter, TesseraError.unavailable("no connection to the organization's database came free within \(self.deadline)"))
+                    }
+                }
+                perform(actions)
+            }
+        } onCancel: {
+            self.giveUp(org, waiter: waiter, CancellationError())
         }
     }
 
-    private func open(_ org: UUID) async throws -> Pool {
-        try await makeRoom()
-        let (placement, server) = try await metadata.withConnection { connection -> (OrgPlacement?, ServerConnection?) in
-            guard let placement = try await OrgStore(logger: logger).placement(org, on: connection) else { return (nil, nil) }
-            let server = try await ServerStore(box: box, logger: logger).connection(server: placement.serverID, tls: tls, on: connection)
-            return (placement, server)
+    /// Ends a wait that is still queued with `error`.
+    private func giveUp(_ org: UUID, waiter: Int, _ error: any Error) {
+        let continuation = state.withLock { state -> CheckedContinuation<PostgresConnection, any Error>? in
+            guard state.budget.cancel(org, waiter: waiter) else { return nil }
+            return state.waiters.removeValue(forKey: waiter)
+        }
+        continuation?.resume(throwing: error)
+    }
+
+    /// Runs `work` on `connection`, ending with `ConnectionLost` as soon as the connection closes. PostgresNIO
+    /// (1.33.2) never completes a query written to a connection whose channel has just closed (a `ROLLBACK`
+    /// after a failed statement, say), so work on a lost connection is abandoned, not awaited.
+    private func untilClosed<T: Sendable>(_ connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let id = ObjectIdentifier(connection)
+        let race = Race<T>()
+        defer { _ = inUse.withLock { $0.removeValue(forKey: id) } }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.start(continuation, worker: Task {
+                    let result: Result<T, any Error>
+                    do { result = .success(try await work()) } catch { result = .failure(error) }
+                    race.finish(result)
+                })
+                inUse.withLock { $0[id] = { race.finish(.failure(ConnectionLost())) } }
+                if connection.isClosed { race.finish(.failure(ConnectionLost())) }
+            }
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// What to do when a connection in use closes, by connection.
+    private let inUse = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
+
+    /// A connection closed: work running on it ends now.
+    private func lost(_ connection: PostgresConnection) {
+        inUse.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }?()
+    }
+
+    private func release(_ org: UUID, _ connection: PostgresConnection, reusable: Bool) {
+        var actions = ConnectionBudget<PostgresConnection>.Actions()
+        state.withLock { $0.budget.release(org, connection, reusable: reusable, now: .now, actions: &actions) }
+        perform(actions)
+    }
+
+    /// Does the budget's I/O: wakes waiters, closes connections, opens new ones in tasks of their own.
+    private func perform(_ actions: ConnectionBudget<PostgresConnection>.Actions) {
+        guard !actions.isEmpty else { return }
+        if !actions.wake.isEmpty {
+            let continuations = state.withLock { state in actions.wake.map { state.waiters.removeValue(forKey: $0.waiter) } }
+            for (continuation, (_, result)) in zip(continuations, actions.wake) {
+                continuation?.resume(with: result.mapError { Self.error($0) as any Error })
+            }
+        }
+        for connection in actions.close { Self.close(connection) }
+        for org in actions.connect {
+            Task { await self.open(org) }
+        }
+    }
+
+    /// Opens one connection to the org's database, within the deadline.
+    private func open(_ org: UUID) async {
+        var actions = ConnectionBudget<PostgresConnection>.Actions()
+        do {
+            let target = try await self.target(org)
+            let connection = try await withDeadline(deadline, onAbandoned: { try? await $0.close() }) { [logger] in
+                try await PostgresConnection.connect(configuration: target, id: Int.random(in: 0..<Int.max), logger: logger)
+            }
+            connection.closeFuture.whenComplete { [weak self] _ in self?.lost(connection) }
+            state.withLock { $0.budget.connected(org, connection, now: .now, actions: &actions) }
+        } catch {
+            logger.warning("could not connect to an org database", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+            state.withLock {
+                $0.targets[org] = nil  // read again next time: the password or the placement may have changed
+                $0.budget.connectFailed(org, now: .now, actions: &actions)
+            }
+        }
+        perform(actions)
+    }
+
+    private func target(_ org: UUID) async throws -> PostgresConnection.Configuration {
+        if let cached = state.withLock({ $0.targets[org] }) { return cached }
+        let (placement, server) = try await withDeadline(deadline) { [metadata, box, tls, logger] in
+            try await metadata.withConnection { connection -> (OrgPlacement?, ServerConnection?) in
+                guard let placement = try await OrgStore(logger: logger).placement(org, on: connection) else { return (nil, nil) }
+                let server = try await ServerStore(box: box, logger: logger).connection(server: placement.serverID, tls: tls, on: connection)
+                return (placement, server)
+            }
         }
         guard let placement, let server else { throw TesseraError.unavailable("the organization has no database yet") }
-        let password = try box.open(placement.sealedPassword, for: org)
-        let client = server.orgClient(placement.name, password: password, maxConnections: perPool, logger: logger)
-        let pool = Pool(client: client, runner: Task { await client.run() })
-        pools[org] = Entry(pool: pool, lastUsed: .now, active: 0)
-        return pool
+        var target = try server.connectionConfiguration(
+            user: placement.name.value, password: try box.open(placement.sealedPassword, for: org), database: placement.name.value)
+        target.options.connectTimeout = .milliseconds(Int64(deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000))
+        state.withLock { $0.targets[org] = target }
+        return target
     }
 
-    /// Waits until a pool may open: closes the least recently used idle pool when all are taken.
-    private func makeRoom() async throws {
-        while pools.count + closing + opening.count > maxOpen {
-            guard let (org, entry) = pools.filter({ $0.value.active == 0 }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
-                try await Task.sleep(for: .milliseconds(2))  // every pool is busy: one frees soon
-                continue
+    /// Closes a connection, keeping it alive until its channel has closed (one dropped before that is a bug
+    /// PostgresNIO asserts on).
+    static func close(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
+    /// The connection closed under the work.
+    struct ConnectionLost: Error {}
+
+    static func error(_ failure: ConnectionBudget<PostgresConnection>.Failure) -> TesseraError {
+        switch failure {
+        case .unreachable: .unavailable("the organization's database is unreachable")
+        case .closed: .unavailable("the organization's database is being closed")
+        case .shuttingDown: .unavailable("the gateway is shutting down")
+        }
+    }
+
+    /// After this error the connection may be used again: the server answered with an error and the
+    /// transaction, if any, was rolled back. Cancelled or cut work may have left it mid-statement.
+    static func leavesConnectionUsable(_ error: any Error) -> Bool {
+        if error is CancellationError || error is ConnectionLost || isConnectionFailure(error) { return false }
+        if let tx = error as? PostgresTransactionError { return tx.rollbackError == nil && tx.commitError == nil }
+        return true
+    }
+}
+
+/// A deadline timer started once, cancelled when the wait ends.
+final class TimerSlot: Sendable {
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    func start(after delay: Duration, _ fire: @escaping @Sendable () -> Void) {
+        task.withLock {
+            $0 = Task {
+                guard (try? await Task.sleep(for: delay)) != nil else { return }
+                fire()
             }
-            pools[org] = nil
-            closing += 1
-            entry.pool.runner.cancel()
-            await entry.pool.runner.value  // its connections are closed: the bound holds
-            closing -= 1
         }
     }
 
-    /// Closes the org's pool (its database is being suspended or dropped).
-    public func close(org: UUID) {
-        pools.removeValue(forKey: org)?.pool.runner.cancel()
-    }
-
-    public func run() async throws {
-        try? await gracefulShutdown()
-        closeAll()
-    }
-
-    /// Closes every pool (at shutdown).
-    public func closeAll() {
-        for entry in pools.values { entry.pool.runner.cancel() }
-        pools.removeAll()
-    }
-}
-
-public struct DeadlineExceeded: Error {}
-
-/// A one-way flag shared between tasks.
-final class Flag: Sendable {
-    private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.withLock { $0 } }
-}
-
-/// Runs `work`, cancelling it and throwing `DeadlineExceeded` after `timeout`.
-public func withDeadline<T: Sendable>(_ timeout: Duration, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await work() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw DeadlineExceeded()
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
-    }
+    func cancel() { task.withLock { $0?.cancel() } }
 }
