@@ -25,7 +25,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway", "TesseraTestSupport",
+                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -69,7 +69,7 @@ public struct ProvisioningService: Service {
     /// Runs `work` holding the org's advisory lock; false (without running it) when another process holds it.
     func withOrgLock(_ org: UUID, _ work: () async throws -> Void) async throws -> Bool {
         try await metadata.withConnection { connection in
-            let key = Self.lockKey(org)
+            let key = AdvisoryLock.provisioning(org)
             let locked = try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).collect()[0].decode(Bool.self)
             guard locked else { return false }
             do {
@@ -81,11 +81,5 @@ public struct ProvisioningService: Service {
             _ = try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
             return true
         }
-    }
-
-    static func lockKey(_ org: UUID) -> Int64 {
-        let u = org.uuid
-        let bytes = [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7]
-        return bytes.reduce(Int64(0)) { ($0 << 8) | Int64($1) }
     }
 }

@@ -55,12 +55,8 @@ extension Audit {
             let id = try parseOrgID(org)
             guard days >= 1 else { throw ValidationError("--days must be at least 1") }
             try await withTools(options) { tools in
-                try await tools.client.withConnection { connection in
-                    try await connection.query(
-                        """
-                        INSERT INTO org_settings (org_id, audit_retention_days) VALUES (\(id), \(days))
-                        ON CONFLICT (org_id) DO UPDATE SET audit_retention_days = EXCLUDED.audit_retention_days
-                        """, logger: tools.logger)
+                try await tools.client.withConnection {
+                    try await AuditRetention(box: tools.box, logger: tools.logger).setRetention(org: id, days: days, by: tools.actor, on: $0)
                 }
                 print("org \(org) keeps audit records for \(days) days; `tessera audit purge --org \(org)` applies it")
             }
@@ -78,9 +74,8 @@ extension Audit {
         func run() async throws {
             let id = try parseOrgID(org)
             try await withTools(options) { tools in
-                let setting = try await tools.client.withConnection { connection in
-                    try await connection.query("SELECT audit_retention_days FROM org_settings WHERE org_id = \(id)", logger: tools.logger)
-                        .collect().first?.decode(Int?.self) ?? nil
+                let setting = try await tools.client.withConnection {
+                    try await AuditRetention(box: tools.box, logger: tools.logger).retentionDays(org: id, on: $0)
                 }
                 guard let keep = days ?? setting else {
                     throw ValidationError("the org has no retention set: pass --days or run `tessera audit retention`")

@@ -10,8 +10,11 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "YAML configuration file (default: config/tessera.yaml, if present; or TESSERA_CONFIG).")
     var config: String?
 
-    @Option(help: "dotenv file with TESSERA_* variables (default: .env, if present).")
+    @Option(help: "dotenv file with TESSERA_* variables (default: .env, if present, over .data/postgres.env, if present).")
     var envFile: String = ".env"
+
+    /// Where provisioning/postgres keeps the local cluster's connection settings and dev master key.
+    static let localClusterEnv = ".data/postgres.env"
 
     /// Reads the environment and the files once and builds the settings; prints warnings to standard error.
     func loadSettings() throws -> LoadedSettings {
@@ -19,7 +22,12 @@ struct GlobalOptions: ParsableArguments {
         let yamlPath = config ?? environment["TESSERA_CONFIG"] ?? "config/tessera.yaml"
         let explicit = config != nil || environment["TESSERA_CONFIG"] != nil
         let yaml = try Self.read(yamlPath, required: explicit)
-        let dotEnv = try Self.read(envFile, required: envFile != ".env")
+        var dotEnv = try Self.read(envFile, required: envFile != ".env")
+        // In a checkout, the local cluster's settings (provisioning/postgres writes them, master key included)
+        // come under .env: `tessera org list` works from a plain shell and never makes a second master key.
+        if envFile == ".env", let local = try Self.read(Self.localClusterEnv, required: false) {
+            dotEnv = local + "\n" + (dotEnv ?? "")
+        }
         let loaded = try SettingsLoader.load(environment: environment, dotEnv: dotEnv, yaml: yaml)
         for warning in loaded.warnings {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
@@ -72,6 +80,9 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
         throw error
     } catch let error as ValidationError {
         throw error
+    } catch let error as TesseraError {
+        FileHandle.standardError.write(Data("error: \(error.detail)\n".utf8))
+        throw ExitCode.failure
     } catch {
         FileHandle.standardError.write(Data("error: \(describeDatabaseError(error))\n".utf8))
         throw ExitCode.failure

@@ -24,26 +24,8 @@ struct Org: AsyncParsableCommand {
 
         func run() async throws {
             try await withTools(options) { tools in
-                let (org, invitation) = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) { connection in
-                    try await connection.withTransaction(logger: tools.logger) { tx -> (OrgRecord?, SessionToken?) in
-                        var owner: UUID?
-                        var invitation: SessionToken?
-                        if let ownerEmail {
-                            let users = UserStore(logger: tools.logger)
-                            let (user, created) = try await users.findOrCreate(email: ownerEmail, passwordHash: nil, on: tx)
-                            owner = user
-                            if created {
-                                invitation = try await users.issueToken(
-                                    user: user, kind: "invitation", lifetime: .seconds(7 * 24 * 3600), clientIP: nil, userAgent: "tessera-cli", on: tx
-                                ).token
-                            }
-                        }
-                        let slug = self.slug ?? OrgSlug.derive(from: name)
-                        guard OrgSlug.isValid(slug) else { throw ValidationError("slug '\(slug)' is not valid (2–63 of a-z, 0-9, -)") }
-                        return (try await OrgStore(logger: tools.logger).create(slug: slug, name: name, owner: owner, server: server, on: tx), invitation)
-                    }
-                }
-                guard let org else { throw ValidationError("an org with that slug exists") }
+                let (org, invitation) = try await tools.orgs.create(
+                    name: name, slug: slug, ownerEmail: ownerEmail, server: server, by: tools.actor)
                 print("org \(org.id.uuidString.lowercased()) (\(org.slug)) created")
                 if let invitation { print("owner invitation token (shown once): \(invitation.plaintext)") }
                 if noWait { return }
@@ -88,10 +70,7 @@ struct Org: AsyncParsableCommand {
         func run() async throws {
             let id = try parseOrgID(org)
             try await withTools(options) { tools in
-                let retried = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
-                    try await OrgStore(logger: tools.logger).retry(id, on: $0)
-                }
-                guard retried else { throw ValidationError("the org does not exist or its provisioning has not failed") }
+                try await tools.orgs.retry(try await tools.orgs.existing(id), by: tools.actor)
                 try await tools.provision(id)
             }
         }
@@ -111,21 +90,10 @@ extension Org {
         func run() async throws {
             let id = try parseOrgID(org)
             try await withTools(options) { tools in
-                let store = OrgStore(logger: tools.logger)
-                guard let record = try await tools.client.withConnection({ try await store.get(id, on: $0) }) else {
-                    throw ValidationError("no such org")
-                }
-                if purge, confirm != record.name { throw ValidationError("--confirm must equal the org's name, \"\(record.name)\"") }
-                if record.status != .suspended {
-                    guard record.status == .ready || record.status == .failed,
-                        try await tools.client.withConnection({ try await store.setStatus(id, to: .suspended, from: record.status, on: $0) })
-                    else { throw ValidationError("the org is \(record.status.rawValue); only a ready or failed org can be suspended") }
-                    print("org \(record.slug) suspended")
-                }
-                guard purge else { return }
-                guard try await tools.client.withConnection({ try await store.requestPurge(id, on: $0) }) else {
-                    throw ValidationError("the org changed status meanwhile; try again")
-                }
+                let record = try await tools.orgs.existing(id)
+                let done = try await tools.orgs.delete(record, purge: purge, confirm: confirm, by: tools.actor)
+                if done.suspended { print("org \(record.slug) suspended") }
+                guard done.purgeRequested else { return }
                 try await Provisioner(metadata: tools.client, box: tools.box, settings: tools.settings, logger: tools.logger).purge(id)
                 print("org \(record.slug) purged: database, role and storage dropped")
             }
@@ -139,6 +107,10 @@ struct Tools: Sendable {
     let box: SecretBox
     let client: PostgresClient
     let logger: Logger
+
+    /// Org administration as the API does it, audited as this command line and OS user.
+    var orgs: OrgAdministration { OrgAdministration(metadata: client, box: box, logger: logger) }
+    var actor: AuditActor { .commandLine(osUser: currentOSUser()) }
 
     /// Provisions the org here (unless a gateway holds it), printing each step as it finishes.
     func provision(_ org: UUID) async throws {
@@ -196,4 +168,11 @@ func withTools(_ options: GlobalOptions, _ body: (Tools) async throws -> Void) a
     try await reportingErrors {
         try await body(Tools(settings: settings, box: box, client: client, logger: logger))
     }
+}
+
+/// The name of the OS user running the command (its uid when it has none).
+func currentOSUser() -> String {
+    let uid = getuid()
+    guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
+    return String(cString: name)
 }

@@ -18,7 +18,7 @@ import TesseraProvisioning
 /// keeps for this test alone; readers go on while the cluster is stopped for 20 s and started again.
 @Suite struct OutageTests {
     static let logger = TestDatabase.logger
-    static let orgCount = 24
+    static let orgCount = 16
     static let deadline = Duration.milliseconds(1500)
     static let shutdownSeconds = 4
 
@@ -61,7 +61,7 @@ import TesseraProvisioning
             "TESSERA_DB_PORT": String(settings.database.port),
             "TESSERA_DB_PASSWORD": settings.database.password!.value,
             "TESSERA_DB_ADMIN_PASSWORD": settings.database.adminPassword!.value,
-            "TESSERA_TENANTS_MAX_CONNECTIONS": "8",
+            "TESSERA_TENANTS_MAX_CONNECTIONS": "6",
             "TESSERA_TENANTS_MAX_PER_ORG": "2",
             "TESSERA_TENANTS_DEADLINE_MS": String(Self.deadline.components.seconds * 1000 + Int64(Self.deadline.components.attoseconds / 1_000_000_000_000_000)),
             "TESSERA_HTTP_SHUTDOWN_SECONDS": String(Self.shutdownSeconds),
@@ -151,7 +151,9 @@ import TesseraProvisioning
 
     /// `provisioning/postgres stop|start` on the outage cluster.
     static func cluster(_ command: String) async throws {
-        let line = "cd '\(TestDatabase.root)' && env -u TESSERA_PG_PORT TESSERA_PG_CLUSTER=outage provisioning/postgres \(command) </dev/null >/dev/null 2>&1"
+        let options = ProcessInfo.processInfo.environment["TESSERA_TEST_OUTAGE_PG_OPTIONS"] ?? ""
+        let line = "cd '\(TestDatabase.root)' && env -u TESSERA_PG_PORT TESSERA_PG_CLUSTER=outage TESSERA_PG_OPTIONS='\(options)' "
+            + "provisioning/postgres \(command) </dev/null >/dev/null 2>&1"
         // system() on a thread of its own: it blocks, and it waits for the script alone (Foundation's Process
         // has been seen to miss the end of a script whose child, the postmaster, lives on).
         let status = await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in

@@ -60,6 +60,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case pipelineVersionUpdate = "pipeline_version.update"
     case pipelineVersionPublish = "pipeline_version.publish"
     case auditAnchor = "audit.anchor"
+    case auditRetentionSet = "audit.retention_set"
 }
 
 public enum AuditOutcome: String, Sendable, Codable {

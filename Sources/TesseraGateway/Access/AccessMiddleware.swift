@@ -123,10 +123,7 @@ struct OrgStatusLookup: Sendable {
     func status(of org: UUID) async throws -> OrgStatus? {
         if let cached = cache.orgStatus(org) { return cached }
         let status = try await withDeadline(deadline) { [client, logger] in
-            try await client.withConnection { connection in
-                let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(org)", logger: logger)
-                return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
-            }
+            try await client.withConnection { try await OrgStore(logger: logger).status(of: org, on: $0) }
         }
         if let status { cache.putOrgStatus(status, for: org) }
         return status

@@ -42,7 +42,7 @@ public struct TaskHealthChecker: Service {
         do {
             // The round holds a transaction-level lock: released however the round ends.
             return try await metadata.withTransaction(logger: logger) { lock in
-                guard try await lock.query("SELECT pg_try_advisory_xact_lock(7303, 0)", logger: logger).collect()[0].decode(Bool.self) else { return 0 }
+                guard try await TaskServiceHealthStore(logger: logger).lockRound(on: lock) else { return 0 }
                 let targets = try await TaskServiceHealthStore(logger: logger).targets(on: lock)
                 let outcomes = await withTaskGroup(of: (TaskServiceHealthStore.Target, String?).self) { group in
                     for target in targets {

@@ -24,6 +24,22 @@ extension APIHandler {
     }
 }
 
+extension APIHandler {
+    /// The request's principal, id, client address and user agent, for the records of its changes.
+    func auditActor() -> AuditActor { AuditActor.fromRequest(Principal.current) }
+}
+
+extension AuditActor {
+    /// `principal` acting through the current request.
+    static func fromRequest(_ principal: Principal?) -> AuditActor {
+        let (kind, id, display) = AuditEvent.actor(principal)
+        let info = RequestInfo.current
+        return AuditActor(
+            kind: kind, id: id, display: display, requestID: info.requestID,
+            clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent)
+    }
+}
+
 extension AuditEvent {
     /// A record with the request's id, client address and user agent.
     static func fromRequest(

@@ -179,17 +179,8 @@ extension APIHandler {
         let q = input.query
         let limit = try Self.pageLimit(q.limit)
         let after = try q.cursor.map(Self.timeCursor)
-        let status = q.status?.rawValue
-        let (afterTime, afterID) = (after?.0, after?.1)
-        let rows = try await client.withConnection { connection in
-            try await connection.query(
-                """
-                SELECT org_id, job_id, pipeline_version_id, status::text, created_at, updated_at, finished_at FROM jobs_meta
-                WHERE (\(status)::text IS NULL OR status::text = \(status)::text)
-                  AND (\(afterTime)::timestamptz IS NULL OR (created_at, job_id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
-                ORDER BY created_at, job_id LIMIT \(limit + 1)
-                """, logger: logger
-            ).collect().map { try $0.decode((UUID, UUID, UUID?, String, Date, Date, Date?).self) }
+        let rows = try await client.withConnection { [logger] in
+            try await JobMirror.list(status: q.status?.rawValue, after: after, limit: limit + 1, on: $0, logger: logger)
         }
         let (page, next) = Self.page(rows, limit: limit) { Self.timeCursor($0.4, $0.1) }
         return .ok(.init(body: .json(.init(

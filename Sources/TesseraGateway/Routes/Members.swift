@@ -15,10 +15,7 @@ extension APIHandler {
     func addMember(_ input: Operations.addMember.Input) async throws -> Operations.addMember.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let (tenant, principal) = try current()
-        let email = UserStore.normalise(email: body.email)
-        guard email.count <= 254, email.split(separator: "@").count == 2, !email.hasPrefix("@"), !email.hasSuffix("@") else {
-            throw TesseraError.unprocessable("'\(body.email)' is not an email address")
-        }
+        let email = try EmailAddress.validated(body.email)
         var passwordHash: String?
         if let password = body.password {
             try AccessServices.checkStrength(password)

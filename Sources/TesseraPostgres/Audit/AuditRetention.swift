@@ -22,10 +22,31 @@ public struct AuditRetention: Sendable {
         case refused(String)
     }
 
+    /// Sets how many days the org keeps its audit records, with its record in the same transaction.
+    public func setRetention(org: UUID, days: Int, by actor: AuditActor, on connection: PostgresConnection) async throws {
+        try await connection.withTransaction(logger: logger) { tx in
+            try await tx.query(
+                """
+                INSERT INTO org_settings (org_id, audit_retention_days) VALUES (\(org), \(days))
+                ON CONFLICT (org_id) DO UPDATE SET audit_retention_days = EXCLUDED.audit_retention_days
+                """, logger: logger)
+            try await AuditStore(logger: logger).append(
+                actor.event(org: org, action: .auditRetentionSet, entityType: "org", entityID: org.uuidString.lowercased(),
+                            metadata: ["days": String(days)]),
+                on: tx)
+        }
+    }
+
+    /// The org's retention in days, if set.
+    public func retentionDays(org: UUID, on connection: PostgresConnection) async throws -> Int? {
+        try await connection.query("SELECT audit_retention_days FROM org_settings WHERE org_id = \(org)", logger: logger)
+            .collect().first?.decode(Int?.self) ?? nil
+    }
+
     /// Purges the org's records older than `cutoff`; needs the admin role (the DELETE privilege).
     public func purge(org: UUID, olderThan cutoff: Date, on connection: PostgresConnection) async throws -> Outcome {
         try await connection.withTransaction(logger: logger) { tx -> Outcome in
-            try await tx.query("SELECT pg_advisory_xact_lock(7301, hashtext(\(org.uuidString.lowercased())))", logger: logger)
+            try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.auditRetention), hashtext(\(org.uuidString.lowercased())))", logger: logger)
             let last = try await tx.query(
                 """
                 SELECT seq, hash FROM audit_logs WHERE org_id = \(org) AND occurred_at < \(cutoff) AND action <> 'audit.anchor'

@@ -11,7 +11,6 @@ public struct PlatformAdminKeys: Sendable {
         case exists(displayPrefix: String)
     }
 
-    static let lockKey: Int64 = 0x7465_7373_6572_6102
 
     let logger: Logger
 
@@ -22,7 +21,7 @@ public struct PlatformAdminKeys: Sendable {
     /// Creates the first platform admin key unless a live one exists; safe to run concurrently.
     public func bootstrap(on connection: PostgresConnection) async throws -> BootstrapResult {
         try await connection.withTransaction(logger: logger) { tx in
-            try await tx.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+            try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.platformAdminBootstrap))", logger: logger)
             let existing = try await tx.query(
                 """
                 SELECT prefix FROM api_keys

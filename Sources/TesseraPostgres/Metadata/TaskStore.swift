@@ -162,6 +162,12 @@ public struct TaskServiceHealthStore: Sendable {
 
     public init(logger: Logger) { self.logger = logger }
 
+    /// Takes the lock of one health round for the enclosing transaction; false when another process holds it.
+    public func lockRound(on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query("SELECT pg_try_advisory_xact_lock(\(AdvisoryLock.taskHealthRound), 0)", logger: logger)
+            .collect()[0].decode(Bool.self)
+    }
+
     public struct Target: Sendable {
         public let id: UUID
         public let org: UUID

@@ -31,9 +31,7 @@ public struct UserStore: Sendable {
         self.logger = logger
     }
 
-    public static func normalise(email: String) -> String {
-        email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
-    }
+    public static func normalise(email: String) -> String { EmailAddress.normalise(email) }
 
     public func loginUser(email: String, on connection: PostgresConnection) async throws -> LoginUser? {
         let rows = try await connection.query(

@@ -34,7 +34,6 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
 /// recording name and checksum in `schema_migrations`.
 public struct Migrator: Sendable {
     /// Key of the session advisory lock that serialises migrators on one database.
-    static let lockKey: Int64 = 0x7465_7373_6572_6101  // "tessera" + 1
 
     public let files: [MigrationFile]
     let logger: Logger
@@ -63,13 +62,13 @@ public struct Migrator: Sendable {
     /// Applies every pending file; returns the names applied. Refuses to run when an applied file changed.
     @discardableResult
     public func migrate(on connection: PostgresConnection) async throws -> [String] {
-        _ = try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+        _ = try await connection.query("SELECT pg_advisory_lock(\(AdvisoryLock.migrations))", logger: logger)
         do {
             let done = try await migrateLocked(on: connection)
-            _ = try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+            _ = try await connection.query("SELECT pg_advisory_unlock(\(AdvisoryLock.migrations))", logger: logger)
             return done
         } catch {
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(AdvisoryLock.migrations))", logger: logger)
             throw error
         }
     }

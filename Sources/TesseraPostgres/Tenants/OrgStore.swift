@@ -63,6 +63,12 @@ public struct OrgStore: Sendable {
         return try await get(id, on: connection)
     }
 
+    /// The org's lifecycle status alone (the access check's look-up); nil when there is no such org.
+    public func status(of id: UUID, on connection: PostgresConnection) async throws -> OrgStatus? {
+        let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(id)", logger: logger)
+        return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
+    }
+
     public func get(_ id: UUID, on connection: PostgresConnection) async throws -> OrgRecord? {
         try await list(id: id, status: nil, after: nil, limit: 1, on: connection).first
     }

@@ -46,17 +46,6 @@ public struct ServerConnection: Sendable {
         try await withSingleConnection(
             try connectionConfiguration(user: adminUser, password: adminPassword, database: database), logger: logger, body)
     }
-
-    /// A pool on an org's database, as the org's own role.
-    public func orgClient(_ name: OrgDatabaseName, password: String, maxConnections: Int, logger: Logger) -> PostgresClient {
-        var config = PostgresClient.Configuration(
-            host: host, port: port, username: name.value, password: password, database: name.value,
-            tls: Settings.Database.clientTLS(tls))
-        config.options.maximumConnections = maxConnections
-        config.options.connectTimeout = .seconds(3)
-        config.options.connectionIdleTimeout = .seconds(30)
-        return PostgresClient(configuration: config, backgroundLogger: logger)
-    }
 }
 
 /// The database servers that hold org databases, and placement on them.
@@ -101,6 +90,12 @@ public struct ServerStore: Sendable {
         public let status: String
         public let orgs: Int
         public let maxDatabases: Int
+    }
+
+    /// Whether a server of that name is registered.
+    public func exists(name: String, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query("SELECT EXISTS (SELECT 1 FROM database_servers WHERE name = \(name))", logger: logger)
+            .collect()[0].decode(Bool.self)
     }
 
     public func list(on connection: PostgresConnection) async throws -> [ServerSummary] {

@@ -110,9 +110,8 @@ public actor AuditRelay: Service {
     public func relay(_ org: UUID) async throws -> Int? {
         let logger = self.logger
         let delivered = try await metadata.withConnection { lockConnection -> Int? in
-            let u = org.uuid
-            let key = Int32(bitPattern: UInt32(u.0) << 24 | UInt32(u.1) << 16 | UInt32(u.2) << 8 | UInt32(u.3))
-            guard try await lockConnection.query("SELECT pg_try_advisory_lock(7302, \(key))", logger: logger)
+            let (lock, key) = (AdvisoryLock.auditRelay, AdvisoryLock.relayObject(org))
+            guard try await lockConnection.query("SELECT pg_try_advisory_lock(\(lock), \(key))", logger: logger)
                 .collect()[0].decode(Bool.self)
             else { return nil }
             do {
@@ -131,10 +130,10 @@ public actor AuditRelay: Service {
                     try await tenants.withConnection(org: org) { try await AuditOutbox.markDelivered(ids, on: $0, logger: logger) }
                     total += events.count
                 }
-                _ = try await lockConnection.query("SELECT pg_advisory_unlock(7302, \(key))", logger: logger)
+                _ = try await lockConnection.query("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)
                 return total
             } catch {
-                _ = try? await lockConnection.query("SELECT pg_advisory_unlock(7302, \(key))", logger: logger)
+                _ = try? await lockConnection.query("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)
                 throw error
             }
         }

@@ -1,0 +1,28 @@
+import Foundation
+
+/// Every PostgreSQL advisory lock Tessera takes, named in one place. Global locks are single `bigint` keys;
+/// per-org locks use the two-key form `(class, object)`, which PostgreSQL keeps apart from single keys.
+public enum AdvisoryLock {
+    /// `tessera migrate` on one database: concurrent migrators wait for each other.
+    public static let migrations: Int64 = 0x7465_7373_6572_6101  // "tessera" + 1
+    /// Bootstrapping the platform admin key: one bootstrap at a time.
+    public static let platformAdminBootstrap: Int64 = 0x7465_7373_6572_6102
+    /// Provisioning or purging one org (a single key: the org id's first 8 bytes), one process at a time.
+    public static func provisioning(_ org: UUID) -> Int64 {
+        let u = org.uuid
+        return [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7].reduce(Int64(0)) { ($0 << 8) | Int64($1) }
+    }
+
+    /// Class of the lock purging an org's audit chain (object: `hashtext` of the org id).
+    public static let auditRetention: Int32 = 7301
+    /// Class of the lock one org's audit relay holds, across processes (object: `relayObject`).
+    public static let auditRelay: Int32 = 7302
+    /// Class of the lock one round of task service health checks holds (object 0).
+    public static let taskHealthRound: Int32 = 7303
+
+    /// The relay lock's object for an org: the org id's first 4 bytes.
+    public static func relayObject(_ org: UUID) -> Int32 {
+        let u = org.uuid
+        return Int32(bitPattern: UInt32(u.0) << 24 | UInt32(u.1) << 16 | UInt32(u.2) << 8 | UInt32(u.3))
+    }
+}
