@@ -11,7 +11,8 @@ import TesseraProvisioning
 /// chain. Used alike by `tessera serve` and by the tests.
 public func buildApplication(settings: Settings, logger: Logger) throws -> some ApplicationProtocol {
     guard let masterKey = settings.tenants.masterKey else {
-        throw SettingsError.invalidValue(key: "tenants.master_key", source: .defaultValue, expected: "set (TESSERA_MASTER_KEY)")
+        throw SettingsError.invalidValue(
+            key: "tenants.master_key", source: .defaultValue, expected: "set (TESSERA_MASTER_KEY)")
     }
     let box = try SecretBox(masterKeyBase64: masterKey.value)
     let client = PostgresClient(
@@ -21,14 +22,17 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     let deadline = tenants.deadline
     let relay = AuditRelay(metadata: client, tenants: tenants, logger: logger)
     let provisioning = ProvisioningService(
-        provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client, logger: logger)
+        provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client,
+        logger: logger)
     let cache = CredentialCache(ttl: .seconds(settings.auth.cacheSeconds))
     let lastUsed = LastUsedRecorder(client: client, interval: .seconds(5), logger: logger)
     let migrator = try Migrator(files: Migrator.loadFiles(from: settings.paths.metaMigrations), logger: logger)
     let authenticator = Authenticator(
         client: client, cache: cache,
-        limiter: FailureLimiter(threshold: settings.auth.maxFailures, window: .seconds(settings.auth.failureWindowSeconds)),
-        lastUsed: lastUsed, failures: AuthFailureHook(client: client, logger: logger), deadline: deadline, logger: logger)
+        limiter: FailureLimiter(
+            threshold: settings.auth.maxFailures, window: .seconds(settings.auth.failureWindowSeconds)),
+        lastUsed: lastUsed, failures: AuthFailureHook(client: client, logger: logger), deadline: deadline,
+        logger: logger)
     let router = try buildRouter(
         settings: settings,
         client: client,
@@ -37,7 +41,8 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         box: box,
         wakeProvisioner: { provisioning.wake() },
         access: try AccessServices(
-            authenticator: authenticator, hasher: PasswordHasher(), sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
+            authenticator: authenticator, hasher: PasswordHasher(),
+            sessionLifetime: .seconds(60 * settings.auth.sessionMinutes)),
         orgs: OrgStatusLookup(client: client, cache: cache, deadline: deadline, logger: logger),
         readiness: Readiness(client: client, migrator: migrator, timeout: .seconds(2)),
         logger: logger)
@@ -45,11 +50,15 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
-        services: [client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed, provisioning,
-                   LeaseReaper(tenants: tenants, relay: relay, interval: .seconds(settings.work.reapSeconds), logger: logger),
-                   TaskHealthChecker(
-                       metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
-                       timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures, logger: logger)],
+        services: [
+            client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed,
+            provisioning,
+            LeaseReaper(tenants: tenants, relay: relay, interval: .seconds(settings.work.reapSeconds), logger: logger),
+            TaskHealthChecker(
+                metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
+                timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures,
+                logger: logger),
+        ],
         logger: logger)
 }
 
@@ -73,8 +82,9 @@ func buildRouter(
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
     try APIHandler(
         client: client, tenants: tenants, relay: relay, box: box, skipAuditForBenchmark: settings.benchSkipAudit,
-        wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger)
-        .registerHandlers(on: router)
+        wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger
+    )
+    .registerHandlers(on: router)
     return router
 }
 
@@ -82,5 +92,6 @@ func buildRouter(
 func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, routes: RouteTable) {
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(routes: routes))
-    router.add(middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes, importLimit: settings.http.maxImportBytes))
+    router.add(
+        middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes, importLimit: settings.http.maxImportBytes))
 }

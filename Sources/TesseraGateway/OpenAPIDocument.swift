@@ -13,7 +13,9 @@ struct OpenAPIDocument: Sendable {
 
     static func load() throws -> OpenAPIDocument {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml") else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "openapi.yaml missing from the gateway's resources"])
+            throw CocoaError(
+                .fileNoSuchFile,
+                userInfo: [NSLocalizedDescriptionKey: "openapi.yaml missing from the gateway's resources"])
         }
         return try parse(yaml: String(contentsOf: url, encoding: .utf8))
     }
@@ -27,9 +29,10 @@ struct OpenAPIDocument: Sendable {
             for (path, item) in paths {
                 for (method, operation) in (item as? [String: Any]) ?? [:] where httpMethods.contains(method) {
                     let declared = (operation as? [String: Any])?[RouteTable.permissionKey] as? String
-                    operations.append(.init(
-                        path: path, method: method.uppercased(),
-                        rule: try RouteTable.rule(declared, path: path, method: method.uppercased())))
+                    operations.append(
+                        .init(
+                            path: path, method: method.uppercased(),
+                            rule: try RouteTable.rule(declared, path: path, method: method.uppercased())))
                 }
             }
         }
@@ -91,7 +94,8 @@ struct RouteTable: Sendable {
     }
 
     init(templates: [(String, [String])]) {
-        self.init(templates.flatMap { path, methods in methods.map { Operation(path: path, method: $0, rule: .public) } })
+        self.init(
+            templates.flatMap { path, methods in methods.map { Operation(path: path, method: $0, rule: .public) } })
     }
 
     /// Parses an operation's declared rule; every operation must declare one.

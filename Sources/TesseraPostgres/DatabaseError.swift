@@ -23,7 +23,9 @@ public func describeDatabaseError(_ error: any Error) -> String {
 /// database is unreachable, not the request at fault.
 public func isConnectionFailure(_ error: any Error) -> Bool {
     if let tx = error as? PostgresTransactionError {
-        return [tx.closureError, tx.beginError, tx.commitError, tx.rollbackError].contains { $0.map(isConnectionFailure) ?? false }
+        return [tx.closureError, tx.beginError, tx.commitError, tx.rollbackError].contains {
+            $0.map(isConnectionFailure) ?? false
+        }
     }
     // PostgresClient's pool gave up (circuit breaker open, pool shut down); its error type is not public.
     if String(describing: type(of: error)) == "ConnectionPoolError" { return true }
@@ -32,5 +34,6 @@ public func isConnectionFailure(_ error: any Error) -> Bool {
         // 08…: connection exceptions; 57P01–57P03: the server is shutting down, crashed or starting up.
         return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state)
     }
-    return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed].contains(psql.code)
+    return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed].contains(
+        psql.code)
 }

@@ -42,7 +42,9 @@ final class Race<T: Sendable>: Sendable {
     }
     private let state = Mutex(State())
 
-    func start(_ continuation: CheckedContinuation<T, any Error>, worker: Task<Void, Never>, timer: Task<Void, Never>? = nil) {
+    func start(
+        _ continuation: CheckedContinuation<T, any Error>, worker: Task<Void, Never>, timer: Task<Void, Never>? = nil
+    ) {
         let early = state.withLock { state -> Result<T, any Error>? in
             state.worker = worker
             state.timer = timer

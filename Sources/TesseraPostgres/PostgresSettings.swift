@@ -49,13 +49,15 @@ extension Settings.Database {
 
     /// Opens one connection (for migrations and CLI work, where a pool is not wanted).
     public func connect(as login: Login, database: String? = nil, logger: Logger) async throws -> PostgresConnection {
-        try await PostgresConnection.connect(configuration: try connectionConfiguration(as: login, database: database), id: 1, logger: logger)
+        try await PostgresConnection.connect(
+            configuration: try connectionConfiguration(as: login, database: database), id: 1, logger: logger)
     }
 
     func connectionConfiguration(as login: Login, database: String?) throws -> PostgresConnection.Configuration {
         let (user, password) = credentials(login)
         return PostgresConnection.Configuration(
-            host: host, port: port, username: user, password: password, database: database ?? name, tls: try connectionTLS())
+            host: host, port: port, username: user, password: password, database: database ?? name,
+            tls: try connectionTLS())
     }
 
     /// Runs `body` on a fresh connection and closes it whatever happens.

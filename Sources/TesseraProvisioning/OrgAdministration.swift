@@ -27,7 +27,8 @@ public struct OrgAdministration: Sendable {
         guard (1...200).contains(name.count) else { throw TesseraError.unprocessable("name must be 1–200 characters") }
         let slug = rawSlug ?? OrgSlug.derive(from: name)
         guard OrgSlug.isValid(slug) else {
-            throw TesseraError.unprocessable("slug '\(slug)' must be 2–63 of a-z, 0-9 and -, starting with a letter or digit")
+            throw TesseraError.unprocessable(
+                "slug '\(slug)' must be 2–63 of a-z, 0-9 and -, starting with a letter or digit")
         }
         let email = try ownerEmail.map(EmailAddress.validated)
         let (logger, box) = (logger, box)
@@ -48,20 +49,28 @@ public struct OrgAdministration: Sendable {
                     ).token
                 }
             }
-            guard let org = try await OrgStore(logger: logger).create(slug: slug, name: name, owner: owner, server: server, on: connection)
+            guard
+                let org = try await OrgStore(logger: logger).create(
+                    slug: slug, name: name, owner: owner, server: server, on: connection)
             else { throw TesseraError.conflict("an org with slug '\(slug)' exists") }
             var details = ["name": name, "slug": slug]
             if let email { details["owner_email"] = email }
             if let server { details["database_server"] = server }
             try await AuditStore(logger: logger).append(
-                actor.event(org: org.id, action: .orgCreate, entityType: "org", entityID: Self.id(org.id), metadata: details), on: connection)
+                actor.event(
+                    org: org.id, action: .orgCreate, entityType: "org", entityID: Self.id(org.id), metadata: details),
+                on: connection)
             return (org, invitation)
         }
     }
 
     /// The org, or 404.
     public func existing(_ org: UUID) async throws -> OrgRecord {
-        guard let record = try await metadata.withConnection({ [logger] in try await OrgStore(logger: logger).get(org, on: $0) }) else {
+        guard
+            let record = try await metadata.withConnection({ [logger] in
+                try await OrgStore(logger: logger).get(org, on: $0)
+            })
+        else {
             throw TesseraError.notFound("no such organization")
         }
         return record
@@ -85,7 +94,8 @@ public struct OrgAdministration: Sendable {
         var suspended = false
         if org.status != .suspended {
             guard org.status == .ready || org.status == .failed else {
-                throw TesseraError.conflict("the org is \(org.status.rawValue); only a ready or failed org can be suspended")
+                throw TesseraError.conflict(
+                    "the org is \(org.status.rawValue); only a ready or failed org can be suspended")
             }
             try await change(org.id, .orgSuspend, by: actor) { store, connection in
                 try await store.setStatus(org.id, to: .suspended, from: org.status, on: connection)

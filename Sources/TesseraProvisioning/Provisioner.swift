@@ -47,10 +47,15 @@ public struct Provisioner: Sendable {
                 try await run(record.step, org: org, session: session)
             } catch {
                 let reason = describeDatabaseError(error)
-                logger.error("provisioning step failed", metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)"])
+                logger.error(
+                    "provisioning step failed",
+                    metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)"])
                 try await metadata.withTransaction(logger: logger) { connection in
                     try await orgs.failStep(record.step, org: org, reason: reason, on: connection)
-                    try await audit(.orgProvisionFail, org: org, outcome: .failed, metadata: ["step": record.step.rawValue, "reason": reason], on: connection)
+                    try await audit(
+                        .orgProvisionFail, org: org, outcome: .failed,
+                        metadata: ["step": record.step.rawValue, "reason": reason],
+                        on: connection)
                 }
                 return
             }
@@ -59,7 +64,11 @@ public struct Provisioner: Sendable {
                 try await orgs.finishStep(record.step, org: org, on: connection)
                 try await audit(
                     .orgProvisionStep, org: org,
-                    metadata: ["step": record.step.rawValue, "elapsed_ms": String(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)],
+                    metadata: [
+                        "step": record.step.rawValue,
+                        "elapsed_ms": String(
+                            elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+                    ],
                     on: connection)
             }
             logger.info(
@@ -97,13 +106,16 @@ public struct Provisioner: Sendable {
         try await metadata.withTransaction(logger: logger) { connection in
             if try await orgs.placement(org, on: connection) != nil { return }
             let requested = try await orgs.get(org, on: connection)?.requestedServer
-            guard let server = try await ServerStore(box: box, logger: logger).place(named: requested, on: connection) else {
+            guard let server = try await ServerStore(box: box, logger: logger).place(named: requested, on: connection)
+            else {
                 throw ProvisioningError(
-                    requested.map { "no active database server named '\($0)' with room" } ?? "no active database server with room; add one with `tessera server add`")
+                    requested.map { "no active database server named '\($0)' with room" }
+                        ?? "no active database server with room; add one with `tessera server add`")
             }
             let password = APIKey.generate().plaintext  // 256 random bits, base62
             try await orgs.place(
-                org, server: server, name: OrgDatabaseName(org: org), sealedPassword: try box.seal(password, for: org), on: connection)
+                org, server: server, name: OrgDatabaseName(org: org), sealedPassword: try box.seal(password, for: org),
+                on: connection)
         }
     }
 
@@ -117,7 +129,8 @@ public struct Provisioner: Sendable {
                 "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = \(placement.name.value))", logger: logger
             ).collect()[0].decode(Bool.self)
             // The verifier is base64 and `$`/`:`: no quote can occur in it. The password itself never reaches SQL.
-            let statement = exists
+            let statement =
+                exists
                 ? "ALTER ROLE \(placement.name.quoted) WITH LOGIN PASSWORD '\(verifier)'"
                 : "CREATE ROLE \(placement.name.quoted) WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '\(verifier)'"
             try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -137,7 +150,8 @@ public struct Provisioner: Sendable {
             for attempt in 1... {
                 do {
                     try await connection.query(
-                        PostgresQuery(unsafeSQL: "CREATE DATABASE \(placement.name.quoted) TEMPLATE \(template)"), logger: logger)
+                        PostgresQuery(unsafeSQL: "CREATE DATABASE \(placement.name.quoted) TEMPLATE \(template)"),
+                        logger: logger)
                     return
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55006" && attempt < 25 {
                     try await Task.sleep(for: .milliseconds(200))
@@ -174,17 +188,21 @@ public struct Provisioner: Sendable {
         try await metadata.withTransaction(logger: logger) { connection in
             try await RoleStore(logger: logger).seedSystemRoles(org: org, on: connection)
             guard let owner = try await orgs.get(org, on: connection)?.ownerUserID else { return }
-            let role = try await RoleStore(logger: logger).role(named: SystemRole.owner.rawValue, org: org, on: connection)
+            let role = try await RoleStore(logger: logger).role(
+                named: SystemRole.owner.rawValue, org: org, on: connection)
             guard let role else { throw ProvisioningError("the owner role was not created") }
-            _ = try await MemberStore(logger: logger).add(org: org, user: owner, roles: [role.id], invitedBy: nil, on: connection)
+            _ = try await MemberStore(logger: logger).add(
+                org: org, user: owner, roles: [role.id], invitedBy: nil, on: connection)
         }
     }
 
     /// (g) Records the database's schema version and marks the org ready.
     func markReady(_ org: UUID, session: AdminSession) async throws {
         let (placement, server) = try await session.located()
-        let version = try await server.withAdminConnection(database: placement.name.value, logger: logger) { connection in
-            try await connection.query("SELECT max(name) FROM schema_migrations", logger: logger).collect().first?.decode(String?.self)
+        let version = try await server.withAdminConnection(database: placement.name.value, logger: logger) {
+            connection in
+            try await connection.query("SELECT max(name) FROM schema_migrations", logger: logger).collect().first?
+                .decode(String?.self)
         }
         try await metadata.withTransaction(logger: logger) { connection in
             try await orgs.recordSchemaVersion(org, version: version, on: connection)
@@ -203,8 +221,10 @@ public struct Provisioner: Sendable {
             let (placement, server) = try await locate(org)
             try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"), logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger)
+                    PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"),
+                    logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger)
             }
         }
         let storage = "\(artifactRoot)/\(org.uuidString.lowercased())"
@@ -231,7 +251,8 @@ public struct Provisioner: Sendable {
     func locate(_ org: UUID) async throws -> (OrgPlacement, ServerConnection) {
         try await metadata.withConnection { connection in
             guard let placement = try await orgs.placement(org, on: connection),
-                let server = try await ServerStore(box: box, logger: logger).connection(server: placement.serverID, tls: tls, on: connection)
+                let server = try await ServerStore(box: box, logger: logger).connection(
+                    server: placement.serverID, tls: tls, on: connection)
             else { throw ProvisioningError("the org has not been placed on a server") }
             return (placement, server)
         }
@@ -270,7 +291,8 @@ actor AdminSession {
         if let connection { return connection }
         let (_, server) = try await located()
         let opened = try await PostgresConnection.connect(
-            configuration: try server.connectionConfiguration(user: server.adminUser, password: server.adminPassword, database: "postgres"),
+            configuration: try server.connectionConfiguration(
+                user: server.adminUser, password: server.adminPassword, database: "postgres"),
             id: 1, logger: provisioner.logger)
         connection = opened
         return opened

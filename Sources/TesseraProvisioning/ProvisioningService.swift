@@ -15,7 +15,9 @@ public struct ProvisioningService: Service {
     private let wakes: AsyncStream<Void>
     private let waker: AsyncStream<Void>.Continuation
 
-    public init(provisioner: Provisioner, metadata: PostgresClient, interval: Duration = .milliseconds(500), logger: Logger) {
+    public init(
+        provisioner: Provisioner, metadata: PostgresClient, interval: Duration = .milliseconds(500), logger: Logger
+    ) {
         self.provisioner = provisioner
         self.metadata = metadata
         self.interval = interval
@@ -43,7 +45,8 @@ public struct ProvisioningService: Service {
                     try await self.pass()
                 } catch {
                     if Task.isCancelled { break }
-                    self.logger.warning("provisioning pass failed", metadata: ["error": "\(describeDatabaseError(error))"])
+                    self.logger.warning(
+                        "provisioning pass failed", metadata: ["error": "\(describeDatabaseError(error))"])
                 }
             }
         }
@@ -51,11 +54,15 @@ public struct ProvisioningService: Service {
 
     /// One pass over the orgs waiting for provisioning.
     public func pass() async throws {
-        let waiting = try await metadata.withConnection { try await OrgStore(logger: logger).awaitingProvisioning(limit: 20, on: $0) }
+        let waiting = try await metadata.withConnection {
+            try await OrgStore(logger: logger).awaitingProvisioning(limit: 20, on: $0)
+        }
         for org in waiting where !Task.isCancelled {
             _ = try await provisionIfFree(org)
         }
-        let purging = try await metadata.withConnection { try await OrgStore(logger: logger).awaitingPurge(limit: 20, on: $0) }
+        let purging = try await metadata.withConnection {
+            try await OrgStore(logger: logger).awaitingPurge(limit: 20, on: $0)
+        }
         for org in purging where !Task.isCancelled {
             _ = try await withOrgLock(org) { try await provisioner.purge(org) }
         }
@@ -70,7 +77,8 @@ public struct ProvisioningService: Service {
     func withOrgLock(_ org: UUID, _ work: () async throws -> Void) async throws -> Bool {
         try await metadata.withConnection { connection in
             let key = AdvisoryLock.provisioning(org)
-            let locked = try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).collect()[0].decode(Bool.self)
+            let locked = try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).collect()[0]
+                .decode(Bool.self)
             guard locked else { return false }
             do {
                 try await work()

@@ -53,7 +53,9 @@ public struct TenantMigrations: Sendable {
             return try await ServerStore(box: box, logger: logger).all(tls: settings.database.tls, on: connection)
         }
         for server in servers {
-            report.templates[server.name] = try await ResultsTemplate(name: settings.tenants.templateDatabase, migrator: results, logger: logger).prepare(server: server)
+            report.templates[server.name] = try await ResultsTemplate(
+                name: settings.tenants.templateDatabase, migrator: results, logger: logger
+            ).prepare(server: server)
         }
         let placements = try await settings.database.withConnection(as: .admin, logger: logger) {
             try await OrgStore(logger: logger).placements(on: $0)
@@ -70,15 +72,20 @@ public struct TenantMigrations: Sendable {
             for _ in 0..<parallelism where next() {}
             while let outcome = await group.next() {
                 outcomes.append(outcome)
-                progress("\(outcomes.count)/\(placements.count) \(outcome.database): "
-                    + (outcome.error.map { "FAILED: \($0)" } ?? (outcome.applied.isEmpty ? "up to date" : "applied \(outcome.applied.joined(separator: ", "))")))
+                progress(
+                    "\(outcomes.count)/\(placements.count) \(outcome.database): "
+                        + (outcome.error.map { "FAILED: \($0)" }
+                            ?? (outcome.applied.isEmpty
+                                ? "up to date" : "applied \(outcome.applied.joined(separator: ", "))"))
+                )
                 _ = next()
             }
             return outcomes
         }
         try await settings.database.withConnection(as: .admin, logger: logger) { connection in
             for outcome in report.orgs where outcome.error == nil {
-                try await OrgStore(logger: logger).recordSchemaVersion(outcome.org, version: outcome.version, on: connection)
+                try await OrgStore(logger: logger).recordSchemaVersion(
+                    outcome.org, version: outcome.version, on: connection)
             }
         }
         return report
@@ -86,16 +93,23 @@ public struct TenantMigrations: Sendable {
 
     func migrate(_ placement: OrgPlacement, server: ServerConnection?, results: Migrator) async -> OrgOutcome {
         guard let server else {
-            return OrgOutcome(org: placement.org, database: placement.name.value, applied: [], version: nil, error: "its server is not registered")
+            return OrgOutcome(
+                org: placement.org, database: placement.name.value, applied: [], version: nil,
+                error: "its server is not registered")
         }
         do {
-            let (applied, version) = try await server.withAdminConnection(database: placement.name.value, logger: logger) { connection in
+            let (applied, version) = try await server.withAdminConnection(
+                database: placement.name.value, logger: logger
+            ) { connection in
                 let applied = try await results.migrate(on: connection)
                 return (applied, results.files.last?.name)
             }
-            return OrgOutcome(org: placement.org, database: placement.name.value, applied: applied, version: version, error: nil)
+            return OrgOutcome(
+                org: placement.org, database: placement.name.value, applied: applied, version: version, error: nil)
         } catch {
-            return OrgOutcome(org: placement.org, database: placement.name.value, applied: [], version: nil, error: describeDatabaseError(error))
+            return OrgOutcome(
+                org: placement.org, database: placement.name.value, applied: [], version: nil,
+                error: describeDatabaseError(error))
         }
     }
 
@@ -104,6 +118,7 @@ public struct TenantMigrations: Sendable {
     func registerLocalServer(on connection: PostgresConnection) async throws {
         try await ServerStore(box: box, logger: logger).upsert(
             name: "local", host: settings.database.host, port: settings.database.port,
-            adminUser: settings.database.adminUser, adminPassword: settings.database.adminPassword?.value, on: connection)
+            adminUser: settings.database.adminUser, adminPassword: settings.database.adminPassword?.value,
+            on: connection)
     }
 }

@@ -33,7 +33,8 @@ struct Admin: AsyncParsableCommand {
                 print("a platform admin key exists already (\(prefix)_…); nothing created")
             case .created(let key):
                 let path = "\(settings.paths.dataDir)/admin-key"
-                try FileManager.default.createDirectory(atPath: settings.paths.dataDir, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    atPath: settings.paths.dataDir, withIntermediateDirectories: true)
                 FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
                 try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
                 try Data((key.plaintext + "\n").utf8).write(to: URL(fileURLWithPath: path))

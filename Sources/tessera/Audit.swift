@@ -10,11 +10,13 @@ struct Audit: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Walk an org's audit hash chain (or the platform's) and report the first broken record or the count verified.",
+            abstract:
+                "Walk an org's audit hash chain (or the platform's) and report the first broken record or the count verified.",
             discussion: "Exits 1 when the chain is broken.")
         @OptionGroup var options: GlobalOptions
         @Option(help: "The org's id.") var org: String?
-        @Flag(help: "Verify the platform's own chain (authentication failures, logins, cross-org denials).") var platform = false
+        @Flag(help: "Verify the platform's own chain (authentication failures, logins, cross-org denials).")
+        var platform = false
 
         func validate() throws {
             guard (org != nil) != platform else { throw ValidationError("give --org ID or --platform") }
@@ -46,7 +48,8 @@ struct Audit: AsyncParsableCommand {
 
 extension Audit {
     struct Retention: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set how many days an org keeps its audit records (org settings).")
+        static let configuration = CommandConfiguration(
+            abstract: "Set how many days an org keeps its audit records (org settings).")
         @OptionGroup var options: GlobalOptions
         @Option(help: "The org's id.") var org: String
         @Option(help: "Days to keep (at least 1).") var days: Int
@@ -56,7 +59,8 @@ extension Audit {
             guard days >= 1 else { throw ValidationError("--days must be at least 1") }
             try await withTools(options) { tools in
                 try await tools.client.withConnection {
-                    try await AuditRetention(box: tools.box, logger: tools.logger).setRetention(org: id, days: days, by: tools.actor, on: $0)
+                    try await AuditRetention(box: tools.box, logger: tools.logger).setRetention(
+                        org: id, days: days, by: tools.actor, on: $0)
                 }
                 print("org \(org) keeps audit records for \(days) days; `tessera audit purge --org \(org)` applies it")
             }
@@ -66,7 +70,9 @@ extension Audit {
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove an org's audit records older than its retention, leaving a signed anchor (admin role).",
-            discussion: "The chain is verified first; a broken chain is never purged. What remains verifies from the anchor on.")
+            discussion:
+                "The chain is verified first; a broken chain is never purged. What remains verifies from the anchor on."
+        )
         @OptionGroup var options: GlobalOptions
         @Option(help: "The org's id.") var org: String
         @Option(help: "Days to keep, instead of the org's setting.") var days: Int?
@@ -82,7 +88,8 @@ extension Audit {
                 }
                 let cutoff = Date().addingTimeInterval(-Double(keep) * 86_400)
                 let outcome = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
-                    try await AuditRetention(box: tools.box, logger: tools.logger).purge(org: id, olderThan: cutoff, on: $0)
+                    try await AuditRetention(box: tools.box, logger: tools.logger).purge(
+                        org: id, olderThan: cutoff, on: $0)
                 }
                 switch outcome {
                 case .purged(let through): print("purged records 1–\(through); a signed anchor continues the chain")

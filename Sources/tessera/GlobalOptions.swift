@@ -10,7 +10,8 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "YAML configuration file (default: config/tessera.yaml, if present; or TESSERA_CONFIG).")
     var config: String?
 
-    @Option(help: "dotenv file with TESSERA_* variables (default: .env, if present, over .data/postgres.env, if present).")
+    @Option(
+        help: "dotenv file with TESSERA_* variables (default: .env, if present, over .data/postgres.env, if present).")
     var envFile: String = ".env"
 
     /// Where provisioning/postgres keeps the local cluster's connection settings and dev master key.
@@ -44,13 +45,18 @@ struct GlobalOptions: ParsableArguments {
     func masterKey(_ settings: Settings) throws -> Secret {
         if let key = settings.tenants.masterKey { return key }
         guard settings.profile == .dev else {
-            throw ValidationError("TESSERA_MASTER_KEY is required in the prod profile (base64 of 32 random bytes: openssl rand -base64 32)")
+            throw ValidationError(
+                "TESSERA_MASTER_KEY is required in the prod profile (base64 of 32 random bytes: openssl rand -base64 32)"
+            )
         }
         let path = "\(settings.paths.dataDir)/master-key"
-        if let existing = try Self.read(path, required: false) { return Secret(existing.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        if let existing = try Self.read(path, required: false) {
+            return Secret(existing.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         try FileManager.default.createDirectory(atPath: settings.paths.dataDir, withIntermediateDirectories: true)
         let key = SecretBox.generateMasterKey()
-        FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
         FileHandle.standardError.write(Data("note: dev profile: made a master key in \(path)\n".utf8))
         return Secret(key)
     }

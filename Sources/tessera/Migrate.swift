@@ -25,11 +25,16 @@ struct Migrate: AsyncParsableCommand {
         let box = try options.secretBox(settings)
         var failures = 0
         try await reportingErrors {
-            let report = try await TenantMigrations(settings: settings, box: box, logger: logger).run { print("  org \($0)") }
-            print("metadata database \(settings.database.name): "
-                + (report.metadata.isEmpty ? "up to date" : "applied \(report.metadata.joined(separator: ", "))"))
+            let report = try await TenantMigrations(settings: settings, box: box, logger: logger).run {
+                print("  org \($0)")
+            }
+            print(
+                "metadata database \(settings.database.name): "
+                    + (report.metadata.isEmpty ? "up to date" : "applied \(report.metadata.joined(separator: ", "))"))
             for (server, applied) in report.templates.sorted(by: { $0.key < $1.key }) {
-                print("results template on \(server): " + (applied.isEmpty ? "up to date" : "applied \(applied.joined(separator: ", "))"))
+                print(
+                    "results template on \(server): "
+                        + (applied.isEmpty ? "up to date" : "applied \(applied.joined(separator: ", "))"))
             }
             print("org databases: \(report.orgs.count - report.failures) current, \(report.failures) failed")
             failures = report.failures
@@ -50,12 +55,15 @@ struct Migrate: AsyncParsableCommand {
                 for name in s.applied { print("  applied  \(name)") }
                 for name in s.pending { print("  pending  \(name)") }
                 if let problem = s.problem { print("  problem  \(problem)") }
-                let orgs = try await OrgStore(logger: logger).list(status: nil, after: nil, limit: 100_000, on: connection)
+                let orgs = try await OrgStore(logger: logger).list(
+                    status: nil, after: nil, limit: 100_000, on: connection)
                 let latest = results.files.last?.name ?? "-"
                 print("org databases (latest results migration: \(latest)):")
                 for org in orgs where org.server != nil {
                     let mark = org.schemaVersion == latest ? "current" : "behind "
-                    print("  \(mark)  \(OrgDatabaseName(org: org.id))  \(org.schemaVersion ?? "-")  \(org.slug) on \(org.server ?? "-")")
+                    print(
+                        "  \(mark)  \(OrgDatabaseName(org: org.id))  \(org.schemaVersion ?? "-")  \(org.slug) on \(org.server ?? "-")"
+                    )
                 }
                 if s.problem != nil { throw ExitCode(2) }
             }

@@ -18,7 +18,8 @@ struct Org: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Display name.") var name: String
         @Option(help: "URL-friendly name (default derived from the name).") var slug: String?
-        @Option(help: "Email of the owner (created if new; an invitation token is printed once).") var ownerEmail: String?
+        @Option(help: "Email of the owner (created if new; an invitation token is printed once).") var ownerEmail:
+            String?
         @Option(help: "Database server name (default the least loaded).") var server: String?
         @Flag(help: "Return once the org is recorded; a running gateway provisions it.") var noWait = false
 
@@ -44,7 +45,9 @@ struct Org: AsyncParsableCommand {
                     try await OrgStore(logger: tools.logger).list(status: nil, after: nil, limit: 10_000, on: $0)
                 }
                 for org in orgs {
-                    print("\(org.id.uuidString.lowercased())  \(org.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(org.slug)  server=\(org.server ?? "-") schema=\(org.schemaVersion ?? "-")")
+                    print(
+                        "\(org.id.uuidString.lowercased())  \(org.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(org.slug)  server=\(org.server ?? "-") schema=\(org.schemaVersion ?? "-")"
+                    )
                 }
                 if orgs.isEmpty { print("no orgs") }
             }
@@ -81,7 +84,8 @@ extension Org {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Suspend an org (its keys and sessions stop at once; data kept), or purge it.",
-            discussion: "With --purge and --confirm equal to the org's name, its database, role and storage are dropped.")
+            discussion:
+                "With --purge and --confirm equal to the org's name, its database, role and storage are dropped.")
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The org's id.") var org: String
         @Flag(help: "Drop the org's database, role and storage after suspending it.") var purge = false
@@ -94,7 +98,9 @@ extension Org {
                 let done = try await tools.orgs.delete(record, purge: purge, confirm: confirm, by: tools.actor)
                 if done.suspended { print("org \(record.slug) suspended") }
                 guard done.purgeRequested else { return }
-                try await Provisioner(metadata: tools.client, box: tools.box, settings: tools.settings, logger: tools.logger).purge(id)
+                try await Provisioner(
+                    metadata: tools.client, box: tools.box, settings: tools.settings, logger: tools.logger
+                ).purge(id)
                 print("org \(record.slug) purged: database, role and storage dropped")
             }
         }
@@ -115,12 +121,15 @@ struct Tools: Sendable {
     /// Provisions the org here (unless a gateway holds it), printing each step as it finishes.
     func provision(_ org: UUID) async throws {
         let service = ProvisioningService(
-            provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client, logger: logger)
+            provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client,
+            logger: logger)
         let started = ContinuousClock.now
         let watcher = Task {
             var shown = Set<String>()
             while !Task.isCancelled {
-                if let steps = try? await client.withConnection({ try await OrgStore(logger: logger).steps(org, on: $0) }) {
+                if let steps = try? await client.withConnection({
+                    try await OrgStore(logger: logger).steps(org, on: $0)
+                }) {
                     for step in steps where step.status == .done && !shown.contains(step.step.rawValue) {
                         shown.insert(step.step.rawValue)
                         print("  [\(shown.count)/\(steps.count)] \(step.step.rawValue): \(step.step.summary)")
@@ -139,15 +148,24 @@ struct Tools: Sendable {
 
     func show(_ org: UUID) async throws {
         let (record, steps) = try await client.withConnection { connection in
-            (try await OrgStore(logger: logger).get(org, on: connection), try await OrgStore(logger: logger).steps(org, on: connection))
+            (
+                try await OrgStore(logger: logger).get(org, on: connection),
+                try await OrgStore(logger: logger).steps(org, on: connection)
+            )
         }
         guard let record else { throw ValidationError("no such org") }
-        print("\(record.name) (\(record.slug)) \(record.id.uuidString.lowercased()): \(record.status.rawValue)"
-            + (record.statusReason.map { " — \($0)" } ?? ""))
+        print(
+            "\(record.name) (\(record.slug)) \(record.id.uuidString.lowercased()): \(record.status.rawValue)"
+                + (record.statusReason.map { " — \($0)" } ?? ""))
         print("  server: \(record.server ?? "-"), schema: \(record.schemaVersion ?? "-")")
         for step in steps {
-            let took = zipDates(step.startedAt, step.finishedAt).map { String(format: " %.0f ms", $1.timeIntervalSince($0) * 1000) } ?? ""
-            print("  \(step.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(step.step.rawValue)\(took)\(step.error.map { " — \($0)" } ?? "")")
+            let took =
+                zipDates(step.startedAt, step.finishedAt).map {
+                    String(format: " %.0f ms", $1.timeIntervalSince($0) * 1000)
+                } ?? ""
+            print(
+                "  \(step.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(step.step.rawValue)\(took)\(step.error.map { " — \($0)" } ?? "")"
+            )
         }
     }
 }
@@ -162,7 +180,8 @@ func withTools(_ options: GlobalOptions, _ body: (Tools) async throws -> Void) a
     let settings = try options.loadSettings().settings
     let logger = makeLogger(settings)
     let box = try options.secretBox(settings)
-    let client = PostgresClient(configuration: settings.database.clientConfiguration(as: .admin), backgroundLogger: logger)
+    let client = PostgresClient(
+        configuration: settings.database.clientConfiguration(as: .admin), backgroundLogger: logger)
     let runner = Task { await client.run() }
     defer { runner.cancel() }
     try await reportingErrors {

@@ -17,7 +17,11 @@ struct Serve: AsyncParsableCommand {
         var settings = try options.loadSettings().settings
         settings.tenants.masterKey = try options.masterKey(settings)
         let logger = makeLogger(settings)
-        logger.info("starting gateway", metadata: ["address": "\(settings.http.host):\(settings.http.port)", "profile": "\(settings.profile.rawValue)"])
+        logger.info(
+            "starting gateway",
+            metadata: [
+                "address": "\(settings.http.host):\(settings.http.port)", "profile": "\(settings.profile.rawValue)",
+            ])
         let app = try buildApplication(settings: settings, logger: logger)
         try await runUntilShutdown(app, settings: settings, logger: logger)
         logger.info("gateway stopped")

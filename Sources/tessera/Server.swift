@@ -28,16 +28,23 @@ struct Server: AsyncParsableCommand {
             try await withTools(options) { tools in
                 let id = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
                     try await ServerStore(box: tools.box, logger: tools.logger).upsert(
-                        name: name, host: host, port: port, adminUser: adminUser, adminPassword: password, maxDatabases: maxDatabases, on: $0)
+                        name: name, host: host, port: port, adminUser: adminUser, adminPassword: password,
+                        maxDatabases: maxDatabases,
+                        on: $0)
                 }
                 let migrations = TenantMigrations(settings: tools.settings, box: tools.box, logger: tools.logger)
                 let server = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
-                    try await ServerStore(box: tools.box, logger: tools.logger).connection(server: id, tls: tools.settings.database.tls, on: $0)
+                    try await ServerStore(box: tools.box, logger: tools.logger).connection(
+                        server: id, tls: tools.settings.database.tls, on: $0)
                 }
                 guard let server else { return }
                 let applied = try await ResultsTemplate(
-                    name: tools.settings.tenants.templateDatabase, migrator: try migrations.resultsMigrator(), logger: tools.logger).prepare(server: server)
-                print("server \(name) registered (\(host):\(port)); template: " + (applied.isEmpty ? "up to date" : "applied \(applied.count) migrations"))
+                    name: tools.settings.tenants.templateDatabase, migrator: try migrations.resultsMigrator(),
+                    logger: tools.logger
+                ).prepare(server: server)
+                print(
+                    "server \(name) registered (\(host):\(port)); template: "
+                        + (applied.isEmpty ? "up to date" : "applied \(applied.count) migrations"))
             }
         }
     }
@@ -51,7 +58,9 @@ struct Server: AsyncParsableCommand {
                 let servers = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
                     try await ServerStore(box: tools.box, logger: tools.logger).list(on: $0)
                 }
-                for s in servers { print("\(s.name)  \(s.host):\(s.port)  \(s.status)  \(s.orgs)/\(s.maxDatabases) orgs") }
+                for s in servers {
+                    print("\(s.name)  \(s.host):\(s.port)  \(s.status)  \(s.orgs)/\(s.maxDatabases) orgs")
+                }
                 if servers.isEmpty { print("no servers (tessera migrate registers the local one)") }
             }
         }
@@ -65,7 +74,8 @@ struct Server: AsyncParsableCommand {
         func run() async throws {
             try await withTools(options) { tools in
                 let found = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
-                    try await ServerStore(box: tools.box, logger: tools.logger).setStatus(name: name, status: "draining", on: $0)
+                    try await ServerStore(box: tools.box, logger: tools.logger).setStatus(
+                        name: name, status: "draining", on: $0)
                 }
                 guard found else { throw ValidationError("no server named \(name)") }
                 print("server \(name) is draining: no new orgs go there")

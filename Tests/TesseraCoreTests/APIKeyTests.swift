@@ -1,5 +1,6 @@
 import Crypto
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct APIKeyTests {

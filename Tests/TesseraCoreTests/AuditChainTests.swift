@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct AuditChainTests {
@@ -23,7 +24,7 @@ import Testing
 
     func walk(_ rows: [AuditRow]) -> AuditChain.Verdict {
         var walker = AuditChain.Walker()
-        rows.forEach { walker.check($0) }
+        for row in rows { walker.check(row) }
         return walker.result
     }
 

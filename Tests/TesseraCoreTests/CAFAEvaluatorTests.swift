@@ -1,5 +1,6 @@
-@testable import TesseraCore
 import Testing
+
+@testable import TesseraCore
 
 /// root <- a <- b (is_a), root <- c; one namespace.
 func tinyOntology() throws -> CAFAOntology {

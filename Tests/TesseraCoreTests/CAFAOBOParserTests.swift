@@ -1,53 +1,54 @@
-@testable import TesseraCore
 import Testing
+
+@testable import TesseraCore
 
 /// A small OBO text exercising header, defs, alt ids, part_of, obsolete terms and a Typedef.
 let sampleOBO = """
-format-version: 1.2
-data-version: releases/2024-01-17
-ontology: go
+    format-version: 1.2
+    data-version: releases/2024-01-17
+    ontology: go
 
-[Term]
-id: GO:0000001
-name: root process
-namespace: biological_process
-def: "The root: everything \\"quoted\\"." [GOC:x, PMID:1]
+    [Term]
+    id: GO:0000001
+    name: root process
+    namespace: biological_process
+    def: "The root: everything \\"quoted\\"." [GOC:x, PMID:1]
 
-[Term]
-id: GO:0000002
-name: child
-namespace: biological_process
-alt_id: GO:0000902
-alt_id: GO:0000903
-def: "A child." []
-is_a: GO:0000001 ! root process
+    [Term]
+    id: GO:0000002
+    name: child
+    namespace: biological_process
+    alt_id: GO:0000902
+    alt_id: GO:0000903
+    def: "A child." []
+    is_a: GO:0000001 ! root process
 
-[Term]
-id: GO:0000003
-name: grandchild
-namespace: biological_process
-is_a: GO:0000002 ! child
-relationship: part_of GO:0000001 ! root process
-relationship: regulates GO:0000002 ! child
+    [Term]
+    id: GO:0000003
+    name: grandchild
+    namespace: biological_process
+    is_a: GO:0000002 ! child
+    relationship: part_of GO:0000001 ! root process
+    relationship: regulates GO:0000002 ! child
 
-[Term]
-id: GO:0000004
-name: obsolete thing
-namespace: biological_process
-is_obsolete: true
+    [Term]
+    id: GO:0000004
+    name: obsolete thing
+    namespace: biological_process
+    is_obsolete: true
 
-[Term]
-id: GO:0000005
-name: function root
-namespace: molecular_function
-relationship: part_of GO:0000003 ! cross namespace
+    [Term]
+    id: GO:0000005
+    name: function root
+    namespace: molecular_function
+    relationship: part_of GO:0000003 ! cross namespace
 
-[Typedef]
-id: part_of
-name: part of
-namespace: biological_process
+    [Typedef]
+    id: part_of
+    name: part of
+    namespace: biological_process
 
-"""
+    """
 
 @Test func parsesHeaderAndTerms() throws {
     let doc = try OBOParser.parse(sampleOBO)

@@ -1,5 +1,6 @@
-@testable import TesseraCore
 import Testing
+
+@testable import TesseraCore
 
 @Test func buildsNamespacesWithCafaevalRules() throws {
     let ontology = try CAFAOntology(document: OBOParser.parse(sampleOBO))
@@ -24,8 +25,10 @@ import Testing
 @Test func recordsInitializerDropsExternalAndSharesAltIDs() throws {
     let records = [
         CAFATermRecord(id: "X:1", namespace: "ns"),
-        CAFATermRecord(id: "X:2", namespace: "ns", parents: [CAFAParentLink(id: "X:1", relation: .isA)], altIds: ["X:9"]),
-        CAFATermRecord(id: "X:3", namespace: "ns", parents: [CAFAParentLink(id: "X:2", relation: .partOf)], altIds: ["X:9"]),
+        CAFATermRecord(
+            id: "X:2", namespace: "ns", parents: [CAFAParentLink(id: "X:1", relation: .isA)], altIds: ["X:9"]),
+        CAFATermRecord(
+            id: "X:3", namespace: "ns", parents: [CAFAParentLink(id: "X:2", relation: .partOf)], altIds: ["X:9"]),
         CAFATermRecord(id: "X:4", namespace: "external"),
         CAFATermRecord(id: "X:5", namespace: nil),
     ]

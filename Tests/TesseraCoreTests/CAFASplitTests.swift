@@ -1,5 +1,6 @@
-@testable import TesseraCore
 import Testing
+
+@testable import TesseraCore
 
 @Test func splitsIntoNKLKPK() throws {
     let ontology = try CAFAOntology(records: [
@@ -8,13 +9,14 @@ import Testing
         CAFATermRecord(id: "P:B", namespace: "bp", parents: [CAFAParentLink(id: "P:A", relation: .partOf)]),
         CAFATermRecord(id: "P:C", namespace: "bp", parents: [CAFAParentLink(id: "P:R", relation: .isA)]),
         CAFATermRecord(id: "F:R", namespace: "mf"),
-        CAFATermRecord(id: "F:A", namespace: "mf", parents: [CAFAParentLink(id: "F:R", relation: .isA)], altIds: ["F:OLD"]),
+        CAFATermRecord(
+            id: "F:A", namespace: "mf", parents: [CAFAParentLink(id: "F:R", relation: .isA)], altIds: ["F:OLD"]),
     ])
     let old: [String: [String]] = [
-        "pk1": ["P:B"],            // bp known; gains P:C (new) and P:A (already in closure)
-        "pk2": ["P:B"],            // gains only ancestors -> not PK
-        "lk1": ["F:A"],            // mf only -> LK in bp
-        "unk": ["Z:999"],          // unknown term only -> counts as no knowledge
+        "pk1": ["P:B"],  // bp known; gains P:C (new) and P:A (already in closure)
+        "pk2": ["P:B"],  // gains only ancestors -> not PK
+        "lk1": ["F:A"],  // mf only -> LK in bp
+        "unk": ["Z:999"],  // unknown term only -> counts as no knowledge
     ]
     let new: [String: [String]] = [
         "pk1": ["P:B", "P:A", "P:C"],

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TesseraTestSupport
+import Testing
+
 @testable import TesseraCore
 
 @Suite struct ClassificationMetricsTests {
@@ -16,16 +17,24 @@ import TesseraTestSupport
             #expect(zip(m.labels.map(\.recall), e.recall).allSatisfy(Self.close), "\(c.name) recall")
             #expect(zip(m.labels.map(\.f1), e.f1).allSatisfy(Self.close), "\(c.name) f1")
             #expect(m.labels.map(\.support) == e.support, "\(c.name) support")
-            for (mine, theirs, name) in [(m.macro, e.macro, "macro"), (m.micro, e.micro, "micro"), (m.weighted, e.weighted, "weighted")] {
-                #expect(Self.close(mine.precision, theirs.precision), "\(c.name) \(name) precision \(mine.precision) \(theirs.precision)")
+            for (mine, theirs, name) in [
+                (m.macro, e.macro, "macro"), (m.micro, e.micro, "micro"), (m.weighted, e.weighted, "weighted"),
+            ] {
+                #expect(
+                    Self.close(mine.precision, theirs.precision),
+                    "\(c.name) \(name) precision \(mine.precision) \(theirs.precision)")
                 #expect(Self.close(mine.recall, theirs.recall), "\(c.name) \(name) recall")
                 #expect(Self.close(mine.f1, theirs.f1), "\(c.name) \(name) f1 \(mine.f1) \(theirs.f1)")
             }
             #expect(m.confusionMatrix == e.confusion_matrix, "\(c.name) confusion matrix")
             let latency = LatencySummary(c.latencies)
             #expect(latency.count == c.latencies.count)
-            for (mine, theirs) in [(latency.mean, e.latency.mean), (latency.p50, e.latency.p50), (latency.p95, e.latency.p95), (latency.p99, e.latency.p99)] {
-                #expect(Self.close(try #require(mine), theirs), "\(c.name) latency \(String(describing: mine)) \(theirs)")
+            for (mine, theirs) in [
+                (latency.mean, e.latency.mean), (latency.p50, e.latency.p50), (latency.p95, e.latency.p95),
+                (latency.p99, e.latency.p99),
+            ] {
+                #expect(
+                    Self.close(try #require(mine), theirs), "\(c.name) latency \(String(describing: mine)) \(theirs)")
             }
         }
     }
@@ -54,15 +63,20 @@ import TesseraTestSupport
 
     @Test func tooManyDistinctLabelsAreRefused() throws {
         let truth = (0...ClassificationMetrics.maxLabels).map { "label \($0)" }
-        #expect(throws: ClassificationMetrics.TooManyLabels.self) { try ClassificationMetrics(truth: truth, predicted: truth) }
-        #expect(try ClassificationMetrics(truth: Array(truth.dropLast()), predicted: Array(truth.dropLast())).accuracy == 1)
+        #expect(throws: ClassificationMetrics.TooManyLabels.self) {
+            try ClassificationMetrics(truth: truth, predicted: truth)
+        }
+        #expect(
+            try ClassificationMetrics(truth: Array(truth.dropLast()), predicted: Array(truth.dropLast())).accuracy == 1)
     }
 }
 
 @Suite struct LabelNormalizerTests {
     @Test func stepsApplyInOrder() throws {
-        let n = try LabelNormalizer(.init(
-            trim: true, caseFold: true, stripPunctuation: true, extract: "Answer:\\s*(\\w+)", labelMap: ["Yes": "positive", "no": "negative"]))
+        let n = try LabelNormalizer(
+            .init(
+                trim: true, caseFold: true, stripPunctuation: true, extract: "Answer:\\s*(\\w+)",
+                labelMap: ["Yes": "positive", "no": "negative"]))
         #expect(n.prediction("Reasoning... Answer: YES.") == "positive")
         #expect(n.prediction("Answer: maybe") == "maybe")
         #expect(n.prediction("no answer here") == nil)

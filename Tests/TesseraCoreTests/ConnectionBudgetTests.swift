@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TesseraCore
 
 /// The tenant connection budget's bookkeeping, driven by hand: no database, no clock but the one passed in.
@@ -19,7 +20,9 @@ import Testing
     }
 
     /// Queues a waiter and opens whatever connections the budget asks for; returns the waiters woken.
-    func wait(_ budget: inout Budget, _ org: UUID, _ waiter: Int, at now: ContinuousClock.Instant? = nil) -> [(Int, Result<Conn, Budget.Failure>)] {
+    func wait(_ budget: inout Budget, _ org: UUID, _ waiter: Int, at now: ContinuousClock.Instant? = nil) -> [(
+        Int, Result<Conn, Budget.Failure>
+    )] {
         var actions = Budget.Actions()
         guard case .queued = budget.acquire(org, waiter: waiter, now: now ?? t0, actions: &actions) else {
             Issue.record("expected to wait")
@@ -29,7 +32,9 @@ import Testing
     }
 
     /// Performs connects (all succeed) until nothing is left to do; returns every wake.
-    func settle(_ budget: inout Budget, _ first: Budget.Actions, at now: ContinuousClock.Instant) -> [(Int, Result<Conn, Budget.Failure>)] {
+    func settle(_ budget: inout Budget, _ first: Budget.Actions, at now: ContinuousClock.Instant) -> [(
+        Int, Result<Conn, Budget.Failure>
+    )] {
         var pending = [first]
         var woken: [(Int, Result<Conn, Budget.Failure>)] = []
         while let actions = pending.popLast() {
@@ -135,7 +140,10 @@ import Testing
         #expect(failed.wake.count == 1 && Self.failure(failed.wake[0].result) == .unreachable)
         #expect(budget.total == 0)
         // During the back-off a request fails at once instead of waiting.
-        guard case .failed(.unreachable, let retry) = budget.acquire(a, waiter: 2, now: t0 + .milliseconds(100), actions: &actions) else {
+        guard
+            case .failed(.unreachable, let retry) = budget.acquire(
+                a, waiter: 2, now: t0 + .milliseconds(100), actions: &actions)
+        else {
             Issue.record("expected an immediate failure during the back-off")
             return
         }
@@ -145,7 +153,8 @@ import Testing
         guard case .queued = budget.acquire(a, waiter: 3, now: t0 + .milliseconds(300), actions: &later) else { return }
         #expect(later.connect == [a])
         budget.connectFailed(a, now: t0 + .milliseconds(300), actions: &later)
-        guard case .failed(_, let second) = budget.acquire(a, waiter: 4, now: t0 + .milliseconds(300), actions: &later) else { return }
+        guard case .failed(_, let second) = budget.acquire(a, waiter: 4, now: t0 + .milliseconds(300), actions: &later)
+        else { return }
         #expect(second == .milliseconds(500))
         // Other orgs are not affected.
         #expect(wait(&budget, b, 5).count == 1)

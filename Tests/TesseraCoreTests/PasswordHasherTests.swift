@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct PasswordHasherTests {
@@ -43,7 +44,8 @@ import Testing
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "python3 failed: is argon2-cffi installed (provisioning/test installs it)?")
+        #expect(
+            process.terminationStatus == 0, "python3 failed: is argon2-cffi installed (provisioning/test installs it)?")
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
@@ -60,7 +62,8 @@ import Testing
     }
 
     @Test func principalsSeeOnlyTheirOrgs() {
-        let a = UUID(), b = UUID()
+        let a = UUID()
+        let b = UUID()
         let key = Principal(kind: .apiKey(keyID: UUID()), display: "tsk_x", grants: [a: [.predictionsRead]])
         #expect(key.permissions(in: a) == [.predictionsRead])
         #expect(key.permissions(in: b) == nil)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct RowImportTests {
@@ -21,18 +22,23 @@ import Testing
             try RowImport.parse(Data(text.utf8), format: .ndjson, requiredFields: ["text"])
         }
         #expect(throws: RowImport.Problem(row: 2, reason: "content lacks the dataset's field 'text'")) {
-            try RowImport.parse(Data("{\"content\":{\"text\":\"a\"}}\n{\"content\":{}}".utf8), format: .ndjson, requiredFields: ["text"])
+            try RowImport.parse(
+                Data("{\"content\":{\"text\":\"a\"}}\n{\"content\":{}}".utf8), format: .ndjson, requiredFields: ["text"]
+            )
         }
         #expect(throws: RowImport.Problem(row: 1, reason: "unknown key 'extra'")) {
             try RowImport.parse(Data(#"{"content":{},"extra":1}"#.utf8), format: .ndjson, requiredFields: [])
         }
         #expect(throws: RowImport.Problem(row: 1, reason: "expected_prediction must be a string")) {
-            try RowImport.parse(Data(#"{"content":{},"expected_prediction":3}"#.utf8), format: .ndjson, requiredFields: [])
+            try RowImport.parse(
+                Data(#"{"content":{},"expected_prediction":3}"#.utf8), format: .ndjson, requiredFields: [])
         }
     }
 
     @Test func jsonArraysNameTheBadElement() throws {
-        #expect(try RowImport.parse(Data(#"[{"content":{"q":1}}]"#.utf8), format: .jsonArray, requiredFields: ["q"]).count == 1)
+        #expect(
+            try RowImport.parse(Data(#"[{"content":{"q":1}}]"#.utf8), format: .jsonArray, requiredFields: ["q"]).count
+                == 1)
         #expect(throws: RowImport.Problem(row: 2, reason: "a row must be an object")) {
             try RowImport.parse(Data(#"[{"content":{}}, 5]"#.utf8), format: .jsonArray, requiredFields: [])
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct SettingsTests {
@@ -51,7 +52,10 @@ import Testing
     }
 
     @Test func invalidValueNamesTheKeyAndSource() {
-        #expect(throws: SettingsError.invalidValue(key: "http.port", source: .environment, expected: "an integer in 0...65535")) {
+        #expect(
+            throws: SettingsError.invalidValue(
+                key: "http.port", source: .environment, expected: "an integer in 0...65535")
+        ) {
             try SettingsLoader.load(environment: ["TESSERA_HTTP_PORT": "eighty"], dotEnv: nil, yaml: nil)
         }
         #expect(throws: SettingsError.invalidValue(key: "profile", source: .yaml, expected: "one of dev, prod")) {
@@ -71,7 +75,8 @@ import Testing
     @Test func secretsNeverPrint() throws {
         let plaintext = "hunter2-very-secret"
         let loaded = try SettingsLoader.load(
-            environment: ["TESSERA_DB_PASSWORD": plaintext], dotEnv: "TESSERA_DB_ADMIN_PASSWORD=\(plaintext)", yaml: nil)
+            environment: ["TESSERA_DB_PASSWORD": plaintext], dotEnv: "TESSERA_DB_ADMIN_PASSWORD=\(plaintext)", yaml: nil
+        )
         #expect(loaded.settings.database.password?.value == plaintext)
         #expect(loaded.settings.database.adminPassword?.value == plaintext)
         let listing = loaded.redactedListing().joined(separator: "\n")
@@ -82,7 +87,8 @@ import Testing
     }
 
     @Test func dotEnvParsing() throws {
-        let parsed = try SettingsLoader.parseDotEnv("""
+        let parsed = try SettingsLoader.parseDotEnv(
+            """
             A=1
             B = 'two words'
             C="x#y"
@@ -96,7 +102,8 @@ import Testing
 
 @Suite struct ExampleConfigTests {
     @Test func exampleYAMLLoadsWithoutWarnings() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let yaml = try String(contentsOf: root.appendingPathComponent("config/tessera.example.yaml"), encoding: .utf8)
         let loaded = try SettingsLoader.load(environment: [:], dotEnv: nil, yaml: yaml)
         #expect(loaded.warnings.isEmpty)

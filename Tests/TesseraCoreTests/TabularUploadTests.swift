@@ -1,12 +1,15 @@
 import Foundation
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct TabularUploadTests {
     static func lines(_ chunks: [String]) -> [(String, Int)] {
         var splitter = LineSplitter()
         var seen: [(String, Int)] = []
-        for chunk in chunks { splitter.feed(ArraySlice(chunk.utf8)) { seen.append((String(decoding: $0, as: UTF8.self), $1)) } }
+        for chunk in chunks {
+            splitter.feed(ArraySlice(chunk.utf8)) { seen.append((String(decoding: $0, as: UTF8.self), $1)) }
+        }
         splitter.finish { seen.append((String(decoding: $0, as: UTF8.self), $1)) }
         return seen
     }
@@ -17,19 +20,25 @@ import Testing
         #expect(whole.map(\.0) == ["a\tb", "ccc dd", "", "last"] && whole.map(\.1) == [1, 2, 3, 4])
         for cut in 1..<text.utf8.count {
             let bytes = Array(text.utf8)
-            let pieces = [String(decoding: bytes[..<cut], as: UTF8.self), String(decoding: bytes[cut...], as: UTF8.self)]
+            let pieces = [
+                String(decoding: bytes[..<cut], as: UTF8.self), String(decoding: bytes[cut...], as: UTF8.self),
+            ]
             #expect(Self.lines(pieces).map(\.0) == whole.map(\.0), "cut at \(cut)")
         }
     }
 
     @Test func fieldsSplitOnSpacesAndTabsAndCommentsHaveNone() {
         #expect(LineSplitter.fields(ArraySlice(" P1\t GO:1  0.5 ".utf8)) == ["P1", "GO:1", "0.5"])
-        #expect(LineSplitter.fields(ArraySlice("# header".utf8)).isEmpty && LineSplitter.fields(ArraySlice("! gaf".utf8)).isEmpty)
+        #expect(
+            LineSplitter.fields(ArraySlice("# header".utf8)).isEmpty
+                && LineSplitter.fields(ArraySlice("! gaf".utf8)).isEmpty)
     }
 
     @Test func predictionsKeepTheHighestScoreAndSkipUnknownTermsAndHeaders() throws {
         var upload = PredictionUpload(known: { $0.hasPrefix("GO:") })
-        for (n, line) in ["AUTHOR me", "P1 GO:1 0.2", "P1 GO:1 0.7", "P1 GO:1 0.4", "P1 XX:9 0.9", "P2 GO:2 1", "END"].enumerated() {
+        for (n, line) in ["AUTHOR me", "P1 GO:1 0.2", "P1 GO:1 0.7", "P1 GO:1 0.4", "P1 XX:9 0.9", "P2 GO:2 1", "END"]
+            .enumerated()
+        {
             try upload.add(ArraySlice(line.utf8), number: n + 1)
         }
         #expect(upload.byTarget == ["P1": ["GO:1": 0.7], "P2": ["GO:2": 1]])
@@ -45,19 +54,25 @@ import Testing
 
     @Test func annotationsLeaveOutNOTQualifiersAndUnknownTerms() throws {
         var upload = AnnotationUpload(known: { $0 != "GO:404" })
-        for (n, line) in ["P1 GO:1", "P1 GO:2 IDA", "P2 GO:3 IEA NOT|enables", "P2 GO:4 IEA enables", "P3 GO:404 EXP"].enumerated() {
+        for (n, line) in ["P1 GO:1", "P1 GO:2 IDA", "P2 GO:3 IEA NOT|enables", "P2 GO:4 IEA enables", "P3 GO:404 EXP"]
+            .enumerated()
+        {
             try upload.add(ArraySlice(line.utf8), number: n + 1)
         }
-        #expect(upload.annotations.map(\.term) == ["GO:1", "GO:2", "GO:4"] && upload.annotations[2].qualifier == "enables")
+        #expect(
+            upload.annotations.map(\.term) == ["GO:1", "GO:2", "GO:4"] && upload.annotations[2].qualifier == "enables")
         #expect(upload.excludedNot == 1 && upload.unknownTerms == 1 && upload.lines == 5 && upload.targets == 2)
         #expect(throws: UploadProblem.self) { try upload.add(ArraySlice("P1".utf8), number: 6) }
     }
 
     @Test func informationAccretionReadsTermValueLines() throws {
-        #expect(try InformationAccretion.parse("GO:1\t0.5\n\nGO:2 1e-3\r\nGO:1\t2.25") == ["GO:1": 2.25, "GO:2": 0.001])
+        #expect(
+            try InformationAccretion.parse("GO:1\t0.5\n\nGO:2 1e-3\r\nGO:1\t2.25") == ["GO:1": 2.25, "GO:2": 0.001])
         for bad in ["GO:1", "GO:1 0.5 x", "GO:1 many"] {
             #expect(throws: UploadProblem.self) { try InformationAccretion.parse("GO:0 1\n" + bad) }
-            do { _ = try InformationAccretion.parse("GO:0 1\n" + bad) } catch { #expect("\(error)".hasPrefix("line 2:")) }
+            do { _ = try InformationAccretion.parse("GO:0 1\n" + bad) } catch {
+                #expect("\(error)".hasPrefix("line 2:"))
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct TenantNamingTests {
@@ -11,7 +12,10 @@ import Testing
         #expect(name.quoted == "\"org_fab05a68b77645a3add488fde80570b7\"")
         #expect(name.org == org)
         #expect(OrgDatabaseName(existing: name.value) == name)
-        for bad in ["org_x", "org_FAB05A68B77645A3ADD488FDE80570B7", "tessera_meta", "org_fab05a68b77645a3add488fde80570b7\"; DROP"] {
+        for bad in [
+            "org_x", "org_FAB05A68B77645A3ADD488FDE80570B7", "tessera_meta",
+            "org_fab05a68b77645a3add488fde80570b7\"; DROP",
+        ] {
             #expect(OrgDatabaseName(existing: bad) == nil)
         }
     }
@@ -28,7 +32,8 @@ import Testing
 
     @Test func sealedSecretsOpenOnlyForTheirOrgAndKey() throws {
         let box = try SecretBox(masterKeyBase64: SecretBox.generateMasterKey())
-        let a = UUID(), b = UUID()
+        let a = UUID()
+        let b = UUID()
         let sealed = try box.seal("hunter2", for: a)
         #expect(!String(decoding: sealed, as: UTF8.self).contains("hunter2"))
         #expect(try box.open(sealed, for: a) == "hunter2")

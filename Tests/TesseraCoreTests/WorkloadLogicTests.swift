@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TesseraCore
 
 @Suite struct SemanticVersionTests {
@@ -22,7 +23,10 @@ import Testing
         #expect(both.build == ["exp", "sha", "5114f85"])
     }
 
-    @Test(arguments: ["1.2.3", "0.0.0", "1.0.0-alpha.1", "1.0.0+build.5", "1.0.0-rc.1+build.05", "1.0.0-0A.is.legal", "1.0.0--", "10.20.30-x-y-z.--"])
+    @Test(arguments: [
+        "1.2.3", "0.0.0", "1.0.0-alpha.1", "1.0.0+build.5", "1.0.0-rc.1+build.05", "1.0.0-0A.is.legal", "1.0.0--",
+        "10.20.30-x-y-z.--",
+    ])
     func validVersionsGiveBackTheirText(text: String) {
         #expect(SemanticVersion(text)?.description == text)
     }
@@ -70,7 +74,9 @@ import Testing
     }
 
     @Test func aDiamondIsValidAndOrdered() {
-        let steps = [step("fetch"), step("left", ["fetch"]), step("right", ["fetch"]), step("join", ["left", "right"])]
+        let steps = [
+            step("fetch"), step("left", ["fetch"]), step("right", ["fetch"]), step("join", ["left", "right"]),
+        ]
         #expect(PipelineGraph.problems(steps).isEmpty)
         #expect(PipelineGraph.order(steps) == ["fetch", "left", "right", "join"])
     }
@@ -87,12 +93,16 @@ import Testing
     }
 
     @Test func invalidKeysAreNamed() {
-        let steps = [step("Bad"), step("_x"), step("a_b-c"), step(String(repeating: "a", count: 63)), step(String(repeating: "a", count: 64))]
-        #expect(PipelineGraph.problems(steps) == [
-            .invalidStepKey(path: "steps[0].key", key: "Bad"),
-            .invalidStepKey(path: "steps[1].key", key: "_x"),
-            .invalidStepKey(path: "steps[4].key", key: String(repeating: "a", count: 64)),
-        ])
+        let steps = [
+            step("Bad"), step("_x"), step("a_b-c"), step(String(repeating: "a", count: 63)),
+            step(String(repeating: "a", count: 64)),
+        ]
+        #expect(
+            PipelineGraph.problems(steps) == [
+                .invalidStepKey(path: "steps[0].key", key: "Bad"),
+                .invalidStepKey(path: "steps[1].key", key: "_x"),
+                .invalidStepKey(path: "steps[4].key", key: String(repeating: "a", count: 64)),
+            ])
     }
 
     @Test func unknownDependenciesHaveTheirExactPath() {
@@ -102,7 +112,10 @@ import Testing
     }
 
     @Test func aStepCannotDependOnItself() {
-        #expect(PipelineGraph.problems([step("a"), step("b", ["a", "b"])]) == [.selfDependency(path: "steps[1].depends_on[1]", key: "b")])
+        #expect(
+            PipelineGraph.problems([step("a"), step("b", ["a", "b"])]) == [
+                .selfDependency(path: "steps[1].depends_on[1]", key: "b")
+            ])
     }
 
     @Test func aThreeCycleIsReportedOnce() {
@@ -113,18 +126,20 @@ import Testing
 
     @Test func separateCyclesAreAllReported() {
         let steps = [step("a", ["b"]), step("b", ["a"]), step("c", ["d"]), step("d", ["c"]), step("e", ["a"])]
-        #expect(PipelineGraph.problems(steps) == [
-            .cycle(path: "steps[0].depends_on", keys: ["a", "b", "a"]),
-            .cycle(path: "steps[2].depends_on", keys: ["c", "d", "c"]),
-        ])
+        #expect(
+            PipelineGraph.problems(steps) == [
+                .cycle(path: "steps[0].depends_on", keys: ["a", "b", "a"]),
+                .cycle(path: "steps[2].depends_on", keys: ["c", "d", "c"]),
+            ])
     }
 
     @Test func stepProblemsComeBeforeCycles() {
         let steps = [step("a", ["b", "ghost"]), step("b", ["a"])]
-        #expect(PipelineGraph.problems(steps) == [
-            .unknownDependency(path: "steps[0].depends_on[1]", key: "ghost"),
-            .cycle(path: "steps[0].depends_on", keys: ["a", "b", "a"]),
-        ])
+        #expect(
+            PipelineGraph.problems(steps) == [
+                .unknownDependency(path: "steps[0].depends_on[1]", key: "ghost"),
+                .cycle(path: "steps[0].depends_on", keys: ["a", "b", "a"]),
+            ])
     }
 
     @Test func aPipelineNeedsSteps() {
@@ -142,9 +157,12 @@ import Testing
     }
 
     @Test func keysAreSortedAndWhiteSpaceDropped() throws {
-        #expect(try canonical(#"{ "b" : 1, "a" : [ 1, 2 ], "c" : { "z" : "x", "y" : 0 } }"#) == #"{"a":[1,2],"b":1,"c":{"y":0,"z":"x"}}"#)
+        #expect(
+            try canonical(#"{ "b" : 1, "a" : [ 1, 2 ], "c" : { "z" : "x", "y" : 0 } }"#)
+                == #"{"a":[1,2],"b":1,"c":{"y":0,"z":"x"}}"#)
         // UTF-16 code unit order: the surrogate pair of U+1F600 (0xD83D...) sorts before U+FF61.
-        #expect(try canonical(#"{"é":1,"z":2,"😀":3,"\uff61":4,"A":5,"":6}"#) == #"{"":6,"A":5,"z":2,"é":1,"😀":3,"｡":4}"#)
+        #expect(
+            try canonical(#"{"é":1,"z":2,"😀":3,"\uff61":4,"A":5,"":6}"#) == #"{"":6,"A":5,"z":2,"é":1,"😀":3,"｡":4}"#)
     }
 
     @Test func literalsAreWrittenAsSuch() throws {
@@ -155,7 +173,10 @@ import Testing
 
     @Test func numbersAreWrittenLikeJavaScript() throws {
         #expect(try canonical("[1.0, 0.5, -3, 100, 1E2, -0.0, 0.1, 3.14159]") == "[1,0.5,-3,100,100,0,0.1,3.14159]")
-        #expect(try canonical("[1e20, 1e21, 0.000001, 1e-7, 1.5e-7, 2.5e+300]") == "[100000000000000000000,1e+21,0.000001,1e-7,1.5e-7,2.5e+300]")
+        #expect(
+            try canonical("[1e20, 1e21, 0.000001, 1e-7, 1.5e-7, 2.5e+300]")
+                == "[100000000000000000000,1e+21,0.000001,1e-7,1.5e-7,2.5e+300]"
+        )
         #expect(try canonical("12345678901234567890") == "12345678901234567890")
         #expect(CanonicalJSON.javaScriptText(333333333.33333329) == "333333333.3333333")
         #expect(CanonicalJSON.javaScriptText(1.7976931348623157e308) == "1.7976931348623157e+308")

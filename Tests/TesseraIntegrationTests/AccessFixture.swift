@@ -2,9 +2,10 @@ import Foundation
 import HTTPTypes
 import Logging
 import PostgresNIO
-import Testing
-@testable import TesseraCore
 import TesseraPostgres
+import Testing
+
+@testable import TesseraCore
 
 /// Two ready orgs with system roles and keys of several kinds, made straight in the metadata database.
 struct AccessFixture: Sendable {
@@ -25,19 +26,24 @@ struct AccessFixture: Sendable {
     static func make(_ settings: Settings) async throws -> AccessFixture {
         try await settings.database.withConnection(as: .admin, logger: logger) { connection in
             guard case .created(let platform) = try await PlatformAdminKeys(logger: logger).bootstrap(on: connection),
-                let platformID = try await APIKeyStore(logger: logger).credential(prefix: platform.prefix, on: connection)?.keyID
+                let platformID = try await APIKeyStore(logger: logger).credential(
+                    prefix: platform.prefix, on: connection)?.keyID
             else { throw TesseraError.internalError }
-            let principal = Principal(kind: .platformAdmin(keyID: platformID), display: platform.displayPrefix, grants: [:])
+            let principal = Principal(
+                kind: .platformAdmin(keyID: platformID), display: platform.displayPrefix, grants: [:])
             let orgA = try await makeOrg("org-a", on: connection)
             let orgB = try await makeOrg("org-b", on: connection)
             func key(_ org: UUID, _ role: SystemRole, expires: Date? = nil) async throws -> APIKey {
-                let roleID = try await RoleStore(logger: logger).role(named: role.rawValue, org: org, on: connection)!.id
+                let roleID = try await RoleStore(logger: logger).role(named: role.rawValue, org: org, on: connection)!
+                    .id
                 return try await APIKeyStore(logger: logger).create(
-                    org: org, name: "\(role.rawValue) key", roleID: roleID, expiresAt: expires, createdBy: principal, on: connection
+                    org: org, name: "\(role.rawValue) key", roleID: roleID, expiresAt: expires, createdBy: principal,
+                    on: connection
                 ).1
             }
             let revoked = try await key(orgA, .admin)
-            try await connection.query("UPDATE api_keys SET revoked_at = now() WHERE prefix = \(revoked.prefix)", logger: logger)
+            try await connection.query(
+                "UPDATE api_keys SET revoked_at = now() WHERE prefix = \(revoked.prefix)", logger: logger)
             return AccessFixture(
                 orgA: orgA, orgB: orgB, platform: platform,
                 ownerA: try await key(orgA, .owner), adminA: try await key(orgA, .admin),
@@ -57,7 +63,9 @@ struct AccessFixture: Sendable {
         }
     }
 
-    static func makeOrg(_ slug: String, status: OrgStatus = .ready, on connection: PostgresConnection) async throws -> UUID {
+    static func makeOrg(_ slug: String, status: OrgStatus = .ready, on connection: PostgresConnection) async throws
+        -> UUID
+    {
         let rows = try await connection.query(
             "INSERT INTO organizations (slug, name, status) VALUES (\(slug), \(slug), \(status.rawValue)::org_status) RETURNING id",
             logger: logger)

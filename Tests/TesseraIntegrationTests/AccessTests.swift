@@ -3,10 +3,11 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import TesseraPostgres
 import Testing
+
 @testable import TesseraCore
 @testable import TesseraGateway
-import TesseraPostgres
 
 /// The isolation matrix: every org route × every kind of caller, with the exact status expected.
 /// Extend `routes` as routes are added: this is the guard against cross-tenant leaks.
@@ -27,27 +28,37 @@ import TesseraPostgres
     }
 
     static let routes: [Route] = [
-        Route(name: "create key", method: .post, path: { o, _ in "/v1/orgs/\(o)/api-keys" },
-              body: { #"{"name":"k","role":"viewer"}"# }, success: .created),
+        Route(
+            name: "create key", method: .post, path: { o, _ in "/v1/orgs/\(o)/api-keys" },
+            body: { #"{"name":"k","role":"viewer"}"# }, success: .created),
         Route(name: "list keys", method: .get, path: { o, _ in "/v1/orgs/\(o)/api-keys" }, body: nil, success: .ok),
-        Route(name: "get key", method: .get, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)" }, body: nil, success: .ok),
-        Route(name: "revoke key", method: .delete, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)" }, body: nil, success: .ok),
-        Route(name: "rotate key", method: .post, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)/rotate" },
-              body: { #"{"grace_seconds":0}"# }, success: .created),
+        Route(
+            name: "get key", method: .get, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)" }, body: nil, success: .ok),
+        Route(
+            name: "revoke key", method: .delete, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)" }, body: nil,
+            success: .ok),
+        Route(
+            name: "rotate key", method: .post, path: { o, t in "/v1/orgs/\(o)/api-keys/\(t.key)/rotate" },
+            body: { #"{"grace_seconds":0}"# }, success: .created),
         Route(name: "list members", method: .get, path: { o, _ in "/v1/orgs/\(o)/members" }, body: nil, success: .ok),
-        Route(name: "add member", method: .post, path: { o, _ in "/v1/orgs/\(o)/members" },
-              body: { #"{"email":"\#(UUID())@example.test","roles":["viewer"],"password":"long enough password"}"# },
-              success: .created),
-        Route(name: "set member roles", method: .put, path: { o, t in "/v1/orgs/\(o)/members/\(t.user)" },
-              body: { #"{"roles":["editor"]}"# }, success: .ok),
-        Route(name: "remove member", method: .delete, path: { o, t in "/v1/orgs/\(o)/members/\(t.user)" }, body: nil,
-              success: .noContent),
+        Route(
+            name: "add member", method: .post, path: { o, _ in "/v1/orgs/\(o)/members" },
+            body: { #"{"email":"\#(UUID())@example.test","roles":["viewer"],"password":"long enough password"}"# },
+            success: .created),
+        Route(
+            name: "set member roles", method: .put, path: { o, t in "/v1/orgs/\(o)/members/\(t.user)" },
+            body: { #"{"roles":["editor"]}"# }, success: .ok),
+        Route(
+            name: "remove member", method: .delete, path: { o, t in "/v1/orgs/\(o)/members/\(t.user)" }, body: nil,
+            success: .noContent),
         Route(name: "list roles", method: .get, path: { o, _ in "/v1/orgs/\(o)/roles" }, body: nil, success: .ok),
-        Route(name: "create role", method: .post, path: { o, _ in "/v1/orgs/\(o)/roles" },
-              body: { #"{"name":"r\#(UInt32.random(in: 0...UInt32.max))","permissions":["predictions.read"]}"# },
-              success: .created),
-        Route(name: "delete role", method: .delete, path: { o, t in "/v1/orgs/\(o)/roles/\(t.role)" }, body: nil,
-              success: .noContent),
+        Route(
+            name: "create role", method: .post, path: { o, _ in "/v1/orgs/\(o)/roles" },
+            body: { #"{"name":"r\#(UInt32.random(in: 0...UInt32.max))","permissions":["predictions.read"]}"# },
+            success: .created),
+        Route(
+            name: "delete role", method: .delete, path: { o, t in "/v1/orgs/\(o)/roles/\(t.role)" }, body: nil,
+            success: .noContent),
     ]
 
     enum Caller: String, CaseIterable, Sendable {
@@ -99,7 +110,8 @@ import TesseraPostgres
                         ) { response in
                             #expect(
                                 response.status == Self.expected(caller, route),
-                                "\(route.name) as \(caller.rawValue): \(response.status.code) \(String(buffer: response.body))")
+                                "\(route.name) as \(caller.rawValue): \(response.status.code) \(String(buffer: response.body))"
+                            )
                             if response.status.code >= 400 {
                                 #expect(response.headers[.contentType] == "application/problem+json")
                             }
@@ -108,10 +120,12 @@ import TesseraPostgres
                 }
                 // An org that does not exist answers exactly like an org that is not yours.
                 try await client.execute(
-                    uri: "/v1/orgs/\(UUID())/api-keys", method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                    uri: "/v1/orgs/\(UUID())/api-keys", method: .get,
+                    headers: AccessFixture.bearer(fixture.adminA.plaintext)
                 ) { #expect($0.status == .notFound) }
                 try await client.execute(
-                    uri: "/v1/orgs/not-a-uuid/api-keys", method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                    uri: "/v1/orgs/not-a-uuid/api-keys", method: .get,
+                    headers: AccessFixture.bearer(fixture.adminA.plaintext)
                 ) { #expect($0.status == .notFound) }
             }
         }
@@ -123,12 +137,16 @@ import TesseraPostgres
             let logger = TestDatabase.logger
             let viewer = try await RoleStore(logger: logger).role(named: "viewer", org: org, on: connection)!
             let key = try await APIKeyStore(logger: logger).create(
-                org: org, name: "target", roleID: viewer.id, expiresAt: nil, createdBy: fixture.platformPrincipal, on: connection
+                org: org, name: "target", roleID: viewer.id, expiresAt: nil, createdBy: fixture.platformPrincipal,
+                on: connection
             ).0.id
-            let (user, _) = try await UserStore(logger: logger).findOrCreate(email: "\(UUID())@example.test", passwordHash: nil, on: connection)
-            _ = try await MemberStore(logger: logger).add(org: org, user: user, roles: [viewer.id], invitedBy: nil, on: connection)
+            let (user, _) = try await UserStore(logger: logger).findOrCreate(
+                email: "\(UUID())@example.test", passwordHash: nil, on: connection)
+            _ = try await MemberStore(logger: logger).add(
+                org: org, user: user, roles: [viewer.id], invitedBy: nil, on: connection)
             let role = try await RoleStore(logger: logger).create(
-                org: org, name: "t\(UInt32.random(in: 0...UInt32.max))", description: nil, permissions: [.tasksRead], on: connection)!
+                org: org, name: "t\(UInt32.random(in: 0...UInt32.max))", description: nil, permissions: [.tasksRead],
+                on: connection)!
             return Target(key: key, user: user, role: role.id)
         }
     }
@@ -151,7 +169,9 @@ import TesseraPostgres
         let next_cursor: String?
     }
 
-    func withApp(_ body: @escaping @Sendable (AccessFixture, any TestClientProtocol, Settings) async throws -> Void) async throws {
+    func withApp(_ body: @escaping @Sendable (AccessFixture, any TestClientProtocol, Settings) async throws -> Void)
+        async throws
+    {
         try await TestDatabase.withFresh(migrated: true) { settings in
             let fixture = try await AccessFixture.make(settings)
             let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
@@ -159,7 +179,8 @@ import TesseraPostgres
         }
     }
 
-    func create(_ client: some TestClientProtocol, org: UUID, as key: APIKey, role: String) async throws -> TestResponse {
+    func create(_ client: some TestClientProtocol, org: UUID, as key: APIKey, role: String) async throws -> TestResponse
+    {
         try await client.execute(
             uri: "/v1/orgs/\(org)/api-keys", method: .post,
             headers: [.authorization: "Bearer \(key.plaintext)", .contentType: "application/json"],
@@ -175,15 +196,21 @@ import TesseraPostgres
             #expect(issued.api_key.prefix == key.displayPrefix)
             #expect(issued.api_key.role == "editor")
             // The new key authenticates; an editor may not manage keys.
-            try await client.execute(uri: "/v1/orgs/\(fixture.orgA)/api-keys", method: .get, headers: AccessFixture.bearer(issued.key)) {
+            try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgA)/api-keys", method: .get, headers: AccessFixture.bearer(issued.key)
+            ) {
                 #expect($0.status == .forbidden)
             }
             // Listing never shows a secret.
-            try await client.execute(uri: "/v1/orgs/\(fixture.orgA)/api-keys", method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)) {
+            try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgA)/api-keys", method: .get,
+                headers: AccessFixture.bearer(fixture.adminA.plaintext)
+            ) {
                 #expect($0.status == .ok)
                 #expect(!String(buffer: $0.body).contains(issued.key))
             }
-            let stored = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+            let stored = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                connection in
                 try await connection.query("SELECT api_keys::text FROM api_keys", logger: TestDatabase.logger)
                     .collect().map { try $0.decode(String.self) }.joined()
             }
@@ -199,25 +226,36 @@ import TesseraPostgres
             #expect(String(buffer: byAdmin.body).contains("orgs.manage"))
             #expect(try await create(client, org: fixture.orgA, as: fixture.ownerA, role: "owner").status == .created)
             // A viewer cannot issue keys at all, not even viewer keys.
-            #expect(try await create(client, org: fixture.orgA, as: fixture.viewerA, role: "viewer").status == .forbidden)
-            #expect(try await create(client, org: fixture.orgA, as: fixture.adminA, role: "no-such-role").status == .unprocessableContent)
+            #expect(
+                try await create(client, org: fixture.orgA, as: fixture.viewerA, role: "viewer").status == .forbidden)
+            #expect(
+                try await create(client, org: fixture.orgA, as: fixture.adminA, role: "no-such-role").status
+                    == .unprocessableContent)
         }
     }
 
     @Test func revokedKeyIsRefusedAtOnce() async throws {
         try await withApp { fixture, client, _ in
             let issued = try JSONDecoder().decode(
-                Issued.self, from: Data(buffer: try await create(client, org: fixture.orgA, as: fixture.adminA, role: "admin").body))
+                Issued.self,
+                from: Data(buffer: try await create(client, org: fixture.orgA, as: fixture.adminA, role: "admin").body))
             let list = "/v1/orgs/\(fixture.orgA)/api-keys"
-            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(issued.key)) { #expect($0.status == .ok) }
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(issued.key)) {
+                #expect($0.status == .ok)
+            }
             try await client.execute(
-                uri: "\(list)/\(issued.api_key.id)", method: .delete, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                uri: "\(list)/\(issued.api_key.id)", method: .delete,
+                headers: AccessFixture.bearer(fixture.adminA.plaintext)
             ) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("\"revoked\""))
             }
             // Cached a moment ago, yet refused now: the revocation notification reached the cache.
-            try await waitUntil { try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(issued.key)) { $0.status } == .unauthorized }
+            try await waitUntil {
+                try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(issued.key)) {
+                    $0.status
+                } == .unauthorized
+            }
         }
     }
 
@@ -225,7 +263,8 @@ import TesseraPostgres
         try await withApp { fixture, client, _ in
             let list = "/v1/orgs/\(fixture.orgA)/api-keys"
             let old = try JSONDecoder().decode(
-                Issued.self, from: Data(buffer: try await create(client, org: fixture.orgA, as: fixture.adminA, role: "admin").body))
+                Issued.self,
+                from: Data(buffer: try await create(client, org: fixture.orgA, as: fixture.adminA, role: "admin").body))
             let rotated = try await client.execute(
                 uri: "\(list)/\(old.api_key.id)/rotate", method: .post,
                 headers: [.authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json"],
@@ -233,8 +272,12 @@ import TesseraPostgres
             #expect(rotated.status == .created)
             let new = try JSONDecoder().decode(Issued.self, from: Data(buffer: rotated.body))
             #expect(new.key != old.key)
-            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(new.key)) { #expect($0.status == .ok) }
-            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) { #expect($0.status == .ok) }
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(new.key)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) {
+                #expect($0.status == .ok)
+            }
             // A rotated key cannot be rotated again.
             try await client.execute(
                 uri: "\(list)/\(old.api_key.id)/rotate", method: .post,
@@ -242,7 +285,9 @@ import TesseraPostgres
                 body: ByteBuffer(string: "{}")
             ) { #expect($0.status == .conflict, "\(String(buffer: $0.body))") }
             try await Task.sleep(for: .seconds(6.2))
-            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) {
+                #expect($0.status == .unauthorized)
+            }
         }
     }
 
@@ -255,7 +300,11 @@ import TesseraPostgres
                 let uri = "/v1/orgs/\(fixture.orgA)/api-keys?limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
                 let page = try JSONDecoder().decode(
                     Page.self,
-                    from: Data(buffer: try await client.execute(uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)).body))
+                    from: Data(
+                        buffer: try await client.execute(
+                            uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                        )
+                        .body))
                 #expect(page.items.count <= 2)
                 seen += page.items.map(\.id)
                 cursor = page.next_cursor
@@ -276,12 +325,17 @@ import TesseraPostgres
             try await app.test(.router) { client in
                 let uri = "/v1/orgs/\(fixture.orgA)/api-keys"
                 for _ in 0..<3 {
-                    try await client.execute(uri: uri, method: .get, headers: AccessFixture.bearer(AccessFixture.wrongSecret(for: fixture.adminA))) {
+                    try await client.execute(
+                        uri: uri, method: .get,
+                        headers: AccessFixture.bearer(AccessFixture.wrongSecret(for: fixture.adminA))
+                    ) {
                         #expect($0.status == .unauthorized)
                     }
                 }
                 // Now even a valid key from that address waits.
-                try await client.execute(uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)) { response in
+                try await client.execute(
+                    uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                ) { response in
                     #expect(response.status == .tooManyRequests)
                     #expect(response.headers[.contentType] == "application/problem+json")
                     #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 > 0)
@@ -293,10 +347,16 @@ import TesseraPostgres
     @Test func orgKeyNeverActsOutsideItsOrgButPlatformAdminActsAnywhere() async throws {
         try await withApp { fixture, client, _ in
             // The owner of A, holding every permission, still cannot see B.
-            try await client.execute(uri: "/v1/orgs/\(fixture.orgB)/api-keys", method: .get, headers: AccessFixture.bearer(fixture.ownerA.plaintext)) {
+            try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgB)/api-keys", method: .get,
+                headers: AccessFixture.bearer(fixture.ownerA.plaintext)
+            ) {
                 #expect($0.status == .notFound)
             }
-            try await client.execute(uri: "/v1/orgs/\(fixture.orgB)/api-keys", method: .get, headers: AccessFixture.bearer(fixture.platform.plaintext)) {
+            try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgB)/api-keys", method: .get,
+                headers: AccessFixture.bearer(fixture.platform.plaintext)
+            ) {
                 #expect($0.status == .ok)
             }
         }
@@ -327,7 +387,9 @@ func waitUntil(timeout: Duration = .seconds(1), _ condition: () async throws -> 
 @Suite struct RouteRuleTests {
     @Test func everyOperationMustDeclareAKnownRule() throws {
         #expect(throws: RouteTable.RuleError.self) { try RouteTable.rule(nil, path: "/x", method: "GET") }
-        #expect(throws: RouteTable.RuleError.self) { try RouteTable.rule("keys.steal", path: "/v1/orgs/{org}/x", method: "GET") }
+        #expect(throws: RouteTable.RuleError.self) {
+            try RouteTable.rule("keys.steal", path: "/v1/orgs/{org}/x", method: "GET")
+        }
         #expect(throws: RouteTable.RuleError.self) { try RouteTable.rule("keys.manage", path: "/v1/x", method: "GET") }
         #expect(try RouteTable.rule("keys.manage", path: "/v1/orgs/{org}/x", method: "GET") == .org(.keysManage))
         #expect(try RouteTable.rule("authenticated", path: "/v1/auth/whoami", method: "GET") == .authenticated)
@@ -337,7 +399,9 @@ func waitUntil(timeout: Duration = .seconds(1), _ condition: () async throws -> 
         // Loading fails on a missing or unknown rule, so this is the whole contract checked.
         let document = try OpenAPIDocument.load()
         #expect(document.routes.rule(endpoint: "/v1/orgs/:org/api-keys", method: "POST") == .org(.keysManage))
-        #expect(document.routes.rule(endpoint: "/v1/orgs/{org}/members/{user_id}", method: "DELETE") == .org(.membersManage))
+        #expect(
+            document.routes.rule(endpoint: "/v1/orgs/{org}/members/{user_id}", method: "DELETE") == .org(.membersManage)
+        )
         #expect(document.routes.rule(endpoint: "/healthz", method: "GET") == .public)
         #expect(document.routes.rule(endpoint: "/nope", method: "GET") == nil)
     }
@@ -349,15 +413,21 @@ func waitUntil(timeout: Duration = .seconds(1), _ condition: () async throws -> 
             let fixture = try await AccessFixture.make(settings)
             let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
             try await app.test(.router) { client in
-                for bad in [nil, "tsk_x", AccessFixture.wrongSecret(for: fixture.adminA), fixture.revokedA.plaintext, fixture.expiredA.plaintext,
-                            "tss_" + String(repeating: "a", count: 43)] {
+                for bad in [
+                    nil, "tsk_x", AccessFixture.wrongSecret(for: fixture.adminA), fixture.revokedA.plaintext,
+                    fixture.expiredA.plaintext,
+                    "tss_" + String(repeating: "a", count: 43),
+                ] {
                     let headers: HTTPFields = bad.map { [.authorization: "Bearer \($0)"] } ?? [:]
                     try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: headers) { response in
                         #expect(response.status == .unauthorized)
                         #expect(response.headers[.wwwAuthenticate] == "Bearer")
                     }
                 }
-                try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: AccessFixture.bearer(fixture.viewerA.plaintext)) { response in
+                try await client.execute(
+                    uri: "/v1/auth/whoami", method: .get, headers: AccessFixture.bearer(fixture.viewerA.plaintext)
+                ) {
+                    response in
                     #expect(response.status == .ok)
                     let body = String(buffer: response.body)
                     #expect(body.contains("api_key"))

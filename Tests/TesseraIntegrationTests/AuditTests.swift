@@ -1,16 +1,19 @@
 import Foundation
 import PostgresNIO
-import Testing
-@testable import TesseraCore
 import TesseraPostgres
+import Testing
+
+@testable import TesseraCore
 
 @Suite struct AuditLogTests {
     static let logger = TestDatabase.logger
 
     func event(_ org: UUID?, _ i: Int) -> AuditEvent {
         AuditEvent(
-            org: org, actorKind: .system, actorDisplay: "test", action: .datasetCreate, entityType: "dataset", entityID: "\(i)",
-            requestID: "r\(i)", clientIP: "127.0.0.1", userAgent: "ua\n\"quoted\"", metadata: ["i": "\(i)", "ünï": "cødé"])
+            org: org, actorKind: .system, actorDisplay: "test", action: .datasetCreate, entityType: "dataset",
+            entityID: "\(i)",
+            requestID: "r\(i)", clientIP: "127.0.0.1", userAgent: "ua\n\"quoted\"",
+            metadata: ["i": "\(i)", "ünï": "cødé"])
     }
 
     @Test func theDatabaseChainsConcurrentAppendsPerOrgWithoutGapsOrForks() async throws {
@@ -21,7 +24,8 @@ import TesseraPostgres
                     group.addTask {
                         try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
                             for i in 0..<10 {
-                                try await AuditStore(logger: Self.logger).append(self.event(orgs[worker % 3], worker * 100 + i), on: connection)
+                                try await AuditStore(logger: Self.logger).append(
+                                    self.event(orgs[worker % 3], worker * 100 + i), on: connection)
                             }
                         }
                     }
@@ -30,13 +34,17 @@ import TesseraPostgres
             }
             try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
                 for org in orgs {
-                    #expect(try await AuditStore(logger: Self.logger).verify(org: org, on: connection) == .intact(count: 20))
+                    #expect(
+                        try await AuditStore(logger: Self.logger).verify(org: org, on: connection) == .intact(count: 20)
+                    )
                 }
                 // The same event id twice is one record.
                 let again = event(orgs[0], 0)
                 try await AuditStore(logger: Self.logger).append(again, on: connection)
                 try await AuditStore(logger: Self.logger).append(again, on: connection)
-                #expect(try await AuditStore(logger: Self.logger).verify(org: orgs[0], on: connection) == .intact(count: 21))
+                #expect(
+                    try await AuditStore(logger: Self.logger).verify(org: orgs[0], on: connection) == .intact(count: 21)
+                )
             }
         }
     }
@@ -48,7 +56,9 @@ import TesseraPostgres
             try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
                 for i in 0..<5 { try await AuditStore(logger: Self.logger).append(event(org, i), on: connection) }
             }
-            try superuser(settings, """
+            try superuser(
+                settings,
+                """
                 ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update_delete;
                 UPDATE audit_logs SET entity_id = 'forged' WHERE org_id = '\(org)' AND seq = 3;
                 """)
@@ -81,7 +91,8 @@ import TesseraPostgres
                 }
             }
             let outcome = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
-                try await AuditRetention(box: box, logger: Self.logger).purge(org: org, olderThan: Date().addingTimeInterval(1), on: $0)
+                try await AuditRetention(box: box, logger: Self.logger).purge(
+                    org: org, olderThan: Date().addingTimeInterval(1), on: $0)
             }
             #expect(outcome == .purged(through: 5))
             try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
@@ -91,19 +102,23 @@ import TesseraPostgres
                 // Without the master key's signature the anchor proves nothing.
                 let stranger = try SecretBox(masterKeyBase64: SecretBox.generateMasterKey())
                 let forged = try await store.verify(org: org, box: stranger, on: connection)
-                #expect(forged == .broken(seq: 6, reason: "the anchor before record 6 has a wrong signature"), "\(forged)")
+                #expect(
+                    forged == .broken(seq: 6, reason: "the anchor before record 6 has a wrong signature"), "\(forged)")
             }
             // A broken chain is never purged.
             let other = UUID()
             try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
                 for i in 0..<3 { try await store.append(event(other, i), on: connection) }
             }
-            try superuser(settings, """
+            try superuser(
+                settings,
+                """
                 ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update_delete;
                 UPDATE audit_logs SET entity_id = 'forged' WHERE org_id = '\(other)' AND seq = 2;
                 """)
             let refused = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
-                try await AuditRetention(box: box, logger: Self.logger).purge(org: other, olderThan: Date().addingTimeInterval(1), on: $0)
+                try await AuditRetention(box: box, logger: Self.logger).purge(
+                    org: other, olderThan: Date().addingTimeInterval(1), on: $0)
             }
             guard case .refused = refused else {
                 Issue.record("a broken chain was purged: \(refused)")

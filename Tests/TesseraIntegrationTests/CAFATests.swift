@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
 @testable import TesseraCore
 @testable import TesseraGateway
 
@@ -11,10 +12,21 @@ import Testing
     static let logger = TestDatabase.logger
 
     struct Created: Decodable { let id: String }
-    struct Ontology: Decodable { let id, version: String; let terms, obsolete, edges, alt_ids: Int; let namespaces: [String: Int] }
-    struct TermSet: Decodable { let id: String; let lines, entries, targets, unknown_terms: Int; let excluded_not: Int? }
+    struct Ontology: Decodable {
+        let id, version: String
+        let terms, obsolete, edges, alt_ids: Int
+        let namespaces: [String: Int]
+    }
+    struct TermSet: Decodable {
+        let id: String
+        let lines, entries, targets, unknown_terms: Int
+        let excluded_not: Int?
+    }
     struct Term: Decodable {
-        struct Link: Decodable { let term: String; let relation: String? }
+        struct Link: Decodable {
+            let term: String
+            let relation: String?
+        }
         let term: String
         let name: String?
         let alt_ids: [String]
@@ -28,7 +40,10 @@ import Testing
     }
     struct Evaluation: Decodable {
         struct Namespace: Decodable {
-            struct Best: Decodable { struct F: Decodable { let value, tau, cov: Double }; let f: F? }
+            struct Best: Decodable {
+                struct F: Decodable { let value, tau, cov: Double }
+                let f: F?
+            }
             let namespace: String
             let targets, predicted_targets: Int
             let best: Best
@@ -64,7 +79,9 @@ import Testing
     }
 
     static func upload(_ calls: OrgCalls, _ path: String, file: String) async throws -> TestResponse {
-        try await calls.post(path, String(decoding: try Data(contentsOf: URL(fileURLWithPath: file)), as: UTF8.self), contentType: "text/tab-separated-values")
+        try await calls.post(
+            path, String(decoding: try Data(contentsOf: URL(fileURLWithPath: file)), as: UTF8.self),
+            contentType: "text/tab-separated-values")
     }
 
     /// Evaluates through the API and writes the stored result where compare.py reads it; returns compare.py's job
@@ -73,23 +90,33 @@ import Testing
         _ calls: OrgCalls, directory: String, obo: String, gt: String, pred: String, annotations: String, ia: String?,
         step: Double = 0.01, norm: String = "cafa"
     ) async throws -> [String: Any] {
-        let predictions = try decode(Created.self, try await upload(calls, "/prediction-sets?ontology_id=\(try ontologyID(calls, obo))", file: pred)).id
-        var request: [String: Any] = ["prediction_set_id": predictions, "annotation_set_id": annotations, "threshold_step": step, "normalization": norm]
+        let predictions = try decode(
+            Created.self,
+            try await upload(calls, "/prediction-sets?ontology_id=\(try ontologyID(calls, obo))", file: pred)
+        ).id
+        var request: [String: Any] = [
+            "prediction_set_id": predictions, "annotation_set_id": annotations, "threshold_step": step,
+            "normalization": norm,
+        ]
         if let ia { request["information_accretion"] = try String(contentsOfFile: ia, encoding: .utf8) }
-        let created = try await calls.post("/cafa-evaluations", String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
+        let created = try await calls.post(
+            "/cafa-evaluations", String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
         #expect(created.status == .created, "\(String(buffer: created.body).prefix(500))")
         let id = try decode(Created.self, created).id
         let stored = try await calls.get("/cafa-evaluations/\(id)")
         let resultPath = "\(directory)/result-\(id).json"
         try Data(buffer: stored.body).write(to: URL(fileURLWithPath: resultPath))
-        var job: [String: Any] = ["obo": obo, "pred": pred, "gt": gt, "result": resultPath, "th_step": step, "norm": norm]
+        var job: [String: Any] = [
+            "obo": obo, "pred": pred, "gt": gt, "result": resultPath, "th_step": step, "norm": norm,
+        ]
         if let ia { job["ia"] = ia }
         return job
     }
 
     static func ontologyID(_ calls: OrgCalls, _ obo: String) async throws -> String {
-        let response = try await calls.post("/ontologies", String(decoding: try Data(contentsOf: URL(fileURLWithPath: obo)), as: UTF8.self),
-                                            contentType: "text/plain")
+        let response = try await calls.post(
+            "/ontologies", String(decoding: try Data(contentsOf: URL(fileURLWithPath: obo)), as: UTF8.self),
+            contentType: "text/plain")
         #expect(response.status == .ok || response.status == .created)
         return try decode(Created.self, response).id
     }
@@ -98,15 +125,25 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-cafa-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let package = try #require(try Self.run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
+        let package = try #require(
+            try Self.run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
         let example = package.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
-        let obo = "\(example)/IDPO_disorder_function.obo", gt = "\(example)/ground_truth.tsv"
+        let obo = "\(example)/IDPO_disorder_function.obo"
+        let gt = "\(example)/ground_truth.tsv"
         // An information-accretion file for the example's terms (every third one 0, i.e. left out of the weighted measures).
-        let terms = try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { $0.dropFirst(4) }
+        let terms = try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter {
+            $0.hasPrefix("id: ")
+        }.map {
+            $0.dropFirst(4)
+        }
         let ia = "\(directory)/example-ia.tsv"
-        try terms.enumerated().map { "\($1)\t\(Double($0 % 3) * 0.75)\n" }.joined().write(toFile: ia, atomically: true, encoding: .utf8)
-        try Self.run(["python3", "bench/cafa/generate.py", "\(directory)/generated", "--terms", "2000", "--targets", "300", "--predictions", "30000",
-                      "--seed", "3"])
+        try terms.enumerated().map { "\($1)\t\(Double($0 % 3) * 0.75)\n" }.joined().write(
+            toFile: ia, atomically: true, encoding: .utf8)
+        try Self.run([
+            "python3", "bench/cafa/generate.py", "\(directory)/generated", "--terms", "2000", "--targets", "300",
+            "--predictions", "30000",
+            "--seed", "3",
+        ])
 
         try await TenantTests().withEnv { env in
             let platform = try await AccessFixture.platformKey(env.settings)
@@ -115,29 +152,40 @@ import Testing
             try await app.test(.router) { client in
                 let calls = OrgCalls(client: client, org: org, key: platform)
                 let ontology = try await Self.ontologyID(calls, obo)
-                let truth = try Self.decode(TermSet.self, try await Self.upload(calls, "/annotation-sets?ontology_id=\(ontology)", file: gt))
+                let truth = try Self.decode(
+                    TermSet.self, try await Self.upload(calls, "/annotation-sets?ontology_id=\(ontology)", file: gt))
                 #expect(truth.entries == 180 && truth.unknown_terms == 0)
                 var jobs: [[String: Any]] = []
                 for k in 1...5 {
-                    jobs.append(try await Self.evaluate(
-                        calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_\(k).tsv", annotations: truth.id, ia: ia))
+                    jobs.append(
+                        try await Self.evaluate(
+                            calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_\(k).tsv",
+                            annotations: truth.id, ia: ia))
                 }
-                jobs.append(try await Self.evaluate(
-                    calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_2.tsv", annotations: truth.id, ia: nil))
+                jobs.append(
+                    try await Self.evaluate(
+                        calls, directory: directory, obo: obo, gt: gt, pred: "\(example)/predictions/pred_2.tsv",
+                        annotations: truth.id,
+                        ia: nil))
 
                 // Three namespaces, alternative ids, obsolete and unknown terms, part_of edges, duplicates.
                 let g = "\(directory)/generated"
                 let generated = try await Self.ontologyID(calls, "\(g)/ontology.obo")
                 let generatedTruth = try Self.decode(
-                    TermSet.self, try await Self.upload(calls, "/annotation-sets?ontology_id=\(generated)", file: "\(g)/ground_truth.tsv"))
+                    TermSet.self,
+                    try await Self.upload(
+                        calls, "/annotation-sets?ontology_id=\(generated)", file: "\(g)/ground_truth.tsv"))
                 #expect(generatedTruth.unknown_terms > 0)
                 for (step, norm) in [(0.01, "cafa"), (0.05, "gt")] {
-                    jobs.append(try await Self.evaluate(
-                        calls, directory: directory, obo: "\(g)/ontology.obo", gt: "\(g)/ground_truth.tsv", pred: "\(g)/predictions/predictions.tsv",
-                        annotations: generatedTruth.id, ia: "\(g)/ia.tsv", step: step, norm: norm))
+                    jobs.append(
+                        try await Self.evaluate(
+                            calls, directory: directory, obo: "\(g)/ontology.obo", gt: "\(g)/ground_truth.tsv",
+                            pred: "\(g)/predictions/predictions.tsv",
+                            annotations: generatedTruth.id, ia: "\(g)/ia.tsv", step: step, norm: norm))
                 }
                 // One Python process compares all eight with cafaeval.
-                try JSONSerialization.data(withJSONObject: jobs).write(to: URL(fileURLWithPath: "\(directory)/jobs.json"))
+                try JSONSerialization.data(withJSONObject: jobs).write(
+                    to: URL(fileURLWithPath: "\(directory)/jobs.json"))
                 let report = try Self.run(["python3", "bench/cafa/compare.py", "--batch", "\(directory)/jobs.json"])
                 #expect(report?.contains("RESULT: OK (0 of 8 jobs failed)") == true, "\(report ?? "")")
             }
@@ -209,30 +257,48 @@ import Testing
                 #expect(first.status == .created)
                 let ontology = try Self.decode(Ontology.self, first)
                 #expect(ontology.version == "1.2/test/2026-01-01" && ontology.terms == 7 && ontology.obsolete == 1)
-                #expect(ontology.edges == 5 && ontology.alt_ids == 1 && ontology.namespaces == ["biological_process": 4, "molecular_function": 2])
-                let again = try await calls.post("/ontologies", Self.obo + "\n[Term]\nid: T:0555\nnamespace: biological_process\n", contentType: "text/plain")
+                #expect(
+                    ontology.edges == 5 && ontology.alt_ids == 1
+                        && ontology.namespaces == ["biological_process": 4, "molecular_function": 2])
+                let again = try await calls.post(
+                    "/ontologies", Self.obo + "\n[Term]\nid: T:0555\nnamespace: biological_process\n",
+                    contentType: "text/plain")
                 let againID = try Self.decode(Ontology.self, again).id
                 #expect(again.status == .ok && againID == ontology.id)
                 // Ancestors come from the stored edges (is_a and part_of); an alternative id finds its term.
                 let term = try Self.decode(Term.self, try await calls.get("/ontologies/\(ontology.id)/terms/T:0004"))
-                #expect(term.ancestors.map(\.term) == ["T:0001", "T:0002", "T:0003"] && term.parents.map(\.term) == ["T:0002", "T:0003"])
+                #expect(
+                    term.ancestors.map(\.term) == ["T:0001", "T:0002", "T:0003"]
+                        && term.parents.map(\.term) == ["T:0002", "T:0003"])
                 let alt = try Self.decode(Term.self, try await calls.get("/ontologies/\(ontology.id)/terms/T:0092"))
                 #expect(alt.term == "T:0002" && alt.alt_ids == ["T:0092"] && alt.ancestors.map(\.term) == ["T:0001"])
                 let part = try Self.decode(Term.self, try await calls.get("/ontologies/\(ontology.id)/terms/T:0003"))
-                #expect(part.parents.first?.relation == "part_of" && part.ancestors.map(\.term) == ["T:0001", "T:0002"])
+                #expect(
+                    part.parents.first?.relation == "part_of" && part.ancestors.map(\.term) == ["T:0001", "T:0002"])
                 #expect(try await calls.get("/ontologies/\(ontology.id)/terms/T:4040").status == .notFound)
                 // A cycle, or a stanza without an id: 422, nothing stored.
-                let cycle = "format-version: 1.2\ndata-version: c\n\n[Term]\nid: A:1\nnamespace: n\nis_a: A:2\n\n[Term]\nid: A:2\nnamespace: n\nis_a: A:1\n"
-                #expect(try await calls.post("/ontologies", cycle, contentType: "text/plain").status == .unprocessableContent)
-                #expect(try await calls.post("/ontologies", "[Term]\nname: x\n", contentType: "text/plain").status == .unprocessableContent)
+                let cycle =
+                    "format-version: 1.2\ndata-version: c\n\n[Term]\nid: A:1\nnamespace: n\nis_a: A:2\n\n[Term]\nid: A:2\nnamespace: n\nis_a: A:1\n"
+                #expect(
+                    try await calls.post("/ontologies", cycle, contentType: "text/plain").status
+                        == .unprocessableContent)
+                #expect(
+                    try await calls.post("/ontologies", "[Term]\nname: x\n", contentType: "text/plain").status
+                        == .unprocessableContent)
                 struct List: Decodable { let items: [Created] }
                 #expect(try Self.decode(List.self, try await calls.get("/ontologies")).items.map(\.id) == [ontology.id])
 
                 // Annotation sets: NOT-qualified and unknown terms left out and counted.
-                let oldText = "P1\tT:0004\tIDA\nP2\tT:0101\tEXP\nP3\tT:0002\tIDA\tNOT|involved_in\nP3\tT:0101\tIMP\nP6\tT:0002\tIDA\nP9\tX:0000\tIDA\n"
-                let old = try Self.decode(TermSet.self, try await calls.post(
-                    "/annotation-sets?ontology_id=\(ontology.id)&name=old", oldText, contentType: "text/tab-separated-values"))
-                #expect(old.lines == 6 && old.entries == 4 && old.excluded_not == 1 && old.unknown_terms == 1 && old.targets == 4)
+                let oldText =
+                    "P1\tT:0004\tIDA\nP2\tT:0101\tEXP\nP3\tT:0002\tIDA\tNOT|involved_in\nP3\tT:0101\tIMP\nP6\tT:0002\tIDA\nP9\tX:0000\tIDA\n"
+                let old = try Self.decode(
+                    TermSet.self,
+                    try await calls.post(
+                        "/annotation-sets?ontology_id=\(ontology.id)&name=old", oldText,
+                        contentType: "text/tab-separated-values"))
+                #expect(
+                    old.lines == 6 && old.entries == 4 && old.excluded_not == 1 && old.unknown_terms == 1
+                        && old.targets == 4)
                 let newText = """
                     # a comment
                     P1\tT:0004
@@ -246,39 +312,57 @@ import Testing
                     P6\tT:0004
                     P5\tT:0101\tIDA\tNOT
                     """
-                let new = try Self.decode(TermSet.self, try await calls.post(
-                    "/annotation-sets?ontology_id=\(ontology.id)&name=new", newText, contentType: "text/plain"))
+                let new = try Self.decode(
+                    TermSet.self,
+                    try await calls.post(
+                        "/annotation-sets?ontology_id=\(ontology.id)&name=new", newText, contentType: "text/plain"))
                 #expect(new.entries == 9 && new.excluded_not == 1)
                 // NK: P4 (nothing before); LK: P1 in mf, P2 in bp (known only elsewhere); PK: P6 gains T:0004 in bp
                 // (P3's T:0100 is an ancestor of what it had: nothing gained).
-                let split = try await calls.post("/evaluation-sets", #"{"old_annotation_set_id":"\#(old.id)","new_annotation_set_id":"\#(new.id)"}"#)
+                let split = try await calls.post(
+                    "/evaluation-sets", #"{"old_annotation_set_id":"\#(old.id)","new_annotation_set_id":"\#(new.id)"}"#)
                 #expect(split.status == .created, "\(String(buffer: split.body))")
                 let set = try Self.decode(EvaluationSet.self, split)
                 let one = EvaluationSet.Count(targets: 1, annotations: 1)
-                #expect(set.counts["NK"]?["biological_process"] == one && set.counts["NK"]?["molecular_function"].map(\.targets) ?? 0 == 0)
-                #expect(set.counts["LK"]?["molecular_function"] == one && set.counts["LK"]?["biological_process"] == one)
-                #expect(set.counts["PK"]?["biological_process"] == one && set.counts["PK"]?["molecular_function"].map(\.targets) ?? 0 == 0)
+                #expect(
+                    set.counts["NK"]?["biological_process"] == one
+                        && set.counts["NK"]?["molecular_function"].map(\.targets) ?? 0 == 0)
+                #expect(
+                    set.counts["LK"]?["molecular_function"] == one && set.counts["LK"]?["biological_process"] == one)
+                #expect(
+                    set.counts["PK"]?["biological_process"] == one
+                        && set.counts["PK"]?["molecular_function"].map(\.targets) ?? 0 == 0)
 
                 // Predictions: a bad line refuses the whole file; CAFA headers are skipped.
                 let bad = try await calls.post(
-                    "/prediction-sets?ontology_id=\(ontology.id)", "P4\tT:0002\t0.9\nP4\tT:0001\t1.5\n", contentType: "text/plain")
+                    "/prediction-sets?ontology_id=\(ontology.id)", "P4\tT:0002\t0.9\nP4\tT:0001\t1.5\n",
+                    contentType: "text/plain")
                 #expect(bad.status == .unprocessableContent && String(buffer: bad.body).contains("line 2"))
                 #expect(try Self.decode(List.self, try await calls.get("/prediction-sets")).items.isEmpty)
-                let predictionText = "AUTHOR tessera\nMODEL 1\nKEYWORDS none.\nP4\tT:0002\t0.9\nP4\tT:0002\t0.4\nP4\tT:0101\t0.4\nP6\tT:0004\t0.7\nP6\tT:0001\t0.2\nX\tT:0001\t1\nEND\n"
-                let predictions = try Self.decode(TermSet.self, try await calls.post(
-                    "/prediction-sets?ontology_id=\(ontology.id)", predictionText, contentType: "text/plain"))
+                let predictionText =
+                    "AUTHOR tessera\nMODEL 1\nKEYWORDS none.\nP4\tT:0002\t0.9\nP4\tT:0002\t0.4\nP4\tT:0101\t0.4\nP6\tT:0004\t0.7\nP6\tT:0001\t0.2\nX\tT:0001\t1\nEND\n"
+                let predictions = try Self.decode(
+                    TermSet.self,
+                    try await calls.post(
+                        "/prediction-sets?ontology_id=\(ontology.id)", predictionText, contentType: "text/plain"))
                 #expect(predictions.lines == 6 && predictions.entries == 5 && predictions.targets == 3)
 
                 // NK: P4's truth {T:0002} propagates to {T:0001, T:0002}, predicted at 0.9 with its ancestor: F 1 from tau 0.01.
-                let nk = try await calls.post("/cafa-evaluations", #"{"prediction_set_id":"\#(predictions.id)","evaluation_set_id":"\#(set.id)","category":"NK"}"#)
+                let nk = try await calls.post(
+                    "/cafa-evaluations",
+                    #"{"prediction_set_id":"\#(predictions.id)","evaluation_set_id":"\#(set.id)","category":"NK"}"#)
                 #expect(nk.status == .created, "\(String(buffer: nk.body))")
                 let result = try Self.decode(Evaluation.self, nk)
                 #expect(result.namespaces.map(\.namespace) == ["biological_process"] && !result.weighted)
                 let f = try #require(result.namespaces.first?.best.f)
                 #expect(f.value == 1 && f.tau == 0.01 && f.cov == 1)
                 // PK: P6 must find T:0004 (0.7): F 1 up to 0.7.
-                let pk = try Self.decode(Evaluation.self, try await calls.post(
-                    "/cafa-evaluations", #"{"prediction_set_id":"\#(predictions.id)","evaluation_set_id":"\#(set.id)","category":"PK"}"#))
+                let pk = try Self.decode(
+                    Evaluation.self,
+                    try await calls.post(
+                        "/cafa-evaluations",
+                        #"{"prediction_set_id":"\#(predictions.id)","evaluation_set_id":"\#(set.id)","category":"PK"}"#
+                    ))
                 #expect(pk.namespaces.first?.best.f?.value == 1)
 
                 // Bad requests: 422, nothing stored.
@@ -305,11 +389,16 @@ import Testing
                 }
                 try await waitUntil(timeout: .seconds(5)) {
                     let actions = try await env.client.withConnection { connection in
-                        try await connection.query("SELECT action FROM audit_logs WHERE org_id = \(org)", logger: Self.logger)
-                            .collect().map { try $0.decode(String.self) }
+                        try await connection.query(
+                            "SELECT action FROM audit_logs WHERE org_id = \(org)", logger: Self.logger
+                        )
+                        .collect().map { try $0.decode(String.self) }
                     }
-                    let expected = ["ontology.create": 1, "annotation_set.create": 2, "evaluation_set.create": 1, "prediction_set.create": 1,
-                                    "cafa_evaluation.create": 2]
+                    let expected = [
+                        "ontology.create": 1, "annotation_set.create": 2, "evaluation_set.create": 1,
+                        "prediction_set.create": 1,
+                        "cafa_evaluation.create": 2,
+                    ]
                     return expected.allSatisfy { action, count in actions.filter { $0 == action }.count == count }
                 }
             }

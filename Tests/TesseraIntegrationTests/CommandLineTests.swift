@@ -1,12 +1,13 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import PostgresNIO
 import Synchronization
-import Testing
 import TesseraCore
 import TesseraPostgres
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The `tessera` CLI changes orgs through the same use cases as the API: the same validation, and an audit
 /// record for every change, naming the command line and the OS user as the actor.
@@ -14,19 +15,24 @@ import TesseraPostgres
     @Test func orgCommandsAreValidatedAndAuditedLikeTheAPI() async throws {
         try await TestDatabase.withFresh(migrated: true) { settings in
             try await TestDatabase.prepareTenants(settings)
-            let refused = try await Self.tessera(["org", "create", "--name", "Mail", "--owner-email", "nobody@nowhere"], settings)
+            let refused = try await Self.tessera(
+                ["org", "create", "--name", "Mail", "--owner-email", "nobody@nowhere"], settings)
             #expect(refused.status != 0)
             #expect(refused.stderr.contains("is not an email address"), "\(refused.stderr)")
 
             let created = try await Self.tessera(["org", "create", "--name", "CLI Org"], settings)
             #expect(created.status == 0, "\(created.stderr)")
-            let id = try #require(created.stdout.split(separator: " ").dropFirst().first.flatMap { UUID(uuidString: String($0)) })
+            let id = try #require(
+                created.stdout.split(separator: " ").dropFirst().first.flatMap { UUID(uuidString: String($0)) })
             let suspended = try await Self.tessera(["org", "delete", id.uuidString], settings)
             #expect(suspended.status == 0, "\(suspended.stderr)")
             let again = try await Self.tessera(["org", "retry", id.uuidString], settings)
-            #expect(again.status != 0 && again.stderr.contains("only a failed provisioning can be retried"), "\(again.stderr)")
+            #expect(
+                again.status != 0 && again.stderr.contains("only a failed provisioning can be retried"),
+                "\(again.stderr)")
 
-            let records = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+            let records = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                connection in
                 try await connection.query(
                     """
                     SELECT action, actor_kind::text, actor_display, metadata->>'source', user_agent FROM audit_logs
@@ -37,13 +43,17 @@ import TesseraPostgres
             let user = String(cString: getpwuid(getuid())!.pointee.pw_name)
             #expect(records.map(\.0) == ["org.create", "org.suspend"])
             for record in records {
-                #expect(record.1 == "system" && record.2 == "cli:\(user)" && record.3 == "cli" && record.4 == "tessera-cli", "\(record)")
+                #expect(
+                    record.1 == "system" && record.2 == "cli:\(user)" && record.3 == "cli" && record.4 == "tessera-cli",
+                    "\(record)")
             }
         }
     }
 
     /// Runs the built `tessera` with `arguments` against the test's database; its exit status and output.
-    static func tessera(_ arguments: [String], _ settings: Settings) async throws -> (status: Int32, stdout: String, stderr: String) {
+    static func tessera(_ arguments: [String], _ settings: Settings) async throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/.build/debug/tessera")
         process.arguments = arguments
@@ -64,7 +74,9 @@ import TesseraPostgres
         let (stdout, stderr) = await withCheckedContinuation { (done: CheckedContinuation<(Data, Data), Never>) in
             Thread.detachNewThread {
                 let stderrData = Mutex(Data())
-                let reader = Thread(block: { stderrData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } })
+                let reader = Thread(block: {
+                    stderrData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() }
+                })
                 reader.start()
                 let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
                 process.waitUntilExit()
@@ -72,6 +84,8 @@ import TesseraPostgres
                 done.resume(returning: (stdoutData, stderrData.withLock { $0 }))
             }
         }
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
     }
 }

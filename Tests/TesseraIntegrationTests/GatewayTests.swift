@@ -3,8 +3,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import Testing
 import TesseraCore
+import Testing
+
 @testable import TesseraGateway
 
 @Suite struct GatewayTests {
@@ -28,7 +29,9 @@ import TesseraCore
     }
 
     /// Runs `body` against the real application on a migrated throw-away database.
-    static func withApp(migrated: Bool = true, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    static func withApp(
+        migrated: Bool = true, _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
         try await TestDatabase.withFresh(migrated: migrated) { settings in
             let app = try buildApplication(settings: settings, logger: logger)
             try await app.test(.router, body)
@@ -93,7 +96,9 @@ import TesseraCore
                 #expect(response.headers[.requestID] == "abc-123")
             }
             // An unacceptable id (control characters, too long) is replaced.
-            try await client.execute(uri: "/healthz", method: .get, headers: [.requestID: String(repeating: "x", count: 200)]) { response in
+            try await client.execute(
+                uri: "/healthz", method: .get, headers: [.requestID: String(repeating: "x", count: 200)]
+            ) { response in
                 #expect(response.headers[.requestID]?.count == 36)
             }
         }
@@ -173,7 +178,8 @@ import TesseraCore
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-H", "Transfer-Encoding: chunked",
-            "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(file)", "http://127.0.0.1:\(port)/echo-size",
+            "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(file)",
+            "http://127.0.0.1:\(port)/echo-size",
         ]
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -1,9 +1,9 @@
 import Crypto
 import Foundation
 import PostgresNIO
-import Testing
 import TesseraCore
 import TesseraPostgres
+import Testing
 
 @Suite struct MetadataSchemaTests {
     let logger = TestDatabase.logger
@@ -21,7 +21,9 @@ import TesseraPostgres
         try await TestDatabase.withFresh(migrated: true) { settings in
             try await settings.database.withConnection(as: .admin, logger: logger) { connection in
                 try await insertAudit(connection)
-                for statement in ["UPDATE audit_logs SET action = 'x.y'", "DELETE FROM audit_logs", "TRUNCATE audit_logs"] {
+                for statement in [
+                    "UPDATE audit_logs SET action = 'x.y'", "DELETE FROM audit_logs", "TRUNCATE audit_logs",
+                ] {
                     do {
                         try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                         Issue.record("\(statement) must be refused")

@@ -1,8 +1,8 @@
 import Logging
 import PostgresNIO
-import Testing
 import TesseraCore
 import TesseraPostgres
+import Testing
 
 @Suite struct MigratorTests {
     let logger = TestDatabase.logger
@@ -31,7 +31,8 @@ import TesseraPostgres
                 #expect(try await ledger(connection) == migrator.files.map(\.name))
                 // Every table the metadata schema promises exists.
                 let tables = try await connection.query(
-                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'", logger: logger
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                    logger: logger
                 ).collect().map { try $0.decode(String.self) }
                 for table in [
                     "organizations", "users", "roles", "role_permissions", "memberships", "membership_roles",
@@ -51,7 +52,9 @@ import TesseraPostgres
                 let original = try Migrator(files: files([("0001_a.sql", "CREATE TABLE a (x int);")]), logger: logger)
                 try await original.migrate(on: connection)
                 let edited = try Migrator(
-                    files: files([("0001_a.sql", "CREATE TABLE a (x bigint);"), ("0002_b.sql", "CREATE TABLE b (y int);")]),
+                    files: files([
+                        ("0001_a.sql", "CREATE TABLE a (x bigint);"), ("0002_b.sql", "CREATE TABLE b (y int);"),
+                    ]),
                     logger: logger)
                 await #expect(throws: MigrationError.checksumChanged("0001_a.sql")) {
                     try await edited.migrate(on: connection)
@@ -87,8 +90,10 @@ import TesseraPostgres
     @Test func unknownAppliedMigrationIsReported() async throws {
         try await TestDatabase.withFresh { settings in
             try await settings.database.withConnection(as: .admin, logger: logger) { connection in
-                try await Migrator(files: files([("0001_a.sql", "SELECT 1;"), ("0002_b.sql", "SELECT 2;")]), logger: logger)
-                    .migrate(on: connection)
+                try await Migrator(
+                    files: files([("0001_a.sql", "SELECT 1;"), ("0002_b.sql", "SELECT 2;")]), logger: logger
+                )
+                .migrate(on: connection)
                 let older = try Migrator(files: files([("0001_a.sql", "SELECT 1;")]), logger: logger)
                 #expect(try await older.status(on: connection).problem == .unknownApplied("0002_b.sql"))
             }
@@ -106,7 +111,9 @@ import TesseraPostgres
             let results = try await withThrowingTaskGroup(of: [String].self) { group in
                 for _ in 0..<2 {
                     group.addTask {
-                        try await settings.database.withConnection(as: .admin, logger: logger) { try await migrator.migrate(on: $0) }
+                        try await settings.database.withConnection(as: .admin, logger: logger) {
+                            try await migrator.migrate(on: $0)
+                        }
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }

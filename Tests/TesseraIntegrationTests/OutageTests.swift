@@ -1,18 +1,19 @@
-import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import AsyncHTTPClient
+import Foundation
 import Logging
 import PostgresNIO
 import Synchronization
-import Testing
 import TesseraCore
 import TesseraPostgres
 import TesseraProvisioning
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A real `tessera serve` whose metadata and org databases all live on the cluster provisioning/test
 /// keeps for this test alone; readers go on while the cluster is stopped for 20 s and started again.
@@ -28,7 +29,8 @@ import TesseraProvisioning
             let password = environment["TESSERA_TEST_OUTAGE_PASSWORD"],
             let adminPassword = environment["TESSERA_TEST_OUTAGE_ADMIN_PASSWORD"]
         else {
-            Issue.record("TESSERA_TEST_OUTAGE_* are not set: run the tests through provisioning/test, which starts that cluster")
+            Issue.record(
+                "TESSERA_TEST_OUTAGE_* are not set: run the tests through provisioning/test, which starts that cluster")
             return
         }
         let name = "tessera_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
@@ -36,10 +38,14 @@ import TesseraProvisioning
         settings.database.port = port
         settings.database.password = Secret(password)
         settings.database.adminPassword = Secret(adminPassword)
-        try await settings.database.withConnection(as: .admin, database: "postgres", logger: Self.logger) { connection in
+        try await settings.database.withConnection(as: .admin, database: "postgres", logger: Self.logger) {
+            connection in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: Self.logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \"\(name)\" FROM PUBLIC"), logger: Self.logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \"\(name)\" TO tessera_app"), logger: Self.logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \"\(name)\" FROM PUBLIC"),
+                logger: Self.logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \"\(name)\" TO tessera_app"), logger: Self.logger)
         }
         do {
             try await outage(settings)
@@ -57,15 +63,19 @@ import TesseraProvisioning
         let platform = try await AccessFixture.platformKey(settings)
         let orgs = try await Self.provision(Self.orgCount, settings)
         // Fewer connections than orgs: connections are closed and opened for other orgs during the outage.
-        let gateway = try await TwoGatewayTests.Gateway.started(settings, environment: [
-            "TESSERA_DB_PORT": String(settings.database.port),
-            "TESSERA_DB_PASSWORD": settings.database.password!.value,
-            "TESSERA_DB_ADMIN_PASSWORD": settings.database.adminPassword!.value,
-            "TESSERA_TENANTS_MAX_CONNECTIONS": "6",
-            "TESSERA_TENANTS_MAX_PER_ORG": "2",
-            "TESSERA_TENANTS_DEADLINE_MS": String(Self.deadline.components.seconds * 1000 + Int64(Self.deadline.components.attoseconds / 1_000_000_000_000_000)),
-            "TESSERA_HTTP_SHUTDOWN_SECONDS": String(Self.shutdownSeconds),
-        ])
+        let gateway = try await TwoGatewayTests.Gateway.started(
+            settings,
+            environment: [
+                "TESSERA_DB_PORT": String(settings.database.port),
+                "TESSERA_DB_PASSWORD": settings.database.password!.value,
+                "TESSERA_DB_ADMIN_PASSWORD": settings.database.adminPassword!.value,
+                "TESSERA_TENANTS_MAX_CONNECTIONS": "6",
+                "TESSERA_TENANTS_MAX_PER_ORG": "2",
+                "TESSERA_TENANTS_DEADLINE_MS": String(
+                    Self.deadline.components.seconds * 1000
+                        + Int64(Self.deadline.components.attoseconds / 1_000_000_000_000_000)),
+                "TESSERA_HTTP_SHUTDOWN_SECONDS": String(Self.shutdownSeconds),
+            ])
         var stopped = false
         defer { if !stopped { gateway.stop() } }
 
@@ -74,11 +84,14 @@ import TesseraProvisioning
             Task {
                 while !Task.isCancelled {
                     let org = orgs.randomElement()!
-                    let (status, elapsed) = await gateway.timedGet("/v1/orgs/\(org)/datasets", key: platform.plaintext, timeout: 30)
+                    let (status, elapsed) = await gateway.timedGet(
+                        "/v1/orgs/\(org)/datasets", key: platform.plaintext, timeout: 30)
                     if Task.isCancelled { break }  // the readers were stopped under it
                     readings.add(status: status, elapsed: elapsed)
-                    if elapsed > Self.deadline + .seconds(2) { Self.say("slow read of org \(org): \(status) after \(elapsed)") }
-                    try? await Task.sleep(for: .milliseconds(20))  // a steady load that leaves the other tests room
+                    if elapsed > Self.deadline + .seconds(2) {
+                        Self.say("slow read of org \(org): \(status) after \(elapsed)")
+                    }
+                    try? await Task.sleep(for: .milliseconds(50))  // a steady load that leaves the other tests room
                 }
             }
         }
@@ -102,7 +115,8 @@ import TesseraProvisioning
         // After the outage every org answers, one at a time, at the normal pace.
         var slowest = Duration.zero
         for org in orgs {
-            let (status, elapsed) = await gateway.timedGet("/v1/orgs/\(org)/datasets", key: platform.plaintext, timeout: 30)
+            let (status, elapsed) = await gateway.timedGet(
+                "/v1/orgs/\(org)/datasets", key: platform.plaintext, timeout: 30)
             #expect(status == 200, "org \(org) answered \(status) after the outage")
             slowest = max(slowest, elapsed)
         }
@@ -112,7 +126,8 @@ import TesseraProvisioning
                 + "(\(seen.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))), "
                 + "longest \(seen.longest); after it, slowest of \(orgs.count) orgs \(slowest)")
         #expect(slowest < .milliseconds(500), "an org was slow after the outage: \(slowest)")
-        #expect(seen.longest < Self.deadline + .seconds(2), "a request waited \(seen.longest) (deadline \(Self.deadline))")
+        #expect(
+            seen.longest < Self.deadline + .seconds(2), "a request waited \(seen.longest) (deadline \(Self.deadline))")
         #expect(seen.statuses.keys.allSatisfy { [200, 503].contains($0) }, "statuses seen: \(seen.statuses)")
         #expect((seen.statuses[503] ?? 0) > 0, "the outage was not seen: \(seen.statuses)")
         _ = down
@@ -134,14 +149,17 @@ import TesseraProvisioning
 
     /// Provisions `count` orgs straight through the provisioner.
     static func provision(_ count: Int, _ settings: Settings) async throws -> [UUID] {
-        let client = PostgresClient(configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: logger)
         let runner = Task { await client.run() }
         defer { runner.cancel() }
-        let provisioner = Provisioner(metadata: client, box: try TestDatabase.box(settings), settings: settings, logger: logger)
+        let provisioner = Provisioner(
+            metadata: client, box: try TestDatabase.box(settings), settings: settings, logger: logger)
         var orgs: [UUID] = []
         for i in 0..<count {
             let org = try await client.withConnection {
-                try await OrgStore(logger: logger).create(slug: "outage-\(i)", name: "outage \(i)", owner: nil, server: nil, on: $0)!.id
+                try await OrgStore(logger: logger).create(
+                    slug: "outage-\(i)", name: "outage \(i)", owner: nil, server: nil, on: $0)!.id
             }
             try await provisioner.provision(org)
             orgs.append(org)
@@ -152,7 +170,8 @@ import TesseraProvisioning
     /// `provisioning/postgres stop|start` on the outage cluster.
     static func cluster(_ command: String) async throws {
         let options = ProcessInfo.processInfo.environment["TESSERA_TEST_OUTAGE_PG_OPTIONS"] ?? ""
-        let line = "cd '\(TestDatabase.root)' && env -u TESSERA_PG_PORT TESSERA_PG_CLUSTER=outage TESSERA_PG_OPTIONS='\(options)' "
+        let line =
+            "cd '\(TestDatabase.root)' && env -u TESSERA_PG_PORT TESSERA_PG_CLUSTER=outage TESSERA_PG_OPTIONS='\(options)' "
             + "provisioning/postgres \(command) </dev/null >/dev/null 2>&1"
         // system() on a thread of its own: it blocks, and it waits for the script alone (Foundation's Process
         // has been seen to miss the end of a script whose child, the postmaster, lives on).

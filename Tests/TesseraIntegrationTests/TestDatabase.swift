@@ -1,23 +1,27 @@
 import Foundation
+import HummingbirdTesting
 import Logging
 import PostgresNIO
-import Testing
 import TesseraCore
+import TesseraGateway
 import TesseraPostgres
 import TesseraProvisioning
-import TesseraGateway
-import HummingbirdTesting
+import Testing
 
 /// A throw-away database on the cluster `provisioning/postgres` started, for one test.
 struct TestDatabase {
     static let logger: Logger = {
         var logger = Logger(label: "test")
-        logger.logLevel = ProcessInfo.processInfo.environment["TESSERA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["TESSERA_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? .error
         return logger
     }()
 
     /// The repository root, found from this file's path.
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+        .path
 
     /// Settings from the environment that provisioning/test exports, pointed at `database`.
     static func settings(database: String) throws -> Settings {
@@ -47,8 +51,11 @@ struct TestDatabase {
             // The name is made here from a UUID, never from input.
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger)
             // Locked down like the real metadata database (provisioning/postgres does the same to it).
-            try await connection.query(PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \"\(name)\" FROM PUBLIC"), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \"\(name)\" TO tessera_app"), logger: logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \"\(name)\" FROM PUBLIC"),
+                logger: logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \"\(name)\" TO tessera_app"), logger: logger)
         }
         do {
             if migrated { try await migrate(settings) }
@@ -97,12 +104,14 @@ struct TestDatabase {
         guard let port = environment["TESSERA_TEST_SERVER_B_PORT"].flatMap(Int.init),
             let password = environment["TESSERA_TEST_SERVER_B_ADMIN_PASSWORD"]
         else {
-            Issue.record("TESSERA_TEST_SERVER_B_* are not set: run the tests through provisioning/test, which starts cluster b")
+            Issue.record(
+                "TESSERA_TEST_SERVER_B_* are not set: run the tests through provisioning/test, which starts cluster b")
             throw CancellationError()
         }
         try await settings.database.withConnection(as: .admin, logger: logger) { connection in
             try await ServerStore(box: try box(settings), logger: logger).upsert(
-                name: "b", host: settings.database.host, port: port, adminUser: settings.database.adminUser, adminPassword: password,
+                name: "b", host: settings.database.host, port: port, adminUser: settings.database.adminUser,
+                adminPassword: password,
                 on: connection)
         }
         try await prepareTenants(settings)
@@ -112,23 +121,37 @@ struct TestDatabase {
     static func drop(_ name: String, settings: Settings, metaName: String) async {
         if let box = try? box(settings) {
             _ = try? await settings.database.withConnection(as: .admin, logger: logger) { connection -> Void in
-                guard try await connection.query("SELECT to_regclass('org_databases') IS NOT NULL", logger: logger).collect()[0].decode(Bool.self)
+                guard
+                    try await connection.query("SELECT to_regclass('org_databases') IS NOT NULL", logger: logger)
+                        .collect()[0].decode(
+                            Bool.self)
                 else { return }
                 let placements = try await OrgStore(logger: logger).placements(on: connection)
-                for server in try await ServerStore(box: box, logger: logger).all(tls: settings.database.tls, on: connection) {
+                for server in try await ServerStore(box: box, logger: logger).all(
+                    tls: settings.database.tls, on: connection)
+                {
                     _ = try? await server.withAdminConnection(database: "postgres", logger: logger) { admin in
                         for placement in placements where placement.serverID == server.id {
-                            try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"), logger: logger)
-                            try await admin.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger)
+                            try await admin.query(
+                                PostgresQuery(
+                                    unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"),
+                                logger: logger)
+                            try await admin.query(
+                                PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger
+                            )
                         }
-                        try await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"), logger: logger)
+                        try await admin.query(
+                            PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"),
+                            logger: logger)
                     }
                 }
             }
         }
         _ = try? await settings.database.withConnection(as: .admin, database: metaName, logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)"), logger: logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"), logger: logger)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)"), logger: logger)
         }
     }
 }

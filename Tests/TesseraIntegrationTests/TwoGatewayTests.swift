@@ -1,15 +1,17 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-import Testing
-@testable import TesseraCore
 import PostgresNIO
 import TesseraPostgres
 import TesseraProvisioning
+import Testing
+
+@testable import TesseraCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Two real `tessera serve` processes on one database: a key revoked through one is refused by the
 /// other within a second, although the other had just cached it.
@@ -44,10 +46,13 @@ import TesseraProvisioning
         try await TestDatabase.withFresh(migrated: true) { settings in
             let fixture = try await AccessFixture.make(settings)
             let gateway = try await Gateway.started(settings)
-            #expect(try await gateway.status("GET", "/v1/orgs/\(fixture.orgA)/api-keys", key: fixture.viewerA.plaintext) == 403)
+            #expect(
+                try await gateway.status("GET", "/v1/orgs/\(fixture.orgA)/api-keys", key: fixture.viewerA.plaintext)
+                    == 403)
             #expect(try await gateway.status("GET", "/v1/auth/whoami", key: fixture.auditorA.plaintext) == 200)
             gateway.stop()  // SIGTERM well within the 5 s batch interval
-            let stamped = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+            let stamped = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                connection in
                 try await connection.query(
                     "SELECT count(*)::int FROM api_keys WHERE prefix = ANY(\([fixture.viewerA.prefix, fixture.auditorA.prefix])) AND last_used_at IS NOT NULL",
                     logger: TestDatabase.logger
@@ -155,9 +160,13 @@ import TesseraProvisioning
             let platform = try await AccessFixture.platformKey(settings)
             for (i, delay) in [0, 40, 90, 160, 260].enumerated() {
                 let first = try await TwoGatewayTests.Gateway.started(settings)
-                let (status, data) = try await first.post("/v1/orgs", key: platform.plaintext, json: #"{"name":"crash \#(i)"}"#)
+                let (status, data) = try await first.post(
+                    "/v1/orgs", key: platform.plaintext, json: #"{"name":"crash \#(i)"}"#)
                 #expect(status == 202)
-                struct Created: Decodable { struct Org: Decodable { let id: String }; let org: Org }
+                struct Created: Decodable {
+                    struct Org: Decodable { let id: String }
+                    let org: Org
+                }
                 let org = try UUID(uuidString: JSONDecoder().decode(Created.self, from: data).org.id).unwrap()
                 try await Task.sleep(for: .milliseconds(delay))
                 first.kill()
@@ -174,9 +183,16 @@ import TesseraProvisioning
                 }
                 #expect(state == "ready", "killed after \(delay) ms")
                 let name = OrgDatabaseName(org: org).value
-                let counts = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
-                    (try await connection.query("SELECT count(*)::int FROM pg_database WHERE datname = \(name)", logger: TestDatabase.logger).collect()[0].decode(Int.self),
-                     try await connection.query("SELECT count(*)::int FROM pg_roles WHERE rolname = \(name)", logger: TestDatabase.logger).collect()[0].decode(Int.self))
+                let counts = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                    connection in
+                    (
+                        try await connection.query(
+                            "SELECT count(*)::int FROM pg_database WHERE datname = \(name)", logger: TestDatabase.logger
+                        ).collect()[0].decode(Int.self),
+                        try await connection.query(
+                            "SELECT count(*)::int FROM pg_roles WHERE rolname = \(name)", logger: TestDatabase.logger
+                        ).collect()[0].decode(Int.self)
+                    )
                 }
                 #expect(counts.0 == 1 && counts.1 == 1, "killed after \(delay) ms")
             }
@@ -199,22 +215,32 @@ extension Optional {
             try await TestDatabase.prepareTenants(settings)
             let platform = try await AccessFixture.platformKey(settings)
             let logger = TestDatabase.logger
-            let client = PostgresClient(configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: logger)
+            let client = PostgresClient(
+                configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: logger)
             let runner = Task { await client.run() }
             defer { runner.cancel() }
             let org = try await client.withConnection {
-                try await OrgStore(logger: logger).create(slug: "relay", name: "relay", owner: nil, server: nil, on: $0)!.id
+                try await OrgStore(logger: logger).create(
+                    slug: "relay", name: "relay", owner: nil, server: nil, on: $0)!.id
             }
-            try await Provisioner(metadata: client, box: try TestDatabase.box(settings), settings: settings, logger: logger).provision(org)
+            try await Provisioner(
+                metadata: client, box: try TestDatabase.box(settings), settings: settings, logger: logger
+            ).provision(org)
             // The relay cannot append while the gateway's role may not insert into the log: the event waits in the outbox.
             func grant(_ on: Bool) async throws {
                 try await settings.database.withConnection(as: .admin, logger: logger) {
-                    try await $0.query(PostgresQuery(unsafeSQL: on ? "GRANT INSERT ON audit_logs TO tessera_app" : "REVOKE INSERT ON audit_logs FROM tessera_app"), logger: logger)
+                    try await $0.query(
+                        PostgresQuery(
+                            unsafeSQL: on
+                                ? "GRANT INSERT ON audit_logs TO tessera_app"
+                                : "REVOKE INSERT ON audit_logs FROM tessera_app"),
+                        logger: logger)
                 }
             }
             let first = try await TwoGatewayTests.Gateway.started(settings)
             try await grant(false)
-            let (status, _) = try await first.post("/v1/orgs/\(org)/datasets", key: platform.plaintext, json: #"{"name":"d"}"#)
+            let (status, _) = try await first.post(
+                "/v1/orgs/\(org)/datasets", key: platform.plaintext, json: #"{"name":"d"}"#)
             #expect(status == 201)
             try await Task.sleep(for: .milliseconds(200))
             first.kill()
@@ -222,7 +248,8 @@ extension Optional {
             func recorded() async throws -> Int {
                 try await client.withConnection { connection in
                     try await connection.query(
-                        "SELECT count(*)::int FROM audit_logs WHERE org_id = \(org) AND action = 'dataset.create'", logger: logger
+                        "SELECT count(*)::int FROM audit_logs WHERE org_id = \(org) AND action = 'dataset.create'",
+                        logger: logger
                     ).collect()[0].decode(Int.self)
                 }
             }

@@ -22,7 +22,8 @@ public struct PasswordHasher: Sendable {
     public func hash(_ password: String) throws -> String {
         var rng = SystemRandomNumberGenerator()
         let salt = (0..<Self.saltLength).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        let length = argon2_encodedlen(iterations, memoryKiB, parallelism, UInt32(Self.saltLength), UInt32(Self.hashLength), Argon2_id)
+        let length = argon2_encodedlen(
+            iterations, memoryKiB, parallelism, UInt32(Self.saltLength), UInt32(Self.hashLength), Argon2_id)
         var encoded = [CChar](repeating: 0, count: length)
         let password = Array(password.utf8)
         let code = argon2id_hash_encoded(

@@ -32,13 +32,15 @@ public struct AuditActor: Sendable, Equatable {
 
     /// The record of `action` by this actor.
     public func event(
-        org: UUID?, action: AuditAction, entityType: String? = nil, entityID: String? = nil, outcome: AuditOutcome = .succeeded,
+        org: UUID?, action: AuditAction, entityType: String? = nil, entityID: String? = nil,
+        outcome: AuditOutcome = .succeeded,
         metadata: [String: String] = [:]
     ) -> AuditEvent {
         var metadata = metadata
         if let source { metadata["source"] = source }
         return AuditEvent(
-            org: org, actorKind: kind, actorID: id, actorDisplay: display, action: action, entityType: entityType, entityID: entityID,
+            org: org, actorKind: kind, actorID: id, actorDisplay: display, action: action, entityType: entityType,
+            entityID: entityID,
             outcome: outcome, requestID: requestID, clientIP: clientIP, userAgent: userAgent, metadata: metadata)
     }
 }

@@ -71,7 +71,8 @@ public enum AuditChain {
                 return
             }
             if AuditChain.hash(prev: row.prevHash, fields: row.fields) != row.hash {
-                verdict = .broken(seq: row.seq, reason: "record \(row.seq) was changed (its hash does not match its content)")
+                verdict = .broken(
+                    seq: row.seq, reason: "record \(row.seq) was changed (its hash does not match its content)")
                 return
             }
             previous = row.hash

@@ -68,7 +68,10 @@ public enum AuditOutcome: String, Sendable, Codable {
 }
 
 public enum ActorKind: String, Sendable, Codable {
-    case user, apiKey = "api_key", platformAdmin = "platform_admin", system
+    case user
+    case apiKey = "api_key"
+    case platformAdmin = "platform_admin"
+    case system
 }
 
 /// One audit record before the database numbers and chains it.
@@ -90,7 +93,8 @@ public struct AuditEvent: Sendable {
 
     public init(
         org: UUID?, actorKind: ActorKind, actorID: UUID? = nil, actorDisplay: String? = nil, action: AuditAction,
-        entityType: String? = nil, entityID: String? = nil, outcome: AuditOutcome = .succeeded, requestID: String? = nil,
+        entityType: String? = nil, entityID: String? = nil, outcome: AuditOutcome = .succeeded,
+        requestID: String? = nil,
         clientIP: String? = nil, userAgent: String? = nil, metadata: [String: String] = [:], eventID: UUID = UUID()
     ) {
         self.eventID = eventID

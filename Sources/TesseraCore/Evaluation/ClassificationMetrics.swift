@@ -72,9 +72,11 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
 
         var scores: [LabelScores] = []
         for k in names.indices {
-            scores.append(LabelScores(
-                label: names[k], precision: Self.divide(tp[k], predictedCount[k]), recall: Self.divide(tp[k], support[k]),
-                f1: Self.f1(tp: tp[k], predicted: predictedCount[k], support: support[k]), support: support[k]))
+            scores.append(
+                LabelScores(
+                    label: names[k], precision: Self.divide(tp[k], predictedCount[k]),
+                    recall: Self.divide(tp[k], support[k]),
+                    f1: Self.f1(tp: tp[k], predicted: predictedCount[k], support: support[k]), support: support[k]))
         }
         let (tpSum, predictedSum, supportSum) = (tp.reduce(0, +), predictedCount.reduce(0, +), support.reduce(0, +))
 
@@ -82,13 +84,15 @@ public struct ClassificationMetrics: Codable, Sendable, Equatable {
         self.accuracy = truth.isEmpty ? 0 : Double(correct) / Double(truth.count)
         self.labels = scores
         self.macro = AveragedScores(
-            precision: Self.mean(scores.map(\.precision)), recall: Self.mean(scores.map(\.recall)), f1: Self.mean(scores.map(\.f1)))
+            precision: Self.mean(scores.map(\.precision)), recall: Self.mean(scores.map(\.recall)),
+            f1: Self.mean(scores.map(\.f1)))
         self.micro = AveragedScores(
             precision: Self.divide(tpSum, predictedSum), recall: Self.divide(tpSum, supportSum),
             f1: Self.f1(tp: tpSum, predicted: predictedSum, support: supportSum))
         let weights = support.map(Double.init)
         self.weighted = AveragedScores(
-            precision: Self.mean(scores.map(\.precision), weights: weights), recall: Self.mean(scores.map(\.recall), weights: weights),
+            precision: Self.mean(scores.map(\.precision), weights: weights),
+            recall: Self.mean(scores.map(\.recall), weights: weights),
             f1: Self.mean(scores.map(\.f1), weights: weights))
         self.confusionMatrix = matrix
         self.unanswered = unanswered

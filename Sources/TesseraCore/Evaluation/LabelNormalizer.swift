@@ -18,7 +18,11 @@ public struct LabelNormalization: Codable, Sendable, Equatable {
     public var excludeFailed: Bool
 
     enum CodingKeys: String, CodingKey {
-        case trim, caseFold = "case_fold", stripPunctuation = "strip_punctuation", extract, labelMap = "label_map"
+        case trim
+        case caseFold = "case_fold"
+        case stripPunctuation = "strip_punctuation"
+        case extract
+        case labelMap = "label_map"
         case excludeFailed = "exclude_failed"
     }
 
@@ -48,7 +52,9 @@ public struct LabelNormalizer: Sendable {
     public init(_ options: LabelNormalization) throws {
         self.options = options
         if let extract = options.extract {
-            guard (1...500).contains(extract.count) else { throw InvalidPattern(description: "extract is 1–500 characters") }
+            guard (1...500).contains(extract.count) else {
+                throw InvalidPattern(description: "extract is 1–500 characters")
+            }
             do {
                 pattern = try NSRegularExpression(pattern: extract)
             } catch {
@@ -74,7 +80,8 @@ public struct LabelNormalizer: Sendable {
         if let pattern {
             let range = NSRange(text.startIndex..., in: text)
             guard let match = pattern.firstMatch(in: text, range: range) else { return nil }
-            let group = match.numberOfRanges > 1 && match.range(at: 1).location != NSNotFound ? match.range(at: 1) : match.range
+            let group =
+                match.numberOfRanges > 1 && match.range(at: 1).location != NSNotFound ? match.range(at: 1) : match.range
             guard let found = Range(group, in: text) else { return nil }
             text = String(text[found])
         }
@@ -130,7 +137,9 @@ public struct RunMetrics: Codable, Sendable, Equatable {
     public let latency: LatencySummary
 
     enum CodingKeys: String, CodingKey {
-        case rows, succeeded, failed, missing, unparsed, coverage, failureRate = "failure_rate", classification, latency
+        case rows, succeeded, failed, missing, unparsed, coverage
+        case failureRate = "failure_rate"
+        case classification, latency
     }
 
     public init(rows evaluated: [EvaluatedRow], normalizer: LabelNormalizer) throws {

@@ -45,7 +45,9 @@ public struct APIKey: Sendable, CustomStringConvertible {
             Base62.isValid(bytes[4..<(secretStart - 1)]), Base62.isValid(bytes[secretStart...])
         else { return nil }
         let crc = CRC32.checksum(bytes[0..<checksumStart])
-        guard Base62.encodedBytes(UInt64(crc), width: checksumLength).elementsEqual(bytes[checksumStart...]) else { return nil }
+        guard Base62.encodedBytes(UInt64(crc), width: checksumLength).elementsEqual(bytes[checksumStart...]) else {
+            return nil
+        }
         return APIKey(
             prefix: String(decoding: bytes[4..<(secretStart - 1)], as: UTF8.self),
             secretPart: String(decoding: bytes[secretStart...], as: UTF8.self))

@@ -20,8 +20,13 @@ public enum SQLSplitter {
                 var depth = 1
                 i += 2
                 while i < s.count && depth > 0 {
-                    if s[i] == "/" && i + 1 < s.count && s[i + 1] == "*" { depth += 1; i += 1 }
-                    else if s[i] == "*" && i + 1 < s.count && s[i + 1] == "/" { depth -= 1; i += 1 }
+                    if s[i] == "/" && i + 1 < s.count && s[i + 1] == "*" {
+                        depth += 1
+                        i += 1
+                    } else if s[i] == "*" && i + 1 < s.count && s[i + 1] == "/" {
+                        depth -= 1
+                        i += 1
+                    }
                     i += 1
                 }
                 continue
@@ -29,7 +34,10 @@ public enum SQLSplitter {
                 i += 1
                 while i < s.count {
                     if s[i] == c {
-                        if i + 1 < s.count && s[i + 1] == c { i += 2; continue }  // doubled quote
+                        if i + 1 < s.count && s[i + 1] == c {
+                            i += 2
+                            continue
+                        }  // doubled quote
                         break
                     }
                     i += 1

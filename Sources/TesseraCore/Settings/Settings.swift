@@ -96,38 +96,87 @@ public struct Settings: Sendable {
         SettingKey("profile", env: "TESSERA_PROFILE", default: "dev", help: "dev or prod"),
         SettingKey("http.host", env: "TESSERA_HTTP_HOST", default: "127.0.0.1", help: "address the gateway listens on"),
         SettingKey("http.port", env: "TESSERA_HTTP_PORT", default: "8080", help: "port the gateway listens on"),
-        SettingKey("http.max_body_bytes", env: "TESSERA_HTTP_MAX_BODY_BYTES", default: "1048576", help: "largest request body, in bytes"),
-        SettingKey("auth.max_failures", env: "TESSERA_AUTH_MAX_FAILURES", default: "10", help: "failed authentications per address before 429"),
-        SettingKey("auth.failure_window_seconds", env: "TESSERA_AUTH_FAILURE_WINDOW_SECONDS", default: "60", help: "window for counting failures"),
-        SettingKey("auth.cache_seconds", env: "TESSERA_AUTH_CACHE_SECONDS", default: "5", help: "how long a verified key is cached"),
-        SettingKey("auth.session_minutes", env: "TESSERA_AUTH_SESSION_MINUTES", default: "60", help: "session token lifetime"),
-        SettingKey("http.max_import_bytes", env: "TESSERA_HTTP_MAX_IMPORT_BYTES", default: "67108864", help: "largest bulk import body, in bytes"),
-        SettingKey("http.shutdown_seconds", env: "TESSERA_HTTP_SHUTDOWN_SECONDS", default: "10", help: "graceful shutdown bound, in seconds"),
+        SettingKey(
+            "http.max_body_bytes", env: "TESSERA_HTTP_MAX_BODY_BYTES", default: "1048576",
+            help: "largest request body, in bytes"),
+        SettingKey(
+            "auth.max_failures", env: "TESSERA_AUTH_MAX_FAILURES", default: "10",
+            help: "failed authentications per address before 429"),
+        SettingKey(
+            "auth.failure_window_seconds", env: "TESSERA_AUTH_FAILURE_WINDOW_SECONDS", default: "60",
+            help: "window for counting failures"),
+        SettingKey(
+            "auth.cache_seconds", env: "TESSERA_AUTH_CACHE_SECONDS", default: "5",
+            help: "how long a verified key is cached"),
+        SettingKey(
+            "auth.session_minutes", env: "TESSERA_AUTH_SESSION_MINUTES", default: "60", help: "session token lifetime"),
+        SettingKey(
+            "http.max_import_bytes", env: "TESSERA_HTTP_MAX_IMPORT_BYTES", default: "67108864",
+            help: "largest bulk import body, in bytes"),
+        SettingKey(
+            "http.shutdown_seconds", env: "TESSERA_HTTP_SHUTDOWN_SECONDS", default: "10",
+            help: "graceful shutdown bound, in seconds"),
         SettingKey("database.host", env: "TESSERA_DB_HOST", default: "127.0.0.1", help: "metadata database host"),
         SettingKey("database.port", env: "TESSERA_DB_PORT", default: "54329", help: "metadata database port"),
         SettingKey("database.name", env: "TESSERA_DB_NAME", default: "tessera_meta", help: "metadata database name"),
         SettingKey("database.user", env: "TESSERA_DB_USER", default: "tessera_gateway", help: "gateway login role"),
-        SettingKey("database.password", env: "TESSERA_DB_PASSWORD", default: nil, secret: true, help: "gateway role password"),
-        SettingKey("database.admin_user", env: "TESSERA_DB_ADMIN_USER", default: "tessera_admin", help: "role for migrations and provisioning"),
-        SettingKey("database.admin_password", env: "TESSERA_DB_ADMIN_PASSWORD", default: nil, secret: true, help: "admin role password"),
-        SettingKey("database.pool_size", env: "TESSERA_DB_POOL_SIZE", default: "20", help: "connections in the metadata pool"),
+        SettingKey(
+            "database.password", env: "TESSERA_DB_PASSWORD", default: nil, secret: true, help: "gateway role password"),
+        SettingKey(
+            "database.admin_user", env: "TESSERA_DB_ADMIN_USER", default: "tessera_admin",
+            help: "role for migrations and provisioning"),
+        SettingKey(
+            "database.admin_password", env: "TESSERA_DB_ADMIN_PASSWORD", default: nil, secret: true,
+            help: "admin role password"),
+        SettingKey(
+            "database.pool_size", env: "TESSERA_DB_POOL_SIZE", default: "20", help: "connections in the metadata pool"),
         SettingKey("database.tls", env: "TESSERA_DB_TLS", default: "disable", help: "disable, prefer or require"),
-        SettingKey("tenants.max_connections", env: "TESSERA_TENANTS_MAX_CONNECTIONS", default: "100", help: "connections to org databases in all"),
-        SettingKey("tenants.max_per_org", env: "TESSERA_TENANTS_MAX_PER_ORG", default: "16", help: "connections one org may hold"),
-        SettingKey("tenants.idle_seconds", env: "TESSERA_TENANTS_IDLE_SECONDS", default: "60", help: "an idle org database connection closes after this"),
-        SettingKey("tenants.deadline_ms", env: "TESSERA_TENANTS_DEADLINE_MS", default: "3000", help: "longest wait for an org database connection (then 503)"),
-        SettingKey("tenants.master_key", env: "TESSERA_MASTER_KEY", default: nil, secret: true, help: "base64 of 32 bytes; seals org DB passwords"),
-        SettingKey("tenants.template_database", env: "TESSERA_TENANTS_TEMPLATE_DATABASE", default: "tessera_results_template", help: "results template database"),
-        SettingKey("paths.artifact_root", env: "TESSERA_ARTIFACT_ROOT", default: ".data/artifacts", help: "org storage folders"),
+        SettingKey(
+            "tenants.max_connections", env: "TESSERA_TENANTS_MAX_CONNECTIONS", default: "100",
+            help: "connections to org databases in all"),
+        SettingKey(
+            "tenants.max_per_org", env: "TESSERA_TENANTS_MAX_PER_ORG", default: "16",
+            help: "connections one org may hold"),
+        SettingKey(
+            "tenants.idle_seconds", env: "TESSERA_TENANTS_IDLE_SECONDS", default: "60",
+            help: "an idle org database connection closes after this"),
+        SettingKey(
+            "tenants.deadline_ms", env: "TESSERA_TENANTS_DEADLINE_MS", default: "3000",
+            help: "longest wait for an org database connection (then 503)"),
+        SettingKey(
+            "tenants.master_key", env: "TESSERA_MASTER_KEY", default: nil, secret: true,
+            help: "base64 of 32 bytes; seals org DB passwords"),
+        SettingKey(
+            "tenants.template_database", env: "TESSERA_TENANTS_TEMPLATE_DATABASE", default: "tessera_results_template",
+            help: "results template database"),
+        SettingKey(
+            "paths.artifact_root", env: "TESSERA_ARTIFACT_ROOT", default: ".data/artifacts", help: "org storage folders"
+        ),
         SettingKey("paths.data_dir", env: "TESSERA_DATA_DIR", default: ".data", help: "local state directory"),
-        SettingKey("paths.meta_migrations", env: "TESSERA_META_MIGRATIONS", default: "migrations-meta", help: "metadata migrations folder"),
-        SettingKey("paths.results_migrations", env: "TESSERA_RESULTS_MIGRATIONS", default: "migrations-results", help: "results migrations folder"),
-        SettingKey("work.reap_seconds", env: "TESSERA_WORK_REAP_SECONDS", default: "30", help: "interval of the expired-lease reaper"),
-        SettingKey("work.health_interval_seconds", env: "TESSERA_WORK_HEALTH_INTERVAL_SECONDS", default: "30", help: "interval of task service health checks"),
-        SettingKey("work.health_timeout_seconds", env: "TESSERA_WORK_HEALTH_TIMEOUT_SECONDS", default: "5", help: "timeout of one health check"),
-        SettingKey("work.health_failures", env: "TESSERA_WORK_HEALTH_FAILURES", default: "3", help: "consecutive failed checks before a service is unhealthy"),
-        SettingKey("bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false", help: "benchmark only: skip audit writes (dev profile only)"),
-        SettingKey("log.level", env: "TESSERA_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error, critical"),
+        SettingKey(
+            "paths.meta_migrations", env: "TESSERA_META_MIGRATIONS", default: "migrations-meta",
+            help: "metadata migrations folder"),
+        SettingKey(
+            "paths.results_migrations", env: "TESSERA_RESULTS_MIGRATIONS", default: "migrations-results",
+            help: "results migrations folder"),
+        SettingKey(
+            "work.reap_seconds", env: "TESSERA_WORK_REAP_SECONDS", default: "30",
+            help: "interval of the expired-lease reaper"),
+        SettingKey(
+            "work.health_interval_seconds", env: "TESSERA_WORK_HEALTH_INTERVAL_SECONDS", default: "30",
+            help: "interval of task service health checks"),
+        SettingKey(
+            "work.health_timeout_seconds", env: "TESSERA_WORK_HEALTH_TIMEOUT_SECONDS", default: "5",
+            help: "timeout of one health check"),
+        SettingKey(
+            "work.health_failures", env: "TESSERA_WORK_HEALTH_FAILURES", default: "3",
+            help: "consecutive failed checks before a service is unhealthy"),
+        SettingKey(
+            "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
+            help: "benchmark only: skip audit writes (dev profile only)"),
+        SettingKey(
+            "log.level", env: "TESSERA_LOG_LEVEL", default: "info",
+            help: "trace, debug, info, notice, warning, error, critical"),
     ]
 }
 

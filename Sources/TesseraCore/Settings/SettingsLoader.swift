@@ -2,7 +2,10 @@ import Yams
 
 /// Where a setting's value came from, in order of precedence.
 public enum SettingSource: String, Sendable {
-    case environment, dotEnv = ".env", yaml, defaultValue = "default"
+    case environment
+    case dotEnv = ".env"
+    case yaml
+    case defaultValue = "default"
 }
 
 public enum SettingsError: Error, Equatable, CustomStringConvertible {
@@ -146,11 +149,14 @@ public enum SettingsLoader {
                 healthTimeoutSeconds: try reader.int("work.health_timeout_seconds", in: 1...600),
                 healthFailures: try reader.int("work.health_failures", in: 1...1000)
             ),
-            logLevel: try reader.choice("log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+            logLevel: try reader.choice(
+                "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
             benchSkipAudit: try reader.choice("bench.skip_audit", among: ["true", "false"]) == "true"
         )
         if settings.benchSkipAudit && settings.profile != .dev {
-            throw SettingsError.invalidValue(key: "bench.skip_audit", source: values["bench.skip_audit"]?.1 ?? .defaultValue, expected: "false outside the dev profile")
+            throw SettingsError.invalidValue(
+                key: "bench.skip_audit", source: values["bench.skip_audit"]?.1 ?? .defaultValue,
+                expected: "false outside the dev profile")
         }
         return LoadedSettings(settings: settings, sources: values.mapValues(\.1), warnings: warnings)
     }
@@ -212,7 +218,8 @@ public enum SettingsLoader {
 
         func string(_ path: String) throws -> String {
             guard let (v, _) = raw(path), !v.isEmpty else {
-                throw SettingsError.invalidValue(key: path, source: raw(path)?.1 ?? .defaultValue, expected: "a non-empty string")
+                throw SettingsError.invalidValue(
+                    key: path, source: raw(path)?.1 ?? .defaultValue, expected: "a non-empty string")
             }
             return v
         }
@@ -220,10 +227,12 @@ public enum SettingsLoader {
         /// A PostgreSQL identifier that is spliced into DDL: only a-z, 0-9 and _, at most 63.
         func identifier(_ path: String) throws -> String {
             let v = try string(path)
-            let ok = v.utf8.count <= 63 && v.utf8.first.map { $0 >= 97 && $0 <= 122 || $0 == 95 } == true
+            let ok =
+                v.utf8.count <= 63 && v.utf8.first.map { $0 >= 97 && $0 <= 122 || $0 == 95 } == true
                 && v.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
             guard ok else {
-                throw SettingsError.invalidValue(key: path, source: raw(path)?.1 ?? .defaultValue, expected: "an identifier of a-z, 0-9 and _")
+                throw SettingsError.invalidValue(
+                    key: path, source: raw(path)?.1 ?? .defaultValue, expected: "an identifier of a-z, 0-9 and _")
             }
             return v
         }
@@ -238,7 +247,8 @@ public enum SettingsLoader {
                 throw SettingsError.invalidValue(key: path, source: .defaultValue, expected: "an integer")
             }
             guard let n = Int(v), range.contains(n) else {
-                throw SettingsError.invalidValue(key: path, source: source, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
+                throw SettingsError.invalidValue(
+                    key: path, source: source, expected: "an integer in \(range.lowerBound)...\(range.upperBound)")
             }
             return n
         }
@@ -251,7 +261,8 @@ public enum SettingsLoader {
         func choice(_ path: String, among allowed: [String]) throws -> String {
             let (v, source) = raw(path) ?? ("", .defaultValue)
             guard allowed.contains(v) else {
-                throw SettingsError.invalidValue(key: path, source: source, expected: "one of \(allowed.joined(separator: ", "))")
+                throw SettingsError.invalidValue(
+                    key: path, source: source, expected: "one of \(allowed.joined(separator: ", "))")
             }
             return v
         }

@@ -16,7 +16,10 @@ public struct ConnectionBudget<Connection: AnyObject> {
         public var backoff: Duration
         public var maxBackoff: Duration
 
-        public init(maxConnections: Int, maxPerOrg: Int, idleTimeout: Duration, backoff: Duration = .milliseconds(250), maxBackoff: Duration = .seconds(2)) {
+        public init(
+            maxConnections: Int, maxPerOrg: Int, idleTimeout: Duration, backoff: Duration = .milliseconds(250),
+            maxBackoff: Duration = .seconds(2)
+        ) {
             self.maxConnections = max(1, maxConnections)
             self.maxPerOrg = max(1, min(maxPerOrg, maxConnections))
             self.idleTimeout = idleTimeout
@@ -103,7 +106,9 @@ public struct ConnectionBudget<Connection: AnyObject> {
     /// A connection of the org's, or `queued` with `waiter` in its line, or a failure at once (shutting
     /// down, or the org's database failed lately and nothing of it is open). With no waiter, `queued`
     /// only says that the caller would have to wait (nothing is queued).
-    public mutating func acquire(_ org: UUID, waiter: Int?, now: ContinuousClock.Instant, actions: inout Actions) -> Acquired {
+    public mutating func acquire(_ org: UUID, waiter: Int?, now: ContinuousClock.Instant, actions: inout Actions)
+        -> Acquired
+    {
         if shuttingDown { return .failed(.shuttingDown, retryAfter: nil) }
         var entry = orgs[org] ?? Org()
         if let connection = popIdle(&entry, actions: &actions) {
@@ -138,7 +143,9 @@ public struct ConnectionBudget<Connection: AnyObject> {
 
     /// A leased connection comes back; `reusable` is false when the work on it failed in a way that may
     /// have left it in an unknown state.
-    public mutating func release(_ org: UUID, _ connection: Connection, reusable: Bool, now: ContinuousClock.Instant, actions: inout Actions) {
+    public mutating func release(
+        _ org: UUID, _ connection: Connection, reusable: Bool, now: ContinuousClock.Instant, actions: inout Actions
+    ) {
         let id = ObjectIdentifier(connection)
         if retiring.remove(id) != nil {
             total -= 1
@@ -163,7 +170,9 @@ public struct ConnectionBudget<Connection: AnyObject> {
     }
 
     /// A connection the org asked for is open.
-    public mutating func connected(_ org: UUID, _ connection: Connection, now: ContinuousClock.Instant, actions: inout Actions) {
+    public mutating func connected(
+        _ org: UUID, _ connection: Connection, now: ContinuousClock.Instant, actions: inout Actions
+    ) {
         var entry = orgs[org] ?? Org()
         entry.connecting -= 1
         entry.failures = 0
@@ -302,7 +311,8 @@ public struct ConnectionBudget<Connection: AnyObject> {
     }
 
     private func leastRecentlyUsedIdle(except org: UUID) -> UUID? {
-        orgs.filter { $0.key != org && !$0.value.idle.isEmpty }.min { $0.value.idle[0].since < $1.value.idle[0].since }?.key
+        orgs.filter { $0.key != org && !$0.value.idle.isEmpty }.min { $0.value.idle[0].since < $1.value.idle[0].since }?
+            .key
     }
 }
 

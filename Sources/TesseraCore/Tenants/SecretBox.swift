@@ -21,7 +21,9 @@ public struct SecretBox: Sendable {
 
     /// From the base64 text of 32 random bytes (`TESSERA_MASTER_KEY`).
     public init(masterKeyBase64: String) throws {
-        guard let data = Data(base64Encoded: masterKeyBase64.trimmingCharacters(in: .whitespacesAndNewlines)), data.count == 32 else {
+        guard let data = Data(base64Encoded: masterKeyBase64.trimmingCharacters(in: .whitespacesAndNewlines)),
+            data.count == 32
+        else {
             throw BoxError.badMasterKey
         }
         self.keyBytes = Array(data)
@@ -40,7 +42,8 @@ public struct SecretBox: Sendable {
     public func open(_ sealed: [UInt8], for org: UUID) throws -> String {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            return String(decoding: try AES.GCM.open(box, using: key, authenticating: Self.associated(org)), as: UTF8.self)
+            return String(
+                decoding: try AES.GCM.open(box, using: key, authenticating: Self.associated(org)), as: UTF8.self)
         } catch {
             throw BoxError.cannotOpen
         }

@@ -94,10 +94,10 @@ public enum CanonicalJSON {
     /// Whether a number from `JSONSerialization` (or a bridged Swift `Bool`) is a boolean.
     private static func isBoolean(_ number: NSNumber) -> Bool {
         #if canImport(Darwin)
-        return CFGetTypeID(number) == CFBooleanGetTypeID()
+            return CFGetTypeID(number) == CFBooleanGetTypeID()
         #else
-        // swift-corelibs-foundation gives booleans (and only booleans) the type encoding "c".
-        return String(cString: number.objCType) == "c"
+            // swift-corelibs-foundation gives booleans (and only booleans) the type encoding "c".
+            return String(cString: number.objCType) == "c"
         #endif
     }
 

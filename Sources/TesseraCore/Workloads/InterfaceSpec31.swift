@@ -4,7 +4,10 @@ import OpenAPIKit
 extension InterfaceSpec {
     static func problems31(_ json: Data) -> [String] {
         check(
-            decode: { try JSONDecoder().decode(OpenAPI.Document.self, from: json) }, validate: { _ = try $0.validate(strict: false) },
-            validationProblems: { ($0 as? ValidationErrorCollection)?.values.map { located($0.codingPathString, $0.reason) } })
+            decode: { try JSONDecoder().decode(OpenAPI.Document.self, from: json) },
+            validate: { _ = try $0.validate(strict: false) },
+            validationProblems: {
+                ($0 as? ValidationErrorCollection)?.values.map { located($0.codingPathString, $0.reason) }
+            })
     }
 }

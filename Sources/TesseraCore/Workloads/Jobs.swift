@@ -3,14 +3,20 @@ import Foundation
 
 /// A job's (or a task execution's) status: PENDING → RUNNING → COMPLETED | FAILED, PENDING | RUNNING → CANCELED.
 public enum JobStatus: String, Sendable, CaseIterable, Codable {
-    case pending = "PENDING", running = "RUNNING", completed = "COMPLETED", failed = "FAILED", canceled = "CANCELED"
+    case pending = "PENDING"
+    case running = "RUNNING"
+    case completed = "COMPLETED"
+    case failed = "FAILED"
+    case canceled = "CANCELED"
 
     public var isTerminal: Bool { self == .completed || self == .failed || self == .canceled }
 
     /// Whether the machine allows moving from this status to `next` (staying put is not a move).
     public func canMove(to next: JobStatus) -> Bool {
         switch (self, next) {
-        case (.pending, .running), (.pending, .canceled), (.running, .completed), (.running, .failed), (.running, .canceled): true
+        case (.pending, .running), (.pending, .canceled), (.running, .completed), (.running, .failed),
+            (.running, .canceled):
+            true
         default: false
         }
     }
@@ -43,7 +49,9 @@ public struct JobSignature: Sendable, Equatable {
             file["sha256"] = input.sha256.map { $0.lowercased() } ?? NSNull()
             return file
         }
-        let value: [String: Any] = ["pipeline_version_id": pipelineVersion.uuidString.lowercased(), "params": params, "inputs": files]
+        let value: [String: Any] = [
+            "pipeline_version_id": pipelineVersion.uuidString.lowercased(), "params": params, "inputs": files,
+        ]
         let bytes = try CanonicalJSON.encode(value)
         canonical = String(decoding: bytes, as: UTF8.self)
         digest = Array(SHA256.hash(data: bytes))

@@ -36,7 +36,7 @@ public enum PipelineProblem: Error, Sendable, Equatable, CustomStringConvertible
     public var path: String {
         switch self {
         case .duplicateStep(let path, _), .invalidStepKey(let path, _), .unknownDependency(let path, _),
-             .selfDependency(let path, _), .cycle(let path, _), .noSteps(let path):
+            .selfDependency(let path, _), .cycle(let path, _), .noSteps(let path):
             return path
         }
     }
@@ -103,9 +103,11 @@ public enum PipelineGraph {
         var placed = [Bool](repeating: false, count: graph.keys.count)
         var order: [String] = []
         while order.count < graph.keys.count {
-            guard let next = graph.keys.indices.first(where: { node in
-                !placed[node] && graph.edges[node].allSatisfy { placed[$0] }
-            }) else { return nil }  // unreachable without cycles
+            guard
+                let next = graph.keys.indices.first(where: { node in
+                    !placed[node] && graph.edges[node].allSatisfy { placed[$0] }
+                })
+            else { return nil }  // unreachable without cycles
             placed[next] = true
             order.append(graph.keys[next])
         }

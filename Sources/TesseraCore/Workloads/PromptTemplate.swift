@@ -16,8 +16,13 @@ public struct PromptTemplate: Sendable, Equatable {
                 throw Problem(description: "a {{ is never closed")
             }
             let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: " ")
-            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), name.first?.isNumber == false else {
-                throw Problem(description: "'{{\(rest[open.upperBound..<close.lowerBound])}}' is not a placeholder name (letters, digits, _)")
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
+                name.first?.isNumber == false
+            else {
+                throw Problem(
+                    description:
+                        "'{{\(rest[open.upperBound..<close.lowerBound])}}' is not a placeholder name (letters, digits, _)"
+                )
             }
             if !names.contains(name) { names.append(name) }
             rest = rest[close.upperBound...]

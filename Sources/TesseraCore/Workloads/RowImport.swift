@@ -42,7 +42,9 @@ public enum RowImport {
             } catch {
                 throw Problem(row: 0, reason: "the body is not valid JSON")
             }
-            guard let array = parsed as? [Any] else { throw Problem(row: 0, reason: "the body must be a JSON array of rows") }
+            guard let array = parsed as? [Any] else {
+                throw Problem(row: 0, reason: "the body must be a JSON array of rows")
+            }
             return try array.enumerated().map { try row($1, number: $0 + 1, requiredFields: requiredFields) }
         }
     }
@@ -63,7 +65,8 @@ public enum RowImport {
         }
         let unknown = Set(dict.keys).subtracting(["content", "expected_prediction"])
         if let key = unknown.sorted().first { throw Problem(row: number, reason: "unknown key '\(key)'") }
-        let text = String(decoding: try JSONSerialization.data(withJSONObject: content, options: [.sortedKeys]), as: UTF8.self)
+        let text = String(
+            decoding: try JSONSerialization.data(withJSONObject: content, options: [.sortedKeys]), as: UTF8.self)
         return ImportedRow(content: text, expectedPrediction: expected)
     }
 }

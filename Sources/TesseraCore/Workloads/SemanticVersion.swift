@@ -18,13 +18,18 @@ public struct SemanticVersion: Sendable, Hashable, Comparable, CustomStringConve
         var rest = Substring(text)
         var build: [String] = []
         if let plus = rest.firstIndex(of: "+") {
-            guard let identifiers = Self.identifiers(rest[rest.index(after: plus)...], numericMayHaveLeadingZeros: true) else { return nil }
+            guard let identifiers = Self.identifiers(rest[rest.index(after: plus)...], numericMayHaveLeadingZeros: true)
+            else { return nil }
             build = identifiers
             rest = rest[..<plus]
         }
         var prerelease: [String] = []
         if let dash = rest.firstIndex(of: "-") {
-            guard let identifiers = Self.identifiers(rest[rest.index(after: dash)...], numericMayHaveLeadingZeros: false) else { return nil }
+            guard
+                let identifiers = Self.identifiers(rest[rest.index(after: dash)...], numericMayHaveLeadingZeros: false)
+            else {
+                return nil
+            }
             prerelease = identifiers
             rest = rest[..<dash]
         }
@@ -103,7 +108,7 @@ public struct SemanticVersion: Sendable, Hashable, Comparable, CustomStringConve
     private static func isIdentifierByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-             UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "-"):
+            UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "-"):
             return true
         default:
             return false

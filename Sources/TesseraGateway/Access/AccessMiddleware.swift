@@ -26,7 +26,9 @@ struct AccessMiddleware: RouterMiddleware {
     let authenticator: Authenticator
     let orgs: OrgStatusLookup
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         guard let rule = routes.rule(endpoint: context.endpointPath, method: request.method.rawValue) else {
             return try await next(request, context)  // no such route: the router answers 404/405
         }
@@ -52,7 +54,8 @@ struct AccessMiddleware: RouterMiddleware {
         case .platform:
             guard principal.isPlatformAdmin else {
                 let error = TesseraError.forbidden("only a platform admin may do this")
-                await recordDenial(error, principal: principal, requested: nil, permission: "platform", request: request)
+                await recordDenial(
+                    error, principal: principal, requested: nil, permission: "platform", request: request)
                 throw error
             }
             return try await Principal.$current.withValue(principal) { try await next(request, context) }
@@ -63,7 +66,9 @@ struct AccessMiddleware: RouterMiddleware {
                 tenant = try await resolveTenant(principal, org: requested)
                 try authorize(principal, permission, in: tenant)
             } catch let error as TesseraError {
-                await recordDenial(error, principal: principal, requested: requested, permission: permission.rawValue, request: request)
+                await recordDenial(
+                    error, principal: principal, requested: requested, permission: permission.rawValue, request: request
+                )
                 throw error
             }
             return try await Principal.$current.withValue(principal) {
@@ -74,16 +79,24 @@ struct AccessMiddleware: RouterMiddleware {
 
     /// An `access.denied` record: a 403 in the org's own chain; a 404 (an org not the principal's, or none) in
     /// the platform's, so nobody's chain tells whether another org exists.
-    func recordDenial(_ error: TesseraError, principal: Principal, requested: String?, permission: String, request: Request) async {
+    func recordDenial(
+        _ error: TesseraError, principal: Principal, requested: String?, permission: String, request: Request
+    ) async {
         let org: UUID? = error.statusCode == 403 ? requested.flatMap(UUID.init(uuidString:)) : nil
         let event = AuditEvent.fromRequest(
             org: org, actor: AuditEvent.actor(principal), action: .accessDenied, entityType: "route",
             entityID: "\(request.method.rawValue) \(request.uri.path)".prefix(300).description, outcome: .denied,
-            metadata: ["permission": permission, "status": String(error.statusCode), "requested_org": String((requested ?? "").prefix(64))])
+            metadata: [
+                "permission": permission, "status": String(error.statusCode),
+                "requested_org": String((requested ?? "").prefix(64)),
+            ])
         do {
-            try await authenticator.client.withConnection { try await AuditStore(logger: authenticator.logger).append(event, on: $0) }
+            try await authenticator.client.withConnection {
+                try await AuditStore(logger: authenticator.logger).append(event, on: $0)
+            }
         } catch {
-            authenticator.logger.error("could not record a denial", metadata: ["error": "\(describeDatabaseError(error))"])
+            authenticator.logger.error(
+                "could not record a denial", metadata: ["error": "\(describeDatabaseError(error))"])
         }
     }
 
@@ -99,7 +112,8 @@ struct AccessMiddleware: RouterMiddleware {
         switch status {
         case .ready: return Tenant(orgID: org)
         case .suspended: throw TesseraError.forbidden("the organization is suspended")
-        case .provisioning, .failed, .deleting: throw TesseraError.conflict("the organization is \(status.rawValue), not ready")
+        case .provisioning, .failed, .deleting:
+            throw TesseraError.conflict("the organization is \(status.rawValue), not ready")
         }
     }
 

@@ -98,7 +98,8 @@ struct Authenticator: Sendable {
             return Principal(kind: .platformAdmin(keyID: credential.keyID), display: display, grants: [:])
         }
         guard let org = credential.orgID else { return nil }
-        return Principal(kind: .apiKey(keyID: credential.keyID), display: display, grants: [org: credential.permissions])
+        return Principal(
+            kind: .apiKey(keyID: credential.keyID), display: display, grants: [org: credential.permissions])
     }
 
     func verify(_ token: SessionToken) async -> Result<Principal, Failure> {
@@ -119,14 +120,19 @@ struct Authenticator: Sendable {
         }
         if credential.revokedAt != nil || !credential.userActive { return .failure(.revoked) }
         if credential.expiresAt <= Date() { return .failure(.expired) }
-        return .success(Principal(
-            kind: .user(userID: credential.userID, sessionID: credential.tokenID), display: credential.email,
-            grants: credential.grants, isPlatformAdmin: credential.isPlatformAdmin))
+        return .success(
+            Principal(
+                kind: .user(userID: credential.userID, sessionID: credential.tokenID), display: credential.email,
+                grants: credential.grants, isPlatformAdmin: credential.isPlatformAdmin))
     }
 
-    private func lookUp<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T?) async -> Result<T, Failure> {
+    private func lookUp<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T?) async
+        -> Result<T, Failure>
+    {
         do {
-            guard let found = try await withDeadline(deadline, { [client] in try await client.withConnection({ try await query($0) }) })
+            guard
+                let found = try await withDeadline(
+                    deadline, { [client] in try await client.withConnection({ try await query($0) }) })
             else { return .failure(.unknown) }
             return .success(found)
         } catch {
@@ -138,7 +144,9 @@ struct Authenticator: Sendable {
     /// The token of `Bearer <token>` (scheme case-insensitive, spaces around the token ignored).
     static func bearerToken(_ header: String) -> String? {
         let bytes = header.utf8
-        guard bytes.count > 7, bytes.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8), bytes.dropFirst(6).first == 0x20 else {
+        guard bytes.count > 7, bytes.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8),
+            bytes.dropFirst(6).first == 0x20
+        else {
             return nil
         }
         let token = bytes.dropFirst(7).drop { $0 == 0x20 }
@@ -180,15 +188,20 @@ struct AuthFailureHook: Sendable {
     let logger: Logger
 
     func record(_ failure: AuthFailure) async {
-        let claimed: ActorKind = failure.presented?.hasPrefix("tsk_") == true ? .apiKey : (failure.presented?.contains("@") == true ? .user : .system)
+        let claimed: ActorKind =
+            failure.presented?.hasPrefix("tsk_") == true
+            ? .apiKey : (failure.presented?.contains("@") == true ? .user : .system)
         let event = AuditEvent(
-            org: nil, actorKind: claimed, actorDisplay: failure.presented ?? "anonymous", action: .authFailed, outcome: .denied,
-            requestID: failure.info.requestID, clientIP: failure.info.clientAddress == "unknown" ? nil : failure.info.clientAddress,
+            org: nil, actorKind: claimed, actorDisplay: failure.presented ?? "anonymous", action: .authFailed,
+            outcome: .denied,
+            requestID: failure.info.requestID,
+            clientIP: failure.info.clientAddress == "unknown" ? nil : failure.info.clientAddress,
             userAgent: failure.info.userAgent, metadata: ["reason": failure.reason])
         do {
             try await client.withConnection { try await AuditStore(logger: logger).append(event, on: $0) }
         } catch {
-            logger.error("could not record an authentication failure", metadata: ["error": "\(describeDatabaseError(error))"])
+            logger.error(
+                "could not record an authentication failure", metadata: ["error": "\(describeDatabaseError(error))"])
         }
         logger.notice(
             "authentication failed",

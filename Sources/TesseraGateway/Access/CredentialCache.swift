@@ -1,9 +1,9 @@
 import Foundation
 import Logging
 import PostgresNIO
-import TesseraCore
 import ServiceLifecycle
 import Synchronization
+import TesseraCore
 import TesseraPostgres
 
 /// Verified-key and session look-ups kept for a few seconds. Every gateway process empties entries the moment the

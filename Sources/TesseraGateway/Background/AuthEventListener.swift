@@ -28,7 +28,9 @@ struct AuthEventListener: Service {
                 } catch {
                     if Task.isCancelled { break }
                     cache.removeAll()
-                    logger.warning("auth listener lost its connection; retrying", metadata: ["error": "\(describeDatabaseError(error))"])
+                    logger.warning(
+                        "auth listener lost its connection; retrying",
+                        metadata: ["error": "\(describeDatabaseError(error))"])
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

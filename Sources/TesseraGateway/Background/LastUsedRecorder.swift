@@ -45,7 +45,9 @@ final class LastUsedRecorder: Service, Sendable {
                 try await APIKeyStore(logger: logger).touch(ids, at: Date(), on: connection)
             }
         } catch {
-            logger.warning("could not record key use", metadata: ["keys": "\(ids.count)", "error": "\(describeDatabaseError(error))"])
+            logger.warning(
+                "could not record key use",
+                metadata: ["keys": "\(ids.count)", "error": "\(describeDatabaseError(error))"])
         }
     }
 }

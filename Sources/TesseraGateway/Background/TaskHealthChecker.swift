@@ -52,15 +52,18 @@ public struct TaskHealthChecker: Service {
                 }
                 for (target, error) in outcomes {
                     try await metadata.withTransaction(logger: logger) { connection in
-                        guard let change = try await TaskServiceHealthStore(logger: logger).record(
-                            target.id, ok: error == nil, error: error, threshold: failures, on: connection)
+                        guard
+                            let change = try await TaskServiceHealthStore(logger: logger).record(
+                                target.id, ok: error == nil, error: error, threshold: failures, on: connection)
                         else { return }
                         var metadata = ["from": change.from, "to": change.to]
                         if let error { metadata["error"] = error }
                         try await AuditStore(logger: logger).append(
                             AuditEvent(
-                                org: target.org, actorKind: .system, actorDisplay: "health checker", action: .taskServiceHealth,
-                                entityType: "task_service", entityID: target.id.uuidString.lowercased(), metadata: metadata),
+                                org: target.org, actorKind: .system, actorDisplay: "health checker",
+                                action: .taskServiceHealth,
+                                entityType: "task_service", entityID: target.id.uuidString.lowercased(),
+                                metadata: metadata),
                             on: connection)
                     }
                 }
@@ -75,9 +78,14 @@ public struct TaskHealthChecker: Service {
     /// nil for a healthy answer, else why not.
     func check(_ url: String, using http: HTTPClient) async -> String? {
         do {
-            let response = try await http.execute(HTTPClientRequest(url: url), timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await http.execute(
+                HTTPClientRequest(url: url),
+                timeout: .nanoseconds(
+                    Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
             return (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)"
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+        } catch let error as HTTPClientError
+            where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
+        {
             return "no answer within \(timeout)"
         } catch {
             return "\(error)".prefix(300).description

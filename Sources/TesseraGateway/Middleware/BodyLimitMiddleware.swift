@@ -14,12 +14,16 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         self.imports = importLimit ?? limit
     }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
         let path = request.uri.path
         let bulk = request.method == .post && bulkSuffixes.contains { path.hasSuffix($0) }
         let limit = bulk ? imports : standard
         if let declared = request.headers[.contentLength] {
-            guard let length = Int(declared), length >= 0 else { throw TesseraError.badRequest("Content-Length is not a number") }
+            guard let length = Int(declared), length >= 0 else {
+                throw TesseraError.badRequest("Content-Length is not a number")
+            }
             guard length <= limit else { throw TesseraError.payloadTooLarge(limit: limit) }
             return try await next(request, context)
         }
@@ -30,7 +34,9 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Paths whose POST bodies get the import limit (a constant: generic types cannot hold static stored properties).
-private let bulkSuffixes = ["/rows", "/predictions", "/ontologies", "/annotation-sets", "/prediction-sets", "/cafa-evaluations"]
+private let bulkSuffixes = [
+    "/rows", "/predictions", "/ontologies", "/annotation-sets", "/prediction-sets", "/cafa-evaluations",
+]
 
 /// A request body that throws `payloadTooLarge` once more than `limit` bytes have arrived.
 struct LimitedBody: AsyncSequence, Sendable {

@@ -10,7 +10,9 @@ import TesseraPostgres
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: RouteTable
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch {
@@ -23,7 +25,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             case .unauthorized: headers[.wwwAuthenticate] = "Bearer"
             default: break
             }
-            return Problem(problem, instance: request.uri.path, requestID: context.requestID).response(extraHeaders: headers)
+            return Problem(problem, instance: request.uri.path, requestID: context.requestID).response(
+                extraHeaders: headers)
         }
     }
 
@@ -52,7 +55,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as HTTPError:
             switch error.status {
             case .notFound:
-                if let allowed = routes.allowedMethods(for: request.uri.path), !allowed.contains(request.method.rawValue) {
+                if let allowed = routes.allowedMethods(for: request.uri.path),
+                    !allowed.contains(request.method.rawValue)
+                {
                     return .methodNotAllowed(method: request.method.rawValue, allowed: allowed)
                 }
                 return .notFound("no route for \(request.method.rawValue) \(request.uri.path)")

@@ -27,13 +27,17 @@ struct APIHandler: APIProtocol {
     func getReadyz(_ input: Operations.getReadyz.Input) async throws -> Operations.getReadyz.Output {
         let report = try await readiness.check(logger: logger)
         return .ok(
-            .init(body: .json(.init(
-                status: .ready, database: "ok",
-                migrations_applied: report.applied, migrations_pending: report.pending,
-                audit_relay_lag_seconds: await relay.lagSeconds()))))
+            .init(
+                body: .json(
+                    .init(
+                        status: .ready, database: "ok",
+                        migrations_applied: report.applied, migrations_pending: report.pending,
+                        audit_relay_lag_seconds: await relay.lagSeconds()))))
     }
 
-    func getOpenAPIDocument(_ input: Operations.getOpenAPIDocument.Input) async throws -> Operations.getOpenAPIDocument.Output {
+    func getOpenAPIDocument(_ input: Operations.getOpenAPIDocument.Input) async throws
+        -> Operations.getOpenAPIDocument.Output
+    {
         .ok(.init(body: .json(.init(additionalProperties: document.json))))
     }
 }

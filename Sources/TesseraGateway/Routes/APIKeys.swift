@@ -16,10 +16,12 @@ extension APIHandler {
         let (issued, key) = try await client.withTransaction(logger: logger) { connection in
             let role = try await grantableRole(named: body.role, tenant: tenant, principal: principal, on: connection)
             let created = try await APIKeyStore(logger: logger).create(
-                org: tenant.orgID, name: name, roleID: role.id, expiresAt: body.expires_at, createdBy: principal, on: connection)
+                org: tenant.orgID, name: name, roleID: role.id, expiresAt: body.expires_at, createdBy: principal,
+                on: connection)
             try await record(
-                audit(.apiKeyCreate, org: tenant.orgID, entityType: "api_key", entityID: created.0.id,
-                      metadata: ["name": name, "role": role.name, "prefix": created.1.displayPrefix]),
+                audit(
+                    .apiKeyCreate, org: tenant.orgID, entityType: "api_key", entityID: created.0.id,
+                    metadata: ["name": name, "role": role.name, "prefix": created.1.displayPrefix]),
                 on: connection)
             return created
         }
@@ -31,7 +33,8 @@ extension APIHandler {
         let limit = try Self.pageLimit(input.query.limit)
         let cursor = try Self.cursor(input.query.cursor)
         let records = try await client.withConnection { connection in
-            try await APIKeyStore(logger: logger).list(org: tenant.orgID, after: cursor, limit: limit + 1, on: connection)
+            try await APIKeyStore(logger: logger).list(
+                org: tenant.orgID, after: cursor, limit: limit + 1, on: connection)
         }
         let page = records.prefix(limit)
         let next = records.count > limit ? page.last.map { Self.id($0.id) } : nil
@@ -41,9 +44,11 @@ extension APIHandler {
     func getAPIKey(_ input: Operations.getAPIKey.Input) async throws -> Operations.getAPIKey.Output {
         let (tenant, _) = try current()
         let id = try Self.objectID(input.path.id)
-        guard let key = try await client.withConnection({ connection in
-            try await APIKeyStore(logger: logger).get(org: tenant.orgID, id: id, on: connection)
-        }) else { throw TesseraError.notFound("no such API key") }
+        guard
+            let key = try await client.withConnection({ connection in
+                try await APIKeyStore(logger: logger).get(org: tenant.orgID, id: id, on: connection)
+            })
+        else { throw TesseraError.notFound("no such API key") }
         return .ok(.init(body: .json(Self.schema(key))))
     }
 
@@ -51,9 +56,12 @@ extension APIHandler {
         let (tenant, _) = try current()
         let id = try Self.objectID(input.path.id)
         let revoked = try await client.withTransaction(logger: logger) { connection -> APIKeyRecord? in
-            guard let revoked = try await APIKeyStore(logger: logger).revoke(org: tenant.orgID, id: id, on: connection) else { return nil }
+            guard let revoked = try await APIKeyStore(logger: logger).revoke(org: tenant.orgID, id: id, on: connection)
+            else { return nil }
             try await record(
-                audit(.apiKeyRevoke, org: tenant.orgID, entityType: "api_key", entityID: id, metadata: ["prefix": "tsk_\(revoked.prefix)"]),
+                audit(
+                    .apiKeyRevoke, org: tenant.orgID, entityType: "api_key", entityID: id,
+                    metadata: ["prefix": "tsk_\(revoked.prefix)"]),
                 on: connection)
             return revoked
         }
@@ -66,7 +74,9 @@ extension APIHandler {
         let id = try Self.objectID(input.path.id)
         var grace = 0
         if case .json(let body) = input.body, let seconds = body.grace_seconds {
-            guard (0...604_800).contains(seconds) else { throw TesseraError.unprocessable("grace_seconds must be 0–604800") }
+            guard (0...604_800).contains(seconds) else {
+                throw TesseraError.unprocessable("grace_seconds must be 0–604800")
+            }
             grace = seconds
         }
         let rotated = try await client.withTransaction(logger: logger) { connection -> (APIKeyRecord, APIKey)? in
@@ -76,12 +86,16 @@ extension APIHandler {
             }
             // Rotating re-issues the key's role: the caller must be able to grant it.
             _ = try await grantableRole(named: old.roleName, tenant: tenant, principal: principal, on: connection)
-            guard let rotated = try await store.rotate(org: tenant.orgID, id: id, grace: grace, createdBy: principal, on: connection) else {
+            guard
+                let rotated = try await store.rotate(
+                    org: tenant.orgID, id: id, grace: grace, createdBy: principal, on: connection)
+            else {
                 return nil
             }
             try await record(
-                audit(.apiKeyRotate, org: tenant.orgID, entityType: "api_key", entityID: id,
-                      metadata: ["replaced_by": Self.id(rotated.0.id), "grace_seconds": String(grace)]),
+                audit(
+                    .apiKeyRotate, org: tenant.orgID, entityType: "api_key", entityID: id,
+                    metadata: ["replaced_by": Self.id(rotated.0.id), "grace_seconds": String(grace)]),
                 on: connection)
             return rotated
         }
@@ -92,7 +106,10 @@ extension APIHandler {
     }
 
     /// The org's role of that name, refused when it holds a permission the principal does not.
-    func grantableRole(named name: String, tenant: Tenant, principal: Principal, on connection: PostgresConnection) async throws -> RoleRecord {
+    func grantableRole(named name: String, tenant: Tenant, principal: Principal, on connection: PostgresConnection)
+        async throws
+        -> RoleRecord
+    {
         try await grantableRoles(named: [name], tenant: tenant, principal: principal, on: connection)[0]
     }
 

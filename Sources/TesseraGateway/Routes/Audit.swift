@@ -14,7 +14,8 @@ extension APIHandler {
     ) -> AuditEvent {
         let (kind, id, display) = AuditEvent.actor(Principal.current)
         return AuditEvent.fromRequest(
-            org: org, actor: (kind, id, display), action: action, entityType: entityType, entityID: entityID.map(Self.id),
+            org: org, actor: (kind, id, display), action: action, entityType: entityType,
+            entityID: entityID.map(Self.id),
             outcome: outcome, metadata: metadata)
     }
 
@@ -43,13 +44,16 @@ extension AuditActor {
 extension AuditEvent {
     /// A record with the request's id, client address and user agent.
     static func fromRequest(
-        org: UUID?, actor: (ActorKind, UUID?, String?), action: AuditAction, entityType: String? = nil, entityID: String? = nil,
+        org: UUID?, actor: (ActorKind, UUID?, String?), action: AuditAction, entityType: String? = nil,
+        entityID: String? = nil,
         outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:]
     ) -> AuditEvent {
         let info = RequestInfo.current
         return AuditEvent(
-            org: org, actorKind: actor.0, actorID: actor.1, actorDisplay: actor.2, action: action, entityType: entityType,
+            org: org, actorKind: actor.0, actorID: actor.1, actorDisplay: actor.2, action: action,
+            entityType: entityType,
             entityID: entityID, outcome: outcome, requestID: info.requestID,
-            clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent, metadata: metadata)
+            clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent,
+            metadata: metadata)
     }
 }

@@ -9,12 +9,14 @@ extension APIHandler {
     func listAuditLogs(_ input: Operations.listAuditLogs.Input) async throws -> Operations.listAuditLogs.Output {
         let q = input.query
         let filter = AuditFilter(
-            scope: .org(try Tenant.required().orgID), actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type,
+            scope: .org(try Tenant.required().orgID), actorID: try Self.actor(q.actor), action: q.action,
+            entityType: q.entity_type,
             entityID: q.entity_id, outcome: q.outcome?.rawValue, since: q.since, until: q.until)
         return .ok(.init(body: .json(try await auditPage(filter, limit: q.limit, cursor: q.cursor))))
     }
 
-    func listAllAuditLogs(_ input: Operations.listAllAuditLogs.Input) async throws -> Operations.listAllAuditLogs.Output {
+    func listAllAuditLogs(_ input: Operations.listAllAuditLogs.Input) async throws -> Operations.listAllAuditLogs.Output
+    {
         let q = input.query
         let scope: AuditFilter.Scope =
             switch q.org {
@@ -23,27 +25,35 @@ extension APIHandler {
             case let raw?: .org(try UUID(uuidString: raw).orBadRequest("org is an org id or \"platform\""))
             }
         let filter = AuditFilter(
-            scope: scope, actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type, entityID: q.entity_id,
+            scope: scope, actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type,
+            entityID: q.entity_id,
             outcome: q.outcome?.rawValue, since: q.since, until: q.until)
         return .ok(.init(body: .json(try await auditPage(filter, limit: q.limit, cursor: q.cursor))))
     }
 
     func verifyAuditLogs(_ input: Operations.verifyAuditLogs.Input) async throws -> Operations.verifyAuditLogs.Output {
         let org = try Tenant.required().orgID
-        let verdict = try await client.withConnection { try await AuditStore(logger: logger).verify(org: org, box: box, on: $0) }
+        let verdict = try await client.withConnection {
+            try await AuditStore(logger: logger).verify(org: org, box: box, on: $0)
+        }
         switch verdict {
         case .intact(let count):
             return .ok(.init(body: .json(.init(org_id: Self.id(org), intact: true, verified: count))))
         case .broken(let seq, let reason):
-            return .ok(.init(body: .json(.init(
-                org_id: Self.id(org), intact: false, verified: Int(seq - 1), broken_seq: seq, reason: reason))))
+            return .ok(
+                .init(
+                    body: .json(
+                        .init(
+                            org_id: Self.id(org), intact: false, verified: Int(seq - 1), broken_seq: seq, reason: reason
+                        ))))
         }
     }
 
     func exportAuditLogs(_ input: Operations.exportAuditLogs.Input) async throws -> Operations.exportAuditLogs.Output {
         let q = input.query
         let filter = AuditFilter(
-            scope: .org(try Tenant.required().orgID), actorID: try Self.actor(q.actor), action: q.action, entityType: q.entity_type,
+            scope: .org(try Tenant.required().orgID), actorID: try Self.actor(q.actor), action: q.action,
+            entityType: q.entity_type,
             entityID: q.entity_id, outcome: q.outcome?.rawValue, since: q.since, until: q.until)
         let csv = q.format == .csv
         let lines = AuditExport.lines(client: client, filter: filter, csv: csv, logger: logger)
@@ -55,7 +65,8 @@ extension APIHandler {
         try raw.map { try UUID(uuidString: $0).orBadRequest("actor is the id of a user or a key") }
     }
 
-    func auditPage(_ filter: AuditFilter, limit: Int?, cursor: String?) async throws -> Components.Schemas.AuditLogList {
+    func auditPage(_ filter: AuditFilter, limit: Int?, cursor: String?) async throws -> Components.Schemas.AuditLogList
+    {
         let limit = try Self.pageLimit(limit)
         let after = try cursor.map { try Int64($0).orBadRequest("cursor is not one this server gave") }
         let records = try await client.withConnection {
@@ -68,8 +79,10 @@ extension APIHandler {
     static func schema(_ r: AuditRecord) -> Components.Schemas.AuditRecord {
         .init(
             seq: r.seq, org_id: r.org.map(id), event_id: id(r.eventID), occurred_at: r.occurredAt,
-            actor_kind: .init(rawValue: r.actorKind) ?? .system, actor_id: r.actorID, actor_display: r.actorDisplay, action: r.action,
-            entity_type: r.entityType, entity_id: r.entityID, outcome: .init(rawValue: r.outcome) ?? .failed, request_id: r.requestID,
+            actor_kind: .init(rawValue: r.actorKind) ?? .system, actor_id: r.actorID, actor_display: r.actorDisplay,
+            action: r.action,
+            entity_type: r.entityType, entity_id: r.entityID, outcome: .init(rawValue: r.outcome) ?? .failed,
+            request_id: r.requestID,
             client_ip: r.clientIP, user_agent: r.userAgent, metadata: .init(additionalProperties: r.metadata),
             hash: r.hash.hexString, prev_hash: r.prevHash.hexString)
     }
@@ -85,12 +98,18 @@ extension Optional {
 
 /// The records of a filter as NDJSON or CSV lines, a page of 1,000 at a time as the client reads.
 enum AuditExport {
-    static let header = Array("seq,occurred_at,actor_kind,actor_id,actor_display,action,entity_type,entity_id,outcome,request_id,client_ip,user_agent,metadata,hash\n".utf8)
+    static let header = Array(
+        "seq,occurred_at,actor_kind,actor_id,actor_display,action,entity_type,entity_id,outcome,request_id,client_ip,user_agent,metadata,hash\n"
+            .utf8)
 
-    static func lines(client: PostgresClient, filter: AuditFilter, csv: Bool, logger: Logger) -> PagedExport<AuditRecord, Int64> {
+    static func lines(client: PostgresClient, filter: AuditFilter, csv: Bool, logger: Logger) -> PagedExport<
+        AuditRecord, Int64
+    > {
         PagedExport(
             fetch: { after, limit in
-                try await client.withConnection { try await AuditStore(logger: logger).list(filter, after: after, limit: limit, on: $0) }
+                try await client.withConnection {
+                    try await AuditStore(logger: logger).list(filter, after: after, limit: limit, on: $0)
+                }
             },
             cursor: { AuditStore.cursor(of: $0, in: filter.scope) },
             header: csv ? header : nil,
@@ -98,9 +117,14 @@ enum AuditExport {
     }
 
     static func csvLine(_ r: AuditRecord) -> [UInt8] {
-        let metadata = (try? JSONSerialization.data(withJSONObject: r.metadata, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let metadata =
+            (try? JSONSerialization.data(withJSONObject: r.metadata, options: [.sortedKeys])).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            ?? "{}"
         return ExportLines.csv([
-            String(r.seq), r.occurredAt.formatted(.iso8601), r.actorKind, r.actorID, r.actorDisplay, r.action, r.entityType,
+            String(r.seq), r.occurredAt.formatted(.iso8601), r.actorKind, r.actorID, r.actorDisplay, r.action,
+            r.entityType,
             r.entityID, r.outcome, r.requestID, r.clientIP, r.userAgent, metadata, r.hash.hexString,
         ])
     }

@@ -43,15 +43,19 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let info = RequestInfo.current
         try access.authenticator.checkLimit(info)
-        let user = try await client.withConnection { try await UserStore(logger: logger).loginUser(email: body.email, on: $0) }
+        let user = try await client.withConnection {
+            try await UserStore(logger: logger).loginUser(email: body.email, on: $0)
+        }
         let matches = try await access.verify(body.password, against: user?.passwordHash ?? access.decoyHash)
         guard let user, user.active, user.passwordHash != nil, matches else {
-            throw await access.authenticator.fail(.wrongPassword, info: info, presented: UserStore.normalise(email: body.email))
+            throw await access.authenticator.fail(
+                .wrongPassword, info: info, presented: UserStore.normalise(email: body.email))
         }
         let issued = try await client.withTransaction(logger: logger) { connection in
             let issued = try await UserStore(logger: logger).issueToken(
                 user: user.id, kind: "session", lifetime: access.sessionLifetime,
-                clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent, on: connection)
+                clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent,
+                on: connection)
             try await UserStore(logger: logger).recordLogin(user: user.id, on: connection)
             try await record(
                 AuditEvent.fromRequest(
@@ -60,13 +64,20 @@ extension APIHandler {
                 on: connection)
             return issued
         }
-        return .ok(.init(body: .json(.init(token: issued.token.plaintext, expires_at: issued.expiresAt, user_id: user.id.uuidString.lowercased()))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        token: issued.token.plaintext, expires_at: issued.expiresAt,
+                        user_id: user.id.uuidString.lowercased())))
+        )
     }
 
     func logout(_ input: Operations.logout.Input) async throws -> Operations.logout.Output {
         guard let principal = Principal.current else { throw TesseraError.internalError }
         guard case .user(_, let session) = principal.kind else {
-            throw TesseraError.badRequest("logout ends a session; an API key is revoked with DELETE /v1/orgs/{org}/api-keys/{id}")
+            throw TesseraError.badRequest(
+                "logout ends a session; an API key is revoked with DELETE /v1/orgs/{org}/api-keys/{id}")
         }
         try await client.withTransaction(logger: logger) { connection in
             _ = try await UserStore(logger: logger).revokeToken(id: session, on: connection)
@@ -87,11 +98,16 @@ extension APIHandler {
             Components.Schemas.Whoami.orgsPayloadPayload(
                 org_id: org.uuidString.lowercased(), permissions: permissions.map(\.rawValue).sorted())
         }
-        return .ok(.init(body: .json(.init(
-            kind: kind, display: principal.display, platform_admin: principal.isPlatformAdmin, orgs: orgs))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        kind: kind, display: principal.display, platform_admin: principal.isPlatformAdmin, orgs: orgs)))
+        )
     }
 
-    func acceptInvitation(_ input: Operations.acceptInvitation.Input) async throws -> Operations.acceptInvitation.Output {
+    func acceptInvitation(_ input: Operations.acceptInvitation.Input) async throws -> Operations.acceptInvitation.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let info = RequestInfo.current
         try access.authenticator.checkLimit(info)
@@ -102,10 +118,14 @@ extension APIHandler {
         let hash = try await access.hash(body.password)
         let accepted = try await client.withTransaction(logger: logger) { connection -> Bool in
             let users = UserStore(logger: logger)
-            guard let user = try await users.consumeInvitation(digest: token.digest, on: connection) else { return false }
+            guard let user = try await users.consumeInvitation(digest: token.digest, on: connection) else {
+                return false
+            }
             try await users.setPassword(user: user, hash: hash, on: connection)
             try await record(
-                AuditEvent.fromRequest(org: nil, actor: (.user, user, nil), action: .invitationAccept, entityType: "user", entityID: Self.id(user)),
+                AuditEvent.fromRequest(
+                    org: nil, actor: (.user, user, nil), action: .invitationAccept, entityType: "user",
+                    entityID: Self.id(user)),
                 on: connection)
             return true
         }

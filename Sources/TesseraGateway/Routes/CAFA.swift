@@ -19,14 +19,18 @@ extension APIHandler {
         let upload: OntologyUpload
         do {
             upload = try OntologyUpload(Array(try await ArraySlice<UInt8>(collecting: body, upTo: .max)))
-        } catch let problem as any Error & CustomStringConvertible where problem is OBOParseError || problem is CAFAOntologyError
-                    || problem is OntologyUpload.NoTerms {
+        } catch let problem as any Error & CustomStringConvertible
+            where problem is OBOParseError || problem is CAFAOntologyError
+            || problem is OntologyUpload.NoTerms
+        {
             throw TesseraError.unprocessable(problem.description)
         }
         let repository = try cafa()
         let (record, created) = try await repository.storeOntology(
             upload, createdBy: Principal.current.flatMap(Self.userID(of:)),
-            audit: audit(.ontologyCreate, org: repository.org, entityType: "ontology", metadata: ["version": String(upload.version.prefix(200))]))
+            audit: audit(
+                .ontologyCreate, org: repository.org, entityType: "ontology",
+                metadata: ["version": String(upload.version.prefix(200))]))
         guard created else { return .ok(.init(body: .json(Self.schema(record)))) }
         relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
@@ -40,7 +44,9 @@ extension APIHandler {
     }
 
     func getOntology(_ input: Operations.getOntology.Input) async throws -> Operations.getOntology.Output {
-        guard let record = try await cafa().ontology(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such ontology") }
+        guard let record = try await cafa().ontology(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such ontology")
+        }
         return .ok(.init(body: .json(Self.schema(record))))
     }
 
@@ -48,90 +54,134 @@ extension APIHandler {
         let repository = try cafa()
         let ontology = try Self.objectID(input.path.id)
         guard try await repository.ontology(ontology) != nil else { throw TesseraError.notFound("no such ontology") }
-        guard let t = try await repository.term(input.path.term, ontology: ontology) else { throw TesseraError.notFound("no such term") }
-        return .ok(.init(body: .json(.init(
-            term: t.term, namespace: t.namespace, name: t.name, definition: t.definition, obsolete: t.obsolete, alt_ids: t.altIDs,
-            parents: t.parents.map { .init(term: $0.term, relation: .init(rawValue: $0.relation) ?? .is_a) },
-            ancestors: t.ancestors.map { .init(term: $0.term, name: $0.name, namespace: $0.namespace) }))))
+        guard let t = try await repository.term(input.path.term, ontology: ontology) else {
+            throw TesseraError.notFound("no such term")
+        }
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        term: t.term, namespace: t.namespace, name: t.name, definition: t.definition,
+                        obsolete: t.obsolete,
+                        alt_ids: t.altIDs,
+                        parents: t.parents.map {
+                            .init(term: $0.term, relation: .init(rawValue: $0.relation) ?? .is_a)
+                        },
+                        ancestors: t.ancestors.map { .init(term: $0.term, name: $0.name, namespace: $0.namespace) }))))
     }
 
-    func createAnnotationSet(_ input: Operations.createAnnotationSet.Input) async throws -> Operations.createAnnotationSet.Output {
+    func createAnnotationSet(_ input: Operations.createAnnotationSet.Input) async throws
+        -> Operations.createAnnotationSet.Output
+    {
         let body: HTTPBody
         switch input.body {
         case .plainText(let b): body = b
         case .text_tab_hyphen_separated_hyphen_values(let b): body = b
         }
-        let (repository, ontology, name, known) = try await setTarget(input.query.ontology_id, input.query.name, default: "annotations")
+        let (repository, ontology, name, known) = try await setTarget(
+            input.query.ontology_id, input.query.name, default: "annotations")
         var upload = AnnotationUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storeAnnotationSet(
             upload, name: name, ontology: ontology, createdBy: Principal.current.flatMap(Self.userID(of:)),
-            audit: audit(.annotationSetCreate, org: repository.org, entityType: "annotation_set", metadata: ["ontology_id": Self.id(ontology)]))
+            audit: audit(
+                .annotationSetCreate, org: repository.org, entityType: "annotation_set",
+                metadata: ["ontology_id": Self.id(ontology)]))
         relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 
-    func createPredictionSet(_ input: Operations.createPredictionSet.Input) async throws -> Operations.createPredictionSet.Output {
+    func createPredictionSet(_ input: Operations.createPredictionSet.Input) async throws
+        -> Operations.createPredictionSet.Output
+    {
         let body: HTTPBody
         switch input.body {
         case .plainText(let b): body = b
         case .text_tab_hyphen_separated_hyphen_values(let b): body = b
         }
-        let (repository, ontology, name, known) = try await setTarget(input.query.ontology_id, input.query.name, default: "predictions")
+        let (repository, ontology, name, known) = try await setTarget(
+            input.query.ontology_id, input.query.name, default: "predictions")
         var upload = PredictionUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storePredictionSet(
             upload, name: name, ontology: ontology, createdBy: Principal.current.flatMap(Self.userID(of:)),
-            audit: audit(.predictionSetCreate, org: repository.org, entityType: "prediction_set", metadata: ["ontology_id": Self.id(ontology)]))
+            audit: audit(
+                .predictionSetCreate, org: repository.org, entityType: "prediction_set",
+                metadata: ["ontology_id": Self.id(ontology)]))
         relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 
-    func listAnnotationSets(_ input: Operations.listAnnotationSets.Input) async throws -> Operations.listAnnotationSets.Output {
+    func listAnnotationSets(_ input: Operations.listAnnotationSets.Input) async throws
+        -> Operations.listAnnotationSets.Output
+    {
         .ok(.init(body: .json(try await termSets(.annotations, input.query.limit, input.query.cursor))))
     }
 
-    func listPredictionSets(_ input: Operations.listPredictionSets.Input) async throws -> Operations.listPredictionSets.Output {
+    func listPredictionSets(_ input: Operations.listPredictionSets.Input) async throws
+        -> Operations.listPredictionSets.Output
+    {
         .ok(.init(body: .json(try await termSets(.predictions, input.query.limit, input.query.cursor))))
     }
 
-    func getAnnotationSet(_ input: Operations.getAnnotationSet.Input) async throws -> Operations.getAnnotationSet.Output {
-        guard let set = try await cafa().annotationSet(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such annotation set") }
+    func getAnnotationSet(_ input: Operations.getAnnotationSet.Input) async throws -> Operations.getAnnotationSet.Output
+    {
+        guard let set = try await cafa().annotationSet(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such annotation set")
+        }
         return .ok(.init(body: .json(Self.schema(set))))
     }
 
-    func getPredictionSet(_ input: Operations.getPredictionSet.Input) async throws -> Operations.getPredictionSet.Output {
-        guard let set = try await cafa().predictionSet(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such prediction set") }
+    func getPredictionSet(_ input: Operations.getPredictionSet.Input) async throws -> Operations.getPredictionSet.Output
+    {
+        guard let set = try await cafa().predictionSet(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such prediction set")
+        }
         return .ok(.init(body: .json(Self.schema(set))))
     }
 
-    func createEvaluationSet(_ input: Operations.createEvaluationSet.Input) async throws -> Operations.createEvaluationSet.Output {
+    func createEvaluationSet(_ input: Operations.createEvaluationSet.Input) async throws
+        -> Operations.createEvaluationSet.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let repository = try cafa()
         let oldID = try Self.reference(body.old_annotation_set_id, "old_annotation_set_id")
         let newID = try Self.reference(body.new_annotation_set_id, "new_annotation_set_id")
-        guard let old = try await repository.annotationSet(oldID) else { throw TesseraError.unprocessable("no annotation set \(Self.id(oldID))") }
-        guard let new = try await repository.annotationSet(newID) else { throw TesseraError.unprocessable("no annotation set \(Self.id(newID))") }
+        guard let old = try await repository.annotationSet(oldID) else {
+            throw TesseraError.unprocessable("no annotation set \(Self.id(oldID))")
+        }
+        guard let new = try await repository.annotationSet(newID) else {
+            throw TesseraError.unprocessable("no annotation set \(Self.id(newID))")
+        }
         guard old.ontologyID == new.ontologyID else {
-            throw TesseraError.unprocessable("the two annotation sets name different ontologies; an evaluation set needs one")
+            throw TesseraError.unprocessable(
+                "the two annotation sets name different ontologies; an evaluation set needs one")
         }
         let ontology = try await repository.evaluationOntology(old.ontologyID)
         let split = CAFAEvaluationSplit(
-            old: try await repository.annotations(oldID), new: try await repository.annotations(newID), ontology: ontology)
+            old: try await repository.annotations(oldID), new: try await repository.annotations(newID),
+            ontology: ontology)
         let record = try await repository.storeEvaluationSet(
-            name: try Self.name(body.name, default: "\(old.name) → \(new.name)"), ontology: old.ontologyID, old: oldID, new: newID, split: split,
+            name: try Self.name(body.name, default: "\(old.name) → \(new.name)"), ontology: old.ontologyID, old: oldID,
+            new: newID,
+            split: split,
             createdBy: Principal.current.flatMap(Self.userID(of:)),
             audit: audit(.evaluationSetCreate, org: repository.org, entityType: "evaluation_set"))
         relay.wake(repository.org)
         return .created(.init(body: .json(try Self.schema(record))))
     }
 
-    func getEvaluationSet(_ input: Operations.getEvaluationSet.Input) async throws -> Operations.getEvaluationSet.Output {
-        guard let set = try await cafa().evaluationSet(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such evaluation set") }
+    func getEvaluationSet(_ input: Operations.getEvaluationSet.Input) async throws -> Operations.getEvaluationSet.Output
+    {
+        guard let set = try await cafa().evaluationSet(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such evaluation set")
+        }
         return .ok(.init(body: .json(try Self.schema(set))))
     }
 
-    func createCAFAEvaluation(_ input: Operations.createCAFAEvaluation.Input) async throws -> Operations.createCAFAEvaluation.Output {
+    func createCAFAEvaluation(_ input: Operations.createCAFAEvaluation.Input) async throws
+        -> Operations.createCAFAEvaluation.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let started = ContinuousClock.now
         let repository = try cafa()
@@ -170,28 +220,38 @@ extension APIHandler {
         let ontology = try await repository.evaluationOntology(predictions.ontologyID)
         let table = try await repository.predictions(request.predictionSetID)
         let options = CAFAOptions(
-            thresholdStep: request.thresholdStep, normalization: request.normalization, includeOrphans: request.includeOrphans, threads: 2)
+            thresholdStep: request.thresholdStep, normalization: request.normalization,
+            includeOrphans: request.includeOrphans, threads: 2)
         let result = CAFAEvaluator(ontology: ontology).evaluate(
             truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights, options: options)
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let record = try await repository.storeEvaluation(
-            request, ontology: predictions.ontologyID, result: result, seconds: seconds, createdBy: Principal.current.flatMap(Self.userID(of:)),
-            audit: audit(.cafaEvaluationCreate, org: repository.org, entityType: "cafa_evaluation",
-                         metadata: ["prediction_set_id": Self.id(request.predictionSetID)]))
+            request, ontology: predictions.ontologyID, result: result, seconds: seconds,
+            createdBy: Principal.current.flatMap(Self.userID(of:)),
+            audit: audit(
+                .cafaEvaluationCreate, org: repository.org, entityType: "cafa_evaluation",
+                metadata: ["prediction_set_id": Self.id(request.predictionSetID)]))
         relay.wake(repository.org)
         return .created(.init(body: .json(try Self.schema(record, curves: true))))
     }
 
-    func listCAFAEvaluations(_ input: Operations.listCAFAEvaluations.Input) async throws -> Operations.listCAFAEvaluations.Output {
+    func listCAFAEvaluations(_ input: Operations.listCAFAEvaluations.Input) async throws
+        -> Operations.listCAFAEvaluations.Output
+    {
         let limit = try Self.pageLimit(input.query.limit)
         let records = try await cafa().evaluations(after: try input.query.cursor.map(Self.timeCursor), limit: limit + 1)
         let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
-        return .ok(.init(body: .json(.init(items: try page.map { try Self.schema($0, curves: false) }, next_cursor: next))))
+        return .ok(
+            .init(body: .json(.init(items: try page.map { try Self.schema($0, curves: false) }, next_cursor: next))))
     }
 
-    func getCAFAEvaluation(_ input: Operations.getCAFAEvaluation.Input) async throws -> Operations.getCAFAEvaluation.Output {
-        guard let record = try await cafa().evaluation(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such CAFA evaluation") }
+    func getCAFAEvaluation(_ input: Operations.getCAFAEvaluation.Input) async throws
+        -> Operations.getCAFAEvaluation.Output
+    {
+        guard let record = try await cafa().evaluation(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such CAFA evaluation")
+        }
         return .ok(.init(body: .json(try Self.schema(record, curves: true))))
     }
 
@@ -199,15 +259,21 @@ extension APIHandler {
 
     /// Where an uploaded set goes: the org's repository, the ontology it names (422 when there is none), its name,
     /// and every term id and alternative id of that ontology.
-    func setTarget(_ ontologyID: String, _ name: String?, default fallback: String) async throws -> (CAFARepository, UUID, String, Set<String>) {
+    func setTarget(_ ontologyID: String, _ name: String?, default fallback: String) async throws -> (
+        CAFARepository, UUID, String, Set<String>
+    ) {
         let repository = try cafa()
         let ontology = try Self.reference(ontologyID, "ontology_id")
         let name = try Self.name(name, default: fallback)
-        guard try await repository.ontology(ontology) != nil else { throw TesseraError.unprocessable("no ontology \(Self.id(ontology))") }
+        guard try await repository.ontology(ontology) != nil else {
+            throw TesseraError.unprocessable("no ontology \(Self.id(ontology))")
+        }
         return (repository, ontology, name, try await repository.knownTerms(ontology: ontology))
     }
 
-    func termSets(_ kind: TermSetRecord.Kind, _ limit: Int?, _ cursor: String?) async throws -> Components.Schemas.TermSetList {
+    func termSets(_ kind: TermSetRecord.Kind, _ limit: Int?, _ cursor: String?) async throws
+        -> Components.Schemas.TermSetList
+    {
         let limit = try Self.pageLimit(limit)
         let records = try await cafa().termSets(kind, after: try cursor.map(Self.timeCursor), limit: limit + 1)
         let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
@@ -239,45 +305,65 @@ extension APIHandler {
         switch (annotationSet, evaluationSet, category) {
         case (.some, nil, nil), (nil, .some, .some): break
         case (nil, .some, nil): throw TesseraError.unprocessable("an evaluation set needs a category: NK, LK or PK")
-        default: throw TesseraError.unprocessable("name the ground truth: annotation_set_id, or evaluation_set_id with a category")
+        default:
+            throw TesseraError.unprocessable(
+                "name the ground truth: annotation_set_id, or evaluation_set_id with a category")
         }
         let step = body.threshold_step ?? 0.01
-        guard step >= 0.001, step < 1 else { throw TesseraError.unprocessable("threshold_step is 0.001 or more and below 1") }
+        guard step >= 0.001, step < 1 else {
+            throw TesseraError.unprocessable("threshold_step is 0.001 or more and below 1")
+        }
         if let ia = body.information_accretion, ia.utf8.count > 64 << 20 {
             throw TesseraError.unprocessable("information_accretion is larger than 64 MiB")
         }
         return CAFARequest(
-            predictionSetID: predictionSet, annotationSetID: annotationSet, evaluationSetID: evaluationSet, category: category,
-            thresholdStep: step, normalization: CAFANormalization(rawValue: body.normalization?.rawValue ?? "cafa") ?? .cafa,
+            predictionSetID: predictionSet, annotationSetID: annotationSet, evaluationSetID: evaluationSet,
+            category: category,
+            thresholdStep: step,
+            normalization: CAFANormalization(rawValue: body.normalization?.rawValue ?? "cafa") ?? .cafa,
             includeOrphans: body.include_orphans ?? true, informationAccretion: body.information_accretion)
     }
 
     static func schema(_ o: OntologyRecord) -> Components.Schemas.Ontology {
         .init(
-            id: id(o.id), version: o.version, format_version: o.formatVersion, data_version: o.dataVersion, terms: o.terms, obsolete: o.obsolete,
-            edges: o.edges, alt_ids: o.altIDs, namespaces: .init(additionalProperties: o.namespaces), created_at: o.createdAt)
+            id: id(o.id), version: o.version, format_version: o.formatVersion, data_version: o.dataVersion,
+            terms: o.terms,
+            obsolete: o.obsolete,
+            edges: o.edges, alt_ids: o.altIDs, namespaces: .init(additionalProperties: o.namespaces),
+            created_at: o.createdAt)
     }
 
     static func schema(_ s: TermSetRecord) -> Components.Schemas.TermSet {
         .init(
-            id: id(s.id), ontology_id: id(s.ontologyID), name: s.name, lines: s.lines, entries: s.entries, targets: s.targets,
-            excluded_not: s.kind == .annotations ? s.excludedNot : nil, unknown_terms: s.unknownTerms, created_at: s.createdAt)
+            id: id(s.id), ontology_id: id(s.ontologyID), name: s.name, lines: s.lines, entries: s.entries,
+            targets: s.targets,
+            excluded_not: s.kind == .annotations ? s.excludedNot : nil, unknown_terms: s.unknownTerms,
+            created_at: s.createdAt)
     }
 
     static func schema(_ e: EvaluationSetRecord) throws -> Components.Schemas.EvaluationSet {
         .init(
-            id: id(e.id), ontology_id: id(e.ontologyID), name: e.name, old_annotation_set_id: id(e.oldSetID), new_annotation_set_id: id(e.newSetID),
+            id: id(e.id), ontology_id: id(e.ontologyID), name: e.name, old_annotation_set_id: id(e.oldSetID),
+            new_annotation_set_id: id(e.newSetID),
             counts: try converted(e.counts), created_at: e.createdAt)
     }
 
     static func schema(_ r: CAFAEvaluationRecord, curves: Bool) throws -> Components.Schemas.CAFAEvaluation {
         var namespaces: [Components.Schemas.CAFANamespaceResult] = try converted(r.result.namespaces)
-        if !curves { namespaces = namespaces.map { var n = $0; n.curves = nil; return n } }
+        if !curves {
+            namespaces = namespaces.map {
+                var n = $0
+                n.curves = nil
+                return n
+            }
+        }
         let q = r.request
         return .init(
-            id: id(r.id), ontology_id: id(r.ontologyID), prediction_set_id: id(q.predictionSetID), annotation_set_id: q.annotationSetID.map(id),
+            id: id(r.id), ontology_id: id(r.ontologyID), prediction_set_id: id(q.predictionSetID),
+            annotation_set_id: q.annotationSetID.map(id),
             evaluation_set_id: q.evaluationSetID.map(id), category: q.category.flatMap { .init(rawValue: $0.rawValue) },
-            threshold_step: q.thresholdStep, normalization: .init(rawValue: q.normalization.rawValue) ?? .cafa, include_orphans: q.includeOrphans,
+            threshold_step: q.thresholdStep, normalization: .init(rawValue: q.normalization.rawValue) ?? .cafa,
+            include_orphans: q.includeOrphans,
             propagation: .max, weighted: q.informationAccretion != nil, seconds: r.seconds, namespaces: namespaces,
             created_by: r.createdBy.map(id), created_at: r.createdAt)
     }

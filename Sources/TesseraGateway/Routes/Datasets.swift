@@ -12,8 +12,12 @@ extension APIHandler {
         let limit = try Self.pageLimit(input.query.limit)
         let records = try await datasets().list(after: try Self.cursor(input.query.cursor), limit: limit + 1)
         let page = Array(records.prefix(limit))
-        return .ok(.init(body: .json(.init(
-            items: page.map(Self.schema), next_cursor: records.count > limit ? page.last.map { Self.id($0.id) } : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map(Self.schema),
+                        next_cursor: records.count > limit ? page.last.map { Self.id($0.id) } : nil))))
     }
 
     func createDataset(_ input: Operations.createDataset.Input) async throws -> Operations.createDataset.Output {
@@ -27,9 +31,10 @@ extension APIHandler {
         guard Set(fields).count == fields.count else { throw TesseraError.unprocessable("fields must not repeat") }
         let creator = Principal.current.flatMap(Self.userID(of:))
         let repository = try datasets()
-        guard let record = try await repository.create(
-            name: name, description: body.description, fields: fields, createdBy: creator,
-            audit: audit(.datasetCreate, org: repository.org))
+        guard
+            let record = try await repository.create(
+                name: name, description: body.description, fields: fields, createdBy: creator,
+                audit: audit(.datasetCreate, org: repository.org))
         else {
             throw TesseraError.conflict("the org has a dataset named '\(name)'")
         }
@@ -55,15 +60,20 @@ extension APIHandler {
             switch input.body {
             case .json(let value):
                 // The runtime has decoded the JSON; re-encoded, it is parsed row by row to name a bad one.
-                rows = try RowImport.parse(try JSONEncoder().encode(value), format: .jsonArray, requiredFields: dataset.fields)
+                rows = try RowImport.parse(
+                    try JSONEncoder().encode(value), format: .jsonArray, requiredFields: dataset.fields)
             case .application_x_hyphen_ndjson(let body):
-                rows = try RowImport.parse(try await Data(collecting: body, upTo: .max), format: .ndjson, requiredFields: dataset.fields)
+                rows = try RowImport.parse(
+                    try await Data(collecting: body, upTo: .max), format: .ndjson, requiredFields: dataset.fields)
             }
         } catch let problem as RowImport.Problem {
             throw TesseraError.badRequest(problem.row == 0 ? problem.reason : "\(problem); nothing was imported")
         }
         guard !rows.isEmpty else { throw TesseraError.badRequest("no rows in the body") }
-        guard try await repository.importRows(dataset: id, rows: rows, audit: audit(.rowsImport, org: repository.org)) != nil else {
+        guard
+            try await repository.importRows(dataset: id, rows: rows, audit: audit(.rowsImport, org: repository.org))
+                != nil
+        else {
             throw TesseraError.notFound("no such dataset")
         }
         relay.wake(repository.org)

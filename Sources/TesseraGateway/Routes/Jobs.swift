@@ -15,22 +15,34 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let org = try Tenant.required().orgID
         let versionID = try Self.reference(body.pipeline_version_id, "pipeline_version_id")
-        let version = try await client.withConnection { try await PipelineStore(org: org, logger: logger).version(id: versionID, on: $0) }
-        guard let version else { throw TesseraError.unprocessable("no pipeline version \(body.pipeline_version_id) in this org") }
-        guard version.publishedAt != nil else { throw TesseraError.unprocessable("pipeline version \(version.version) is a draft; publish it first") }
+        let version = try await client.withConnection {
+            try await PipelineStore(org: org, logger: logger).version(id: versionID, on: $0)
+        }
+        guard let version else {
+            throw TesseraError.unprocessable("no pipeline version \(body.pipeline_version_id) in this org")
+        }
+        guard version.publishedAt != nil else {
+            throw TesseraError.unprocessable("pipeline version \(version.version) is a draft; publish it first")
+        }
         let cacheSeconds = body.cache_seconds ?? 604_800
         guard cacheSeconds >= 0 else { throw TesseraError.badRequest("cache_seconds must be 0 or more") }
-        let inputs = try (body.inputs ?? []).enumerated().map { i, file in try Self.jobFile(file, path: "inputs[\(i)]") }
-        guard Set(inputs.map(\.name)).count == inputs.count else { throw TesseraError.unprocessable("inputs: names must be unique") }
+        let inputs = try (body.inputs ?? []).enumerated().map { i, file in try Self.jobFile(file, path: "inputs[\(i)]")
+        }
+        guard Set(inputs.map(\.name)).count == inputs.count else {
+            throw TesseraError.unprocessable("inputs: names must be unique")
+        }
         let paramsText = try Self.jsonText(body.params ?? .init())
         let params = try JSONSerialization.jsonObject(with: Data(paramsText.utf8))
         let signature = try JobSignature(
             pipelineVersion: versionID, params: params,
-            inputs: inputs.map { .init(name: $0.name, uri: $0.uri, contentType: $0.contentType, sha256: $0.sha256?.hexString) })
+            inputs: inputs.map {
+                .init(name: $0.name, uri: $0.uri, contentType: $0.contentType, sha256: $0.sha256?.hexString)
+            })
         let repository = try jobRepository()
         let (job, cached) = try await repository.create(
             NewJob(
-                pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0, cacheSeconds: cacheSeconds,
+                pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0,
+                cacheSeconds: cacheSeconds,
                 signature: signature),
             createdBy: Principal.current.flatMap(Self.userID(of:)),
             audit: audit(.jobCreate, org: org, metadata: ["signature": signature.digest.hexString]))
@@ -43,13 +55,17 @@ extension APIHandler {
         let q = input.query
         let limit = try Self.pageLimit(q.limit)
         let after = try q.cursor.map(Self.timeCursor)
-        let records = try await jobRepository().jobs(status: q.status.flatMap { JobStatus(rawValue: $0.rawValue) }, after: after, limit: limit + 1)
+        let records = try await jobRepository().jobs(
+            status: q.status.flatMap { JobStatus(rawValue: $0.rawValue) }, after: after, limit: limit + 1)
         let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
-        return .ok(.init(body: .json(.init(items: try page.map { try Self.schema($0, cached: false) }, next_cursor: next))))
+        return .ok(
+            .init(body: .json(.init(items: try page.map { try Self.schema($0, cached: false) }, next_cursor: next))))
     }
 
     func getJob(_ input: Operations.getJob.Input) async throws -> Operations.getJob.Output {
-        guard let job = try await jobRepository().job(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such job") }
+        guard let job = try await jobRepository().job(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such job")
+        }
         return .ok(.init(body: .json(try Self.schema(job, cached: false))))
     }
 
@@ -58,7 +74,8 @@ extension APIHandler {
         let repository = try jobRepository()
         let status = JobStatus(rawValue: body.status.rawValue)!
         let job = try await repository.transition(
-            try Self.objectID(input.path.id), to: status, error: body.error, audit: audit(.jobTransition, org: repository.org))
+            try Self.objectID(input.path.id), to: status, error: body.error,
+            audit: audit(.jobTransition, org: repository.org))
         relay.wake(repository.org)
         return .ok(.init(body: .json(try Self.schema(job, cached: false))))
     }
@@ -66,13 +83,22 @@ extension APIHandler {
     func listJobEvents(_ input: Operations.listJobEvents.Input) async throws -> Operations.listJobEvents.Output {
         let limit = try Self.pageLimit(input.query.limit)
         let after = try input.query.cursor.map { try Int64($0).orBadRequest("cursor is not one this server gave") } ?? 0
-        guard let events = try await jobRepository().events(try Self.objectID(input.path.id), after: after, limit: limit + 1) else {
+        guard
+            let events = try await jobRepository().events(
+                try Self.objectID(input.path.id), after: after, limit: limit + 1)
+        else {
             throw TesseraError.notFound("no such job")
         }
         let (page, next) = Self.page(events, limit: limit) { String($0.seq) }
-        return .ok(.init(body: .json(.init(
-            items: try page.map { .init(seq: $0.seq, kind: $0.kind, data: try Self.jsonValue($0.data), created_at: $0.createdAt) },
-            next_cursor: next))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: try page.map {
+                            .init(
+                                seq: $0.seq, kind: $0.kind, data: try Self.jsonValue($0.data), created_at: $0.createdAt)
+                        },
+                        next_cursor: next))))
     }
 
     func createExecution(_ input: Operations.createExecution.Input) async throws -> Operations.createExecution.Output {
@@ -95,12 +121,15 @@ extension APIHandler {
         return .ok(.init(body: .json(.init(items: executions.map(Self.schema)))))
     }
 
-    func transitionExecution(_ input: Operations.transitionExecution.Input) async throws -> Operations.transitionExecution.Output {
+    func transitionExecution(_ input: Operations.transitionExecution.Input) async throws
+        -> Operations.transitionExecution.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let repository = try jobRepository()
         let execution = try await repository.transitionExecution(
             try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution),
-            to: JobStatus(rawValue: body.status.rawValue)!, error: body.error, audit: audit(.jobExecutionTransition, org: repository.org))
+            to: JobStatus(rawValue: body.status.rawValue)!, error: body.error,
+            audit: audit(.jobExecutionTransition, org: repository.org))
         relay.wake(repository.org)
         return .ok(.init(body: .json(Self.schema(execution))))
     }
@@ -120,37 +149,58 @@ extension APIHandler {
     func listLogs(_ input: Operations.listLogs.Input) async throws -> Operations.listLogs.Output {
         let limit = try Self.pageLimit(input.query.limit)
         let after = try input.query.cursor.map { try Int64($0).orBadRequest("cursor is not one this server gave") } ?? 0
-        guard let lines = try await jobRepository().logs(
-            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), after: after, limit: limit + 1)
+        guard
+            let lines = try await jobRepository().logs(
+                try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), after: after,
+                limit: limit + 1)
         else { throw TesseraError.notFound("no such execution") }
         let (page, next) = Self.page(lines, limit: limit) { String($0.id) }
-        return .ok(.init(body: .json(.init(
-            items: page.map { .init(id: $0.id, logged_at: $0.loggedAt, level: $0.level, message: $0.message) }, next_cursor: next))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map {
+                            .init(id: $0.id, logged_at: $0.loggedAt, level: $0.level, message: $0.message)
+                        },
+                        next_cursor: next))))
     }
 
     func addTaskResult(_ input: Operations.addTaskResult.Input) async throws -> Operations.addTaskResult.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let repository = try jobRepository()
         let result = try await repository.addResult(
-            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), result: try Self.jsonText(body.result),
+            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution),
+            result: try Self.jsonText(body.result),
             audit: audit(.jobResultAdd, org: repository.org))
         relay.wake(repository.org)
-        return .created(.init(body: .json(.init(id: Self.id(result.id), result: try Self.jsonValue(result.result), created_at: result.createdAt))))
+        return .created(
+            .init(
+                body: .json(
+                    .init(
+                        id: Self.id(result.id), result: try Self.jsonValue(result.result), created_at: result.createdAt)
+                )))
     }
 
     func listTaskResults(_ input: Operations.listTaskResults.Input) async throws -> Operations.listTaskResults.Output {
-        guard let results = try await jobRepository().results(
-            try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution))
+        guard
+            let results = try await jobRepository().results(
+                try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution))
         else { throw TesseraError.notFound("no such execution") }
-        return .ok(.init(body: .json(.init(
-            items: try results.map { .init(id: Self.id($0.id), result: try Self.jsonValue($0.result), created_at: $0.createdAt) }))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: try results.map {
+                            .init(id: Self.id($0.id), result: try Self.jsonValue($0.result), created_at: $0.createdAt)
+                        }))))
     }
 
     func addJobOutput(_ input: Operations.addJobOutput.Input) async throws -> Operations.addJobOutput.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let file = try Self.jobFile(body, path: "output")
         let repository = try jobRepository()
-        let job = try await repository.addOutput(try Self.objectID(input.path.id), file, audit: audit(.jobOutputAdd, org: repository.org))
+        let job = try await repository.addOutput(
+            try Self.objectID(input.path.id), file, audit: audit(.jobOutputAdd, org: repository.org))
         relay.wake(repository.org)
         return .created(.init(body: .json(try Self.schema(job, cached: false))))
     }
@@ -183,48 +233,64 @@ extension APIHandler {
             try await JobMirror.list(status: q.status?.rawValue, after: after, limit: limit + 1, on: $0, logger: logger)
         }
         let (page, next) = Self.page(rows, limit: limit) { Self.timeCursor($0.4, $0.1) }
-        return .ok(.init(body: .json(.init(
-            items: page.map { org, job, version, status, created, updated, finished in
-                .init(
-                    org_id: Self.id(org), job_id: Self.id(job), pipeline_version_id: version.map(Self.id),
-                    status: .init(rawValue: status) ?? .PENDING, created_at: created, updated_at: updated, finished_at: finished)
-            }, next_cursor: next))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map { org, job, version, status, created, updated, finished in
+                            .init(
+                                org_id: Self.id(org), job_id: Self.id(job), pipeline_version_id: version.map(Self.id),
+                                status: .init(rawValue: status) ?? .PENDING, created_at: created, updated_at: updated,
+                                finished_at: finished
+                            )
+                        }, next_cursor: next))))
     }
 
     // MARK: helpers
 
     static func jobFile(_ file: Components.Schemas.JobFile, path: String) throws -> JobFile {
         let digest = try file.sha256.map { hex -> [UInt8] in
-            guard hex.count == 64, let bytes = [UInt8](hex: hex) else { throw TesseraError.badRequest("\(path).sha256 is 64 hex digits") }
+            guard hex.count == 64, let bytes = [UInt8](hex: hex) else {
+                throw TesseraError.badRequest("\(path).sha256 is 64 hex digits")
+            }
             return bytes
         }
         guard !file.name.isEmpty, !file.uri.isEmpty, !file.content_type.isEmpty else {
             throw TesseraError.badRequest("\(path): name, uri and content_type are required")
         }
-        if let size = file.size_bytes, size < 0 { throw TesseraError.badRequest("\(path).size_bytes must be 0 or more") }
-        return JobFile(name: file.name, uri: file.uri, contentType: file.content_type, sha256: digest, sizeBytes: file.size_bytes)
+        if let size = file.size_bytes, size < 0 {
+            throw TesseraError.badRequest("\(path).size_bytes must be 0 or more")
+        }
+        return JobFile(
+            name: file.name, uri: file.uri, contentType: file.content_type, sha256: digest, sizeBytes: file.size_bytes)
     }
 
     static func schema(_ f: JobFile) -> Components.Schemas.JobFile {
-        .init(name: f.name, uri: f.uri, content_type: f.contentType, sha256: f.sha256?.hexString, size_bytes: f.sizeBytes)
+        .init(
+            name: f.name, uri: f.uri, content_type: f.contentType, sha256: f.sha256?.hexString, size_bytes: f.sizeBytes)
     }
 
     static func schema(_ j: JobRecord, cached: Bool) throws -> Components.Schemas.Job {
         .init(
             id: id(j.id), pipeline_version_id: j.pipelineVersionID.map(id), status: .init(rawValue: j.status.rawValue)!,
-            params: try jsonValue(j.params), input_signature: j.inputSignature.hexString, priority: j.priority, cache_seconds: j.cacheSeconds,
-            error: j.error, created_at: j.createdAt, started_at: j.startedAt, finished_at: j.finishedAt, inputs: j.inputs.map(schema),
+            params: try jsonValue(j.params), input_signature: j.inputSignature.hexString, priority: j.priority,
+            cache_seconds: j.cacheSeconds,
+            error: j.error, created_at: j.createdAt, started_at: j.startedAt, finished_at: j.finishedAt,
+            inputs: j.inputs.map(schema),
             outputs: j.outputs.map(schema), cached: cached)
     }
 
     static func schema(_ e: TaskExecutionRecord) -> Components.Schemas.Execution {
         .init(
-            id: id(e.id), step_key: e.stepKey, task_definition_id: e.taskDefinitionID.map(id), status: .init(rawValue: e.status.rawValue)!,
+            id: id(e.id), step_key: e.stepKey, task_definition_id: e.taskDefinitionID.map(id),
+            status: .init(rawValue: e.status.rawValue)!,
             attempt: e.attempt, error: e.error, started_at: e.startedAt, finished_at: e.finishedAt)
     }
 
     static func schema(_ c: JobComment) -> Components.Schemas.Comment {
-        .init(id: id(c.id), author_id: c.authorID.map(id), author_display: c.authorDisplay, body: c.body, created_at: c.createdAt)
+        .init(
+            id: id(c.id), author_id: c.authorID.map(id), author_display: c.authorDisplay, body: c.body,
+            created_at: c.createdAt)
     }
 
     /// A (created_at, id) keyset cursor: microseconds since 1970, an underscore, the id.

@@ -8,7 +8,9 @@ import TesseraPostgres
 extension APIHandler {
     func listMembers(_ input: Operations.listMembers.Input) async throws -> Operations.listMembers.Output {
         let (tenant, _) = try current()
-        let members = try await client.withConnection { try await MemberStore(logger: logger).list(org: tenant.orgID, on: $0) }
+        let members = try await client.withConnection {
+            try await MemberStore(logger: logger).list(org: tenant.orgID, on: $0)
+        }
         return .ok(.init(body: .json(.init(items: members.map(Self.schema)))))
     }
 
@@ -25,11 +27,14 @@ extension APIHandler {
         let (member, created, invitation) = try await client.withTransaction(logger: logger) { connection in
             let members = MemberStore(logger: logger)
             try await members.lockOrg(tenant.orgID, on: connection)
-            let roles = try await grantableRoles(named: body.roles, tenant: tenant, principal: principal, on: connection)
+            let roles = try await grantableRoles(
+                named: body.roles, tenant: tenant, principal: principal, on: connection)
             let users = UserStore(logger: logger)
             let (user, created) = try await users.findOrCreate(email: email, passwordHash: passwordHash, on: connection)
-            guard try await members.add(
-                org: tenant.orgID, user: user, roles: roles.map(\.id), invitedBy: Self.userID(of: principal), on: connection)
+            guard
+                try await members.add(
+                    org: tenant.orgID, user: user, roles: roles.map(\.id), invitedBy: Self.userID(of: principal),
+                    on: connection)
             else { throw TesseraError.conflict("\(email) is a member already; change their roles with PUT") }
             var invitation: SessionToken?
             if created && passwordHash == nil {
@@ -42,13 +47,19 @@ extension APIHandler {
                 throw TesseraError.internalError
             }
             try await record(
-                audit(.memberAdd, org: tenant.orgID, entityType: "user", entityID: user,
-                      metadata: ["email": email, "roles": member.roles.joined(separator: ","), "user_created": String(created)]),
+                audit(
+                    .memberAdd, org: tenant.orgID, entityType: "user", entityID: user,
+                    metadata: [
+                        "email": email, "roles": member.roles.joined(separator: ","), "user_created": String(created),
+                    ]),
                 on: connection)
             return (member, created, invitation)
         }
-        return .created(.init(body: .json(.init(
-            member: Self.schema(member), user_created: created, invitation_token: invitation?.plaintext))))
+        return .created(
+            .init(
+                body: .json(
+                    .init(
+                        member: Self.schema(member), user_created: created, invitation_token: invitation?.plaintext))))
     }
 
     func setMemberRoles(_ input: Operations.setMemberRoles.Input) async throws -> Operations.setMemberRoles.Output {
@@ -59,8 +70,11 @@ extension APIHandler {
             let members = MemberStore(logger: logger)
             try await members.lockOrg(tenant.orgID, on: connection)
             let existing = try await changeableMember(user, tenant: tenant, principal: principal, on: connection)
-            let roles = try await grantableRoles(named: body.roles, tenant: tenant, principal: principal, on: connection)
-            if existing.roles.contains(SystemRole.owner.rawValue), !roles.contains(where: { $0.isSystem && $0.name == SystemRole.owner.rawValue }) {
+            let roles = try await grantableRoles(
+                named: body.roles, tenant: tenant, principal: principal, on: connection)
+            if existing.roles.contains(SystemRole.owner.rawValue),
+                !roles.contains(where: { $0.isSystem && $0.name == SystemRole.owner.rawValue })
+            {
                 try await requireAnotherOwner(besides: user, tenant: tenant, on: connection)
             }
             _ = try await members.setRoles(org: tenant.orgID, user: user, roles: roles.map(\.id), on: connection)
@@ -68,8 +82,12 @@ extension APIHandler {
                 throw TesseraError.internalError
             }
             try await record(
-                audit(.memberUpdate, org: tenant.orgID, entityType: "user", entityID: user,
-                      metadata: ["roles": member.roles.joined(separator: ","), "previous_roles": existing.roles.joined(separator: ",")]),
+                audit(
+                    .memberUpdate, org: tenant.orgID, entityType: "user", entityID: user,
+                    metadata: [
+                        "roles": member.roles.joined(separator: ","),
+                        "previous_roles": existing.roles.joined(separator: ","),
+                    ]),
                 on: connection)
             return member
         }
@@ -88,31 +106,45 @@ extension APIHandler {
             }
             _ = try await members.remove(org: tenant.orgID, user: user, on: connection)
             try await record(
-                audit(.memberRemove, org: tenant.orgID, entityType: "user", entityID: user,
-                      metadata: ["email": existing.email, "roles": existing.roles.joined(separator: ",")]),
+                audit(
+                    .memberRemove, org: tenant.orgID, entityType: "user", entityID: user,
+                    metadata: ["email": existing.email, "roles": existing.roles.joined(separator: ",")]),
                 on: connection)
         }
         return .noContent(.init())
     }
 
     /// The member, when the caller holds every permission the member's roles give (else 403).
-    func changeableMember(_ user: UUID, tenant: Tenant, principal: Principal, on connection: PostgresConnection) async throws -> MemberRecord {
-        guard let member = try await MemberStore(logger: logger).list(org: tenant.orgID, user: user, on: connection).first else {
+    func changeableMember(_ user: UUID, tenant: Tenant, principal: Principal, on connection: PostgresConnection)
+        async throws
+        -> MemberRecord
+    {
+        guard
+            let member = try await MemberStore(logger: logger).list(org: tenant.orgID, user: user, on: connection).first
+        else {
             throw TesseraError.notFound("no such member")
         }
-        let roles = try await RoleStore(logger: logger).roles(org: tenant.orgID, on: connection).filter { member.roles.contains($0.name) }
-        try Self.requireHolds(roles.reduce(into: Set<Permission>()) { $0.formUnion($1.permissions) }, principal, tenant, "change this member")
+        let roles = try await RoleStore(logger: logger).roles(org: tenant.orgID, on: connection).filter {
+            member.roles.contains($0.name)
+        }
+        try Self.requireHolds(
+            roles.reduce(into: Set<Permission>()) { $0.formUnion($1.permissions) }, principal, tenant,
+            "change this member")
         return member
     }
 
     func requireAnotherOwner(besides user: UUID, tenant: Tenant, on connection: PostgresConnection) async throws {
-        guard try await MemberStore(logger: logger).otherOwners(org: tenant.orgID, excluding: user, on: connection) > 0 else {
+        guard try await MemberStore(logger: logger).otherOwners(org: tenant.orgID, excluding: user, on: connection) > 0
+        else {
             throw TesseraError.conflict("this is the org's last owner: make someone else owner first")
         }
     }
 
     /// The org's roles of these names, refused when together they hold a permission the principal does not.
-    func grantableRoles(named names: [String], tenant: Tenant, principal: Principal, on connection: PostgresConnection) async throws -> [RoleRecord] {
+    func grantableRoles(named names: [String], tenant: Tenant, principal: Principal, on connection: PostgresConnection)
+        async throws
+        -> [RoleRecord]
+    {
         guard !names.isEmpty else { throw TesseraError.unprocessable("give at least one role") }
         let all = try await RoleStore(logger: logger).roles(org: tenant.orgID, on: connection)
         let roles = try Set(names).sorted().map { name in
@@ -121,16 +153,21 @@ extension APIHandler {
             }
             return role
         }
-        try Self.requireHolds(roles.reduce(into: Set<Permission>()) { $0.formUnion($1.permissions) }, principal, tenant, "grant these roles")
+        try Self.requireHolds(
+            roles.reduce(into: Set<Permission>()) { $0.formUnion($1.permissions) }, principal, tenant,
+            "grant these roles")
         return roles
     }
 
     /// 403 unless the principal holds every one of `permissions` in the tenant.
-    static func requireHolds(_ permissions: Set<Permission>, _ principal: Principal, _ tenant: Tenant, _ what: String) throws {
+    static func requireHolds(_ permissions: Set<Permission>, _ principal: Principal, _ tenant: Tenant, _ what: String)
+        throws
+    {
         let excess = permissions.subtracting(principal.permissions(in: tenant.orgID) ?? [])
         guard excess.isEmpty else {
             throw TesseraError.forbidden(
-                "to \(what) you would need \(excess.map(\.rawValue).sorted().joined(separator: ", ")); nobody grants more than they hold")
+                "to \(what) you would need \(excess.map(\.rawValue).sorted().joined(separator: ", ")); nobody grants more than they hold"
+            )
         }
     }
 

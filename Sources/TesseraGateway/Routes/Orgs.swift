@@ -9,11 +9,15 @@ extension APIHandler {
     func createOrg(_ input: Operations.createOrg.Input) async throws -> Operations.createOrg.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let (org, invitation) = try await orgAdministration.create(
-            name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server, by: auditActor())
+            name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server,
+            by: auditActor())
         wakeProvisioner()
-        return .accepted(.init(body: .json(.init(
-            org: Self.schema(org), provisioning_url: "/v1/orgs/\(Self.id(org.id))/provisioning",
-            invitation_token: invitation?.plaintext))))
+        return .accepted(
+            .init(
+                body: .json(
+                    .init(
+                        org: Self.schema(org), provisioning_url: "/v1/orgs/\(Self.id(org.id))/provisioning",
+                        invitation_token: invitation?.plaintext))))
     }
 
     func listOrgs(_ input: Operations.listOrgs.Input) async throws -> Operations.listOrgs.Output {
@@ -24,7 +28,12 @@ extension APIHandler {
             try await OrgStore(logger: logger).list(status: status, after: cursor, limit: limit + 1, on: $0)
         }
         let page = Array(orgs.prefix(limit))
-        return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: orgs.count > limit ? page.last.map { Self.id($0.id) } : nil))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: page.map(Self.schema),
+                        next_cursor: orgs.count > limit ? page.last.map { Self.id($0.id) } : nil))))
     }
 
     func getOrg(_ input: Operations.getOrg.Input) async throws -> Operations.getOrg.Output {
@@ -36,7 +45,9 @@ extension APIHandler {
         .ok(.init(body: .json(try await provisioning(of: try await existingOrg(input.path.org)))))
     }
 
-    func retryProvisioning(_ input: Operations.retryProvisioning.Input) async throws -> Operations.retryProvisioning.Output {
+    func retryProvisioning(_ input: Operations.retryProvisioning.Input) async throws
+        -> Operations.retryProvisioning.Output
+    {
         try await orgAdministration.retry(try await existingOrg(input.path.org), by: auditActor())
         wakeProvisioner()
         return .accepted(.init(body: .json(try await provisioning(of: try await existingOrg(input.path.org)))))
@@ -65,7 +76,8 @@ extension APIHandler {
     static func schema(_ org: OrgRecord) -> Components.Schemas.Org {
         .init(
             id: id(org.id), slug: org.slug, name: org.name, status: .init(rawValue: org.status.rawValue) ?? .failed,
-            status_reason: org.statusReason, database_server: org.server, schema_version: org.schemaVersion, created_at: org.createdAt)
+            status_reason: org.statusReason, database_server: org.server, schema_version: org.schemaVersion,
+            created_at: org.createdAt)
     }
 
     static func id(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
@@ -84,7 +96,9 @@ extension APIHandler {
 
     static func cursor(_ raw: String?) throws -> UUID? {
         try raw.map { raw in
-            guard let id = UUID(uuidString: raw) else { throw TesseraError.badRequest("cursor is not one this server gave") }
+            guard let id = UUID(uuidString: raw) else {
+                throw TesseraError.badRequest("cursor is not one this server gave")
+            }
             return id
         }
     }
@@ -99,9 +113,12 @@ private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
 extension APIHandler {
     func deleteOrg(_ input: Operations.deleteOrg.Input) async throws -> Operations.deleteOrg.Output {
         let org = try await existingOrg(input.path.org)
-        let done = try await orgAdministration.delete(org, purge: input.query.purge ?? false, confirm: input.query.confirm, by: auditActor())
+        let done = try await orgAdministration.delete(
+            org, purge: input.query.purge ?? false, confirm: input.query.confirm, by: auditActor())
         if done.suspended { tenants.close(org: org.id) }
-        guard done.purgeRequested else { return .ok(.init(body: .json(Self.schema(try await existingOrg(input.path.org))))) }
+        guard done.purgeRequested else {
+            return .ok(.init(body: .json(Self.schema(try await existingOrg(input.path.org)))))
+        }
         wakeProvisioner()
         return .accepted(.init(body: .json(Self.schema(try await existingOrg(input.path.org)))))
     }

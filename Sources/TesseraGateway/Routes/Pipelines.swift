@@ -9,26 +9,38 @@ extension APIHandler {
     func pipelineStore() throws -> PipelineStore { PipelineStore(org: try Tenant.required().orgID, logger: logger) }
 
     /// The steps resolved, or 422 with every problem and its path.
-    func checkedSteps(_ specs: [Components.Schemas.PipelineStepSpec], store: PipelineStore, on connection: PostgresConnection) async throws -> [ResolvedStep] {
-        let steps = specs.map { PipelineStep(key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on ?? []) }
+    func checkedSteps(
+        _ specs: [Components.Schemas.PipelineStepSpec], store: PipelineStore, on connection: PostgresConnection
+    ) async throws
+        -> [ResolvedStep]
+    {
+        let steps = specs.map {
+            PipelineStep(key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on ?? [])
+        }
         switch try await store.check(steps, on: connection) {
         case .success(let resolved): return resolved
         case .failure(let problems): throw TesseraError.invalid(problems.list)
         }
     }
 
-    func createPipelineTemplate(_ input: Operations.createPipelineTemplate.Input) async throws -> Operations.createPipelineTemplate.Output {
+    func createPipelineTemplate(_ input: Operations.createPipelineTemplate.Input) async throws
+        -> Operations.createPipelineTemplate.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let principal = Principal.current
         let template = try await client.withTransaction(logger: logger) { connection -> PipelineTemplateRecord? in
             let steps = try await checkedSteps(body.steps, store: store, on: connection)
-            guard let template = try await store.createTemplate(
-                name: body.name, description: body.description, steps: steps, createdBy: principal.flatMap(Self.userID(of:)), on: connection)
+            guard
+                let template = try await store.createTemplate(
+                    name: body.name, description: body.description, steps: steps,
+                    createdBy: principal.flatMap(Self.userID(of:)),
+                    on: connection)
             else { return nil }
             try await record(
-                audit(.pipelineTemplateCreate, org: store.org, entityType: "pipeline_template", entityID: template.id,
-                      metadata: ["name": body.name, "steps": String(steps.count)]),
+                audit(
+                    .pipelineTemplateCreate, org: store.org, entityType: "pipeline_template", entityID: template.id,
+                    metadata: ["name": body.name, "steps": String(steps.count)]),
                 on: connection)
             return template
         }
@@ -36,12 +48,20 @@ extension APIHandler {
         return .created(.init(body: .json(Self.schema(template))))
     }
 
-    func listPipelineTemplates(_ input: Operations.listPipelineTemplates.Input) async throws -> Operations.listPipelineTemplates.Output {
+    func listPipelineTemplates(_ input: Operations.listPipelineTemplates.Input) async throws
+        -> Operations.listPipelineTemplates.Output
+    {
         let store = try pipelineStore()
-        return .ok(.init(body: .json(.init(items: try await client.withConnection { try await store.templates(on: $0) }.map(Self.schema)))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(items: try await client.withConnection { try await store.templates(on: $0) }.map(Self.schema))
+                )))
     }
 
-    func getPipelineTemplate(_ input: Operations.getPipelineTemplate.Input) async throws -> Operations.getPipelineTemplate.Output {
+    func getPipelineTemplate(_ input: Operations.getPipelineTemplate.Input) async throws
+        -> Operations.getPipelineTemplate.Output
+    {
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
         guard let template = try await client.withConnection({ try await store.template(id, on: $0) }) else {
@@ -55,7 +75,8 @@ extension APIHandler {
         let store = try pipelineStore()
         let templateID = try body.template_id.map { try Self.reference($0, "template_id") }
         let userID = Principal.current.flatMap(Self.userID(of:))
-        let created = try await client.withTransaction(logger: logger) { connection -> (PipelineRecord, [PipelineVersionRecord])? in
+        let created = try await client.withTransaction(logger: logger) {
+            connection -> (PipelineRecord, [PipelineVersionRecord])? in
             var steps: [ResolvedStep]?
             if let templateID {
                 guard let template = try await store.template(templateID, on: connection) else {
@@ -63,24 +84,32 @@ extension APIHandler {
                 }
                 steps = template.steps
             }
-            guard let pipeline = try await store.createPipeline(
-                name: body.name, description: body.description, templateID: templateID, createdBy: userID, on: connection)
+            guard
+                let pipeline = try await store.createPipeline(
+                    name: body.name, description: body.description, templateID: templateID, createdBy: userID,
+                    on: connection)
             else { return nil }
             try await record(
-                audit(.pipelineCreate, org: store.org, entityType: "pipeline", entityID: pipeline.id, metadata: ["name": body.name]),
+                audit(
+                    .pipelineCreate, org: store.org, entityType: "pipeline", entityID: pipeline.id,
+                    metadata: ["name": body.name]),
                 on: connection)
             var versions: [PipelineVersionRecord] = []
             if let steps {
-                let version = try await store.createVersion(pipeline: pipeline.id, steps: steps, createdBy: userID, on: connection)
+                let version = try await store.createVersion(
+                    pipeline: pipeline.id, steps: steps, createdBy: userID, on: connection)
                 try await record(
-                    audit(.pipelineVersionCreate, org: store.org, entityType: "pipeline_version", entityID: version.id,
-                          metadata: ["pipeline_id": Self.id(pipeline.id), "version": String(version.version)]),
+                    audit(
+                        .pipelineVersionCreate, org: store.org, entityType: "pipeline_version", entityID: version.id,
+                        metadata: ["pipeline_id": Self.id(pipeline.id), "version": String(version.version)]),
                     on: connection)
                 versions.append(version)
             }
             return (pipeline, versions)
         }
-        guard let (pipeline, versions) = created else { throw TesseraError.conflict("the org has a pipeline named '\(body.name)'") }
+        guard let (pipeline, versions) = created else {
+            throw TesseraError.conflict("the org has a pipeline named '\(body.name)'")
+        }
         return .created(.init(body: .json(Self.schema(pipeline, versions: versions))))
     }
 
@@ -89,7 +118,8 @@ extension APIHandler {
         let items = try await client.withConnection { connection in
             var out: [Components.Schemas.Pipeline] = []
             for pipeline in try await store.pipelines(on: connection) {
-                out.append(Self.schema(pipeline, versions: try await store.versions(pipeline: pipeline.id, on: connection)))
+                out.append(
+                    Self.schema(pipeline, versions: try await store.versions(pipeline: pipeline.id, on: connection)))
             }
             return out
         }
@@ -107,59 +137,79 @@ extension APIHandler {
         return .ok(.init(body: .json(found)))
     }
 
-    func createPipelineVersion(_ input: Operations.createPipelineVersion.Input) async throws -> Operations.createPipelineVersion.Output {
+    func createPipelineVersion(_ input: Operations.createPipelineVersion.Input) async throws
+        -> Operations.createPipelineVersion.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
         let userID = Principal.current.flatMap(Self.userID(of:))
         let version = try await client.withTransaction(logger: logger) { connection -> PipelineVersionRecord in
-            guard try await store.pipeline(id, on: connection) != nil else { throw TesseraError.notFound("no such pipeline") }
+            guard try await store.pipeline(id, on: connection) != nil else {
+                throw TesseraError.notFound("no such pipeline")
+            }
             let steps = try await checkedSteps(body.steps, store: store, on: connection)
             let version = try await store.createVersion(pipeline: id, steps: steps, createdBy: userID, on: connection)
             try await record(
-                audit(.pipelineVersionCreate, org: store.org, entityType: "pipeline_version", entityID: version.id,
-                      metadata: ["pipeline_id": Self.id(id), "version": String(version.version)]),
+                audit(
+                    .pipelineVersionCreate, org: store.org, entityType: "pipeline_version", entityID: version.id,
+                    metadata: ["pipeline_id": Self.id(id), "version": String(version.version)]),
                 on: connection)
             return version
         }
         return .created(.init(body: .json(Self.schema(version))))
     }
 
-    func getPipelineVersion(_ input: Operations.getPipelineVersion.Input) async throws -> Operations.getPipelineVersion.Output {
+    func getPipelineVersion(_ input: Operations.getPipelineVersion.Input) async throws
+        -> Operations.getPipelineVersion.Output
+    {
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
-        guard let version = try await client.withConnection({ try await store.version(pipeline: id, version: input.path.version, on: $0) }) else {
+        guard
+            let version = try await client.withConnection({
+                try await store.version(pipeline: id, version: input.path.version, on: $0)
+            })
+        else {
             throw TesseraError.notFound("no such pipeline version")
         }
         return .ok(.init(body: .json(Self.schema(version))))
     }
 
-    func updatePipelineVersion(_ input: Operations.updatePipelineVersion.Input) async throws -> Operations.updatePipelineVersion.Output {
+    func updatePipelineVersion(_ input: Operations.updatePipelineVersion.Input) async throws
+        -> Operations.updatePipelineVersion.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
         let number = input.path.version
         let version = try await client.withTransaction(logger: logger) { connection -> PipelineVersionRecord in
             let steps = try await checkedSteps(body.steps, store: store, on: connection)
-            let version = try Self.changed(try await store.updateVersion(pipeline: id, version: number, steps: steps, on: connection))
+            let version = try Self.changed(
+                try await store.updateVersion(pipeline: id, version: number, steps: steps, on: connection))
             try await record(
-                audit(.pipelineVersionUpdate, org: store.org, entityType: "pipeline_version", entityID: version.id,
-                      metadata: ["pipeline_id": Self.id(id), "version": String(number)]),
+                audit(
+                    .pipelineVersionUpdate, org: store.org, entityType: "pipeline_version", entityID: version.id,
+                    metadata: ["pipeline_id": Self.id(id), "version": String(number)]),
                 on: connection)
             return version
         }
         return .ok(.init(body: .json(Self.schema(version))))
     }
 
-    func publishPipelineVersion(_ input: Operations.publishPipelineVersion.Input) async throws -> Operations.publishPipelineVersion.Output {
+    func publishPipelineVersion(_ input: Operations.publishPipelineVersion.Input) async throws
+        -> Operations.publishPipelineVersion.Output
+    {
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
         let number = input.path.version
         let version = try await client.withTransaction(logger: logger) { connection -> PipelineVersionRecord in
             let version = try Self.changed(try await store.publish(pipeline: id, version: number, on: connection))
             try await record(
-                audit(.pipelineVersionPublish, org: store.org, entityType: "pipeline_version", entityID: version.id,
-                      metadata: ["pipeline_id": Self.id(id), "version": String(number), "checksum": version.checksum.hexString]),
+                audit(
+                    .pipelineVersionPublish, org: store.org, entityType: "pipeline_version", entityID: version.id,
+                    metadata: [
+                        "pipeline_id": Self.id(id), "version": String(number), "checksum": version.checksum.hexString,
+                    ]),
                 on: connection)
             return version
         }
@@ -170,27 +220,34 @@ extension APIHandler {
         switch change {
         case .changed(let version): return version
         case .notFound: throw TesseraError.notFound("no such pipeline version")
-        case .published(let version): throw TesseraError.conflict("version \(version.version) is published and never changes; create a new version")
+        case .published(let version):
+            throw TesseraError.conflict(
+                "version \(version.version) is published and never changes; create a new version")
         }
     }
 
     static func schema(_ s: ResolvedStep) -> Components.Schemas.PipelineStepSpec {
-        .init(key: s.step.key, task: s.step.task, version: s.step.version, depends_on: s.step.dependsOn, task_definition_id: id(s.definitionID))
+        .init(
+            key: s.step.key, task: s.step.task, version: s.step.version, depends_on: s.step.dependsOn,
+            task_definition_id: id(s.definitionID))
     }
 
     static func schema(_ t: PipelineTemplateRecord) -> Components.Schemas.PipelineTemplate {
-        .init(id: id(t.id), name: t.name, description: t.description, steps: t.steps.map(schema), created_at: t.createdAt)
+        .init(
+            id: id(t.id), name: t.name, description: t.description, steps: t.steps.map(schema), created_at: t.createdAt)
     }
 
     static func schema(_ p: PipelineRecord, versions: [PipelineVersionRecord]) -> Components.Schemas.Pipeline {
         .init(
-            id: id(p.id), name: p.name, description: p.description, template_id: p.templateID.map(id), created_at: p.createdAt,
+            id: id(p.id), name: p.name, description: p.description, template_id: p.templateID.map(id),
+            created_at: p.createdAt,
             versions: versions.map(schema))
     }
 
     static func schema(_ v: PipelineVersionRecord) -> Components.Schemas.PipelineVersion {
         .init(
-            id: id(v.id), pipeline_id: id(v.pipelineID), version: v.version, steps: v.steps.map(schema), checksum: v.checksum.hexString,
+            id: id(v.id), pipeline_id: id(v.pipelineID), version: v.version, steps: v.steps.map(schema),
+            checksum: v.checksum.hexString,
             published: v.publishedAt != nil, published_at: v.publishedAt, created_at: v.createdAt)
     }
 }

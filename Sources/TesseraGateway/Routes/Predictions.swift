@@ -17,9 +17,11 @@ extension APIHandler {
             throw TesseraError.unprocessable("name (1–200) and source (1–100 characters) are required")
         }
         let repository = try predictions()
-        let event = audit(.modelCreate, org: repository.org, entityType: "model", metadata: ["name": name, "source": source])
-        guard let model = try await repository.createModel(
-            name: name, source: source, library: body.library, description: body.description, audit: event)
+        let event = audit(
+            .modelCreate, org: repository.org, entityType: "model", metadata: ["name": name, "source": source])
+        guard
+            let model = try await repository.createModel(
+                name: name, source: source, library: body.library, description: body.description, audit: event)
         else { throw TesseraError.conflict("the org has a model '\(name)' from '\(source)'") }
         relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(model))))
@@ -39,7 +41,8 @@ extension APIHandler {
         }
         let repository = try predictions()
         let event = audit(.promptCreate, org: repository.org, entityType: "prompt", metadata: ["name": body.name])
-        guard let prompt = try await repository.createPrompt(name: body.name, template: template.text, audit: event) else {
+        guard let prompt = try await repository.createPrompt(name: body.name, template: template.text, audit: event)
+        else {
             throw TesseraError.conflict("the org has a prompt named '\(body.name)'")
         }
         relay.wake(repository.org)
@@ -53,28 +56,41 @@ extension APIHandler {
     func createRun(_ input: Operations.createRun.Input) async throws -> Operations.createRun.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let repository = try predictions()
-        let (modelID, promptID, datasetID) = (try Self.reference(body.model_id, "model_id"), try Self.reference(body.prompt_id, "prompt_id"),
-                                             try Self.reference(body.dataset_id, "dataset_id"))
-        guard try await repository.modelExists(modelID) else { throw TesseraError.unprocessable("no model \(body.model_id)") }
-        guard let prompt = try await repository.prompt(promptID) else { throw TesseraError.unprocessable("no prompt \(body.prompt_id)") }
-        guard let dataset = try await datasets().get(datasetID) else { throw TesseraError.unprocessable("no dataset \(body.dataset_id)") }
+        let (modelID, promptID, datasetID) = (
+            try Self.reference(body.model_id, "model_id"), try Self.reference(body.prompt_id, "prompt_id"),
+            try Self.reference(body.dataset_id, "dataset_id")
+        )
+        guard try await repository.modelExists(modelID) else {
+            throw TesseraError.unprocessable("no model \(body.model_id)")
+        }
+        guard let prompt = try await repository.prompt(promptID) else {
+            throw TesseraError.unprocessable("no prompt \(body.prompt_id)")
+        }
+        guard let dataset = try await datasets().get(datasetID) else {
+            throw TesseraError.unprocessable("no dataset \(body.dataset_id)")
+        }
         let missing = try PromptTemplate(prompt.template).missing(from: dataset.fields)
         guard missing.isEmpty else {
             throw TesseraError.unprocessable(
-                "the prompt's placeholders \(missing.joined(separator: ", ")) name no field of the dataset (fields: \(dataset.fields.joined(separator: ", ")))")
+                "the prompt's placeholders \(missing.joined(separator: ", ")) name no field of the dataset (fields: \(dataset.fields.joined(separator: ", ")))"
+            )
         }
         let event = audit(
             .runCreate, org: repository.org, entityType: "run",
             metadata: ["model_id": Self.id(modelID), "prompt_id": Self.id(promptID), "dataset_id": Self.id(datasetID)])
-        guard let run = try await repository.createRun(
-            model: modelID, prompt: promptID, dataset: datasetID, createdBy: Principal.current.flatMap(Self.userID(of:)), audit: event)
+        guard
+            let run = try await repository.createRun(
+                model: modelID, prompt: promptID, dataset: datasetID,
+                createdBy: Principal.current.flatMap(Self.userID(of:)), audit: event)
         else { throw TesseraError.internalError }
         relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(run))))
     }
 
     func getRun(_ input: Operations.getRun.Input) async throws -> Operations.getRun.Output {
-        guard let run = try await predictions().run(try Self.objectID(input.path.id)) else { throw TesseraError.notFound("no such run") }
+        guard let run = try await predictions().run(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such run")
+        }
         return .ok(.init(body: .json(Self.schema(run))))
     }
 
@@ -86,7 +102,8 @@ extension APIHandler {
             relay.wake(repository.org)
             return .ok(.init(body: .json(Self.schema(run))))
         case .notFound: throw TesseraError.notFound("no such run")
-        case .finished(let status): throw TesseraError.conflict("the run is \(status); only a pending or running run can be cancelled")
+        case .finished(let status):
+            throw TesseraError.conflict("the run is \(status); only a pending or running run can be cancelled")
         }
     }
 
@@ -95,17 +112,22 @@ extension APIHandler {
     }
 
     static func schema(_ m: ModelRecord) -> Components.Schemas.Model {
-        .init(id: id(m.id), name: m.name, source: m.source, library: m.library, description: m.description, created_at: m.createdAt)
+        .init(
+            id: id(m.id), name: m.name, source: m.source, library: m.library, description: m.description,
+            created_at: m.createdAt)
     }
 
     static func schema(_ p: PromptRecord) throws -> Components.Schemas.Prompt {
-        .init(id: id(p.id), name: p.name, template: p.template, placeholders: try PromptTemplate(p.template).placeholders, created_at: p.createdAt)
+        .init(
+            id: id(p.id), name: p.name, template: p.template, placeholders: try PromptTemplate(p.template).placeholders,
+            created_at: p.createdAt)
     }
 
     static func schema(_ r: RunRecord) -> Components.Schemas.Run {
         .init(
             id: id(r.id), model_id: id(r.modelID), prompt_id: id(r.promptID), dataset_id: id(r.datasetID),
-            status: .init(rawValue: r.status) ?? .pending, total: r.total, pending: r.pending, in_progress: r.inProgress,
+            status: .init(rawValue: r.status) ?? .pending, total: r.total, pending: r.pending,
+            in_progress: r.inProgress,
             done: r.done, failed: r.failed, created_at: r.createdAt, finished_at: r.finishedAt)
     }
 }
@@ -119,14 +141,17 @@ extension APIHandler {
         let filter = try Self.predictionFilter(status: q.status?.rawValue, row: q.row_id, correct: q.correct)
         let limit = try Self.pageLimit(q.limit)
         let after = try Self.cursor(q.cursor)
-        guard let records = try await predictions().predictions(
-            run: try Self.objectID(input.path.id), filter: filter, after: after, limit: limit + 1)
+        guard
+            let records = try await predictions().predictions(
+                run: try Self.objectID(input.path.id), filter: filter, after: after, limit: limit + 1)
         else { throw TesseraError.notFound("no such run") }
         let (page, next) = Self.page(records, limit: limit) { Self.id($0.rowID) }
         return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
     }
 
-    func exportPredictions(_ input: Operations.exportPredictions.Input) async throws -> Operations.exportPredictions.Output {
+    func exportPredictions(_ input: Operations.exportPredictions.Input) async throws
+        -> Operations.exportPredictions.Output
+    {
         let q = input.query
         let filter = try Self.predictionFilter(status: q.status?.rawValue, row: q.row_id, correct: q.correct)
         let repository = try predictions()
@@ -134,14 +159,21 @@ extension APIHandler {
         guard try await repository.run(run) != nil else { throw TesseraError.notFound("no such run") }
         let csv = q.format == .csv
         let lines = PagedExport<PredictionRecord, UUID>(
-            fetch: { after, limit in try await repository.predictions(run: run, filter: filter, after: after, limit: limit) ?? [] },
+            fetch: { after, limit in
+                try await repository.predictions(run: run, filter: filter, after: after, limit: limit) ?? []
+            },
             cursor: \.rowID,
-            header: csv ? Array("id,row_id,position,status,output,expected_prediction,correct,latency_seconds,error,created_at\n".utf8) : nil,
+            header: csv
+                ? Array(
+                    "id,row_id,position,status,output,expected_prediction,correct,latency_seconds,error,created_at\n"
+                        .utf8) : nil,
             line: { record in
                 guard csv else { return try ExportLines.ndjson(Self.schema(record)) }
                 return ExportLines.csv([
-                    Self.id(record.id), Self.id(record.rowID), String(record.position), record.succeeded ? "succeeded" : "failed",
-                    record.output, record.expected, record.correct.map { String($0) }, record.latencySeconds.map { String($0) },
+                    Self.id(record.id), Self.id(record.rowID), String(record.position),
+                    record.succeeded ? "succeeded" : "failed",
+                    record.output, record.expected, record.correct.map { String($0) },
+                    record.latencySeconds.map { String($0) },
                     record.error, record.createdAt.formatted(.iso8601),
                 ])
             })
@@ -151,12 +183,14 @@ extension APIHandler {
 
     static func predictionFilter(status: String?, row: String?, correct: Bool?) throws -> PredictionFilter {
         PredictionFilter(
-            succeeded: status.map { $0 == "succeeded" }, row: try row.map { try reference($0, "row_id") }, correct: correct)
+            succeeded: status.map { $0 == "succeeded" }, row: try row.map { try reference($0, "row_id") },
+            correct: correct)
     }
 
     static func schema(_ p: PredictionRecord) -> Components.Schemas.Prediction {
         .init(
-            id: id(p.id), row_id: id(p.rowID), position: p.position, status: p.succeeded ? .succeeded : .failed, output: p.output,
+            id: id(p.id), row_id: id(p.rowID), position: p.position, status: p.succeeded ? .succeeded : .failed,
+            output: p.output,
             expected_prediction: p.expected, correct: p.correct, latency_seconds: p.latencySeconds, error: p.error,
             created_at: p.createdAt)
     }
@@ -171,11 +205,18 @@ extension APIHandler {
         let repository = try predictions()
         let run = try Self.objectID(input.path.id)
         let claim = try await repository.claim(
-            run: run, limit: limit, leaseSeconds: seconds, audit: audit(.runClaim, org: repository.org, entityType: "run"))
+            run: run, limit: limit, leaseSeconds: seconds,
+            audit: audit(.runClaim, org: repository.org, entityType: "run"))
         if !claim.items.isEmpty { relay.wake(repository.org) }
-        return .ok(.init(body: .json(.init(
-            lease_id: Self.id(claim.lease), expires_at: claim.expires,
-            items: claim.items.map { .init(work_item_id: Self.id($0.workItemID), row_id: Self.id($0.rowID), prompt: $0.prompt) }))))
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        lease_id: Self.id(claim.lease), expires_at: claim.expires,
+                        items: claim.items.map {
+                            .init(work_item_id: Self.id($0.workItemID), row_id: Self.id($0.rowID), prompt: $0.prompt)
+                        }
+                    ))))
     }
 
     func heartbeatWork(_ input: Operations.heartbeatWork.Input) async throws -> Operations.heartbeatWork.Output {
@@ -184,13 +225,16 @@ extension APIHandler {
         guard (5...3600).contains(seconds) else { throw TesseraError.badRequest("lease_seconds is 5–3600") }
         let repository = try predictions()
         let extended = try await repository.heartbeat(
-            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"), leaseSeconds: seconds,
+            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"),
+            leaseSeconds: seconds,
             audit: audit(.runHeartbeat, org: repository.org, entityType: "run"))
         if extended > 0 { relay.wake(repository.org) }
         return .ok(.init(body: .json(.init(extended: extended))))
     }
 
-    func submitPredictions(_ input: Operations.submitPredictions.Input) async throws -> Operations.submitPredictions.Output {
+    func submitPredictions(_ input: Operations.submitPredictions.Input) async throws
+        -> Operations.submitPredictions.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         guard (1...Self.maxResultsPerBatch).contains(body.results.count) else {
             throw TesseraError.badRequest("send 1–\(Self.maxResultsPerBatch) results")
@@ -206,7 +250,8 @@ extension APIHandler {
         }
         let repository = try predictions()
         let recorded = try await repository.submit(
-            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"), results: results,
+            run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"),
+            results: results,
             audit: audit(.predictionSubmit, org: repository.org, entityType: "run"))
         if recorded > 0 { relay.wake(repository.org) }
         return .ok(.init(body: .json(.init(recorded: recorded))))

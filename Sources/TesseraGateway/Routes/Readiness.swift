@@ -26,7 +26,8 @@ struct Readiness: Sendable {
         } catch is DeadlineExceeded {
             throw TesseraError.unavailable("metadata database did not answer within \(timeout)")
         } catch {
-            logger.warning("readiness: metadata database unreachable", metadata: ["error": "\(String(reflecting: error))"])
+            logger.warning(
+                "readiness: metadata database unreachable", metadata: ["error": "\(String(reflecting: error))"])
             throw TesseraError.unavailable("metadata database unreachable")
         }
         if let problem = status.problem {
@@ -34,7 +35,8 @@ struct Readiness: Sendable {
         }
         guard status.pending.isEmpty else {
             throw TesseraError.unavailable(
-                "\(status.pending.count) metadata migration(s) pending (first: \(status.pending[0])); run `tessera migrate`")
+                "\(status.pending.count) metadata migration(s) pending (first: \(status.pending[0])); run `tessera migrate`"
+            )
         }
         return Report(applied: status.applied.count, pending: 0)
     }

@@ -7,7 +7,9 @@ import TesseraPostgres
 extension APIHandler {
     func listRoles(_ input: Operations.listRoles.Input) async throws -> Operations.listRoles.Output {
         let (tenant, _) = try current()
-        let roles = try await client.withConnection { try await RoleStore(logger: logger).roles(org: tenant.orgID, on: $0) }
+        let roles = try await client.withConnection {
+            try await RoleStore(logger: logger).roles(org: tenant.orgID, on: $0)
+        }
         return .ok(.init(body: .json(.init(items: roles.map(Self.schema)))))
     }
 
@@ -15,7 +17,8 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let (tenant, principal) = try current()
         guard body.name.range(of: "^[a-z][a-z0-9_-]{0,62}$", options: .regularExpression) != nil else {
-            throw TesseraError.unprocessable("a role name is 1–63 lower-case letters, digits, _ or -, starting with a letter")
+            throw TesseraError.unprocessable(
+                "a role name is 1–63 lower-case letters, digits, _ or -, starting with a letter")
         }
         if let description = body.description, description.count > 500 {
             throw TesseraError.unprocessable("description is longer than 500 characters")
@@ -25,16 +28,23 @@ extension APIHandler {
         case .success(let parsed): permissions = parsed
         case .failure(let unknown):
             throw TesseraError.unprocessable(
-                "unknown permission '\(unknown.name)'; known: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))")
+                "unknown permission '\(unknown.name)'; known: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         try Self.requireHolds(permissions, principal, tenant, "create this role")
         let created = try await client.withTransaction(logger: logger) { connection -> RoleRecord? in
-            guard let role = try await RoleStore(logger: logger).create(
-                org: tenant.orgID, name: body.name, description: body.description, permissions: permissions, on: connection)
+            guard
+                let role = try await RoleStore(logger: logger).create(
+                    org: tenant.orgID, name: body.name, description: body.description, permissions: permissions,
+                    on: connection)
             else { return nil }
             try await record(
-                audit(.roleCreate, org: tenant.orgID, entityType: "role", entityID: role.id,
-                      metadata: ["name": role.name, "permissions": role.permissions.map(\.rawValue).sorted().joined(separator: ",")]),
+                audit(
+                    .roleCreate, org: tenant.orgID, entityType: "role", entityID: role.id,
+                    metadata: [
+                        "name": role.name,
+                        "permissions": role.permissions.map(\.rawValue).sorted().joined(separator: ","),
+                    ]),
                 on: connection)
             return role
         }
@@ -48,7 +58,8 @@ extension APIHandler {
         let outcome = try await client.withTransaction(logger: logger) { connection -> RoleStore.DeleteOutcome in
             let outcome = try await RoleStore(logger: logger).delete(org: tenant.orgID, id: id, on: connection)
             if outcome == .deleted {
-                try await record(audit(.roleDelete, org: tenant.orgID, entityType: "role", entityID: id), on: connection)
+                try await record(
+                    audit(.roleDelete, org: tenant.orgID, entityType: "role", entityID: id), on: connection)
             }
             return outcome
         }

@@ -9,40 +9,56 @@ import TesseraPostgres
 extension APIHandler {
     func taskStore() throws -> TaskStore { TaskStore(org: try Tenant.required().orgID, logger: logger) }
 
-    func createTaskDefinition(_ input: Operations.createTaskDefinition.Input) async throws -> Operations.createTaskDefinition.Output {
+    func createTaskDefinition(_ input: Operations.createTaskDefinition.Input) async throws
+        -> Operations.createTaskDefinition.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         var problems: [String] = []
         if body.task_id.range(of: #"^[a-z0-9][a-z0-9_.-]{0,127}$"#, options: .regularExpression) == nil {
             problems.append("task_id: 1–128 of a-z, 0-9, '_', '.', '-', starting with a letter or digit")
         }
-        if SemanticVersion(body.version) == nil { problems.append("version: '\(body.version)' is not a semantic version (such as 1.2.0)") }
+        if SemanticVersion(body.version) == nil {
+            problems.append("version: '\(body.version)' is not a semantic version (such as 1.2.0)")
+        }
         let spec = try Self.jsonText(body.interface_spec)
         problems += InterfaceSpec.problems(Data(spec.utf8))
         guard problems.isEmpty else { throw TesseraError.invalid(problems) }
         let store = try taskStore()
         let principal = Principal.current
         let created = try await client.withTransaction(logger: logger) { connection -> TaskDefinitionRecord? in
-            guard let definition = try await store.create(
-                taskID: body.task_id, version: body.version, metadata: try Self.jsonText(body.metadata ?? .init()), interfaceSpec: spec,
-                serviceConfig: try Self.jsonText(body.service_config ?? .init()), createdBy: principal.flatMap(Self.userID(of:)), on: connection)
+            guard
+                let definition = try await store.create(
+                    taskID: body.task_id, version: body.version, metadata: try Self.jsonText(body.metadata ?? .init()),
+                    interfaceSpec: spec,
+                    serviceConfig: try Self.jsonText(body.service_config ?? .init()),
+                    createdBy: principal.flatMap(Self.userID(of:)),
+                    on: connection)
             else { return nil }
             try await record(
-                audit(.taskDefinitionCreate, org: store.org, entityType: "task_definition", entityID: definition.id,
-                      metadata: ["task_id": definition.taskID, "version": definition.version]),
+                audit(
+                    .taskDefinitionCreate, org: store.org, entityType: "task_definition", entityID: definition.id,
+                    metadata: ["task_id": definition.taskID, "version": definition.version]),
                 on: connection)
             return definition
         }
-        guard let created else { throw TesseraError.conflict("the org has \(body.task_id) version \(body.version); definitions are immutable") }
+        guard let created else {
+            throw TesseraError.conflict(
+                "the org has \(body.task_id) version \(body.version); definitions are immutable")
+        }
         return .created(.init(body: .json(try Self.schema(created))))
     }
 
-    func listTaskDefinitions(_ input: Operations.listTaskDefinitions.Input) async throws -> Operations.listTaskDefinitions.Output {
+    func listTaskDefinitions(_ input: Operations.listTaskDefinitions.Input) async throws
+        -> Operations.listTaskDefinitions.Output
+    {
         let store = try taskStore()
         let records = try await client.withConnection { try await store.list(taskID: input.query.task_id, on: $0) }
         return .ok(.init(body: .json(.init(items: try records.map(Self.schema)))))
     }
 
-    func getTaskDefinition(_ input: Operations.getTaskDefinition.Input) async throws -> Operations.getTaskDefinition.Output {
+    func getTaskDefinition(_ input: Operations.getTaskDefinition.Input) async throws
+        -> Operations.getTaskDefinition.Output
+    {
         let store = try taskStore()
         let id = try Self.objectID(input.path.id)
         guard let record = try await client.withConnection({ try await store.get(id, on: $0) }) else {
@@ -51,11 +67,15 @@ extension APIHandler {
         return .ok(.init(body: .json(try Self.schema(record))))
     }
 
-    func activateTaskDefinition(_ input: Operations.activateTaskDefinition.Input) async throws -> Operations.activateTaskDefinition.Output {
+    func activateTaskDefinition(_ input: Operations.activateTaskDefinition.Input) async throws
+        -> Operations.activateTaskDefinition.Output
+    {
         .ok(.init(body: .json(try await setActive(input.path.id, true))))
     }
 
-    func deactivateTaskDefinition(_ input: Operations.deactivateTaskDefinition.Input) async throws -> Operations.deactivateTaskDefinition.Output {
+    func deactivateTaskDefinition(_ input: Operations.deactivateTaskDefinition.Input) async throws
+        -> Operations.deactivateTaskDefinition.Output
+    {
         .ok(.init(body: .json(try await setActive(input.path.id, false))))
     }
 
@@ -66,8 +86,10 @@ extension APIHandler {
             let outcome = try await store.setActive(id, active, on: connection)
             if case .updated(let definition, changed: true) = outcome {
                 try await record(
-                    audit(active ? .taskDefinitionActivate : .taskDefinitionDeactivate, org: store.org, entityType: "task_definition",
-                          entityID: id, metadata: ["task_id": definition.taskID, "version": definition.version]),
+                    audit(
+                        active ? .taskDefinitionActivate : .taskDefinitionDeactivate, org: store.org,
+                        entityType: "task_definition",
+                        entityID: id, metadata: ["task_id": definition.taskID, "version": definition.version]),
                     on: connection)
             }
             return outcome
@@ -79,10 +101,13 @@ extension APIHandler {
         }
     }
 
-    func registerTaskService(_ input: Operations.registerTaskService.Input) async throws -> Operations.registerTaskService.Output {
+    func registerTaskService(_ input: Operations.registerTaskService.Input) async throws
+        -> Operations.registerTaskService.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let definition = try Self.reference(body.task_definition_id, "task_definition_id")
-        guard let url = URL(string: body.service_url), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+        guard let url = URL(string: body.service_url), ["http", "https"].contains(url.scheme ?? ""), url.host != nil
+        else {
             throw TesseraError.unprocessable("service_url must be an http or https URL")
         }
         let healthPath = body.health_path ?? "/health"
@@ -92,11 +117,14 @@ extension APIHandler {
             guard try await store.get(definition, on: connection) != nil else {
                 throw TesseraError.unprocessable("no task definition \(body.task_definition_id)")
             }
-            guard let service = try await store.registerService(definition: definition, url: body.service_url, healthPath: healthPath, on: connection)
+            guard
+                let service = try await store.registerService(
+                    definition: definition, url: body.service_url, healthPath: healthPath, on: connection)
             else { return nil }
             try await record(
-                audit(.taskServiceRegister, org: store.org, entityType: "task_service", entityID: service.id,
-                      metadata: ["task_definition_id": Self.id(definition), "service_url": service.serviceURL]),
+                audit(
+                    .taskServiceRegister, org: store.org, entityType: "task_service", entityID: service.id,
+                    metadata: ["task_definition_id": Self.id(definition), "service_url": service.serviceURL]),
                 on: connection)
             return service
         }
@@ -104,20 +132,25 @@ extension APIHandler {
         return .created(.init(body: .json(Self.schema(registered))))
     }
 
-    func listTaskServices(_ input: Operations.listTaskServices.Input) async throws -> Operations.listTaskServices.Output {
+    func listTaskServices(_ input: Operations.listTaskServices.Input) async throws -> Operations.listTaskServices.Output
+    {
         let store = try taskStore()
         let definition = try input.query.task_definition_id.map { try Self.reference($0, "task_definition_id") }
         let services = try await client.withConnection { try await store.services(definition: definition, on: $0) }
         return .ok(.init(body: .json(.init(items: services.map(Self.schema)))))
     }
 
-    func removeTaskService(_ input: Operations.removeTaskService.Input) async throws -> Operations.removeTaskService.Output {
+    func removeTaskService(_ input: Operations.removeTaskService.Input) async throws
+        -> Operations.removeTaskService.Output
+    {
         let store = try taskStore()
         let id = try Self.objectID(input.path.id)
         let removed = try await client.withTransaction(logger: logger) { connection -> Bool in
             guard let service = try await store.removeService(id, on: connection) else { return false }
             try await record(
-                audit(.taskServiceRemove, org: store.org, entityType: "task_service", entityID: id, metadata: ["service_url": service.serviceURL]),
+                audit(
+                    .taskServiceRemove, org: store.org, entityType: "task_service", entityID: id,
+                    metadata: ["service_url": service.serviceURL]),
                 on: connection)
             return true
         }
@@ -127,13 +160,16 @@ extension APIHandler {
 
     static func schema(_ d: TaskDefinitionRecord) throws -> Components.Schemas.TaskDefinition {
         .init(
-            id: id(d.id), task_id: d.taskID, version: d.version, is_system: d.isSystem, active: d.active, metadata: try jsonValue(d.metadata),
-            interface_spec: try jsonValue(d.interfaceSpec), service_config: try jsonValue(d.serviceConfig), created_at: d.createdAt)
+            id: id(d.id), task_id: d.taskID, version: d.version, is_system: d.isSystem, active: d.active,
+            metadata: try jsonValue(d.metadata),
+            interface_spec: try jsonValue(d.interfaceSpec), service_config: try jsonValue(d.serviceConfig),
+            created_at: d.createdAt)
     }
 
     static func schema(_ s: TaskServiceRecord) -> Components.Schemas.TaskService {
         .init(
-            id: id(s.id), task_definition_id: id(s.taskDefinitionID), service_url: s.serviceURL, health_path: s.healthPath,
+            id: id(s.id), task_definition_id: id(s.taskDefinitionID), service_url: s.serviceURL,
+            health_path: s.healthPath,
             health_status: .init(rawValue: s.healthStatus) ?? .unknown, consecutive_failures: s.consecutiveFailures,
             last_health_check: s.lastHealthCheck, last_error: s.lastError, created_at: s.createdAt)
     }

@@ -14,9 +14,12 @@ public enum AuditOutbox {
     }
 
     /// Up to `limit` undelivered events, oldest first.
-    public static func pending(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AuditEvent] {
+    public static func pending(limit: Int, on connection: PostgresConnection, logger: Logger) async throws
+        -> [AuditEvent]
+    {
         let rows = try await connection.query(
-            "SELECT event::text FROM audit_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT \(limit)", logger: logger)
+            "SELECT event::text FROM audit_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT \(limit)",
+            logger: logger)
         var events: [AuditEvent] = []
         for try await text in rows.decode(String.self) {
             events.append(try JSONDecoder().decode(OutboxEvent.self, from: Data(text.utf8)).event())
@@ -68,8 +71,10 @@ struct OutboxEvent: Codable {
                 let outcome = AuditOutcome(rawValue: outcome)
             else { throw TesseraError.internalError }
             return AuditEvent(
-                org: org_id, actorKind: kind, actorID: actor_id, actorDisplay: actor_display, action: action, entityType: entity_type,
-                entityID: entity_id, outcome: outcome, requestID: request_id, clientIP: client_ip, userAgent: user_agent,
+                org: org_id, actorKind: kind, actorID: actor_id, actorDisplay: actor_display, action: action,
+                entityType: entity_type,
+                entityID: entity_id, outcome: outcome, requestID: request_id, clientIP: client_ip,
+                userAgent: user_agent,
                 metadata: metadata, eventID: event_id)
         }
     }

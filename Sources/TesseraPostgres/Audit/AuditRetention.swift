@@ -23,7 +23,8 @@ public struct AuditRetention: Sendable {
     }
 
     /// Sets how many days the org keeps its audit records, with its record in the same transaction.
-    public func setRetention(org: UUID, days: Int, by actor: AuditActor, on connection: PostgresConnection) async throws {
+    public func setRetention(org: UUID, days: Int, by actor: AuditActor, on connection: PostgresConnection) async throws
+    {
         try await connection.withTransaction(logger: logger) { tx in
             try await tx.query(
                 """
@@ -31,22 +32,27 @@ public struct AuditRetention: Sendable {
                 ON CONFLICT (org_id) DO UPDATE SET audit_retention_days = EXCLUDED.audit_retention_days
                 """, logger: logger)
             try await AuditStore(logger: logger).append(
-                actor.event(org: org, action: .auditRetentionSet, entityType: "org", entityID: org.uuidString.lowercased(),
-                            metadata: ["days": String(days)]),
+                actor.event(
+                    org: org, action: .auditRetentionSet, entityType: "org", entityID: org.uuidString.lowercased(),
+                    metadata: ["days": String(days)]),
                 on: tx)
         }
     }
 
     /// The org's retention in days, if set.
     public func retentionDays(org: UUID, on connection: PostgresConnection) async throws -> Int? {
-        try await connection.query("SELECT audit_retention_days FROM org_settings WHERE org_id = \(org)", logger: logger)
-            .collect().first?.decode(Int?.self) ?? nil
+        try await connection.query(
+            "SELECT audit_retention_days FROM org_settings WHERE org_id = \(org)", logger: logger
+        )
+        .collect().first?.decode(Int?.self) ?? nil
     }
 
     /// Purges the org's records older than `cutoff`; needs the admin role (the DELETE privilege).
     public func purge(org: UUID, olderThan cutoff: Date, on connection: PostgresConnection) async throws -> Outcome {
         try await connection.withTransaction(logger: logger) { tx -> Outcome in
-            try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.auditRetention), hashtext(\(org.uuidString.lowercased())))", logger: logger)
+            try await tx.query(
+                "SELECT pg_advisory_xact_lock(\(AdvisoryLock.auditRetention), hashtext(\(org.uuidString.lowercased())))",
+                logger: logger)
             let last = try await tx.query(
                 """
                 SELECT seq, hash FROM audit_logs WHERE org_id = \(org) AND occurred_at < \(cutoff) AND action <> 'audit.anchor'
@@ -87,10 +93,13 @@ public struct AuditRetention: Sendable {
 extension AuditStore {
     /// Verifies a chain that may start after a purge: the first remaining record must follow a signed anchor
     /// (checked with the master key) that names the hash it continues from.
-    public func verify(org: UUID?, box: SecretBox, on connection: PostgresConnection) async throws -> AuditChain.Verdict {
-        let first = try await connection.query(
-            "SELECT min(seq) FROM audit_logs WHERE (\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)", logger: logger
-        ).collect().first?.decode(Int64?.self) ?? nil
+    public func verify(org: UUID?, box: SecretBox, on connection: PostgresConnection) async throws -> AuditChain.Verdict
+    {
+        let first =
+            try await connection.query(
+                "SELECT min(seq) FROM audit_logs WHERE (\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)",
+                logger: logger
+            ).collect().first?.decode(Int64?.self) ?? nil
         guard let first, first > 1, let org else { return try await verify(org: org, on: connection) }
         let anchors = try await connection.query(
             """
@@ -101,7 +110,10 @@ extension AuditStore {
         for row in anchors {
             let (through, hash, signature) = try row.decode((String?, String?, String?).self)
             guard let through, let seq = Int64(through), seq == first - 1, let hash, let signature else { continue }
-            guard box.verify(signature: signature, of: AuditRetention.message(org: org, through: seq, hash: hash), purpose: AuditRetention.purpose),
+            guard
+                box.verify(
+                    signature: signature, of: AuditRetention.message(org: org, through: seq, hash: hash),
+                    purpose: AuditRetention.purpose),
                 let previous = [UInt8](hex: hash)
             else { return .broken(seq: first, reason: "the anchor before record \(first) has a wrong signature") }
             return try await verify(org: org, startingAt: first, previous: previous, on: connection)

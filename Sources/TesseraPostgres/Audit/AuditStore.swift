@@ -16,7 +16,8 @@ public struct AuditStore: Sendable {
     /// answers false (a second delivery).
     @discardableResult
     public func append(_ event: AuditEvent, on connection: PostgresConnection) async throws -> Bool {
-        let metadata = String(decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
+        let metadata = String(
+            decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
         return try await !connection.query(
             """
             INSERT INTO audit_logs (event_id, org_id, actor_kind, actor_id, actor_display, action, entity_type, entity_id,
@@ -25,7 +26,8 @@ public struct AuditStore: Sendable {
                     \(event.action.rawValue), \(event.entityType), \(event.entityID), \(event.outcome.rawValue)::audit_outcome,
                     \(event.requestID), \(event.clientIP)::inet, \(event.userAgent), \(metadata)::jsonb)
             ON CONFLICT (event_id) DO NOTHING RETURNING 1
-            """, logger: logger).collect().isEmpty
+            """, logger: logger
+        ).collect().isEmpty
     }
 
     /// Walks the org's chain (nil: the platform's) and reports the first broken record or the count verified.
@@ -34,7 +36,9 @@ public struct AuditStore: Sendable {
     }
 
     /// Walks from `start` (after a purge: the record after the anchor's, continuing from its hash).
-    func verify(org: UUID?, startingAt start: Int64, previous: [UInt8], on connection: PostgresConnection) async throws -> AuditChain.Verdict {
+    func verify(org: UUID?, startingAt start: Int64, previous: [UInt8], on connection: PostgresConnection) async throws
+        -> AuditChain.Verdict
+    {
         let rows = try await connection.query(
             """
             SELECT seq, seq::text, org_id::text, event_id::text,
@@ -47,10 +51,11 @@ public struct AuditStore: Sendable {
         for try await row in rows {
             let columns = row.makeRandomAccess()
             let fields = try (1...15).map { try columns[$0].decode(String?.self) }
-            walker.check(AuditRow(
-                seq: try columns[0].decode(Int64.self), fields: fields,
-                prevHash: Array(buffer: try columns[16].decode(ByteBuffer.self)),
-                hash: Array(buffer: try columns[17].decode(ByteBuffer.self))))
+            walker.check(
+                AuditRow(
+                    seq: try columns[0].decode(Int64.self), fields: fields,
+                    prevHash: Array(buffer: try columns[16].decode(ByteBuffer.self)),
+                    hash: Array(buffer: try columns[17].decode(ByteBuffer.self))))
             if walker.verdict != nil { break }
         }
         return walker.result
@@ -97,8 +102,10 @@ public struct AuditFilter: Sendable {
     public var since: Date?
     public var until: Date?
 
-    public init(scope: Scope, actorID: UUID? = nil, action: String? = nil, entityType: String? = nil, entityID: String? = nil,
-                outcome: String? = nil, since: Date? = nil, until: Date? = nil) {
+    public init(
+        scope: Scope, actorID: UUID? = nil, action: String? = nil, entityType: String? = nil, entityID: String? = nil,
+        outcome: String? = nil, since: Date? = nil, until: Date? = nil
+    ) {
         self.scope = scope
         self.actorID = actorID
         self.action = action
@@ -113,7 +120,10 @@ public struct AuditFilter: Sendable {
 extension AuditStore {
     /// Records matching `filter` after `cursor`, in order: by `seq` within one chain (the order of commits, so
     /// a page boundary never skips a record appended meanwhile), by `id` across chains.
-    public func list(_ filter: AuditFilter, after cursor: Int64?, limit: Int, on connection: PostgresConnection) async throws -> [AuditRecord] {
+    public func list(_ filter: AuditFilter, after cursor: Int64?, limit: Int, on connection: PostgresConnection)
+        async throws
+        -> [AuditRecord]
+    {
         let (org, platformOnly, all): (UUID?, Bool, Bool) =
             switch filter.scope {
             case .org(let id): (id, false, false)
@@ -144,16 +154,22 @@ extension AuditStore {
         for try await row in rows {
             let c = row.makeRandomAccess()
             let metadataText = try c[15].decode(String.self)
-            let metadata = (try? JSONSerialization.jsonObject(with: Data(metadataText.utf8)) as? [String: Any])?
+            let metadata =
+                (try? JSONSerialization.jsonObject(with: Data(metadataText.utf8)) as? [String: Any])?
                 .mapValues { "\($0)" } ?? [:]
-            result.append(AuditRecord(
-                id: try c[0].decode(Int64.self), seq: try c[1].decode(Int64.self), org: try c[2].decode(UUID?.self),
-                eventID: try c[3].decode(UUID.self), occurredAt: try c[4].decode(Date.self), actorKind: try c[5].decode(String.self),
-                actorID: try c[6].decode(String?.self), actorDisplay: try c[7].decode(String?.self), action: try c[8].decode(String.self),
-                entityType: try c[9].decode(String?.self), entityID: try c[10].decode(String?.self), outcome: try c[11].decode(String.self),
-                requestID: try c[12].decode(String?.self), clientIP: try c[13].decode(String?.self), userAgent: try c[14].decode(String?.self),
-                metadata: metadata, hash: Array(buffer: try c[16].decode(ByteBuffer.self)),
-                prevHash: Array(buffer: try c[17].decode(ByteBuffer.self))))
+            result.append(
+                AuditRecord(
+                    id: try c[0].decode(Int64.self), seq: try c[1].decode(Int64.self), org: try c[2].decode(UUID?.self),
+                    eventID: try c[3].decode(UUID.self), occurredAt: try c[4].decode(Date.self),
+                    actorKind: try c[5].decode(String.self),
+                    actorID: try c[6].decode(String?.self), actorDisplay: try c[7].decode(String?.self),
+                    action: try c[8].decode(String.self),
+                    entityType: try c[9].decode(String?.self), entityID: try c[10].decode(String?.self),
+                    outcome: try c[11].decode(String.self),
+                    requestID: try c[12].decode(String?.self), clientIP: try c[13].decode(String?.self),
+                    userAgent: try c[14].decode(String?.self),
+                    metadata: metadata, hash: Array(buffer: try c[16].decode(ByteBuffer.self)),
+                    prevHash: Array(buffer: try c[17].decode(ByteBuffer.self))))
         }
         return result
     }

@@ -26,8 +26,8 @@ public enum JobMirror {
 
     static func apply(_ event: AuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
         guard event.entityType == "job", event.action == .jobCreate || event.action == .jobTransition,
-              let org = event.org, let job = event.entityID.flatMap(UUID.init(uuidString:)),
-              let status = event.metadata["status"].flatMap(JobStatus.init(rawValue:))
+            let org = event.org, let job = event.entityID.flatMap(UUID.init(uuidString:)),
+            let status = event.metadata["status"].flatMap(JobStatus.init(rawValue:))
         else { return }
         let version = event.metadata["pipeline_version_id"].flatMap(UUID.init(uuidString:))
         try await connection.query(

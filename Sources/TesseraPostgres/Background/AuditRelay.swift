@@ -19,7 +19,9 @@ public actor AuditRelay: Service {
     private nonisolated let wakes: AsyncStream<UUID>
     private nonisolated let waker: AsyncStream<UUID>.Continuation
 
-    public init(metadata: PostgresClient, tenants: TenantDatabases, sweepInterval: Duration = .seconds(60), logger: Logger) {
+    public init(
+        metadata: PostgresClient, tenants: TenantDatabases, sweepInterval: Duration = .seconds(60), logger: Logger
+    ) {
         self.metadata = metadata
         self.tenants = tenants
         self.sweepInterval = sweepInterval
@@ -56,10 +58,11 @@ public actor AuditRelay: Service {
                         await self.succeeded(org)
                         continue
                     }
-                } catch where Task.isCancelled {
+                } catch  where Task.isCancelled {
                     break  // shutting down: the outbox keeps the events for the next start's sweep
                 } catch {
-                    self.logger.warning("audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+                    self.logger.warning(
+                        "audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
                 }
                 await self.retryLater(org)
             }
@@ -87,19 +90,21 @@ public actor AuditRelay: Service {
 
     /// Relays every org with a database.
     public func sweep() async {
-        let orgs = (try? await metadata.withConnection { connection in
-            try await connection.query(
-                "SELECT d.org_id FROM org_databases d JOIN organizations o ON o.id = d.org_id WHERE o.status IN ('ready', 'suspended')",
-                logger: logger
-            ).collect().map { try $0.decode(UUID.self) }
-        }) ?? []
+        let orgs =
+            (try? await metadata.withConnection { connection in
+                try await connection.query(
+                    "SELECT d.org_id FROM org_databases d JOIN organizations o ON o.id = d.org_id WHERE o.status IN ('ready', 'suspended')",
+                    logger: logger
+                ).collect().map { try $0.decode(UUID.self) }
+            }) ?? []
         for org in orgs where !Task.isCancelled {
             do {
                 _ = try await relay(org)
-            } catch where Task.isCancelled {
+            } catch  where Task.isCancelled {
                 return
             } catch {
-                logger.warning("audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+                logger.warning(
+                    "audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
             }
         }
     }
@@ -111,13 +116,16 @@ public actor AuditRelay: Service {
         let logger = self.logger
         let delivered = try await metadata.withConnection { lockConnection -> Int? in
             let (lock, key) = (AdvisoryLock.auditRelay, AdvisoryLock.relayObject(org))
-            guard try await lockConnection.query("SELECT pg_try_advisory_lock(\(lock), \(key))", logger: logger)
-                .collect()[0].decode(Bool.self)
+            guard
+                try await lockConnection.query("SELECT pg_try_advisory_lock(\(lock), \(key))", logger: logger)
+                    .collect()[0].decode(Bool.self)
             else { return nil }
             do {
                 var total = 0
                 while true {
-                    let events = try await tenants.withConnection(org: org) { try await AuditOutbox.pending(limit: 500, on: $0, logger: logger) }
+                    let events = try await tenants.withConnection(org: org) {
+                        try await AuditOutbox.pending(limit: 500, on: $0, logger: logger)
+                    }
                     if events.isEmpty { break }
                     try await metadata.withTransaction(logger: logger) { connection in
                         for event in events {
@@ -127,7 +135,9 @@ public actor AuditRelay: Service {
                         }
                     }
                     let ids = events.map(\.eventID)
-                    try await tenants.withConnection(org: org) { try await AuditOutbox.markDelivered(ids, on: $0, logger: logger) }
+                    try await tenants.withConnection(org: org) {
+                        try await AuditOutbox.markDelivered(ids, on: $0, logger: logger)
+                    }
                     total += events.count
                 }
                 _ = try await lockConnection.query("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)

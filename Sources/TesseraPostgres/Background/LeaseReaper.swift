@@ -34,16 +34,21 @@ public struct LeaseReaper: Service {
     public func sweep() async -> Int {
         var total = 0
         for org in tenants.openOrgs {
-            let audit = AuditEvent(org: org, actorKind: .system, actorDisplay: "lease reaper", action: .runLeaseExpire, entityType: "run")
+            let audit = AuditEvent(
+                org: org, actorKind: .system, actorDisplay: "lease reaper", action: .runLeaseExpire, entityType: "run")
             do {
-                let reaped = try await PredictionRepository(org: org, databases: tenants, logger: logger).reapExpiredLeases(audit: audit)
+                let reaped = try await PredictionRepository(org: org, databases: tenants, logger: logger)
+                    .reapExpiredLeases(audit: audit)
                 if reaped > 0 {
                     relay.wake(org)
-                    logger.info("expired leases returned to the queue", metadata: ["org": "\(org)", "items": "\(reaped)"])
+                    logger.info(
+                        "expired leases returned to the queue", metadata: ["org": "\(org)", "items": "\(reaped)"])
                 }
                 total += reaped
             } catch {
-                logger.warning("lease reaper could not sweep an org", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+                logger.warning(
+                    "lease reaper could not sweep an org",
+                    metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
             }
         }
         return total

@@ -83,11 +83,16 @@ public struct APIKeyStore: Sendable {
     }
 
     /// Keys of `org`, newest first, after the cursor (a key id) when given.
-    public func list(org: UUID, after cursor: UUID?, limit: Int, on connection: PostgresConnection) async throws -> [APIKeyRecord] {
+    public func list(org: UUID, after cursor: UUID?, limit: Int, on connection: PostgresConnection) async throws
+        -> [APIKeyRecord]
+    {
         try await list(org: org, id: nil, after: cursor, limit: limit, on: connection)
     }
 
-    private func list(org: UUID, id: UUID?, after cursor: UUID?, limit: Int, on connection: PostgresConnection) async throws -> [APIKeyRecord] {
+    private func list(org: UUID, id: UUID?, after cursor: UUID?, limit: Int, on connection: PostgresConnection)
+        async throws
+        -> [APIKeyRecord]
+    {
         let rows = try await connection.query(
             """
             SELECT k.id, k.org_id, k.name, k.prefix, r.name, k.expires_at, k.revoked_at, k.last_used_at, k.created_at,
@@ -100,11 +105,15 @@ public struct APIKeyStore: Sendable {
             """, logger: logger)
         var result: [APIKeyRecord] = []
         for try await row in rows {
-            let (id, org, name, prefix, role, expires, revoked, lastUsed, created, byKey, byUser, rotated) = try row.decode(
-                (UUID, UUID, String, String, String, Date?, Date?, Date?, Date, UUID?, UUID?, UUID?).self)
-            result.append(APIKeyRecord(
-                id: id, orgID: org, name: name, prefix: prefix, roleName: role, expiresAt: expires, revokedAt: revoked,
-                lastUsedAt: lastUsed, createdAt: created, createdByKeyID: byKey, createdByUserID: byUser, rotatedTo: rotated))
+            let (id, org, name, prefix, role, expires, revoked, lastUsed, created, byKey, byUser, rotated) =
+                try row.decode(
+                    (UUID, UUID, String, String, String, Date?, Date?, Date?, Date, UUID?, UUID?, UUID?).self)
+            result.append(
+                APIKeyRecord(
+                    id: id, orgID: org, name: name, prefix: prefix, roleName: role, expiresAt: expires,
+                    revokedAt: revoked,
+                    lastUsedAt: lastUsed, createdAt: created, createdByKeyID: byKey, createdByUserID: byUser,
+                    rotatedTo: rotated))
         }
         return result
     }

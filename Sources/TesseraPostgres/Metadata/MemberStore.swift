@@ -33,8 +33,12 @@ public struct MemberStore: Sendable {
             GROUP BY u.id, m.id ORDER BY u.email
             """, logger: logger)
         var result: [MemberRecord] = []
-        for try await (id, email, name, status, roles, created) in rows.decode((UUID, String, String?, String, [String], Date).self) {
-            result.append(MemberRecord(userID: id, email: email, displayName: name, status: status, roles: roles, createdAt: created))
+        for try await (id, email, name, status, roles, created) in rows.decode(
+            (UUID, String, String?, String, [String], Date).self)
+        {
+            result.append(
+                MemberRecord(
+                    userID: id, email: email, displayName: name, status: status, roles: roles, createdAt: created))
         }
         return result
     }
@@ -45,7 +49,9 @@ public struct MemberStore: Sendable {
     }
 
     /// Adds the user to the org with these roles; false when already a member.
-    public func add(org: UUID, user: UUID, roles: [UUID], invitedBy: UUID?, on connection: PostgresConnection) async throws -> Bool {
+    public func add(org: UUID, user: UUID, roles: [UUID], invitedBy: UUID?, on connection: PostgresConnection)
+        async throws -> Bool
+    {
         let rows = try await connection.query(
             """
             INSERT INTO memberships (org_id, user_id, invited_by) VALUES (\(org), \(user), \(invitedBy))

@@ -53,17 +53,21 @@ public struct PipelineStore: Sendable {
 
     /// Resolves every step's task definition (the org's own, then the system's); every problem, with its path,
     /// when the graph is not a DAG or a definition is unknown or inactive.
-    public func check(_ steps: [PipelineStep], on connection: PostgresConnection) async throws -> Result<[ResolvedStep], Problems> {
+    public func check(_ steps: [PipelineStep], on connection: PostgresConnection) async throws -> Result<
+        [ResolvedStep], Problems
+    > {
         var problems = PipelineGraph.problems(steps).map(\.description)
         var resolved: [ResolvedStep] = []
         let tasks = TaskStore(org: org, logger: logger)
         for (i, step) in steps.enumerated() {
-            guard let definition = try await tasks.resolve(taskID: step.task, version: step.version, on: connection) else {
+            guard let definition = try await tasks.resolve(taskID: step.task, version: step.version, on: connection)
+            else {
                 problems.append("steps[\(i)].task: no task definition '\(step.task)' version '\(step.version)'")
                 continue
             }
             guard definition.active else {
-                problems.append("steps[\(i)].task: task definition '\(step.task)' version '\(step.version)' is inactive")
+                problems.append(
+                    "steps[\(i)].task: task definition '\(step.task)' version '\(step.version)' is inactive")
                 continue
             }
             resolved.append(ResolvedStep(step: step, definitionID: definition.id))
@@ -81,12 +85,14 @@ public struct PipelineStore: Sendable {
     public func createTemplate(
         name: String, description: String?, steps: [ResolvedStep], createdBy: UUID?, on connection: PostgresConnection
     ) async throws -> PipelineTemplateRecord? {
-        guard let (id, created) = try await connection.query(
-            """
-            INSERT INTO pipeline_templates (org_id, name, description, created_by) VALUES (\(org), \(name), \(description), \(createdBy))
-            ON CONFLICT (org_id, name) DO NOTHING RETURNING id, created_at
-            """, logger: logger
-        ).collect().first?.decode((UUID, Date).self) else { return nil }
+        guard
+            let (id, created) = try await connection.query(
+                """
+                INSERT INTO pipeline_templates (org_id, name, description, created_by) VALUES (\(org), \(name), \(description), \(createdBy))
+                ON CONFLICT (org_id, name) DO NOTHING RETURNING id, created_at
+                """, logger: logger
+            ).collect().first?.decode((UUID, Date).self)
+        else { return nil }
         for (position, step) in steps.enumerated() {
             try await connection.query(
                 """
@@ -107,9 +113,12 @@ public struct PipelineStore: Sendable {
     }
 
     public func template(_ id: UUID, on connection: PostgresConnection) async throws -> PipelineTemplateRecord? {
-        guard let (name, description, created) = try await connection.query(
-            "SELECT name, description, created_at FROM pipeline_templates WHERE id = \(id) AND org_id = \(org)", logger: logger
-        ).collect().first?.decode((String, String?, Date).self) else { return nil }
+        guard
+            let (name, description, created) = try await connection.query(
+                "SELECT name, description, created_at FROM pipeline_templates WHERE id = \(id) AND org_id = \(org)",
+                logger: logger
+            ).collect().first?.decode((String, String?, Date).self)
+        else { return nil }
         let steps = try await connection.query(
             """
             SELECT s.step_key, d.task_id, d.version, s.depends_on, s.task_definition_id
@@ -117,8 +126,11 @@ public struct PipelineStore: Sendable {
             WHERE s.pipeline_template_id = \(id) ORDER BY s.position
             """, logger: logger
         ).collect().map { row in
-            let (key, task, version, depends, definition) = try row.decode((String, String, String, [String], UUID).self)
-            return ResolvedStep(step: PipelineStep(key: key, task: task, version: version, dependsOn: depends), definitionID: definition)
+            let (key, task, version, depends, definition) = try row.decode(
+                (String, String, String, [String], UUID).self)
+            return ResolvedStep(
+                step: PipelineStep(key: key, task: task, version: version, dependsOn: depends), definitionID: definition
+            )
         }
         return PipelineTemplateRecord(id: id, name: name, description: description, steps: steps, createdAt: created)
     }
@@ -153,8 +165,13 @@ public struct PipelineStore: Sendable {
     }
 
     /// The next version of the pipeline, a draft; the caller has checked the pipeline is the org's.
-    public func createVersion(pipeline: UUID, steps: [ResolvedStep], createdBy: UUID?, on connection: PostgresConnection) async throws -> PipelineVersionRecord {
-        _ = try await connection.query("SELECT 1 FROM pipelines WHERE id = \(pipeline) FOR UPDATE", logger: logger).collect()
+    public func createVersion(
+        pipeline: UUID, steps: [ResolvedStep], createdBy: UUID?, on connection: PostgresConnection
+    ) async throws
+        -> PipelineVersionRecord
+    {
+        _ = try await connection.query("SELECT 1 FROM pipelines WHERE id = \(pipeline) FOR UPDATE", logger: logger)
+            .collect()
         let (definition, checksum) = try Self.definition(steps)
         let id = try await connection.query(
             """
@@ -168,12 +185,19 @@ public struct PipelineStore: Sendable {
     }
 
     public enum VersionChange: Sendable {
-        case changed(PipelineVersionRecord), notFound, published(PipelineVersionRecord)
+        case changed(PipelineVersionRecord)
+        case notFound
+        case published(PipelineVersionRecord)
     }
 
     /// Replaces a draft's steps; a published version is never changed.
-    public func updateVersion(pipeline: UUID, version: Int, steps: [ResolvedStep], on connection: PostgresConnection) async throws -> VersionChange {
-        guard let current = try await lockVersion(pipeline: pipeline, version: version, on: connection) else { return .notFound }
+    public func updateVersion(pipeline: UUID, version: Int, steps: [ResolvedStep], on connection: PostgresConnection)
+        async throws
+        -> VersionChange
+    {
+        guard let current = try await lockVersion(pipeline: pipeline, version: version, on: connection) else {
+            return .notFound
+        }
         if current.publishedAt != nil { return .published(current) }
         let (definition, checksum) = try Self.definition(steps)
         try await connection.query(
@@ -183,9 +207,12 @@ public struct PipelineStore: Sendable {
     }
 
     public func publish(pipeline: UUID, version: Int, on connection: PostgresConnection) async throws -> VersionChange {
-        guard let current = try await lockVersion(pipeline: pipeline, version: version, on: connection) else { return .notFound }
+        guard let current = try await lockVersion(pipeline: pipeline, version: version, on: connection) else {
+            return .notFound
+        }
         if current.publishedAt != nil { return .published(current) }
-        try await connection.query("UPDATE pipeline_versions SET published_at = now() WHERE id = \(current.id)", logger: logger)
+        try await connection.query(
+            "UPDATE pipeline_versions SET published_at = now() WHERE id = \(current.id)", logger: logger)
         return .changed(try await self.version(id: current.id, on: connection)!)
     }
 
@@ -198,13 +225,17 @@ public struct PipelineStore: Sendable {
         ).collect().map(Self.version)
     }
 
-    public func version(pipeline: UUID, version: Int, on connection: PostgresConnection) async throws -> PipelineVersionRecord? {
-        guard let id = try await connection.query(
-            """
-            SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
-            WHERE v.pipeline_id = \(pipeline) AND v.version = \(version) AND p.org_id = \(org)
-            """, logger: logger
-        ).collect().first?.decode(UUID.self) else { return nil }
+    public func version(pipeline: UUID, version: Int, on connection: PostgresConnection) async throws
+        -> PipelineVersionRecord?
+    {
+        guard
+            let id = try await connection.query(
+                """
+                SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
+                WHERE v.pipeline_id = \(pipeline) AND v.version = \(version) AND p.org_id = \(org)
+                """, logger: logger
+            ).collect().first?.decode(UUID.self)
+        else { return nil }
         return try await self.version(id: id, on: connection)
     }
 
@@ -218,7 +249,8 @@ public struct PipelineStore: Sendable {
         ).collect().first.map(Self.version)
     }
 
-    static let versionColumns = "v.id, v.pipeline_id, v.version, v.definition::text, v.checksum, v.published_at, v.created_at"
+    static let versionColumns =
+        "v.id, v.pipeline_id, v.version, v.definition::text, v.checksum, v.published_at, v.created_at"
 
     static func version(_ row: PostgresRow) throws -> PipelineVersionRecord {
         let (id, pipeline, number, definition, checksum, published, created) =
@@ -228,13 +260,17 @@ public struct PipelineStore: Sendable {
             publishedAt: published, createdAt: created)
     }
 
-    func lockVersion(pipeline: UUID, version: Int, on connection: PostgresConnection) async throws -> PipelineVersionRecord? {
-        guard let id = try await connection.query(
-            """
-            SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
-            WHERE v.pipeline_id = \(pipeline) AND v.version = \(version) AND p.org_id = \(org) FOR UPDATE OF v
-            """, logger: logger
-        ).collect().first?.decode(UUID.self) else { return nil }
+    func lockVersion(pipeline: UUID, version: Int, on connection: PostgresConnection) async throws
+        -> PipelineVersionRecord?
+    {
+        guard
+            let id = try await connection.query(
+                """
+                SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
+                WHERE v.pipeline_id = \(pipeline) AND v.version = \(version) AND p.org_id = \(org) FOR UPDATE OF v
+                """, logger: logger
+            ).collect().first?.decode(UUID.self)
+        else { return nil }
         return try await self.version(id: id, on: connection)
     }
 
@@ -264,7 +300,9 @@ public struct PipelineStore: Sendable {
             let steps: [Step]
         }
         return try JSONDecoder().decode(Stored.self, from: Data(definition.utf8)).steps.map {
-            ResolvedStep(step: PipelineStep(key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on), definitionID: $0.task_definition_id)
+            ResolvedStep(
+                step: PipelineStep(key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on),
+                definitionID: $0.task_definition_id)
         }
     }
 

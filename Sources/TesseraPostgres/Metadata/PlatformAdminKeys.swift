@@ -11,7 +11,6 @@ public struct PlatformAdminKeys: Sendable {
         case exists(displayPrefix: String)
     }
 
-
     let logger: Logger
 
     public init(logger: Logger) {

@@ -49,7 +49,9 @@ public struct RoleStore: Sendable {
     }
 
     /// The org's roles (optionally only the one with that name or id), by name.
-    public func roles(org: UUID, name: String? = nil, id: UUID? = nil, on connection: PostgresConnection) async throws -> [RoleRecord] {
+    public func roles(org: UUID, name: String? = nil, id: UUID? = nil, on connection: PostgresConnection) async throws
+        -> [RoleRecord]
+    {
         let rows = try await connection.query(
             """
             SELECT r.id, r.org_id, r.name, r.is_system,
@@ -59,10 +61,12 @@ public struct RoleStore: Sendable {
             GROUP BY r.id ORDER BY r.name
             """, logger: logger)
         var result: [RoleRecord] = []
-        for try await (id, orgID, name, isSystem, permissions) in rows.decode((UUID, UUID, String, Bool, [String]).self) {
-            result.append(RoleRecord(
-                id: id, orgID: orgID, name: name, isSystem: isSystem,
-                permissions: Set(permissions.compactMap(Permission.init(rawValue:)))))
+        for try await (id, orgID, name, isSystem, permissions) in rows.decode((UUID, UUID, String, Bool, [String]).self)
+        {
+            result.append(
+                RoleRecord(
+                    id: id, orgID: orgID, name: name, isSystem: isSystem,
+                    permissions: Set(permissions.compactMap(Permission.init(rawValue:)))))
         }
         return result
     }

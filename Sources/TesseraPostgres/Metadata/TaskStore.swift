@@ -39,11 +39,13 @@ public struct TaskStore: Sendable {
         self.logger = logger
     }
 
-    static let columns = "id, is_system, task_id, version, metadata::text, interface_spec::text, service_config::text, active, created_at"
+    static let columns =
+        "id, is_system, task_id, version, metadata::text, interface_spec::text, service_config::text, active, created_at"
 
     /// nil when the org already has that task_id and version.
     public func create(
-        taskID: String, version: String, metadata: String, interfaceSpec: String, serviceConfig: String, createdBy: UUID?,
+        taskID: String, version: String, metadata: String, interfaceSpec: String, serviceConfig: String,
+        createdBy: UUID?,
         on connection: PostgresConnection
     ) async throws -> TaskDefinitionRecord? {
         try await connection.query(
@@ -69,7 +71,7 @@ public struct TaskStore: Sendable {
         return records.sorted { a, b in
             if a.taskID != b.taskID { return a.taskID < b.taskID }
             switch (SemanticVersion(a.version), SemanticVersion(b.version)) {
-            case let (x?, y?) where x != y: return x < y
+            case (let x?, let y?) where x != y: return x < y
             default: return a.createdAt < b.createdAt
             }
         }
@@ -77,12 +79,15 @@ public struct TaskStore: Sendable {
 
     public func get(_ id: UUID, on connection: PostgresConnection) async throws -> TaskDefinitionRecord? {
         try await connection.query(
-            "SELECT \(unescaped: Self.columns) FROM task_definitions WHERE id = \(id) AND (org_id = \(org) OR is_system)", logger: logger
+            "SELECT \(unescaped: Self.columns) FROM task_definitions WHERE id = \(id) AND (org_id = \(org) OR is_system)",
+            logger: logger
         ).collect().first.map(Self.record)
     }
 
     /// The definition a pipeline step names: the org's own first, then the system's.
-    public func resolve(taskID: String, version: String, on connection: PostgresConnection) async throws -> TaskDefinitionRecord? {
+    public func resolve(taskID: String, version: String, on connection: PostgresConnection) async throws
+        -> TaskDefinitionRecord?
+    {
         try await connection.query(
             """
             SELECT \(unescaped: Self.columns) FROM task_definitions
@@ -92,18 +97,24 @@ public struct TaskStore: Sendable {
     }
 
     public enum ActivationOutcome: Sendable {
-        case updated(TaskDefinitionRecord, changed: Bool), notFound, system
+        case updated(TaskDefinitionRecord, changed: Bool)
+        case notFound, system
     }
 
-    public func setActive(_ id: UUID, _ active: Bool, on connection: PostgresConnection) async throws -> ActivationOutcome {
-        guard let current = try await connection.query(
-            "SELECT \(unescaped: Self.columns) FROM task_definitions WHERE id = \(id) AND (org_id = \(org) OR is_system) FOR UPDATE",
-            logger: logger
-        ).collect().first.map(Self.record) else { return .notFound }
+    public func setActive(_ id: UUID, _ active: Bool, on connection: PostgresConnection) async throws
+        -> ActivationOutcome
+    {
+        guard
+            let current = try await connection.query(
+                "SELECT \(unescaped: Self.columns) FROM task_definitions WHERE id = \(id) AND (org_id = \(org) OR is_system) FOR UPDATE",
+                logger: logger
+            ).collect().first.map(Self.record)
+        else { return .notFound }
         if current.isSystem { return .system }
         if current.active == active { return .updated(current, changed: false) }
         let updated = try await connection.query(
-            "UPDATE task_definitions SET active = \(active) WHERE id = \(id) RETURNING \(unescaped: Self.columns)", logger: logger
+            "UPDATE task_definitions SET active = \(active) WHERE id = \(id) RETURNING \(unescaped: Self.columns)",
+            logger: logger
         ).collect()[0]
         return .updated(try Self.record(updated), changed: true)
     }
@@ -115,7 +126,10 @@ public struct TaskStore: Sendable {
         """
 
     /// nil when the org already registered that URL for the definition.
-    public func registerService(definition: UUID, url: String, healthPath: String, on connection: PostgresConnection) async throws -> TaskServiceRecord? {
+    public func registerService(definition: UUID, url: String, healthPath: String, on connection: PostgresConnection)
+        async throws
+        -> TaskServiceRecord?
+    {
         try await connection.query(
             """
             INSERT INTO task_services (org_id, task_definition_id, service_url, health_path) VALUES (\(org), \(definition), \(url), \(healthPath))
@@ -135,7 +149,8 @@ public struct TaskStore: Sendable {
 
     public func removeService(_ id: UUID, on connection: PostgresConnection) async throws -> TaskServiceRecord? {
         try await connection.query(
-            "DELETE FROM task_services WHERE id = \(id) AND org_id = \(org) RETURNING \(unescaped: Self.serviceColumns)", logger: logger
+            "DELETE FROM task_services WHERE id = \(id) AND org_id = \(org) RETURNING \(unescaped: Self.serviceColumns)",
+            logger: logger
         ).collect().first.map(Self.service)
     }
 
@@ -143,7 +158,8 @@ public struct TaskStore: Sendable {
         let (id, system, task, version, metadata, spec, config, active, created) =
             try row.decode((UUID, Bool, String, String, String, String, String, Bool, Date).self)
         return TaskDefinitionRecord(
-            id: id, isSystem: system, taskID: task, version: version, metadata: metadata, interfaceSpec: spec, serviceConfig: config,
+            id: id, isSystem: system, taskID: task, version: version, metadata: metadata, interfaceSpec: spec,
+            serviceConfig: config,
             active: active, createdAt: created)
     }
 
@@ -151,7 +167,8 @@ public struct TaskStore: Sendable {
         let (id, definition, url, path, status, failures, checked, error, created) =
             try row.decode((UUID, UUID, String, String, String, Int, Date?, String?, Date).self)
         return TaskServiceRecord(
-            id: id, taskDefinitionID: definition, serviceURL: url, healthPath: path, healthStatus: status, consecutiveFailures: failures,
+            id: id, taskDefinitionID: definition, serviceURL: url, healthPath: path, healthStatus: status,
+            consecutiveFailures: failures,
             lastHealthCheck: checked, lastError: error, createdAt: created)
     }
 }
@@ -164,8 +181,10 @@ public struct TaskServiceHealthStore: Sendable {
 
     /// Takes the lock of one health round for the enclosing transaction; false when another process holds it.
     public func lockRound(on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query("SELECT pg_try_advisory_xact_lock(\(AdvisoryLock.taskHealthRound), 0)", logger: logger)
-            .collect()[0].decode(Bool.self)
+        try await connection.query(
+            "SELECT pg_try_advisory_xact_lock(\(AdvisoryLock.taskHealthRound), 0)", logger: logger
+        )
+        .collect()[0].decode(Bool.self)
     }
 
     public struct Target: Sendable {
@@ -185,7 +204,11 @@ public struct TaskServiceHealthStore: Sendable {
 
     /// Records one check; returns the status before and after when it changed (healthy after a success,
     /// unhealthy after `threshold` consecutive failures).
-    public func record(_ id: UUID, ok: Bool, error: String?, threshold: Int, on connection: PostgresConnection) async throws -> (from: String, to: String)? {
+    public func record(_ id: UUID, ok: Bool, error: String?, threshold: Int, on connection: PostgresConnection)
+        async throws -> (
+            from: String, to: String
+        )?
+    {
         let rows = try await connection.query(
             """
             WITH before AS (SELECT health_status FROM task_services WHERE id = \(id) FOR UPDATE)

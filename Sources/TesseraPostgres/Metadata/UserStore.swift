@@ -45,7 +45,9 @@ public struct UserStore: Sendable {
 
     /// The user with that email, created (with the given password hash, or none) when there is none yet.
     /// Returns the id and whether it was created.
-    public func findOrCreate(email: String, passwordHash: String?, on connection: PostgresConnection) async throws -> (UUID, Bool) {
+    public func findOrCreate(email: String, passwordHash: String?, on connection: PostgresConnection) async throws -> (
+        UUID, Bool
+    ) {
         let email = Self.normalise(email: email)
         let inserted = try await connection.query(
             """
@@ -54,7 +56,8 @@ public struct UserStore: Sendable {
             """, logger: logger
         ).collect()
         if let row = inserted.first { return (try row.decode(UUID.self), true) }
-        let existing = try await connection.query("SELECT id FROM users WHERE email = \(email)", logger: logger).collect()
+        let existing = try await connection.query("SELECT id FROM users WHERE email = \(email)", logger: logger)
+            .collect()
         guard let row = existing.first else { throw TesseraError.conflict("the user changed concurrently; retry") }
         return (try row.decode(UUID.self), false)
     }
@@ -91,7 +94,8 @@ public struct UserStore: Sendable {
             """, logger: logger
         ).collect()
         guard let row = rows.first else { return nil }
-        let (tokenID, userID, email, platform, expires, revoked, active) = try row.decode((UUID, UUID, String, Bool, Date, Date?, Bool).self)
+        let (tokenID, userID, email, platform, expires, revoked, active) = try row.decode(
+            (UUID, UUID, String, Bool, Date, Date?, Bool).self)
         return SessionCredential(
             tokenID: tokenID, userID: userID, email: email, isPlatformAdmin: platform, expiresAt: expires,
             revokedAt: revoked, userActive: active, grants: try await grants(user: userID, on: connection))

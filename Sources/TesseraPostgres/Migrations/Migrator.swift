@@ -100,16 +100,19 @@ public struct Migrator: Sendable {
             } catch {
                 throw MigrationError.failed(file: file.name, reason: describeDatabaseError(error))
             }
-            logger.info("applied migration", metadata: ["migration": "\(file.name)", "elapsed": "\(ContinuousClock.now - started)"])
+            logger.info(
+                "applied migration",
+                metadata: ["migration": "\(file.name)", "elapsed": "\(ContinuousClock.now - started)"])
             done.append(file.name)
         }
         return done
     }
 
     private func appliedMigrations(on connection: PostgresConnection) async throws -> [(String, String)] {
-        let exists = try await connection.query(
-            "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
-        ).collect().first?.decode(Bool.self) ?? false
+        let exists =
+            try await connection.query(
+                "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
+            ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var applied: [(String, String)] = []
         for try await row in try await connection.query(

@@ -16,13 +16,19 @@ public struct CAFARequest: Sendable, Equatable, Codable {
     public var informationAccretion: String?
 
     enum CodingKeys: String, CodingKey {
-        case predictionSetID = "prediction_set_id", annotationSetID = "annotation_set_id", evaluationSetID = "evaluation_set_id", category
-        case thresholdStep = "threshold_step", normalization, includeOrphans = "include_orphans"
+        case predictionSetID = "prediction_set_id"
+        case annotationSetID = "annotation_set_id"
+        case evaluationSetID = "evaluation_set_id"
+        case category
+        case thresholdStep = "threshold_step"
+        case normalization
+        case includeOrphans = "include_orphans"
         case informationAccretion = "information_accretion"
     }
 
     public init(
-        predictionSetID: UUID, annotationSetID: UUID?, evaluationSetID: UUID?, category: CAFACategory?, thresholdStep: Double,
+        predictionSetID: UUID, annotationSetID: UUID?, evaluationSetID: UUID?, category: CAFACategory?,
+        thresholdStep: Double,
         normalization: CAFANormalization, includeOrphans: Bool, informationAccretion: String?
     ) {
         self.predictionSetID = predictionSetID
@@ -61,7 +67,8 @@ extension CAFARepository {
         options.informationAccretion = nil
         let optionsText = try JSONText.encode(options)
         let resultText = try JSONText.encode(result)
-        return try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (CAFAEvaluationRecord, String)? in
+        return try await databases.audited(org: org, audit, logger: logger) {
+            [logger] tx -> (CAFAEvaluationRecord, String)? in
             let row = try await tx.query(
                 """
                 INSERT INTO cafa_evaluations (ontology_id, prediction_set_id, annotation_set_id, evaluation_set_id, category, options,
@@ -79,14 +86,17 @@ extension CAFARepository {
 
     public func evaluation(_ id: UUID) async throws -> CAFAEvaluationRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT \(unescaped: Self.evaluationColumns) FROM cafa_evaluations WHERE id = \(id)", logger: logger)
-                .collect().first.map(Self.evaluation)
+            try await connection.query(
+                "SELECT \(unescaped: Self.evaluationColumns) FROM cafa_evaluations WHERE id = \(id)", logger: logger
+            )
+            .collect().first.map(Self.evaluation)
         }
     }
 
     /// A page of evaluations, oldest first, after (created_at, id).
     public func evaluations(after: (Date, UUID)?, limit: Int) async throws -> [CAFAEvaluationRecord] {
-        try await page("SELECT \(Self.evaluationColumns) FROM cafa_evaluations", after: after, limit: limit, Self.evaluation)
+        try await page(
+            "SELECT \(Self.evaluationColumns) FROM cafa_evaluations", after: after, limit: limit, Self.evaluation)
     }
 
     static func evaluation(_ row: PostgresRow) throws -> CAFAEvaluationRecord {
@@ -96,7 +106,8 @@ extension CAFARepository {
         var request = try decoder.decode(CAFARequest.self, from: Data(options.utf8))
         request.informationAccretion = ia
         return CAFAEvaluationRecord(
-            id: id, ontologyID: ontology, request: request, result: try decoder.decode(CAFAResult.self, from: Data(result.utf8)),
+            id: id, ontologyID: ontology, request: request,
+            result: try decoder.decode(CAFAResult.self, from: Data(result.utf8)),
             seconds: seconds, createdBy: createdBy, createdAt: created)
     }
 }

@@ -52,10 +52,13 @@ public struct CAFARepository: Sendable {
         self.logger = logger
     }
 
-    static let ontologyColumns = "id, version, format_version, data_version, terms, obsolete, edges, alt_ids, namespaces::text, created_at"
+    static let ontologyColumns =
+        "id, version, format_version, data_version, terms, obsolete, edges, alt_ids, namespaces::text, created_at"
 
     /// Stores the snapshot, or returns the one stored with the same version (`created` false, nothing written).
-    public func storeOntology(_ upload: OntologyUpload, createdBy: UUID?, audit: AuditEvent) async throws -> (record: OntologyRecord, created: Bool) {
+    public func storeOntology(_ upload: OntologyUpload, createdBy: UUID?, audit: AuditEvent) async throws -> (
+        record: OntologyRecord, created: Bool
+    ) {
         let (document, sha256, version) = (upload.document, upload.sha256, upload.version)
         if let existing = try await ontology(version: version) { return (existing, false) }
         var namespaces: [String: Int] = [:]
@@ -64,7 +67,8 @@ public struct CAFARepository: Sendable {
         let obsolete = document.terms.filter(\.isObsolete).count
         let edges = document.terms.reduce(0) { $0 + Set($1.isA).count + Set($1.partOf).count }
         let altIDs = document.terms.reduce(0) { $0 + Set($1.altIds).count }
-        let record = try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (OntologyRecord, String)? in
+        let record = try await databases.audited(org: org, audit, logger: logger) {
+            [logger] tx -> (OntologyRecord, String)? in
             // Two uploads of one version at once: the second waits here and then finds the first.
             let inserted = try await tx.query(
                 """
@@ -85,21 +89,32 @@ public struct CAFARepository: Sendable {
         return (existing, false)
     }
 
-    static func copyTerms(_ document: OBODocument, ontology: UUID, on tx: PostgresConnection, logger: Logger) async throws {
+    static func copyTerms(_ document: OBODocument, ontology: UUID, on tx: PostgresConnection, logger: Logger)
+        async throws
+    {
         let id = ontology.uuidString.lowercased()
-        try await copy(table: "ontology_terms", columns: ["ontology_id", "position", "term", "namespace", "name", "definition", "obsolete"],
-                       on: tx, logger: logger) { line in
+        try await copy(
+            table: "ontology_terms",
+            columns: ["ontology_id", "position", "term", "namespace", "name", "definition", "obsolete"],
+            on: tx, logger: logger
+        ) { line in
             for (position, term) in document.terms.enumerated() {
-                line([id, String(position), term.id, term.namespace, term.name, term.definition, term.isObsolete ? "t" : "f"])
+                line([
+                    id, String(position), term.id, term.namespace, term.name, term.definition,
+                    term.isObsolete ? "t" : "f",
+                ])
             }
         }
-        try await copy(table: "ontology_edges", columns: ["ontology_id", "child", "parent", "relation"], on: tx, logger: logger) { line in
+        try await copy(
+            table: "ontology_edges", columns: ["ontology_id", "child", "parent", "relation"], on: tx, logger: logger
+        ) { line in
             for term in document.terms {
                 for parent in Set(term.isA) { line([id, term.id, parent, "is_a"]) }
                 for parent in Set(term.partOf) { line([id, term.id, parent, "part_of"]) }
             }
         }
-        try await copy(table: "ontology_alt_ids", columns: ["ontology_id", "alt_id", "term"], on: tx, logger: logger) { line in
+        try await copy(table: "ontology_alt_ids", columns: ["ontology_id", "alt_id", "term"], on: tx, logger: logger) {
+            line in
             for term in document.terms {
                 for alt in Set(term.altIds) { line([id, alt, term.id]) }
             }
@@ -128,15 +143,19 @@ public struct CAFARepository: Sendable {
 
     public func ontology(_ id: UUID) async throws -> OntologyRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE id = \(id)", logger: logger)
-                .collect().first.map(Self.ontology)
+            try await connection.query(
+                "SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE id = \(id)", logger: logger
+            )
+            .collect().first.map(Self.ontology)
         }
     }
 
     func ontology(version: String) async throws -> OntologyRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE version = \(version)", logger: logger)
-                .collect().first.map(Self.ontology)
+            try await connection.query(
+                "SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE version = \(version)", logger: logger
+            )
+            .collect().first.map(Self.ontology)
         }
     }
 
@@ -175,9 +194,11 @@ public struct CAFARepository: Sendable {
                 """, logger: logger
             ).collect()
             guard let row = found.first else { return nil }
-            let (id, namespace, name, definition, obsolete) = try row.decode((String, String?, String?, String?, Bool).self)
+            let (id, namespace, name, definition, obsolete) = try row.decode(
+                (String, String?, String?, String?, Bool).self)
             let alts = try await connection.query(
-                "SELECT alt_id FROM ontology_alt_ids WHERE ontology_id = \(ontology) AND term = \(id) ORDER BY alt_id", logger: logger
+                "SELECT alt_id FROM ontology_alt_ids WHERE ontology_id = \(ontology) AND term = \(id) ORDER BY alt_id",
+                logger: logger
             ).collect().map { try $0.decode(String.self) }
             let parents = try await connection.query(
                 "SELECT parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) AND child = \(id) ORDER BY parent, relation",
@@ -225,20 +246,25 @@ public struct CAFARepository: Sendable {
                 "SELECT child, parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) ORDER BY child, relation, parent",
                 logger: logger
             ).decode((String, String, String).self) {
-                parents[child, default: []].append(CAFAParentLink(id: parent, relation: relation == "is_a" ? .isA : .partOf))
+                parents[child, default: []].append(
+                    CAFAParentLink(id: parent, relation: relation == "is_a" ? .isA : .partOf))
             }
             var alts: [String: [String]] = [:]
             for try await (alt, term) in try await connection.query(
-                "SELECT alt_id, term FROM ontology_alt_ids WHERE ontology_id = \(ontology) ORDER BY term, alt_id", logger: logger
+                "SELECT alt_id, term FROM ontology_alt_ids WHERE ontology_id = \(ontology) ORDER BY term, alt_id",
+                logger: logger
             ).decode((String, String).self) {
                 alts[term, default: []].append(alt)
             }
             var records: [CAFATermRecord] = []
             for try await (term, namespace, obsolete) in try await connection.query(
-                "SELECT term, namespace, obsolete FROM ontology_terms WHERE ontology_id = \(ontology) ORDER BY position", logger: logger
+                "SELECT term, namespace, obsolete FROM ontology_terms WHERE ontology_id = \(ontology) ORDER BY position",
+                logger: logger
             ).decode((String, String?, Bool).self) {
-                records.append(CAFATermRecord(
-                    id: term, namespace: namespace, isObsolete: obsolete, parents: parents[term] ?? [], altIds: alts[term] ?? []))
+                records.append(
+                    CAFATermRecord(
+                        id: term, namespace: namespace, isObsolete: obsolete, parents: parents[term] ?? [],
+                        altIds: alts[term] ?? []))
             }
             return records
         }
@@ -249,7 +275,9 @@ public struct CAFARepository: Sendable {
         let (id, version, format, data, terms, obsolete, edges, alts, namespaces, created) =
             try row.decode((UUID, String, String?, String?, Int, Int, Int, Int, String, Date).self)
         return OntologyRecord(
-            id: id, version: version, formatVersion: format, dataVersion: data, terms: terms, obsolete: obsolete, edges: edges, altIDs: alts,
+            id: id, version: version, formatVersion: format, dataVersion: data, terms: terms, obsolete: obsolete,
+            edges: edges,
+            altIDs: alts,
             namespaces: try JSONDecoder().decode([String: Int].self, from: Data(namespaces.utf8)), createdAt: created)
     }
 }

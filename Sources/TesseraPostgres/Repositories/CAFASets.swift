@@ -39,7 +39,8 @@ public struct EvaluationSetRecord: Sendable, Equatable {
 }
 
 extension CAFARepository {
-    static let annotationSetColumns = "id, ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_at"
+    static let annotationSetColumns =
+        "id, ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_at"
     static let predictionSetColumns = "id, ontology_id, name, lines, predictions, targets, 0, unknown_terms, created_at"
 
     public func storeAnnotationSet(
@@ -56,7 +57,10 @@ extension CAFARepository {
             ).collect()[0]
             let record = try Self.termSet(row, .annotations)
             let id = record.id.uuidString.lowercased()
-            try await Self.copy(table: "annotations", columns: ["set_id", "target", "term", "evidence", "qualifier"], on: tx, logger: logger) { line in
+            try await Self.copy(
+                table: "annotations", columns: ["set_id", "target", "term", "evidence", "qualifier"], on: tx,
+                logger: logger
+            ) { line in
                 for a in upload.annotations { line([id, a.target, a.term, a.evidence, a.qualifier]) }
             }
             return (record, id)
@@ -76,10 +80,16 @@ extension CAFARepository {
             ).collect()[0]
             let record = try Self.termSet(row, .predictions)
             let id = record.id.uuidString.lowercased()
-            try await Self.copy(table: "prediction_scores", columns: ["set_id", "target", "terms", "scores"], on: tx, logger: logger) { line in
+            try await Self.copy(
+                table: "prediction_scores", columns: ["set_id", "target", "terms", "scores"], on: tx, logger: logger
+            ) {
+                line in
                 for (target, scores) in upload.byTarget {
                     let terms = Array(scores.keys)
-                    line([id, target, CopyText.arrayLiteral(terms), "{" + terms.map { "\(scores[$0]!)" }.joined(separator: ",") + "}"])
+                    line([
+                        id, target, CopyText.arrayLiteral(terms),
+                        "{" + terms.map { "\(scores[$0]!)" }.joined(separator: ",") + "}",
+                    ])
                 }
             }
             return (record, id)
@@ -88,21 +98,26 @@ extension CAFARepository {
 
     public func annotationSet(_ id: UUID) async throws -> TermSetRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT \(unescaped: Self.annotationSetColumns) FROM annotation_sets WHERE id = \(id)", logger: logger)
-                .collect().first.map { try Self.termSet($0, .annotations) }
+            try await connection.query(
+                "SELECT \(unescaped: Self.annotationSetColumns) FROM annotation_sets WHERE id = \(id)", logger: logger
+            )
+            .collect().first.map { try Self.termSet($0, .annotations) }
         }
     }
 
     public func predictionSet(_ id: UUID) async throws -> TermSetRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT \(unescaped: Self.predictionSetColumns) FROM prediction_sets WHERE id = \(id)", logger: logger)
-                .collect().first.map { try Self.termSet($0, .predictions) }
+            try await connection.query(
+                "SELECT \(unescaped: Self.predictionSetColumns) FROM prediction_sets WHERE id = \(id)", logger: logger
+            )
+            .collect().first.map { try Self.termSet($0, .predictions) }
         }
     }
 
     /// A page of annotation or prediction sets, oldest first, after (created_at, id).
     public func termSets(_ kind: TermSetRecord.Kind, after: (Date, UUID)?, limit: Int) async throws -> [TermSetRecord] {
-        let select = kind == .annotations
+        let select =
+            kind == .annotations
             ? "SELECT \(Self.annotationSetColumns) FROM annotation_sets"
             : "SELECT \(Self.predictionSetColumns) FROM prediction_sets"
         return try await page(select, after: after, limit: limit) { try Self.termSet($0, kind) }
@@ -117,7 +132,9 @@ extension CAFARepository {
     func terms(_ query: PostgresQuery) async throws -> [String: [String]] {
         try await databases.withConnection(org: org) { [logger] connection in
             var truth: [String: [String]] = [:]
-            for try await (target, term) in try await connection.query(query, logger: logger).decode((String, String).self) {
+            for try await (target, term) in try await connection.query(query, logger: logger).decode(
+                (String, String).self)
+            {
                 truth[target, default: []].append(term)
             }
             return truth
@@ -138,16 +155,19 @@ extension CAFARepository {
     }
 
     public func storeEvaluationSet(
-        name: String, ontology: UUID, old: UUID, new: UUID, split: CAFAEvaluationSplit, createdBy: UUID?, audit: AuditEvent
+        name: String, ontology: UUID, old: UUID, new: UUID, split: CAFAEvaluationSplit, createdBy: UUID?,
+        audit: AuditEvent
     ) async throws -> EvaluationSetRecord {
         var counts: [String: [String: EvaluationSetRecord.Count]] = [:]
         for (category, parts) in split.parts {
             for (namespace, part) in parts {
-                counts[category.rawValue, default: [:]][namespace] = .init(targets: part.targets, annotations: part.annotations)
+                counts[category.rawValue, default: [:]][namespace] = .init(
+                    targets: part.targets, annotations: part.annotations)
             }
         }
         let countsText = try JSONText.encode(counts)
-        return try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (EvaluationSetRecord, String)? in
+        return try await databases.audited(org: org, audit, logger: logger) {
+            [logger] tx -> (EvaluationSetRecord, String)? in
             let row = try await tx.query(
                 """
                 INSERT INTO evaluation_sets (ontology_id, name, old_set_id, new_set_id, counts, created_by)
@@ -157,7 +177,10 @@ extension CAFARepository {
             ).collect()[0]
             let record = try Self.evaluationSet(row)
             let id = record.id.uuidString.lowercased()
-            try await Self.copy(table: "evaluation_set_truth", columns: ["set_id", "category", "namespace", "target", "term"], on: tx, logger: logger) {
+            try await Self.copy(
+                table: "evaluation_set_truth", columns: ["set_id", "category", "namespace", "target", "term"], on: tx,
+                logger: logger
+            ) {
                 line in
                 for (category, parts) in split.parts {
                     for (namespace, part) in parts {
@@ -182,22 +205,27 @@ extension CAFARepository {
 
     /// The ground truth of one category of the evaluation set, all namespaces, as target → terms.
     public func evaluationTruth(_ set: UUID, category: CAFACategory) async throws -> [String: [String]] {
-        try await terms("SELECT target, term FROM evaluation_set_truth WHERE set_id = \(set) AND category = \(category.rawValue)")
+        try await terms(
+            "SELECT target, term FROM evaluation_set_truth WHERE set_id = \(set) AND category = \(category.rawValue)")
     }
 
     static func termSet(_ row: PostgresRow, _ kind: TermSetRecord.Kind) throws -> TermSetRecord {
         let (id, ontology, name, lines, entries, targets, excluded, unknown, created) =
             try row.decode((UUID, UUID, String, Int, Int, Int, Int, Int, Date).self)
         return TermSetRecord(
-            id: id, kind: kind, ontologyID: ontology, name: name, lines: lines, entries: entries, targets: targets, excludedNot: excluded,
+            id: id, kind: kind, ontologyID: ontology, name: name, lines: lines, entries: entries, targets: targets,
+            excludedNot: excluded,
             unknownTerms: unknown, createdAt: created)
     }
 
     static func evaluationSet(_ row: PostgresRow) throws -> EvaluationSetRecord {
-        let (id, ontology, name, old, new, counts, created) = try row.decode((UUID, UUID, String, UUID, UUID, String, Date).self)
+        let (id, ontology, name, old, new, counts, created) = try row.decode(
+            (UUID, UUID, String, UUID, UUID, String, Date).self)
         return EvaluationSetRecord(
             id: id, ontologyID: ontology, name: name, oldSetID: old, newSetID: new,
-            counts: try JSONDecoder().decode([String: [String: EvaluationSetRecord.Count]].self, from: Data(counts.utf8)), createdAt: created)
+            counts: try JSONDecoder().decode(
+                [String: [String: EvaluationSetRecord.Count]].self, from: Data(counts.utf8)),
+            createdAt: created)
     }
 }
 

@@ -43,7 +43,10 @@ public struct DatasetRepository: Sendable {
 
     /// Creates a dataset, with its audit event in the same transaction (the outbox); nil when the org has one
     /// of that name.
-    public func create(name: String, description: String?, fields: [String], createdBy: UUID?, audit: AuditEvent) async throws -> DatasetRecord? {
+    public func create(name: String, description: String?, fields: [String], createdBy: UUID?, audit: AuditEvent)
+        async throws
+        -> DatasetRecord?
+    {
         var event = audit
         event.entityType = "dataset"
         event.metadata["name"] = name
@@ -62,7 +65,8 @@ public struct DatasetRepository: Sendable {
     public func get(_ id: UUID) async throws -> DatasetRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
             try await connection.query(
-                "SELECT id, name, description, row_count, fields, created_at FROM datasets WHERE id = \(id)", logger: logger
+                "SELECT id, name, description, row_count, fields, created_at FROM datasets WHERE id = \(id)",
+                logger: logger
             ).collect().first.map(Self.record)
         }
     }
@@ -74,9 +78,11 @@ public struct DatasetRepository: Sendable {
         event.entityType = "dataset"
         event.metadata["rows"] = String(rows.count)
         return try await databases.audited(org: org, event, logger: logger) { [logger] tx in
-            guard let start = try await tx.query(
-                "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger
-            ).collect().first?.decode(Int.self) else { return nil }
+            guard
+                let start = try await tx.query(
+                    "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger
+                ).collect().first?.decode(Int.self)
+            else { return nil }
             let positions = Array(start..<(start + rows.count))
             let contents = rows.map(\.content)
             // Arrays cannot carry NULLs through the driver: a parallel flag marks the missing expectations.
@@ -93,7 +99,9 @@ public struct DatasetRepository: Sendable {
     }
 
     static func record(_ row: PostgresRow) throws -> DatasetRecord {
-        let (id, name, description, count, fields, created) = try row.decode((UUID, String, String?, Int, [String], Date).self)
-        return DatasetRecord(id: id, name: name, description: description, rowCount: count, fields: fields, createdAt: created)
+        let (id, name, description, count, fields, created) = try row.decode(
+            (UUID, String, String?, Int, [String], Date).self)
+        return DatasetRecord(
+            id: id, name: name, description: description, rowCount: count, fields: fields, createdAt: created)
     }
 }

@@ -88,7 +88,10 @@ public struct NewJob: Sendable {
     public let cacheSeconds: Int
     public let signature: JobSignature
 
-    public init(pipelineVersionID: UUID, params: String, inputs: [JobFile], priority: Int, cacheSeconds: Int, signature: JobSignature) {
+    public init(
+        pipelineVersionID: UUID, params: String, inputs: [JobFile], priority: Int, cacheSeconds: Int,
+        signature: JobSignature
+    ) {
         self.pipelineVersionID = pipelineVersionID
         self.params = params
         self.inputs = inputs
@@ -117,7 +120,9 @@ public struct JobRepository: Sendable {
         """
 
     /// A job for the signature: the live cached one (its hit count bumped; `cached` true) or a new PENDING one.
-    public func create(_ job: NewJob, createdBy: UUID?, audit: AuditEvent) async throws -> (job: JobRecord, cached: Bool) {
+    public func create(_ job: NewJob, createdBy: UUID?, audit: AuditEvent) async throws -> (
+        job: JobRecord, cached: Bool
+    ) {
         try await transaction { tx in
             let signature = Data(job.signature.digest)
             if let hit = try await tx.query(
@@ -126,7 +131,8 @@ public struct JobRepository: Sendable {
                   AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE
                 """, logger: logger
             ).collect().first?.decode(UUID.self) {
-                try await tx.query("UPDATE result_cache SET hits = hits + 1 WHERE input_signature = \(signature)", logger: logger)
+                try await tx.query(
+                    "UPDATE result_cache SET hits = hits + 1 WHERE input_signature = \(signature)", logger: logger)
                 try await Self.lock(hit, on: tx, logger: logger)
                 try await Self.appendEvent(hit, "cache_hit", ["signature": signature.hexString], on: tx, logger: logger)
                 var event = audit
@@ -175,7 +181,9 @@ public struct JobRepository: Sendable {
 
     /// Moves the job along its status machine (409 for an illegal move); a COMPLETED job becomes the cached
     /// answer for its signature (replacing only an expired entry), unless its cache_seconds is 0.
-    public func transition(_ id: UUID, to status: JobStatus, error: String?, audit: AuditEvent) async throws -> JobRecord {
+    public func transition(_ id: UUID, to status: JobStatus, error: String?, audit: AuditEvent) async throws
+        -> JobRecord
+    {
         try await transaction { tx in
             guard let current = try await Self.lock(id, on: tx, logger: logger) else { throw Self.noSuchJob }
             guard current.canMove(to: status), current != status else { throw Self.illegal(current, status) }
@@ -224,10 +232,14 @@ public struct JobRepository: Sendable {
     // MARK: task executions, logs, results
 
     /// A new attempt of a step (attempt = the step's last + 1); refused (409) once the job has finished.
-    public func createExecution(_ job: UUID, stepKey: String, taskDefinitionID: UUID?, audit: AuditEvent) async throws -> TaskExecutionRecord {
+    public func createExecution(_ job: UUID, stepKey: String, taskDefinitionID: UUID?, audit: AuditEvent) async throws
+        -> TaskExecutionRecord
+    {
         try await transaction { tx in
             guard let status = try await Self.lock(job, on: tx, logger: logger) else { throw Self.noSuchJob }
-            guard !status.isTerminal else { throw TesseraError.conflict("the job is \(status.rawValue); it takes no more executions") }
+            guard !status.isTerminal else {
+                throw TesseraError.conflict("the job is \(status.rawValue); it takes no more executions")
+            }
             let id = try await tx.query(
                 """
                 INSERT INTO task_executions (job_id, step_key, task_definition_id, attempt)
@@ -238,7 +250,11 @@ public struct JobRepository: Sendable {
             ).collect()[0].decode(UUID.self)
             let execution = try await Self.execution(id, job: job, on: tx, logger: logger)!
             try await Self.appendEvent(
-                job, "execution_created", ["execution_id": id.uuidString.lowercased(), "step_key": stepKey, "attempt": String(execution.attempt)],
+                job, "execution_created",
+                [
+                    "execution_id": id.uuidString.lowercased(), "step_key": stepKey,
+                    "attempt": String(execution.attempt),
+                ],
                 on: tx, logger: logger)
             var event = audit
             event.metadata["execution_id"] = id.uuidString.lowercased()
@@ -248,10 +264,14 @@ public struct JobRepository: Sendable {
         }
     }
 
-    public func transitionExecution(_ job: UUID, execution id: UUID, to status: JobStatus, error: String?, audit: AuditEvent) async throws -> TaskExecutionRecord {
+    public func transitionExecution(
+        _ job: UUID, execution id: UUID, to status: JobStatus, error: String?, audit: AuditEvent
+    ) async throws
+        -> TaskExecutionRecord
+    {
         try await transaction { tx in
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
-                  let current = try await Self.execution(id, job: job, on: tx, logger: logger)
+                let current = try await Self.execution(id, job: job, on: tx, logger: logger)
             else { throw Self.noSuchJob }
             guard current.status.canMove(to: status), current.status != status else {
                 throw Self.illegal(current.status, status)
@@ -265,7 +285,11 @@ public struct JobRepository: Sendable {
                 """, logger: logger)
             try await Self.appendEvent(
                 job, "execution_status",
-                ["execution_id": id.uuidString.lowercased(), "step_key": current.stepKey, "from": current.status.rawValue, "to": status.rawValue],
+                [
+                    "execution_id": id.uuidString.lowercased(), "step_key": current.stepKey,
+                    "from": current.status.rawValue,
+                    "to": status.rawValue,
+                ],
                 on: tx, logger: logger)
             var event = audit
             event.metadata["execution_id"] = id.uuidString.lowercased()
@@ -289,10 +313,14 @@ public struct JobRepository: Sendable {
     }
 
     /// Appends log lines to an execution (one audit event for the batch; no timeline entry per line).
-    public func appendLogs(_ job: UUID, execution: UUID, _ entries: [(level: String, message: String)], audit: AuditEvent) async throws -> Int {
+    public func appendLogs(
+        _ job: UUID, execution: UUID, _ entries: [(level: String, message: String)], audit: AuditEvent
+    ) async throws
+        -> Int
+    {
         try await transaction { tx in
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
-                  try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
+                try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
             else { throw Self.noSuchJob }
             try await tx.query(
                 """
@@ -311,7 +339,9 @@ public struct JobRepository: Sendable {
     /// A page of an execution's log lines after the line id `after`; nil when the job has no such execution.
     public func logs(_ job: UUID, execution: UUID, after: Int64, limit: Int) async throws -> [TaskLogRecord]? {
         try await databases.withConnection(org: org) { [logger] connection in
-            guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else { return nil }
+            guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else {
+                return nil
+            }
             return try await connection.query(
                 """
                 SELECT id, logged_at, level, message FROM task_logs WHERE task_execution_id = \(execution) AND id > \(after)
@@ -324,17 +354,20 @@ public struct JobRepository: Sendable {
         }
     }
 
-    public func addResult(_ job: UUID, execution: UUID, result: String, audit: AuditEvent) async throws -> TaskResultRecord {
+    public func addResult(_ job: UUID, execution: UUID, result: String, audit: AuditEvent) async throws
+        -> TaskResultRecord
+    {
         try await transaction { tx in
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
-                  try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
+                try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
             else { throw Self.noSuchJob }
             let (id, stored, created) = try await tx.query(
                 "INSERT INTO task_results (task_execution_id, result) VALUES (\(execution), \(result)::jsonb) RETURNING id, result::text, created_at",
                 logger: logger
             ).collect()[0].decode((UUID, String, Date).self)
             try await Self.appendEvent(
-                job, "task_result", ["execution_id": execution.uuidString.lowercased(), "result_id": id.uuidString.lowercased()],
+                job, "task_result",
+                ["execution_id": execution.uuidString.lowercased(), "result_id": id.uuidString.lowercased()],
                 on: tx, logger: logger)
             var event = audit
             event.metadata["execution_id"] = execution.uuidString.lowercased()
@@ -345,7 +378,9 @@ public struct JobRepository: Sendable {
 
     public func results(_ job: UUID, execution: UUID) async throws -> [TaskResultRecord]? {
         try await databases.withConnection(org: org) { [logger] connection in
-            guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else { return nil }
+            guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else {
+                return nil
+            }
             return try await connection.query(
                 "SELECT id, result::text, created_at FROM task_results WHERE task_execution_id = \(execution) ORDER BY created_at, id",
                 logger: logger
@@ -362,11 +397,15 @@ public struct JobRepository: Sendable {
     public func addOutput(_ job: UUID, _ file: JobFile, audit: AuditEvent) async throws -> JobRecord {
         try await transaction { tx in
             guard try await Self.lock(job, on: tx, logger: logger) != nil else { throw Self.noSuchJob }
-            let taken = try await tx.query("SELECT EXISTS (SELECT 1 FROM job_outputs WHERE job_id = \(job) AND name = \(file.name))", logger: logger)
-                .collect()[0].decode(Bool.self)
+            let taken = try await tx.query(
+                "SELECT EXISTS (SELECT 1 FROM job_outputs WHERE job_id = \(job) AND name = \(file.name))",
+                logger: logger
+            )
+            .collect()[0].decode(Bool.self)
             guard !taken else { throw TesseraError.conflict("the job has an output named '\(file.name)'") }
             try await Self.insertFiles("job_outputs", job: job, [file], on: tx, logger: logger)
-            try await Self.appendEvent(job, "output_added", ["name": file.name, "uri": file.uri], on: tx, logger: logger)
+            try await Self.appendEvent(
+                job, "output_added", ["name": file.name, "uri": file.uri], on: tx, logger: logger)
             var event = audit
             event.metadata["name"] = file.name
             try await write(event, job: job, on: tx)
@@ -374,7 +413,9 @@ public struct JobRepository: Sendable {
         }
     }
 
-    public func addComment(_ job: UUID, authorID: UUID?, authorDisplay: String?, body: String, audit: AuditEvent) async throws -> JobComment {
+    public func addComment(_ job: UUID, authorID: UUID?, authorDisplay: String?, body: String, audit: AuditEvent)
+        async throws -> JobComment
+    {
         try await transaction { tx in
             guard try await Self.lock(job, on: tx, logger: logger) != nil else { throw Self.noSuchJob }
             let (id, created) = try await tx.query(
@@ -383,7 +424,8 @@ public struct JobRepository: Sendable {
                 RETURNING id, created_at
                 """, logger: logger
             ).collect()[0].decode((UUID, Date).self)
-            try await Self.appendEvent(job, "comment", ["comment_id": id.uuidString.lowercased()], on: tx, logger: logger)
+            try await Self.appendEvent(
+                job, "comment", ["comment_id": id.uuidString.lowercased()], on: tx, logger: logger)
             var event = audit
             event.metadata["comment_id"] = id.uuidString.lowercased()
             try await write(event, job: job, on: tx)
@@ -409,10 +451,13 @@ public struct JobRepository: Sendable {
     static let noSuchJob = TesseraError.notFound("no such job or execution")
 
     static func illegal(_ from: JobStatus, _ to: JobStatus) -> TesseraError {
-        .conflict("cannot move from \(from.rawValue) to \(to.rawValue): PENDING → RUNNING → COMPLETED | FAILED, PENDING | RUNNING → CANCELED")
+        .conflict(
+            "cannot move from \(from.rawValue) to \(to.rawValue): PENDING → RUNNING → COMPLETED | FAILED, PENDING | RUNNING → CANCELED"
+        )
     }
 
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T
+    {
         try await databases.withTransaction(org: org, logger: logger, body)
     }
 
@@ -431,12 +476,16 @@ public struct JobRepository: Sendable {
     }
 
     static func exists(_ job: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await connection.query("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = \(job))", logger: logger).collect()[0].decode(Bool.self)
+        try await connection.query("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = \(job))", logger: logger).collect()[0]
+            .decode(Bool.self)
     }
 
     /// Appends to the job's timeline; the caller holds the job's row lock.
-    static func appendEvent(_ job: UUID, _ kind: String, _ data: [String: String], on tx: PostgresConnection, logger: Logger) async throws {
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
+    static func appendEvent(
+        _ job: UUID, _ kind: String, _ data: [String: String], on tx: PostgresConnection, logger: Logger
+    ) async throws {
+        let json = String(
+            decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
         try await tx.query(
             """
             INSERT INTO job_events (job_id, seq, kind, data)
@@ -444,7 +493,9 @@ public struct JobRepository: Sendable {
             """, logger: logger)
     }
 
-    static func insertFiles(_ table: String, job: UUID, _ files: [JobFile], on tx: PostgresConnection, logger: Logger) async throws {
+    static func insertFiles(_ table: String, job: UUID, _ files: [JobFile], on tx: PostgresConnection, logger: Logger)
+        async throws
+    {
         precondition(table == "job_inputs" || table == "job_outputs")
         // Arrays cannot carry NULLs through the driver: digests travel as hex ('' for none), sizes as -1.
         try await tx.query(
@@ -458,7 +509,10 @@ public struct JobRepository: Sendable {
     }
 
     static func job(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> JobRecord? {
-        guard var job = try await connection.query("SELECT \(unescaped: jobColumns) FROM jobs WHERE id = \(id)", logger: logger)
+        guard
+            var job = try await connection.query(
+                "SELECT \(unescaped: jobColumns) FROM jobs WHERE id = \(id)", logger: logger
+            )
             .collect().first.map(record)
         else { return nil }
         job.inputs = try await files("job_inputs", job: id, on: connection, logger: logger)
@@ -466,9 +520,12 @@ public struct JobRepository: Sendable {
         return job
     }
 
-    static func files(_ table: String, job: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [JobFile] {
+    static func files(_ table: String, job: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> [JobFile]
+    {
         try await connection.query(
-            "SELECT name, uri, content_type, sha256, size_bytes FROM \(unescaped: table) WHERE job_id = \(job) ORDER BY name", logger: logger
+            "SELECT name, uri, content_type, sha256, size_bytes FROM \(unescaped: table) WHERE job_id = \(job) ORDER BY name",
+            logger: logger
         ).collect().map { row in
             let (name, uri, type, digest, size) = try row.decode((String, String, String, Data?, Int64?).self)
             return JobFile(name: name, uri: uri, contentType: type, sha256: digest.map { Array($0) }, sizeBytes: size)
@@ -479,13 +536,19 @@ public struct JobRepository: Sendable {
         let columns = row.makeRandomAccess()
         return JobRecord(
             id: try columns[0].decode(UUID.self), pipelineVersionID: try columns[1].decode(UUID?.self),
-            status: JobStatus(rawValue: try columns[2].decode(String.self)) ?? .pending, params: try columns[3].decode(String.self),
-            inputSignature: Array(try columns[4].decode(Data?.self) ?? Data()), priority: try columns[5].decode(Int.self),
-            cacheSeconds: try columns[6].decode(Int.self), createdBy: try columns[7].decode(UUID?.self), error: try columns[8].decode(String?.self),
-            createdAt: try columns[9].decode(Date.self), startedAt: try columns[10].decode(Date?.self), finishedAt: try columns[11].decode(Date?.self))
+            status: JobStatus(rawValue: try columns[2].decode(String.self)) ?? .pending,
+            params: try columns[3].decode(String.self),
+            inputSignature: Array(try columns[4].decode(Data?.self) ?? Data()),
+            priority: try columns[5].decode(Int.self),
+            cacheSeconds: try columns[6].decode(Int.self), createdBy: try columns[7].decode(UUID?.self),
+            error: try columns[8].decode(String?.self),
+            createdAt: try columns[9].decode(Date.self), startedAt: try columns[10].decode(Date?.self),
+            finishedAt: try columns[11].decode(Date?.self))
     }
 
-    static func execution(_ id: UUID, job: UUID, on connection: PostgresConnection, logger: Logger) async throws -> TaskExecutionRecord? {
+    static func execution(_ id: UUID, job: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> TaskExecutionRecord?
+    {
         try await connection.query(
             """
             SELECT id, step_key, task_definition_id, status::text, attempt, error, started_at, finished_at
@@ -498,7 +561,8 @@ public struct JobRepository: Sendable {
         let (id, step, definition, status, attempt, error, started, finished) =
             try row.decode((UUID, String, UUID?, String, Int, String?, Date?, Date?).self)
         return TaskExecutionRecord(
-            id: id, stepKey: step, taskDefinitionID: definition, status: JobStatus(rawValue: status) ?? .pending, attempt: attempt,
+            id: id, stepKey: step, taskDefinitionID: definition, status: JobStatus(rawValue: status) ?? .pending,
+            attempt: attempt,
             error: error, startedAt: started, finishedAt: finished)
     }
 }

@@ -18,7 +18,8 @@ public struct PredictionRecord: Sendable, Equatable {
     public var correct: Bool? {
         guard let expected else { return nil }
         guard succeeded, let output else { return false }
-        return output.trimmingCharacters(in: .whitespacesAndNewlines) == expected.trimmingCharacters(in: .whitespacesAndNewlines)
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+            == expected.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 
@@ -38,9 +39,14 @@ public struct PredictionFilter: Sendable {
 extension PredictionRepository {
     /// A page of the run's predictions in row-id order (the unique index's order, so every page is an index
     /// range however long the run), after the row id `after`; nil when there is no such run.
-    public func predictions(run: UUID, filter: PredictionFilter, after: UUID?, limit: Int) async throws -> [PredictionRecord]? {
+    public func predictions(run: UUID, filter: PredictionFilter, after: UUID?, limit: Int) async throws
+        -> [PredictionRecord]?
+    {
         try await databases.withConnection(org: org) { [logger] connection in
-            guard try await connection.query("SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger)
+            guard
+                try await connection.query(
+                    "SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger
+                )
                 .collect()[0].decode(Bool.self)
             else { return nil }
             let outcome = filter.succeeded.map { $0 ? "succeeded" : "failed" }

@@ -54,7 +54,10 @@ public struct PredictionRepository: Sendable {
         try await databases.audited(org: org, audit, logger: logger, body)
     }
 
-    public func createModel(name: String, source: String, library: String?, description: String?, audit: AuditEvent) async throws -> ModelRecord? {
+    public func createModel(name: String, source: String, library: String?, description: String?, audit: AuditEvent)
+        async throws
+        -> ModelRecord?
+    {
         try await change(audit) { [logger] tx in
             let rows = try await tx.query(
                 """
@@ -72,7 +75,8 @@ public struct PredictionRepository: Sendable {
     public func models() async throws -> [ModelRecord] {
         try await databases.withConnection(org: org) { [logger] connection in
             try await connection.query(
-                "SELECT id, name, source, library, description, created_at FROM models ORDER BY created_at, id", logger: logger
+                "SELECT id, name, source, library, description, created_at FROM models ORDER BY created_at, id",
+                logger: logger
             ).collect().map(Self.model)
         }
     }
@@ -92,26 +96,34 @@ public struct PredictionRepository: Sendable {
 
     public func prompts() async throws -> [PromptRecord] {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT id, name, template, created_at FROM prompts ORDER BY created_at, id", logger: logger)
-                .collect().map(Self.prompt)
+            try await connection.query(
+                "SELECT id, name, template, created_at FROM prompts ORDER BY created_at, id", logger: logger
+            )
+            .collect().map(Self.prompt)
         }
     }
 
     public func prompt(_ id: UUID) async throws -> PromptRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT id, name, template, created_at FROM prompts WHERE id = \(id)", logger: logger)
-                .collect().first.map(Self.prompt)
+            try await connection.query(
+                "SELECT id, name, template, created_at FROM prompts WHERE id = \(id)", logger: logger
+            )
+            .collect().first.map(Self.prompt)
         }
     }
 
     public func modelExists(_ id: UUID) async throws -> Bool {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT EXISTS (SELECT 1 FROM models WHERE id = \(id))", logger: logger).collect()[0].decode(Bool.self)
+            try await connection.query("SELECT EXISTS (SELECT 1 FROM models WHERE id = \(id))", logger: logger)
+                .collect()[0].decode(
+                    Bool.self)
         }
     }
 
     /// Creates a run; the trigger seeds one pending work item per row of the dataset.
-    public func createRun(model: UUID, prompt: UUID, dataset: UUID, createdBy: UUID?, audit: AuditEvent) async throws -> RunRecord? {
+    public func createRun(model: UUID, prompt: UUID, dataset: UUID, createdBy: UUID?, audit: AuditEvent) async throws
+        -> RunRecord?
+    {
         try await change(audit) { [logger] tx in
             let id = try await tx.query(
                 """
@@ -125,19 +137,25 @@ public struct PredictionRepository: Sendable {
     }
 
     public func run(_ id: UUID) async throws -> RunRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in try await Self.run(id, on: connection, logger: logger) }
+        try await databases.withConnection(org: org) { [logger] connection in
+            try await Self.run(id, on: connection, logger: logger)
+        }
     }
 
     public enum CancelOutcome: Sendable, Equatable {
-        case cancelled(RunRecord), notFound, finished(String)
+        case cancelled(RunRecord)
+        case notFound
+        case finished(String)
     }
 
     /// Cancels a pending or running run (its work items stay as they are, for the record).
     public func cancelRun(_ id: UUID, audit: AuditEvent) async throws -> CancelOutcome {
         try await databases.withTransaction(org: org, logger: logger) { [logger] tx -> CancelOutcome in
-            guard let current = try await tx.query(
-                "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
-            ).collect().first?.decode(String.self) else { return .notFound }
+            guard
+                let current = try await tx.query(
+                    "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
+                ).collect().first?.decode(String.self)
+            else { return .notFound }
             guard current == "pending" || current == "running" else { return .finished(current) }
             try await tx.query(
                 "UPDATE prediction_runs SET status = 'cancelled', finished_at = now() WHERE id = \(id)", logger: logger)
@@ -160,14 +178,18 @@ public struct PredictionRepository: Sendable {
         let c = row.makeRandomAccess()
         return RunRecord(
             id: try c[0].decode(UUID.self), modelID: try c[1].decode(UUID.self), promptID: try c[2].decode(UUID.self),
-            datasetID: try c[3].decode(UUID.self), status: try c[4].decode(String.self), total: try c[5].decode(Int.self),
+            datasetID: try c[3].decode(UUID.self), status: try c[4].decode(String.self),
+            total: try c[5].decode(Int.self),
             pending: try c[6].decode(Int.self), inProgress: try c[7].decode(Int.self), done: try c[8].decode(Int.self),
-            failed: try c[9].decode(Int.self), createdAt: try c[10].decode(Date.self), finishedAt: try c[11].decode(Date?.self))
+            failed: try c[9].decode(Int.self), createdAt: try c[10].decode(Date.self),
+            finishedAt: try c[11].decode(Date?.self))
     }
 
     static func model(_ row: PostgresRow) throws -> ModelRecord {
-        let (id, name, source, library, description, created) = try row.decode((UUID, String, String, String?, String?, Date).self)
-        return ModelRecord(id: id, name: name, source: source, library: library, description: description, createdAt: created)
+        let (id, name, source, library, description, created) = try row.decode(
+            (UUID, String, String, String?, String?, Date).self)
+        return ModelRecord(
+            id: id, name: name, source: source, library: library, description: description, createdAt: created)
     }
 
     static func prompt(_ row: PostgresRow) throws -> PromptRecord {

@@ -17,8 +17,14 @@ public struct RunEvaluationRecord: Sendable, Equatable {
 
 /// What a dataset's leaderboard ranks by; latency and failure rate rank lowest first.
 public enum LeaderboardMetric: String, Sendable, CaseIterable {
-    case accuracy, macroF1 = "macro_f1", microF1 = "micro_f1", weightedF1 = "weighted_f1", coverage
-    case failureRate = "failure_rate", latencyP50 = "latency_p50", latencyMean = "latency_mean"
+    case accuracy
+    case macroF1 = "macro_f1"
+    case microF1 = "micro_f1"
+    case weightedF1 = "weighted_f1"
+    case coverage
+    case failureRate = "failure_rate"
+    case latencyP50 = "latency_p50"
+    case latencyMean = "latency_mean"
 
     public var lowerIsBetter: Bool { [.failureRate, .latencyP50, .latencyMean].contains(self) }
 }
@@ -40,11 +46,14 @@ public struct LeaderboardEntry: Sendable, Equatable {
 
 /// Run evaluations: a run's predictions scored against its dataset's expectations, stored once.
 extension PredictionRepository {
-    static let evaluationColumns = "id, run_id, dataset_id, run_status::text, options::text, metrics::text, created_by, created_at"
+    static let evaluationColumns =
+        "id, run_id, dataset_id, run_status::text, options::text, metrics::text, created_by, created_at"
 
     /// Scores the run's predictions against its dataset's expected predictions (rows without one are left out)
     /// and stores the result with its options and audit event; nil when there is no such run.
-    public func evaluate(run: UUID, normalizer: LabelNormalizer, createdBy: UUID?, audit: AuditEvent) async throws -> RunEvaluationRecord? {
+    public func evaluate(run: UUID, normalizer: LabelNormalizer, createdBy: UUID?, audit: AuditEvent) async throws
+        -> RunEvaluationRecord?
+    {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx in
             let runs = try await tx.query(
                 "SELECT dataset_id, status::text FROM prediction_runs WHERE id = \(run)", logger: logger
@@ -59,8 +68,11 @@ extension PredictionRepository {
                 ORDER BY r.position
                 """, logger: logger)
             var rows: [EvaluatedRow] = []
-            for try await (expected, succeeded, output, latency) in stream.decode((String, Bool?, String?, Double?).self) {
-                rows.append(EvaluatedRow(expected: expected, succeeded: succeeded, output: output, latencySeconds: latency))
+            for try await (expected, succeeded, output, latency) in stream.decode(
+                (String, Bool?, String?, Double?).self)
+            {
+                rows.append(
+                    EvaluatedRow(expected: expected, succeeded: succeeded, output: output, latencySeconds: latency))
             }
             let metrics = try RunMetrics(rows: rows, normalizer: normalizer)
             let options = try JSONText.encode(normalizer.options)
@@ -83,8 +95,10 @@ extension PredictionRepository {
 
     public func evaluation(_ id: UUID) async throws -> RunEvaluationRecord? {
         try await databases.withConnection(org: org) { [logger] connection in
-            try await connection.query("SELECT \(unescaped: Self.evaluationColumns) FROM run_evaluations WHERE id = \(id)", logger: logger)
-                .collect().first.map(Self.evaluationRecord)
+            try await connection.query(
+                "SELECT \(unescaped: Self.evaluationColumns) FROM run_evaluations WHERE id = \(id)", logger: logger
+            )
+            .collect().first.map(Self.evaluationRecord)
         }
     }
 
@@ -92,7 +106,10 @@ extension PredictionRepository {
     public func evaluations(run: UUID, after: (Date, UUID)?, limit: Int) async throws -> [RunEvaluationRecord]? {
         let (afterTime, afterID) = (after?.0, after?.1)
         return try await databases.withConnection(org: org) { [logger] connection in
-            guard try await connection.query("SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger)
+            guard
+                try await connection.query(
+                    "SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger
+                )
                 .collect()[0].decode(Bool.self)
             else { return nil }
             return try await connection.query(
@@ -110,7 +127,10 @@ extension PredictionRepository {
     public func leaderboard(dataset: UUID, metric: LeaderboardMetric, limit: Int) async throws -> [LeaderboardEntry]? {
         let (name, ascending) = (metric.rawValue, metric.lowerIsBetter)
         return try await databases.withConnection(org: org) { [logger] connection in
-            guard try await connection.query("SELECT EXISTS (SELECT 1 FROM datasets WHERE id = \(dataset))", logger: logger)
+            guard
+                try await connection.query(
+                    "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = \(dataset))", logger: logger
+                )
                 .collect()[0].decode(Bool.self)
             else { return nil }
             let rows = try await connection.query(
@@ -134,9 +154,11 @@ extension PredictionRepository {
             ).collect()
             return try rows.map { row in
                 let (id, run, model, modelName, prompt, promptName, value, coverage, p50, mean, at) =
-                    try row.decode((UUID, UUID, UUID, String, UUID, String, Double?, Double, Double?, Double?, Date).self)
+                    try row.decode(
+                        (UUID, UUID, UUID, String, UUID, String, Double?, Double, Double?, Double?, Date).self)
                 return LeaderboardEntry(
-                    evaluationID: id, runID: run, modelID: model, modelName: modelName, promptID: prompt, promptName: promptName,
+                    evaluationID: id, runID: run, modelID: model, modelName: modelName, promptID: prompt,
+                    promptName: promptName,
                     value: value, coverage: coverage, latencyP50: p50, latencyMean: mean, evaluatedAt: at)
             }
         }
@@ -149,7 +171,8 @@ extension PredictionRepository {
         return RunEvaluationRecord(
             id: id, runID: run, datasetID: dataset, runStatus: status,
             options: try decoder.decode(LabelNormalization.self, from: Data(options.utf8)),
-            metrics: try decoder.decode(RunMetrics.self, from: Data(metrics.utf8)), createdBy: createdBy, createdAt: createdAt)
+            metrics: try decoder.decode(RunMetrics.self, from: Data(metrics.utf8)), createdBy: createdBy,
+            createdAt: createdAt)
     }
 }
 

@@ -30,12 +30,16 @@ public struct SubmittedResult: Sendable {
 /// The work queue of a run: leases handed out with `FOR UPDATE SKIP LOCKED`, so no item goes to two workers.
 extension PredictionRepository {
     /// Leases up to `limit` pending items for `leaseSeconds`; expired leases of the run return to pending first.
-    public func claim(run: UUID, limit: Int, leaseSeconds: Int, audit: AuditEvent) async throws -> (lease: UUID, expires: Date, items: [ClaimedItem]) {
+    public func claim(run: UUID, limit: Int, leaseSeconds: Int, audit: AuditEvent) async throws -> (
+        lease: UUID, expires: Date, items: [ClaimedItem]
+    ) {
         try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
-            guard let (status, template) = try await tx.query(
-                "SELECT r.status::text, p.template FROM prediction_runs r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = \(run)",
-                logger: logger
-            ).collect().first?.decode((String, String).self) else { throw TesseraError.notFound("no such run") }
+            guard
+                let (status, template) = try await tx.query(
+                    "SELECT r.status::text, p.template FROM prediction_runs r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = \(run)",
+                    logger: logger
+                ).collect().first?.decode((String, String).self)
+            else { throw TesseraError.notFound("no such run") }
             guard status == "pending" || status == "running" else {
                 throw TesseraError.conflict("the run is \(status); it hands out no more work")
             }
@@ -112,7 +116,9 @@ extension PredictionRepository {
             }
             var fresh: [SubmittedResult] = []
             for result in results {
-                guard let state = states[result.workItemID], state.holder == lease else { throw Self.notLeased(result.workItemID) }
+                guard let state = states[result.workItemID], state.holder == lease else {
+                    throw Self.notLeased(result.workItemID)
+                }
                 if state.status == "done" || state.status == "failed" { continue }  // the same result again
                 guard state.status == "leased" else { throw Self.notLeased(result.workItemID) }
                 fresh.append(result)
@@ -120,10 +126,13 @@ extension PredictionRepository {
             guard !fresh.isEmpty else { return 0 }
             // Arrays cannot carry NULLs through the driver: parallel flags mark the missing values.
             let items = fresh.map(\.workItemID)
-            let outputs = fresh.map { $0.output ?? "" }, noOutput = fresh.map { $0.output == nil }
-            let latencies = fresh.map { $0.latencySeconds ?? 0 }, noLatency = fresh.map { $0.latencySeconds == nil }
+            let outputs = fresh.map { $0.output ?? "" }
+            let noOutput = fresh.map { $0.output == nil }
+            let latencies = fresh.map { $0.latencySeconds ?? 0 }
+            let noLatency = fresh.map { $0.latencySeconds == nil }
             let succeeded = fresh.map(\.succeeded)
-            let errors = fresh.map { $0.error ?? "" }, noError = fresh.map { $0.error == nil }
+            let errors = fresh.map { $0.error ?? "" }
+            let noError = fresh.map { $0.error == nil }
             try await tx.query(
                 """
                 INSERT INTO predictions (run_id, row_id, output, latency_seconds, outcome, error)
@@ -191,10 +200,13 @@ extension PredictionRepository {
 
     /// A row's content as text values for a prompt: strings as they are, anything else as JSON.
     static func values(_ content: String) -> [String: String] {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any] else { return [:] }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(content.utf8)) as? [String: Any] else {
+            return [:]
+        }
         return object.mapValues { value in
             if let text = value as? String { return text }
-            if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+            if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+            {
                 return String(decoding: data, as: UTF8.self)
             }
             return "\(value)"

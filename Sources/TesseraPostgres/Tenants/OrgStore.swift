@@ -74,7 +74,11 @@ public struct OrgStore: Sendable {
     }
 
     /// Orgs by creation, optionally of one status, after a cursor (an org id).
-    public func list(id: UUID? = nil, status: OrgStatus?, after cursor: UUID?, limit: Int, on connection: PostgresConnection) async throws -> [OrgRecord] {
+    public func list(
+        id: UUID? = nil, status: OrgStatus?, after cursor: UUID?, limit: Int, on connection: PostgresConnection
+    ) async throws
+        -> [OrgRecord]
+    {
         let rows = try await connection.query(
             """
             SELECT o.id, o.slug, o.name, o.status::text, o.status_reason, o.owner_user_id, o.requested_server, s.name,
@@ -89,9 +93,12 @@ public struct OrgStore: Sendable {
         for try await row in rows {
             let (id, slug, name, status, reason, owner, requested, server, version, created) = try row.decode(
                 (UUID, String, String, String, String?, UUID?, String?, String?, String?, Date).self)
-            result.append(OrgRecord(
-                id: id, slug: slug, name: name, status: OrgStatus(rawValue: status) ?? .failed, statusReason: reason,
-                ownerUserID: owner, requestedServer: requested, server: server, schemaVersion: version, createdAt: created))
+            result.append(
+                OrgRecord(
+                    id: id, slug: slug, name: name, status: OrgStatus(rawValue: status) ?? .failed,
+                    statusReason: reason,
+                    ownerUserID: owner, requestedServer: requested, server: server, schemaVersion: version,
+                    createdAt: created))
         }
         return result
     }
@@ -103,9 +110,16 @@ public struct OrgStore: Sendable {
             WHERE org_id = \(org) ORDER BY position
             """, logger: logger)
         var result: [StepRecord] = []
-        for try await (step, status, attempts, started, finished, error) in rows.decode((String, String, Int, Date?, Date?, String?).self) {
-            guard let step = ProvisioningStep(rawValue: step), let status = StepStatus(rawValue: status) else { continue }
-            result.append(StepRecord(step: step, status: status, attempts: attempts, startedAt: started, finishedAt: finished, error: error))
+        for try await (step, status, attempts, started, finished, error) in rows.decode(
+            (String, String, Int, Date?, Date?, String?).self)
+        {
+            guard let step = ProvisioningStep(rawValue: step), let status = StepStatus(rawValue: status) else {
+                continue
+            }
+            result.append(
+                StepRecord(
+                    step: step, status: status, attempts: attempts, startedAt: started, finishedAt: finished,
+                    error: error))
         }
         return result
     }
@@ -125,7 +139,9 @@ public struct OrgStore: Sendable {
     }
 
     /// Records the failure on the step and marks the org `failed` with the reason (call in a transaction).
-    public func failStep(_ step: ProvisioningStep, org: UUID, reason: String, on connection: PostgresConnection) async throws {
+    public func failStep(_ step: ProvisioningStep, org: UUID, reason: String, on connection: PostgresConnection)
+        async throws
+    {
         try await connection.query(
             """
             UPDATE org_provisioning_steps SET status = 'failed', finished_at = now(), error = \(reason)
@@ -153,7 +169,9 @@ public struct OrgStore: Sendable {
         }
     }
 
-    public func setStatus(_ org: UUID, to status: OrgStatus, from: OrgStatus, on connection: PostgresConnection) async throws -> Bool {
+    public func setStatus(_ org: UUID, to status: OrgStatus, from: OrgStatus, on connection: PostgresConnection)
+        async throws -> Bool
+    {
         let rows = try await connection.query(
             """
             UPDATE organizations SET status = \(status.rawValue)::org_status, status_reason = NULL
@@ -165,7 +183,8 @@ public struct OrgStore: Sendable {
     /// Orgs marked for purging (status `deleting`), oldest first.
     public func awaitingPurge(limit: Int, on connection: PostgresConnection) async throws -> [UUID] {
         try await connection.query(
-            "SELECT id FROM organizations WHERE status = 'deleting' AND purge_requested ORDER BY created_at LIMIT \(limit)", logger: logger
+            "SELECT id FROM organizations WHERE status = 'deleting' AND purge_requested ORDER BY created_at LIMIT \(limit)",
+            logger: logger
         ).collect().map { try $0.decode(UUID.self) }
     }
 
@@ -192,13 +211,18 @@ public struct OrgStore: Sendable {
     /// Orgs a provisioner should work on, oldest first.
     public func awaitingProvisioning(limit: Int, on connection: PostgresConnection) async throws -> [UUID] {
         try await connection.query(
-            "SELECT id FROM organizations WHERE status = 'provisioning' ORDER BY created_at LIMIT \(limit)", logger: logger
+            "SELECT id FROM organizations WHERE status = 'provisioning' ORDER BY created_at LIMIT \(limit)",
+            logger: logger
         ).collect().map { try $0.decode(UUID.self) }
     }
 
     /// Records where the org's database goes and its role's sealed password (the first step, before
     /// anything exists on a server, so nothing is ever created that this journal does not name).
-    public func place(_ org: UUID, server: UUID, name: OrgDatabaseName, sealedPassword: [UInt8], on connection: PostgresConnection) async throws {
+    public func place(
+        _ org: UUID, server: UUID, name: OrgDatabaseName, sealedPassword: [UInt8], on connection: PostgresConnection
+    )
+        async throws
+    {
         try await connection.query(
             """
             INSERT INTO org_databases (org_id, server_id, database_name, role_name, password_ciphertext)
@@ -209,7 +233,8 @@ public struct OrgStore: Sendable {
 
     public func placement(_ org: UUID, on connection: PostgresConnection) async throws -> OrgPlacement? {
         let rows = try await connection.query(
-            "SELECT server_id, database_name, password_ciphertext FROM org_databases WHERE org_id = \(org)", logger: logger)
+            "SELECT server_id, database_name, password_ciphertext FROM org_databases WHERE org_id = \(org)",
+            logger: logger)
         guard let row = try await rows.collect().first else { return nil }
         let (server, database, sealed) = try row.decode((UUID, String, ByteBuffer?).self)
         guard let name = OrgDatabaseName(existing: database), let sealed else { return nil }
@@ -218,17 +243,20 @@ public struct OrgStore: Sendable {
 
     public func recordSchemaVersion(_ org: UUID, version: String?, on connection: PostgresConnection) async throws {
         try await connection.query(
-            "UPDATE org_databases SET schema_version = \(version), migrated_at = now() WHERE org_id = \(org)", logger: logger)
+            "UPDATE org_databases SET schema_version = \(version), migrated_at = now() WHERE org_id = \(org)",
+            logger: logger)
     }
 
     /// Every placed org database (for migrations and pools).
     public func placements(on connection: PostgresConnection) async throws -> [OrgPlacement] {
         let rows = try await connection.query(
-            "SELECT org_id, server_id, database_name, password_ciphertext FROM org_databases ORDER BY org_id", logger: logger)
+            "SELECT org_id, server_id, database_name, password_ciphertext FROM org_databases ORDER BY org_id",
+            logger: logger)
         var result: [OrgPlacement] = []
         for try await (org, server, database, sealed) in rows.decode((UUID, UUID, String, ByteBuffer?).self) {
             if let name = OrgDatabaseName(existing: database), let sealed {
-                result.append(OrgPlacement(org: org, serverID: server, name: name, sealedPassword: Array(buffer: sealed)))
+                result.append(
+                    OrgPlacement(org: org, serverID: server, name: name, sealedPassword: Array(buffer: sealed)))
             }
         }
         return result

@@ -30,7 +30,8 @@ public struct ResultsTemplate: Sendable {
                     // Another process created it a moment ago.
                 }
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \(name) FROM PUBLIC"), logger: logger)
+                    PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \(name) FROM PUBLIC"),
+                    logger: logger)
             }
         }
         return try await server.withAdminConnection(database: name, logger: logger) { connection in

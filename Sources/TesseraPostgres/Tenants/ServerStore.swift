@@ -14,7 +14,10 @@ public struct ServerConnection: Sendable {
     public let adminPassword: String?
     let tls: Settings.TLSMode
 
-    public init(id: UUID, name: String, host: String, port: Int, adminUser: String, adminPassword: String?, tls: Settings.TLSMode) {
+    public init(
+        id: UUID, name: String, host: String, port: Int, adminUser: String, adminPassword: String?,
+        tls: Settings.TLSMode
+    ) {
         self.id = id
         self.name = name
         self.host = host
@@ -24,7 +27,9 @@ public struct ServerConnection: Sendable {
         self.tls = tls
     }
 
-    public func connectionConfiguration(user: String, password: String?, database: String) throws -> PostgresConnection.Configuration {
+    public func connectionConfiguration(user: String, password: String?, database: String) throws
+        -> PostgresConnection.Configuration
+    {
         PostgresConnection.Configuration(
             host: host, port: port, username: user, password: password, database: database,
             tls: try Settings.Database.connectionTLS(tls))
@@ -36,7 +41,8 @@ public struct ServerConnection: Sendable {
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await withSingleConnection(
-            try connectionConfiguration(user: name.value, password: password, database: database ?? name.value), logger: logger, body)
+            try connectionConfiguration(user: name.value, password: password, database: database ?? name.value),
+            logger: logger, body)
     }
 
     /// Runs `body` on a fresh admin connection to `database` on this server, closed afterwards.
@@ -44,7 +50,8 @@ public struct ServerConnection: Sendable {
         database: String, logger: Logger, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await withSingleConnection(
-            try connectionConfiguration(user: adminUser, password: adminPassword, database: database), logger: logger, body)
+            try connectionConfiguration(user: adminUser, password: adminPassword, database: database), logger: logger,
+            body)
     }
 }
 
@@ -79,7 +86,8 @@ public struct ServerStore: Sendable {
 
     public func setStatus(name: String, status: String, on connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
-            "UPDATE database_servers SET status = \(status)::server_status WHERE name = \(name) RETURNING id", logger: logger)
+            "UPDATE database_servers SET status = \(status)::server_status WHERE name = \(name) RETURNING id",
+            logger: logger)
         return try await !rows.collect().isEmpty
     }
 
@@ -94,8 +102,10 @@ public struct ServerStore: Sendable {
 
     /// Whether a server of that name is registered.
     public func exists(name: String, on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query("SELECT EXISTS (SELECT 1 FROM database_servers WHERE name = \(name))", logger: logger)
-            .collect()[0].decode(Bool.self)
+        try await connection.query(
+            "SELECT EXISTS (SELECT 1 FROM database_servers WHERE name = \(name))", logger: logger
+        )
+        .collect()[0].decode(Bool.self)
     }
 
     public func list(on connection: PostgresConnection) async throws -> [ServerSummary] {
@@ -106,8 +116,10 @@ public struct ServerStore: Sendable {
             GROUP BY s.id ORDER BY s.name
             """, logger: logger)
         var result: [ServerSummary] = []
-        for try await (name, host, port, status, orgs, max) in rows.decode((String, String, Int, String, Int, Int).self) {
-            result.append(ServerSummary(name: name, host: host, port: port, status: status, orgs: orgs, maxDatabases: max))
+        for try await (name, host, port, status, orgs, max) in rows.decode((String, String, Int, String, Int, Int).self)
+        {
+            result.append(
+                ServerSummary(name: name, host: host, port: port, status: status, orgs: orgs, maxDatabases: max))
         }
         return result
     }
@@ -125,13 +137,17 @@ public struct ServerStore: Sendable {
         return try await rows.collect().first?.decode(UUID.self)
     }
 
-    public func connection(server id: UUID, tls: Settings.TLSMode, on connection: PostgresConnection) async throws -> ServerConnection? {
+    public func connection(server id: UUID, tls: Settings.TLSMode, on connection: PostgresConnection) async throws
+        -> ServerConnection?
+    {
         let rows = try await connection.query(
-            "SELECT name, host, port, admin_user, admin_password_ciphertext FROM database_servers WHERE id = \(id)", logger: logger)
+            "SELECT name, host, port, admin_user, admin_password_ciphertext FROM database_servers WHERE id = \(id)",
+            logger: logger)
         guard let row = try await rows.collect().first else { return nil }
         let (name, host, port, adminUser, sealed) = try row.decode((String, String, Int, String, ByteBuffer?).self)
         let password = try sealed.map { try box.open(Array(buffer: $0), for: id) }
-        return ServerConnection(id: id, name: name, host: host, port: port, adminUser: adminUser, adminPassword: password, tls: tls)
+        return ServerConnection(
+            id: id, name: name, host: host, port: port, adminUser: adminUser, adminPassword: password, tls: tls)
     }
 
     public func all(tls: Settings.TLSMode, on connection: PostgresConnection) async throws -> [ServerConnection] {

@@ -54,7 +54,9 @@ public final class TenantDatabases: Service, Sendable {
         } catch {
             release(org, connection, reusable: Self.leavesConnectionUsable(error))
             if error is ConnectionLost || isConnectionFailure(error) {
-                logger.warning("org database connection lost", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+                logger.warning(
+                    "org database connection lost",
+                    metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
                 throw TesseraError.unavailable("the organization's database is unreachable")
             }
             throw error
@@ -172,7 +174,10 @@ public final class TenantDatabases: Service, Sendable {
                 case .failed(let failure, _): continuation.resume(throwing: Self.error(failure))
                 case .queued:
                     timer.start(after: deadline) {
-                        self.giveUp(org, waiter: waiter, TesseraError.unavailable("no connection to the organization's database came free within \(self.deadline)"))
+                        self.giveUp(
+                            org, waiter: waiter,
+                            TesseraError.unavailable(
+                                "no connection to the organization's database came free within \(self.deadline)"))
                     }
                 }
                 perform(actions)
@@ -194,17 +199,23 @@ public final class TenantDatabases: Service, Sendable {
     /// Runs `work` on `connection`, ending with `ConnectionLost` as soon as the connection closes. PostgresNIO
     /// (1.33.2) never completes a query written to a connection whose channel has just closed (a `ROLLBACK`
     /// after a failed statement, say), so work on a lost connection is abandoned, not awaited.
-    private func untilClosed<T: Sendable>(_ connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func untilClosed<T: Sendable>(
+        _ connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> T
+    ) async throws
+        -> T
+    {
         let id = ObjectIdentifier(connection)
         let race = Race<T>()
         defer { _ = inUse.withLock { $0.removeValue(forKey: id) } }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                race.start(continuation, worker: Task {
-                    let result: Result<T, any Error>
-                    do { result = .success(try await work()) } catch { result = .failure(error) }
-                    race.finish(result)
-                })
+                race.start(
+                    continuation,
+                    worker: Task {
+                        let result: Result<T, any Error>
+                        do { result = .success(try await work()) } catch { result = .failure(error) }
+                        race.finish(result)
+                    })
                 inUse.withLock { $0[id] = { race.finish(.failure(ConnectionLost())) } }
                 if connection.isClosed { race.finish(.failure(ConnectionLost())) }
             }
@@ -231,7 +242,9 @@ public final class TenantDatabases: Service, Sendable {
     private func perform(_ actions: ConnectionBudget<PostgresConnection>.Actions) {
         guard !actions.isEmpty else { return }
         if !actions.wake.isEmpty {
-            let continuations = state.withLock { state in actions.wake.map { state.waiters.removeValue(forKey: $0.waiter) } }
+            let continuations = state.withLock { state in
+                actions.wake.map { state.waiters.removeValue(forKey: $0.waiter) }
+            }
             for (continuation, (_, result)) in zip(continuations, actions.wake) {
                 continuation?.resume(with: result.mapError { Self.error($0) as any Error })
             }
@@ -247,13 +260,18 @@ public final class TenantDatabases: Service, Sendable {
         var actions = ConnectionBudget<PostgresConnection>.Actions()
         do {
             let target = try await self.target(org)
-            let connection = try await withDeadline(deadline, onAbandoned: { try? await $0.close() }) { [logger] in
-                try await PostgresConnection.connect(configuration: target, id: Int.random(in: 0..<Int.max), logger: logger)
-            }
+            let connection = try await withDeadline(
+                deadline, onAbandoned: { try? await $0.close() },
+                { [logger] in
+                    try await PostgresConnection.connect(
+                        configuration: target, id: Int.random(in: 0..<Int.max), logger: logger)
+                })
             connection.closeFuture.whenComplete { [weak self] _ in self?.lost(connection) }
             state.withLock { $0.budget.connected(org, connection, now: .now, actions: &actions) }
         } catch {
-            logger.warning("could not connect to an org database", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+            logger.warning(
+                "could not connect to an org database",
+                metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
             state.withLock {
                 $0.targets[org] = nil  // read again next time: the password or the placement may have changed
                 $0.budget.connectFailed(org, now: .now, actions: &actions)
@@ -266,15 +284,20 @@ public final class TenantDatabases: Service, Sendable {
         if let cached = state.withLock({ $0.targets[org] }) { return cached }
         let (placement, server) = try await withDeadline(deadline) { [metadata, box, tls, logger] in
             try await metadata.withConnection { connection -> (OrgPlacement?, ServerConnection?) in
-                guard let placement = try await OrgStore(logger: logger).placement(org, on: connection) else { return (nil, nil) }
-                let server = try await ServerStore(box: box, logger: logger).connection(server: placement.serverID, tls: tls, on: connection)
+                guard let placement = try await OrgStore(logger: logger).placement(org, on: connection) else {
+                    return (nil, nil)
+                }
+                let server = try await ServerStore(box: box, logger: logger).connection(
+                    server: placement.serverID, tls: tls, on: connection)
                 return (placement, server)
             }
         }
         guard let placement, let server else { throw TesseraError.unavailable("the organization has no database yet") }
         var target = try server.connectionConfiguration(
-            user: placement.name.value, password: try box.open(placement.sealedPassword, for: org), database: placement.name.value)
-        target.options.connectTimeout = .milliseconds(Int64(deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000))
+            user: placement.name.value, password: try box.open(placement.sealedPassword, for: org),
+            database: placement.name.value)
+        target.options.connectTimeout = .milliseconds(
+            Int64(deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000))
         state.withLock { $0.targets[org] = target }
         return target
     }

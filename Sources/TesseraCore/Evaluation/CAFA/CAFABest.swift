@@ -15,7 +15,12 @@ public struct CAFABestF: Sendable, Hashable, Codable {
 
     /// Creates a best F point.
     public init(value: Double, tau: Double, pr: Double, rc: Double, cov: Double, covMax: Double) {
-        self.value = value; self.tau = tau; self.pr = pr; self.rc = rc; self.cov = cov; self.covMax = covMax
+        self.value = value
+        self.tau = tau
+        self.pr = pr
+        self.rc = rc
+        self.cov = cov
+        self.covMax = covMax
     }
 
     enum CodingKeys: String, CodingKey {
@@ -41,7 +46,12 @@ public struct CAFABestS: Sendable, Hashable, Codable {
 
     /// Creates a best S point.
     public init(value: Double, tau: Double, ru: Double, mi: Double, cov: Double, covMax: Double) {
-        self.value = value; self.tau = tau; self.ru = ru; self.mi = mi; self.cov = cov; self.covMax = covMax
+        self.value = value
+        self.tau = tau
+        self.ru = ru
+        self.mi = mi
+        self.cov = cov
+        self.covMax = covMax
     }
 
     enum CodingKeys: String, CodingKey {
@@ -66,9 +76,16 @@ public struct CAFABest: Sendable, Hashable, Codable {
     public var sW: CAFABestS?
 
     /// Creates a set of best points.
-    public init(f: CAFABestF? = nil, fMicro: CAFABestF? = nil, s: CAFABestS? = nil,
-                fW: CAFABestF? = nil, fMicroW: CAFABestF? = nil, sW: CAFABestS? = nil) {
-        self.f = f; self.fMicro = fMicro; self.s = s; self.fW = fW; self.fMicroW = fMicroW; self.sW = sW
+    public init(
+        f: CAFABestF? = nil, fMicro: CAFABestF? = nil, s: CAFABestS? = nil,
+        fW: CAFABestF? = nil, fMicroW: CAFABestF? = nil, sW: CAFABestS? = nil
+    ) {
+        self.f = f
+        self.fMicro = fMicro
+        self.s = s
+        self.fW = fW
+        self.fMicroW = fMicroW
+        self.sW = sW
     }
 
     enum CodingKeys: String, CodingKey {

@@ -24,9 +24,22 @@ public struct CAFACurves: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case tau, n, tp, fp, fn, pr, rc, cov, mi, ru, f, s
-        case prMicro = "pr_micro", rcMicro = "rc_micro", fMicro = "f_micro"
-        case nW = "n_w", tpW = "tp_w", fpW = "fp_w", fnW = "fn_w", prW = "pr_w", rcW = "rc_w", covW = "cov_w"
-        case miW = "mi_w", ruW = "ru_w", fW = "f_w", sW = "s_w"
-        case prMicroW = "pr_micro_w", rcMicroW = "rc_micro_w", fMicroW = "f_micro_w"
+        case prMicro = "pr_micro"
+        case rcMicro = "rc_micro"
+        case fMicro = "f_micro"
+        case nW = "n_w"
+        case tpW = "tp_w"
+        case fpW = "fp_w"
+        case fnW = "fn_w"
+        case prW = "pr_w"
+        case rcW = "rc_w"
+        case covW = "cov_w"
+        case miW = "mi_w"
+        case ruW = "ru_w"
+        case fW = "f_w"
+        case sW = "s_w"
+        case prMicroW = "pr_micro_w"
+        case rcMicroW = "rc_micro_w"
+        case fMicroW = "f_micro_w"
     }
 }

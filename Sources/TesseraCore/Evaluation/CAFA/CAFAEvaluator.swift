@@ -10,15 +10,20 @@ public struct CAFAEvaluator: Sendable {
     public init(ontology: CAFAOntology) { self.ontology = ontology }
 
     /// Evaluates dictionary inputs (targets sorted for a deterministic summation order).
-    public func evaluate(truth: [String: [String]], predictions: [String: [(term: String, score: Double)]],
-                         informationAccretion: [String: Double]? = nil, options: CAFAOptions = CAFAOptions()) -> CAFAResult {
-        evaluate(truth: CAFATruthTable(truth), predictions: CAFAPredictionTable(predictions),
-                 informationAccretion: informationAccretion, options: options)
+    public func evaluate(
+        truth: [String: [String]], predictions: [String: [(term: String, score: Double)]],
+        informationAccretion: [String: Double]? = nil, options: CAFAOptions = CAFAOptions()
+    ) -> CAFAResult {
+        evaluate(
+            truth: CAFATruthTable(truth), predictions: CAFAPredictionTable(predictions),
+            informationAccretion: informationAccretion, options: options)
     }
 
     /// Evaluates ordered truth lines and a compact prediction table.
-    public func evaluate(truth: CAFATruthTable, predictions: CAFAPredictionTable,
-                         informationAccretion: [String: Double]? = nil, options: CAFAOptions = CAFAOptions()) -> CAFAResult {
+    public func evaluate(
+        truth: CAFATruthTable, predictions: CAFAPredictionTable,
+        informationAccretion: [String: Double]? = nil, options: CAFAOptions = CAFAOptions()
+    ) -> CAFAResult {
         let graphs = ontology.graphs
         let truthSets = CAFAResolvedTruth(ontology: ontology, truth: truth)
         let grouped = CAFAGroupedPredictions(ontology: ontology, truth: truthSets, predictions: predictions)
@@ -66,12 +71,15 @@ final class ResultBox: @unchecked Sendable {
 
     /// Stores the result of slot `i`.
     func set(_ i: Int, _ value: CAFANamespaceResult) {
-        lock.lock(); slots[i] = value; lock.unlock()
+        lock.lock()
+        slots[i] = value
+        lock.unlock()
     }
 
     /// All filled slots in order.
     func values() -> [CAFANamespaceResult] {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return slots.compactMap { $0 }
     }
 }

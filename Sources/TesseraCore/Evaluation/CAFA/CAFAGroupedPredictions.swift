@@ -27,8 +27,11 @@ struct CAFAGroupedPredictions: Sendable {
             for n in withTruth where graphs[n].index[term] != nil || graphs[n].altIndex[term] != nil { ns = n }
             if ns >= 0 {
                 owner[k] = Int32(ns)
-                if let alt = graphs[ns].altIndex[term] { canon.append(contentsOf: alt) }
-                else if let i = graphs[ns].index[term] { canon.append(i) }
+                if let alt = graphs[ns].altIndex[term] {
+                    canon.append(contentsOf: alt)
+                } else if let i = graphs[ns].index[term] {
+                    canon.append(i)
+                }
             }
             canonStart[k + 1] = Int32(canon.count)
         }

@@ -11,21 +11,39 @@ struct CAFAMetricColumns: Sendable {
         let neD = Double(ne)
         func divide(_ x: Double, _ d: Double) -> Double { d > 0 ? x / d : 0 }
         n = sums.n
-        tp = []; fp = []; fn = []; pr = []; rc = []; cov = []; f = []; s = []
-        prMicro = []; rcMicro = []; fMicro = []
+        tp = []
+        fp = []
+        fn = []
+        pr = []
+        rc = []
+        cov = []
+        f = []
+        s = []
+        prMicro = []
+        rcMicro = []
+        fMicro = []
         for j in 0..<count {
             let nj = sums.n[j]
             let general = normalization == .pred ? nj : neD
             let prDenominator = normalization == .gt ? neD : nj
-            let tpj = divide(sums.tp[j], general), fpj = divide(sums.fp[j], general), fnj = divide(sums.fn[j], general)
-            let prj = divide(sums.pr[j], prDenominator), rcj = divide(sums.rc[j], general)
-            tp.append(tpj); fp.append(fpj); fn.append(fnj); pr.append(prj); rc.append(rcj)
+            let tpj = divide(sums.tp[j], general)
+            let fpj = divide(sums.fp[j], general)
+            let fnj = divide(sums.fn[j], general)
+            let prj = divide(sums.pr[j], prDenominator)
+            let rcj = divide(sums.rc[j], general)
+            tp.append(tpj)
+            fp.append(fpj)
+            fn.append(fnj)
+            pr.append(prj)
+            rc.append(rcj)
             cov.append(nj / neD)
             f.append(Self.fScore(prj, rcj))
             s.append((fnj * fnj + fpj * fpj).squareRoot())
             let prm = (tpj + fpj) > 0 ? tpj / (tpj + fpj) : 0
             let rcm = (tpj + fnj) > 0 ? tpj / (tpj + fnj) : 0
-            prMicro.append(prm); rcMicro.append(rcm); fMicro.append(Self.fScore(prm, rcm))
+            prMicro.append(prm)
+            rcMicro.append(rcm)
+            fMicro.append(Self.fScore(prm, rcm))
         }
     }
 

@@ -10,6 +10,10 @@ struct CAFAMetricSums: Sendable {
     /// Zero sums for `count` thresholds.
     init(count: Int) {
         n = [Double](repeating: 0, count: count)
-        tp = n; fp = n; fn = n; pr = n; rc = n
+        tp = n
+        fp = n
+        fn = n
+        pr = n
+        rc = n
     }
 }

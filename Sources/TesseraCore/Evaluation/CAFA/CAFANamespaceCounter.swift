@@ -41,9 +41,15 @@ struct CAFANamespaceCounter: Sendable {
         var propStamp = [Int32](repeating: -1, count: N)
         var raw = [Double](repeating: 0, count: N)
         var prop = [Double](repeating: 0, count: N)
-        var gList: [Int32] = [], pList: [Int32] = [], touched: [Int32] = [], stack: [Int32] = []
-        var cTP = [Int](repeating: 0, count: T), cFP = cTP
-        var wTP = [Double](repeating: 0, count: T), wFP = wTP, wFN = wTP
+        var gList: [Int32] = []
+        var pList: [Int32] = []
+        var touched: [Int32] = []
+        var stack: [Int32] = []
+        var cTP = [Int](repeating: 0, count: T)
+        var cFP = cTP
+        var wTP = [Double](repeating: 0, count: T)
+        var wFP = wTP
+        var wFN = wTP
 
         for t in 0..<targetCount {
             let stamp = Int32(t)
@@ -63,7 +69,11 @@ struct CAFANamespaceCounter: Sendable {
             touched.removeAll(keepingCapacity: true)
             for k in Int(predOffsets[t])..<Int(predOffsets[t + 1]) {
                 let x = Int(predTerms[k])
-                if rawStamp[x] != stamp { rawStamp[x] = stamp; raw[x] = 0; touched.append(Int32(x)) }
+                if rawStamp[x] != stamp {
+                    rawStamp[x] = stamp
+                    raw[x] = 0
+                    touched.append(Int32(x))
+                }
                 if predScores[k] > raw[x] { raw[x] = predScores[k] }
             }
             // Propagate to ancestors with max, highest scores first.
@@ -85,8 +95,16 @@ struct CAFANamespaceCounter: Sendable {
                 }
             }
             // Bucket counts: bucket b holds terms passing exactly b+1 taus.
-            for j in 0..<T { cTP[j] = 0; cFP[j] = 0 }
-            if weighted { for j in 0..<T { wTP[j] = 0; wFP[j] = 0 } }
+            for j in 0..<T {
+                cTP[j] = 0
+                cFP[j] = 0
+            }
+            if weighted {
+                for j in 0..<T {
+                    wTP[j] = 0
+                    wFP[j] = 0
+                }
+            }
             for x in pList {
                 let xi = Int(x)
                 if gtStamp[xi] == stamp { continue }
@@ -96,7 +114,8 @@ struct CAFANamespaceCounter: Sendable {
                 if weighted && weights[xi] > 0 { wFP[k - 1] += weights[xi] }
             }
             var nG = 0
-            var wG = 0.0, wMissed = 0.0
+            var wG = 0.0
+            var wMissed = 0.0
             for x in gList {
                 let xi = Int(x)
                 let k = propStamp[xi] == stamp ? taus.passCount(prop[xi]) : 0
@@ -110,7 +129,8 @@ struct CAFANamespaceCounter: Sendable {
                 }
             }
             // Suffix sums give counts at each tau.
-            var tpj = 0, fpj = 0
+            var tpj = 0
+            var fpj = 0
             for j in stride(from: T - 1, through: 0, by: -1) {
                 tpj += cTP[j]
                 fpj += cFP[j]
@@ -130,7 +150,8 @@ struct CAFANamespaceCounter: Sendable {
                     wFN[j] = missed
                     missed += wTP[j]
                 }
-                var wtp = 0.0, wfp = 0.0
+                var wtp = 0.0
+                var wfp = 0.0
                 for j in stride(from: T - 1, through: 0, by: -1) {
                     wtp += wTP[j]
                     wfp += wFP[j]

@@ -44,8 +44,9 @@ public struct CAFANamespaceGraph: Sendable {
         }
         self.parentOffsets = offsets
         self.parentIndices = flat
-        self.topologicalOrder = try Self.topologicalSort(namespace: namespace, count: termIDs.count,
-                                                         offsets: offsets, parents: flat)
+        self.topologicalOrder = try Self.topologicalSort(
+            namespace: namespace, count: termIDs.count,
+            offsets: offsets, parents: flat)
     }
 
     /// Kahn's algorithm as in cafaeval's `Graph.top_sort` (in-degree = number of children).

@@ -29,8 +29,10 @@ public struct CAFAOntology: Sendable {
         var nsIndex: [String: Int] = [:]
         for ns in order {
             nsIndex[ns] = graphs.count
-            graphs.append(try CAFANamespaceGraph(namespace: ns, termIDs: ids[ns] ?? [], parents: parents[ns] ?? [],
-                                                 altIds: alts[ns] ?? []))
+            graphs.append(
+                try CAFANamespaceGraph(
+                    namespace: ns, termIDs: ids[ns] ?? [], parents: parents[ns] ?? [],
+                    altIds: alts[ns] ?? []))
         }
         self.graphs = graphs
         self.namespaceIndex = nsIndex

@@ -20,7 +20,10 @@ public struct CAFAOptions: Sendable, Hashable, Codable {
     public var threads: Int
 
     /// Creates options with cafaeval's defaults.
-    public init(thresholdStep: Double = 0.01, normalization: CAFANormalization = .cafa, includeOrphans: Bool = true, threads: Int = 1) {
+    public init(
+        thresholdStep: Double = 0.01, normalization: CAFANormalization = .cafa, includeOrphans: Bool = true,
+        threads: Int = 1
+    ) {
         self.thresholdStep = thresholdStep
         self.normalization = normalization
         self.includeOrphans = includeOrphans

@@ -34,13 +34,17 @@ public struct CAFAPredictionTable: Sendable {
     /// Appends one prediction line.
     public mutating func append(target: String, term: String, score: Double) {
         let t: Int32
-        if let existing = targetLookup[target] { t = existing } else {
+        if let existing = targetLookup[target] {
+            t = existing
+        } else {
             t = Int32(targetIDs.count)
             targetLookup[target] = t
             targetIDs.append(target)
         }
         let g: Int32
-        if let existing = termLookup[term] { g = existing } else {
+        if let existing = termLookup[term] {
+            g = existing
+        } else {
             g = Int32(termIDs.count)
             termLookup[term] = g
             termIDs.append(term)

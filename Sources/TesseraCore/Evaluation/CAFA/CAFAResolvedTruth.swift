@@ -18,7 +18,9 @@ struct CAFAResolvedTruth: Sendable {
         for row in truth.rows {
             guard let (n, indexes) = ontology.resolveTruthTerm(row.term) else { continue }
             let local: Int32
-            if let existing = lookup[n][row.target] { local = existing } else {
+            if let existing = lookup[n][row.target] {
+                local = existing
+            } else {
                 local = Int32(targets[n].count)
                 lookup[n][row.target] = local
                 targets[n].append(row.target)

@@ -24,7 +24,10 @@ enum CAFAScoreParser {
                 if seenDot { fraction += 1 }
             } else if b == UInt8(ascii: ".") && !seenDot {
                 seenDot = true
-            } else { ok = false; break }
+            } else {
+                ok = false
+                break
+            }
             i += 1
         }
         if ok && digits > 0 && digits <= 15 && fraction <= 22 {

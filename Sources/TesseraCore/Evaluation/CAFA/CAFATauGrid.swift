@@ -5,7 +5,10 @@ public struct CAFATauGrid: Sendable, Hashable {
 
     /// Builds `np.arange(step, 1, step)`: length `ceil((1 - step) / step)`, values `step + i * step`.
     public init(step: Double) {
-        guard step > 0, step < 1, step.isFinite else { values = []; return }
+        guard step > 0, step < 1, step.isFinite else {
+            values = []
+            return
+        }
         let length = Int(((1.0 - step) / step).rounded(.up))
         // numpy fills buffer[0] = start, delta = (start + step) - start, buffer[i] = start + i * delta.
         let delta = (step + step) - step

@@ -34,7 +34,9 @@ public struct CAFATermRecord: Sendable, Hashable, Codable {
     public var altIds: [String]
 
     /// Creates a record from plain values.
-    public init(id: String, namespace: String?, isObsolete: Bool = false, parents: [CAFAParentLink] = [], altIds: [String] = []) {
+    public init(
+        id: String, namespace: String?, isObsolete: Bool = false, parents: [CAFAParentLink] = [], altIds: [String] = []
+    ) {
         self.id = id
         self.namespace = namespace
         self.isObsolete = isObsolete
@@ -44,9 +46,10 @@ public struct CAFATermRecord: Sendable, Hashable, Codable {
 
     /// Creates a record from a parsed OBO term (is_a parents first, then part_of).
     public init(_ term: OBOTerm) {
-        self.init(id: term.id, namespace: term.namespace, isObsolete: term.isObsolete,
-                  parents: term.isA.map { CAFAParentLink(id: $0, relation: .isA) }
-                      + term.partOf.map { CAFAParentLink(id: $0, relation: .partOf) },
-                  altIds: term.altIds)
+        self.init(
+            id: term.id, namespace: term.namespace, isObsolete: term.isObsolete,
+            parents: term.isA.map { CAFAParentLink(id: $0, relation: .isA) }
+                + term.partOf.map { CAFAParentLink(id: $0, relation: .partOf) },
+            altIds: term.altIds)
     }
 }

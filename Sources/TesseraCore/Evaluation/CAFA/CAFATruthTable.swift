@@ -23,6 +23,9 @@ public struct CAFATruthTable: Sendable, Hashable {
 
     /// Hashes all rows.
     public func hash(into hasher: inout Hasher) {
-        for r in rows { hasher.combine(r.target); hasher.combine(r.term) }
+        for r in rows {
+            hasher.combine(r.target)
+            hasher.combine(r.term)
+        }
     }
 }

@@ -25,9 +25,11 @@ public enum OBOParser {
                 throw OBOParseError.duplicateTermID(id: id, line: state.idLine, firstLine: first)
             }
             firstLineOfID[id] = state.idLine
-            document.terms.append(OBOTerm(id: id, name: state.term.name, namespace: state.term.namespace,
-                                          definition: state.term.definition, isObsolete: state.term.isObsolete,
-                                          altIds: state.term.altIds, isA: state.term.isA, partOf: state.term.partOf))
+            document.terms.append(
+                OBOTerm(
+                    id: id, name: state.term.name, namespace: state.term.namespace,
+                    definition: state.term.definition, isObsolete: state.term.isObsolete,
+                    altIds: state.term.altIds, isA: state.term.isA, partOf: state.term.partOf))
         }
 
         while position < count {

@@ -18,8 +18,10 @@ public struct OBOTerm: Sendable, Hashable, Codable {
     public var partOf: [String]
 
     /// Creates a term from its fields.
-    public init(id: String, name: String = "", namespace: String? = nil, definition: String? = nil,
-                isObsolete: Bool = false, altIds: [String] = [], isA: [String] = [], partOf: [String] = []) {
+    public init(
+        id: String, name: String = "", namespace: String? = nil, definition: String? = nil,
+        isObsolete: Bool = false, altIds: [String] = [], isA: [String] = [], partOf: [String] = []
+    ) {
         self.id = id
         self.name = name
         self.namespace = namespace

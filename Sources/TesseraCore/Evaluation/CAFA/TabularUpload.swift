@@ -99,7 +99,9 @@ public struct AnnotationUpload: Sendable {
         guard !fields.isEmpty else { return }
         lines += 1
         guard fields.count >= 2, fields.count <= 4 else {
-            throw UploadProblem(line: number, "expected target, term and optionally evidence code and qualifier; found \(fields.count) fields")
+            throw UploadProblem(
+                line: number,
+                "expected target, term and optionally evidence code and qualifier; found \(fields.count) fields")
         }
         let qualifier = fields.count > 3 ? fields[3] : nil
         if let qualifier, qualifier.split(separator: "|").contains(where: { $0.uppercased() == "NOT" }) {
@@ -111,7 +113,9 @@ public struct AnnotationUpload: Sendable {
             unknownTerms += 1
             return
         }
-        annotations.append(Annotation(target: fields[0], term: term, evidence: fields.count > 2 ? fields[2] : nil, qualifier: qualifier))
+        annotations.append(
+            Annotation(
+                target: fields[0], term: term, evidence: fields.count > 2 ? fields[2] : nil, qualifier: qualifier))
     }
 }
 
@@ -137,13 +141,18 @@ public struct PredictionUpload: Sendable {
         guard !ranges.isEmpty else { return }
         if ranges.count != 3, Self.headers.contains(String(decoding: line[ranges[0]], as: UTF8.self)) { return }
         lines += 1
-        guard ranges.count == 3 else { throw UploadProblem(line: number, "expected target, term and score; found \(ranges.count) fields") }
+        guard ranges.count == 3 else {
+            throw UploadProblem(line: number, "expected target, term and score; found \(ranges.count) fields")
+        }
         let scoreRange = ranges[2]
         let parsed = line.withUnsafeBufferPointer { buffer in
-            CAFAScoreParser.parse(buffer, scoreRange.lowerBound - line.startIndex, scoreRange.upperBound - line.startIndex)
+            CAFAScoreParser.parse(
+                buffer, scoreRange.lowerBound - line.startIndex, scoreRange.upperBound - line.startIndex)
         }
         guard let score = parsed, score > 0, score <= 1 else {
-            throw UploadProblem(line: number, "the score '\(String(decoding: line[scoreRange].prefix(40), as: UTF8.self))' is not a number in (0, 1]")
+            throw UploadProblem(
+                line: number,
+                "the score '\(String(decoding: line[scoreRange].prefix(40), as: UTF8.self))' is not a number in (0, 1]")
         }
         let term = String(decoding: line[ranges[1]], as: UTF8.self)
         guard known(term) else {
@@ -170,7 +179,8 @@ public enum InformationAccretion {
             guard !ranges.isEmpty else { return }
             let valueRange = ranges[1...].first ?? ranges[0]
             let value = line.withUnsafeBufferPointer { buffer in
-                CAFAScoreParser.parse(buffer, valueRange.lowerBound - line.startIndex, valueRange.upperBound - line.startIndex)
+                CAFAScoreParser.parse(
+                    buffer, valueRange.lowerBound - line.startIndex, valueRange.upperBound - line.startIndex)
             }
             guard ranges.count == 2, let value else { throw UploadProblem(line: number, "expected `term value`") }
             weights[String(decoding: line[ranges[0]], as: UTF8.self)] = value
