@@ -45,9 +45,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TesseraEvaluation",
+            dependencies: ["TesseraCore"]
+        ),
+        .target(
             name: "TesseraPostgres",
             dependencies: [
-                "TesseraCore",
+                "TesseraCore", "TesseraEvaluation",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,7 +70,7 @@ let package = Package(
         .target(
             name: "TesseraGateway",
             dependencies: [
-                "TesseraCore", "TesseraPostgres", "TesseraProvisioning",
+                "TesseraCore", "TesseraEvaluation", "TesseraPostgres", "TesseraProvisioning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -81,12 +85,12 @@ let package = Package(
         .target(name: "TesseraTestSupport", path: "Tests/Support"),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraTestSupport"]
+            dependencies: ["TesseraCore", "TesseraEvaluation", "TesseraTestSupport"]
         ),
         .testTarget(
             name: "TesseraIntegrationTests",
             dependencies: [
-                "TesseraCore", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway", "TesseraTestSupport",
+                "TesseraCore", "TesseraEvaluation", "TesseraPostgres", "TesseraProvisioning", "TesseraGateway", "TesseraTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

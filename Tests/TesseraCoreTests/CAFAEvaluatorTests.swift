@@ -1,6 +1,7 @@
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 
 /// root <- a <- b (is_a), root <- c; one namespace.
 func tinyOntology() throws -> CAFAOntology {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 
 /// A small OBO text exercising header, defs, alt ids, part_of, obsolete terms and a Typedef.
 let sampleOBO = """

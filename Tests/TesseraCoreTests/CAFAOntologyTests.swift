@@ -1,6 +1,7 @@
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 
 @Test func buildsNamespacesWithCafaevalRules() throws {
     let ontology = try CAFAOntology(document: OBOParser.parse(sampleOBO))

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 
 @Test func splitsIntoNKLKPK() throws {
     let ontology = try CAFAOntology(records: [

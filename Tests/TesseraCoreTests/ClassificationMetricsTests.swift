@@ -3,6 +3,7 @@ import TesseraTestSupport
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 
 @Suite struct ClassificationMetricsTests {
     static func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-12 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 
 @Suite struct TabularUploadTests {
     static func lines(_ chunks: [String]) -> [(String, Int)] {

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 @testable import TesseraGateway
 
 /// CAFA-style evaluation through the API: ontology snapshots, annotation, prediction and evaluation sets, and

@@ -1,6 +1,7 @@
 import Foundation
 import OpenAPIRuntime
 import TesseraCore
+import TesseraEvaluation
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/ontologies`, `/annotation-sets`, `/prediction-sets`, `/evaluation-sets`, `/cafa-evaluations`:

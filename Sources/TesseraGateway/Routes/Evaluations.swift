@@ -1,6 +1,7 @@
 import Foundation
 import OpenAPIRuntime
 import TesseraCore
+import TesseraEvaluation
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/runs/{id}/evaluations`, `/evaluations/{id}`, `/datasets/{id}/leaderboard`: run metrics.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import TesseraCore
+import TesseraEvaluation
 
 /// What a CAFA evaluation was asked to do, stored with its result so it can be reproduced.
 public struct CAFARequest: Sendable, Equatable, Codable {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import TesseraCore
+import TesseraEvaluation
 
 /// A stored ontology snapshot.
 public struct OntologyRecord: Sendable, Equatable {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import TesseraCore
+import TesseraEvaluation
 
 /// A stored set of ground-truth annotations or of scored predictions.
 public struct TermSetRecord: Sendable, Equatable {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import TesseraCore
+import TesseraEvaluation
 
 /// A stored run evaluation: the options it was computed with and what it found.
 public struct RunEvaluationRecord: Sendable, Equatable {

@@ -1,0 +1,193 @@
+import Foundation
+import TesseraCore
+
+/// Splits a byte stream that arrives in chunks into lines (LF or CRLF), however the chunks cut them.
+public struct LineSplitter: Sendable {
+    var partial: [UInt8] = []
+    public private(set) var lineNumber = 0
+
+    public init() {}
+
+    /// Calls `line` with each complete line of `chunk` (without its end), after any part left from before.
+    public mutating func feed(_ chunk: ArraySlice<UInt8>, _ line: (ArraySlice<UInt8>, Int) throws -> Void) rethrows {
+        var start = chunk.startIndex
+        while let newline = chunk[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            lineNumber += 1
+            if partial.isEmpty {
+                try line(Self.trimCR(chunk[start..<newline]), lineNumber)
+            } else {
+                partial.append(contentsOf: chunk[start..<newline])
+                try line(Self.trimCR(partial[...]), lineNumber)
+                partial.removeAll(keepingCapacity: true)
+            }
+            start = newline + 1
+        }
+        partial.append(contentsOf: chunk[start...])
+    }
+
+    /// Calls `line` with the last line when the stream did not end with a line break.
+    public mutating func finish(_ line: (ArraySlice<UInt8>, Int) throws -> Void) rethrows {
+        guard !partial.isEmpty else { return }
+        lineNumber += 1
+        try line(Self.trimCR(partial[...]), lineNumber)
+        partial.removeAll()
+    }
+
+    static func trimCR(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+    }
+
+    /// The fields of a line split on spaces and tabs (cafaeval's `line.split()`); none for a comment (`#`, `!`).
+    public static func fields(_ line: ArraySlice<UInt8>) -> [String] {
+        var ranges: [Range<Int>] = []
+        fieldRanges(line, into: &ranges)
+        return ranges.map { String(decoding: line[$0], as: UTF8.self) }
+    }
+
+    /// The byte ranges of the line's fields, into `ranges` (emptied first; left empty for a comment).
+    static func fieldRanges(_ line: ArraySlice<UInt8>, into ranges: inout [Range<Int>]) {
+        ranges.removeAll(keepingCapacity: true)
+        var index = line.startIndex
+        while index < line.endIndex {
+            while index < line.endIndex, line[index] == 32 || line[index] == 9 { index += 1 }
+            guard index < line.endIndex else { break }
+            if ranges.isEmpty, line[index] == UInt8(ascii: "#") || line[index] == UInt8(ascii: "!") { return }
+            let start = index
+            while index < line.endIndex, line[index] != 32, line[index] != 9 { index += 1 }
+            ranges.append(start..<index)
+        }
+    }
+}
+
+/// A problem with one line of an uploaded file.
+public struct UploadProblem: Error, Sendable, Equatable, CustomStringConvertible {
+    public let line: Int
+    public let message: String
+
+    public init(line: Int, _ message: String) {
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String { "line \(line): \(message)" }
+}
+
+/// Ground-truth annotations read from TSV: `target term [evidence [qualifier]]`. NOT-qualified annotations are
+/// left out (and counted), as are terms the ontology does not know.
+public struct AnnotationUpload: Sendable {
+    public struct Annotation: Sendable, Equatable {
+        public let target: String
+        public let term: String
+        public let evidence: String?
+        public let qualifier: String?
+    }
+
+    public private(set) var annotations: [Annotation] = []
+    public private(set) var lines = 0
+    public private(set) var excludedNot = 0
+    public private(set) var unknownTerms = 0
+    let known: @Sendable (String) -> Bool
+
+    /// `known` tells whether the ontology has a term (or an alternative id).
+    public init(known: @escaping @Sendable (String) -> Bool) {
+        self.known = known
+    }
+
+    public var targets: Int { Set(annotations.map(\.target)).count }
+
+    public mutating func add(_ line: ArraySlice<UInt8>, number: Int) throws {
+        let fields = LineSplitter.fields(line)
+        guard !fields.isEmpty else { return }
+        lines += 1
+        guard fields.count >= 2, fields.count <= 4 else {
+            throw UploadProblem(
+                line: number,
+                "expected target, term and optionally evidence code and qualifier; found \(fields.count) fields")
+        }
+        let qualifier = fields.count > 3 ? fields[3] : nil
+        if let qualifier, qualifier.split(separator: "|").contains(where: { $0.uppercased() == "NOT" }) {
+            excludedNot += 1
+            return
+        }
+        let term = fields[1]
+        guard known(term) else {
+            unknownTerms += 1
+            return
+        }
+        annotations.append(
+            Annotation(
+                target: fields[0], term: term, evidence: fields.count > 2 ? fields[2] : nil, qualifier: qualifier))
+    }
+}
+
+/// Scored predictions read from TSV: `target term score`, score in (0, 1]. A term predicted twice for a target
+/// keeps its highest score (as cafaeval does); terms the ontology does not know are counted and left out. The
+/// header and footer lines of a CAFA submission (AUTHOR, MODEL, KEYWORDS, ACCURACY, END) are skipped.
+public struct PredictionUpload: Sendable {
+    static let headers: Set<String> = ["AUTHOR", "MODEL", "KEYWORDS", "ACCURACY", "END"]
+
+    public private(set) var byTarget: [String: [String: Double]] = [:]
+    public private(set) var lines = 0
+    public private(set) var predictions = 0
+    public private(set) var unknownTerms = 0
+    let known: @Sendable (String) -> Bool
+    var ranges: [Range<Int>] = []
+
+    public init(known: @escaping @Sendable (String) -> Bool) {
+        self.known = known
+    }
+
+    public mutating func add(_ line: ArraySlice<UInt8>, number: Int) throws {
+        LineSplitter.fieldRanges(line, into: &ranges)
+        guard !ranges.isEmpty else { return }
+        if ranges.count != 3, Self.headers.contains(String(decoding: line[ranges[0]], as: UTF8.self)) { return }
+        lines += 1
+        guard ranges.count == 3 else {
+            throw UploadProblem(line: number, "expected target, term and score; found \(ranges.count) fields")
+        }
+        let scoreRange = ranges[2]
+        let parsed = line.withUnsafeBufferPointer { buffer in
+            CAFAScoreParser.parse(
+                buffer, scoreRange.lowerBound - line.startIndex, scoreRange.upperBound - line.startIndex)
+        }
+        guard let score = parsed, score > 0, score <= 1 else {
+            throw UploadProblem(
+                line: number,
+                "the score '\(String(decoding: line[scoreRange].prefix(40), as: UTF8.self))' is not a number in (0, 1]")
+        }
+        let term = String(decoding: line[ranges[1]], as: UTF8.self)
+        guard known(term) else {
+            unknownTerms += 1
+            return
+        }
+        let target = String(decoding: line[ranges[0]], as: UTF8.self)
+        if let previous = byTarget[target, default: [:]].updateValue(score, forKey: term) {
+            if previous > score { byTarget[target]![term] = previous }
+        } else {
+            predictions += 1
+        }
+    }
+}
+
+/// An information-accretion file: `term value` lines (later lines win), as cafaeval's `-ia` reads them.
+public enum InformationAccretion {
+    public static func parse(_ text: String) throws -> [String: Double] {
+        var weights: [String: Double] = [:]
+        var splitter = LineSplitter()
+        var ranges: [Range<Int>] = []
+        func add(_ line: ArraySlice<UInt8>, _ number: Int) throws {
+            LineSplitter.fieldRanges(line, into: &ranges)
+            guard !ranges.isEmpty else { return }
+            let valueRange = ranges[1...].first ?? ranges[0]
+            let value = line.withUnsafeBufferPointer { buffer in
+                CAFAScoreParser.parse(
+                    buffer, valueRange.lowerBound - line.startIndex, valueRange.upperBound - line.startIndex)
+            }
+            guard ranges.count == 2, let value else { throw UploadProblem(line: number, "expected `term value`") }
+            weights[String(decoding: line[ranges[0]], as: UTF8.self)] = value
+        }
+        try splitter.feed(ArraySlice(text.utf8), add)
+        try splitter.finish(add)
+        return weights
+    }
+}

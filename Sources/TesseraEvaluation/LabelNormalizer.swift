@@ -1,0 +1,176 @@
+import Foundation
+import TesseraCore
+
+/// How a run evaluation turns outputs and expectations into labels; stored with the evaluation so it can be
+/// reproduced.
+public struct LabelNormalization: Codable, Sendable, Equatable {
+    /// Remove white space at both ends.
+    public var trim: Bool
+    /// Compare labels case-insensitively (Unicode case folding).
+    public var caseFold: Bool
+    /// Remove Unicode punctuation and symbol characters.
+    public var stripPunctuation: Bool
+    /// A regular expression applied to the output: its first capture group (or the whole match) is the label; an
+    /// output it does not match has no label.
+    public var extract: String?
+    /// Labels renamed after the other steps (keys are normalised the same way), on both sides.
+    public var labelMap: [String: String]
+    /// Leave failed, missing and unparsable predictions out instead of counting them as wrong.
+    public var excludeFailed: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case trim
+        case caseFold = "case_fold"
+        case stripPunctuation = "strip_punctuation"
+        case extract
+        case labelMap = "label_map"
+        case excludeFailed = "exclude_failed"
+    }
+
+    public init(
+        trim: Bool = true, caseFold: Bool = false, stripPunctuation: Bool = false, extract: String? = nil,
+        labelMap: [String: String] = [:], excludeFailed: Bool = false
+    ) {
+        self.trim = trim
+        self.caseFold = caseFold
+        self.stripPunctuation = stripPunctuation
+        self.extract = extract
+        self.labelMap = labelMap
+        self.excludeFailed = excludeFailed
+    }
+}
+
+/// Applies a `LabelNormalization` to expected labels and to model outputs.
+public struct LabelNormalizer: Sendable {
+    public let options: LabelNormalization
+    let pattern: NSRegularExpression?
+    let map: [String: String]
+
+    public struct InvalidPattern: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(_ options: LabelNormalization) throws {
+        self.options = options
+        if let extract = options.extract {
+            guard (1...500).contains(extract.count) else {
+                throw InvalidPattern(description: "extract is 1–500 characters")
+            }
+            do {
+                pattern = try NSRegularExpression(pattern: extract)
+            } catch {
+                throw InvalidPattern(description: "extract is not a valid regular expression")
+            }
+        } else {
+            pattern = nil
+        }
+        var map: [String: String] = [:]
+        for (key, value) in options.labelMap { map[Self.clean(key, options)] = value }
+        self.map = map
+    }
+
+    /// The label of an expected prediction.
+    public func truth(_ text: String) -> String {
+        let cleaned = Self.clean(text, options)
+        return map[cleaned] ?? cleaned
+    }
+
+    /// The label of a model output; nil when the pattern finds none or nothing is left.
+    public func prediction(_ output: String) -> String? {
+        var text = output
+        if let pattern {
+            let range = NSRange(text.startIndex..., in: text)
+            guard let match = pattern.firstMatch(in: text, range: range) else { return nil }
+            let group =
+                match.numberOfRanges > 1 && match.range(at: 1).location != NSNotFound ? match.range(at: 1) : match.range
+            guard let found = Range(group, in: text) else { return nil }
+            text = String(text[found])
+        }
+        let cleaned = Self.clean(text, options)
+        guard !cleaned.isEmpty else { return nil }
+        return map[cleaned] ?? cleaned
+    }
+
+    static let punctuationAndSymbols = CharacterSet.punctuationCharacters.union(.symbols)
+
+    static func clean(_ text: String, _ options: LabelNormalization) -> String {
+        var text = text
+        if options.stripPunctuation {
+            text = String(String.UnicodeScalarView(text.unicodeScalars.filter { !punctuationAndSymbols.contains($0) }))
+        }
+        if options.trim { text = text.trimmingCharacters(in: .whitespacesAndNewlines) }
+        if options.caseFold { text = text.folding(options: .caseInsensitive, locale: nil) }
+        return text
+    }
+}
+
+/// One dataset row's expectation and what the run answered for it.
+public struct EvaluatedRow: Sendable {
+    public let expected: String
+    /// nil when the run has no prediction for the row yet.
+    public let succeeded: Bool?
+    public let output: String?
+    public let latencySeconds: Double?
+
+    public init(expected: String, succeeded: Bool?, output: String?, latencySeconds: Double?) {
+        self.expected = expected
+        self.succeeded = succeeded
+        self.output = output
+        self.latencySeconds = latencySeconds
+    }
+}
+
+/// A run's evaluation: how many rows were answered, the classification metrics and the latencies.
+public struct RunMetrics: Codable, Sendable, Equatable {
+    /// Rows of the dataset with an expected prediction.
+    public let rows: Int
+    public let succeeded: Int
+    public let failed: Int
+    /// Rows the run has no prediction for (yet).
+    public let missing: Int
+    /// Succeeded predictions from which no label could be taken.
+    public let unparsed: Int
+    /// Succeeded predictions / rows.
+    public let coverage: Double
+    /// Failed predictions / rows.
+    public let failureRate: Double
+    public let classification: ClassificationMetrics
+    public let latency: LatencySummary
+
+    enum CodingKeys: String, CodingKey {
+        case rows, succeeded, failed, missing, unparsed, coverage
+        case failureRate = "failure_rate"
+        case classification, latency
+    }
+
+    public init(rows evaluated: [EvaluatedRow], normalizer: LabelNormalizer) throws {
+        var truth: [String] = []
+        var predicted: [String?] = []
+        var latencies: [Double] = []
+        var (succeeded, failed, missing, unparsed) = (0, 0, 0, 0)
+        for row in evaluated {
+            var label: String?
+            switch row.succeeded {
+            case nil: missing += 1
+            case false?: failed += 1
+            case true?:
+                succeeded += 1
+                label = row.output.flatMap(normalizer.prediction)
+                if label == nil { unparsed += 1 }
+            }
+            if row.succeeded != nil, let latency = row.latencySeconds { latencies.append(latency) }
+            if label == nil && normalizer.options.excludeFailed { continue }
+            truth.append(normalizer.truth(row.expected))
+            predicted.append(label)
+        }
+        rows = evaluated.count
+        self.succeeded = succeeded
+        self.failed = failed
+        self.missing = missing
+        self.unparsed = unparsed
+        coverage = rows == 0 ? 0 : Double(succeeded) / Double(rows)
+        failureRate = rows == 0 ? 0 : Double(failed) / Double(rows)
+        classification = try ClassificationMetrics(truth: truth, predicted: predicted)
+        latency = LatencySummary(latencies)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import TesseraPostgres
+import Testing
+
+@testable import TesseraCore
+@testable import TesseraGateway
+@testable import TesseraProvisioning
+
+/// An org's routes, called as a platform admin with JSON (or another content type).
+struct OrgCalls: Sendable {
+    let client: any TestClientProtocol
+    let org: UUID
+    let key: APIKey
+
+    var headers: HTTPFields { [.authorization: "Bearer \(key.plaintext)", .contentType: "application/json"] }
+
+    func post(_ path: String, _ body: String, contentType: String = "application/json") async throws -> TestResponse {
+        var h = headers
+        h[.contentType] = contentType
+        return try await client.execute(
+            uri: "/v1/orgs/\(org)\(path)", method: .post, headers: h, body: ByteBuffer(string: body))
+    }
+
+    func get(_ path: String) async throws -> TestResponse {
+        try await client.execute(uri: "/v1/orgs/\(org)\(path)", method: .get, headers: headers)
+    }
+
+    func send(_ method: HTTPRequest.Method, _ path: String, _ body: String? = nil) async throws -> TestResponse {
+        try await client.execute(
+            uri: "/v1/orgs/\(org)\(path)", method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+    }
+
+    /// POSTs and returns the created object's id.
+    func create(_ path: String, _ body: String, contentType: String = "application/json") async throws -> String {
+        struct Created: Decodable { let id: String }
+        return try JSONDecoder().decode(
+            Created.self, from: Data(buffer: try await post(path, body, contentType: contentType).body)
+        ).id
+    }
+}

@@ -1,0 +1,207 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import Synchronization
+import TesseraPostgres
+import Testing
+
+@testable import TesseraCore
+@testable import TesseraEvaluation
+@testable import TesseraGateway
+
+/// Reading a run's results back, and the background lease reaper.
+@Suite struct PredictionResultTests {
+    static let logger = TestDatabase.logger
+
+    struct Claim: Decodable {
+        struct Work: Decodable {
+            let work_item_id: String
+            let row_id: String
+            let prompt: String
+        }
+        let lease_id: String
+        let items: [Work]
+    }
+
+    struct Prediction: Decodable {
+        let row_id: String
+        let position: Int
+        let status: String
+        let output: String?
+        let expected_prediction: String?
+        let correct: Bool?
+        let latency_seconds: Double?
+        let error: String?
+    }
+
+    struct Page: Decodable {
+        let items: [Prediction]
+        let next_cursor: String?
+    }
+
+    /// A dataset of `rows` rows "r0"… with the given expectations, a run over it, and one claim of every item.
+    static func claimedRun(_ calls: OrgCalls, expected: [String?], leaseSeconds: Int = 300) async throws -> (
+        run: String, claim: Claim
+    ) {
+        let dataset = try await calls.create("/datasets", #"{"name":"d","fields":["text"]}"#)
+        let lines = expected.enumerated().map { i, e in
+            e.map { #"{"content":{"text":"r\#(i)"},"expected_prediction":"\#($0)"}"# }
+                ?? #"{"content":{"text":"r\#(i)"}}"#
+        }
+        #expect(
+            try await calls.post(
+                "/datasets/\(dataset)/rows", lines.joined(separator: "\n"), contentType: "application/x-ndjson"
+            ).status
+                == .ok)
+        let model = try await calls.create("/models", #"{"name":"m","source":"ollama"}"#)
+        let prompt = try await calls.create("/prompts", #"{"name":"p","template":"{{text}}"}"#)
+        let run = try await calls.create(
+            "/runs", #"{"model_id":"\#(model)","prompt_id":"\#(prompt)","dataset_id":"\#(dataset)"}"#)
+        let response = try await calls.post("/runs/\(run)/claim", #"{"limit":1000,"lease_seconds":\#(leaseSeconds)}"#)
+        return (run, try JSONDecoder().decode(Claim.self, from: Data(buffer: response.body)))
+    }
+
+    @Test func predictionsAreListedFilteredPagedAndExported() async throws {
+        try await TenantTests().withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("listing")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let (run, claim) = try await Self.claimedRun(calls, expected: ["pos", "neg", "pos", nil, "neg"])
+                // r0 right (white space aside), r1 wrong, r2 failed, r3 nothing expected, r4 right.
+                let outputs: [String: (String?, String)] = [
+                    "r0": (" pos\\n", "succeeded"), "r1": ("pos", "succeeded"), "r2": (nil, "failed"),
+                    "r3": ("x", "succeeded"),
+                    "r4": ("neg", "succeeded"),
+                ]
+                let results = claim.items.map { item in
+                    let (output, status) = outputs[item.prompt]!
+                    let outputField = output.map { #","output":"\#($0)""# } ?? #","error":"timeout""#
+                    return
+                        #"{"work_item_id":"\#(item.work_item_id)","status":"\#(status)","latency_seconds":0.25\#(outputField)}"#
+                }
+                let submitted = try await calls.post(
+                    "/runs/\(run)/predictions",
+                    #"{"lease_id":"\#(claim.lease_id)","results":[\#(results.joined(separator: ","))]}"#)
+                #expect(submitted.status == .ok)
+
+                func page(_ query: String) async throws -> Page {
+                    let response = try await calls.get("/runs/\(run)/predictions\(query)")
+                    #expect(response.status == .ok, "\(query): \(String(buffer: response.body))")
+                    return try JSONDecoder().decode(Page.self, from: Data(buffer: response.body))
+                }
+                let all = try await page("")
+                #expect(all.items.count == 5 && all.next_cursor == nil)
+                let byPosition = Dictionary(uniqueKeysWithValues: all.items.map { ($0.position, $0) })
+                #expect(byPosition[0]?.correct == true && byPosition[0]?.output == " pos\n")
+                #expect(
+                    byPosition[1]?.correct == false && byPosition[2]?.correct == false
+                        && byPosition[2]?.error == "timeout")
+                #expect(byPosition[3]?.correct == nil && byPosition[3]?.expected_prediction == nil)
+                #expect(byPosition[4]?.correct == true && byPosition[4]?.latency_seconds == 0.25)
+                #expect(Set(try await page("?status=failed").items.map(\.position)) == [2])
+                #expect(Set(try await page("?correct=true").items.map(\.position)) == [0, 4])
+                #expect(Set(try await page("?correct=false").items.map(\.position)) == [1, 2])
+                #expect(Set(try await page("?correct=true&status=failed").items.map(\.position)) == [])
+                let row3 = byPosition[3]!.row_id
+                #expect(try await page("?row_id=\(row3)").items.map(\.position) == [3])
+                // Cursor paging: every prediction once, in pages of two.
+                var seen: [Int] = []
+                var cursor: String?
+                repeat {
+                    let p = try await page("?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                    #expect(p.items.count <= 2)
+                    seen += p.items.map(\.position)
+                    cursor = p.next_cursor
+                } while cursor != nil
+                #expect(seen.sorted() == [0, 1, 2, 3, 4])
+                #expect(try await calls.get("/runs/\(run)/predictions?cursor=nope").status == .badRequest)
+                #expect(try await calls.get("/runs/\(run)/predictions?status=maybe").status == .badRequest)
+                #expect(try await calls.get("/runs/\(UUID())/predictions").status == .notFound)
+
+                // Exports: NDJSON of all, CSV of the right ones.
+                let ndjson = String(buffer: try await calls.get("/runs/\(run)/predictions/export").body)
+                let lines = ndjson.split(separator: "\n")
+                #expect(lines.count == 5)
+                #expect(
+                    try lines.map { try JSONDecoder().decode(Prediction.self, from: Data($0.utf8)).position }.sorted()
+                        == [0, 1, 2, 3, 4])
+                let csv = String(
+                    buffer: try await calls.get("/runs/\(run)/predictions/export?format=csv&correct=true").body)
+                let rows = csv.split(separator: "\n", omittingEmptySubsequences: true)
+                #expect(
+                    rows.first
+                        == "id,row_id,position,status,output,expected_prediction,correct,latency_seconds,error,created_at"
+                )
+                #expect(rows.count == 1 + 2 + 1)  // r0's output holds a line break, quoted
+                #expect(csv.contains(",\" pos\n\",pos,true,0.25,,"))
+                #expect(try await calls.get("/runs/\(UUID())/predictions/export").status == .notFound)
+            }
+        }
+    }
+
+    /// Expired leases go back to pending without any claim: the reaper sweeps the orgs with open pools,
+    /// fixes the run's counters and audits what it returned.
+    @Test func backgroundReaperReturnsExpiredLeases() async throws {
+        try await TenantTests().withEnv { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("reaper")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let (run, claim) = try await Self.claimedRun(
+                    calls, expected: Array(repeating: "a", count: 7), leaseSeconds: 5)
+                #expect(claim.items.count == 7)
+                let (placement, server, password) = try await env.placement(org)
+                func counters() async throws -> (String, Int, Int) {
+                    try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
+                        try await $0.query(
+                            "SELECT status::text, pending, in_progress FROM prediction_runs WHERE id = \(UUID(uuidString: run)!)",
+                            logger: Self.logger
+                        )
+                        .collect()[0].decode((String, Int, Int).self)
+                    }
+                }
+                #expect(try await counters() == ("running", 0, 7))
+                // Three of the seven run out.
+                let expiring = claim.items.prefix(3).map { UUID(uuidString: $0.work_item_id)! }
+                try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
+                    try await $0.query(
+                        "UPDATE work_items SET lease_expires_at = now() - interval '1 second' WHERE id = ANY(\(expiring)::uuid[])",
+                        logger: Self.logger)
+                }
+                let tenants = TenantDatabases(
+                    metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
+                let reaper = LeaseReaper(
+                    tenants: tenants, relay: AuditRelay(metadata: env.client, tenants: tenants, logger: Self.logger),
+                    interval: .seconds(60),
+                    logger: Self.logger)
+                #expect(await reaper.sweep() == 0)  // no pool open: nothing this gateway worked for
+                _ = try await PredictionRepository(org: org, databases: tenants, logger: Self.logger).run(
+                    UUID(uuidString: run)!)
+                #expect(await reaper.sweep() == 3)
+                #expect(try await counters() == ("running", 3, 4))
+                #expect(await reaper.sweep() == 0)
+                // The others' lease still holds: submitting them completes nothing yet; a reclaim gets the three.
+                let reclaimed = try JSONDecoder().decode(
+                    Claim.self, from: Data(buffer: try await calls.post("/runs/\(run)/claim", #"{"limit":10}"#).body))
+                #expect(Set(reclaimed.items.map { UUID(uuidString: $0.work_item_id)! }) == Set(expiring))
+                let audited = try await server.withOrgConnection(
+                    placement.name, password: password, logger: Self.logger
+                ) {
+                    try await $0.query(
+                        "SELECT event->>'actor_kind', event->'metadata'->>'items' FROM audit_outbox WHERE event->>'action' = 'run.lease_expire'",
+                        logger: Self.logger
+                    ).collect().map { try $0.decode((String, String).self) }
+                }
+                #expect(audited.count == 1 && audited.first?.0 == "system" && audited.first?.1 == "3")
+                await tenants.closeAll()
+            }
+        }
+    }
+}
