@@ -82,7 +82,7 @@ func buildRouter(
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
     try APIHandler(
         client: client, tenants: tenants, relay: relay, box: box, skipAuditForBenchmark: settings.benchSkipAudit,
-        wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, logger: logger
+        wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, baseLogger: logger
     )
     .registerHandlers(on: router)
     return router

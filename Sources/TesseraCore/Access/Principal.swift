@@ -33,6 +33,4 @@ public struct Principal: Sendable, Equatable {
     public func permissions(in org: UUID) -> Set<Permission>? {
         isPlatformAdmin ? Set(Permission.allCases) : grants[org]
     }
-
-    @TaskLocal public static var current: Principal?
 }

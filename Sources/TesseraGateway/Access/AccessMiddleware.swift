@@ -9,17 +9,16 @@ import TesseraPostgres
 public struct Tenant: Sendable, Equatable {
     public let orgID: UUID
 
-    @TaskLocal public static var current: Tenant?
-
     /// The current tenant; a route reaching here without one is a bug in the contract, not the client's fault.
     static func required() throws -> Tenant {
-        guard let tenant = current else { throw TesseraError.internalError }
+        guard let tenant = RequestScope.tenant else { throw TesseraError.internalError }
         return tenant
     }
 }
 
 /// authenticate → resolve tenant → authorize, in that order, for every route the contract marks with a
-/// permission (`x-tessera-permission`). Handlers then run with `Principal.current` and `Tenant.current` set.
+/// permission (`x-tessera-permission`). Handlers then run with the request's `RequestScope` set: principal and
+/// tenant, and a logger carrying the request id and the principal.
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let routes: RouteTable
@@ -34,23 +33,27 @@ struct AccessMiddleware: RouterMiddleware {
         }
         let info = RequestInfo(
             requestID: context.requestID, clientAddress: context.clientAddress, userAgent: request.headers[.userAgent])
-        return try await RequestInfo.$current.withValue(info) {
-            try await check(rule, info: info, request, context: context, next: next)
+        let scope = RequestScope(info: info, logger: context.logger)
+        return try await RequestScope.$current.withValue(scope) {
+            try await check(rule, scope: scope, request, context: context, next: next)
         }
     }
 
     func check(
-        _ rule: RouteTable.Rule, info: RequestInfo, _ request: Request, context: Context,
+        _ rule: RouteTable.Rule, scope: RequestScope, _ request: Request, context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         if case .public = rule { return try await next(request, context) }
-        let principal = try await authenticator.authenticate(request, info: info)
+        let principal = try await authenticator.authenticate(request, info: scope.info)
         var context = context
         context.logger[metadataKey: "principal"] = .string(principal.display)
+        var scope = scope
+        scope.principal = principal
+        scope.logger = context.logger
 
         switch rule {
         case .public, .authenticated:
-            return try await Principal.$current.withValue(principal) { try await next(request, context) }
+            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         case .platform:
             guard principal.isPlatformAdmin else {
                 let error = TesseraError.forbidden("only a platform admin may do this")
@@ -58,7 +61,7 @@ struct AccessMiddleware: RouterMiddleware {
                     error, principal: principal, requested: nil, permission: "platform", request: request)
                 throw error
             }
-            return try await Principal.$current.withValue(principal) { try await next(request, context) }
+            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         case .org(let permission):
             let requested = context.parameters.get("org")
             let tenant: Tenant
@@ -71,9 +74,8 @@ struct AccessMiddleware: RouterMiddleware {
                 )
                 throw error
             }
-            return try await Principal.$current.withValue(principal) {
-                try await Tenant.$current.withValue(tenant) { try await next(request, context) }
-            }
+            scope.tenant = tenant
+            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         }
     }
 

@@ -169,8 +169,6 @@ public struct RequestInfo: Sendable {
     public let requestID: String?
     public let clientAddress: String
     public let userAgent: String?
-
-    @TaskLocal public static var current = RequestInfo(requestID: nil, clientAddress: "unknown", userAgent: nil)
 }
 
 /// One failed authentication, for the audit log.

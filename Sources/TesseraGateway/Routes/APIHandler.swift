@@ -18,7 +18,12 @@ struct APIHandler: APIProtocol {
     let access: AccessServices
     let readiness: Readiness
     let document: OpenAPIDocument
-    let logger: Logger
+    /// The application's logger, for work outside a request.
+    let baseLogger: Logger
+
+    /// The current request's logger (its request id and principal on every line, the stores' included), or the
+    /// application's outside a request.
+    var logger: Logger { RequestScope.current?.logger ?? baseLogger }
 
     func getHealthz(_ input: Operations.getHealthz.Input) async throws -> Operations.getHealthz.Output {
         .ok(.init(body: .json(.init(status: .ok))))

@@ -127,7 +127,7 @@ extension APIHandler {
 extension APIHandler {
     /// The tenant and principal the access middleware resolved for this request.
     func current() throws -> (Tenant, Principal) {
-        guard let principal = Principal.current else { throw TesseraError.internalError }
+        guard let principal = RequestScope.principal else { throw TesseraError.internalError }
         return (try Tenant.required(), principal)
     }
 

@@ -12,7 +12,7 @@ extension APIHandler {
         _ action: AuditAction, org: UUID?, entityType: String? = nil, entityID: UUID? = nil,
         outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:]
     ) -> AuditEvent {
-        let (kind, id, display) = AuditEvent.actor(Principal.current)
+        let (kind, id, display) = AuditEvent.actor(RequestScope.principal)
         return AuditEvent.fromRequest(
             org: org, actor: (kind, id, display), action: action, entityType: entityType,
             entityID: entityID.map(Self.id),
@@ -27,14 +27,14 @@ extension APIHandler {
 
 extension APIHandler {
     /// The request's principal, id, client address and user agent, for the records of its changes.
-    func auditActor() -> AuditActor { AuditActor.fromRequest(Principal.current) }
+    func auditActor() -> AuditActor { AuditActor.fromRequest(RequestScope.principal) }
 }
 
 extension AuditActor {
     /// `principal` acting through the current request.
     static func fromRequest(_ principal: Principal?) -> AuditActor {
         let (kind, id, display) = AuditEvent.actor(principal)
-        let info = RequestInfo.current
+        let info = RequestScope.info
         return AuditActor(
             kind: kind, id: id, display: display, requestID: info.requestID,
             clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent)
@@ -48,7 +48,7 @@ extension AuditEvent {
         entityID: String? = nil,
         outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:]
     ) -> AuditEvent {
-        let info = RequestInfo.current
+        let info = RequestScope.info
         return AuditEvent(
             org: org, actorKind: actor.0, actorID: actor.1, actorDisplay: actor.2, action: action,
             entityType: entityType,

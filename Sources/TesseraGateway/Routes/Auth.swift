@@ -41,7 +41,7 @@ struct AccessServices: Sendable {
 extension APIHandler {
     func login(_ input: Operations.login.Input) async throws -> Operations.login.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let info = RequestInfo.current
+        let info = RequestScope.info
         try access.authenticator.checkLimit(info)
         let user = try await client.withConnection {
             try await UserStore(logger: logger).loginUser(email: body.email, on: $0)
@@ -74,7 +74,7 @@ extension APIHandler {
     }
 
     func logout(_ input: Operations.logout.Input) async throws -> Operations.logout.Output {
-        guard let principal = Principal.current else { throw TesseraError.internalError }
+        guard let principal = RequestScope.principal else { throw TesseraError.internalError }
         guard case .user(_, let session) = principal.kind else {
             throw TesseraError.badRequest(
                 "logout ends a session; an API key is revoked with DELETE /v1/orgs/{org}/api-keys/{id}")
@@ -87,7 +87,7 @@ extension APIHandler {
     }
 
     func whoami(_ input: Operations.whoami.Input) async throws -> Operations.whoami.Output {
-        guard let principal = Principal.current else { throw TesseraError.internalError }
+        guard let principal = RequestScope.principal else { throw TesseraError.internalError }
         let kind: Components.Schemas.Whoami.kindPayload =
             switch principal.kind {
             case .platformAdmin: .platform_admin
@@ -109,7 +109,7 @@ extension APIHandler {
     func acceptInvitation(_ input: Operations.acceptInvitation.Input) async throws -> Operations.acceptInvitation.Output
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let info = RequestInfo.current
+        let info = RequestScope.info
         try access.authenticator.checkLimit(info)
         try AccessServices.checkStrength(body.password)
         guard let token = SessionToken.parse(body.token) else {

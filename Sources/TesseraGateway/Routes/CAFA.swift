@@ -28,7 +28,7 @@ extension APIHandler {
         }
         let repository = try cafa()
         let (record, created) = try await repository.storeOntology(
-            upload, createdBy: Principal.current.flatMap(Self.userID(of:)),
+            upload, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
             audit: audit(
                 .ontologyCreate, org: repository.org, entityType: "ontology",
                 metadata: ["version": String(upload.version.prefix(200))]))
@@ -84,7 +84,7 @@ extension APIHandler {
         var upload = AnnotationUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storeAnnotationSet(
-            upload, name: name, ontology: ontology, createdBy: Principal.current.flatMap(Self.userID(of:)),
+            upload, name: name, ontology: ontology, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
             audit: audit(
                 .annotationSetCreate, org: repository.org, entityType: "annotation_set",
                 metadata: ["ontology_id": Self.id(ontology)]))
@@ -105,7 +105,7 @@ extension APIHandler {
         var upload = PredictionUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storePredictionSet(
-            upload, name: name, ontology: ontology, createdBy: Principal.current.flatMap(Self.userID(of:)),
+            upload, name: name, ontology: ontology, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
             audit: audit(
                 .predictionSetCreate, org: repository.org, entityType: "prediction_set",
                 metadata: ["ontology_id": Self.id(ontology)]))
@@ -166,7 +166,7 @@ extension APIHandler {
             name: try Self.name(body.name, default: "\(old.name) → \(new.name)"), ontology: old.ontologyID, old: oldID,
             new: newID,
             split: split,
-            createdBy: Principal.current.flatMap(Self.userID(of:)),
+            createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
             audit: audit(.evaluationSetCreate, org: repository.org, entityType: "evaluation_set"))
         relay.wake(repository.org)
         return .created(.init(body: .json(try Self.schema(record))))
@@ -229,7 +229,7 @@ extension APIHandler {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let record = try await repository.storeEvaluation(
             request, ontology: predictions.ontologyID, result: result, seconds: seconds,
-            createdBy: Principal.current.flatMap(Self.userID(of:)),
+            createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
             audit: audit(
                 .cafaEvaluationCreate, org: repository.org, entityType: "cafa_evaluation",
                 metadata: ["prediction_set_id": Self.id(request.predictionSetID)]))

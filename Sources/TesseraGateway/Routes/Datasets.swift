@@ -29,7 +29,7 @@ extension APIHandler {
             throw TesseraError.unprocessable("field '\(field)' must be a letter or _ followed by letters, digits or _")
         }
         guard Set(fields).count == fields.count else { throw TesseraError.unprocessable("fields must not repeat") }
-        let creator = Principal.current.flatMap(Self.userID(of:))
+        let creator = RequestScope.principal.flatMap(Self.userID(of:))
         let repository = try datasets()
         guard
             let record = try await repository.create(

@@ -28,7 +28,7 @@ extension APIHandler {
         let evaluated: RunEvaluationRecord?
         do {
             evaluated = try await repository.evaluate(
-                run: run, normalizer: normalizer, createdBy: Principal.current.flatMap(Self.userID(of:)),
+                run: run, normalizer: normalizer, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
                 audit: audit(
                     .evaluationCreate, org: repository.org, entityType: "run_evaluation",
                     metadata: ["run_id": Self.id(run)]))

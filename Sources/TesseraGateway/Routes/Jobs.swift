@@ -44,7 +44,7 @@ extension APIHandler {
                 pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0,
                 cacheSeconds: cacheSeconds,
                 signature: signature),
-            createdBy: Principal.current.flatMap(Self.userID(of:)),
+            createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
             audit: audit(.jobCreate, org: org, metadata: ["signature": signature.digest.hexString]))
         relay.wake(org)
         let schema = try Self.schema(job, cached: cached)
@@ -210,7 +210,7 @@ extension APIHandler {
         let text = body.body.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...10_000).contains(text.count) else { throw TesseraError.badRequest("body is 1–10,000 characters") }
         let repository = try jobRepository()
-        let (_, authorID, display) = AuditEvent.actor(Principal.current)
+        let (_, authorID, display) = AuditEvent.actor(RequestScope.principal)
         let comment = try await repository.addComment(
             try Self.objectID(input.path.id), authorID: authorID, authorDisplay: display, body: text,
             audit: audit(.jobCommentAdd, org: repository.org))

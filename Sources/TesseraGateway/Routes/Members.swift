@@ -23,7 +23,7 @@ extension APIHandler {
             try AccessServices.checkStrength(password)
             passwordHash = try await access.hash(password)
         }
-        let info = RequestInfo.current
+        let info = RequestScope.info
         let (member, created, invitation) = try await client.withTransaction(logger: logger) { connection in
             let members = MemberStore(logger: logger)
             try await members.lockOrg(tenant.orgID, on: connection)

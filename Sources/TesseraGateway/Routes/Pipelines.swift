@@ -28,7 +28,7 @@ extension APIHandler {
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
-        let principal = Principal.current
+        let principal = RequestScope.principal
         let template = try await client.withTransaction(logger: logger) { connection -> PipelineTemplateRecord? in
             let steps = try await checkedSteps(body.steps, store: store, on: connection)
             guard
@@ -74,7 +74,7 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let templateID = try body.template_id.map { try Self.reference($0, "template_id") }
-        let userID = Principal.current.flatMap(Self.userID(of:))
+        let userID = RequestScope.principal.flatMap(Self.userID(of:))
         let created = try await client.withTransaction(logger: logger) {
             connection -> (PipelineRecord, [PipelineVersionRecord])? in
             var steps: [ResolvedStep]?
@@ -143,7 +143,7 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
-        let userID = Principal.current.flatMap(Self.userID(of:))
+        let userID = RequestScope.principal.flatMap(Self.userID(of:))
         let version = try await client.withTransaction(logger: logger) { connection -> PipelineVersionRecord in
             guard try await store.pipeline(id, on: connection) != nil else {
                 throw TesseraError.notFound("no such pipeline")

@@ -81,7 +81,7 @@ extension APIHandler {
         guard
             let run = try await repository.createRun(
                 model: modelID, prompt: promptID, dataset: datasetID,
-                createdBy: Principal.current.flatMap(Self.userID(of:)), audit: event)
+                createdBy: RequestScope.principal.flatMap(Self.userID(of:)), audit: event)
         else { throw TesseraError.internalError }
         relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(run))))

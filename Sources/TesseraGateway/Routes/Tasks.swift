@@ -24,7 +24,7 @@ extension APIHandler {
         problems += InterfaceSpec.problems(Data(spec.utf8))
         guard problems.isEmpty else { throw TesseraError.invalid(problems) }
         let store = try taskStore()
-        let principal = Principal.current
+        let principal = RequestScope.principal
         let created = try await client.withTransaction(logger: logger) { connection -> TaskDefinitionRecord? in
             guard
                 let definition = try await store.create(
