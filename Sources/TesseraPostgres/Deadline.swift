@@ -11,6 +11,22 @@ public func withDeadline<T: Sendable>(
     onAbandoned: (@Sendable (T) async -> Void)? = nil,
     _ work: @escaping @Sendable () async throws -> T
 ) async throws -> T {
+    try await racing(work, onAbandoned: onAbandoned) { race in
+        Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            race.finish(.failure(DeadlineExceeded()))
+        }
+    }
+}
+
+/// Runs `work` in a task of its own and returns its result, or the first other end of the race: cancellation
+/// of the caller, or whatever `arm` sets up to call `race.finish` (a timer it returns, to be cancelled when the
+/// race ends; or a callback it registers). The caller never waits for work that lost the race.
+func racing<T: Sendable>(
+    _ work: @escaping @Sendable () async throws -> T,
+    onAbandoned: (@Sendable (T) async -> Void)? = nil,
+    arm: (Race<T>) -> Task<Void, Never>?
+) async throws -> T {
     let race = Race<T>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
@@ -21,10 +37,7 @@ public func withDeadline<T: Sendable>(
                     do { result = .success(try await work()) } catch { result = .failure(error) }
                     if !race.finish(result), case .success(let value) = result { await onAbandoned?(value) }
                 },
-                timer: Task {
-                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                    race.finish(.failure(DeadlineExceeded()))
-                })
+                timer: arm(race))
         }
     } onCancel: {
         race.finish(.failure(CancellationError()))

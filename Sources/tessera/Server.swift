@@ -27,10 +27,9 @@ struct Server: AsyncParsableCommand {
             let password = ProcessInfo.processInfo.environment["TESSERA_SERVER_ADMIN_PASSWORD"]
             try await withTools(options) { tools in
                 let id = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
-                    try await ServerStore(box: tools.box, logger: tools.logger).upsert(
+                    try await ServerAdministration(box: tools.box, logger: tools.logger).register(
                         name: name, host: host, port: port, adminUser: adminUser, adminPassword: password,
-                        maxDatabases: maxDatabases,
-                        on: $0)
+                        maxDatabases: maxDatabases, by: tools.actor, on: $0)
                 }
                 let migrations = TenantMigrations(settings: tools.settings, box: tools.box, logger: tools.logger)
                 let server = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
@@ -74,8 +73,8 @@ struct Server: AsyncParsableCommand {
         func run() async throws {
             try await withTools(options) { tools in
                 let found = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
-                    try await ServerStore(box: tools.box, logger: tools.logger).setStatus(
-                        name: name, status: "draining", on: $0)
+                    try await ServerAdministration(box: tools.box, logger: tools.logger).drain(
+                        name: name, by: tools.actor, on: $0)
                 }
                 guard found else { throw ValidationError("no server named \(name)") }
                 print("server \(name) is draining: no new orgs go there")

@@ -40,7 +40,19 @@ import Testing
                     """, logger: TestDatabase.logger
                 ).collect().map { try $0.decode((String, String, String?, String?, String?).self) }
             }
+            let drained = try await Self.tessera(["server", "drain", "local"], settings)
+            #expect(drained.status == 0, "\(drained.stderr)")
+            let serverRecords = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await $0.query(
+                    """
+                    SELECT actor_display, metadata->>'source' FROM audit_logs
+                    WHERE org_id IS NULL AND action = 'database_server.drain' AND entity_id = 'local'
+                    """, logger: TestDatabase.logger
+                ).collect().map { try $0.decode((String?, String?).self) }
+            }
             let user = String(cString: getpwuid(getuid())!.pointee.pw_name)
+            #expect(
+                serverRecords.count == 1 && serverRecords.first?.0 == "cli:\(user)" && serverRecords.first?.1 == "cli")
             #expect(records.map(\.0) == ["org.create", "org.suspend"])
             for record in records {
                 #expect(
@@ -54,17 +66,7 @@ import Testing
     static func tessera(_ arguments: [String], _ settings: Settings) async throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/.build/debug/tessera")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: TestDatabase.root)
-        var environment = ProcessInfo.processInfo.environment
-        environment["TESSERA_DB_NAME"] = settings.database.name
-        environment["TESSERA_TENANTS_TEMPLATE_DATABASE"] = settings.tenants.templateDatabase
-        environment["TESSERA_ARTIFACT_ROOT"] = settings.paths.artifactRoot
-        environment["TESSERA_DATA_DIR"] = settings.paths.dataDir
-        environment["TESSERA_LOG_LEVEL"] = "error"
-        process.environment = environment
+        let process = TestDatabase.tesseraProcess(arguments, settings)
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

@@ -72,6 +72,25 @@ struct TestDatabase {
         }
     }
 
+    /// The built `tessera` with `arguments`, set up (not started) to use the test's databases and folders.
+    static func tesseraProcess(_ arguments: [String], _ settings: Settings, environment extra: [String: String] = [:])
+        -> Process
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(root)/.build/debug/tessera")
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        var environment = ProcessInfo.processInfo.environment
+        environment["TESSERA_DB_NAME"] = settings.database.name
+        environment["TESSERA_TENANTS_TEMPLATE_DATABASE"] = settings.tenants.templateDatabase
+        environment["TESSERA_ARTIFACT_ROOT"] = settings.paths.artifactRoot
+        environment["TESSERA_DATA_DIR"] = settings.paths.dataDir
+        environment["TESSERA_LOG_LEVEL"] = "error"
+        environment.merge(extra) { $1 }
+        process.environment = environment
+        return process
+    }
+
     static func migrate(_ settings: Settings) async throws {
         let migrator = try Migrator(files: Migrator.loadFiles(from: settings.paths.metaMigrations), logger: logger)
         try await settings.database.withConnection(as: .admin, logger: logger) { try await migrator.migrate(on: $0) }

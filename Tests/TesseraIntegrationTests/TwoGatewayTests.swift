@@ -86,20 +86,10 @@ import Testing
         /// A port below Linux's ephemeral range, so no outgoing connection holds it.
         static func start(_ settings: Settings, environment overrides: [String: String] = [:]) throws -> Gateway {
             let port = Int.random(in: 20_000..<32_000)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/.build/debug/tessera")
-            process.arguments = ["serve"]
-            process.currentDirectoryURL = URL(fileURLWithPath: TestDatabase.root)
-            var environment = ProcessInfo.processInfo.environment
-            environment["TESSERA_DB_NAME"] = settings.database.name
-            environment["TESSERA_TENANTS_TEMPLATE_DATABASE"] = settings.tenants.templateDatabase
-            environment["TESSERA_ARTIFACT_ROOT"] = settings.paths.artifactRoot
-            environment["TESSERA_DATA_DIR"] = settings.paths.dataDir
-            environment["TESSERA_HTTP_PORT"] = String(port)
-            environment["TESSERA_LOG_LEVEL"] = "error"
-            environment["TESSERA_AUTH_CACHE_SECONDS"] = "60"  // only the notification can evict in time
+            // A long cache: only the notification can evict in time.
+            var environment = ["TESSERA_HTTP_PORT": String(port), "TESSERA_AUTH_CACHE_SECONDS": "60"]
             environment.merge(overrides) { $1 }
-            process.environment = environment
+            let process = TestDatabase.tesseraProcess(["serve"], settings, environment: environment)
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             return Gateway(process: process, port: port)

@@ -61,6 +61,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case pipelineVersionPublish = "pipeline_version.publish"
     case auditAnchor = "audit.anchor"
     case auditRetentionSet = "audit.retention_set"
+    case databaseServerRegister = "database_server.register"
+    case databaseServerDrain = "database_server.drain"
 }
 
 public enum AuditOutcome: String, Sendable, Codable {

@@ -205,22 +205,11 @@ public final class TenantDatabases: Service, Sendable {
         -> T
     {
         let id = ObjectIdentifier(connection)
-        let race = Race<T>()
         defer { _ = inUse.withLock { $0.removeValue(forKey: id) } }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                race.start(
-                    continuation,
-                    worker: Task {
-                        let result: Result<T, any Error>
-                        do { result = .success(try await work()) } catch { result = .failure(error) }
-                        race.finish(result)
-                    })
-                inUse.withLock { $0[id] = { race.finish(.failure(ConnectionLost())) } }
-                if connection.isClosed { race.finish(.failure(ConnectionLost())) }
-            }
-        } onCancel: {
-            race.finish(.failure(CancellationError()))
+        return try await racing(work) { race in
+            inUse.withLock { $0[id] = { race.finish(.failure(ConnectionLost())) } }
+            if connection.isClosed { race.finish(.failure(ConnectionLost())) }
+            return nil
         }
     }
 
