@@ -160,7 +160,7 @@ struct Tools: Sendable {
         print("  server: \(record.server ?? "-"), schema: \(record.schemaVersion ?? "-")")
         for step in steps {
             let took =
-                zipDates(step.startedAt, step.finishedAt).map {
+                both(step.startedAt, step.finishedAt).map {
                     String(format: " %.0f ms", $1.timeIntervalSince($0) * 1000)
                 } ?? ""
             print(
@@ -168,11 +168,6 @@ struct Tools: Sendable {
             )
         }
     }
-}
-
-func zipDates(_ a: Date?, _ b: Date?) -> (Date, Date)? {
-    guard let a, let b else { return nil }
-    return (a, b)
 }
 
 /// Loads settings and the master key, runs a metadata pool (as the admin role) for `body`, then stops it.

@@ -130,10 +130,4 @@ extension APIHandler {
         guard let principal = RequestScope.principal else { throw TesseraError.internalError }
         return (try Tenant.required(), principal)
     }
-
-    /// An id from the path; one that is not a UUID names nothing here.
-    static func objectID(_ raw: String) throws -> UUID {
-        guard let id = UUID(uuidString: raw) else { throw TesseraError.notFound("no such object") }
-        return id
-    }
 }

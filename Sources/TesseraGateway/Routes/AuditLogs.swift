@@ -88,14 +88,6 @@ extension APIHandler {
     }
 }
 
-extension Optional {
-    /// The value, or a 400 saying what was wrong.
-    func orBadRequest(_ detail: String) throws -> Wrapped {
-        guard let self else { throw TesseraError.badRequest(detail) }
-        return self
-    }
-}
-
 /// The records of a filter as NDJSON or CSV lines, a page of 1,000 at a time as the client reads.
 enum AuditExport {
     static let header = Array(

@@ -292,31 +292,4 @@ extension APIHandler {
             id: id(c.id), author_id: c.authorID.map(id), author_display: c.authorDisplay, body: c.body,
             created_at: c.createdAt)
     }
-
-    /// A (created_at, id) keyset cursor: microseconds since 1970, an underscore, the id.
-    static func timeCursor(_ date: Date, _ id: UUID) -> String {
-        "\(Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))_\(Self.id(id))"
-    }
-
-    static func timeCursor(_ raw: String) throws -> (Date, UUID) {
-        let parts = raw.split(separator: "_")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
-            throw TesseraError.badRequest("cursor is not one this server gave")
-        }
-        // Half a microsecond more: PostgresNIO truncates a Date to whole microseconds, and the Double may sit
-        // just below the cursor's microsecond, which would give the last row of the page again.
-        return (Date(timeIntervalSince1970: (Double(micros) + 0.5) / 1_000_000), id)
-    }
-
-    /// Any JSON value of the contract as compact JSON text.
-    static func jsonText(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    /// JSON text as a value of the contract.
-    static func jsonValue<T: Decodable>(_ text: String) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(text.utf8))
-    }
 }

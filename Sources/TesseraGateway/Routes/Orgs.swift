@@ -68,7 +68,7 @@ extension APIHandler {
                     step: step.step.rawValue, summary: step.step.summary,
                     status: .init(rawValue: step.status.rawValue) ?? .pending, attempts: step.attempts,
                     started_at: step.startedAt, finished_at: step.finishedAt,
-                    duration_ms: zip(step.startedAt, step.finishedAt).map { $1.timeIntervalSince($0) * 1000 },
+                    duration_ms: both(step.startedAt, step.finishedAt).map { $1.timeIntervalSince($0) * 1000 },
                     error: step.error)
             })
     }
@@ -80,33 +80,6 @@ extension APIHandler {
             created_at: org.createdAt)
     }
 
-    static func id(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
-
-    static func pageLimit(_ limit: Int?) throws -> Int {
-        let limit = limit ?? 100
-        guard (1...1000).contains(limit) else { throw TesseraError.badRequest("limit must be 1–1000") }
-        return limit
-    }
-
-    /// The first `limit` of `records` (fetched as limit + 1) and the cursor of the next page, if there is one.
-    static func page<T>(_ records: [T], limit: Int, cursor: (T) -> String) -> ([T], String?) {
-        let page = Array(records.prefix(limit))
-        return (page, records.count > limit ? page.last.map(cursor) : nil)
-    }
-
-    static func cursor(_ raw: String?) throws -> UUID? {
-        try raw.map { raw in
-            guard let id = UUID(uuidString: raw) else {
-                throw TesseraError.badRequest("cursor is not one this server gave")
-            }
-            return id
-        }
-    }
-}
-
-private func zip<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
-    guard let a, let b else { return nil }
-    return (a, b)
 }
 
 /// `DELETE /v1/orgs/{org}`: suspend, then (with purge and the org's name as confirmation) drop.

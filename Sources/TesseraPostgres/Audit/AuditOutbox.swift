@@ -8,7 +8,7 @@ import TesseraCore
 public enum AuditOutbox {
     /// Writes `event` into the outbox of the database `connection` is in, in the caller's transaction.
     public static func write(_ event: AuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
-        let json = String(decoding: try JSONEncoder.sorted.encode(OutboxEvent(event)), as: UTF8.self)
+        let json = try JSONText.encode(OutboxEvent(event))
         try await connection.query(
             "INSERT INTO audit_outbox (event_id, event) VALUES (\(event.eventID), \(json)::jsonb)", logger: logger)
     }
@@ -77,13 +77,5 @@ struct OutboxEvent: Codable {
                 userAgent: user_agent,
                 metadata: metadata, eventID: event_id)
         }
-    }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
     }
 }

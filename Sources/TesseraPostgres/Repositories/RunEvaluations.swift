@@ -176,12 +176,3 @@ extension PredictionRepository {
             createdAt: createdAt)
     }
 }
-
-/// Values as JSON text for jsonb parameters (keys sorted, so equal values are equal text).
-enum JSONText {
-    static func encode(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-}
