@@ -12,11 +12,9 @@ extension APIHandler {
         _ action: AuditAction, org: UUID?, entityType: String? = nil, entityID: UUID? = nil,
         outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:]
     ) -> AuditEvent {
-        let (kind, id, display) = AuditEvent.actor(RequestScope.principal)
-        return AuditEvent.fromRequest(
-            org: org, actor: (kind, id, display), action: action, entityType: entityType,
-            entityID: entityID.map(Self.id),
-            outcome: outcome, metadata: metadata)
+        auditActor().event(
+            org: org, action: action, entityType: entityType, entityID: entityID.map(Self.id), outcome: outcome,
+            metadata: metadata)
     }
 
     func record(_ event: AuditEvent, on connection: PostgresConnection) async throws {
@@ -34,6 +32,12 @@ extension AuditActor {
     /// `principal` acting through the current request.
     static func fromRequest(_ principal: Principal?) -> AuditActor {
         let (kind, id, display) = AuditEvent.actor(principal)
+        return fromRequest(kind: kind, id: id, display: display)
+    }
+
+    /// An actor (one not authenticated yet, say) acting through the current request: its id, client address
+    /// and user agent.
+    static func fromRequest(kind: ActorKind, id: UUID?, display: String?) -> AuditActor {
         let info = RequestScope.info
         return AuditActor(
             kind: kind, id: id, display: display, requestID: info.requestID,
@@ -48,12 +52,7 @@ extension AuditEvent {
         entityID: String? = nil,
         outcome: AuditOutcome = .succeeded, metadata: [String: String] = [:]
     ) -> AuditEvent {
-        let info = RequestScope.info
-        return AuditEvent(
-            org: org, actorKind: actor.0, actorID: actor.1, actorDisplay: actor.2, action: action,
-            entityType: entityType,
-            entityID: entityID, outcome: outcome, requestID: info.requestID,
-            clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent,
-            metadata: metadata)
+        AuditActor.fromRequest(kind: actor.0, id: actor.1, display: actor.2).event(
+            org: org, action: action, entityType: entityType, entityID: entityID, outcome: outcome, metadata: metadata)
     }
 }

@@ -285,8 +285,7 @@ public final class TenantDatabases: Service, Sendable {
         var target = try server.connectionConfiguration(
             user: placement.name.value, password: try box.open(placement.sealedPassword, for: org),
             database: placement.name.value)
-        target.options.connectTimeout = .milliseconds(
-            Int64(deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000))
+        target.options.connectTimeout = TimeAmount(deadline)
         state.withLock { $0.targets[org] = target }
         return target
     }
