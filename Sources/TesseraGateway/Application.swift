@@ -53,7 +53,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         services: [
             client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed,
             provisioning,
-            LeaseReaper(tenants: tenants, relay: relay, interval: .seconds(settings.work.reapSeconds), logger: logger),
+            LeaseReaper(tenants: tenants, interval: .seconds(settings.work.reapSeconds), logger: logger),
             TaskHealthChecker(
                 metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
                 timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures,
@@ -80,9 +80,27 @@ func buildRouter(
     addRequestChain(to: router, settings: settings, routes: document.routes)
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
+    let skip = settings.benchSkipAudit
     try APIHandler(
-        client: client, tenants: tenants, relay: relay, box: box, skipAuditForBenchmark: settings.benchSkipAudit,
-        wakeProvisioner: wakeProvisioner, access: access, readiness: readiness, document: document, baseLogger: logger
+        system: SystemController(readiness: readiness, relay: relay, document: document, baseLogger: logger),
+        orgs: OrgsController(
+            orgAdministration: OrgAdministration(metadata: client, box: box, logger: logger), client: client,
+            tenants: tenants, wakeProvisioner: wakeProvisioner, baseLogger: logger),
+        members: MembersController(
+            membership: Membership(metadata: client, logger: logger, skipAudit: skip), access: access,
+            baseLogger: logger),
+        roles: RolesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
+        apiKeys: APIKeysController(
+            keys: APIKeyAdministration(metadata: client, logger: logger, skipAudit: skip), baseLogger: logger),
+        auth: AuthController(client: client, skipAuditForBenchmark: skip, access: access, baseLogger: logger),
+        datasets: DatasetsController(tenants: tenants, baseLogger: logger),
+        predictions: PredictionsController(tenants: tenants, baseLogger: logger),
+        evaluations: EvaluationsController(tenants: tenants, baseLogger: logger),
+        cafa: CAFAController(tenants: tenants, baseLogger: logger),
+        jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
+        tasks: TasksController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
+        pipelines: PipelinesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
+        auditLogs: AuditLogsController(client: client, box: box, baseLogger: logger)
     )
     .registerHandlers(on: router)
     return router

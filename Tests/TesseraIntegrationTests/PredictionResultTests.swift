@@ -177,10 +177,7 @@ import Testing
                 }
                 let tenants = TenantDatabases(
                     metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
-                let reaper = LeaseReaper(
-                    tenants: tenants, relay: AuditRelay(metadata: env.client, tenants: tenants, logger: Self.logger),
-                    interval: .seconds(60),
-                    logger: Self.logger)
+                let reaper = LeaseReaper(tenants: tenants, interval: .seconds(60), logger: Self.logger)
                 #expect(await reaper.sweep() == 0)  // no pool open: nothing this gateway worked for
                 _ = try await PredictionRepository(org: org, databases: tenants, logger: Self.logger).run(
                     UUID(uuidString: run)!)

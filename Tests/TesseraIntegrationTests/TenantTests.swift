@@ -527,9 +527,7 @@ import Testing
             let first = AuditEvent(
                 org: org, actorKind: .apiKey, actorDisplay: "tsk_x", action: .datasetCreate, entityType: "dataset",
                 entityID: "1")
-            try await databases.withConnection(org: org) {
-                try await AuditOutbox.write(first, on: $0, logger: Self.logger)
-            }
+            try await databases.change(org: org, logger: Self.logger) { _, trail in try await trail.write(first) }
             #expect(try await count(first.eventID) == 0)
             await relay.sweep()  // what a restarted gateway does first
             #expect(try await count(first.eventID) == 1)
@@ -539,9 +537,7 @@ import Testing
             let second = AuditEvent(
                 org: org, actorKind: .apiKey, actorDisplay: "tsk_x", action: .datasetCreate, entityType: "dataset",
                 entityID: "2")
-            try await databases.withConnection(org: org) {
-                try await AuditOutbox.write(second, on: $0, logger: Self.logger)
-            }
+            try await databases.change(org: org, logger: Self.logger) { _, trail in try await trail.write(second) }
             try await env.client.withConnection { try await AuditStore(logger: Self.logger).append(second, on: $0) }
             #expect(try await relay.relay(org) == 1)
             #expect(try await count(second.eventID) == 1)

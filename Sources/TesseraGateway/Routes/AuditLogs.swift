@@ -1,11 +1,17 @@
 import Foundation
+import Logging
 import OpenAPIRuntime
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/audit-logs`: what auditors read, export and verify; `/v1/audit-logs` across orgs.
-extension APIHandler {
+struct AuditLogsController: Controller {
+    let client: PostgresClient
+    /// Checks the signatures of audit anchors left by retention.
+    let box: SecretBox
+    let baseLogger: Logger
+
     func listAuditLogs(_ input: Operations.listAuditLogs.Input) async throws -> Operations.listAuditLogs.Output {
         let q = input.query
         let filter = AuditFilter(
@@ -105,7 +111,7 @@ enum AuditExport {
             },
             cursor: { AuditStore.cursor(of: $0, in: filter.scope) },
             header: csv ? header : nil,
-            line: { record in csv ? csvLine(record) : try ExportLines.ndjson(APIHandler.schema(record)) })
+            line: { record in csv ? csvLine(record) : try ExportLines.ndjson(AuditLogsController.schema(record)) })
     }
 
     static func csvLine(_ r: AuditRecord) -> [UInt8] {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOPosix
 import PostgresNIO
 import TesseraCore
@@ -38,7 +39,12 @@ struct AccessServices: Sendable {
 }
 
 /// `/v1/auth`: log in and out with a session token, see who you are, accept an invitation.
-extension APIHandler {
+struct AuthController: MetadataController {
+    let client: PostgresClient
+    let skipAuditForBenchmark: Bool
+    let access: AccessServices
+    let baseLogger: Logger
+
     func login(_ input: Operations.login.Input) async throws -> Operations.login.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let info = RequestScope.info
@@ -51,17 +57,16 @@ extension APIHandler {
             throw await access.authenticator.fail(
                 .wrongPassword, info: info, presented: UserStore.normalise(email: body.email))
         }
-        let issued = try await client.withTransaction(logger: logger) { connection in
+        let issued = try await change { connection, trail in
             let issued = try await UserStore(logger: logger).issueToken(
                 user: user.id, kind: "session", lifetime: access.sessionLifetime,
                 clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent,
                 on: connection)
             try await UserStore(logger: logger).recordLogin(user: user.id, on: connection)
-            try await record(
+            try await trail.append(
                 AuditEvent.fromRequest(
                     org: nil, actor: (.user, user.id, user.email), action: .sessionLogin, entityType: "session",
-                    entityID: Self.id(issued.id)),
-                on: connection)
+                    entityID: Self.id(issued.id)))
             return issued
         }
         return .ok(
@@ -79,9 +84,9 @@ extension APIHandler {
             throw TesseraError.badRequest(
                 "logout ends a session; an API key is revoked with DELETE /v1/orgs/{org}/api-keys/{id}")
         }
-        try await client.withTransaction(logger: logger) { connection in
+        try await change { connection, trail in
             _ = try await UserStore(logger: logger).revokeToken(id: session, on: connection)
-            try await record(audit(.sessionLogout, org: nil, entityType: "session", entityID: session), on: connection)
+            try await trail.append(audit(.sessionLogout, org: nil, entityType: "session", entityID: session))
         }
         return .noContent(.init())
     }
@@ -116,17 +121,16 @@ extension APIHandler {
             throw await access.authenticator.fail(.malformed, info: info, presented: nil)
         }
         let hash = try await access.hash(body.password)
-        let accepted = try await client.withTransaction(logger: logger) { connection -> Bool in
+        let accepted = try await change { connection, trail -> Bool in
             let users = UserStore(logger: logger)
             guard let user = try await users.consumeInvitation(digest: token.digest, on: connection) else {
                 return false
             }
             try await users.setPassword(user: user, hash: hash, on: connection)
-            try await record(
+            try await trail.append(
                 AuditEvent.fromRequest(
                     org: nil, actor: (.user, user, nil), action: .invitationAccept, entityType: "user",
-                    entityID: Self.id(user)),
-                on: connection)
+                    entityID: Self.id(user)))
             return true
         }
         guard accepted else { throw await access.authenticator.fail(.unknown, info: info, presented: nil) }

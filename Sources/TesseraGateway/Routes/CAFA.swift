@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import OpenAPIRuntime
 import TesseraCore
 import TesseraEvaluation
@@ -6,10 +7,9 @@ import TesseraPostgres
 
 /// `/v1/orgs/{org}/ontologies`, `/annotation-sets`, `/prediction-sets`, `/evaluation-sets`, `/cafa-evaluations`:
 /// CAFA-style evaluation of predicted ontology terms.
-extension APIHandler {
-    func cafa() throws -> CAFARepository {
-        CAFARepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
-    }
+struct CAFAController: TenantController {
+    let tenants: TenantDatabases
+    let baseLogger: Logger
 
     func uploadOntology(_ input: Operations.uploadOntology.Input) async throws -> Operations.uploadOntology.Output {
         let body: HTTPBody
@@ -28,12 +28,11 @@ extension APIHandler {
         }
         let repository = try cafa()
         let (record, created) = try await repository.storeOntology(
-            upload, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
+            upload, createdBy: Self.currentUserID,
             audit: audit(
                 .ontologyCreate, org: repository.org, entityType: "ontology",
                 metadata: ["version": String(upload.version.prefix(200))]))
         guard created else { return .ok(.init(body: .json(Self.schema(record)))) }
-        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 
@@ -84,11 +83,10 @@ extension APIHandler {
         var upload = AnnotationUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storeAnnotationSet(
-            upload, name: name, ontology: ontology, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
+            upload, name: name, ontology: ontology, createdBy: Self.currentUserID,
             audit: audit(
                 .annotationSetCreate, org: repository.org, entityType: "annotation_set",
                 metadata: ["ontology_id": Self.id(ontology)]))
-        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 
@@ -105,11 +103,10 @@ extension APIHandler {
         var upload = PredictionUpload(known: { known.contains($0) })
         try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
         let record = try await repository.storePredictionSet(
-            upload, name: name, ontology: ontology, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
+            upload, name: name, ontology: ontology, createdBy: Self.currentUserID,
             audit: audit(
                 .predictionSetCreate, org: repository.org, entityType: "prediction_set",
                 metadata: ["ontology_id": Self.id(ontology)]))
-        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 
@@ -166,9 +163,8 @@ extension APIHandler {
             name: try Self.name(body.name, default: "\(old.name) → \(new.name)"), ontology: old.ontologyID, old: oldID,
             new: newID,
             split: split,
-            createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
+            createdBy: Self.currentUserID,
             audit: audit(.evaluationSetCreate, org: repository.org, entityType: "evaluation_set"))
-        relay.wake(repository.org)
         return .created(.init(body: .json(try Self.schema(record))))
     }
 
@@ -229,11 +225,10 @@ extension APIHandler {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let record = try await repository.storeEvaluation(
             request, ontology: predictions.ontologyID, result: result, seconds: seconds,
-            createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
+            createdBy: Self.currentUserID,
             audit: audit(
                 .cafaEvaluationCreate, org: repository.org, entityType: "cafa_evaluation",
                 metadata: ["prediction_set_id": Self.id(request.predictionSetID)]))
-        relay.wake(repository.org)
         return .created(.init(body: .json(try Self.schema(record, curves: true))))
     }
 

@@ -1,12 +1,12 @@
 import Foundation
+import Logging
 import TesseraCore
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/datasets`: served from the org's own database through a repository made for that org.
-extension APIHandler {
-    func datasets() throws -> DatasetRepository {
-        DatasetRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
-    }
+struct DatasetsController: TenantController {
+    let tenants: TenantDatabases
+    let baseLogger: Logger
 
     func listDatasets(_ input: Operations.listDatasets.Input) async throws -> Operations.listDatasets.Output {
         let limit = try Self.pageLimit(input.query.limit)
@@ -29,16 +29,15 @@ extension APIHandler {
             throw TesseraError.unprocessable("field '\(field)' must be a letter or _ followed by letters, digits or _")
         }
         guard Set(fields).count == fields.count else { throw TesseraError.unprocessable("fields must not repeat") }
-        let creator = RequestScope.principal.flatMap(Self.userID(of:))
+        let creator = Self.currentUserID
         let repository = try datasets()
         guard
             let record = try await repository.create(
                 name: name, description: body.description, fields: fields, createdBy: creator,
-                audit: audit(.datasetCreate, org: repository.org))
+                by: auditActor())
         else {
             throw TesseraError.conflict("the org has a dataset named '\(name)'")
         }
-        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 
@@ -50,7 +49,7 @@ extension APIHandler {
 }
 
 /// `POST /v1/orgs/{org}/datasets/{id}/rows`: bulk import, all or nothing.
-extension APIHandler {
+extension DatasetsController {
     func importRows(_ input: Operations.importRows.Input) async throws -> Operations.importRows.Output {
         let repository = try datasets()
         let id = try Self.objectID(input.path.id)
@@ -71,12 +70,11 @@ extension APIHandler {
         }
         guard !rows.isEmpty else { throw TesseraError.badRequest("no rows in the body") }
         guard
-            try await repository.importRows(dataset: id, rows: rows, audit: audit(.rowsImport, org: repository.org))
+            try await repository.importRows(dataset: id, rows: rows, by: auditActor())
                 != nil
         else {
             throw TesseraError.notFound("no such dataset")
         }
-        relay.wake(repository.org)
         guard let updated = try await repository.get(id) else { throw TesseraError.notFound("no such dataset") }
         return .ok(.init(body: .json(Self.schema(updated))))
     }

@@ -1,11 +1,15 @@
 import Foundation
+import Logging
 import OpenAPIRuntime
 import TesseraCore
 import TesseraEvaluation
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/runs/{id}/evaluations`, `/evaluations/{id}`, `/datasets/{id}/leaderboard`: run metrics.
-extension APIHandler {
+struct EvaluationsController: TenantController {
+    let tenants: TenantDatabases
+    let baseLogger: Logger
+
     func createRunEvaluation(_ input: Operations.createRunEvaluation.Input) async throws
         -> Operations.createRunEvaluation.Output
     {
@@ -28,7 +32,7 @@ extension APIHandler {
         let evaluated: RunEvaluationRecord?
         do {
             evaluated = try await repository.evaluate(
-                run: run, normalizer: normalizer, createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
+                run: run, normalizer: normalizer, createdBy: Self.currentUserID,
                 audit: audit(
                     .evaluationCreate, org: repository.org, entityType: "run_evaluation",
                     metadata: ["run_id": Self.id(run)]))
@@ -36,7 +40,6 @@ extension APIHandler {
             throw TesseraError.unprocessable(problem.description)
         }
         guard let record = evaluated else { throw TesseraError.notFound("no such run") }
-        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(record))))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import OpenAPIRuntime
 import PostgresNIO
 import TesseraCore
@@ -6,10 +7,10 @@ import TesseraPostgres
 
 /// `/v1/orgs/{org}/jobs`: jobs in the org's own database, their timeline, executions, logs, results, outputs
 /// and comments; `/v1/jobs` across orgs for platform admins.
-extension APIHandler {
-    func jobRepository() throws -> JobRepository {
-        JobRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
-    }
+struct JobsController: TenantController {
+    let client: PostgresClient
+    let tenants: TenantDatabases
+    let baseLogger: Logger
 
     func createJob(_ input: Operations.createJob.Input) async throws -> Operations.createJob.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
@@ -38,15 +39,14 @@ extension APIHandler {
             inputs: inputs.map {
                 .init(name: $0.name, uri: $0.uri, contentType: $0.contentType, sha256: $0.sha256?.hexString)
             })
-        let repository = try jobRepository()
+        let repository = try jobs()
         let (job, cached) = try await repository.create(
             NewJob(
                 pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0,
                 cacheSeconds: cacheSeconds,
                 signature: signature),
-            createdBy: RequestScope.principal.flatMap(Self.userID(of:)),
-            audit: audit(.jobCreate, org: org, metadata: ["signature": signature.digest.hexString]))
-        relay.wake(org)
+            createdBy: Self.currentUserID,
+            by: auditActor())
         let schema = try Self.schema(job, cached: cached)
         return cached ? .ok(.init(body: .json(schema))) : .created(.init(body: .json(schema)))
     }
@@ -55,7 +55,7 @@ extension APIHandler {
         let q = input.query
         let limit = try Self.pageLimit(q.limit)
         let after = try q.cursor.map(Self.timeCursor)
-        let records = try await jobRepository().jobs(
+        let records = try await jobs().jobs(
             status: q.status.flatMap { JobStatus(rawValue: $0.rawValue) }, after: after, limit: limit + 1)
         let (page, next) = Self.page(records, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
         return .ok(
@@ -63,7 +63,7 @@ extension APIHandler {
     }
 
     func getJob(_ input: Operations.getJob.Input) async throws -> Operations.getJob.Output {
-        guard let job = try await jobRepository().job(try Self.objectID(input.path.id)) else {
+        guard let job = try await jobs().job(try Self.objectID(input.path.id)) else {
             throw TesseraError.notFound("no such job")
         }
         return .ok(.init(body: .json(try Self.schema(job, cached: false))))
@@ -71,12 +71,11 @@ extension APIHandler {
 
     func transitionJob(_ input: Operations.transitionJob.Input) async throws -> Operations.transitionJob.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let repository = try jobRepository()
+        let repository = try jobs()
         let status = JobStatus(rawValue: body.status.rawValue)!
         let job = try await repository.transition(
             try Self.objectID(input.path.id), to: status, error: body.error,
-            audit: audit(.jobTransition, org: repository.org))
-        relay.wake(repository.org)
+            by: auditActor())
         return .ok(.init(body: .json(try Self.schema(job, cached: false))))
     }
 
@@ -84,7 +83,7 @@ extension APIHandler {
         let limit = try Self.pageLimit(input.query.limit)
         let after = try input.query.cursor.map { try Int64($0).orBadRequest("cursor is not one this server gave") } ?? 0
         guard
-            let events = try await jobRepository().events(
+            let events = try await jobs().events(
                 try Self.objectID(input.path.id), after: after, limit: limit + 1)
         else {
             throw TesseraError.notFound("no such job")
@@ -105,17 +104,16 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let key = body.step_key.trimmingCharacters(in: .whitespaces)
         guard (1...63).contains(key.count) else { throw TesseraError.badRequest("step_key is 1–63 characters") }
-        let repository = try jobRepository()
+        let repository = try jobs()
         let definition = try body.task_definition_id.map { try Self.reference($0, "task_definition_id") }
         let execution = try await repository.createExecution(
             try Self.objectID(input.path.id), stepKey: key, taskDefinitionID: definition,
-            audit: audit(.jobExecutionCreate, org: repository.org))
-        relay.wake(repository.org)
+            by: auditActor())
         return .created(.init(body: .json(Self.schema(execution))))
     }
 
     func listExecutions(_ input: Operations.listExecutions.Input) async throws -> Operations.listExecutions.Output {
-        guard let executions = try await jobRepository().executions(try Self.objectID(input.path.id)) else {
+        guard let executions = try await jobs().executions(try Self.objectID(input.path.id)) else {
             throw TesseraError.notFound("no such job")
         }
         return .ok(.init(body: .json(.init(items: executions.map(Self.schema)))))
@@ -125,24 +123,22 @@ extension APIHandler {
         -> Operations.transitionExecution.Output
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let repository = try jobRepository()
+        let repository = try jobs()
         let execution = try await repository.transitionExecution(
             try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution),
             to: JobStatus(rawValue: body.status.rawValue)!, error: body.error,
-            audit: audit(.jobExecutionTransition, org: repository.org))
-        relay.wake(repository.org)
+            by: auditActor())
         return .ok(.init(body: .json(Self.schema(execution))))
     }
 
     func appendLogs(_ input: Operations.appendLogs.Input) async throws -> Operations.appendLogs.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         guard (1...1000).contains(body.entries.count) else { throw TesseraError.badRequest("send 1–1000 entries") }
-        let repository = try jobRepository()
+        let repository = try jobs()
         let entries = body.entries.map { (level: $0.level?.rawValue ?? "info", message: $0.message) }
         let appended = try await repository.appendLogs(
             try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), entries,
-            audit: audit(.jobLogAppend, org: repository.org))
-        relay.wake(repository.org)
+            by: auditActor())
         return .ok(.init(body: .json(.init(appended: appended))))
     }
 
@@ -150,7 +146,7 @@ extension APIHandler {
         let limit = try Self.pageLimit(input.query.limit)
         let after = try input.query.cursor.map { try Int64($0).orBadRequest("cursor is not one this server gave") } ?? 0
         guard
-            let lines = try await jobRepository().logs(
+            let lines = try await jobs().logs(
                 try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution), after: after,
                 limit: limit + 1)
         else { throw TesseraError.notFound("no such execution") }
@@ -167,12 +163,11 @@ extension APIHandler {
 
     func addTaskResult(_ input: Operations.addTaskResult.Input) async throws -> Operations.addTaskResult.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let repository = try jobRepository()
+        let repository = try jobs()
         let result = try await repository.addResult(
             try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution),
             result: try Self.jsonText(body.result),
-            audit: audit(.jobResultAdd, org: repository.org))
-        relay.wake(repository.org)
+            by: auditActor())
         return .created(
             .init(
                 body: .json(
@@ -183,7 +178,7 @@ extension APIHandler {
 
     func listTaskResults(_ input: Operations.listTaskResults.Input) async throws -> Operations.listTaskResults.Output {
         guard
-            let results = try await jobRepository().results(
+            let results = try await jobs().results(
                 try Self.objectID(input.path.id), execution: try Self.objectID(input.path.execution))
         else { throw TesseraError.notFound("no such execution") }
         return .ok(
@@ -198,10 +193,9 @@ extension APIHandler {
     func addJobOutput(_ input: Operations.addJobOutput.Input) async throws -> Operations.addJobOutput.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let file = try Self.jobFile(body, path: "output")
-        let repository = try jobRepository()
+        let repository = try jobs()
         let job = try await repository.addOutput(
-            try Self.objectID(input.path.id), file, audit: audit(.jobOutputAdd, org: repository.org))
-        relay.wake(repository.org)
+            try Self.objectID(input.path.id), file, by: auditActor())
         return .created(.init(body: .json(try Self.schema(job, cached: false))))
     }
 
@@ -209,17 +203,16 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let text = body.body.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...10_000).contains(text.count) else { throw TesseraError.badRequest("body is 1–10,000 characters") }
-        let repository = try jobRepository()
+        let repository = try jobs()
         let (_, authorID, display) = AuditEvent.actor(RequestScope.principal)
         let comment = try await repository.addComment(
             try Self.objectID(input.path.id), authorID: authorID, authorDisplay: display, body: text,
-            audit: audit(.jobCommentAdd, org: repository.org))
-        relay.wake(repository.org)
+            by: auditActor())
         return .created(.init(body: .json(Self.schema(comment))))
     }
 
     func listJobComments(_ input: Operations.listJobComments.Input) async throws -> Operations.listJobComments.Output {
-        guard let comments = try await jobRepository().comments(try Self.objectID(input.path.id)) else {
+        guard let comments = try await jobs().comments(try Self.objectID(input.path.id)) else {
             throw TesseraError.notFound("no such job")
         }
         return .ok(.init(body: .json(.init(items: comments.map(Self.schema)))))

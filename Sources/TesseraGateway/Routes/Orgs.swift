@@ -1,11 +1,19 @@
 import Foundation
+import Logging
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 import TesseraProvisioning
 
 /// `/v1/orgs`: create orgs (provisioned in the background), list them, follow and retry provisioning.
-extension APIHandler {
+struct OrgsController: Controller {
+    let orgAdministration: OrgAdministration
+    let client: PostgresClient
+    let tenants: TenantDatabases
+    /// Tells this process's provisioning service that an org is waiting.
+    let wakeProvisioner: @Sendable () -> Void
+    let baseLogger: Logger
+
     func createOrg(_ input: Operations.createOrg.Input) async throws -> Operations.createOrg.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let (org, invitation) = try await orgAdministration.create(
@@ -57,8 +65,6 @@ extension APIHandler {
         try await orgAdministration.existing(try Self.objectID(raw))
     }
 
-    var orgAdministration: OrgAdministration { OrgAdministration(metadata: client, box: box, logger: logger) }
-
     func provisioning(of org: OrgRecord) async throws -> Components.Schemas.Provisioning {
         let steps = try await client.withConnection { try await OrgStore(logger: logger).steps(org.id, on: $0) }
         return .init(
@@ -83,7 +89,7 @@ extension APIHandler {
 }
 
 /// `DELETE /v1/orgs/{org}`: suspend, then (with purge and the org's name as confirmation) drop.
-extension APIHandler {
+extension OrgsController {
     func deleteOrg(_ input: Operations.deleteOrg.Input) async throws -> Operations.deleteOrg.Output {
         let org = try await existingOrg(input.path.org)
         let done = try await orgAdministration.delete(

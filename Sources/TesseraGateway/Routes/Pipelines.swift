@@ -1,11 +1,16 @@
 import Foundation
+import Logging
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/pipeline-templates` and `/pipelines`: DAGs of task definitions, checked on every write;
 /// published versions never change.
-extension APIHandler {
+struct PipelinesController: MetadataController {
+    let client: PostgresClient
+    let skipAuditForBenchmark: Bool
+    let baseLogger: Logger
+
     func pipelineStore() throws -> PipelineStore { PipelineStore(org: try Tenant.required().orgID, logger: logger) }
 
     /// The steps resolved, or 422 with every problem and its path.
@@ -29,7 +34,7 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let principal = RequestScope.principal
-        let template = try await client.withTransaction(logger: logger) { connection -> PipelineTemplateRecord? in
+        let template = try await change { connection, trail -> PipelineTemplateRecord? in
             let steps = try await checkedSteps(body.steps, store: store, on: connection)
             guard
                 let template = try await store.createTemplate(
@@ -37,11 +42,10 @@ extension APIHandler {
                     createdBy: principal.flatMap(Self.userID(of:)),
                     on: connection)
             else { return nil }
-            try await record(
+            try await trail.append(
                 audit(
                     .pipelineTemplateCreate, org: store.org, entityType: "pipeline_template", entityID: template.id,
-                    metadata: ["name": body.name, "steps": String(steps.count)]),
-                on: connection)
+                    metadata: ["name": body.name, "steps": String(steps.count)]))
             return template
         }
         guard let template else { throw TesseraError.conflict("the org has a pipeline template named '\(body.name)'") }
@@ -74,9 +78,9 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let templateID = try body.template_id.map { try Self.reference($0, "template_id") }
-        let userID = RequestScope.principal.flatMap(Self.userID(of:))
-        let created = try await client.withTransaction(logger: logger) {
-            connection -> (PipelineRecord, [PipelineVersionRecord])? in
+        let userID = Self.currentUserID
+        let created = try await change {
+            connection, trail -> (PipelineRecord, [PipelineVersionRecord])? in
             var steps: [ResolvedStep]?
             if let templateID {
                 guard let template = try await store.template(templateID, on: connection) else {
@@ -89,20 +93,18 @@ extension APIHandler {
                     name: body.name, description: body.description, templateID: templateID, createdBy: userID,
                     on: connection)
             else { return nil }
-            try await record(
+            try await trail.append(
                 audit(
                     .pipelineCreate, org: store.org, entityType: "pipeline", entityID: pipeline.id,
-                    metadata: ["name": body.name]),
-                on: connection)
+                    metadata: ["name": body.name]))
             var versions: [PipelineVersionRecord] = []
             if let steps {
                 let version = try await store.createVersion(
                     pipeline: pipeline.id, steps: steps, createdBy: userID, on: connection)
-                try await record(
+                try await trail.append(
                     audit(
                         .pipelineVersionCreate, org: store.org, entityType: "pipeline_version", entityID: version.id,
-                        metadata: ["pipeline_id": Self.id(pipeline.id), "version": String(version.version)]),
-                    on: connection)
+                        metadata: ["pipeline_id": Self.id(pipeline.id), "version": String(version.version)]))
                 versions.append(version)
             }
             return (pipeline, versions)
@@ -143,18 +145,17 @@ extension APIHandler {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
-        let userID = RequestScope.principal.flatMap(Self.userID(of:))
-        let version = try await client.withTransaction(logger: logger) { connection -> PipelineVersionRecord in
+        let userID = Self.currentUserID
+        let version = try await change { connection, trail -> PipelineVersionRecord in
             guard try await store.pipeline(id, on: connection) != nil else {
                 throw TesseraError.notFound("no such pipeline")
             }
             let steps = try await checkedSteps(body.steps, store: store, on: connection)
             let version = try await store.createVersion(pipeline: id, steps: steps, createdBy: userID, on: connection)
-            try await record(
+            try await trail.append(
                 audit(
                     .pipelineVersionCreate, org: store.org, entityType: "pipeline_version", entityID: version.id,
-                    metadata: ["pipeline_id": Self.id(id), "version": String(version.version)]),
-                on: connection)
+                    metadata: ["pipeline_id": Self.id(id), "version": String(version.version)]))
             return version
         }
         return .created(.init(body: .json(Self.schema(version))))
@@ -182,15 +183,14 @@ extension APIHandler {
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
         let number = input.path.version
-        let version = try await client.withTransaction(logger: logger) { connection -> PipelineVersionRecord in
+        let version = try await change { connection, trail -> PipelineVersionRecord in
             let steps = try await checkedSteps(body.steps, store: store, on: connection)
             let version = try Self.changed(
                 try await store.updateVersion(pipeline: id, version: number, steps: steps, on: connection))
-            try await record(
+            try await trail.append(
                 audit(
                     .pipelineVersionUpdate, org: store.org, entityType: "pipeline_version", entityID: version.id,
-                    metadata: ["pipeline_id": Self.id(id), "version": String(number)]),
-                on: connection)
+                    metadata: ["pipeline_id": Self.id(id), "version": String(number)]))
             return version
         }
         return .ok(.init(body: .json(Self.schema(version))))
@@ -202,15 +202,14 @@ extension APIHandler {
         let store = try pipelineStore()
         let id = try Self.objectID(input.path.id)
         let number = input.path.version
-        let version = try await client.withTransaction(logger: logger) { connection -> PipelineVersionRecord in
+        let version = try await change { connection, trail -> PipelineVersionRecord in
             let version = try Self.changed(try await store.publish(pipeline: id, version: number, on: connection))
-            try await record(
+            try await trail.append(
                 audit(
                     .pipelineVersionPublish, org: store.org, entityType: "pipeline_version", entityID: version.id,
                     metadata: [
                         "pipeline_id": Self.id(id), "version": String(number), "checksum": version.checksum.hexString,
-                    ]),
-                on: connection)
+                    ]))
             return version
         }
         return .ok(.init(body: .json(Self.schema(version))))

@@ -1,13 +1,13 @@
 import Foundation
+import Logging
 import OpenAPIRuntime
 import TesseraCore
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/models`, `/prompts`, `/runs`: prediction runs, in the org's own database.
-extension APIHandler {
-    func predictions() throws -> PredictionRepository {
-        PredictionRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
-    }
+struct PredictionsController: TenantController {
+    let tenants: TenantDatabases
+    let baseLogger: Logger
 
     func createModel(_ input: Operations.createModel.Input) async throws -> Operations.createModel.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
@@ -23,7 +23,6 @@ extension APIHandler {
             let model = try await repository.createModel(
                 name: name, source: source, library: body.library, description: body.description, audit: event)
         else { throw TesseraError.conflict("the org has a model '\(name)' from '\(source)'") }
-        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(model))))
     }
 
@@ -45,7 +44,6 @@ extension APIHandler {
         else {
             throw TesseraError.conflict("the org has a prompt named '\(body.name)'")
         }
-        relay.wake(repository.org)
         return .created(.init(body: .json(try Self.schema(prompt))))
     }
 
@@ -81,9 +79,8 @@ extension APIHandler {
         guard
             let run = try await repository.createRun(
                 model: modelID, prompt: promptID, dataset: datasetID,
-                createdBy: RequestScope.principal.flatMap(Self.userID(of:)), audit: event)
+                createdBy: Self.currentUserID, audit: event)
         else { throw TesseraError.internalError }
-        relay.wake(repository.org)
         return .created(.init(body: .json(Self.schema(run))))
     }
 
@@ -97,18 +94,13 @@ extension APIHandler {
     func cancelRun(_ input: Operations.cancelRun.Input) async throws -> Operations.cancelRun.Output {
         let repository = try predictions()
         let id = try Self.objectID(input.path.id)
-        switch try await repository.cancelRun(id, audit: audit(.runCancel, org: repository.org, entityType: "run")) {
+        switch try await repository.cancelRun(id, by: auditActor()) {
         case .cancelled(let run):
-            relay.wake(repository.org)
             return .ok(.init(body: .json(Self.schema(run))))
         case .notFound: throw TesseraError.notFound("no such run")
         case .finished(let status):
             throw TesseraError.conflict("the run is \(status); only a pending or running run can be cancelled")
         }
-    }
-
-    static func reference(_ raw: String, _ field: String) throws -> UUID {
-        try UUID(uuidString: raw).orBadRequest("\(field) is not an id")
     }
 
     static func schema(_ m: ModelRecord) -> Components.Schemas.Model {
@@ -133,7 +125,7 @@ extension APIHandler {
 }
 
 /// The work queue: claim, heartbeat, submit.
-extension APIHandler {
+extension PredictionsController {
     static let maxResultsPerBatch = 10_000
 
     func listPredictions(_ input: Operations.listPredictions.Input) async throws -> Operations.listPredictions.Output {
@@ -206,8 +198,7 @@ extension APIHandler {
         let run = try Self.objectID(input.path.id)
         let claim = try await repository.claim(
             run: run, limit: limit, leaseSeconds: seconds,
-            audit: audit(.runClaim, org: repository.org, entityType: "run"))
-        if !claim.items.isEmpty { relay.wake(repository.org) }
+            by: auditActor())
         return .ok(
             .init(
                 body: .json(
@@ -227,8 +218,7 @@ extension APIHandler {
         let extended = try await repository.heartbeat(
             run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"),
             leaseSeconds: seconds,
-            audit: audit(.runHeartbeat, org: repository.org, entityType: "run"))
-        if extended > 0 { relay.wake(repository.org) }
+            by: auditActor())
         return .ok(.init(body: .json(.init(extended: extended))))
     }
 
@@ -252,8 +242,7 @@ extension APIHandler {
         let recorded = try await repository.submit(
             run: try Self.objectID(input.path.id), lease: try Self.reference(body.lease_id, "lease_id"),
             results: results,
-            audit: audit(.predictionSubmit, org: repository.org, entityType: "run"))
-        if recorded > 0 { relay.wake(repository.org) }
+            by: auditActor())
         return .ok(.init(body: .json(.init(recorded: recorded))))
     }
 }

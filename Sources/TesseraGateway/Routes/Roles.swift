@@ -1,10 +1,16 @@
 import Foundation
+import Logging
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
+import TesseraProvisioning
 
 /// `/v1/orgs/{org}/roles`: the org's system roles and its own.
-extension APIHandler {
+struct RolesController: MetadataController {
+    let client: PostgresClient
+    let skipAuditForBenchmark: Bool
+    let baseLogger: Logger
+
     func listRoles(_ input: Operations.listRoles.Input) async throws -> Operations.listRoles.Output {
         let (tenant, _) = try current()
         let roles = try await client.withConnection {
@@ -31,21 +37,20 @@ extension APIHandler {
                 "unknown permission '\(unknown.name)'; known: \(Permission.allCases.map(\.rawValue).joined(separator: ", "))"
             )
         }
-        try Self.requireHolds(permissions, principal, tenant, "create this role")
-        let created = try await client.withTransaction(logger: logger) { connection -> RoleRecord? in
+        try Grantor.principal(principal).requireHolds(permissions, in: tenant.orgID, to: "create this role")
+        let created = try await change { connection, trail -> RoleRecord? in
             guard
                 let role = try await RoleStore(logger: logger).create(
                     org: tenant.orgID, name: body.name, description: body.description, permissions: permissions,
                     on: connection)
             else { return nil }
-            try await record(
+            try await trail.append(
                 audit(
                     .roleCreate, org: tenant.orgID, entityType: "role", entityID: role.id,
                     metadata: [
                         "name": role.name,
                         "permissions": role.permissions.map(\.rawValue).sorted().joined(separator: ","),
-                    ]),
-                on: connection)
+                    ]))
             return role
         }
         guard let role = created else { throw TesseraError.conflict("the org has a role named '\(body.name)' already") }
@@ -55,11 +60,10 @@ extension APIHandler {
     func deleteRole(_ input: Operations.deleteRole.Input) async throws -> Operations.deleteRole.Output {
         let (tenant, _) = try current()
         let id = try Self.objectID(input.path.id)
-        let outcome = try await client.withTransaction(logger: logger) { connection -> RoleStore.DeleteOutcome in
+        let outcome = try await change { connection, trail -> RoleStore.DeleteOutcome in
             let outcome = try await RoleStore(logger: logger).delete(org: tenant.orgID, id: id, on: connection)
             if outcome == .deleted {
-                try await record(
-                    audit(.roleDelete, org: tenant.orgID, entityType: "role", entityID: id), on: connection)
+                try await trail.append(audit(.roleDelete, org: tenant.orgID, entityType: "role", entityID: id))
             }
             return outcome
         }

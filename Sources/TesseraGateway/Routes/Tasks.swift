@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import OpenAPIRuntime
 import PostgresNIO
 import TesseraCore
@@ -6,7 +7,11 @@ import TesseraPostgres
 
 /// `/v1/orgs/{org}/task-definitions` and `/task-services`, in the metadata database; every change appends its
 /// audit record in the same transaction.
-extension APIHandler {
+struct TasksController: MetadataController {
+    let client: PostgresClient
+    let skipAuditForBenchmark: Bool
+    let baseLogger: Logger
+
     func taskStore() throws -> TaskStore { TaskStore(org: try Tenant.required().orgID, logger: logger) }
 
     func createTaskDefinition(_ input: Operations.createTaskDefinition.Input) async throws
@@ -25,7 +30,7 @@ extension APIHandler {
         guard problems.isEmpty else { throw TesseraError.invalid(problems) }
         let store = try taskStore()
         let principal = RequestScope.principal
-        let created = try await client.withTransaction(logger: logger) { connection -> TaskDefinitionRecord? in
+        let created = try await change { connection, trail -> TaskDefinitionRecord? in
             guard
                 let definition = try await store.create(
                     taskID: body.task_id, version: body.version, metadata: try Self.jsonText(body.metadata ?? .init()),
@@ -34,11 +39,10 @@ extension APIHandler {
                     createdBy: principal.flatMap(Self.userID(of:)),
                     on: connection)
             else { return nil }
-            try await record(
+            try await trail.append(
                 audit(
                     .taskDefinitionCreate, org: store.org, entityType: "task_definition", entityID: definition.id,
-                    metadata: ["task_id": definition.taskID, "version": definition.version]),
-                on: connection)
+                    metadata: ["task_id": definition.taskID, "version": definition.version]))
             return definition
         }
         guard let created else {
@@ -82,15 +86,14 @@ extension APIHandler {
     func setActive(_ rawID: String, _ active: Bool) async throws -> Components.Schemas.TaskDefinition {
         let store = try taskStore()
         let id = try Self.objectID(rawID)
-        let outcome = try await client.withTransaction(logger: logger) { connection in
+        let outcome = try await change { connection, trail in
             let outcome = try await store.setActive(id, active, on: connection)
             if case .updated(let definition, changed: true) = outcome {
-                try await record(
+                try await trail.append(
                     audit(
                         active ? .taskDefinitionActivate : .taskDefinitionDeactivate, org: store.org,
                         entityType: "task_definition",
-                        entityID: id, metadata: ["task_id": definition.taskID, "version": definition.version]),
-                    on: connection)
+                        entityID: id, metadata: ["task_id": definition.taskID, "version": definition.version]))
             }
             return outcome
         }
@@ -113,7 +116,7 @@ extension APIHandler {
         let healthPath = body.health_path ?? "/health"
         guard healthPath.hasPrefix("/") else { throw TesseraError.unprocessable("health_path starts with /") }
         let store = try taskStore()
-        let registered = try await client.withTransaction(logger: logger) { connection -> TaskServiceRecord? in
+        let registered = try await change { connection, trail -> TaskServiceRecord? in
             guard try await store.get(definition, on: connection) != nil else {
                 throw TesseraError.unprocessable("no task definition \(body.task_definition_id)")
             }
@@ -121,11 +124,10 @@ extension APIHandler {
                 let service = try await store.registerService(
                     definition: definition, url: body.service_url, healthPath: healthPath, on: connection)
             else { return nil }
-            try await record(
+            try await trail.append(
                 audit(
                     .taskServiceRegister, org: store.org, entityType: "task_service", entityID: service.id,
-                    metadata: ["task_definition_id": Self.id(definition), "service_url": service.serviceURL]),
-                on: connection)
+                    metadata: ["task_definition_id": Self.id(definition), "service_url": service.serviceURL]))
             return service
         }
         guard let registered else { throw TesseraError.conflict("that service URL is registered for the definition") }
@@ -145,13 +147,12 @@ extension APIHandler {
     {
         let store = try taskStore()
         let id = try Self.objectID(input.path.id)
-        let removed = try await client.withTransaction(logger: logger) { connection -> Bool in
+        let removed = try await change { connection, trail -> Bool in
             guard let service = try await store.removeService(id, on: connection) else { return false }
-            try await record(
+            try await trail.append(
                 audit(
                     .taskServiceRemove, org: store.org, entityType: "task_service", entityID: id,
-                    metadata: ["service_url": service.serviceURL]),
-                on: connection)
+                    metadata: ["service_url": service.serviceURL]))
             return true
         }
         guard removed else { throw TesseraError.notFound("no such task service") }

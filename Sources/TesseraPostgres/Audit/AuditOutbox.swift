@@ -6,23 +6,27 @@ import TesseraCore
 /// Audit events of changes in an org's own database: written into that database's `audit_outbox` in the
 /// change's transaction, then moved to `audit_logs` by the relay (by event id, so a second delivery is a no-op).
 public enum AuditOutbox {
-    /// Writes `event` into the outbox of the database `connection` is in, in the caller's transaction.
-    public static func write(_ event: AuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
-        let json = try JSONText.encode(OutboxEvent(event))
+    /// Writes `event` (and the job state it carries to the jobs mirror) into the outbox of the database
+    /// `connection` is in, in the caller's transaction. Changes write through `OrgAuditTrail`.
+    static func write(
+        _ event: AuditEvent, job: JobMirror.Update?, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let json = try JSONText.encode(OutboxEvent(event, job: job))
         try await connection.query(
             "INSERT INTO audit_outbox (event_id, event) VALUES (\(event.eventID), \(json)::jsonb)", logger: logger)
     }
 
-    /// Up to `limit` undelivered events, oldest first.
+    /// Up to `limit` undelivered events, oldest first, each with the job state it carries.
     public static func pending(limit: Int, on connection: PostgresConnection, logger: Logger) async throws
-        -> [AuditEvent]
+        -> [(event: AuditEvent, job: JobMirror.Update?)]
     {
         let rows = try await connection.query(
             "SELECT event::text FROM audit_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT \(limit)",
             logger: logger)
-        var events: [AuditEvent] = []
+        var events: [(AuditEvent, JobMirror.Update?)] = []
         for try await text in rows.decode(String.self) {
-            events.append(try JSONDecoder().decode(OutboxEvent.self, from: Data(text.utf8)).event())
+            let stored = try JSONDecoder().decode(OutboxEvent.self, from: Data(text.utf8))
+            events.append((try stored.event(), stored.job))
         }
         return events
     }
@@ -48,8 +52,11 @@ struct OutboxEvent: Codable {
     var client_ip: String?
     var user_agent: String?
     var metadata: [String: String]
+    /// For the jobs mirror, not the audit log.
+    var job: JobMirror.Update?
 
-    init(_ e: AuditEvent) {
+    init(_ e: AuditEvent, job: JobMirror.Update?) {
+        self.job = job
         event_id = e.eventID
         org_id = e.org
         actor_kind = e.actorKind.rawValue

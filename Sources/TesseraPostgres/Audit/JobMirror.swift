@@ -4,8 +4,9 @@ import PostgresNIO
 import TesseraCore
 
 /// `jobs_meta` in the metadata database mirrors each org's jobs' statuses, so a platform admin can list jobs
-/// across orgs. It is kept by the audit relay: a job's create and transition events carry its status, and the
-/// relay applies them in the transaction that appends them, in outbox order, exactly once. The mirror is as
+/// across orgs. It is kept by the audit relay: a job's create and transition events carry an `Update` beside
+/// the audit record (typed; the audit metadata is the auditor's, not the mirror's), and the relay applies it in
+/// the transaction that appends the record, in outbox order, exactly once. The mirror is as
 /// current as the audit log (the relay's lag, shown by /readyz).
 public enum JobMirror {
     /// Every org's jobs from the mirror, by (created_at, job_id) after `after`: (org, job, pipeline version,
@@ -24,12 +25,27 @@ public enum JobMirror {
         ).collect().map { try $0.decode((UUID, UUID, UUID?, String, Date, Date, Date?).self) }
     }
 
-    static func apply(_ event: AuditEvent, on connection: PostgresConnection, logger: Logger) async throws {
-        guard event.entityType == "job", event.action == .jobCreate || event.action == .jobTransition,
-            let org = event.org, let job = event.entityID.flatMap(UUID.init(uuidString:)),
-            let status = event.metadata["status"].flatMap(JobStatus.init(rawValue:))
-        else { return }
-        let version = event.metadata["pipeline_version_id"].flatMap(UUID.init(uuidString:))
+    /// A job's state for the mirror, written to the outbox with the record of the change that made it.
+    public struct Update: Codable, Sendable, Equatable {
+        public var jobID: UUID
+        public var status: JobStatus
+        public var pipelineVersionID: UUID?
+
+        public init(jobID: UUID, status: JobStatus, pipelineVersionID: UUID? = nil) {
+            self.jobID = jobID
+            self.status = status
+            self.pipelineVersionID = pipelineVersionID
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case jobID = "job_id"
+            case status
+            case pipelineVersionID = "pipeline_version_id"
+        }
+    }
+
+    static func apply(_ update: Update, org: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        let (job, status, version) = (update.jobID, update.status, update.pipelineVersionID)
         try await connection.query(
             """
             INSERT INTO jobs_meta (org_id, job_id, pipeline_version_id, status, finished_at)

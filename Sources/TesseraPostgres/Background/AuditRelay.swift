@@ -27,9 +27,10 @@ public actor AuditRelay: Service {
         self.sweepInterval = sweepInterval
         self.logger = logger
         (wakes, waker) = AsyncStream.makeStream(of: UUID.self)
+        tenants.onAuditWritten { [waker] org in waker.yield(org) }
     }
 
-    /// An org's database has a new outbox event.
+    /// An org's database has a new outbox event (changes through `TenantDatabases.change` say so themselves).
     public nonisolated func wake(_ org: UUID) {
         waker.yield(org)
     }
@@ -128,13 +129,13 @@ public actor AuditRelay: Service {
                     }
                     if events.isEmpty { break }
                     try await metadata.withTransaction(logger: logger) { connection in
-                        for event in events {
-                            if try await AuditStore(logger: logger).append(event, on: connection) {
-                                try await JobMirror.apply(event, on: connection, logger: logger)
+                        for (event, job) in events {
+                            if try await AuditStore(logger: logger).append(event, on: connection), let job {
+                                try await JobMirror.apply(job, org: org, on: connection, logger: logger)
                             }
                         }
                     }
-                    let ids = events.map(\.eventID)
+                    let ids = events.map(\.event.eventID)
                     try await tenants.withConnection(org: org) {
                         try await AuditOutbox.markDelivered(ids, on: $0, logger: logger)
                     }

@@ -8,13 +8,11 @@ import TesseraCore
 /// whose pool was closed loses nothing, its counters just wait for the next claim.
 public struct LeaseReaper: Service {
     let tenants: TenantDatabases
-    let relay: AuditRelay
     let interval: Duration
     let logger: Logger
 
-    public init(tenants: TenantDatabases, relay: AuditRelay, interval: Duration, logger: Logger) {
+    public init(tenants: TenantDatabases, interval: Duration, logger: Logger) {
         self.tenants = tenants
-        self.relay = relay
         self.interval = interval
         self.logger = logger
     }
@@ -34,13 +32,10 @@ public struct LeaseReaper: Service {
     public func sweep() async -> Int {
         var total = 0
         for org in tenants.openOrgs {
-            let audit = AuditEvent(
-                org: org, actorKind: .system, actorDisplay: "lease reaper", action: .runLeaseExpire, entityType: "run")
             do {
                 let reaped = try await PredictionRepository(org: org, databases: tenants, logger: logger)
-                    .reapExpiredLeases(audit: audit)
+                    .reapExpiredLeases(by: AuditActor(kind: .system, display: "lease reaper"))
                 if reaped > 0 {
-                    relay.wake(org)
                     logger.info(
                         "expired leases returned to the queue", metadata: ["org": "\(org)", "items": "\(reaped)"])
                 }

@@ -61,7 +61,7 @@ public struct APIKeyStore: Sendable {
 
     /// Creates a key for `org` with `roleID`; returns the record and the key (its plaintext exists only here).
     public func create(
-        org: UUID, name: String, roleID: UUID, expiresAt: Date?, createdBy: Principal,
+        org: UUID, name: String, roleID: UUID, expiresAt: Date?, createdBy: Principal?,
         on connection: PostgresConnection
     ) async throws -> (APIKeyRecord, APIKey) {
         let key = APIKey.generate()
@@ -129,7 +129,7 @@ public struct APIKeyStore: Sendable {
     /// Replaces a live key by a new one with the same org, role and name; the old key stays valid for
     /// `grace` seconds (0: revoked at once). Call inside a transaction.
     public func rotate(
-        org: UUID, id: UUID, grace: Int, createdBy: Principal, on connection: PostgresConnection
+        org: UUID, id: UUID, grace: Int, createdBy: Principal?, on connection: PostgresConnection
     ) async throws -> (APIKeyRecord, APIKey)? {
         let rows = try await connection.query(
             """
@@ -164,8 +164,10 @@ public struct APIKeyStore: Sendable {
             "UPDATE api_keys SET last_used_at = greatest(last_used_at, \(time)) WHERE id = ANY(\(ids))", logger: logger)
     }
 
-    static func creator(_ principal: Principal) -> (keyID: UUID?, userID: UUID?) {
-        switch principal.kind {
+    /// Who made a key: a key, a user, or neither (the operator at the command line).
+    static func creator(_ principal: Principal?) -> (keyID: UUID?, userID: UUID?) {
+        guard let principal else { return (nil, nil) }
+        return switch principal.kind {
         case .platformAdmin(let id), .apiKey(let id): (id, nil)
         case .user(let id, _): (nil, id)
         }

@@ -43,14 +43,12 @@ public struct DatasetRepository: Sendable {
 
     /// Creates a dataset, with its audit event in the same transaction (the outbox); nil when the org has one
     /// of that name.
-    public func create(name: String, description: String?, fields: [String], createdBy: UUID?, audit: AuditEvent)
+    public func create(name: String, description: String?, fields: [String], createdBy: UUID?, by actor: AuditActor)
         async throws
         -> DatasetRecord?
     {
-        var event = audit
-        event.entityType = "dataset"
-        event.metadata["name"] = name
-        return try await databases.audited(org: org, event, logger: logger) { [logger] tx in
+        let event = actor.event(org: org, action: .datasetCreate, metadata: ["name": name])
+        return try await databases.audited(org: org, event, entityType: "dataset", logger: logger) { [logger] tx in
             let rows = try await tx.query(
                 """
                 INSERT INTO datasets (name, description, fields, created_by) VALUES (\(name), \(description), \(fields), \(createdBy))
@@ -73,11 +71,9 @@ public struct DatasetRepository: Sendable {
 
     /// Appends rows to a dataset in one transaction (all or none), with their audit event; returns the new
     /// row count, or nil when the org has no such dataset.
-    public func importRows(dataset: UUID, rows: [ImportedRow], audit: AuditEvent) async throws -> Int? {
-        var event = audit
-        event.entityType = "dataset"
-        event.metadata["rows"] = String(rows.count)
-        return try await databases.audited(org: org, event, logger: logger) { [logger] tx in
+    public func importRows(dataset: UUID, rows: [ImportedRow], by actor: AuditActor) async throws -> Int? {
+        let event = actor.event(org: org, action: .rowsImport, metadata: ["rows": String(rows.count)])
+        return try await databases.audited(org: org, event, entityType: "dataset", logger: logger) { [logger] tx in
             guard
                 let start = try await tx.query(
                     "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger

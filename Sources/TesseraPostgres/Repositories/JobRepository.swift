@@ -120,10 +120,10 @@ public struct JobRepository: Sendable {
         """
 
     /// A job for the signature: the live cached one (its hit count bumped; `cached` true) or a new PENDING one.
-    public func create(_ job: NewJob, createdBy: UUID?, audit: AuditEvent) async throws -> (
+    public func create(_ job: NewJob, createdBy: UUID?, by actor: AuditActor) async throws -> (
         job: JobRecord, cached: Bool
     ) {
-        try await transaction { tx in
+        try await change { tx, trail in
             let signature = Data(job.signature.digest)
             if let hit = try await tx.query(
                 """
@@ -135,9 +135,9 @@ public struct JobRepository: Sendable {
                     "UPDATE result_cache SET hits = hits + 1 WHERE input_signature = \(signature)", logger: logger)
                 try await Self.lock(hit, on: tx, logger: logger)
                 try await Self.appendEvent(hit, "cache_hit", ["signature": signature.hexString], on: tx, logger: logger)
-                var event = audit
-                event.action = .jobCacheHit
-                try await write(event, job: hit, on: tx)
+                try await trail.record(
+                    .jobCacheHit, by: actor, entityType: "job", entityID: hit,
+                    metadata: ["signature": job.signature.digest.hexString])
                 return (try await Self.job(hit, on: tx, logger: logger)!, true)
             }
             let id = try await tx.query(
@@ -152,10 +152,13 @@ public struct JobRepository: Sendable {
                 try await Self.insertFiles("job_inputs", job: id, job.inputs, on: tx, logger: logger)
             }
             try await Self.appendEvent(id, "created", ["status": JobStatus.pending.rawValue], on: tx, logger: logger)
-            var event = audit
-            event.metadata["status"] = JobStatus.pending.rawValue
-            event.metadata["pipeline_version_id"] = job.pipelineVersionID.uuidString.lowercased()
-            try await write(event, job: id, on: tx)
+            try await trail.record(
+                .jobCreate, by: actor, entityType: "job", entityID: id,
+                metadata: [
+                    "signature": job.signature.digest.hexString, "status": JobStatus.pending.rawValue,
+                    "pipeline_version_id": job.pipelineVersionID.uuidString.lowercased(),
+                ],
+                job: JobMirror.Update(jobID: id, status: .pending, pipelineVersionID: job.pipelineVersionID))
             return (try await Self.job(id, on: tx, logger: logger)!, false)
         }
     }
@@ -181,10 +184,10 @@ public struct JobRepository: Sendable {
 
     /// Moves the job along its status machine (409 for an illegal move); a COMPLETED job becomes the cached
     /// answer for its signature (replacing only an expired entry), unless its cache_seconds is 0.
-    public func transition(_ id: UUID, to status: JobStatus, error: String?, audit: AuditEvent) async throws
+    public func transition(_ id: UUID, to status: JobStatus, error: String?, by actor: AuditActor) async throws
         -> JobRecord
     {
-        try await transaction { tx in
+        try await change { tx, trail in
             guard let current = try await Self.lock(id, on: tx, logger: logger) else { throw Self.noSuchJob }
             guard current.canMove(to: status), current != status else { throw Self.illegal(current, status) }
             try await tx.query(
@@ -208,10 +211,10 @@ public struct JobRepository: Sendable {
             var data = ["from": current.rawValue, "to": status.rawValue]
             if let error { data["error"] = error }
             try await Self.appendEvent(id, "status", data, on: tx, logger: logger)
-            var event = audit
-            event.metadata["from"] = current.rawValue
-            event.metadata["status"] = status.rawValue
-            try await write(event, job: id, on: tx)
+            try await trail.record(
+                .jobTransition, by: actor, entityType: "job", entityID: id,
+                metadata: ["from": current.rawValue, "status": status.rawValue],
+                job: JobMirror.Update(jobID: id, status: status))
             return try await Self.job(id, on: tx, logger: logger)!
         }
     }
@@ -232,10 +235,11 @@ public struct JobRepository: Sendable {
     // MARK: task executions, logs, results
 
     /// A new attempt of a step (attempt = the step's last + 1); refused (409) once the job has finished.
-    public func createExecution(_ job: UUID, stepKey: String, taskDefinitionID: UUID?, audit: AuditEvent) async throws
+    public func createExecution(_ job: UUID, stepKey: String, taskDefinitionID: UUID?, by actor: AuditActor)
+        async throws
         -> TaskExecutionRecord
     {
-        try await transaction { tx in
+        try await change { tx, trail in
             guard let status = try await Self.lock(job, on: tx, logger: logger) else { throw Self.noSuchJob }
             guard !status.isTerminal else {
                 throw TesseraError.conflict("the job is \(status.rawValue); it takes no more executions")
@@ -256,20 +260,19 @@ public struct JobRepository: Sendable {
                     "attempt": String(execution.attempt),
                 ],
                 on: tx, logger: logger)
-            var event = audit
-            event.metadata["execution_id"] = id.uuidString.lowercased()
-            event.metadata["step_key"] = stepKey
-            try await write(event, job: job, on: tx)
+            try await trail.record(
+                .jobExecutionCreate, by: actor, entityType: "job", entityID: job,
+                metadata: ["execution_id": id.uuidString.lowercased(), "step_key": stepKey])
             return execution
         }
     }
 
     public func transitionExecution(
-        _ job: UUID, execution id: UUID, to status: JobStatus, error: String?, audit: AuditEvent
+        _ job: UUID, execution id: UUID, to status: JobStatus, error: String?, by actor: AuditActor
     ) async throws
         -> TaskExecutionRecord
     {
-        try await transaction { tx in
+        try await change { tx, trail in
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
                 let current = try await Self.execution(id, job: job, on: tx, logger: logger)
             else { throw Self.noSuchJob }
@@ -291,11 +294,11 @@ public struct JobRepository: Sendable {
                     "to": status.rawValue,
                 ],
                 on: tx, logger: logger)
-            var event = audit
-            event.metadata["execution_id"] = id.uuidString.lowercased()
-            event.metadata["from"] = current.status.rawValue
-            event.metadata["to"] = status.rawValue
-            try await write(event, job: job, on: tx)
+            try await trail.record(
+                .jobExecutionTransition, by: actor, entityType: "job", entityID: job,
+                metadata: [
+                    "execution_id": id.uuidString.lowercased(), "from": current.status.rawValue, "to": status.rawValue,
+                ])
             return try await Self.execution(id, job: job, on: tx, logger: logger)!
         }
     }
@@ -314,11 +317,11 @@ public struct JobRepository: Sendable {
 
     /// Appends log lines to an execution (one audit event for the batch; no timeline entry per line).
     public func appendLogs(
-        _ job: UUID, execution: UUID, _ entries: [(level: String, message: String)], audit: AuditEvent
+        _ job: UUID, execution: UUID, _ entries: [(level: String, message: String)], by actor: AuditActor
     ) async throws
         -> Int
     {
-        try await transaction { tx in
+        try await change { tx, trail in
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
                 try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
             else { throw Self.noSuchJob }
@@ -328,10 +331,9 @@ public struct JobRepository: Sendable {
                 SELECT \(execution), l, m FROM unnest(\(entries.map(\.level))::text[], \(entries.map(\.message))::text[]) WITH ORDINALITY AS t(l, m, n)
                 ORDER BY n
                 """, logger: logger)
-            var event = audit
-            event.metadata["execution_id"] = execution.uuidString.lowercased()
-            event.metadata["lines"] = String(entries.count)
-            try await write(event, job: job, on: tx)
+            try await trail.record(
+                .jobLogAppend, by: actor, entityType: "job", entityID: job,
+                metadata: ["execution_id": execution.uuidString.lowercased(), "lines": String(entries.count)])
             return entries.count
         }
     }
@@ -354,10 +356,10 @@ public struct JobRepository: Sendable {
         }
     }
 
-    public func addResult(_ job: UUID, execution: UUID, result: String, audit: AuditEvent) async throws
+    public func addResult(_ job: UUID, execution: UUID, result: String, by actor: AuditActor) async throws
         -> TaskResultRecord
     {
-        try await transaction { tx in
+        try await change { tx, trail in
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
                 try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
             else { throw Self.noSuchJob }
@@ -369,9 +371,9 @@ public struct JobRepository: Sendable {
                 job, "task_result",
                 ["execution_id": execution.uuidString.lowercased(), "result_id": id.uuidString.lowercased()],
                 on: tx, logger: logger)
-            var event = audit
-            event.metadata["execution_id"] = execution.uuidString.lowercased()
-            try await write(event, job: job, on: tx)
+            try await trail.record(
+                .jobResultAdd, by: actor, entityType: "job", entityID: job,
+                metadata: ["execution_id": execution.uuidString.lowercased()])
             return TaskResultRecord(id: id, result: stored, createdAt: created)
         }
     }
@@ -394,8 +396,8 @@ public struct JobRepository: Sendable {
     // MARK: outputs and comments
 
     /// Records an output file; 409 when the job already has an output of that name.
-    public func addOutput(_ job: UUID, _ file: JobFile, audit: AuditEvent) async throws -> JobRecord {
-        try await transaction { tx in
+    public func addOutput(_ job: UUID, _ file: JobFile, by actor: AuditActor) async throws -> JobRecord {
+        try await change { tx, trail in
             guard try await Self.lock(job, on: tx, logger: logger) != nil else { throw Self.noSuchJob }
             let taken = try await tx.query(
                 "SELECT EXISTS (SELECT 1 FROM job_outputs WHERE job_id = \(job) AND name = \(file.name))",
@@ -406,17 +408,16 @@ public struct JobRepository: Sendable {
             try await Self.insertFiles("job_outputs", job: job, [file], on: tx, logger: logger)
             try await Self.appendEvent(
                 job, "output_added", ["name": file.name, "uri": file.uri], on: tx, logger: logger)
-            var event = audit
-            event.metadata["name"] = file.name
-            try await write(event, job: job, on: tx)
+            try await trail.record(
+                .jobOutputAdd, by: actor, entityType: "job", entityID: job, metadata: ["name": file.name])
             return try await Self.job(job, on: tx, logger: logger)!
         }
     }
 
-    public func addComment(_ job: UUID, authorID: UUID?, authorDisplay: String?, body: String, audit: AuditEvent)
+    public func addComment(_ job: UUID, authorID: UUID?, authorDisplay: String?, body: String, by actor: AuditActor)
         async throws -> JobComment
     {
-        try await transaction { tx in
+        try await change { tx, trail in
             guard try await Self.lock(job, on: tx, logger: logger) != nil else { throw Self.noSuchJob }
             let (id, created) = try await tx.query(
                 """
@@ -426,9 +427,9 @@ public struct JobRepository: Sendable {
             ).collect()[0].decode((UUID, Date).self)
             try await Self.appendEvent(
                 job, "comment", ["comment_id": id.uuidString.lowercased()], on: tx, logger: logger)
-            var event = audit
-            event.metadata["comment_id"] = id.uuidString.lowercased()
-            try await write(event, job: job, on: tx)
+            try await trail.record(
+                .jobCommentAdd, by: actor, entityType: "job", entityID: job,
+                metadata: ["comment_id": id.uuidString.lowercased()])
             return JobComment(id: id, authorID: authorID, authorDisplay: authorDisplay, body: body, createdAt: created)
         }
     }
@@ -456,16 +457,11 @@ public struct JobRepository: Sendable {
         )
     }
 
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T
+    /// A change to the org's jobs with its audit records (`TenantDatabases.change`).
+    func change<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, OrgAuditTrail) async throws -> T)
+        async throws -> T
     {
-        try await databases.withTransaction(org: org, logger: logger, body)
-    }
-
-    func write(_ audit: AuditEvent, job: UUID, on tx: PostgresConnection) async throws {
-        var event = audit
-        event.entityType = "job"
-        event.entityID = job.uuidString.lowercased()
-        try await AuditOutbox.write(event, on: tx, logger: logger)
+        try await databases.change(org: org, logger: logger, body)
     }
 
     /// Locks the job's row (every change to a job goes through it, so its timeline stays dense); its status.

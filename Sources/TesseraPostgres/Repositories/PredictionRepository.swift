@@ -149,8 +149,8 @@ public struct PredictionRepository: Sendable {
     }
 
     /// Cancels a pending or running run (its work items stay as they are, for the record).
-    public func cancelRun(_ id: UUID, audit: AuditEvent) async throws -> CancelOutcome {
-        try await databases.withTransaction(org: org, logger: logger) { [logger] tx -> CancelOutcome in
+    public func cancelRun(_ id: UUID, by actor: AuditActor) async throws -> CancelOutcome {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail -> CancelOutcome in
             guard
                 let current = try await tx.query(
                     "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
@@ -159,9 +159,7 @@ public struct PredictionRepository: Sendable {
             guard current == "pending" || current == "running" else { return .finished(current) }
             try await tx.query(
                 "UPDATE prediction_runs SET status = 'cancelled', finished_at = now() WHERE id = \(id)", logger: logger)
-            var event = audit
-            event.entityID = id.uuidString.lowercased()
-            try await AuditOutbox.write(event, on: tx, logger: logger)
+            try await trail.record(.runCancel, by: actor, entityType: "run", entityID: id)
             guard let run = try await Self.run(id, on: tx, logger: logger) else { return .notFound }
             return .cancelled(run)
         }

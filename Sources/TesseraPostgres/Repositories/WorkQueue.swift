@@ -30,10 +30,10 @@ public struct SubmittedResult: Sendable {
 /// The work queue of a run: leases handed out with `FOR UPDATE SKIP LOCKED`, so no item goes to two workers.
 extension PredictionRepository {
     /// Leases up to `limit` pending items for `leaseSeconds`; expired leases of the run return to pending first.
-    public func claim(run: UUID, limit: Int, leaseSeconds: Int, audit: AuditEvent) async throws -> (
+    public func claim(run: UUID, limit: Int, leaseSeconds: Int, by actor: AuditActor) async throws -> (
         lease: UUID, expires: Date, items: [ClaimedItem]
     ) {
-        try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             guard
                 let (status, template) = try await tx.query(
                     "SELECT r.status::text, p.template FROM prediction_runs r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = \(run)",
@@ -44,9 +44,7 @@ extension PredictionRepository {
                 throw TesseraError.conflict("the run is \(status); it hands out no more work")
             }
             // Leases of this run that ran out go back to the queue first, audited as the reaper audits them.
-            var expired = audit
-            expired.action = .runLeaseExpire
-            try await Self.reap(run: run, audit: expired, on: tx, logger: logger)
+            try await Self.reap(run: run, by: actor, on: tx, trail: trail, logger: logger)
             let lease = UUID()
             let rows = try await tx.query(
                 """
@@ -69,19 +67,17 @@ extension PredictionRepository {
                 items.append(ClaimedItem(workItemID: id, rowID: rowID, prompt: prompt.render(Self.values(content))))
             }
             if !items.isEmpty {
-                var event = audit
-                event.entityID = run.uuidString.lowercased()
-                event.metadata["items"] = String(items.count)
-                event.metadata["lease_id"] = lease.uuidString.lowercased()
-                try await AuditOutbox.write(event, on: tx, logger: logger)
+                try await trail.record(
+                    .runClaim, by: actor, entityType: "run", entityID: run,
+                    metadata: ["items": String(items.count), "lease_id": lease.uuidString.lowercased()])
             }
             return (lease, expires, items)
         }
     }
 
     /// Extends the lease of every item it holds; returns how many.
-    public func heartbeat(run: UUID, lease: UUID, leaseSeconds: Int, audit: AuditEvent) async throws -> Int {
-        try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
+    public func heartbeat(run: UUID, lease: UUID, leaseSeconds: Int, by actor: AuditActor) async throws -> Int {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             let extended = try await tx.query(
                 """
                 UPDATE work_items SET lease_expires_at = now() + make_interval(secs => \(Double(leaseSeconds))), heartbeat_at = now()
@@ -89,11 +85,9 @@ extension PredictionRepository {
                 """, logger: logger
             ).collect().count
             if extended > 0 {
-                var event = audit
-                event.entityID = run.uuidString.lowercased()
-                event.metadata["items"] = String(extended)
-                event.metadata["lease_id"] = lease.uuidString.lowercased()
-                try await AuditOutbox.write(event, on: tx, logger: logger)
+                try await trail.record(
+                    .runHeartbeat, by: actor, entityType: "run", entityID: run,
+                    metadata: ["items": String(extended), "lease_id": lease.uuidString.lowercased()])
             }
             return extended
         }
@@ -102,8 +96,8 @@ extension PredictionRepository {
     /// Records results, all or none: each item must be leased by `lease` (or already finished by it: a resubmission
     /// is a no-op). Set-based: one locking read, one insert and one update however many results the batch holds.
     /// Returns how many were new.
-    public func submit(run: UUID, lease: UUID, results: [SubmittedResult], audit: AuditEvent) async throws -> Int {
-        try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
+    public func submit(run: UUID, lease: UUID, results: [SubmittedResult], by actor: AuditActor) async throws -> Int {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             let ids = results.map(\.workItemID)
             var states: [UUID: (status: String, holder: UUID?)] = [:]
             // Locked in id order, as every claim locks, so two batches cannot deadlock.
@@ -151,26 +145,27 @@ extension PredictionRepository {
                 UPDATE work_items w SET status = CASE WHEN t.ok THEN 'done' ELSE 'failed' END::work_item_status
                 FROM unnest(\(items)::uuid[], \(succeeded)::bool[]) AS t(item, ok) WHERE w.id = t.item
                 """, logger: logger)
-            var event = audit
-            event.entityID = run.uuidString.lowercased()
-            event.metadata["results"] = String(fresh.count)
-            try await AuditOutbox.write(event, on: tx, logger: logger)
+            try await trail.record(
+                .predictionSubmit, by: actor, entityType: "run", entityID: run,
+                metadata: ["results": String(fresh.count)])
             return fresh.count
         }
     }
 
     /// Returns expired leases of every run to the queue (the background reaper; claims also do this for their
     /// own run). Each run with items returned gets one audit event. Returns how many items went back.
-    public func reapExpiredLeases(audit: AuditEvent) async throws -> Int {
-        try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
-            try await Self.reap(run: nil, audit: audit, on: tx, logger: logger)
+    public func reapExpiredLeases(by actor: AuditActor) async throws -> Int {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
+            try await Self.reap(run: nil, by: actor, on: tx, trail: trail, logger: logger)
         }
     }
 
     /// Returns the expired leases of `run` (nil: of every run) to pending, skipping items a submission holds
     /// locked right now, with one audit event per run; returns how many items went back.
     @discardableResult
-    static func reap(run: UUID?, audit: AuditEvent, on tx: PostgresConnection, logger: Logger) async throws -> Int {
+    static func reap(run: UUID?, by actor: AuditActor, on tx: PostgresConnection, trail: OrgAuditTrail, logger: Logger)
+        async throws -> Int
+    {
         let rows = try await tx.query(
             """
             WITH expired AS (
@@ -185,11 +180,8 @@ extension PredictionRepository {
         var perRun: [UUID: Int] = [:]
         for row in rows { perRun[try row.decode(UUID.self), default: 0] += 1 }
         for (run, count) in perRun.sorted(by: { $0.key.uuidString < $1.key.uuidString }) {
-            var event = audit
-            event.eventID = UUID()
-            event.entityID = run.uuidString.lowercased()
-            event.metadata = ["items": String(count)]
-            try await AuditOutbox.write(event, on: tx, logger: logger)
+            try await trail.record(
+                .runLeaseExpire, by: actor, entityType: "run", entityID: run, metadata: ["items": String(count)])
         }
         return rows.count
     }

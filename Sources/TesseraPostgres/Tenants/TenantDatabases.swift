@@ -65,22 +65,6 @@ public final class TenantDatabases: Service, Sendable {
         return result
     }
 
-    /// Runs `body` in a transaction on the org's database and writes `audit` to its outbox in the same
-    /// transaction, with the entity id `body` returns beside its result; nil (and nothing written) when `body`
-    /// returns nil.
-    public func audited<T: Sendable>(
-        org: UUID, _ audit: AuditEvent, logger: Logger,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> (T, String)?
-    ) async throws -> T? {
-        try await withTransaction(org: org, logger: logger) { tx -> T? in
-            guard let (result, entityID) = try await body(tx) else { return nil }
-            var event = audit
-            event.entityID = entityID
-            try await AuditOutbox.write(event, on: tx, logger: logger)
-            return result
-        }
-    }
-
     /// Runs `body` in a transaction on the org's database (503 as `withConnection` when it does not answer).
     public func withTransaction<T: Sendable>(
         org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
@@ -211,6 +195,18 @@ public final class TenantDatabases: Service, Sendable {
             if connection.isClosed { race.finish(.failure(ConnectionLost())) }
             return nil
         }
+    }
+
+    /// Told of each org whose outbox a committed change wrote to (the audit relay).
+    private let auditListener = Mutex<(@Sendable (UUID) -> Void)?>(nil)
+
+    /// Calls `listener` with the org each time a change committed audit records to its outbox.
+    public func onAuditWritten(_ listener: @escaping @Sendable (UUID) -> Void) {
+        auditListener.withLock { $0 = listener }
+    }
+
+    func auditWritten(_ org: UUID) {
+        auditListener.withLock { $0 }?(org)
     }
 
     /// What to do when a connection in use closes, by connection.

@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import TesseraCore
+
+// One audited change per database. A change and its audit records commit together or not at all, through one
+// helper each: `TenantDatabases.change` for an org's database (records go to its outbox, the relay is woken
+// after commit) and `PostgresClient.auditedChange` for the metadata database (records go to `audit_logs`).
+// Only these helpers stamp a record's org and entity; the events callers hand in are never edited.
+
+/// The audit records of one change in an org's database: written to that database's outbox in the change's
+/// transaction, each stamped with the org.
+public struct OrgAuditTrail: Sendable {
+    public let org: UUID
+    let connection: PostgresConnection
+    let logger: Logger
+    let written: WriteFlag
+
+    /// Writes `event` with this org and, when given, its entity; `job` carries a job's new state to the jobs
+    /// mirror (typed, beside the record: the mirror never reads the record's metadata).
+    public func write(
+        _ event: AuditEvent, entityType: String? = nil, entityID: String? = nil, job: JobMirror.Update? = nil
+    ) async throws {
+        var stamped = event
+        stamped.org = org
+        if let entityType { stamped.entityType = entityType }
+        if let entityID { stamped.entityID = entityID }
+        try await AuditOutbox.write(stamped, job: job, on: connection, logger: logger)
+        written.set()
+    }
+
+    /// Writes the record of `action` by `actor`.
+    public func record(
+        _ action: AuditAction, by actor: AuditActor, entityType: String, entityID: UUID,
+        metadata: [String: String] = [:], job: JobMirror.Update? = nil
+    ) async throws {
+        try await write(
+            actor.event(
+                org: org, action: action, entityType: entityType, entityID: entityID.uuidString.lowercased(),
+                metadata: metadata),
+            job: job)
+    }
+}
+
+/// Whether a change wrote any record (shared by reference: the trail is copied into the change's closure).
+final class WriteFlag: Sendable {
+    private let flag = Mutex(false)
+    func set() { flag.withLock { $0 = true } }
+    var isSet: Bool { flag.withLock { $0 } }
+}
+
+extension TenantDatabases {
+    /// Runs `body` in a transaction on the org's database; the records it writes to `trail` commit with it,
+    /// and the audit relay is woken once they have.
+    public func change<T: Sendable>(
+        org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection, OrgAuditTrail) async throws -> T
+    ) async throws -> T {
+        let written = WriteFlag()
+        let result = try await withTransaction(org: org, logger: logger) { tx in
+            try await body(tx, OrgAuditTrail(org: org, connection: tx, logger: logger, written: written))
+        }
+        if written.isSet { auditWritten(org) }
+        return result
+    }
+
+    /// Runs `body` in a transaction on the org's database and writes `event` — stamped with the org, `entityType`
+    /// when given, and the entity id `body` returns beside its result — in the same transaction; nil (and
+    /// nothing written) when `body` returns nil.
+    public func audited<T: Sendable>(
+        org: UUID, _ event: AuditEvent, entityType: String? = nil, logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> (T, String)?
+    ) async throws -> T? {
+        try await change(org: org, logger: logger) { tx, trail -> T? in
+            guard let (result, entityID) = try await body(tx) else { return nil }
+            try await trail.write(event, entityType: entityType, entityID: entityID)
+            return result
+        }
+    }
+}
+
+/// The audit records of one change in the metadata database, appended in the change's transaction.
+public struct AuditTrail: Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+    /// `bench.skip_audit` (dev profile only): bench/audit's reference run writes no records.
+    let skip: Bool
+
+    public func append(_ event: AuditEvent) async throws {
+        if skip { return }
+        try await AuditStore(logger: logger).append(event, on: connection)
+    }
+}
+
+extension PostgresClient {
+    /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` commit with it.
+    /// A transaction whose connection closed under it is not rolled back by a query that would never answer
+    /// (PostgresNIO 1.33.2 never completes a query written to a just-closed channel): the server rolls it back.
+    public func auditedChange<T: Sendable>(
+        logger: Logger, skipAudit: Bool = false,
+        _ body: @escaping @Sendable (PostgresConnection, AuditTrail) async throws -> T
+    ) async throws -> T {
+        try await withConnection { connection in
+            _ = try await connection.query("BEGIN", logger: logger)
+            do {
+                let result = try await body(
+                    connection, AuditTrail(connection: connection, logger: logger, skip: skipAudit))
+                _ = try await connection.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                if !connection.isClosed {
+                    do {
+                        try await withDeadline(.seconds(5)) {
+                            _ = try await connection.query("ROLLBACK", logger: logger)
+                        }
+                    } catch {
+                        try? await connection.close()
+                    }
+                }
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraCore
+import TesseraPostgres
+
+/// An org's API keys — issue, revoke, rotate — written once for the HTTP API and the `tessera` CLI: a key
+/// carries one role the grantor could grant, its plaintext exists only in the answer, and each change commits
+/// with its audit record.
+public struct APIKeyAdministration: Sendable {
+    let metadata: PostgresClient
+    let logger: Logger
+    let skipAudit: Bool
+
+    public init(metadata: PostgresClient, logger: Logger, skipAudit: Bool = false) {
+        self.metadata = metadata
+        self.logger = logger
+        self.skipAudit = skipAudit
+    }
+
+    var membership: Membership { Membership(metadata: metadata, logger: logger, skipAudit: skipAudit) }
+
+    /// A new key named `name` with the role `role`, expiring at `expiresAt` (never when nil).
+    public func create(
+        org: UUID, name rawName: String, role: String, expiresAt: Date?, by grantor: Grantor, actor: AuditActor
+    ) async throws -> (APIKeyRecord, APIKey) {
+        let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count) else { throw TesseraError.unprocessable("name must be 1–200 characters") }
+        if let expiresAt, expiresAt <= Date() { throw TesseraError.unprocessable("expires_at must be in the future") }
+        return try await metadata.auditedChange(logger: logger, skipAudit: skipAudit) { [self] connection, trail in
+            let role = try await membership.grantableRoles(named: [role], org: org, by: grantor, on: connection)[0]
+            let (record, key) = try await APIKeyStore(logger: logger).create(
+                org: org, name: name, roleID: role.id, expiresAt: expiresAt, createdBy: grantor.principal,
+                on: connection)
+            try await trail.append(
+                actor.event(
+                    org: org, action: .apiKeyCreate, entityType: "api_key", entityID: Membership.id(record.id),
+                    metadata: ["name": name, "role": role.name, "prefix": key.displayPrefix]))
+            return (record, key)
+        }
+    }
+
+    public func list(org: UUID, after cursor: UUID?, limit: Int) async throws -> [APIKeyRecord] {
+        try await metadata.withConnection { [logger] in
+            try await APIKeyStore(logger: logger).list(org: org, after: cursor, limit: limit, on: $0)
+        }
+    }
+
+    public func get(org: UUID, id: UUID) async throws -> APIKeyRecord {
+        guard
+            let key = try await metadata.withConnection({ [logger] in
+                try await APIKeyStore(logger: logger).get(org: org, id: id, on: $0)
+            })
+        else { throw TesseraError.notFound("no such API key") }
+        return key
+    }
+
+    /// Revokes the key at once (404 when the org has no such key).
+    public func revoke(org: UUID, id: UUID, actor: AuditActor) async throws -> APIKeyRecord {
+        try await metadata.auditedChange(logger: logger, skipAudit: skipAudit) { [logger] connection, trail in
+            guard let revoked = try await APIKeyStore(logger: logger).revoke(org: org, id: id, on: connection) else {
+                throw TesseraError.notFound("no such API key")
+            }
+            try await trail.append(
+                actor.event(
+                    org: org, action: .apiKeyRevoke, entityType: "api_key", entityID: Membership.id(id),
+                    metadata: ["prefix": "\(APIKey.scheme)_\(revoked.prefix)"]))
+            return revoked
+        }
+    }
+
+    /// A replacement key with the same name and role; the old one keeps working for `grace` seconds (0–604800).
+    public func rotate(org: UUID, id: UUID, grace: Int, by grantor: Grantor, actor: AuditActor) async throws
+        -> (APIKeyRecord, APIKey)
+    {
+        guard (0...604_800).contains(grace) else { throw TesseraError.unprocessable("grace_seconds must be 0–604800") }
+        return try await metadata.auditedChange(logger: logger, skipAudit: skipAudit) { [self] connection, trail in
+            let store = APIKeyStore(logger: logger)
+            guard let old = try await store.get(org: org, id: id, on: connection) else {
+                throw TesseraError.notFound("no such API key")
+            }
+            // Rotating re-issues the key's role: the grantor must be able to grant it.
+            _ = try await membership.grantableRoles(named: [old.roleName], org: org, by: grantor, on: connection)
+            guard
+                let rotated = try await store.rotate(
+                    org: org, id: id, grace: grace, createdBy: grantor.principal, on: connection)
+            else { throw TesseraError.conflict("only a live key that was not rotated before can be rotated") }
+            try await trail.append(
+                actor.event(
+                    org: org, action: .apiKeyRotate, entityType: "api_key", entityID: Membership.id(id),
+                    metadata: ["replaced_by": Membership.id(rotated.0.id), "grace_seconds": String(grace)]))
+            return rotated
+        }
+    }
+}
