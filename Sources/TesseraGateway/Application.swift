@@ -84,14 +84,10 @@ func buildRouter(
     try APIHandler(
         system: SystemController(readiness: readiness, relay: relay, document: document, baseLogger: logger),
         orgs: OrgsController(
-            orgAdministration: OrgAdministration(metadata: client, box: box, logger: logger), client: client,
-            tenants: tenants, wakeProvisioner: wakeProvisioner, baseLogger: logger),
-        members: MembersController(
-            membership: Membership(metadata: client, logger: logger, skipAudit: skip), access: access,
-            baseLogger: logger),
+            client: client, box: box, tenants: tenants, wakeProvisioner: wakeProvisioner, baseLogger: logger),
+        members: MembersController(client: client, skipAuditForBenchmark: skip, access: access, baseLogger: logger),
         roles: RolesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
-        apiKeys: APIKeysController(
-            keys: APIKeyAdministration(metadata: client, logger: logger, skipAudit: skip), baseLogger: logger),
+        apiKeys: APIKeysController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         auth: AuthController(client: client, skipAuditForBenchmark: skip, access: access, baseLogger: logger),
         datasets: DatasetsController(tenants: tenants, baseLogger: logger),
         predictions: PredictionsController(tenants: tenants, baseLogger: logger),

@@ -24,7 +24,8 @@ struct Admin: AsyncParsableCommand {
             var outcome: PlatformAdminKeys.BootstrapResult?
             try await reportingErrors {
                 outcome = try await settings.database.withConnection(as: .admin, logger: logger) { connection in
-                    try await PlatformAdminKeys(logger: logger).bootstrap(on: connection)
+                    try await PlatformAdminKeys(logger: logger).bootstrap(
+                        by: .commandLine(osUser: currentOSUser()), on: connection)
                 }
             }
             guard let result = outcome else { return }

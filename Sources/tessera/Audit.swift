@@ -26,7 +26,7 @@ struct Audit: AsyncParsableCommand {
             let settings = try options.loadSettings().settings
             let logger = makeLogger(settings)
             let id = try org.map(parseOrgID)
-            let box = try options.secretBox(settings)
+            let box = try await options.secretBox(settings)
             var broken = false
             try await reportingErrors {
                 let verdict = try await settings.database.withConnection(as: .gateway, logger: logger) {

@@ -37,12 +37,13 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The master key's box: from the settings, or in the dev profile from `<data dir>/master-key`
-    /// (made on first use). The prod profile refuses to run without `TESSERA_MASTER_KEY`.
-    func secretBox(_ settings: Settings) throws -> SecretBox {
-        try SecretBox(masterKeyBase64: try masterKey(settings).value)
+    /// (made on first use, unless secrets sealed under another key exist). The prod profile refuses to run
+    /// without `TESSERA_MASTER_KEY`.
+    func secretBox(_ settings: Settings) async throws -> SecretBox {
+        try SecretBox(masterKeyBase64: try await masterKey(settings).value)
     }
 
-    func masterKey(_ settings: Settings) throws -> Secret {
+    func masterKey(_ settings: Settings) async throws -> Secret {
         if let key = settings.tenants.masterKey { return key }
         guard settings.profile == .dev else {
             throw ValidationError(
@@ -52,6 +53,22 @@ struct GlobalOptions: ParsableArguments {
         let path = "\(settings.paths.dataDir)/master-key"
         if let existing = try Self.read(path, required: false) {
             return Secret(existing.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        // A new key must not be made while secrets sealed under another exist: they could never be opened.
+        let sealed: Int
+        do {
+            sealed = try await settings.database.withConnection(as: .admin, logger: Logger(label: "tessera")) {
+                try await SealedSecrets.count(on: $0, logger: Logger(label: "tessera"))
+            }
+        } catch {
+            throw ValidationError(
+                "no master key (TESSERA_MASTER_KEY or \(path)), and the metadata database cannot say whether secrets are sealed under one (\(describeDatabaseError(error))); no key was made"
+            )
+        }
+        guard sealed == 0 else {
+            throw ValidationError(
+                "no master key (TESSERA_MASTER_KEY or \(path)), but \(sealed) secret(s) in the metadata database are sealed under one: set TESSERA_MASTER_KEY to that key (a checkout keeps it in .data/postgres.env); no new key was made"
+            )
         }
         try FileManager.default.createDirectory(atPath: settings.paths.dataDir, withIntermediateDirectories: true)
         let key = SecretBox.generateMasterKey()

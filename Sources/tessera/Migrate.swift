@@ -22,7 +22,7 @@ struct Migrate: AsyncParsableCommand {
         if status { return try await showStatus() }
         let settings = try options.loadSettings().settings
         let logger = makeLogger(settings)
-        let box = try options.secretBox(settings)
+        let box = try await options.secretBox(settings)
         var failures = 0
         try await reportingErrors {
             let report = try await TenantMigrations(settings: settings, box: box, logger: logger).run {
@@ -45,7 +45,8 @@ struct Migrate: AsyncParsableCommand {
     func showStatus() async throws {
         let settings = try options.loadSettings().settings
         let logger = makeLogger(settings)
-        let migrations = TenantMigrations(settings: settings, box: try options.secretBox(settings), logger: logger)
+        let migrations = TenantMigrations(
+            settings: settings, box: try await options.secretBox(settings), logger: logger)
         let meta = try migrations.metaMigrator()
         let results = try migrations.resultsMigrator()
         try await reportingErrors {

@@ -174,7 +174,7 @@ struct Tools: Sendable {
 func withTools(_ options: GlobalOptions, _ body: (Tools) async throws -> Void) async throws {
     let settings = try options.loadSettings().settings
     let logger = makeLogger(settings)
-    let box = try options.secretBox(settings)
+    let box = try await options.secretBox(settings)
     let client = PostgresClient(
         configuration: settings.database.clientConfiguration(as: .admin), backgroundLogger: logger)
     let runner = Task { await client.run() }

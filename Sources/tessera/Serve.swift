@@ -15,7 +15,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var settings = try options.loadSettings().settings
-        settings.tenants.masterKey = try options.masterKey(settings)
+        settings.tenants.masterKey = try await options.masterKey(settings)
         let logger = makeLogger(settings)
         logger.info(
             "starting gateway",

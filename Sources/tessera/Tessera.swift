@@ -9,6 +9,8 @@ struct Tessera: AsyncParsableCommand {
             Configuration comes from the environment (TESSERA_*), then ./.env, then config/tessera.yaml \
             (or --config), then defaults. `tessera config` shows the result, secrets as ***.
             """,
-        subcommands: [Serve.self, Migrate.self, Org.self, Server.self, Audit.self, Admin.self, Config.self]
+        subcommands: [
+            Serve.self, Migrate.self, Org.self, Member.self, Key.self, Server.self, Audit.self, Admin.self, Config.self,
+        ]
     )
 }

@@ -25,7 +25,9 @@ struct AccessFixture: Sendable {
 
     static func make(_ settings: Settings) async throws -> AccessFixture {
         try await settings.database.withConnection(as: .admin, logger: logger) { connection in
-            guard case .created(let platform) = try await PlatformAdminKeys(logger: logger).bootstrap(on: connection),
+            guard
+                case .created(let platform) = try await PlatformAdminKeys(logger: logger).bootstrap(
+                    by: .commandLine(osUser: "test"), on: connection),
                 let platformID = try await APIKeyStore(logger: logger).credential(
                     prefix: platform.prefix, on: connection)?.keyID
             else { throw TesseraError.internalError }
@@ -56,7 +58,10 @@ struct AccessFixture: Sendable {
     /// The platform admin key of a fresh metadata database.
     static func platformKey(_ settings: Settings) async throws -> APIKey {
         try await settings.database.withConnection(as: .admin, logger: logger) { connection in
-            guard case .created(let key) = try await PlatformAdminKeys(logger: logger).bootstrap(on: connection) else {
+            guard
+                case .created(let key) = try await PlatformAdminKeys(logger: logger).bootstrap(
+                    by: .commandLine(osUser: "test"), on: connection)
+            else {
                 throw TesseraError.internalError
             }
             return key

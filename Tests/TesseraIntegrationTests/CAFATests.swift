@@ -146,7 +146,7 @@ import Testing
             "--seed", "3",
         ])
 
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("cafa")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
@@ -247,7 +247,7 @@ import Testing
         """
 
     @Test func snapshotsSetsAndTheCAFASplit() async throws {
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("cafa-sets")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)

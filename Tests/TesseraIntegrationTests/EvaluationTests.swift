@@ -116,7 +116,7 @@ import Testing
 
     @Test func runMetricsEqualScikitLearnsAndAreStoredWithTheirOptions() async throws {
         let fixture = try #require(try ClassificationFixture.load().cases.first { $0.name == "random" })
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("evals")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
@@ -230,7 +230,7 @@ import Testing
 
     @Test func leaderboardRanksEveryEvaluatedRunByItsLatestEvaluation() async throws {
         let truth = ["a", "b", "a", "b", "a", "b", "a", "b"]
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("board")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)

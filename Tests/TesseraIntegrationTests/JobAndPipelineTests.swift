@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func taskDefinitionsAreValidatedImmutableAndSystemOnesReadOnly() async throws {
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("tasks")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
@@ -172,7 +172,7 @@ import Testing
     }
 
     @Test func pipelinesAreCheckedDAGsAndPublishedVersionsNeverChange() async throws {
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("pipelines")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
@@ -250,7 +250,7 @@ import Testing
     }
 
     @Test func jobsFollowTheirStatusMachineKeepATimelineAndAnswerFromTheCache() async throws {
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("jobs")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)

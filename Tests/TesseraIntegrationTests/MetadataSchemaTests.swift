@@ -77,11 +77,16 @@ import Testing
         try await TestDatabase.withFresh(migrated: true) { settings in
             try await settings.database.withConnection(as: .admin, logger: logger) { connection in
                 let keys = PlatformAdminKeys(logger: logger)
-                guard case .created(let key) = try await keys.bootstrap(on: connection) else {
+                guard
+                    case .created(let key) = try await keys.bootstrap(by: .commandLine(osUser: "test"), on: connection)
+                else {
                     Issue.record("first bootstrap must create a key")
                     return
                 }
-                guard case .exists(let prefix) = try await keys.bootstrap(on: connection) else {
+                guard
+                    case .exists(let prefix) = try await keys.bootstrap(
+                        by: .commandLine(osUser: "test"), on: connection)
+                else {
                     Issue.record("second bootstrap must find the key")
                     return
                 }

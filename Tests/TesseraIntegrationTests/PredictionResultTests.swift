@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func predictionsAreListedFilteredPagedAndExported() async throws {
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("listing")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
@@ -148,7 +148,7 @@ import Testing
     /// Expired leases go back to pending without any claim: the reaper sweeps the orgs with open pools,
     /// fixes the run's counters and audits what it returned.
     @Test func backgroundReaperReturnsExpiredLeases() async throws {
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("reaper")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)

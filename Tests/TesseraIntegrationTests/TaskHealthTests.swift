@@ -40,7 +40,7 @@ import Testing
         try await waitUntil(timeout: .seconds(10)) { port.withLock { $0 } != 0 }
         let url = "http://127.0.0.1:\(port.withLock { $0 })"
 
-        try await TenantTests().withEnv { env in
+        try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let org = try await env.provisioned("health")
             let app = try buildApplication(settings: env.settings, logger: Self.logger)

@@ -29,7 +29,7 @@ import Testing
 
     @Test func workloadRoutesAnswerEveryCallerExactly() async throws {
         let manyFailures: (inout Settings) -> Void = { $0.auth.maxFailures = 10_000 }
-        try await TenantTests().withEnv(configure: manyFailures) { env in
+        try await TenantEnv.with(configure: manyFailures) { env in
             let platform = try await AccessFixture.platformKey(env.settings)
             let orgA = try await env.provisioned("matrix-a")
             let orgB = try await env.provisioned("matrix-b")

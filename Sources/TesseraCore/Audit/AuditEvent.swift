@@ -63,6 +63,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case auditRetentionSet = "audit.retention_set"
     case databaseServerRegister = "database_server.register"
     case databaseServerDrain = "database_server.drain"
+    case platformAdminBootstrap = "platform_admin.bootstrap"
 }
 
 public enum AuditOutcome: String, Sendable, Codable {

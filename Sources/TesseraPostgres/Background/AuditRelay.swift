@@ -124,7 +124,7 @@ public actor AuditRelay: Service {
             do {
                 var total = 0
                 while true {
-                    let events = try await tenants.withConnection(org: org) {
+                    let events = try await tenants.withConnection(org: org, logger: logger) {
                         try await AuditOutbox.pending(limit: 500, on: $0, logger: logger)
                     }
                     if events.isEmpty { break }
@@ -136,7 +136,7 @@ public actor AuditRelay: Service {
                         }
                     }
                     let ids = events.map(\.event.eventID)
-                    try await tenants.withConnection(org: org) {
+                    try await tenants.withConnection(org: org, logger: logger) {
                         try await AuditOutbox.markDelivered(ids, on: $0, logger: logger)
                     }
                     total += events.count

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PostgresNIO
 import TesseraCore
@@ -17,8 +18,9 @@ public struct PlatformAdminKeys: Sendable {
         self.logger = logger
     }
 
-    /// Creates the first platform admin key unless a live one exists; safe to run concurrently.
-    public func bootstrap(on connection: PostgresConnection) async throws -> BootstrapResult {
+    /// Creates the first platform admin key unless a live one exists, with its audit record (by `actor`) in the
+    /// same transaction; safe to run concurrently.
+    public func bootstrap(by actor: AuditActor, on connection: PostgresConnection) async throws -> BootstrapResult {
         try await connection.withTransaction(logger: logger) { tx in
             try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.platformAdminBootstrap))", logger: logger)
             let existing = try await tx.query(
@@ -32,11 +34,18 @@ public struct PlatformAdminKeys: Sendable {
                 return .exists(displayPrefix: "\(APIKey.scheme)_\(existing)")
             }
             let key = APIKey.generate()
-            try await tx.query(
+            let id = try await tx.query(
                 """
                 INSERT INTO api_keys (platform_admin, prefix, key_hash, name)
                 VALUES (true, \(key.prefix), \(ByteBuffer(bytes: key.digest)), 'platform admin (bootstrap)')
-                """, logger: logger)
+                RETURNING id
+                """, logger: logger
+            ).collect()[0].decode(UUID.self)
+            try await AuditStore(logger: logger).append(
+                actor.event(
+                    org: nil, action: .platformAdminBootstrap, entityType: "api_key",
+                    entityID: id.uuidString.lowercased(), metadata: ["prefix": key.displayPrefix]),
+                on: tx)
             return .created(key)
         }
     }

@@ -143,7 +143,7 @@ public struct CAFARepository: Sendable {
     }
 
     public func ontology(_ id: UUID) async throws -> OntologyRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE id = \(id)", logger: logger
             )
@@ -152,7 +152,7 @@ public struct CAFARepository: Sendable {
     }
 
     func ontology(version: String) async throws -> OntologyRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE version = \(version)", logger: logger
             )
@@ -171,7 +171,7 @@ public struct CAFARepository: Sendable {
         _ select: String, after: (Date, UUID)?, limit: Int, _ decode: @escaping @Sendable (PostgresRow) throws -> T
     ) async throws -> [T] {
         let (afterTime, afterID) = (after?.0, after?.1)
-        return try await databases.withConnection(org: org) { [logger] connection in
+        return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 """
                 \(unescaped: select)
@@ -185,7 +185,7 @@ public struct CAFARepository: Sendable {
     /// A term of the snapshot (looked up by id or alternative id) with its ancestors, walked up the stored edges
     /// in the database; nil when the snapshot has no such term.
     public func term(_ term: String, ontology: UUID) async throws -> OntologyTermRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             let found = try await connection.query(
                 """
                 SELECT t.term, t.namespace, t.name, t.definition, t.obsolete FROM ontology_terms t
@@ -227,7 +227,7 @@ public struct CAFARepository: Sendable {
 
     /// Every term id and alternative id of the snapshot.
     public func knownTerms(ontology: UUID) async throws -> Set<String> {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var known = Set<String>()
             let stream = try await connection.query(
                 """
@@ -241,7 +241,8 @@ public struct CAFARepository: Sendable {
 
     /// The snapshot as the evaluator's term records (every term, obsolete ones included: the evaluator drops them).
     public func evaluationOntology(_ ontology: UUID) async throws -> CAFAOntology {
-        let records = try await databases.withConnection(org: org) { [logger] connection -> [CAFATermRecord] in
+        let records = try await databases.withConnection(org: org, logger: logger) {
+            [logger] connection -> [CAFATermRecord] in
             var parents: [String: [CAFAParentLink]] = [:]
             for try await (child, parent, relation) in try await connection.query(
                 "SELECT child, parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) ORDER BY child, relation, parent",

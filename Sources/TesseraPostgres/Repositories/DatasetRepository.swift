@@ -26,7 +26,7 @@ public struct DatasetRepository: Sendable {
     }
 
     public func list(after cursor: UUID?, limit: Int) async throws -> [DatasetRecord] {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             let rows = try await connection.query(
                 """
                 SELECT id, name, description, row_count, fields, created_at FROM datasets
@@ -61,7 +61,7 @@ public struct DatasetRepository: Sendable {
     }
 
     public func get(_ id: UUID) async throws -> DatasetRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT id, name, description, row_count, fields, created_at FROM datasets WHERE id = \(id)",
                 logger: logger

@@ -164,12 +164,14 @@ public struct JobRepository: Sendable {
     }
 
     public func job(_ id: UUID) async throws -> JobRecord? {
-        try await databases.withConnection(org: org) { [logger] in try await Self.job(id, on: $0, logger: logger) }
+        try await databases.withConnection(org: org, logger: logger) { [logger] in
+            try await Self.job(id, on: $0, logger: logger)
+        }
     }
 
     /// A page of jobs, oldest first, after the (created_at, id) cursor.
     public func jobs(status: JobStatus?, after: (Date, UUID)?, limit: Int) async throws -> [JobRecord] {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             let (afterTime, afterID) = (after?.0, after?.1)
             return try await connection.query(
                 """
@@ -220,7 +222,7 @@ public struct JobRepository: Sendable {
     }
 
     public func events(_ job: UUID, after: Int64, limit: Int) async throws -> [JobEvent]? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.exists(job, on: connection, logger: logger) else { return nil }
             return try await connection.query(
                 "SELECT seq, kind, data::text, created_at FROM job_events WHERE job_id = \(job) AND seq > \(after) ORDER BY seq LIMIT \(limit)",
@@ -304,7 +306,7 @@ public struct JobRepository: Sendable {
     }
 
     public func executions(_ job: UUID) async throws -> [TaskExecutionRecord]? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.exists(job, on: connection, logger: logger) else { return nil }
             return try await connection.query(
                 """
@@ -340,7 +342,7 @@ public struct JobRepository: Sendable {
 
     /// A page of an execution's log lines after the line id `after`; nil when the job has no such execution.
     public func logs(_ job: UUID, execution: UUID, after: Int64, limit: Int) async throws -> [TaskLogRecord]? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else {
                 return nil
             }
@@ -379,7 +381,7 @@ public struct JobRepository: Sendable {
     }
 
     public func results(_ job: UUID, execution: UUID) async throws -> [TaskResultRecord]? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else {
                 return nil
             }
@@ -435,7 +437,7 @@ public struct JobRepository: Sendable {
     }
 
     public func comments(_ job: UUID) async throws -> [JobComment]? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.exists(job, on: connection, logger: logger) else { return nil }
             return try await connection.query(
                 "SELECT id, author_id, author_display, body, created_at FROM job_comments WHERE job_id = \(job) ORDER BY created_at, id",

@@ -73,7 +73,7 @@ public struct PredictionRepository: Sendable {
     }
 
     public func models() async throws -> [ModelRecord] {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT id, name, source, library, description, created_at FROM models ORDER BY created_at, id",
                 logger: logger
@@ -95,7 +95,7 @@ public struct PredictionRepository: Sendable {
     }
 
     public func prompts() async throws -> [PromptRecord] {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT id, name, template, created_at FROM prompts ORDER BY created_at, id", logger: logger
             )
@@ -104,7 +104,7 @@ public struct PredictionRepository: Sendable {
     }
 
     public func prompt(_ id: UUID) async throws -> PromptRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT id, name, template, created_at FROM prompts WHERE id = \(id)", logger: logger
             )
@@ -113,7 +113,7 @@ public struct PredictionRepository: Sendable {
     }
 
     public func modelExists(_ id: UUID) async throws -> Bool {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query("SELECT EXISTS (SELECT 1 FROM models WHERE id = \(id))", logger: logger)
                 .collect()[0].decode(
                     Bool.self)
@@ -137,7 +137,7 @@ public struct PredictionRepository: Sendable {
     }
 
     public func run(_ id: UUID) async throws -> RunRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await Self.run(id, on: connection, logger: logger)
         }
     }

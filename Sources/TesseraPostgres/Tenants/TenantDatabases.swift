@@ -44,8 +44,9 @@ public final class TenantDatabases: Service, Sendable {
 
     /// Runs `body` on a connection to the org's database; 503 when none comes within the deadline or the
     /// database is unreachable.
+    /// `logger` is the caller's (a request's, with its id), for what happens to this piece of work.
     public func withConnection<T: Sendable>(
-        org: UUID, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let connection = try await acquire(org)
         let result: T
@@ -69,7 +70,7 @@ public final class TenantDatabases: Service, Sendable {
     public func withTransaction<T: Sendable>(
         org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await withConnection(org: org) { connection in
+        try await withConnection(org: org, logger: logger) { connection in
             try await connection.withTransaction(logger: logger) { try await body($0) }
         }
     }

@@ -86,7 +86,7 @@ extension CAFARepository {
     }
 
     public func evaluation(_ id: UUID) async throws -> CAFAEvaluationRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT \(unescaped: Self.evaluationColumns) FROM cafa_evaluations WHERE id = \(id)", logger: logger
             )

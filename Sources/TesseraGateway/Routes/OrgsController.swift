@@ -7,12 +7,15 @@ import TesseraProvisioning
 
 /// `/v1/orgs`: create orgs (provisioned in the background), list them, follow and retry provisioning.
 struct OrgsController: Controller {
-    let orgAdministration: OrgAdministration
     let client: PostgresClient
+    let box: SecretBox
     let tenants: TenantDatabases
     /// Tells this process's provisioning service that an org is waiting.
     let wakeProvisioner: @Sendable () -> Void
     let baseLogger: Logger
+
+    /// Made per request, so its lines carry the request's id.
+    var orgAdministration: OrgAdministration { OrgAdministration(metadata: client, box: box, logger: logger) }
 
     func createOrg(_ input: Operations.createOrg.Input) async throws -> Operations.createOrg.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }

@@ -95,7 +95,7 @@ extension PredictionRepository {
     }
 
     public func evaluation(_ id: UUID) async throws -> RunEvaluationRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT \(unescaped: Self.evaluationColumns) FROM run_evaluations WHERE id = \(id)", logger: logger
             )
@@ -106,7 +106,7 @@ extension PredictionRepository {
     /// A page of the run's evaluations, oldest first, after (created_at, id); nil when there is no such run.
     public func evaluations(run: UUID, after: (Date, UUID)?, limit: Int) async throws -> [RunEvaluationRecord]? {
         let (afterTime, afterID) = (after?.0, after?.1)
-        return try await databases.withConnection(org: org) { [logger] connection in
+        return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard
                 try await connection.query(
                     "SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger
@@ -127,7 +127,7 @@ extension PredictionRepository {
     /// Every evaluated run of the dataset by its latest evaluation, best first; nil when there is no such dataset.
     public func leaderboard(dataset: UUID, metric: LeaderboardMetric, limit: Int) async throws -> [LeaderboardEntry]? {
         let (name, ascending) = (metric.rawValue, metric.lowerIsBetter)
-        return try await databases.withConnection(org: org) { [logger] connection in
+        return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard
                 try await connection.query(
                     "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = \(dataset))", logger: logger

@@ -1,15 +1,20 @@
 import Foundation
 import Logging
+import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 import TesseraProvisioning
 
 /// `/v1/orgs/{org}/members`: who belongs to the org, with which roles (the rules are `Membership`'s, shared
 /// with the CLI).
-struct MembersController: Controller {
-    let membership: Membership
+struct MembersController: MetadataController {
+    let client: PostgresClient
+    let skipAuditForBenchmark: Bool
     let access: AccessServices
     let baseLogger: Logger
+
+    /// Made per request, so its lines carry the request's id.
+    var membership: Membership { Membership(metadata: client, logger: logger, skipAudit: skipAuditForBenchmark) }
 
     func listMembers(_ input: Operations.listMembers.Input) async throws -> Operations.listMembers.Output {
         let (tenant, _) = try current()

@@ -42,7 +42,7 @@ extension PredictionRepository {
     public func predictions(run: UUID, filter: PredictionFilter, after: UUID?, limit: Int) async throws
         -> [PredictionRecord]?
     {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard
                 try await connection.query(
                     "SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger

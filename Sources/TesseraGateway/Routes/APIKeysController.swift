@@ -1,14 +1,21 @@
 import Foundation
 import Logging
+import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 import TesseraProvisioning
 
 /// `/v1/orgs/{org}/api-keys`: issue, list, show, revoke and rotate an org's keys (the rules are
 /// `APIKeyAdministration`'s, shared with the CLI).
-struct APIKeysController: Controller {
-    let keys: APIKeyAdministration
+struct APIKeysController: MetadataController {
+    let client: PostgresClient
+    let skipAuditForBenchmark: Bool
     let baseLogger: Logger
+
+    /// Made per request, so its lines carry the request's id.
+    var keys: APIKeyAdministration {
+        APIKeyAdministration(metadata: client, logger: logger, skipAudit: skipAuditForBenchmark)
+    }
 
     func createAPIKey(_ input: Operations.createAPIKey.Input) async throws -> Operations.createAPIKey.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }

@@ -98,7 +98,7 @@ extension CAFARepository {
     }
 
     public func annotationSet(_ id: UUID) async throws -> TermSetRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT \(unescaped: Self.annotationSetColumns) FROM annotation_sets WHERE id = \(id)", logger: logger
             )
@@ -107,7 +107,7 @@ extension CAFARepository {
     }
 
     public func predictionSet(_ id: UUID) async throws -> TermSetRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT \(unescaped: Self.predictionSetColumns) FROM prediction_sets WHERE id = \(id)", logger: logger
             )
@@ -131,7 +131,7 @@ extension CAFARepository {
 
     /// target → terms from a query of (target, term) rows.
     func terms(_ query: PostgresQuery) async throws -> [String: [String]] {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var truth: [String: [String]] = [:]
             for try await (target, term) in try await connection.query(query, logger: logger).decode(
                 (String, String).self)
@@ -144,7 +144,7 @@ extension CAFARepository {
 
     /// The set's predictions as the evaluator's table.
     public func predictions(_ set: UUID) async throws -> CAFAPredictionTable {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var table = CAFAPredictionTable()
             for try await (target, terms, scores) in try await connection.query(
                 "SELECT target, terms, scores FROM prediction_scores WHERE set_id = \(set)", logger: logger
@@ -196,7 +196,7 @@ extension CAFARepository {
     }
 
     public func evaluationSet(_ id: UUID) async throws -> EvaluationSetRecord? {
-        try await databases.withConnection(org: org) { [logger] connection in
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(
                 "SELECT id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at FROM evaluation_sets WHERE id = \(id)",
                 logger: logger

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TesseraPostgres
+import Testing
+
+@testable import TesseraCore
+@testable import TesseraProvisioning
+
+/// A fresh metadata database with tenants prepared, a running metadata pool, and a provisioner: what the
+/// tenant, workload and job tests start from.
+struct TenantEnv: Sendable {
+    let settings: Settings
+    let client: PostgresClient
+    let box: SecretBox
+    var provisioner: Provisioner {
+        Provisioner(metadata: client, box: box, settings: settings, logger: TestDatabase.logger)
+    }
+
+    func createOrg(_ slug: String, server: String? = nil) async throws -> UUID {
+        try await client.withConnection {
+            try await OrgStore(logger: TestDatabase.logger).create(
+                slug: slug, name: slug, owner: nil, server: server, on: $0)!.id
+        }
+    }
+
+    func provisioned(_ slug: String) async throws -> UUID {
+        let org = try await createOrg(slug)
+        try await provisioner.provision(org)
+        #expect(try await status(org) == .ready)
+        return org
+    }
+
+    func status(_ org: UUID) async throws -> OrgStatus? {
+        try await client.withConnection { try await OrgStore(logger: TestDatabase.logger).get(org, on: $0)?.status }
+    }
+
+    func placement(_ org: UUID) async throws -> (OrgPlacement, ServerConnection, String) {
+        try await client.withConnection { connection in
+            let placement = try await OrgStore(logger: TestDatabase.logger).placement(org, on: connection)!
+            let server = try await ServerStore(box: box, logger: TestDatabase.logger).connection(
+                server: placement.serverID, tls: settings.database.tls, on: connection)!
+            return (placement, server, try box.open(placement.sealedPassword, for: org))
+        }
+    }
+
+    /// How many databases and roles named for this org exist on the server.
+    func footprint(_ org: UUID) async throws -> (databases: Int, roles: Int) {
+        let name = OrgDatabaseName(org: org).value
+        return try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
+            let d = try await connection.query(
+                "SELECT count(*)::int FROM pg_database WHERE datname = \(name)", logger: TestDatabase.logger
+            )
+            .collect()[0].decode(Int.self)
+            let r = try await connection.query(
+                "SELECT count(*)::int FROM pg_roles WHERE rolname = \(name)", logger: TestDatabase.logger
+            )
+            .collect()[0].decode(Int.self)
+            return (d, r)
+        }
+    }
+
+    /// A fresh metadata database with tenants prepared (`tune` adjusts its settings first), a running metadata
+    /// pool on it, for `body`.
+    static func with(configure tune: (inout Settings) -> Void = { _ in }, _ body: (TenantEnv) async throws -> Void)
+        async throws
+    {
+        try await TestDatabase.withFresh { base in
+            var settings = base
+            tune(&settings)
+            try await TestDatabase.prepareTenants(settings)
+            let client = PostgresClient(
+                configuration: settings.database.clientConfiguration(as: .gateway),
+                backgroundLogger: TestDatabase.logger)
+            let runner = Task { await client.run() }
+            defer { runner.cancel() }
+            try await body(TenantEnv(settings: settings, client: client, box: try TestDatabase.box(settings)))
+        }
+    }
+}
