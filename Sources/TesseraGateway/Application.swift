@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import OpenAPIHummingbird
+import OpenAPIRuntime
 import PostgresNIO
 import ServiceLifecycle
 import TesseraCore
@@ -98,7 +99,8 @@ func buildRouter(
         pipelines: PipelinesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         auditLogs: AuditLogsController(client: client, box: box, baseLogger: logger)
     )
-    .registerHandlers(on: router)
+    // Compact JSON (the runtime's default pretty-prints every response: more bytes and encoder work per request).
+    .registerHandlers(on: router, configuration: Configuration(jsonEncodingOptions: [.sortedKeys]))
     return router
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import OpenAPIRuntime
+import Synchronization
 import TesseraCore
 import Yams
 
@@ -129,11 +130,22 @@ struct RouteTable: Sendable {
         method + " /" + segments.map { $0.map(String.init) ?? "*" }.joined(separator: "/")
     }
 
-    /// The rule of the route the router matched (its endpoint path), or nil for no route.
+    /// The rule of the route the router matched (its endpoint path), or nil for no route. Looked up by the
+    /// endpoint as the router spells it, once per endpoint and method; then from `resolved` without splitting
+    /// or allocating (this runs on every request).
     func rule(endpoint: String?, method: String) -> Rule? {
         guard let endpoint else { return nil }
-        return rules[Self.key(Self.segments(endpoint), method)]
+        if let known = resolved.rules.withLock({ $0[endpoint]?[method] }) { return known }
+        let rule = rules[Self.key(Self.segments(endpoint), method)]
+        resolved.rules.withLock { $0[endpoint, default: [:]][method] = .some(rule) }
+        return rule
     }
+
+    /// Rules already looked up, by endpoint and method (nil inside: no rule).
+    final class Resolved: Sendable {
+        let rules = Mutex<[String: [String: Rule?]]>([:])
+    }
+    private let resolved = Resolved()
 
     /// The methods the contract defines for a concrete path, or nil when no template matches.
     func allowedMethods(for path: String) -> [String]? {

@@ -1,8 +1,9 @@
 import OpenAPIRuntime
 
 /// The generated `APIProtocol`: hands each operation to the controller of its route family. Nothing else
-/// happens here; a controller holds only its own dependencies (see `buildHandler`).
-struct APIHandler: APIProtocol {
+/// happens here; a controller holds only its own dependencies (see `buildRouter`). A class: the generated
+/// server captures it in every route, and a struct of fourteen controllers would be copied on each request.
+final class APIHandler: APIProtocol {
     let system: SystemController
     let orgs: OrgsController
     let members: MembersController
@@ -17,6 +18,38 @@ struct APIHandler: APIProtocol {
     let tasks: TasksController
     let pipelines: PipelinesController
     let auditLogs: AuditLogsController
+
+    init(
+        system: SystemController,
+        orgs: OrgsController,
+        members: MembersController,
+        roles: RolesController,
+        apiKeys: APIKeysController,
+        auth: AuthController,
+        datasets: DatasetsController,
+        predictions: PredictionsController,
+        evaluations: EvaluationsController,
+        cafa: CAFAController,
+        jobs: JobsController,
+        tasks: TasksController,
+        pipelines: PipelinesController,
+        auditLogs: AuditLogsController
+    ) {
+        self.system = system
+        self.orgs = orgs
+        self.members = members
+        self.roles = roles
+        self.apiKeys = apiKeys
+        self.auth = auth
+        self.datasets = datasets
+        self.predictions = predictions
+        self.evaluations = evaluations
+        self.cafa = cafa
+        self.jobs = jobs
+        self.tasks = tasks
+        self.pipelines = pipelines
+        self.auditLogs = auditLogs
+    }
 
     // MARK: System
 
