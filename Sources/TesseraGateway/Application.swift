@@ -5,6 +5,7 @@ import OpenAPIRuntime
 import PostgresNIO
 import ServiceLifecycle
 import TesseraCore
+import TesseraMail
 import TesseraPostgres
 import TesseraProvisioning
 
@@ -54,6 +55,10 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         services: [
             client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed,
             provisioning,
+            MailDelivery(
+                metadata: client, box: box, transport: try mailTransport(settings), sender: settings.mail.from,
+                maxAttempts: settings.mail.maxAttempts, retryBase: .seconds(settings.mail.retrySeconds),
+                pollInterval: .seconds(1), logger: logger),
             LeaseReaper(tenants: tenants, interval: .seconds(settings.work.reapSeconds), logger: logger),
             TaskHealthChecker(
                 metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
@@ -82,14 +87,17 @@ func buildRouter(
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
     router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
     let skip = settings.benchSkipAudit
+    let mailer = AccountMailer(box: box, publicURL: settings.mail.publicURL)
     try APIHandler(
         system: SystemController(readiness: readiness, relay: relay, document: document, baseLogger: logger),
         orgs: OrgsController(
-            client: client, box: box, tenants: tenants, wakeProvisioner: wakeProvisioner, baseLogger: logger),
-        members: MembersController(client: client, skipAuditForBenchmark: skip, access: access, baseLogger: logger),
+            client: client, box: box, mailer: mailer, tenants: tenants, wakeProvisioner: wakeProvisioner,
+            baseLogger: logger),
+        members: MembersController(client: client, skipAuditForBenchmark: skip, mailer: mailer, baseLogger: logger),
         roles: RolesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         apiKeys: APIKeysController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         auth: AuthController(client: client, skipAuditForBenchmark: skip, access: access, baseLogger: logger),
+        mail: MailController(client: client, box: box, baseLogger: logger),
         datasets: DatasetsController(tenants: tenants, baseLogger: logger),
         predictions: PredictionsController(tenants: tenants, baseLogger: logger),
         evaluations: EvaluationsController(tenants: tenants, baseLogger: logger),
@@ -110,4 +118,24 @@ func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, r
     router.add(middleware: ProblemMiddleware(routes: routes))
     router.add(
         middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes, importLimit: settings.http.maxImportBytes))
+}
+
+/// The mail transport the settings name: `.eml` files under `<data dir>/mail/`, or an SMTP server.
+public func mailTransport(_ settings: Settings) throws -> any MailTransport {
+    switch settings.mail.transport {
+    case .file:
+        return FileTransport(directory: "\(settings.paths.dataDir)/mail")
+    case .smtp:
+        let tls: SMTPConfiguration.TLSMode =
+            switch settings.mail.smtpTLS {
+            case .required: .required
+            case .opportunistic: .opportunistic
+            case .off: .off
+            }
+        return try SMTPTransport(
+            SMTPConfiguration(
+                host: settings.mail.smtpHost, port: settings.mail.smtpPort, tls: tls,
+                username: settings.mail.smtpUsername, password: settings.mail.smtpPassword,
+                caFile: settings.mail.smtpCAFile))
+    }
 }

@@ -18,8 +18,6 @@ public struct APIKeyAdministration: Sendable {
         self.skipAudit = skipAudit
     }
 
-    var membership: Membership { Membership(metadata: metadata, logger: logger, skipAudit: skipAudit) }
-
     /// A new key named `name` with the role `role`, expiring at `expiresAt` (never when nil).
     public func create(
         org: UUID, name rawName: String, role: String, expiresAt: Date?, by grantor: Grantor, actor: AuditActor
@@ -28,7 +26,8 @@ public struct APIKeyAdministration: Sendable {
         guard (1...200).contains(name.count) else { throw TesseraError.unprocessable("name must be 1–200 characters") }
         if let expiresAt, expiresAt <= Date() { throw TesseraError.unprocessable("expires_at must be in the future") }
         return try await metadata.auditedChange(logger: logger, skipAudit: skipAudit) { [self] connection, trail in
-            let role = try await membership.grantableRoles(named: [role], org: org, by: grantor, on: connection)[0]
+            let role = try await Membership.grantableRoles(
+                named: [role], org: org, by: grantor, on: connection, logger: logger)[0]
             let (record, key) = try await APIKeyStore(logger: logger).create(
                 org: org, name: name, roleID: role.id, expiresAt: expiresAt, createdBy: grantor.principal,
                 on: connection)
@@ -80,7 +79,8 @@ public struct APIKeyAdministration: Sendable {
                 throw TesseraError.notFound("no such API key")
             }
             // Rotating re-issues the key's role: the grantor must be able to grant it.
-            _ = try await membership.grantableRoles(named: [old.roleName], org: org, by: grantor, on: connection)
+            _ = try await Membership.grantableRoles(
+                named: [old.roleName], org: org, by: grantor, on: connection, logger: logger)
             guard
                 let rotated = try await store.rotate(
                     org: org, id: id, grace: grace, createdBy: grantor.principal, on: connection)

@@ -38,11 +38,13 @@ public enum Grantor: Sendable {
 /// audit record.
 public struct Membership: Sendable {
     let metadata: PostgresClient
+    let mailer: AccountMailer
     let logger: Logger
     let skipAudit: Bool
 
-    public init(metadata: PostgresClient, logger: Logger, skipAudit: Bool = false) {
+    public init(metadata: PostgresClient, mailer: AccountMailer, logger: Logger, skipAudit: Bool = false) {
         self.metadata = metadata
+        self.mailer = mailer
         self.logger = logger
         self.skipAudit = skipAudit
     }
@@ -55,33 +57,28 @@ public struct Membership: Sendable {
     public struct Added: Sendable {
         public let member: MemberRecord
         public let userCreated: Bool
-        /// For a new account without a password: the invitation, shown once.
-        public let invitation: SessionToken?
+        /// An invitation went to their mailbox (they have no password yet); else a notice did.
+        public let invited: Bool
     }
 
-    /// Adds the user of `email` (created if new; invited when new and without `passwordHash`) with `roles`.
-    public func add(
-        org: UUID, email rawEmail: String, passwordHash: String?, roles names: [String], by grantor: Grantor,
-        actor: AuditActor
-    ) async throws -> Added {
+    /// Adds the user of `email` (created if new) with `roles`. Nobody sets another person's password: a user
+    /// without one is mailed an invitation, one with a password a notice.
+    public func add(org: UUID, email rawEmail: String, roles names: [String], by grantor: Grantor, actor: AuditActor)
+        async throws -> Added
+    {
         let email = try EmailAddress.validated(rawEmail)
         return try await metadata.auditedChange(logger: logger, skipAudit: skipAudit) { [self] connection, trail in
             let members = MemberStore(logger: logger)
             try await members.lockOrg(org, on: connection)
-            let roles = try await grantableRoles(named: names, org: org, by: grantor, on: connection)
+            let roles = try await Self.grantableRoles(
+                named: names, org: org, by: grantor, on: connection, logger: logger)
             let users = UserStore(logger: logger)
-            let (user, created) = try await users.findOrCreate(email: email, passwordHash: passwordHash, on: connection)
+            let (user, created) = try await users.findOrCreate(email: email, passwordHash: nil, on: connection)
             guard
                 try await members.add(
                     org: org, user: user, roles: roles.map(\.id), invitedBy: grantor.userID, on: connection)
             else { throw TesseraError.conflict("\(email) is a member already; change their roles with PUT") }
-            var invitation: SessionToken?
-            if created && passwordHash == nil {
-                invitation = try await users.issueToken(
-                    user: user, kind: "invitation", lifetime: .seconds(7 * 24 * 3600), org: org,
-                    clientIP: nil, userAgent: actor.userAgent, on: connection
-                ).token
-            }
+            let invited = try await !users.hasPassword(user, on: connection)
             let member = try await member(user, org: org, on: connection)
             try await trail.append(
                 actor.event(
@@ -89,7 +86,10 @@ public struct Membership: Sendable {
                     metadata: [
                         "email": email, "roles": member.roles.joined(separator: ","), "user_created": String(created),
                     ]))
-            return Added(member: member, userCreated: created, invitation: invitation)
+            try await mailer.queueMembership(
+                user: user, email: email, org: org, roles: member.roles, by: actor, logger: logger, on: connection,
+                trail: trail)
+            return Added(member: member, userCreated: created, invited: invited)
         }
     }
 
@@ -101,7 +101,8 @@ public struct Membership: Sendable {
             let members = MemberStore(logger: logger)
             try await members.lockOrg(org, on: connection)
             let existing = try await changeableMember(user, org: org, by: grantor, on: connection)
-            let roles = try await grantableRoles(named: names, org: org, by: grantor, on: connection)
+            let roles = try await Self.grantableRoles(
+                named: names, org: org, by: grantor, on: connection, logger: logger)
             if existing.roles.contains(SystemRole.owner.rawValue),
                 !roles.contains(where: { $0.isSystem && $0.name == SystemRole.owner.rawValue })
             {
@@ -138,9 +139,9 @@ public struct Membership: Sendable {
     }
 
     /// The org's roles of these names, refused when together they hold a permission the grantor does not.
-    func grantableRoles(named names: [String], org: UUID, by grantor: Grantor, on connection: PostgresConnection)
-        async throws -> [RoleRecord]
-    {
+    static func grantableRoles(
+        named names: [String], org: UUID, by grantor: Grantor, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [RoleRecord] {
         guard !names.isEmpty else { throw TesseraError.unprocessable("give at least one role") }
         let all = try await RoleStore(logger: logger).roles(org: org, on: connection)
         let roles = try Set(names).sorted().map { name in

@@ -10,19 +10,21 @@ import TesseraPostgres
 public struct OrgAdministration: Sendable {
     let metadata: PostgresClient
     let box: SecretBox
+    let mailer: AccountMailer
     let logger: Logger
 
-    public init(metadata: PostgresClient, box: SecretBox, logger: Logger) {
+    public init(metadata: PostgresClient, box: SecretBox, mailer: AccountMailer, logger: Logger) {
         self.metadata = metadata
         self.box = box
+        self.mailer = mailer
         self.logger = logger
     }
 
-    /// A new org, in `provisioning` (a provisioner takes it from there), and the owner's invitation when the
-    /// owner's account is new.
+    /// A new org, in `provisioning` (a provisioner takes it from there). The owner, when named, is mailed an
+    /// invitation (an account without a password) or a notice; true when it was an invitation.
     public func create(
         name rawName: String, slug rawSlug: String?, ownerEmail: String?, server: String?, by actor: AuditActor
-    ) async throws -> (OrgRecord, SessionToken?) {
+    ) async throws -> (OrgRecord, ownerInvited: Bool) {
         let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...200).contains(name.count) else { throw TesseraError.unprocessable("name must be 1–200 characters") }
         let slug = rawSlug ?? OrgSlug.derive(from: name)
@@ -31,23 +33,14 @@ public struct OrgAdministration: Sendable {
                 "slug '\(slug)' must be 2–63 of a-z, 0-9 and -, starting with a letter or digit")
         }
         let email = try ownerEmail.map(EmailAddress.validated)
-        let (logger, box) = (logger, box)
-        return try await metadata.withTransaction(logger: logger) { connection -> (OrgRecord, SessionToken?) in
+        let (logger, box, mailer) = (logger, box, mailer)
+        return try await metadata.auditedChange(logger: logger) { connection, trail -> (OrgRecord, Bool) in
             if let server, try await !ServerStore(box: box, logger: logger).exists(name: server, on: connection) {
                 throw TesseraError.unprocessable("no database server named '\(server)'")
             }
-            var owner: UUID?
-            var invitation: SessionToken?
-            if let email {
-                let users = UserStore(logger: logger)
-                let (user, created) = try await users.findOrCreate(email: email, passwordHash: nil, on: connection)
-                owner = user
-                if created {
-                    invitation = try await users.issueToken(
-                        user: user, kind: "invitation", lifetime: .seconds(7 * 24 * 3600), clientIP: actor.clientIP,
-                        userAgent: actor.userAgent, on: connection
-                    ).token
-                }
+            let users = UserStore(logger: logger)
+            let owner = try await email.asyncMap {
+                try await users.findOrCreate(email: $0, passwordHash: nil, on: connection).0
             }
             guard
                 let org = try await OrgStore(logger: logger).create(
@@ -56,11 +49,15 @@ public struct OrgAdministration: Sendable {
             var details = ["name": name, "slug": slug]
             if let email { details["owner_email"] = email }
             if let server { details["database_server"] = server }
-            try await AuditStore(logger: logger).append(
+            try await trail.append(
                 actor.event(
-                    org: org.id, action: .orgCreate, entityType: "org", entityID: Self.id(org.id), metadata: details),
-                on: connection)
-            return (org, invitation)
+                    org: org.id, action: .orgCreate, entityType: "org", entityID: Self.id(org.id), metadata: details))
+            guard let owner, let email else { return (org, false) }
+            let invited = try await !users.hasPassword(owner, on: connection)
+            try await mailer.queueMembership(
+                user: owner, email: email, org: org.id, roles: [SystemRole.owner.rawValue], by: actor, logger: logger,
+                on: connection, trail: trail)
+            return (org, invited)
         }
     }
 
@@ -135,4 +132,11 @@ public struct OrgAdministration: Sendable {
     }
 
     static func id(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
 }

@@ -34,7 +34,7 @@ struct Member: AsyncParsableCommand {
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a member (a new account gets an invitation token, printed once).")
+            abstract: "Add a member (an account without a password is mailed an invitation, others a notice).")
         @OptionGroup var options: GlobalOptions
         @Argument(help: "The org's id.") var org: String
         @Argument(help: "The member's email.") var email: String
@@ -44,10 +44,10 @@ struct Member: AsyncParsableCommand {
             let id = try parseOrgID(org)
             try await withTools(options) { tools in
                 let added = try await tools.membership.add(
-                    org: try await tools.readyOrg(id), email: email, passwordHash: nil, roles: roles,
-                    by: .commandLine, actor: tools.actor)
-                print("\(added.member.email) added with \(added.member.roles.joined(separator: ","))")
-                if let invitation = added.invitation { print("invitation token (shown once): \(invitation.plaintext)") }
+                    org: try await tools.readyOrg(id), email: email, roles: roles, by: .commandLine, actor: tools.actor)
+                print(
+                    "\(added.member.email) added with \(added.member.roles.joined(separator: ",")); \(added.invited ? "an invitation" : "a notice") is queued for mail"
+                )
             }
         }
     }
@@ -90,7 +90,7 @@ struct Member: AsyncParsableCommand {
 }
 
 extension Tools {
-    var membership: Membership { Membership(metadata: client, logger: logger) }
+    var membership: Membership { Membership(metadata: client, mailer: mailer, logger: logger) }
     var keys: APIKeyAdministration { APIKeyAdministration(metadata: client, logger: logger) }
 
     /// The org's id when it exists and is ready (what the API requires of an org route too).

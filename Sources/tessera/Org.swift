@@ -18,17 +18,20 @@ struct Org: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Display name.") var name: String
         @Option(help: "URL-friendly name (default derived from the name).") var slug: String?
-        @Option(help: "Email of the owner (created if new; an invitation token is printed once).") var ownerEmail:
-            String?
+        @Option(
+            help: "Email of the owner (created if new; mailed an invitation, or a notice when they have a password).")
+        var ownerEmail: String?
         @Option(help: "Database server name (default the least loaded).") var server: String?
         @Flag(help: "Return once the org is recorded; a running gateway provisions it.") var noWait = false
 
         func run() async throws {
             try await withTools(options) { tools in
-                let (org, invitation) = try await tools.orgs.create(
+                let (org, invited) = try await tools.orgs.create(
                     name: name, slug: slug, ownerEmail: ownerEmail, server: server, by: tools.actor)
                 print("org \(org.id.uuidString.lowercased()) (\(org.slug)) created")
-                if let invitation { print("owner invitation token (shown once): \(invitation.plaintext)") }
+                if let ownerEmail {
+                    print("\(invited ? "an invitation" : "a notice") for \(ownerEmail) is queued for mail")
+                }
                 if noWait { return }
                 try await tools.provision(org.id)
             }
@@ -115,7 +118,9 @@ struct Tools: Sendable {
     let logger: Logger
 
     /// Org administration as the API does it, audited as this command line and OS user.
-    var orgs: OrgAdministration { OrgAdministration(metadata: client, box: box, logger: logger) }
+    var orgs: OrgAdministration { OrgAdministration(metadata: client, box: box, mailer: mailer, logger: logger) }
+    /// Mail the CLI's changes cause goes to the outbox; a running gateway delivers it.
+    var mailer: AccountMailer { AccountMailer(box: box, publicURL: settings.mail.publicURL) }
     var actor: AuditActor { .commandLine(osUser: currentOSUser()) }
 
     /// Provisions the org here (unless a gateway holds it), printing each step as it finishes.

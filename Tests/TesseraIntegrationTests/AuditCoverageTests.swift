@@ -62,7 +62,7 @@ import Testing
             struct Added: Decodable {
                 struct Member: Decodable { let user_id: String }
                 let member: Member
-                let invitation_token: String?
+                let invited: Bool
             }
             struct Role: Decodable { let id: String }
             struct Session: Decodable { let token: String }
@@ -88,7 +88,7 @@ import Testing
                 try await call(.post, "/v1/orgs/\(org)/members", #"{"email":"m@example.org","roles":["viewer"]}"#))
             let member = added.member.user_id
             #expect(try await call(.put, "/v1/orgs/\(org)/members/\(member)", #"{"roles":["editor"]}"#).status == .ok)
-            let invitation = try #require(added.invitation_token)
+            let invitation = try await TestMail.invitationToken(for: "m@example.org", settings)
             #expect(
                 try await call(
                     .post, "/v1/auth/invitations/accept",
@@ -206,7 +206,16 @@ import Testing
                         action: "org.purge", actorKind: "system", entityType: "org", entityID: org, outcome: "succeeded"
                     ),
                 ]
-            #expect(orgRecords == expectedInOrg, "\(orgRecords)")
+            // Mail: the owner's and the member's invitations queued with their changes, delivered by the system.
+            let mail = orgRecords.filter { $0.action.hasPrefix("mail.") }
+            #expect(
+                mail.map { "\($0.action) \($0.actorKind) \($0.outcome)" }.sorted() == [
+                    "mail.queue platform_admin succeeded", "mail.queue platform_admin succeeded",
+                    "mail.send system succeeded", "mail.send system succeeded",
+                ], "\(mail)")
+            let queued = mail.filter { $0.action == "mail.queue" }.map(\.entityID)
+            #expect(Set(queued) == Set(mail.filter { $0.action == "mail.send" }.map(\.entityID)), "\(mail)")
+            #expect(orgRecords.filter { !$0.action.hasPrefix("mail.") } == expectedInOrg, "\(orgRecords)")
             for expected in [
                 Record(
                     action: "invitation.accept", actorKind: "user", entityType: "user", entityID: member,

@@ -27,12 +27,19 @@ import Testing
         }
         let member: Member
         let user_created: Bool
-        let invitation_token: String?
+        let invited: Bool
     }
 
     /// A fixture plus a user `owner@example.test` who is org A's only owner, with `password`.
     func withApp(_ body: @escaping @Sendable (AccessFixture, any TestClientProtocol) async throws -> Void) async throws
     {
+        try await withApp { fixture, client, _ in try await body(fixture, client) }
+    }
+
+    /// The same, with the test's settings (to read its mail).
+    func withApp(
+        _ body: @escaping @Sendable (AccessFixture, any TestClientProtocol, Settings) async throws -> Void
+    ) async throws {
         try await TestDatabase.withFresh(migrated: true) { settings in
             let fixture = try await AccessFixture.make(settings)
             try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) { connection in
@@ -45,7 +52,7 @@ import Testing
                     org: fixture.orgA, user: user, roles: [owner.id], invitedBy: nil, on: connection)
             }
             let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
-            try await app.test(.router) { client in try await body(fixture, client) }
+            try await app.test(.router) { client in try await body(fixture, client, settings) }
         }
     }
 
@@ -108,7 +115,7 @@ import Testing
     }
 
     @Test func invitedMemberSetsAPasswordOnce() async throws {
-        try await withApp { fixture, client in
+        try await withApp { fixture, client, settings in
             let added = try await client.execute(
                 uri: "/v1/orgs/\(fixture.orgA)/members", method: .post,
                 headers: Self.json(bearer: fixture.adminA.plaintext),
@@ -117,7 +124,10 @@ import Testing
             let body = try JSONDecoder().decode(Added.self, from: Data(buffer: added.body))
             #expect(body.user_created)
             #expect(body.member.roles == ["editor"])
-            let invitation = try #require(body.invitation_token)
+            #expect(body.invited)
+            // The token is in the mailbox, never in the answer.
+            #expect(TestMail.tokens(in: String(buffer: added.body)).isEmpty)
+            let invitation = try await TestMail.invitationToken(for: "new@example.test", settings)
             let accept = #"{"token":"\#(invitation)","password":"a new long password"}"#
             try await client.execute(
                 uri: "/v1/auth/invitations/accept", method: .post, headers: Self.json(),
@@ -141,6 +151,82 @@ import Testing
         }
     }
 
+    /// The takeover this closes: an org admin who could set a new member's password (or read their invitation
+    /// from the answer) owned that account in every org it later joined. Now nobody sets another person's
+    /// password, the token goes only to the mailbox, and an invitation never re-keys an account.
+    @Test func anInviterCannotTakeOverAnAccount() async throws {
+        try await withApp { fixture, client, settings in
+            let asAdminA = Self.json(bearer: fixture.adminA.plaintext)
+            let membersA = "/v1/orgs/\(fixture.orgA)/members"
+            // Choosing the new member's password is refused, and nothing is created.
+            try await client.execute(
+                uri: membersA, method: .post, headers: asAdminA,
+                body: ByteBuffer(
+                    string: #"{"email":"victim@example.test","roles":["viewer"],"password":"chosen by the inviter"}"#)
+            ) { #expect($0.status == .badRequest) }
+            #expect(try await TestMail.messages(to: "victim@example.test", settings).isEmpty)
+            // Added without one: the answer carries no token; the mailbox does.
+            let added = try await client.execute(
+                uri: membersA, method: .post, headers: asAdminA,
+                body: ByteBuffer(string: #"{"email":"victim@example.test","roles":["viewer"]}"#))
+            #expect(added.status == .created)
+            #expect(TestMail.tokens(in: String(buffer: added.body)).isEmpty)
+            let fromA = try await TestMail.invitationToken(for: "victim@example.test", settings)
+            // Org B adds them too before they accept: a new invitation of its own.
+            let fromB = try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgB)/members", method: .post,
+                headers: Self.json(bearer: fixture.adminB.plaintext),
+                body: ByteBuffer(string: #"{"email":"victim@example.test","roles":["viewer"]}"#))
+            #expect(fromB.status == .created)
+            let tokenB = try await TestMail.invitationToken(for: "victim@example.test", settings)
+            #expect(tokenB != fromA)
+            // The person accepts org B's invitation from their mailbox.
+            try await client.execute(
+                uri: "/v1/auth/invitations/accept", method: .post, headers: Self.json(),
+                body: ByteBuffer(string: #"{"token":"\#(tokenB)","password":"the owner's own password"}"#)
+            ) { #expect($0.status == .noContent) }
+            // Org A's invitation, had it leaked, no longer sets a password: the account has one.
+            try await client.execute(
+                uri: "/v1/auth/invitations/accept", method: .post, headers: Self.json(),
+                body: ByteBuffer(string: #"{"token":"\#(fromA)","password":"the inviter's password"}"#)
+            ) { #expect($0.status == .unauthorized) }
+            #expect(try await login(client, "victim@example.test", "the inviter's password").status == .unauthorized)
+            #expect(try await login(client, "victim@example.test", "the owner's own password").status == .ok)
+            // Someone with a password who joins another org gets a notice, no token: they sign in as before.
+            let notice = try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgB)/members", method: .post,
+                headers: Self.json(bearer: fixture.adminB.plaintext),
+                body: ByteBuffer(string: #"{"email":"owner@example.test","roles":["viewer"]}"#))
+            #expect(try JSONDecoder().decode(Added.self, from: Data(buffer: notice.body)).invited == false)
+            let ownerMail = try await TestMail.messages(to: "owner@example.test", settings)
+            #expect(ownerMail.count == 1 && ownerMail[0].contains("X-Tessera-Kind: membership"))
+            #expect(TestMail.tokens(in: ownerMail.joined()).isEmpty)
+            #expect(try await login(client, "owner@example.test", Self.password).status == .ok)
+            // Platform admins see the outbox: what went to whom and how it fared, never a body or a token.
+            let outbox = try await client.execute(
+                uri: "/v1/mail?limit=10", method: .get, headers: Self.json(bearer: fixture.platform.plaintext))
+            #expect(outbox.status == .ok)
+            struct Outbox: Decodable {
+                struct Message: Decodable {
+                    let kind: String
+                    let recipient: String
+                    let status: String
+                }
+                let items: [Message]
+            }
+            let listed = try JSONDecoder().decode(Outbox.self, from: Data(buffer: outbox.body)).items
+            #expect(
+                listed.filter { $0.recipient == "victim@example.test" }.map(\.kind) == ["invitation", "invitation"])
+            #expect(listed.allSatisfy { $0.status == "sent" })
+            #expect(TestMail.tokens(in: String(buffer: outbox.body)).isEmpty)
+            try await client.execute(
+                uri: "/v1/mail", method: .get, headers: Self.json(bearer: fixture.adminA.plaintext)
+            ) {
+                #expect($0.status == .forbidden)
+            }
+        }
+    }
+
     @Test func escalationAttemptsAreRefused() async throws {
         try await withApp { fixture, client in
             let members = "/v1/orgs/\(fixture.orgA)/members"
@@ -148,7 +234,7 @@ import Testing
             try await client.execute(
                 uri: members, method: .post, headers: Self.json(bearer: fixture.adminA.plaintext),
                 body: ByteBuffer(
-                    string: #"{"email":"x@example.test","roles":["owner"],"password":"long enough password"}"#)
+                    string: #"{"email":"x@example.test","roles":["owner"]}"#)
             ) { #expect($0.status == .forbidden) }
             try await client.execute(
                 uri: "/v1/orgs/\(fixture.orgA)/roles", method: .post,
@@ -195,7 +281,7 @@ import Testing
             try await client.execute(
                 uri: members, method: .post, headers: asOwner,
                 body: ByteBuffer(
-                    string: #"{"email":"second@example.test","roles":["owner"],"password":"long enough password"}"#)
+                    string: #"{"email":"second@example.test","roles":["owner"]}"#)
             ) { #expect($0.status == .created) }
             try await client.execute(
                 uri: "\(members)/\(owner)", method: .put, headers: asOwner,

@@ -31,12 +31,14 @@ import Testing
                 }
                 let org: Org
                 let provisioning_url: String
-                let invitation_token: String?
+                let owner_invited: Bool?
             }
             let body = try JSONDecoder().decode(Created.self, from: Data(buffer: created.body))
             #expect(body.org.slug == "acme-labs")
             #expect(body.org.status == "provisioning")
-            #expect(body.invitation_token?.hasPrefix("tss_") == true)
+            #expect(body.owner_invited == true)
+            #expect(TestMail.tokens(in: String(buffer: created.body)).isEmpty)
+            #expect(try await TestMail.invitationToken(for: "ada@example.org", settings).hasPrefix("tss_"))
             // The background service provisions it.
             struct Journal: Decodable {
                 struct Step: Decodable {

@@ -64,6 +64,9 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case databaseServerRegister = "database_server.register"
     case databaseServerDrain = "database_server.drain"
     case platformAdminBootstrap = "platform_admin.bootstrap"
+    case mailQueue = "mail.queue"
+    case mailSend = "mail.send"
+    case mailFail = "mail.fail"
 }
 
 public enum AuditOutcome: String, Sendable, Codable {

@@ -79,7 +79,36 @@ public struct Settings: Sendable {
         public var healthFailures: Int
     }
 
+    /// Mail: an outbox in the metadata database, delivered by the gateway.
+    public struct Mail: Sendable {
+        public enum Transport: String, Sendable, CaseIterable {
+            /// Each message an `.eml` file under `<data dir>/mail/` (the dev default).
+            case file
+            case smtp
+        }
+        public enum SMTPTLS: String, Sendable, CaseIterable {
+            case required, opportunistic, off
+        }
+        public var transport: Transport
+        /// The From header (`Name <address>` or an address).
+        public var from: String
+        public var smtpHost: String
+        public var smtpPort: Int
+        public var smtpTLS: SMTPTLS
+        public var smtpUsername: String?
+        public var smtpPassword: Secret?
+        /// PEM certificate authorities to trust for the SMTP server (instead of the system's).
+        public var smtpCAFile: String?
+        /// Attempts before a message is given up (a 5xx refusal gives up at once).
+        public var maxAttempts: Int
+        /// The first retry's delay; each next one doubles, up to an hour.
+        public var retrySeconds: Int
+        /// The address people reach this gateway at, for links in mail.
+        public var publicURL: String
+    }
+
     public var profile: Profile
+    public var mail: Mail
     public var http: HTTP
     public var auth: Auth
     public var database: Database
@@ -174,6 +203,32 @@ public struct Settings: Sendable {
         SettingKey(
             "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
             help: "benchmark only: skip audit writes (dev profile only)"),
+        SettingKey(
+            "mail.transport", env: "TESSERA_MAIL_TRANSPORT", default: "file",
+            help: "file (each message an .eml under <data dir>/mail/) or smtp"),
+        SettingKey(
+            "mail.from", env: "TESSERA_MAIL_FROM", default: "Tessera <tessera@localhost>", help: "From header of mail"),
+        SettingKey("mail.smtp.host", env: "TESSERA_MAIL_SMTP_HOST", default: "127.0.0.1", help: "SMTP server"),
+        SettingKey("mail.smtp.port", env: "TESSERA_MAIL_SMTP_PORT", default: "587", help: "SMTP port"),
+        SettingKey(
+            "mail.smtp.tls", env: "TESSERA_MAIL_SMTP_TLS", default: "required",
+            help: "STARTTLS: required, opportunistic or off (off refuses a login)"),
+        SettingKey("mail.smtp.username", env: "TESSERA_MAIL_SMTP_USERNAME", default: nil, help: "SMTP login"),
+        SettingKey(
+            "mail.smtp.password", env: "TESSERA_MAIL_SMTP_PASSWORD", default: nil, secret: true,
+            help: "SMTP password (sent only over TLS)"),
+        SettingKey(
+            "mail.smtp.ca_file", env: "TESSERA_MAIL_SMTP_CA_FILE", default: nil,
+            help: "PEM CAs to trust for the SMTP server"),
+        SettingKey(
+            "mail.max_attempts", env: "TESSERA_MAIL_MAX_ATTEMPTS", default: "8",
+            help: "delivery attempts before a message fails"),
+        SettingKey(
+            "mail.retry_seconds", env: "TESSERA_MAIL_RETRY_SECONDS", default: "5",
+            help: "first retry delay (doubling, at most an hour)"),
+        SettingKey(
+            "mail.public_url", env: "TESSERA_MAIL_PUBLIC_URL", default: "http://127.0.0.1:8080",
+            help: "the gateway's address as mail names it"),
         SettingKey(
             "log.level", env: "TESSERA_LOG_LEVEL", default: "info",
             help: "trace, debug, info, notice, warning, error, critical"),

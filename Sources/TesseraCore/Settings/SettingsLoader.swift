@@ -105,6 +105,19 @@ public enum SettingsLoader {
         let reader = Reader(values: values)
         let settings = Settings(
             profile: try reader.choice("profile"),
+            mail: .init(
+                transport: try reader.choice("mail.transport"),
+                from: try reader.string("mail.from"),
+                smtpHost: try reader.string("mail.smtp.host"),
+                smtpPort: try reader.int("mail.smtp.port", in: 1...65535),
+                smtpTLS: try reader.choice("mail.smtp.tls"),
+                smtpUsername: reader.optional("mail.smtp.username"),
+                smtpPassword: reader.secret("mail.smtp.password"),
+                smtpCAFile: reader.optional("mail.smtp.ca_file"),
+                maxAttempts: try reader.int("mail.max_attempts", in: 1...100),
+                retrySeconds: try reader.int("mail.retry_seconds", in: 1...3600),
+                publicURL: try reader.string("mail.public_url")
+            ),
             http: .init(
                 host: try reader.string("http.host"),
                 port: try reader.int("http.port", in: 0...65535),
@@ -234,6 +247,11 @@ public enum SettingsLoader {
                 throw SettingsError.invalidValue(
                     key: path, source: raw(path)?.1 ?? .defaultValue, expected: "an identifier of a-z, 0-9 and _")
             }
+            return v
+        }
+
+        func optional(_ path: String) -> String? {
+            guard let (v, _) = raw(path), !v.isEmpty else { return nil }
             return v
         }
 

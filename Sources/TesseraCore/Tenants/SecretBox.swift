@@ -35,15 +35,30 @@ public struct SecretBox: Sendable {
     }
 
     public func seal(_ secret: String, for org: UUID) throws -> [UInt8] {
-        let box = try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: Self.associated(org))
-        return Array(box.combined!)
+        try seal(secret, bound: Self.associated(org))
     }
 
     public func open(_ sealed: [UInt8], for org: UUID) throws -> String {
+        try open(sealed, bound: Self.associated(org))
+    }
+
+    /// Seals `secret` bound to `label` (a mail body to its message id, say): it opens only with that label.
+    public func seal(_ secret: String, boundTo label: String) throws -> [UInt8] {
+        try seal(secret, bound: Data(label.utf8))
+    }
+
+    public func open(_ sealed: [UInt8], boundTo label: String) throws -> String {
+        try open(sealed, bound: Data(label.utf8))
+    }
+
+    func seal(_ secret: String, bound: Data) throws -> [UInt8] {
+        Array(try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: bound).combined!)
+    }
+
+    func open(_ sealed: [UInt8], bound: Data) throws -> String {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            return String(
-                decoding: try AES.GCM.open(box, using: key, authenticating: Self.associated(org)), as: UTF8.self)
+            return String(decoding: try AES.GCM.open(box, using: key, authenticating: bound), as: UTF8.self)
         } catch {
             throw BoxError.cannotOpen
         }

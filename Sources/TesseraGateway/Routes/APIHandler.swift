@@ -2,7 +2,7 @@ import OpenAPIRuntime
 
 /// The generated `APIProtocol`: hands each operation to the controller of its route family. Nothing else
 /// happens here; a controller holds only its own dependencies (see `buildRouter`). A class: the generated
-/// server captures it in every route, and a struct of fourteen controllers would be copied on each request.
+/// server captures it in every route, and a struct of fifteen controllers would be copied on each request.
 final class APIHandler: APIProtocol {
     let system: SystemController
     let orgs: OrgsController
@@ -10,6 +10,7 @@ final class APIHandler: APIProtocol {
     let roles: RolesController
     let apiKeys: APIKeysController
     let auth: AuthController
+    let mail: MailController
     let datasets: DatasetsController
     let predictions: PredictionsController
     let evaluations: EvaluationsController
@@ -26,6 +27,7 @@ final class APIHandler: APIProtocol {
         roles: RolesController,
         apiKeys: APIKeysController,
         auth: AuthController,
+        mail: MailController,
         datasets: DatasetsController,
         predictions: PredictionsController,
         evaluations: EvaluationsController,
@@ -41,6 +43,7 @@ final class APIHandler: APIProtocol {
         self.roles = roles
         self.apiKeys = apiKeys
         self.auth = auth
+        self.mail = mail
         self.datasets = datasets
         self.predictions = predictions
         self.evaluations = evaluations
@@ -166,6 +169,12 @@ final class APIHandler: APIProtocol {
     func acceptInvitation(_ input: Operations.acceptInvitation.Input) async throws -> Operations.acceptInvitation.Output
     {
         try await auth.acceptInvitation(input)
+    }
+
+    // MARK: Mail
+
+    func listMail(_ input: Operations.listMail.Input) async throws -> Operations.listMail.Output {
+        try await mail.listMail(input)
     }
 
     // MARK: Datasets

@@ -10,11 +10,13 @@ import TesseraProvisioning
 struct MembersController: MetadataController {
     let client: PostgresClient
     let skipAuditForBenchmark: Bool
-    let access: AccessServices
+    let mailer: AccountMailer
     let baseLogger: Logger
 
     /// Made per request, so its lines carry the request's id.
-    var membership: Membership { Membership(metadata: client, logger: logger, skipAudit: skipAuditForBenchmark) }
+    var membership: Membership {
+        Membership(metadata: client, mailer: mailer, logger: logger, skipAudit: skipAuditForBenchmark)
+    }
 
     func listMembers(_ input: Operations.listMembers.Input) async throws -> Operations.listMembers.Output {
         let (tenant, _) = try current()
@@ -24,21 +26,12 @@ struct MembersController: MetadataController {
     func addMember(_ input: Operations.addMember.Input) async throws -> Operations.addMember.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let (tenant, principal) = try current()
-        _ = try EmailAddress.validated(body.email)  // a bad address is refused before a password is hashed
-        var passwordHash: String?
-        if let password = body.password {
-            try AccessServices.checkStrength(password)
-            passwordHash = try await access.hash(password)
-        }
         let added = try await membership.add(
-            org: tenant.orgID, email: body.email, passwordHash: passwordHash, roles: body.roles,
-            by: .principal(principal), actor: auditActor())
+            org: tenant.orgID, email: body.email, roles: body.roles, by: .principal(principal), actor: auditActor())
         return .created(
             .init(
                 body: .json(
-                    .init(
-                        member: Self.schema(added.member), user_created: added.userCreated,
-                        invitation_token: added.invitation?.plaintext))))
+                    .init(member: Self.schema(added.member), user_created: added.userCreated, invited: added.invited))))
     }
 
     func setMemberRoles(_ input: Operations.setMemberRoles.Input) async throws -> Operations.setMemberRoles.Output {

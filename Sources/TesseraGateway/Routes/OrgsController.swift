@@ -9,17 +9,20 @@ import TesseraProvisioning
 struct OrgsController: Controller {
     let client: PostgresClient
     let box: SecretBox
+    let mailer: AccountMailer
     let tenants: TenantDatabases
     /// Tells this process's provisioning service that an org is waiting.
     let wakeProvisioner: @Sendable () -> Void
     let baseLogger: Logger
 
     /// Made per request, so its lines carry the request's id.
-    var orgAdministration: OrgAdministration { OrgAdministration(metadata: client, box: box, logger: logger) }
+    var orgAdministration: OrgAdministration {
+        OrgAdministration(metadata: client, box: box, mailer: mailer, logger: logger)
+    }
 
     func createOrg(_ input: Operations.createOrg.Input) async throws -> Operations.createOrg.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let (org, invitation) = try await orgAdministration.create(
+        let (org, ownerInvited) = try await orgAdministration.create(
             name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server,
             by: auditActor())
         wakeProvisioner()
@@ -28,7 +31,7 @@ struct OrgsController: Controller {
                 body: .json(
                     .init(
                         org: Self.schema(org), provisioning_url: "/v1/orgs/\(Self.id(org.id))/provisioning",
-                        invitation_token: invitation?.plaintext))))
+                        owner_invited: body.owner_email == nil ? nil : ownerInvited))))
     }
 
     func listOrgs(_ input: Operations.listOrgs.Input) async throws -> Operations.listOrgs.Output {

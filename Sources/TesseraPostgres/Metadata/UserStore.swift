@@ -128,14 +128,26 @@ public struct UserStore: Sendable {
     }
 
     /// Consumes a live invitation token: returns its user, and revokes the token.
+    /// Uses up a live invitation; its user, unless that user has a password already (an invitation never
+    /// re-keys an account: the token is used up all the same).
     public func consumeInvitation(digest: [UInt8], on connection: PostgresConnection) async throws -> UUID? {
         let rows = try await connection.query(
             """
-            UPDATE tokens SET revoked_at = now()
-            WHERE token_hash = \(ByteBuffer(bytes: digest)) AND kind = 'invitation' AND revoked_at IS NULL AND expires_at > now()
-            RETURNING user_id
+            UPDATE tokens t SET revoked_at = now() FROM users u
+            WHERE t.token_hash = \(ByteBuffer(bytes: digest)) AND t.kind = 'invitation' AND t.revoked_at IS NULL
+              AND t.expires_at > now() AND u.id = t.user_id
+            RETURNING t.user_id, u.password_hash IS NULL
             """, logger: logger)
-        return try await rows.collect().first?.decode(UUID.self)
+        guard let (user, passwordless) = try await rows.collect().first?.decode((UUID, Bool).self), passwordless else {
+            return nil
+        }
+        return user
+    }
+
+    public func hasPassword(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query(
+            "SELECT password_hash IS NOT NULL FROM users WHERE id = \(user)", logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
     }
 
     public func recordLogin(user: UUID, on connection: PostgresConnection) async throws {
