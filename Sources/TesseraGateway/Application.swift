@@ -96,7 +96,8 @@ func buildRouter(
         members: MembersController(client: client, skipAuditForBenchmark: skip, mailer: mailer, baseLogger: logger),
         roles: RolesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         apiKeys: APIKeysController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
-        auth: AuthController(client: client, skipAuditForBenchmark: skip, access: access, baseLogger: logger),
+        auth: AuthController(
+            client: client, skipAuditForBenchmark: skip, access: access, mailer: mailer, baseLogger: logger),
         mail: MailController(client: client, box: box, baseLogger: logger),
         datasets: DatasetsController(tenants: tenants, baseLogger: logger),
         predictions: PredictionsController(tenants: tenants, baseLogger: logger),

@@ -88,6 +88,35 @@ public struct AccountMailer: Sendable {
                 """)
     }
 
+    /// A password-reset token (30 minutes, once).
+    func passwordReset(to email: String, user: UUID, token: SessionToken, expires: Date) -> OutgoingMail {
+        OutgoingMail(
+            kind: "password_reset", org: nil, user: user, recipient: email, subject: "Reset your Tessera password",
+            body: """
+                Someone (we hope you) asked to reset the password of your Tessera account.
+
+                To choose a new one (12 characters or more), send it with this token within 30 minutes:
+
+                  curl -X POST \(publicURL)/v1/auth/password-reset/confirm \\
+                       -H 'Content-Type: application/json' \\
+                       -d '{"token":"\(token.plaintext)","password":"<your new password>"}'
+
+                It works once and expires \(Self.stamp(expires)); every session of the account ends when it is
+                used. If you did not ask for this, ignore this message: your password stays as it is.
+                """)
+    }
+
+    /// The answer to a reset request for an address without an account (the requester is told nothing).
+    func noAccount(to email: String) -> OutgoingMail {
+        OutgoingMail(
+            kind: "password_reset", org: nil, user: nil, recipient: email, subject: "Reset your Tessera password",
+            body: """
+                Someone asked to reset the password of a Tessera account for this address, but there is no
+                account for it. If it was you, perhaps you signed up with another address. If it was not, ignore
+                this message.
+                """)
+    }
+
     static func stamp(_ date: Date) -> String {
         date.ISO8601Format(.iso8601.year().month().day().time(includingFractionalSeconds: false)) + " UTC"
     }

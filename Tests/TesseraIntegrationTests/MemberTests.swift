@@ -227,6 +227,62 @@ import Testing
         }
     }
 
+    /// A reset is asked for alike for any address; the token reaches only the mailbox, works once within 30
+    /// minutes, and using it ends every session of the account.
+    @Test func aPasswordResetGoesByMailWorksOnceAndEndsEverySession() async throws {
+        try await withApp { fixture, client, settings in
+            let session = try JSONDecoder().decode(
+                Session.self, from: Data(buffer: try await login(client, "owner@example.test", Self.password).body)
+            ).token
+            func request(_ email: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/v1/auth/password-reset", method: .post, headers: Self.json(),
+                    body: ByteBuffer(string: #"{"email":"\#(email)"}"#))
+            }
+            let known = try await request("OWNER@example.test")
+            let unknown = try await request("nobody@example.test")
+            #expect(known.status == .accepted && unknown.status == .accepted)
+            #expect(known.body == unknown.body)
+            _ = try await request("owner@example.test")  // asked twice within a minute: one message
+            let mailbox = try await TestMail.messages(to: "owner@example.test", settings)
+            #expect(mailbox.count == 1)
+            let token = try #require(TestMail.tokens(in: mailbox.joined()).first)
+            let nobody = try await TestMail.messages(to: "nobody@example.test", settings)
+            #expect(nobody.count == 1 && nobody[0].contains("there is no") && TestMail.tokens(in: nobody[0]).isEmpty)
+
+            func confirm(_ token: String, _ password: String) async throws -> HTTPResponse.Status {
+                try await client.execute(
+                    uri: "/v1/auth/password-reset/confirm", method: .post, headers: Self.json(),
+                    body: ByteBuffer(string: #"{"token":"\#(token)","password":"\#(password)"}"#)
+                ).status
+            }
+            #expect(try await confirm(token, "short") == .unprocessableContent)
+            #expect(
+                try await confirm("tss_" + String(repeating: "x", count: 43), "a brand new password") == .unauthorized)
+            #expect(try await confirm(token, "a brand new password") == .noContent)
+            #expect(try await confirm(token, "yet another password") == .unauthorized)  // once
+            try await waitUntil {
+                try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: Self.json(bearer: session)) {
+                    $0.status
+                } == .unauthorized
+            }
+            #expect(try await login(client, "owner@example.test", Self.password).status == .unauthorized)
+            #expect(try await login(client, "owner@example.test", "a brand new password").status == .ok)
+            let actions = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await $0.query(
+                    "SELECT action FROM audit_logs WHERE action LIKE 'password_reset.%' ORDER BY seq",
+                    logger: TestDatabase.logger
+                ).collect().map { try $0.decode(String.self) }
+            }
+            #expect(
+                actions == [
+                    "password_reset.request", "password_reset.request", "password_reset.request",
+                    "password_reset.complete",
+                ])
+            _ = fixture
+        }
+    }
+
     @Test func escalationAttemptsAreRefused() async throws {
         try await withApp { fixture, client in
             let members = "/v1/orgs/\(fixture.orgA)/members"

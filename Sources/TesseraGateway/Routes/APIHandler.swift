@@ -154,6 +154,18 @@ final class APIHandler: APIProtocol {
 
     // MARK: Auth
 
+    func requestPasswordReset(_ input: Operations.requestPasswordReset.Input) async throws
+        -> Operations.requestPasswordReset.Output
+    {
+        try await auth.requestPasswordReset(input)
+    }
+
+    func confirmPasswordReset(_ input: Operations.confirmPasswordReset.Input) async throws
+        -> Operations.confirmPasswordReset.Output
+    {
+        try await auth.confirmPasswordReset(input)
+    }
+
     func login(_ input: Operations.login.Input) async throws -> Operations.login.Output {
         try await auth.login(input)
     }

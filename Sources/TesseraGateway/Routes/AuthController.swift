@@ -3,13 +3,46 @@ import Logging
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
+import TesseraProvisioning
 
-/// `/v1/auth`: log in and out with a session token, see who you are, accept an invitation.
+/// `/v1/auth`: log in and out with a session token, see who you are, accept an invitation, reset a password.
 struct AuthController: MetadataController {
     let client: PostgresClient
     let skipAuditForBenchmark: Bool
     let access: AccessServices
+    let mailer: AccountMailer
     let baseLogger: Logger
+
+    var passwordReset: PasswordReset { PasswordReset(metadata: client, mailer: mailer, logger: logger) }
+
+    func requestPasswordReset(_ input: Operations.requestPasswordReset.Input) async throws
+        -> Operations.requestPasswordReset.Output
+    {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        try access.authenticator.checkLimit(RequestScope.info)
+        try await passwordReset.request(
+            email: body.email, actor: AuditActor.fromRequest(kind: .user, id: nil, display: nil))
+        return .accepted(.init())
+    }
+
+    func confirmPasswordReset(_ input: Operations.confirmPasswordReset.Input) async throws
+        -> Operations.confirmPasswordReset.Output
+    {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let info = RequestScope.info
+        try access.authenticator.checkLimit(info)
+        try AccessServices.checkStrength(body.password)
+        guard let token = SessionToken.parse(body.token) else {
+            throw await access.authenticator.fail(.malformed, info: info, presented: nil)
+        }
+        let hash = try await access.hash(body.password)
+        guard
+            try await passwordReset.confirm(
+                token: token, passwordHash: hash,
+                actor: { AuditActor.fromRequest(kind: .user, id: $0, display: nil) })
+        else { throw await access.authenticator.fail(.unknown, info: info, presented: nil) }
+        return .noContent(.init())
+    }
 
     func login(_ input: Operations.login.Input) async throws -> Operations.login.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }

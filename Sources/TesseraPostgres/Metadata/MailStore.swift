@@ -140,5 +140,20 @@ public struct MailStore: Sendable {
         }
     }
 
+    /// Whether a message of `kind` to `recipient` was queued within `window` (so a flood of requests sends one).
+    public func queuedRecently(
+        kind: String, to recipient: String, within window: Duration, on connection: PostgresConnection
+    )
+        async throws -> Bool
+    {
+        let seconds = Double(window.components.seconds)
+        return try await connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM mail_outbox WHERE recipient = \(recipient) AND kind = \(kind)
+                           AND created_at > now() - make_interval(secs => \(seconds)))
+            """, logger: logger
+        ).collect()[0].decode(Bool.self)
+    }
+
     static func binding(_ id: UUID) -> String { "tessera-mail:\(id.uuidString.lowercased())" }
 }

@@ -144,6 +144,30 @@ public struct UserStore: Sendable {
         return user
     }
 
+    /// Uses up a live password-reset token; its user.
+    public func consumePasswordReset(digest: [UInt8], on connection: PostgresConnection) async throws -> UUID? {
+        try await connection.query(
+            """
+            UPDATE tokens SET revoked_at = now()
+            WHERE token_hash = \(ByteBuffer(bytes: digest)) AND kind = 'password_reset' AND revoked_at IS NULL
+              AND expires_at > now()
+            RETURNING user_id
+            """, logger: logger
+        ).collect().first?.decode(UUID.self)
+    }
+
+    /// Ends every session of the user and revokes their other live reset tokens; how many sessions ended.
+    @discardableResult
+    public func revokeSessions(of user: UUID, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
+            """
+            UPDATE tokens SET revoked_at = now()
+            WHERE user_id = \(user) AND kind IN ('session', 'password_reset') AND revoked_at IS NULL
+            RETURNING kind = 'session'
+            """, logger: logger
+        ).collect().filter { try $0.decode(Bool.self) }.count
+    }
+
     public func hasPassword(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
         try await connection.query(
             "SELECT password_hash IS NOT NULL FROM users WHERE id = \(user)", logger: logger
