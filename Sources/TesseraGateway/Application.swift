@@ -85,7 +85,10 @@ func buildRouter(
     let router = Router(context: AppRequestContext.self)
     addRequestChain(to: router, settings: settings, routes: document.routes)
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
-    router.add(middleware: AccessMiddleware(routes: document.routes, authenticator: access.authenticator, orgs: orgs))
+    router.add(
+        middleware: AccessMiddleware(
+            routes: document.routes, authenticator: access.authenticator, orgs: orgs,
+            trustedProxies: settings.http.trustedProxies))
     let skip = settings.benchSkipAudit
     let mailer = AccountMailer(box: box, publicURL: settings.mail.publicURL)
     try APIHandler(

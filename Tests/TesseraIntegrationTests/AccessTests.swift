@@ -315,6 +315,26 @@ import Testing
         }
     }
 
+    /// Argon2 work is bounded: at most `limit` at once, `queue` waiting, the rest refused at once.
+    @Test func passwordWorkRunsWithBoundedConcurrency() async throws {
+        let gate = WorkGate(limit: 1, queue: 1, busy: "busy")
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    do {
+                        try await gate.run { try await Task.sleep(for: .milliseconds(200)) }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 2 && outcomes.filter { !$0 }.count == 1)
+        #expect(gate.peak == 1)
+    }
+
     @Test func repeatedFailuresFromOneAddressAreAnswered429() async throws {
         try await TestDatabase.withFresh(migrated: true) { base in
             var tuned = base
@@ -332,14 +352,24 @@ import Testing
                         #expect($0.status == .unauthorized)
                     }
                 }
-                // Now even a valid key from that address waits.
+                // Another bad key from that address waits...
                 try await client.execute(
-                    uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                    uri: uri, method: .get,
+                    headers: AccessFixture.bearer(AccessFixture.wrongSecret(for: fixture.adminA))
                 ) { response in
                     #expect(response.status == .tooManyRequests)
                     #expect(response.headers[.contentType] == "application/problem+json")
                     #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 > 0)
                 }
+                // ...but a valid key is never refused for what others sent from the same address.
+                try await client.execute(
+                    uri: uri, method: .get, headers: AccessFixture.bearer(fixture.adminA.plaintext)
+                ) { #expect($0.status == .ok) }
+                // Password attempts are limited too (per address and per account).
+                try await client.execute(
+                    uri: "/v1/auth/login", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"email":"someone@example.test","password":"wrong password 1"}"#)
+                ) { #expect($0.status == .tooManyRequests) }
             }
         }
     }

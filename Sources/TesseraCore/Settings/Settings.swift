@@ -14,6 +14,8 @@ public struct Settings: Sendable {
         /// Graceful shutdown's bound: requests still running then are cancelled, and the process exits
         /// within a few seconds more whatever it still waits for.
         public var shutdownSeconds: Int
+        /// Proxies whose `X-Forwarded-For` names the client (none by default: the peer is the client).
+        public var trustedProxies: TrustedProxies
     }
 
     public struct Database: Sendable {
@@ -145,6 +147,9 @@ public struct Settings: Sendable {
         SettingKey(
             "http.shutdown_seconds", env: "TESSERA_HTTP_SHUTDOWN_SECONDS", default: "10",
             help: "graceful shutdown bound, in seconds"),
+        SettingKey(
+            "http.trusted_proxies", env: "TESSERA_HTTP_TRUSTED_PROXIES", default: "",
+            help: "addresses or CIDR blocks whose X-Forwarded-For names the client"),
         SettingKey("database.host", env: "TESSERA_DB_HOST", default: "127.0.0.1", help: "metadata database host"),
         SettingKey("database.port", env: "TESSERA_DB_PORT", default: "54329", help: "metadata database port"),
         SettingKey("database.name", env: "TESSERA_DB_NAME", default: "tessera_meta", help: "metadata database name"),

@@ -123,7 +123,8 @@ public enum SettingsLoader {
                 port: try reader.int("http.port", in: 0...65535),
                 maxBodyBytes: try reader.int("http.max_body_bytes", in: 1...Int(Int32.max)),
                 maxImportBytes: try reader.int("http.max_import_bytes", in: 1...Int(Int32.max)),
-                shutdownSeconds: try reader.int("http.shutdown_seconds", in: 1...3600)
+                shutdownSeconds: try reader.int("http.shutdown_seconds", in: 1...3600),
+                trustedProxies: try reader.proxies("http.trusted_proxies")
             ),
             auth: .init(
                 maxFailures: try reader.int("auth.max_failures", in: 1...1_000_000),
@@ -248,6 +249,15 @@ public enum SettingsLoader {
                     key: path, source: raw(path)?.1 ?? .defaultValue, expected: "an identifier of a-z, 0-9 and _")
             }
             return v
+        }
+
+        func proxies(_ path: String) throws -> TrustedProxies {
+            let (v, source) = raw(path) ?? ("", .defaultValue)
+            guard let proxies = TrustedProxies(v) else {
+                throw SettingsError.invalidValue(
+                    key: path, source: source, expected: "IP addresses or CIDR blocks, comma-separated")
+            }
+            return proxies
         }
 
         func optional(_ path: String) -> String? {

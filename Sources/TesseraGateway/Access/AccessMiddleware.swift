@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import PostgresNIO
@@ -24,6 +25,9 @@ struct AccessMiddleware: RouterMiddleware {
     let routes: RouteTable
     let authenticator: Authenticator
     let orgs: OrgStatusLookup
+    /// Whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
+    var trustedProxies: TrustedProxies = .none
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -31,8 +35,10 @@ struct AccessMiddleware: RouterMiddleware {
         guard let rule = routes.rule(endpoint: context.endpointPath, method: request.method.rawValue) else {
             return try await next(request, context)  // no such route: the router answers 404/405
         }
+        let client = trustedProxies.client(
+            peer: context.clientAddress, forwardedFor: request.headers[Self.forwardedFor])
         let info = RequestInfo(
-            requestID: context.requestID, clientAddress: context.clientAddress, userAgent: request.headers[.userAgent])
+            requestID: context.requestID, clientAddress: client, userAgent: request.headers[.userAgent])
         let scope = RequestScope(info: info, logger: context.logger)
         return try await RequestScope.$current.withValue(scope) {
             try await check(rule, scope: scope, request, context: context, next: next)

@@ -31,16 +31,31 @@ struct Authenticator: Sendable {
         case unavailable = "credential store unavailable"
     }
 
+    /// The request's principal. Valid credentials are never refused because other requests from the same
+    /// address failed: the address's failures only turn this request's own failure into a 429 (not recorded
+    /// one by one while the address is over the limit).
     func authenticate(_ request: Request, info: RequestInfo) async throws -> Principal {
-        try checkLimit(info)
         switch await verify(request.headers[.authorization]) {
         case .success(let principal):
             return principal
         case .failure(.unavailable):
             throw TesseraError.unavailable("credentials cannot be checked now: the metadata database is unreachable")
         case .failure(let failure):
+            try checkLimit(info)
             throw await fail(failure, info: info, presented: Self.prefix(of: request.headers[.authorization]))
         }
+    }
+
+    /// 429 when the account (by its normalised email) failed too often lately: password attempts are limited
+    /// per account as well as per address.
+    func checkAccountLimit(_ email: String) throws {
+        if let seconds = limiter.retryAfter("account:\(email)") {
+            throw TesseraError.tooManyRequests(retryAfterSeconds: seconds)
+        }
+    }
+
+    func recordAccountFailure(_ email: String) {
+        limiter.recordFailure("account:\(email)")
     }
 
     /// 429 when the client's address failed too often lately.

@@ -47,14 +47,17 @@ struct AuthController: MetadataController {
     func login(_ input: Operations.login.Input) async throws -> Operations.login.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let info = RequestScope.info
+        let email = UserStore.normalise(email: body.email)
+        // Password attempts are limited per address and per account.
         try access.authenticator.checkLimit(info)
+        try access.authenticator.checkAccountLimit(email)
         let user = try await client.withConnection {
             try await UserStore(logger: logger).loginUser(email: body.email, on: $0)
         }
         let matches = try await access.verify(body.password, against: user?.passwordHash ?? access.decoyHash)
         guard let user, user.active, user.passwordHash != nil, matches else {
-            throw await access.authenticator.fail(
-                .wrongPassword, info: info, presented: UserStore.normalise(email: body.email))
+            access.authenticator.recordAccountFailure(email)
+            throw await access.authenticator.fail(.wrongPassword, info: info, presented: email)
         }
         let issued = try await change { connection, trail in
             let issued = try await UserStore(logger: logger).issueToken(
