@@ -95,12 +95,13 @@ func buildRouter(
         system: SystemController(readiness: readiness, relay: relay, document: document, baseLogger: logger),
         orgs: OrgsController(
             client: client, box: box, mailer: mailer, tenants: tenants, wakeProvisioner: wakeProvisioner,
-            baseLogger: logger),
+            accounts: settings.accounts, baseLogger: logger),
         members: MembersController(client: client, skipAuditForBenchmark: skip, mailer: mailer, baseLogger: logger),
         roles: RolesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         apiKeys: APIKeysController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         auth: AuthController(
-            client: client, skipAuditForBenchmark: skip, access: access, mailer: mailer, baseLogger: logger),
+            client: client, skipAuditForBenchmark: skip, access: access, mailer: mailer, accounts: settings.accounts,
+            baseLogger: logger),
         mail: MailController(client: client, box: box, baseLogger: logger),
         datasets: DatasetsController(tenants: tenants, baseLogger: logger),
         predictions: PredictionsController(tenants: tenants, baseLogger: logger),

@@ -117,6 +117,31 @@ public struct AccountMailer: Sendable {
                 """)
     }
 
+    /// The token that proves a new account's address (24 hours, once).
+    func verification(to email: String, user: UUID, token: SessionToken, expires: Date) -> OutgoingMail {
+        OutgoingMail(
+            kind: "verification", org: nil, user: user, recipient: email, subject: "Confirm your Tessera address",
+            body: """
+                Welcome to Tessera. To confirm this address (and be able to create organizations), send this token:
+
+                  curl -X POST \(publicURL)/v1/auth/signup/verify \\
+                       -H 'Content-Type: application/json' -d '{"token":"\(token.plaintext)"}'
+
+                It works once and expires \(Self.stamp(expires)). If you did not sign up, ignore this message.
+                """)
+    }
+
+    /// The answer to a sign-up for an address that has an account (the requester is told nothing).
+    func accountExists(to email: String, user: UUID) -> OutgoingMail {
+        OutgoingMail(
+            kind: "verification", org: nil, user: user, recipient: email, subject: "Your Tessera account",
+            body: """
+                Someone tried to sign up with this address, but it has a Tessera account already. Sign in
+                (POST \(publicURL)/v1/auth/login), or reset the password (POST \(publicURL)/v1/auth/password-reset).
+                If it was not you, ignore this message: nothing changed.
+                """)
+    }
+
     static func stamp(_ date: Date) -> String {
         date.ISO8601Format(.iso8601.year().month().day().time(includingFractionalSeconds: false)) + " UTC"
     }

@@ -23,7 +23,8 @@ public struct OrgAdministration: Sendable {
     /// A new org, in `provisioning` (a provisioner takes it from there). The owner, when named, is mailed an
     /// invitation (an account without a password) or a notice; true when it was an invitation.
     public func create(
-        name rawName: String, slug rawSlug: String?, ownerEmail: String?, server: String?, by actor: AuditActor
+        name rawName: String, slug rawSlug: String?, ownerEmail: String?, server: String?, by actor: AuditActor,
+        selfService: (owner: UUID, maxOrgs: Int)? = nil
     ) async throws -> (OrgRecord, ownerInvited: Bool) {
         let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...200).contains(name.count) else { throw TesseraError.unprocessable("name must be 1–200 characters") }
@@ -39,8 +40,25 @@ public struct OrgAdministration: Sendable {
                 throw TesseraError.unprocessable("no database server named '\(server)'")
             }
             let users = UserStore(logger: logger)
-            let owner = try await email.asyncMap {
+            var email = email
+            var owner = try await email.asyncMap {
                 try await users.findOrCreate(email: $0, passwordHash: nil, on: connection).0
+            }
+            if let (user, maxOrgs) = selfService {
+                // A user creating their own org: verified, and under the limit (their row locked, so two
+                // requests at once cannot both pass).
+                let store = OrgStore(logger: logger)
+                guard try await users.isVerified(user, on: connection) else {
+                    throw TesseraError.forbidden(
+                        "confirm your address first (the mailed token, POST /v1/auth/signup/verify)")
+                }
+                let owned = try await store.ownedCount(by: user, on: connection)
+                guard owned < maxOrgs else {
+                    throw TesseraError.conflict(
+                        "you own \(owned) org(s); accounts.max_orgs_per_user is \(maxOrgs)")
+                }
+                owner = user
+                email = try await users.email(of: user, on: connection)
             }
             guard
                 let org = try await OrgStore(logger: logger).create(

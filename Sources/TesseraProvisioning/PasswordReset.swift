@@ -63,6 +63,7 @@ public struct PasswordReset: Sendable {
                 return false
             }
             try await users.setPassword(user: user, hash: passwordHash, on: connection)
+            try await users.markVerified(user, on: connection)  // the token came from the mailbox
             let ended = try await users.revokeSessions(of: user, on: connection)
             try await trail.append(
                 actor(user).event(

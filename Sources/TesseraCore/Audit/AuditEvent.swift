@@ -64,6 +64,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case databaseServerRegister = "database_server.register"
     case databaseServerDrain = "database_server.drain"
     case platformAdminBootstrap = "platform_admin.bootstrap"
+    case accountSignup = "account.signup"
+    case accountVerify = "account.verify"
     case passwordResetRequest = "password_reset.request"
     case passwordResetComplete = "password_reset.complete"
     case mailQueue = "mail.queue"

@@ -109,7 +109,16 @@ public struct Settings: Sendable {
         public var publicURL: String
     }
 
+    /// Self-service accounts.
+    public struct Accounts: Sendable {
+        /// Anyone may sign up, verify their address and create orgs they own (default: on in dev, off in prod).
+        public var selfService: Bool
+        /// How many orgs one user may own through self-service.
+        public var maxOrgsPerUser: Int
+    }
+
     public var profile: Profile
+    public var accounts: Accounts
     public var mail: Mail
     public var http: HTTP
     public var auth: Auth
@@ -208,6 +217,12 @@ public struct Settings: Sendable {
         SettingKey(
             "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
             help: "benchmark only: skip audit writes (dev profile only)"),
+        SettingKey(
+            "accounts.self_service", env: "TESSERA_ACCOUNTS_SELF_SERVICE", default: "",
+            help: "true or false: sign-up and orgs created by their owners (empty: on in dev, off in prod)"),
+        SettingKey(
+            "accounts.max_orgs_per_user", env: "TESSERA_ACCOUNTS_MAX_ORGS_PER_USER", default: "3",
+            help: "orgs one user may own through self-service"),
         SettingKey(
             "mail.transport", env: "TESSERA_MAIL_TRANSPORT", default: "file",
             help: "file (each message an .eml under <data dir>/mail/) or smtp"),

@@ -103,8 +103,14 @@ public enum SettingsLoader {
             }
         }
         let reader = Reader(values: values)
+        let profile: Settings.Profile = try reader.choice("profile")
         let settings = Settings(
-            profile: try reader.choice("profile"),
+            profile: profile,
+            accounts: .init(
+                selfService: try reader.choice("accounts.self_service", among: ["", "true", "false"]).isEmpty
+                    ? profile == .dev : reader.choice("accounts.self_service", among: ["true", "false"]) == "true",
+                maxOrgsPerUser: try reader.int("accounts.max_orgs_per_user", in: 0...10_000)
+            ),
             mail: .init(
                 transport: try reader.choice("mail.transport"),
                 from: try reader.string("mail.from"),

@@ -154,6 +154,14 @@ final class APIHandler: APIProtocol {
 
     // MARK: Auth
 
+    func signUp(_ input: Operations.signUp.Input) async throws -> Operations.signUp.Output {
+        try await auth.signUp(input)
+    }
+
+    func verifySignUp(_ input: Operations.verifySignUp.Input) async throws -> Operations.verifySignUp.Output {
+        try await auth.verifySignUp(input)
+    }
+
     func requestPasswordReset(_ input: Operations.requestPasswordReset.Input) async throws
         -> Operations.requestPasswordReset.Output
     {

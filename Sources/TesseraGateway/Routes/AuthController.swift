@@ -11,9 +11,39 @@ struct AuthController: MetadataController {
     let skipAuditForBenchmark: Bool
     let access: AccessServices
     let mailer: AccountMailer
+    let accounts: Settings.Accounts
     let baseLogger: Logger
 
     var passwordReset: PasswordReset { PasswordReset(metadata: client, mailer: mailer, logger: logger) }
+    var selfService: SelfService { SelfService(metadata: client, mailer: mailer, logger: logger) }
+
+    func signUp(_ input: Operations.signUp.Input) async throws -> Operations.signUp.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        guard accounts.selfService else {
+            throw TesseraError.forbidden("self-service sign-up is off here (accounts.self_service)")
+        }
+        try access.authenticator.checkLimit(RequestScope.info)
+        _ = try EmailAddress.validated(body.email)
+        try AccessServices.checkStrength(body.password)
+        let hash = try await access.hash(body.password)
+        try await selfService.signUp(
+            email: body.email, passwordHash: hash, actor: AuditActor.fromRequest(kind: .user, id: nil, display: nil))
+        return .accepted(.init())
+    }
+
+    func verifySignUp(_ input: Operations.verifySignUp.Input) async throws -> Operations.verifySignUp.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let info = RequestScope.info
+        try access.authenticator.checkLimit(info)
+        guard let token = SessionToken.parse(body.token) else {
+            throw await access.authenticator.fail(.malformed, info: info, presented: nil)
+        }
+        guard
+            try await selfService.verify(
+                token: token, actor: { AuditActor.fromRequest(kind: .user, id: $0, display: nil) })
+        else { throw await access.authenticator.fail(.unknown, info: info, presented: nil) }
+        return .noContent(.init())
+    }
 
     func requestPasswordReset(_ input: Operations.requestPasswordReset.Input) async throws
         -> Operations.requestPasswordReset.Output
@@ -129,6 +159,7 @@ struct AuthController: MetadataController {
                 return false
             }
             try await users.setPassword(user: user, hash: hash, on: connection)
+            try await users.markVerified(user, on: connection)  // the token came from the mailbox
             try await trail.append(
                 AuditEvent.fromRequest(
                     org: nil, actor: (.user, user, nil), action: .invitationAccept, entityType: "user",

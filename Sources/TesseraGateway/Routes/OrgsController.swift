@@ -13,6 +13,7 @@ struct OrgsController: Controller {
     let tenants: TenantDatabases
     /// Tells this process's provisioning service that an org is waiting.
     let wakeProvisioner: @Sendable () -> Void
+    let accounts: Settings.Accounts
     let baseLogger: Logger
 
     /// Made per request, so its lines carry the request's id.
@@ -22,9 +23,23 @@ struct OrgsController: Controller {
 
     func createOrg(_ input: Operations.createOrg.Input) async throws -> Operations.createOrg.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        guard let principal = RequestScope.principal else { throw TesseraError.internalError }
+        var selfService: (owner: UUID, maxOrgs: Int)?
+        if !principal.isPlatformAdmin {
+            // Anyone else: a signed-in user making an org of their own, when self-service is on.
+            guard accounts.selfService, let user = Self.userID(of: principal) else {
+                throw try await denied(
+                    "only a platform admin may do this"
+                        + (accounts.selfService ? " (or a signed-in user, for an org of their own)" : ""))
+            }
+            guard body.owner_email == nil, body.database_server == nil else {
+                throw TesseraError.unprocessable("owner_email and database_server are a platform admin's to choose")
+            }
+            selfService = (user, accounts.maxOrgsPerUser)
+        }
         let (org, ownerInvited) = try await orgAdministration.create(
             name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server,
-            by: auditActor())
+            by: auditActor(), selfService: selfService)
         wakeProvisioner()
         return .accepted(
             .init(
@@ -32,6 +47,18 @@ struct OrgsController: Controller {
                     .init(
                         org: Self.schema(org), provisioning_url: "/v1/orgs/\(Self.id(org.id))/provisioning",
                         owner_invited: body.owner_email == nil ? nil : ownerInvited))))
+    }
+
+    /// A 403 with its `access.denied` record (the route's rule let the request in; the controller refused it).
+    func denied(_ detail: String) async throws -> TesseraError {
+        let error = TesseraError.forbidden(detail)
+        try await client.auditedChange(logger: logger) { _, trail in
+            try await trail.append(
+                auditActor().event(
+                    org: nil, action: .accessDenied, entityType: "route", entityID: "POST /v1/orgs", outcome: .denied,
+                    metadata: ["permission": "platform", "status": "403", "requested_org": ""]))
+        }
+        return error
     }
 
     func listOrgs(_ input: Operations.listOrgs.Input) async throws -> Operations.listOrgs.Output {

@@ -168,6 +168,41 @@ public struct UserStore: Sendable {
         ).collect().filter { try $0.decode(Bool.self) }.count
     }
 
+    /// Uses up a live address-verification token and marks its user's address verified; the user.
+    public func consumeVerification(digest: [UInt8], on connection: PostgresConnection) async throws -> UUID? {
+        guard
+            let user = try await connection.query(
+                """
+                UPDATE tokens SET revoked_at = now()
+                WHERE token_hash = \(ByteBuffer(bytes: digest)) AND kind = 'email_verification' AND revoked_at IS NULL
+                  AND expires_at > now()
+                RETURNING user_id
+                """, logger: logger
+            ).collect().first?.decode(UUID.self)
+        else { return nil }
+        try await markVerified(user, on: connection)
+        return user
+    }
+
+    /// The user has shown they read the address's mail (a verification, an invitation or a reset).
+    public func markVerified(_ user: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = \(user)", logger: logger
+        )
+    }
+
+    public func isVerified(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query(
+            "SELECT email_verified_at IS NOT NULL FROM users WHERE id = \(user)", logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
+    }
+
+    /// The user's email, if there is such a user.
+    public func email(of user: UUID, on connection: PostgresConnection) async throws -> String? {
+        try await connection.query("SELECT email FROM users WHERE id = \(user)", logger: logger).collect().first?
+            .decode(String.self)
+    }
+
     public func hasPassword(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
         try await connection.query(
             "SELECT password_hash IS NOT NULL FROM users WHERE id = \(user)", logger: logger

@@ -64,6 +64,15 @@ public struct OrgStore: Sendable {
     }
 
     /// The org's lifecycle status alone (the access check's look-up); nil when there is no such org.
+    /// How many orgs `user` owns (not being deleted); locks the user's row for the caller's transaction.
+    public func ownedCount(by user: UUID, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query("SELECT 1 FROM users WHERE id = \(user) FOR UPDATE", logger: logger)
+        return try await connection.query(
+            "SELECT count(*)::int FROM organizations WHERE owner_user_id = \(user) AND status <> 'deleting'",
+            logger: logger
+        ).collect()[0].decode(Int.self)
+    }
+
     public func status(of id: UUID, on connection: PostgresConnection) async throws -> OrgStatus? {
         let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(id)", logger: logger)
         return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
