@@ -17,6 +17,18 @@ struct AuthController: MetadataController {
     var passwordReset: PasswordReset { PasswordReset(metadata: client, mailer: mailer, logger: logger) }
     var selfService: SelfService { SelfService(metadata: client, mailer: mailer, logger: logger) }
 
+    /// A token from the mailbox presented with a new password: the address's limit checked, the password's
+    /// strength, the token's form (a malformed one counts as a failed authentication), the password hashed.
+    func mailedToken(_ raw: String, newPassword: String) async throws -> (SessionToken, String, RequestInfo) {
+        let info = RequestScope.info
+        try access.authenticator.checkLimit(info)
+        try AccessServices.checkStrength(newPassword)
+        guard let token = SessionToken.parse(raw) else {
+            throw await access.authenticator.fail(.malformed, info: info, presented: nil)
+        }
+        return (token, try await access.hash(newPassword), info)
+    }
+
     func signUp(_ input: Operations.signUp.Input) async throws -> Operations.signUp.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         guard accounts.selfService else {
@@ -59,13 +71,7 @@ struct AuthController: MetadataController {
         -> Operations.confirmPasswordReset.Output
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let info = RequestScope.info
-        try access.authenticator.checkLimit(info)
-        try AccessServices.checkStrength(body.password)
-        guard let token = SessionToken.parse(body.token) else {
-            throw await access.authenticator.fail(.malformed, info: info, presented: nil)
-        }
-        let hash = try await access.hash(body.password)
+        let (token, hash, info) = try await mailedToken(body.token, newPassword: body.password)
         guard
             try await passwordReset.confirm(
                 token: token, passwordHash: hash,
@@ -146,13 +152,7 @@ struct AuthController: MetadataController {
     func acceptInvitation(_ input: Operations.acceptInvitation.Input) async throws -> Operations.acceptInvitation.Output
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let info = RequestScope.info
-        try access.authenticator.checkLimit(info)
-        try AccessServices.checkStrength(body.password)
-        guard let token = SessionToken.parse(body.token) else {
-            throw await access.authenticator.fail(.malformed, info: info, presented: nil)
-        }
-        let hash = try await access.hash(body.password)
+        let (token, hash, info) = try await mailedToken(body.token, newPassword: body.password)
         let accepted = try await change { connection, trail -> Bool in
             let users = UserStore(logger: logger)
             guard let user = try await users.consumeInvitation(digest: token.digest, on: connection) else {
