@@ -12,6 +12,10 @@ struct Problem: Codable, Sendable {
     var instance: String?
     var request_id: String?
     var problems: [String]?
+    /// For `quota-exceeded`: which quota, its limit, the org's use.
+    var quota: String?
+    var limit: Int?
+    var used: Int?
 
     init(_ error: TesseraError, instance: String?, requestID: String?) {
         self.type = error.type
@@ -21,6 +25,7 @@ struct Problem: Codable, Sendable {
         self.instance = instance
         self.request_id = requestID
         self.problems = error.problems
+        if let quota = error.quota { (self.quota, self.limit, self.used) = (quota.name, quota.limit, quota.used) }
     }
 
     static let contentType = "application/problem+json"

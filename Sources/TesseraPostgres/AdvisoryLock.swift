@@ -20,6 +20,10 @@ public enum AdvisoryLock {
     /// Class of the lock one round of task service health checks holds (object 0).
     public static let taskHealthRound: Int32 = 7303
 
+    /// Class of the lock, in an org's own database, that a change counted against a quota holds while it
+    /// counts and writes (object: the `Quota`'s index), so two at once cannot both pass the limit.
+    public static let orgQuota: Int32 = 7304
+
     /// The relay lock's object for an org: the org id's first 4 bytes.
     public static func relayObject(_ org: UUID) -> Int32 {
         let u = org.uuid

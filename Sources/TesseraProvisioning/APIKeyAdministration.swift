@@ -28,6 +28,7 @@ public struct APIKeyAdministration: Sendable {
         return try await metadata.auditedChange(logger: logger, skipAudit: skipAudit) { [self] connection, trail in
             let role = try await Membership.grantableRoles(
                 named: [role], org: org, by: grantor, on: connection, logger: logger)[0]
+            try await checkKeyQuota(org, on: connection)
             let (record, key) = try await APIKeyStore(logger: logger).create(
                 org: org, name: name, roleID: role.id, expiresAt: expiresAt, createdBy: grantor.principal,
                 on: connection)
@@ -81,6 +82,7 @@ public struct APIKeyAdministration: Sendable {
             // Rotating re-issues the key's role: the grantor must be able to grant it.
             _ = try await Membership.grantableRoles(
                 named: [old.roleName], org: org, by: grantor, on: connection, logger: logger)
+            try await checkKeyQuota(org, on: connection)  // the old key lives on through its grace
             guard
                 let rotated = try await store.rotate(
                     org: org, id: id, grace: grace, createdBy: grantor.principal, on: connection)
@@ -91,5 +93,13 @@ public struct APIKeyAdministration: Sendable {
                     metadata: ["replaced_by": Membership.id(rotated.0.id), "grace_seconds": String(grace)]))
             return rotated
         }
+    }
+
+    /// 409 when one more live key would pass the org's quota (the org's row locked: one check at a time).
+    func checkKeyQuota(_ org: UUID, on connection: PostgresConnection) async throws {
+        let quotas = try await OrgStore(logger: logger).quotas(org, on: connection)
+        guard quotas[.apiKeys] != nil else { return }
+        try await MemberStore(logger: logger).lockOrg(org, on: connection)
+        try quotas.check(.apiKeys, used: try await APIKeyStore(logger: logger).liveCount(org: org, on: connection))
     }
 }

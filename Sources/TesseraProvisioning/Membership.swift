@@ -72,6 +72,8 @@ public struct Membership: Sendable {
             try await members.lockOrg(org, on: connection)
             let roles = try await Self.grantableRoles(
                 named: names, org: org, by: grantor, on: connection, logger: logger)
+            try await OrgStore(logger: logger).quotas(org, on: connection).check(
+                .members, used: try await members.count(org: org, on: connection))
             let users = UserStore(logger: logger)
             let (user, created) = try await users.findOrCreate(email: email, passwordHash: nil, on: connection)
             guard

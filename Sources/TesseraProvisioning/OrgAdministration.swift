@@ -79,6 +79,23 @@ public struct OrgAdministration: Sendable {
         }
     }
 
+    /// Replaces the org's quotas (each ≥ 0; one not given is no limit), with its record.
+    public func setQuotas(_ org: OrgRecord, _ quotas: OrgQuotas, by actor: AuditActor) async throws -> OrgRecord {
+        guard quotas.limits.values.allSatisfy({ $0 >= 0 }) else {
+            throw TesseraError.unprocessable("a quota is a whole number, 0 or more")
+        }
+        try await metadata.auditedChange(logger: logger) { [logger] connection, trail in
+            guard try await OrgStore(logger: logger).setQuotas(org.id, quotas, on: connection) else {
+                throw TesseraError.notFound("no such organization")
+            }
+            try await trail.append(
+                actor.event(
+                    org: org.id, action: .orgQuotasSet, entityType: "org", entityID: Self.id(org.id),
+                    metadata: ["quotas": quotas.json, "previous": org.quotas.json]))
+        }
+        return try await existing(org.id)
+    }
+
     /// The org, or 404.
     public func existing(_ org: UUID) async throws -> OrgRecord {
         guard

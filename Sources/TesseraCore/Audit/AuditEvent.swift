@@ -21,6 +21,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case orgProvisionFail = "org.provision_fail"
     case orgProvisionRetry = "org.provision_retry"
     case orgSuspend = "org.suspend"
+    case orgQuotasSet = "org.quotas_set"
     case orgPurgeRequest = "org.purge_request"
     case orgPurge = "org.purge"
     case datasetCreate = "dataset.create"

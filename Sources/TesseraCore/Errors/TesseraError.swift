@@ -13,6 +13,8 @@ public enum TesseraError: Error, Equatable, Sendable {
     /// 422 with every problem found, each naming where it is.
     case invalid([String])
     case tooManyRequests(retryAfterSeconds: Int)
+    /// 409: the org's quota would be passed (its name, its limit, what the org uses now).
+    case quotaExceeded(quota: String, limit: Int, used: Int)
     case unavailable(String)
     case internalError
 
@@ -23,7 +25,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .forbidden: 403
         case .notFound: 404
         case .methodNotAllowed: 405
-        case .conflict: 409
+        case .conflict, .quotaExceeded: 409
         case .payloadTooLarge: 413
         case .unprocessable, .invalid: 422
         case .tooManyRequests: 429
@@ -42,6 +44,7 @@ public enum TesseraError: Error, Equatable, Sendable {
             case .notFound: "not-found"
             case .methodNotAllowed: "method-not-allowed"
             case .conflict: "conflict"
+            case .quotaExceeded: "quota-exceeded"
             case .payloadTooLarge: "payload-too-large"
             case .unprocessable, .invalid: "unprocessable"
             case .tooManyRequests: "too-many-requests"
@@ -49,6 +52,12 @@ public enum TesseraError: Error, Equatable, Sendable {
             case .internalError: "internal"
             }
         return "https://tessera.dev/problems/\(slug)"
+    }
+
+    /// The quota of `.quotaExceeded`: its name, limit and current use, named in the body.
+    public var quota: (name: String, limit: Int, used: Int)? {
+        if case .quotaExceeded(let name, let limit, let used) = self { return (name, limit, used) }
+        return nil
     }
 
     /// The problems of `.invalid`, listed in the body.
@@ -65,6 +74,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .notFound: "Not found"
         case .methodNotAllowed: "Method not allowed"
         case .conflict: "Conflict"
+        case .quotaExceeded: "Quota exceeded"
         case .payloadTooLarge: "Payload too large"
         case .unprocessable, .invalid: "Unprocessable content"
         case .tooManyRequests: "Too many requests"
@@ -82,6 +92,8 @@ public enum TesseraError: Error, Equatable, Sendable {
             "\(method) is not allowed here; allowed: \(allowed.joined(separator: ", "))"
         case .payloadTooLarge(let limit):
             "the request body is larger than the limit of \(limit) bytes"
+        case .quotaExceeded(let quota, let limit, let used):
+            "the org's \(quota) quota is \(limit) and it uses \(used); a platform admin may raise it (PUT /v1/orgs/{org}/quotas)"
         case .tooManyRequests(let seconds):
             "too many failed attempts; retry after \(seconds) seconds"
         case .invalid(let problems):

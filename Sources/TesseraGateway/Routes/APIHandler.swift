@@ -94,6 +94,10 @@ final class APIHandler: APIProtocol {
         try await orgs.retryProvisioning(input)
     }
 
+    func setOrgQuotas(_ input: Operations.setOrgQuotas.Input) async throws -> Operations.setOrgQuotas.Output {
+        try await orgs.setOrgQuotas(input)
+    }
+
     func deleteOrg(_ input: Operations.deleteOrg.Input) async throws -> Operations.deleteOrg.Output {
         try await orgs.deleteOrg(input)
     }

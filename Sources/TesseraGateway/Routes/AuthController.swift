@@ -104,7 +104,7 @@ struct AuthController: MetadataController {
             try await trail.append(
                 AuditEvent.fromRequest(
                     org: nil, actor: (.user, user.id, user.email), action: .sessionLogin, entityType: "session",
-                    entityID: Self.id(issued.id)))
+                    entityID: Self.id(issued.id), metadata: ["method": "password"]))
             return issued
         }
         return .ok(

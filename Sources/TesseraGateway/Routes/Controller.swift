@@ -37,6 +37,12 @@ extension Controller {
             metadata: metadata)
     }
 
+    /// The request's org's quotas, from the metadata database.
+    func orgQuotas(_ client: PostgresClient) async throws -> OrgQuotas {
+        let org = try Tenant.required().orgID
+        return try await client.withConnection { [logger] in try await OrgStore(logger: logger).quotas(org, on: $0) }
+    }
+
     /// The user behind a principal, if a user.
     static func userID(of principal: Principal) -> UUID? {
         if case .user(let id, _) = principal.kind { return id }

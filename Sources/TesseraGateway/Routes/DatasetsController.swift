@@ -1,10 +1,12 @@
 import Foundation
 import Logging
+import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/datasets`: served from the org's own database through a repository made for that org.
 struct DatasetsController: TenantController {
+    let client: PostgresClient
     let tenants: TenantDatabases
     let baseLogger: Logger
 
@@ -70,7 +72,8 @@ extension DatasetsController {
         }
         guard !rows.isEmpty else { throw TesseraError.badRequest("no rows in the body") }
         guard
-            try await repository.importRows(dataset: id, rows: rows, by: auditActor())
+            try await repository.importRows(
+                dataset: id, rows: rows, quotas: try await orgQuotas(client), by: auditActor())
                 != nil
         else {
             throw TesseraError.notFound("no such dataset")

@@ -195,7 +195,7 @@ struct JobsController: TenantController {
         let file = try Self.jobFile(body, path: "output")
         let repository = try jobs()
         let job = try await repository.addOutput(
-            try Self.objectID(input.path.id), file, by: auditActor())
+            try Self.objectID(input.path.id), file, quotas: try await orgQuotas(client), by: auditActor())
         return .created(.init(body: .json(try Self.schema(job, cached: false))))
     }
 

@@ -112,11 +112,28 @@ struct OrgsController: Controller {
             })
     }
 
+    func setOrgQuotas(_ input: Operations.setOrgQuotas.Input) async throws -> Operations.setOrgQuotas.Output {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        var limits: [Quota: Int] = [:]
+        limits[.members] = body.members
+        limits[.apiKeys] = body.api_keys
+        limits[.datasetRows] = body.dataset_rows
+        limits[.artifactBytes] = body.artifact_bytes.map(Int.init)
+        limits[.concurrentRuns] = body.concurrent_runs
+        let org = try await orgAdministration.setQuotas(
+            try await existingOrg(input.path.org), OrgQuotas(limits), by: auditActor())
+        return .ok(.init(body: .json(Self.schema(org))))
+    }
+
     static func schema(_ org: OrgRecord) -> Components.Schemas.Org {
         .init(
             id: id(org.id), slug: org.slug, name: org.name, status: .init(rawValue: org.status.rawValue) ?? .failed,
             status_reason: org.statusReason, database_server: org.server, schema_version: org.schemaVersion,
-            created_at: org.createdAt)
+            created_at: org.createdAt,
+            quotas: .init(
+                members: org.quotas[.members], api_keys: org.quotas[.apiKeys], dataset_rows: org.quotas[.datasetRows],
+                artifact_bytes: org.quotas[.artifactBytes].map(Int64.init),
+                concurrent_runs: org.quotas[.concurrentRuns]))
     }
 
 }

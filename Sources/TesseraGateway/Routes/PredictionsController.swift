@@ -1,11 +1,13 @@
 import Foundation
 import Logging
 import OpenAPIRuntime
+import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/models`, `/prompts`, `/runs`: prediction runs, in the org's own database.
 struct PredictionsController: TenantController {
+    let client: PostgresClient
     let tenants: TenantDatabases
     let baseLogger: Logger
 
@@ -79,7 +81,7 @@ struct PredictionsController: TenantController {
         guard
             let run = try await repository.createRun(
                 model: modelID, prompt: promptID, dataset: datasetID,
-                createdBy: Self.currentUserID, audit: event)
+                createdBy: Self.currentUserID, quotas: try await orgQuotas(client), audit: event)
         else { throw TesseraError.internalError }
         return .created(.init(body: .json(Self.schema(run))))
     }

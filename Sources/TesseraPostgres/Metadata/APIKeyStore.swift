@@ -59,6 +59,16 @@ public struct APIKeyStore: Sendable {
         return nil
     }
 
+    /// The org's live keys (neither revoked nor expired).
+    public func liveCount(org: UUID, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
+            """
+            SELECT count(*)::int FROM api_keys
+            WHERE org_id = \(org) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+            """, logger: logger
+        ).collect()[0].decode(Int.self)
+    }
+
     /// Creates a key for `org` with `roleID`; returns the record and the key (its plaintext exists only here).
     public func create(
         org: UUID, name: String, roleID: UUID, expiresAt: Date?, createdBy: Principal?,

@@ -44,6 +44,11 @@ public struct MemberStore: Sendable {
     }
 
     /// Serialises membership changes of one org (last-owner checks stay true under concurrency).
+    public func count(org: UUID, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query("SELECT count(*)::int FROM memberships WHERE org_id = \(org)", logger: logger)
+            .collect()[0].decode(Int.self)
+    }
+
     public func lockOrg(_ org: UUID, on connection: PostgresConnection) async throws {
         try await connection.query("SELECT 1 FROM organizations WHERE id = \(org) FOR UPDATE", logger: logger)
     }

@@ -71,9 +71,12 @@ public struct DatasetRepository: Sendable {
 
     /// Appends rows to a dataset in one transaction (all or none), with their audit event; returns the new
     /// row count, or nil when the org has no such dataset.
-    public func importRows(dataset: UUID, rows: [ImportedRow], by actor: AuditActor) async throws -> Int? {
+    public func importRows(dataset: UUID, rows: [ImportedRow], quotas: OrgQuotas = OrgQuotas(), by actor: AuditActor)
+        async throws -> Int?
+    {
         let event = actor.event(org: org, action: .rowsImport, metadata: ["rows": String(rows.count)])
         return try await databases.audited(org: org, event, entityType: "dataset", logger: logger) { [logger] tx in
+            try await OrgQuotaCheck.check(.datasetRows, quotas, adding: rows.count, on: tx, logger: logger)
             guard
                 let start = try await tx.query(
                     "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger

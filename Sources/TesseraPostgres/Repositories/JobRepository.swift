@@ -398,9 +398,13 @@ public struct JobRepository: Sendable {
     // MARK: outputs and comments
 
     /// Records an output file; 409 when the job already has an output of that name.
-    public func addOutput(_ job: UUID, _ file: JobFile, by actor: AuditActor) async throws -> JobRecord {
+    public func addOutput(_ job: UUID, _ file: JobFile, quotas: OrgQuotas = OrgQuotas(), by actor: AuditActor)
+        async throws -> JobRecord
+    {
         try await change { tx, trail in
             guard try await Self.lock(job, on: tx, logger: logger) != nil else { throw Self.noSuchJob }
+            try await OrgQuotaCheck.check(
+                .artifactBytes, quotas, adding: Int(file.sizeBytes ?? 0), on: tx, logger: logger)
             let taken = try await tx.query(
                 "SELECT EXISTS (SELECT 1 FROM job_outputs WHERE job_id = \(job) AND name = \(file.name))",
                 logger: logger

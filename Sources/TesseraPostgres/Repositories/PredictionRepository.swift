@@ -121,10 +121,11 @@ public struct PredictionRepository: Sendable {
     }
 
     /// Creates a run; the trigger seeds one pending work item per row of the dataset.
-    public func createRun(model: UUID, prompt: UUID, dataset: UUID, createdBy: UUID?, audit: AuditEvent) async throws
-        -> RunRecord?
-    {
+    public func createRun(
+        model: UUID, prompt: UUID, dataset: UUID, createdBy: UUID?, quotas: OrgQuotas = OrgQuotas(), audit: AuditEvent
+    ) async throws -> RunRecord? {
         try await change(audit) { [logger] tx in
+            try await OrgQuotaCheck.check(.concurrentRuns, quotas, adding: 1, on: tx, logger: logger)
             let id = try await tx.query(
                 """
                 INSERT INTO prediction_runs (model_id, prompt_id, dataset_id, created_by)

@@ -15,6 +15,7 @@ public struct OrgRecord: Sendable, Equatable {
     public let server: String?
     public let schemaVersion: String?
     public let createdAt: Date
+    public let quotas: OrgQuotas
 }
 
 /// One step of an org's provisioning journal.
@@ -73,6 +74,19 @@ public struct OrgStore: Sendable {
         ).collect()[0].decode(Int.self)
     }
 
+    /// The org's quotas (none set when the org does not exist).
+    public func quotas(_ org: UUID, on connection: PostgresConnection) async throws -> OrgQuotas {
+        try await connection.query("SELECT quotas::text FROM organizations WHERE id = \(org)", logger: logger)
+            .collect().first.map { try OrgQuotas(json: try $0.decode(String.self)) } ?? OrgQuotas()
+    }
+
+    /// Replaces the org's quotas; false when there is no such org.
+    public func setQuotas(_ org: UUID, _ quotas: OrgQuotas, on connection: PostgresConnection) async throws -> Bool {
+        try await !connection.query(
+            "UPDATE organizations SET quotas = \(quotas.json)::jsonb WHERE id = \(org) RETURNING 1", logger: logger
+        ).collect().isEmpty
+    }
+
     public func status(of id: UUID, on connection: PostgresConnection) async throws -> OrgStatus? {
         let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(id)", logger: logger)
         return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
@@ -91,7 +105,7 @@ public struct OrgStore: Sendable {
         let rows = try await connection.query(
             """
             SELECT o.id, o.slug, o.name, o.status::text, o.status_reason, o.owner_user_id, o.requested_server, s.name,
-                   d.schema_version, o.created_at
+                   d.schema_version, o.created_at, o.quotas::text
             FROM organizations o
             LEFT JOIN org_databases d ON d.org_id = o.id LEFT JOIN database_servers s ON s.id = d.server_id
             WHERE (\(id)::uuid IS NULL OR o.id = \(id)) AND (\(status?.rawValue)::text IS NULL OR o.status::text = \(status?.rawValue))
@@ -100,14 +114,14 @@ public struct OrgStore: Sendable {
             """, logger: logger)
         var result: [OrgRecord] = []
         for try await row in rows {
-            let (id, slug, name, status, reason, owner, requested, server, version, created) = try row.decode(
-                (UUID, String, String, String, String?, UUID?, String?, String?, String?, Date).self)
+            let (id, slug, name, status, reason, owner, requested, server, version, created, quotas) = try row.decode(
+                (UUID, String, String, String, String?, UUID?, String?, String?, String?, Date, String).self)
             result.append(
                 OrgRecord(
                     id: id, slug: slug, name: name, status: OrgStatus(rawValue: status) ?? .failed,
                     statusReason: reason,
                     ownerUserID: owner, requestedServer: requested, server: server, schemaVersion: version,
-                    createdAt: created))
+                    createdAt: created, quotas: try OrgQuotas(json: quotas)))
         }
         return result
     }
