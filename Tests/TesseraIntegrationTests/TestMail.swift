@@ -25,9 +25,23 @@ enum TestMail {
 
     static func folder(_ settings: Settings) -> String { "\(settings.paths.dataDir)/mail" }
 
-    /// The messages delivered to `email`, oldest first (after delivering what is due).
+    /// The messages delivered to `email`, oldest first, once nothing due is left undelivered (a running
+    /// gateway's own delivery may hold a message mid-send: it is waited for).
     static func messages(to email: String, _ settings: Settings) async throws -> [String] {
-        try await deliver(settings)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            try await deliver(settings)
+            let inFlight = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await $0.query(
+                    """
+                    SELECT count(*)::int FROM mail_outbox
+                    WHERE status = 'sending' OR (status = 'pending' AND next_attempt_at <= now())
+                    """, logger: TestDatabase.logger
+                ).collect()[0].decode(Int.self)
+            }
+            if inFlight == 0 || ContinuousClock.now > deadline { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let folder = folder(settings)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return try names.filter { $0.hasSuffix(".eml") }.sorted().map {
