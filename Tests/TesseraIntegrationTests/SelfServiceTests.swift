@@ -53,6 +53,13 @@ import Testing
             // Unverified: creates nothing.
             let early = try await Self.post(client, "/v1/orgs", #"{"name":"Ada Lab"}"#, bearer: session)
             #expect(early.status == .forbidden && String(buffer: early.body).contains("confirm your address"))
+            let denied = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await $0.query(
+                    "SELECT count(*)::int FROM audit_logs WHERE action = 'access.denied' AND entity_id = 'POST /v1/orgs'",
+                    logger: TestDatabase.logger
+                ).collect()[0].decode(Int.self)
+            }
+            #expect(denied == 1)
             // The token is in the mailbox; it works once.
             let mail = try await TestMail.messages(to: "ada@example.test", settings)
             let token = try #require(TestMail.tokens(in: mail.joined()).first)
@@ -118,6 +125,13 @@ import Testing
             #expect(
                 try await Self.post(client, "/v1/orgs", #"{"name":"Admin Lab"}"#, bearer: platform.plaintext).status
                     == .accepted)
+            let denials = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await $0.query(
+                    "SELECT entity_id FROM audit_logs WHERE action = 'access.denied' ORDER BY seq",
+                    logger: TestDatabase.logger
+                ).collect().map { try $0.decode(String?.self) }
+            }
+            #expect(denials == ["POST /v1/auth/signup", "POST /v1/orgs"], "\(denials)")
         }
     }
 }

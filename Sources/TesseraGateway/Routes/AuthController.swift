@@ -32,7 +32,9 @@ struct AuthController: MetadataController {
     func signUp(_ input: Operations.signUp.Input) async throws -> Operations.signUp.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         guard accounts.selfService else {
-            throw TesseraError.forbidden("self-service sign-up is off here (accounts.self_service)")
+            throw try await denied(
+                route: "POST /v1/auth/signup", permission: "self-service", on: client,
+                "self-service sign-up is off here (accounts.self_service)")
         }
         try access.authenticator.checkLimit(RequestScope.info)
         _ = try EmailAddress.validated(body.email)

@@ -43,6 +43,20 @@ extension Controller {
         return try await client.withConnection { [logger] in try await OrgStore(logger: logger).quotas(org, on: $0) }
     }
 
+    /// A 403 with its `access.denied` record, for a refusal a controller makes after the route's rule let the
+    /// request in (the access middleware records its own).
+    func denied(route: String, permission: String, on client: PostgresClient, _ detail: String) async throws
+        -> TesseraError
+    {
+        try await client.auditedChange(logger: logger) { _, trail in
+            try await trail.append(
+                auditActor().event(
+                    org: nil, action: .accessDenied, entityType: "route", entityID: route, outcome: .denied,
+                    metadata: ["permission": permission, "status": "403", "requested_org": ""]))
+        }
+        return .forbidden(detail)
+    }
+
     /// The user behind a principal, if a user.
     static func userID(of principal: Principal) -> UUID? {
         if case .user(let id, _) = principal.kind { return id }

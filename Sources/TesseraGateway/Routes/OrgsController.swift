@@ -29,6 +29,7 @@ struct OrgsController: Controller {
             // Anyone else: a signed-in user making an org of their own, when self-service is on.
             guard accounts.selfService, let user = Self.userID(of: principal) else {
                 throw try await denied(
+                    route: "POST /v1/orgs", permission: "platform", on: client,
                     "only a platform admin may do this"
                         + (accounts.selfService ? " (or a signed-in user, for an org of their own)" : ""))
             }
@@ -37,9 +38,15 @@ struct OrgsController: Controller {
             }
             selfService = (user, accounts.maxOrgsPerUser)
         }
-        let (org, ownerInvited) = try await orgAdministration.create(
-            name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server,
-            by: auditActor(), selfService: selfService)
+        let created: (OrgRecord, ownerInvited: Bool)
+        do {
+            created = try await orgAdministration.create(
+                name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server,
+                by: auditActor(), selfService: selfService)
+        } catch let error as TesseraError where error.statusCode == 403 {
+            throw try await denied(route: "POST /v1/orgs", permission: "self-service", on: client, error.detail)
+        }
+        let (org, ownerInvited) = created
         wakeProvisioner()
         return .accepted(
             .init(
@@ -47,18 +54,6 @@ struct OrgsController: Controller {
                     .init(
                         org: Self.schema(org), provisioning_url: "/v1/orgs/\(Self.id(org.id))/provisioning",
                         owner_invited: body.owner_email == nil ? nil : ownerInvited))))
-    }
-
-    /// A 403 with its `access.denied` record (the route's rule let the request in; the controller refused it).
-    func denied(_ detail: String) async throws -> TesseraError {
-        let error = TesseraError.forbidden(detail)
-        try await client.auditedChange(logger: logger) { _, trail in
-            try await trail.append(
-                auditActor().event(
-                    org: nil, action: .accessDenied, entityType: "route", entityID: "POST /v1/orgs", outcome: .denied,
-                    metadata: ["permission": "platform", "status": "403", "requested_org": ""]))
-        }
-        return error
     }
 
     func listOrgs(_ input: Operations.listOrgs.Input) async throws -> Operations.listOrgs.Output {
