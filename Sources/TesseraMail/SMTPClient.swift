@@ -154,7 +154,8 @@ struct SMTPSession {
                 throw SMTPError(description: "refusing to send the SMTP password without TLS", isPermanent: false)
             }
             let credentials = Data("\u{0}\(username)\u{0}\(configuration.password?.value ?? "")".utf8)
-            try expect(235, "AUTH", try await command("AUTH PLAIN \(credentials.base64EncodedString())", secret: true))
+            // The credentials go only into the command; an error names the stage and the server's answer.
+            try expect(235, "AUTH", try await command("AUTH PLAIN \(credentials.base64EncodedString())"))
         }
         try expect(250, "MAIL FROM", try await command("MAIL FROM:<\(sender)>"))
         for recipient in recipients {
@@ -173,7 +174,7 @@ struct SMTPSession {
         return Set(response.lines.dropFirst().compactMap { $0.split(separator: " ").first.map { $0.uppercased() } })
     }
 
-    func command(_ line: String, secret: Bool = false) async throws -> SMTPResponse {
+    func command(_ line: String) async throws -> SMTPResponse {
         try await write(line + "\r\n")
         return try await reply()
     }
