@@ -29,12 +29,30 @@ public struct AccountMailer: Sendable {
                 metadata: ["kind": mail.kind, "recipient": mail.recipient]))
     }
 
+    /// One message of a kind to one address per window, however often a request asks for it.
+    static let quietWindow: Duration = .seconds(60)
+
+    /// Queues `mail` as `queue` does, unless a message of its kind went to its address within `quietWindow`.
+    func queueUnlessRecent(
+        _ mail: OutgoingMail, by actor: AuditActor, logger: Logger, on connection: PostgresConnection,
+        trail: AuditTrail
+    ) async throws {
+        let store = MailStore(box: box, logger: logger)
+        guard
+            try await !store.queuedRecently(
+                kind: mail.kind, to: mail.recipient, within: Self.quietWindow, on: connection)
+        else { return }
+        try await queue(mail, by: actor, logger: logger, on: connection, trail: trail)
+    }
+
     /// The invitation or notice a member added to `org` gets: a user without a password an invitation token
-    /// (a new one each time), one with a password a notice (they sign in as before). Queued with its record.
+    /// (a new one each time), one with a password a notice (they sign in as before). Queued with its record;
+    /// true when it was an invitation.
+    @discardableResult
     func queueMembership(
         user: UUID, email: String, org: UUID, roles: [String], by actor: AuditActor, logger: Logger,
         on connection: PostgresConnection, trail: AuditTrail
-    ) async throws {
+    ) async throws -> Bool {
         let users = UserStore(logger: logger)
         let orgName = try await OrgStore(logger: logger).get(org, on: connection)?.name ?? "an organization"
         let mail: OutgoingMail
@@ -48,6 +66,7 @@ public struct AccountMailer: Sendable {
                 to: email, user: user, org: org, orgName: orgName, token: issued.token, expires: issued.expiresAt)
         }
         try await queue(mail, by: actor, logger: logger, on: connection, trail: trail)
+        return mail.kind == "invitation"
     }
 
     /// An invitation for a user without a password: the token that lets them choose one.

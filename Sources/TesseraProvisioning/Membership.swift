@@ -80,7 +80,6 @@ public struct Membership: Sendable {
                 try await members.add(
                     org: org, user: user, roles: roles.map(\.id), invitedBy: grantor.userID, on: connection)
             else { throw TesseraError.conflict("\(email) is a member already; change their roles with PUT") }
-            let invited = try await !users.hasPassword(user, on: connection)
             let member = try await member(user, org: org, on: connection)
             try await trail.append(
                 actor.event(
@@ -88,7 +87,7 @@ public struct Membership: Sendable {
                     metadata: [
                         "email": email, "roles": member.roles.joined(separator: ","), "user_created": String(created),
                     ]))
-            try await mailer.queueMembership(
+            let invited = try await mailer.queueMembership(
                 user: user, email: email, org: org, roles: member.roles, by: actor, logger: logger, on: connection,
                 trail: trail)
             return Added(member: member, userCreated: created, invited: invited)

@@ -41,9 +41,8 @@ public struct OrgAdministration: Sendable {
             }
             let users = UserStore(logger: logger)
             var email = email
-            var owner = try await email.asyncMap {
-                try await users.findOrCreate(email: $0, passwordHash: nil, on: connection).0
-            }
+            var owner: UUID?
+            if let email { owner = try await users.findOrCreate(email: email, passwordHash: nil, on: connection).0 }
             if let (user, maxOrgs) = selfService {
                 // A user creating their own org: verified, and under the limit (their row locked, so two
                 // requests at once cannot both pass).
@@ -71,8 +70,7 @@ public struct OrgAdministration: Sendable {
                 actor.event(
                     org: org.id, action: .orgCreate, entityType: "org", entityID: Self.id(org.id), metadata: details))
             guard let owner, let email else { return (org, false) }
-            let invited = try await !users.hasPassword(owner, on: connection)
-            try await mailer.queueMembership(
+            let invited = try await mailer.queueMembership(
                 user: owner, email: email, org: org.id, roles: [SystemRole.owner.rawValue], by: actor, logger: logger,
                 on: connection, trail: trail)
             return (org, invited)
@@ -167,11 +165,4 @@ public struct OrgAdministration: Sendable {
     }
 
     static func id(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
-    }
 }

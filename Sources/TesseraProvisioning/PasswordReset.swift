@@ -13,8 +13,6 @@ public struct PasswordReset: Sendable {
     let logger: Logger
 
     public static let lifetime: Duration = .seconds(30 * 60)
-    /// One message of a kind to one address per window, however often it is asked for.
-    static let quietWindow: Duration = .seconds(60)
 
     public init(metadata: PostgresClient, mailer: AccountMailer, logger: Logger) {
         self.metadata = metadata
@@ -43,12 +41,8 @@ public struct PasswordReset: Sendable {
                 actor.event(
                     org: nil, action: .passwordResetRequest, entityType: "user",
                     entityID: account?.uuidString.lowercased(), metadata: ["email": email]))
-            let store = MailStore(box: mailer.box, logger: logger)
-            if try await !store.queuedRecently(
-                kind: mail.kind, to: email, within: Self.quietWindow, on: connection)
-            {
-                try await mailer.queue(mail, by: actor, logger: logger, on: connection, trail: trail)
-            }
+            try await mailer.queueUnlessRecent(
+                mail, by: actor, logger: logger, on: connection, trail: trail)
         }
     }
 

@@ -41,10 +41,8 @@ public struct SelfService: Sendable {
                     org: nil, action: .accountSignup, entityType: "user",
                     entityID: created ? user.uuidString.lowercased() : nil,
                     metadata: ["email": email, "created": String(created)]))
-            let store = MailStore(box: mailer.box, logger: logger)
-            if try await !store.queuedRecently(kind: mail.kind, to: email, within: .seconds(60), on: connection) {
-                try await mailer.queue(mail, by: actor, logger: logger, on: connection, trail: trail)
-            }
+            try await mailer.queueUnlessRecent(
+                mail, by: actor, logger: logger, on: connection, trail: trail)
         }
     }
 
