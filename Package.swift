@@ -41,6 +41,7 @@ let package = Package(
             dependencies: [
                 "CArgon2",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
@@ -64,6 +65,11 @@ let package = Package(
             name: "TesseraProvisioning",
             dependencies: [
                 "TesseraCore", "TesseraPostgres",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,7 +105,10 @@ let package = Package(
         .target(name: "TesseraTestSupport", path: "Tests/Support"),
         .testTarget(
             name: "TesseraCoreTests",
-            dependencies: ["TesseraCore", "TesseraEvaluation", "TesseraTestSupport"]
+            dependencies: [
+                "TesseraCore", "TesseraEvaluation", "TesseraTestSupport",
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "TesseraIntegrationTests",

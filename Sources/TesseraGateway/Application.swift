@@ -110,7 +110,11 @@ func buildRouter(
         jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         pipelines: PipelinesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
-        auditLogs: AuditLogsController(client: client, box: box, baseLogger: logger)
+        auditLogs: AuditLogsController(client: client, box: box, baseLogger: logger),
+        identityProviders: IdentityProvidersController(
+            client: client, box: box,
+            oidc: OIDCClient(allowPrivate: settings.accounts.oidcPrivateIssuers, logger: logger),
+            publicURL: settings.mail.publicURL, access: access, baseLogger: logger)
     )
     // Compact JSON (the runtime's default pretty-prints every response: more bytes and encoder work per request).
     .registerHandlers(on: router, configuration: Configuration(jsonEncodingOptions: [.sortedKeys]))

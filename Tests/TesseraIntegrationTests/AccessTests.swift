@@ -17,6 +17,7 @@ import Testing
         let key: UUID
         let user: UUID
         let role: UUID
+        let provider: UUID
     }
 
     struct Route: Sendable {
@@ -59,6 +60,19 @@ import Testing
         Route(
             name: "delete role", method: .delete, path: { o, t in "/v1/orgs/\(o)/roles/\(t.role)" }, body: nil,
             success: .noContent),
+        Route(
+            name: "list identity providers", method: .get, path: { o, _ in "/v1/orgs/\(o)/identity-providers" },
+            body: nil, success: .ok),
+        // Past the chain the issuer is checked before anything is fetched: the caller who may register gets
+        // the 422 of an issuer that is no URL (OIDCTests registers for real).
+        Route(
+            name: "create identity provider", method: .post, path: { o, _ in "/v1/orgs/\(o)/identity-providers" },
+            body: {
+                #"{"name":"p","issuer":"not a url","client_id":"c","client_secret":"s","allowed_domains":["example.test"],"role":"viewer"}"#
+            }, success: .unprocessableContent),
+        Route(
+            name: "delete identity provider", method: .delete,
+            path: { o, t in "/v1/orgs/\(o)/identity-providers/\(t.provider)" }, body: nil, success: .noContent),
     ]
 
     enum Caller: String, CaseIterable, Sendable {
@@ -147,7 +161,10 @@ import Testing
             let role = try await RoleStore(logger: logger).create(
                 org: org, name: "t\(UInt32.random(in: 0...UInt32.max))", description: nil, permissions: [.tasksRead],
                 on: connection)!
-            return Target(key: key, user: user, role: role.id)
+            let provider = try await IdentityStore(logger: logger).create(
+                id: UUID(), org: org, name: "p\(UUID())", issuer: "https://idp.example.test", clientID: "c",
+                secretSealed: [1], allowedDomains: ["example.test"], role: "viewer", on: connection)!
+            return Target(key: key, user: user, role: role.id, provider: provider.id)
         }
     }
 }

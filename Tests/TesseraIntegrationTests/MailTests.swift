@@ -178,33 +178,9 @@ struct SMTPServer: Sendable {
     static func with(_ arguments: [String], _ body: (SMTPServer) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-smtp-\(UUID())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments =
-            ["python3", "\(TestDatabase.root)/provisioning/smtp-test-server", "--out", folder] + arguments
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        // Its first line is the port it listens on; closing its input stops it.
-        defer {
-            try? input.fileHandleForWriting.close()
-            process.waitUntilExit()
+        try await ScriptServer.with("smtp-test-server", ["--out", folder] + arguments) { port in
+            try await body(SMTPServer(port: port, folder: folder))
         }
-        let port = await withCheckedContinuation { (done: CheckedContinuation<Int?, Never>) in
-            Thread.detachNewThread {
-                var line = Data()
-                while true {
-                    let byte = output.fileHandleForReading.readData(ofLength: 1)
-                    if byte.isEmpty || byte == Data("\n".utf8) { break }
-                    line.append(byte)
-                }
-                done.resume(returning: Int(String(decoding: line, as: UTF8.self)))
-            }
-        }
-        let server = SMTPServer(port: try #require(port, "the SMTP test server did not start"), folder: folder)
-        try await body(server)
     }
 
     func messages() throws -> [String] {

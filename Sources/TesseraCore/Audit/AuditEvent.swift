@@ -72,6 +72,9 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case mailQueue = "mail.queue"
     case mailSend = "mail.send"
     case mailFail = "mail.fail"
+    case identityProviderCreate = "identity_provider.create"
+    case identityProviderDelete = "identity_provider.delete"
+    case identityLink = "identity.link"
 }
 
 public enum AuditOutcome: String, Sendable, Codable {

@@ -115,6 +115,9 @@ public struct Settings: Sendable {
         public var selfService: Bool
         /// How many orgs one user may own through self-service.
         public var maxOrgsPerUser: Int
+        /// Identity providers may be called on loopback and private addresses, over http too (default: on in
+        /// dev, off in prod).
+        public var oidcPrivateIssuers: Bool
     }
 
     public var profile: Profile
@@ -224,6 +227,11 @@ public struct Settings: Sendable {
             "accounts.max_orgs_per_user", env: "TESSERA_ACCOUNTS_MAX_ORGS_PER_USER", default: "3",
             help: "orgs one user may own through self-service"),
         SettingKey(
+            "accounts.oidc_private_issuers", env: "TESSERA_ACCOUNTS_OIDC_PRIVATE_ISSUERS", default: "",
+            help:
+                "true or false: identity providers on loopback or private addresses, over http too (empty: on in dev, off in prod)"
+        ),
+        SettingKey(
             "mail.transport", env: "TESSERA_MAIL_TRANSPORT", default: "file",
             help: "file (each message an .eml under <data dir>/mail/) or smtp"),
         SettingKey(
@@ -248,7 +256,7 @@ public struct Settings: Sendable {
             help: "first retry delay (doubling, at most an hour)"),
         SettingKey(
             "mail.public_url", env: "TESSERA_MAIL_PUBLIC_URL", default: "http://127.0.0.1:8080",
-            help: "the gateway's address as mail names it"),
+            help: "the gateway's public address (links in mail, the OIDC redirect URI)"),
         SettingKey(
             "log.level", env: "TESSERA_LOG_LEVEL", default: "info",
             help: "trace, debug, info, notice, warning, error, critical"),

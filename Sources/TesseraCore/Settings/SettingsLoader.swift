@@ -109,7 +109,11 @@ public enum SettingsLoader {
             accounts: .init(
                 selfService: try reader.choice("accounts.self_service", among: ["", "true", "false"]).isEmpty
                     ? profile == .dev : reader.choice("accounts.self_service", among: ["true", "false"]) == "true",
-                maxOrgsPerUser: try reader.int("accounts.max_orgs_per_user", in: 0...10_000)
+                maxOrgsPerUser: try reader.int("accounts.max_orgs_per_user", in: 0...10_000),
+                oidcPrivateIssuers: try reader.choice("accounts.oidc_private_issuers", among: ["", "true", "false"])
+                    .isEmpty
+                    ? profile == .dev
+                    : reader.choice("accounts.oidc_private_issuers", among: ["true", "false"]) == "true"
             ),
             mail: .init(
                 transport: try reader.choice("mail.transport"),

@@ -5,6 +5,7 @@ import Logging
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
+import TesseraProvisioning
 
 /// Step 1 of the chain: turns the `Authorization` header (an API key or a session token) into a
 /// `Principal`, or throws 401 (429 for an address over the failure threshold). Every failure goes to the
@@ -73,6 +74,18 @@ struct Authenticator: Sendable {
         case .missing: return .unauthorized("send Authorization: Bearer <api key or session token>")
         case .wrongPassword: return .unauthorized("the email or the password is wrong")
         default: return .unauthorized("the credentials are invalid, expired or revoked")
+        }
+    }
+
+    /// Counts and records a refused identity-provider sign-in; returns the error to throw (401, or 403 for an
+    /// identity the provider does not admit, 409 for an email whose account is not linked to it).
+    func failSignIn(_ refusal: OIDCRefusal, info: RequestInfo) async -> TesseraError {
+        limiter.recordFailure(info.clientAddress)
+        await failures.record(AuthFailure(reason: "oidc: \(refusal.reason)", info: info, presented: nil))
+        switch refusal.kind {
+        case .unauthenticated: return .unauthorized("signing in with the identity provider failed: \(refusal.reason)")
+        case .notAdmitted: return .forbidden("signing in with the identity provider failed: \(refusal.reason)")
+        case .unlinkedAccount: return .conflict(refusal.reason)
         }
     }
 

@@ -3,7 +3,9 @@ import Hummingbird
 import Logging
 
 /// Outermost middleware: honours a client's `X-Request-Id` (or makes one), puts it in every log line
-/// and in the response, and writes one access log line per request.
+/// and in the response, and writes one access log line per request. It also gives `Location` and `Set-Cookie`
+/// back as their route wrote them: the generated OpenAPI layer writes header values URI-encoded ("simple"
+/// style), which turns a URL into a path no browser follows and a cookie's attributes into its value.
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -14,6 +16,12 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         let started = ContinuousClock.now
         var response = try await next(request, context)
         response.headers[.requestID] = id
+        if let value = response.headers[.location], value.contains("%") {
+            response.headers[.location] = value.removingPercentEncoding ?? value
+        }
+        if let value = response.headers[.setCookie], value.contains("%") {
+            response.headers[.setCookie] = value.removingPercentEncoding ?? value
+        }
         let elapsed = ContinuousClock.now - started
         context.logger.info(
             "request",

@@ -19,6 +19,7 @@ final class APIHandler: APIProtocol {
     let tasks: TasksController
     let pipelines: PipelinesController
     let auditLogs: AuditLogsController
+    let identityProviders: IdentityProvidersController
 
     init(
         system: SystemController,
@@ -35,7 +36,8 @@ final class APIHandler: APIProtocol {
         jobs: JobsController,
         tasks: TasksController,
         pipelines: PipelinesController,
-        auditLogs: AuditLogsController
+        auditLogs: AuditLogsController,
+        identityProviders: IdentityProvidersController
     ) {
         self.system = system
         self.orgs = orgs
@@ -52,6 +54,7 @@ final class APIHandler: APIProtocol {
         self.tasks = tasks
         self.pipelines = pipelines
         self.auditLogs = auditLogs
+        self.identityProviders = identityProviders
     }
 
     // MARK: System
@@ -563,5 +566,39 @@ final class APIHandler: APIProtocol {
 
     func exportAuditLogs(_ input: Operations.exportAuditLogs.Input) async throws -> Operations.exportAuditLogs.Output {
         try await auditLogs.exportAuditLogs(input)
+    }
+
+    // MARK: Identity providers
+
+    func createIdentityProvider(_ input: Operations.createIdentityProvider.Input) async throws
+        -> Operations.createIdentityProvider.Output
+    {
+        try await identityProviders.createIdentityProvider(input)
+    }
+
+    func listIdentityProviders(_ input: Operations.listIdentityProviders.Input) async throws
+        -> Operations.listIdentityProviders.Output
+    {
+        try await identityProviders.listIdentityProviders(input)
+    }
+
+    func deleteIdentityProvider(_ input: Operations.deleteIdentityProvider.Input) async throws
+        -> Operations.deleteIdentityProvider.Output
+    {
+        try await identityProviders.deleteIdentityProvider(input)
+    }
+
+    func startOIDCSignIn(_ input: Operations.startOIDCSignIn.Input) async throws -> Operations.startOIDCSignIn.Output {
+        try await identityProviders.startOIDCSignIn(input)
+    }
+
+    func linkOIDCIdentity(_ input: Operations.linkOIDCIdentity.Input) async throws -> Operations.linkOIDCIdentity.Output
+    {
+        try await identityProviders.linkOIDCIdentity(input)
+    }
+
+    func finishOIDCSignIn(_ input: Operations.finishOIDCSignIn.Input) async throws -> Operations.finishOIDCSignIn.Output
+    {
+        try await identityProviders.finishOIDCSignIn(input)
     }
 }

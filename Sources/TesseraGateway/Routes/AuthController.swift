@@ -97,17 +97,11 @@ struct AuthController: MetadataController {
             access.authenticator.recordAccountFailure(email)
             throw await access.authenticator.fail(.wrongPassword, info: info, presented: email)
         }
-        let issued = try await change { connection, trail in
-            let issued = try await UserStore(logger: logger).issueToken(
-                user: user.id, kind: "session", lifetime: access.sessionLifetime,
-                clientIP: info.clientAddress == "unknown" ? nil : info.clientAddress, userAgent: info.userAgent,
-                on: connection)
-            try await UserStore(logger: logger).recordLogin(user: user.id, on: connection)
-            try await trail.append(
-                AuditEvent.fromRequest(
-                    org: nil, actor: (.user, user.id, user.email), action: .sessionLogin, entityType: "session",
-                    entityID: Self.id(issued.id), metadata: ["method": "password"]))
-            return issued
+        let issued = try await change { [logger] connection, trail in
+            try await SignIn.issueSession(
+                user: user.id, email: user.email, method: "password", lifetime: access.sessionLifetime,
+                actor: AuditActor.fromRequest(kind: .user, id: user.id, display: user.email), logger: logger,
+                on: connection, trail: trail)
         }
         return .ok(
             .init(

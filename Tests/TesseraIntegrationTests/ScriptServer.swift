@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+
+/// A test server from `provisioning/` (the SMTP and OIDC test servers): started with `python3`, it prints the
+/// port it listens on as its first line and stops when its standard input closes, so it never outlives the test.
+enum ScriptServer {
+    static func with<T>(_ script: String, _ arguments: [String], _ body: (Int) async throws -> T) async throws -> T {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "\(TestDatabase.root)/provisioning/\(script)"] + arguments
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+        let port = await withCheckedContinuation { (done: CheckedContinuation<Int?, Never>) in
+            Thread.detachNewThread {
+                var line = Data()
+                while true {
+                    let byte = output.fileHandleForReading.readData(ofLength: 1)
+                    if byte.isEmpty || byte == Data("\n".utf8) { break }
+                    line.append(byte)
+                }
+                done.resume(returning: Int(String(decoding: line, as: UTF8.self)))
+            }
+        }
+        return try await body(try #require(port, "provisioning/\(script) did not start"))
+    }
+}
