@@ -116,8 +116,10 @@ func buildRouter(
             oidc: OIDCClient(allowPrivate: settings.accounts.oidcPrivateIssuers, logger: logger),
             publicURL: settings.mail.publicURL, access: access, baseLogger: logger)
     )
-    // Compact JSON (the runtime's default pretty-prints every response: more bytes and encoder work per request).
-    .registerHandlers(on: router, configuration: Configuration(jsonEncodingOptions: [.sortedKeys]))
+    // Compact JSON, keys sorted (Foundation's encoder otherwise writes them in hash order, different in each
+    // process), slashes unescaped (the runtime's default pretty-prints: more bytes and encoder work per request).
+    .registerHandlers(
+        on: router, configuration: Configuration(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]))
     return router
 }
 

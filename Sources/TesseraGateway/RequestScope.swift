@@ -4,12 +4,14 @@ import TesseraCore
 
 /// What the access middleware learned about a request — its id, client, principal and tenant — and a logger
 /// carrying them. Generated handlers receive no request context, so this is the one task-local the gateway
-/// has: set once per step by `AccessMiddleware`, read by handlers and by what they call.
+/// has: set once per request by `AccessMiddleware` when the access chain has passed, read by handlers and by
+/// what they call.
 public struct RequestScope: Sendable {
     public var info: RequestInfo
     public var principal: Principal?
     public var tenant: Tenant?
-    /// The request's logger: request id, and the principal once known.
+    /// The request's logger, carrying the request id (`JSONLogHandler` adds the principal, read from here, to each
+    /// line written inside the request: nothing is paid for it on a request that logs nothing).
     public var logger: Logger
 
     @TaskLocal public static var current: RequestScope?

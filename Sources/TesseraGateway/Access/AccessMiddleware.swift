@@ -37,52 +37,45 @@ struct AccessMiddleware: RouterMiddleware {
         }
         let client = trustedProxies.client(
             peer: context.clientAddress, forwardedFor: request.headers[Self.forwardedFor])
-        let info = RequestInfo(
-            requestID: context.requestID, clientAddress: client, userAgent: request.headers[.userAgent])
-        let scope = RequestScope(info: info, logger: context.logger)
-        return try await RequestScope.$current.withValue(scope) {
-            try await check(rule, scope: scope, request, context: context, next: next)
+        var scope = RequestScope(
+            info: RequestInfo(
+                requestID: context.requestID, clientAddress: client, userAgent: request.headers[.userAgent]),
+            logger: context.logger)
+        // One task-local binding per request, made once the chain has passed: what runs before (authentication,
+        // the tenant's look-up) is given the request's info explicitly, and a denial binds it for its record.
+        if case .public = rule {
+            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         }
-    }
-
-    func check(
-        _ rule: RouteTable.Rule, scope: RequestScope, _ request: Request, context: Context,
-        next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        if case .public = rule { return try await next(request, context) }
         let principal = try await authenticator.authenticate(request, info: scope.info)
-        var context = context
-        context.logger[metadataKey: "principal"] = .string(principal.display)
-        var scope = scope
         scope.principal = principal
-        scope.logger = context.logger
-
         switch rule {
         case .public, .authenticated:
-            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
+            break
         case .platform:
             guard principal.isPlatformAdmin else {
                 let error = TesseraError.forbidden("only a platform admin may do this")
-                await recordDenial(
-                    error, principal: principal, requested: nil, permission: "platform", request: request)
+                await RequestScope.$current.withValue(scope) {
+                    await recordDenial(
+                        error, principal: principal, requested: nil, permission: "platform", request: request)
+                }
                 throw error
             }
-            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         case .org(let permission):
             let requested = context.parameters.get("org")
-            let tenant: Tenant
             do {
-                tenant = try await resolveTenant(principal, org: requested)
+                let tenant = try await resolveTenant(principal, org: requested)
                 try authorize(principal, permission, in: tenant)
+                scope.tenant = tenant
             } catch let error as TesseraError {
-                await recordDenial(
-                    error, principal: principal, requested: requested, permission: permission.rawValue, request: request
-                )
+                await RequestScope.$current.withValue(scope) {
+                    await recordDenial(
+                        error, principal: principal, requested: requested, permission: permission.rawValue,
+                        request: request)
+                }
                 throw error
             }
-            scope.tenant = tenant
-            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         }
+        return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
     }
 
     /// An `access.denied` record: a 403 in the org's own chain; a 404 (an org not the principal's, or none) in

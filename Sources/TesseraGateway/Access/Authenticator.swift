@@ -172,7 +172,7 @@ struct Authenticator: Sendable {
     /// The token of `Bearer <token>` (scheme case-insensitive, spaces around the token ignored).
     static func bearerToken(_ header: String) -> String? {
         let bytes = header.utf8
-        guard bytes.count > 7, bytes.prefix(6).map({ $0 | 0x20 }).elementsEqual("bearer".utf8),
+        guard bytes.count > 7, zip(bytes.prefix(6), "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }),
             bytes.dropFirst(6).first == 0x20
         else {
             return nil

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 
-/// Writes one JSON object per log line to standard error: time, level, label, message, metadata.
+/// Writes one JSON object per log line to standard error: time, level, label, message, metadata, and the
+/// principal of the request the line is written in.
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
@@ -22,6 +23,9 @@ public struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
+        if merged["principal"] == nil, let principal = RequestScope.principal {
+            merged["principal"] = .string(principal.display)
+        }
         var object: [String: Any] = [
             "ts": Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date()),
             "level": event.level.rawValue,
