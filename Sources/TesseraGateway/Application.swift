@@ -63,7 +63,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
             TaskHealthChecker(
                 metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
                 timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures,
-                logger: logger),
+                policy: OutboundPolicy(allowPrivate: settings.work.allowPrivateServices), logger: logger),
         ],
         logger: logger)
 }
@@ -108,7 +108,7 @@ func buildRouter(
         evaluations: EvaluationsController(tenants: tenants, baseLogger: logger),
         cafa: CAFAController(tenants: tenants, baseLogger: logger),
         jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
-        tasks: TasksController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
+        tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
         pipelines: PipelinesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
         auditLogs: AuditLogsController(client: client, box: box, baseLogger: logger),
         identityProviders: IdentityProvidersController(

@@ -24,6 +24,10 @@ public enum AdvisoryLock {
     /// counts and writes (object: the `Quota`'s index), so two at once cannot both pass the limit.
     public static let orgQuota: Int32 = 7304
 
+    /// Class of the lock, in the metadata database, that registering an org's task service holds while it counts
+    /// the org's services against `work.max_services_per_org` (object: `relayObject` of the org).
+    public static let taskServices: Int32 = 7305
+
     /// The relay lock's object for an org: the org id's first 4 bytes.
     public static func relayObject(_ org: UUID) -> Int32 {
         let u = org.uuid

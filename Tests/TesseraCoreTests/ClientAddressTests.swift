@@ -19,3 +19,15 @@ import Testing
         #expect(try #require(TrustedProxies("2001:db8::/32")).contains("2001:db8::1"))
     }
 }
+
+@Suite struct TruncationTests {
+    @Test func truncationKeepsWholeCharactersWithinTheByteLimit() {
+        #expect("short".truncatedUTF8(to: 512) == "short")
+        #expect(String(repeating: "a", count: 600).truncatedUTF8(to: 512).utf8.count == 512)
+        // "é" is 2 bytes, "😀" 4: a cut never splits one.
+        let mixed = String(repeating: "é", count: 300)
+        #expect(mixed.truncatedUTF8(to: 511).utf8.count == 510)
+        #expect(String(repeating: "😀", count: 200).truncatedUTF8(to: 10) == "😀😀")
+        #expect("".truncatedUTF8(to: 0) == "" && "abc".truncatedUTF8(to: 0) == "")
+    }
+}

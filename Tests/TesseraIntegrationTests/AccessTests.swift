@@ -285,7 +285,7 @@ import Testing
             let rotated = try await client.execute(
                 uri: "\(list)/\(old.api_key.id)/rotate", method: .post,
                 headers: [.authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json"],
-                body: ByteBuffer(string: #"{"grace_seconds":6}"#))
+                body: ByteBuffer(string: #"{"grace_seconds":15}"#))
             #expect(rotated.status == .created)
             let new = try JSONDecoder().decode(Issued.self, from: Data(buffer: rotated.body))
             #expect(new.key != old.key)
@@ -301,7 +301,8 @@ import Testing
                 headers: [.authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json"],
                 body: ByteBuffer(string: "{}")
             ) { #expect($0.status == .conflict, "\(String(buffer: $0.body))") }
-            try await Task.sleep(for: .seconds(6.2))
+            // (A grace of 15 s: under the whole suite's load, 6 s once passed before the old key's first check.)
+            try await Task.sleep(for: .seconds(15.2))
             try await client.execute(uri: list, method: .get, headers: AccessFixture.bearer(old.key)) {
                 #expect($0.status == .unauthorized)
             }

@@ -7,6 +7,7 @@ import Logging
 import PostgresNIO
 import Synchronization
 import TesseraPostgres
+import TesseraProvisioning
 import Testing
 
 @testable import TesseraCore
@@ -82,35 +83,34 @@ import Testing
                 }
                 #expect(try await state()[live]?.health_status == "unknown")
 
-                let http = HTTPClient(eventLoopGroupProvider: .singleton)
                 let checker = TaskHealthChecker(
-                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2, logger: Self.logger
-                )
-                #expect(await checker.sweep(using: http) == 2)
+                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
+                    policy: OutboundPolicy(allowPrivate: true), logger: Self.logger)
+                #expect(await checker.sweep() == 2)
                 var now = try await state()
                 #expect(now[live]?.health_status == "healthy" && now[live]?.last_health_check != nil)
+                // What is recorded is our category, not the remote's (or the library's) text.
                 #expect(
                     now[dead]?.health_status == "unknown" && now[dead]?.consecutive_failures == 1
-                        && now[dead]?.last_error != nil)
-                await checker.sweep(using: http)
+                        && now[dead]?.last_error == "connection refused", "\(String(describing: now[dead]))")
+                await checker.sweep()
                 #expect(try await state()[dead]?.health_status == "unhealthy")
                 // The live one fails once (still healthy), times out (unhealthy), then answers again.
                 mode.withLock { $0 = .failing }
-                await checker.sweep(using: http)
+                await checker.sweep()
                 now = try await state()
                 #expect(
                     now[live]?.health_status == "healthy" && now[live]?.consecutive_failures == 1
                         && now[live]?.last_error == "HTTP 503")
                 mode.withLock { $0 = .slow }
-                await checker.sweep(using: http)
+                await checker.sweep()
                 now = try await state()
                 #expect(
                     now[live]?.health_status == "unhealthy" && now[live]?.last_error?.contains("no answer") == true,
                     "\(String(describing: now[live]))")
                 mode.withLock { $0 = .healthy }
-                await checker.sweep(using: http)
+                await checker.sweep()
                 #expect(try await state()[live]?.health_status == "healthy")
-                try await http.shutdown()
                 // Each change of status was audited as the system.
                 let changes = try await env.client.withConnection { connection in
                     try await connection.query(
@@ -125,6 +125,87 @@ import Testing
                         uri: "/v1/orgs/\(org)/task-services/\(dead)", method: .delete, headers: calls.headers
                     ).status
                         == .noContent)
+            }
+        }
+    }
+
+    /// A task service's URL is a tenant's input: private addresses are refused at registration unless allowed,
+    /// a redirect is not followed, the remote's text is not recorded, and an org registers a bounded number.
+    @Test func serviceURLsReachOnlyWhereAllowed() async throws {
+        // Registration with private addresses refused: nothing stored, so nothing is ever called.
+        let refusePrivate: (inout Settings) -> Void = { $0.work.allowPrivateServices = false }
+        try await TenantEnv.with(configure: refusePrivate) { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("ssrf")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let definition = try await calls.create(
+                    "/task-definitions",
+                    #"{"task_id":"dock","version":"1.0.0","interface_spec":\#(JobAndPipelineTests.spec31)}"#)
+                for url in [
+                    "http://169.254.169.254/latest/meta-data", "http://127.0.0.1:8080", "http://10.0.0.7",
+                    "http://[::1]:80", "http://[::ffff:127.0.0.1]", "http://0.0.0.0", "https://192.168.1.1",
+                    "http://100.64.0.1", "http://[fe80::1]", "http://localhost:9", "http://user:pw@8.8.8.8",
+                ] {
+                    let answer = try await calls.post(
+                        "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)"}"#)
+                    #expect(answer.status == .unprocessableContent, "\(url): \(String(buffer: answer.body))")
+                }
+                #expect(String(buffer: try await calls.get("/task-services").body).contains(#""items":[]"#))
+            }
+        }
+        // Allowed (dev): a redirect is reported, not followed; the per-org cap holds.
+        let hits = Mutex(0)
+        let router = Router()
+        router.get("/health") { _, _ -> HTTPResponse.Status in
+            hits.withLock { $0 += 1 }
+            return .ok
+        }
+        router.get("/moved") { _, _ -> Response in
+            Response(status: .found, headers: [.location: "/health"])
+        }
+        let port = Mutex(0)
+        let server = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port ?? 0 } }, logger: Self.logger)
+        let serving = Task { try await server.runService() }
+        defer { serving.cancel() }
+        try await waitUntil(timeout: .seconds(10)) { port.withLock { $0 } != 0 }
+        let url = "http://127.0.0.1:\(port.withLock { $0 })"
+        let twoServices: (inout Settings) -> Void = { $0.work.maxServicesPerOrg = 2 }
+        try await TenantEnv.with(configure: twoServices) { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("redirects")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let definition = try await calls.create(
+                    "/task-definitions",
+                    #"{"task_id":"dock","version":"1.0.0","interface_spec":\#(JobAndPipelineTests.spec31)}"#)
+                let moved = try await calls.create(
+                    "/task-services",
+                    #"{"task_definition_id":"\#(definition)","service_url":"\#(url)","health_path":"/moved"}"#)
+                _ = try await calls.create(
+                    "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)/"}"#)
+                let third = try await calls.post(
+                    "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)/c"}"#)
+                #expect(third.status == .conflict && String(buffer: third.body).contains("task_services"))
+                let checker = TaskHealthChecker(
+                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
+                    policy: OutboundPolicy(allowPrivate: true), logger: Self.logger)
+                #expect(await checker.sweep() == 2)
+                #expect(hits.withLock { $0 } == 1, "only the second service's own /health was called")
+                let list = String(buffer: try await calls.get("/task-services").body)
+                #expect(list.contains(#""last_error":"redirect (not followed)""#), "\(list)")
+                #expect(list.contains(moved))
+                // Checked with private addresses refused, the same service is not called at all.
+                let strict = TaskHealthChecker(
+                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
+                    policy: OutboundPolicy(allowPrivate: false), logger: Self.logger)
+                #expect(await strict.sweep() == 2)
+                #expect(hits.withLock { $0 } == 1)
+                #expect(String(buffer: try await calls.get("/task-services").body).contains("address not public"))
             }
         }
     }

@@ -79,6 +79,10 @@ public struct Settings: Sendable {
         public var healthIntervalSeconds: Int
         public var healthTimeoutSeconds: Int
         public var healthFailures: Int
+        /// Task services may be registered at loopback and private addresses (default: on in dev, off in prod).
+        public var allowPrivateServices: Bool
+        /// Task services one org may register.
+        public var maxServicesPerOrg: Int
     }
 
     /// Mail: an outbox in the metadata database, delivered by the gateway.
@@ -217,6 +221,14 @@ public struct Settings: Sendable {
         SettingKey(
             "work.health_failures", env: "TESSERA_WORK_HEALTH_FAILURES", default: "3",
             help: "consecutive failed checks before a service is unhealthy"),
+        SettingKey(
+            "work.allow_private_services", env: "TESSERA_WORK_ALLOW_PRIVATE_SERVICES", default: "",
+            help:
+                "true or false: task services at loopback, private or link-local addresses (empty: on in dev, off in prod)"
+        ),
+        SettingKey(
+            "work.max_services_per_org", env: "TESSERA_WORK_MAX_SERVICES_PER_ORG", default: "100",
+            help: "task services one org may register"),
         SettingKey(
             "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
             help: "benchmark only: skip audit writes (dev profile only)"),

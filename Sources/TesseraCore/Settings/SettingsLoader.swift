@@ -73,6 +73,8 @@ public struct LoadedSettings: Sendable {
         case "work.health_interval_seconds": return String(s.work.healthIntervalSeconds)
         case "work.health_timeout_seconds": return String(s.work.healthTimeoutSeconds)
         case "work.health_failures": return String(s.work.healthFailures)
+        case "work.allow_private_services": return String(s.work.allowPrivateServices)
+        case "work.max_services_per_org": return String(s.work.maxServicesPerOrg)
         case "log.level": return s.logLevel
         case "bench.skip_audit": return String(s.benchSkipAudit)
         default: return nil
@@ -171,7 +173,12 @@ public enum SettingsLoader {
                 reapSeconds: try reader.int("work.reap_seconds", in: 1...86_400),
                 healthIntervalSeconds: try reader.int("work.health_interval_seconds", in: 1...86_400),
                 healthTimeoutSeconds: try reader.int("work.health_timeout_seconds", in: 1...600),
-                healthFailures: try reader.int("work.health_failures", in: 1...1000)
+                healthFailures: try reader.int("work.health_failures", in: 1...1000),
+                allowPrivateServices: try reader.choice("work.allow_private_services", among: ["", "true", "false"])
+                    .isEmpty
+                    ? profile == .dev
+                    : reader.choice("work.allow_private_services", among: ["true", "false"]) == "true",
+                maxServicesPerOrg: try reader.int("work.max_services_per_org", in: 1...100_000)
             ),
             logLevel: try reader.choice(
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),

@@ -39,7 +39,8 @@ struct AccessMiddleware: RouterMiddleware {
             peer: context.clientAddress, forwardedFor: request.headers[Self.forwardedFor])
         var scope = RequestScope(
             info: RequestInfo(
-                requestID: context.requestID, clientAddress: client, userAgent: request.headers[.userAgent]),
+                requestID: context.requestID, clientAddress: client,
+                userAgent: request.headers[.userAgent].map { $0.truncatedUTF8(to: RequestInfo.maxUserAgentBytes) }),
             logger: context.logger)
         // One task-local binding per request, made once the chain has passed: what runs before (authentication,
         // the tenant's look-up) is given the request's info explicitly, and a denial binds it for its record.

@@ -68,7 +68,8 @@ struct Authenticator: Sendable {
 
     /// Counts and records a failure; returns the 401 to throw.
     func fail(_ failure: Failure, info: RequestInfo, presented: String?) async -> TesseraError {
-        if failure != .missing { limiter.recordFailure(info.clientAddress) }
+        // A request without credentials counts too: otherwise a loop of them writes a record each, unbounded.
+        limiter.recordFailure(info.clientAddress)
         await failures.record(AuthFailure(reason: failure.rawValue, info: info, presented: presented))
         switch failure {
         case .missing: return .unauthorized("send Authorization: Bearer <api key or session token>")
@@ -196,7 +197,10 @@ struct Authenticator: Sendable {
 public struct RequestInfo: Sendable {
     public let requestID: String?
     public let clientAddress: String
+    /// At most `maxUserAgentBytes` of the header: it is stored with audit records, and a stranger chooses it.
     public let userAgent: String?
+
+    public static let maxUserAgentBytes = 512
 }
 
 /// One failed authentication, for the audit log.

@@ -5,50 +5,67 @@ import PostgresNIO
 import ServiceLifecycle
 import TesseraCore
 import TesseraPostgres
+import TesseraProvisioning
 
 /// Calls every registered task service's health path on an interval (a 2xx answer within the timeout is a
 /// success), records `health_status` and `last_health_check`, and marks a service unhealthy after
 /// `failures` consecutive failures (healthy again on the next success). A change of status is audited in the
 /// org's chain as the system. One gateway checks at a time (an advisory lock), however many run.
+///
+/// A service's URL is a tenant's input: each call goes only to a public address (`OutboundPolicy`, asked again
+/// before every call), follows no redirect, runs at most `concurrency` at once, and what is recorded of a
+/// failure is a short category of ours, never the remote's text.
 public struct TaskHealthChecker: Service {
     let metadata: PostgresClient
     let interval: Duration
     let timeout: Duration
     let failures: Int
+    let policy: OutboundPolicy
     let logger: Logger
+    /// Calls in flight at once in one round.
+    static let concurrency = 16
 
-    public init(metadata: PostgresClient, interval: Duration, timeout: Duration, failures: Int, logger: Logger) {
+    /// One process-wide client that follows no redirect (never deinitialised, so never shut down in use).
+    static let http = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+
+    public init(
+        metadata: PostgresClient, interval: Duration, timeout: Duration, failures: Int, policy: OutboundPolicy,
+        logger: Logger
+    ) {
         self.metadata = metadata
         self.interval = interval
         self.timeout = timeout
         self.failures = failures
+        self.policy = policy
         self.logger = logger
     }
 
     public func run() async throws {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await sweep(using: http)
+                await sweep()
                 try? await Task.sleep(for: interval)
             }
         }
-        try? await http.shutdown()
     }
 
     /// One round over every service; returns how many were checked (0 when another gateway holds the round).
     @discardableResult
-    public func sweep(using http: HTTPClient) async -> Int {
+    public func sweep() async -> Int {
         do {
             // The round holds a transaction-level lock: released however the round ends.
             return try await metadata.withTransaction(logger: logger) { lock in
                 guard try await TaskServiceHealthStore(logger: logger).lockRound(on: lock) else { return 0 }
                 let targets = try await TaskServiceHealthStore(logger: logger).targets(on: lock)
                 let outcomes = await withTaskGroup(of: (TaskServiceHealthStore.Target, String?).self) { group in
-                    for target in targets {
-                        group.addTask { (target, await check(target.url, using: http)) }
+                    var outcomes: [(TaskServiceHealthStore.Target, String?)] = []
+                    for (index, target) in targets.enumerated() {
+                        if index >= Self.concurrency, let done = await group.next() { outcomes.append(done) }
+                        group.addTask { (target, await check(target.url)) }
                     }
-                    return await group.reduce(into: []) { $0.append($1) }
+                    for await done in group { outcomes.append(done) }
+                    return outcomes
                 }
                 for (target, error) in outcomes {
                     try await metadata.withTransaction(logger: logger) { connection in
@@ -75,20 +92,34 @@ public struct TaskHealthChecker: Service {
         }
     }
 
-    /// nil for a healthy answer, else why not.
-    func check(_ url: String, using http: HTTPClient) async -> String? {
+    /// nil for a healthy answer, else why not: a short category of ours.
+    func check(_ url: String) async -> String? {
+        guard let host = URLComponents(string: url)?.host else { return "not a URL" }
+        do { try await policy.check(host: host) } catch {
+            return error == .notPublic ? "address not public" : "host does not resolve"
+        }
         do {
-            let response = try await http.execute(
+            let response = try await Self.http.execute(
                 HTTPClientRequest(url: url),
                 timeout: .nanoseconds(
                     Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            if (300..<400).contains(response.status.code) { return "redirect (not followed)" }
             return (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)"
         } catch let error as HTTPClientError
             where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
         {
             return "no answer within \(timeout)"
         } catch {
-            return "\(error)".prefix(300).description
+            return Self.category(of: error)
         }
+    }
+
+    /// What kind of failure, from the error's type and our reading of it; its text stays in our log only.
+    static func category(of error: any Error) -> String {
+        let text = String(describing: error).lowercased()
+        if text.contains("refused") { return "connection refused" }
+        if text.contains("ssl") || text.contains("tls") || text.contains("certificate") { return "TLS failure" }
+        if text.contains("resolv") || text.contains("lookup") { return "host does not resolve" }
+        return "unreachable"
     }
 }

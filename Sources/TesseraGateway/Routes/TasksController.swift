@@ -4,12 +4,14 @@ import OpenAPIRuntime
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
+import TesseraProvisioning
 
 /// `/v1/orgs/{org}/task-definitions` and `/task-services`, in the metadata database; every change appends its
 /// audit record in the same transaction.
 struct TasksController: MetadataController {
     let client: PostgresClient
     let skipAuditForBenchmark: Bool
+    let work: Settings.Work
     let baseLogger: Logger
 
     func taskStore() throws -> TaskStore { TaskStore(org: try Tenant.required().orgID, logger: logger) }
@@ -109,16 +111,28 @@ struct TasksController: MetadataController {
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let definition = try Self.reference(body.task_definition_id, "task_definition_id")
-        guard let url = URL(string: body.service_url), ["http", "https"].contains(url.scheme ?? ""), url.host != nil
+        guard let url = URLComponents(string: body.service_url), ["http", "https"].contains(url.scheme ?? ""),
+            let host = url.host, !host.isEmpty, url.user == nil, url.password == nil
         else {
-            throw TesseraError.unprocessable("service_url must be an http or https URL")
+            throw TesseraError.unprocessable("service_url must be an http or https URL without credentials")
+        }
+        // Only public addresses, unless the operator allows private ones (the health checker asks again
+        // before every call: a name may come to resolve elsewhere).
+        do { try await OutboundPolicy(allowPrivate: work.allowPrivateServices).check(host: host) } catch {
+            throw TesseraError.unprocessable(
+                "service_url: \(error.reason)\(error == .notPublic ? " (work.allow_private_services allows it)" : "")")
         }
         let healthPath = body.health_path ?? "/health"
         guard healthPath.hasPrefix("/") else { throw TesseraError.unprocessable("health_path starts with /") }
         let store = try taskStore()
+        let limit = work.maxServicesPerOrg
         let registered = try await change { connection, trail -> TaskServiceRecord? in
             guard try await store.get(definition, on: connection) != nil else {
                 throw TesseraError.unprocessable("no task definition \(body.task_definition_id)")
+            }
+            let used = try await store.lockAndCountServices(on: connection)
+            guard used < limit else {
+                throw TesseraError.quotaExceeded(quota: "task_services", limit: limit, used: used)
             }
             guard
                 let service = try await store.registerService(

@@ -125,6 +125,17 @@ public struct TaskStore: Sendable {
         id, task_definition_id, service_url, health_path, health_status, consecutive_failures, last_health_check, last_error, created_at
         """
 
+    /// How many task services the org has, counted under the org's registration lock (held to the end of the
+    /// transaction), so two registrations at once cannot both pass a limit.
+    public func lockAndCountServices(on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(\(AdvisoryLock.taskServices), \(AdvisoryLock.relayObject(org)))",
+            logger: logger)
+        return try await connection.query(
+            "SELECT count(*)::int FROM task_services WHERE org_id = \(org)", logger: logger
+        ).collect()[0].decode(Int.self)
+    }
+
     /// nil when the org already registered that URL for the definition.
     public func registerService(definition: UUID, url: String, healthPath: String, on connection: PostgresConnection)
         async throws

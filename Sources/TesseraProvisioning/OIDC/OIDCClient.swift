@@ -7,14 +7,6 @@ import NIOPosix
 import Synchronization
 import TesseraCore
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Why a call to an identity provider came to nothing: our own short categories (the provider's text is never
 /// passed on to the caller).
 public enum OIDCError: Error, Equatable, Sendable {
@@ -53,6 +45,7 @@ public struct OIDCDiscovery: Decodable, Sendable, Equatable {
 /// unless `allowPrivate`; no redirects are followed; answers are bounded in time and size.
 public final class OIDCClient: Sendable {
     let allowPrivate: Bool
+    let policy: OutboundPolicy
     let logger: Logger
     private let cache = Mutex<[String: Cached]>([:])
 
@@ -75,6 +68,7 @@ public final class OIDCClient: Sendable {
 
     public init(allowPrivate: Bool, logger: Logger) {
         self.allowPrivate = allowPrivate
+        self.policy = OutboundPolicy(allowPrivate: allowPrivate)
         self.logger = logger
     }
 
@@ -100,16 +94,11 @@ public final class OIDCClient: Sendable {
     func checkAddress(_ text: String) async throws(OIDCError) {
         guard let url = URLComponents(string: text) else { throw .refusedURL("not a URL") }
         let host = try checkScheme(url)
-        guard !allowPrivate else { return }
-        let addresses: [[UInt8]]
-        do {
-            addresses = try await NIOThreadPool.singleton.runIfActive { Self.resolve(host) }
-        } catch {
-            throw .unreachable("the provider's host could not be resolved")
-        }
-        guard !addresses.isEmpty else { throw .unreachable("the provider's host could not be resolved") }
-        guard addresses.allSatisfy(OutboundAddress.isPublic) else {
-            throw .refusedURL("the provider's address is not public (loopback, private, link-local or reserved)")
+        do { try await policy.check(host: host) } catch {
+            switch error {
+            case .notPublic: throw .refusedURL("the provider's \(error.reason)")
+            case .unresolvable: throw .unreachable("the provider's \(error.reason)")
+            }
         }
     }
 
@@ -245,38 +234,5 @@ public final class OIDCClient: Sendable {
     public static func url(_ base: String, adding parameters: [(String, String)]) -> String {
         let query = parameters.map { "\(formEncode($0))=\(formEncode($1))" }.joined(separator: "&")
         return base + (base.contains("?") ? "&" : "?") + query
-    }
-
-    /// Every address `host` resolves to (numeric hosts are their own address); empty when it resolves to none.
-    /// Blocking: call it off the event loops.
-    static func resolve(_ host: String) -> [[UInt8]] {
-        if let numeric = OutboundAddress.parse(host) { return [numeric] }
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        #if canImport(Glibc)
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        #else
-            hints.ai_socktype = SOCK_STREAM
-        #endif
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
-        defer { freeaddrinfo(first) }
-        var addresses: [[UInt8]] = []
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let info = cursor {
-            if info.pointee.ai_family == AF_INET, let raw = info.pointee.ai_addr {
-                raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                    var address = sin.pointee.sin_addr
-                    addresses.append(withUnsafeBytes(of: &address) { Array($0) })
-                }
-            } else if info.pointee.ai_family == AF_INET6, let raw = info.pointee.ai_addr {
-                raw.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                    var address = sin6.pointee.sin6_addr
-                    addresses.append(withUnsafeBytes(of: &address) { Array($0) })
-                }
-            }
-            cursor = info.pointee.ai_next
-        }
-        return addresses
     }
 }

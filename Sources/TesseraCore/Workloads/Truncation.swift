@@ -1,0 +1,15 @@
+extension String {
+    /// The longest prefix of at most `limit` bytes of UTF-8 that ends on a whole character's scalar boundary.
+    public func truncatedUTF8(to limit: Int) -> String {
+        guard utf8.count > limit else { return self }
+        var bytes = 0
+        var end = unicodeScalars.startIndex
+        for index in unicodeScalars.indices {
+            let size = UTF8.width(unicodeScalars[index])
+            guard bytes + size <= limit else { break }
+            bytes += size
+            end = unicodeScalars.index(after: index)
+        }
+        return String(unicodeScalars[..<end])
+    }
+}
