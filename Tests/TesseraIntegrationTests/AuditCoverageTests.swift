@@ -73,8 +73,11 @@ import Testing
             ).org
                 .id
             let orgID = try #require(UUID(uuidString: org))
+            // Ready, and the step after it recorded too (under load it once came after the next API call).
             try await waitUntil(timeout: .seconds(20)) {
-                try await records(settings, org: orgID).contains { $0.action == "org.ready" }
+                let so = try await records(settings, org: orgID)
+                return so.contains { $0.action == "org.ready" }
+                    && so.filter { $0.action == "org.provision_step" }.count == ProvisioningStep.allCases.count
             }
             // Keys: create, rotate, revoke.
             let key = try json(

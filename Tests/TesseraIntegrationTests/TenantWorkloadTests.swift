@@ -88,6 +88,89 @@ import Testing
         }
     }
 
+    /// An org's database is not trusted to speak for the platform: what its outbox says is relayed as that org's,
+    /// an action it never writes is refused (an `audit.relay_reject` record instead), and the jobs mirror takes
+    /// no pipeline version of another org.
+    @Test func theRelayBelievesNoMoreThanAnOrgsDatabaseMaySay() async throws {
+        try await TenantEnv.with { env in
+            let org = try await env.provisioned("forger")
+            let other = try await env.provisioned("victim")
+            let databases = TenantDatabases(
+                metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
+            let relay = AuditRelay(metadata: env.client, tenants: databases, logger: Self.logger)
+            defer { Task { await databases.closeAll() } }
+            // A pipeline version of the other org.
+            let version = try await env.client.withConnection { connection in
+                let pipeline = try await connection.query(
+                    "INSERT INTO pipelines (org_id, name) VALUES (\(other), 'p') RETURNING id", logger: Self.logger
+                ).collect()[0].decode(UUID.self)
+                return try await connection.query(
+                    """
+                    INSERT INTO pipeline_versions (pipeline_id, version, definition, checksum)
+                    VALUES (\(pipeline), 1, '{}', \(ByteBuffer(bytes: [UInt8](repeating: 1, count: 32))))
+                    RETURNING id
+                    """, logger: Self.logger
+                ).collect()[0].decode(UUID.self)
+            }
+            // Rows written straight into the org's outbox, as its own login role could.
+            let (claimsOther, platform, garbage, job) = (UUID(), UUID(), UUID(), UUID())
+            func row(_ id: UUID, action: String, org claimed: UUID, job: String = "") -> String {
+                #"{"event_id":"\#(id)","org_id":"\#(claimed)","actor_kind":"system","action":"\#(action)","outcome":"succeeded","metadata":{}\#(job)}"#
+            }
+            let rows: [(UUID, String)] = [
+                (claimsOther, row(claimsOther, action: "dataset.create", org: other)),
+                (platform, row(platform, action: "platform_admin.bootstrap", org: other)),
+                (garbage, "{\"not\":\"a record\"}"),
+                (
+                    job,
+                    row(
+                        job, action: "job.create", org: org,
+                        job: #","job":{"job_id":"\#(job)","status":"PENDING","pipeline_version_id":"\#(version)"}"#)
+                ),
+            ]
+            try await databases.withConnection(org: org, logger: Self.logger) { connection in
+                for (id, json) in rows {
+                    try await connection.query(
+                        "INSERT INTO audit_outbox (event_id, event) VALUES (\(id), \(json)::jsonb)", logger: Self.logger
+                    )
+                }
+            }
+            #expect(try await relay.relay(org) == 4)
+            let logged = try await env.client.withConnection { connection in
+                try await connection.query(
+                    "SELECT event_id, org_id, action FROM audit_logs WHERE event_id = ANY(\([claimsOther, platform, garbage, job]))",
+                    logger: Self.logger
+                ).collect().map { try $0.decode((UUID, UUID?, String).self) }
+            }
+            let byID = Dictionary(uniqueKeysWithValues: logged.map { ($0.0, ($0.1, $0.2)) })
+            #expect(byID[claimsOther]?.0 == org && byID[claimsOther]?.1 == "dataset.create")
+            #expect(byID[platform]?.0 == org && byID[platform]?.1 == "audit.relay_reject")
+            #expect(byID[garbage]?.0 == org && byID[garbage]?.1 == "audit.relay_reject")
+            #expect(byID[job]?.1 == "job.create")
+            let bootstraps = try await env.client.withConnection {
+                try await $0.query(
+                    "SELECT count(*)::int FROM audit_logs WHERE action = 'platform_admin.bootstrap' AND event_id = \(platform)",
+                    logger: Self.logger
+                ).collect()[0].decode(Int.self)
+            }
+            #expect(bootstraps == 0)
+            let mirrored = try await env.client.withConnection {
+                try await $0.query(
+                    "SELECT org_id, pipeline_version_id FROM jobs_meta WHERE job_id = \(job)", logger: Self.logger
+                ).collect().map { try $0.decode((UUID, UUID?).self) }
+            }
+            #expect(mirrored.count == 1 && mirrored.first?.0 == org && mirrored.first?.1 == nil, "\(mirrored)")
+            // The org's chain still verifies with the refusals in it.
+            let verdict = try await env.client.withConnection {
+                try await AuditStore(logger: Self.logger).verify(org: org, on: $0)
+            }
+            guard case .intact = verdict else {
+                Issue.record("chain broken: \(verdict)")
+                return
+            }
+        }
+    }
+
     /// Tenant changes write their audit event in the org's own transaction (the outbox); the relay moves it to
     /// the audit log exactly once, whether it was interrupted before the relay ran or after the append.
     @Test func tenantAuditEventsReachTheLogExactlyOnce() async throws {
@@ -124,7 +207,7 @@ import Testing
             #expect(try await relay.relay(org) == 1)
             #expect(try await count(second.eventID) == 1)
             let pending = try await databases.withConnection(org: org, logger: Self.logger) {
-                try await AuditOutbox.pending(limit: 10, on: $0, logger: Self.logger)
+                try await AuditOutbox.pending(org: org, limit: 10, on: $0, logger: Self.logger)
             }
             #expect(pending.isEmpty)
             let verdict = try await env.client.withConnection {

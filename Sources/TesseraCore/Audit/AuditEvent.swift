@@ -75,6 +75,22 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case identityProviderCreate = "identity_provider.create"
     case identityProviderDelete = "identity_provider.delete"
     case identityLink = "identity.link"
+    case auditRelayReject = "audit.relay_reject"
+
+    /// Written by a change in an org's own database, to its outbox: the only actions the audit relay accepts
+    /// from there (an org's database is not trusted to speak for the platform).
+    public var isTenantAction: Bool {
+        switch self {
+        case .datasetCreate, .rowsImport, .modelCreate, .promptCreate, .runCreate, .runCancel, .runClaim,
+            .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate,
+            .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate, .jobCreate,
+            .jobCacheHit, .jobTransition, .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,
+            .jobResultAdd, .jobOutputAdd, .jobCommentAdd:
+            true
+        default:
+            false
+        }
+    }
 }
 
 public enum AuditOutcome: String, Sendable, Codable {

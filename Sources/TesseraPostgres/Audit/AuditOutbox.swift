@@ -16,19 +16,53 @@ public enum AuditOutbox {
             "INSERT INTO audit_outbox (event_id, event) VALUES (\(event.eventID), \(json)::jsonb)", logger: logger)
     }
 
-    /// Up to `limit` undelivered events, oldest first, each with the job state it carries.
-    public static func pending(limit: Int, on connection: PostgresConnection, logger: Logger) async throws
-        -> [(event: AuditEvent, job: JobMirror.Update?)]
+    /// What the relay found in an outbox row.
+    public enum Pending: Sendable {
+        /// A record to append (stamped with the org whose database it came from), with the job state it carries.
+        case event(AuditEvent, JobMirror.Update?)
+        /// A row the relay does not believe: not a record, or an action an org's database never writes.
+        case rejected(eventID: UUID, claimedAction: String, reason: String)
+
+        public var eventID: UUID {
+            switch self {
+            case .event(let event, _): event.eventID
+            case .rejected(let id, _, _): id
+            }
+        }
+    }
+
+    /// Up to `limit` undelivered rows, oldest first. An org's database is not trusted to say which org it is
+    /// (every record takes `org`) nor to write any action but a tenant one (`AuditAction.isTenantAction`).
+    public static func pending(org: UUID, limit: Int, on connection: PostgresConnection, logger: Logger) async throws
+        -> [Pending]
     {
         let rows = try await connection.query(
-            "SELECT event::text FROM audit_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT \(limit)",
+            "SELECT event_id, event::text FROM audit_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT \(limit)",
             logger: logger)
-        var events: [(AuditEvent, JobMirror.Update?)] = []
-        for try await text in rows.decode(String.self) {
-            let stored = try JSONDecoder().decode(OutboxEvent.self, from: Data(text.utf8))
-            events.append((try stored.event(), stored.job))
+        var pending: [Pending] = []
+        for try await (id, text) in rows.decode((UUID, String).self) {
+            guard let stored = try? JSONDecoder().decode(OutboxEvent.self, from: Data(text.utf8)),
+                stored.event_id == id, var event = try? stored.event()
+            else {
+                pending.append(.rejected(eventID: id, claimedAction: "", reason: "not an audit record"))
+                continue
+            }
+            guard event.action.isTenantAction else {
+                pending.append(
+                    .rejected(
+                        eventID: id, claimedAction: event.action.rawValue,
+                        reason: "an action an org's database does not write"))
+                continue
+            }
+            if event.org != org {
+                logger.warning(
+                    "an outbox record named another org; relayed as its database's org",
+                    metadata: ["org": "\(org)", "claimed_org": "\(event.org.map { "\($0)" } ?? "none")"])
+            }
+            event.org = org
+            pending.append(.event(event, stored.job))
         }
-        return events
+        return pending
     }
 
     public static func markDelivered(_ ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws {

@@ -22,6 +22,11 @@ public struct OrgAuditTrail: Sendable {
     public func write(
         _ event: AuditEvent, entityType: String? = nil, entityID: String? = nil, job: JobMirror.Update? = nil
     ) async throws {
+        guard event.action.isTenantAction else {
+            // A programming error: the relay would refuse it. Fail the change rather than lose its record.
+            assertionFailure("\(event.action.rawValue) is not written to an org's outbox")
+            throw TesseraError.internalError
+        }
         var stamped = event
         stamped.org = org
         if let entityType { stamped.entityType = entityType }

@@ -44,13 +44,17 @@ public enum JobMirror {
         }
     }
 
+    /// Upserts the job's row; a pipeline version that is not this org's is recorded as none (an org's database
+    /// names versions, and is not trusted to name another org's).
     static func apply(_ update: Update, org: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         let (job, status, version) = (update.jobID, update.status, update.pipelineVersionID)
         try await connection.query(
             """
             INSERT INTO jobs_meta (org_id, job_id, pipeline_version_id, status, finished_at)
             SELECT \(org), \(job), v.id, \(status.rawValue)::job_status, CASE WHEN \(status.isTerminal) THEN now() END
-            FROM (SELECT 1) one LEFT JOIN pipeline_versions v ON v.id = \(version)
+            FROM (SELECT 1) one
+            LEFT JOIN (pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id AND p.org_id = \(org))
+                   ON v.id = \(version)
             ON CONFLICT (org_id, job_id) DO UPDATE SET status = EXCLUDED.status, finished_at = EXCLUDED.finished_at
             """, logger: logger)
     }

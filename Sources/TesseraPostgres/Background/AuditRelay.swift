@@ -125,17 +125,32 @@ public actor AuditRelay: Service {
                 var total = 0
                 while true {
                     let events = try await tenants.withConnection(org: org, logger: logger) {
-                        try await AuditOutbox.pending(limit: 500, on: $0, logger: logger)
+                        try await AuditOutbox.pending(org: org, limit: 500, on: $0, logger: logger)
                     }
                     if events.isEmpty { break }
                     try await metadata.withTransaction(logger: logger) { connection in
-                        for (event, job) in events {
-                            if try await AuditStore(logger: logger).append(event, on: connection), let job {
-                                try await JobMirror.apply(job, org: org, on: connection, logger: logger)
+                        for pending in events {
+                            switch pending {
+                            case .event(let event, let job):
+                                if try await AuditStore(logger: logger).append(event, on: connection), let job {
+                                    try await JobMirror.apply(job, org: org, on: connection, logger: logger)
+                                }
+                            case .rejected(let id, let claimed, let reason):
+                                logger.warning(
+                                    "audit relay refused an outbox record",
+                                    metadata: ["org": "\(org)", "event_id": "\(id)", "reason": "\(reason)"])
+                                _ = try await AuditStore(logger: logger).append(
+                                    AuditEvent(
+                                        org: org, actorKind: .system, actorDisplay: "audit relay",
+                                        action: .auditRelayReject, entityType: "audit_outbox",
+                                        entityID: id.uuidString.lowercased(), outcome: .denied,
+                                        metadata: ["claimed_action": String(claimed.prefix(64)), "reason": reason],
+                                        eventID: id),
+                                    on: connection)
                             }
                         }
                     }
-                    let ids = events.map(\.event.eventID)
+                    let ids = events.map(\.eventID)
                     try await tenants.withConnection(org: org, logger: logger) {
                         try await AuditOutbox.markDelivered(ids, on: $0, logger: logger)
                     }
