@@ -68,6 +68,16 @@ struct RouteTable: Sendable {
         case authenticated
         case platform
         case org(Permission)
+
+        /// As `x-tessera-permission` names it.
+        var permissionName: String {
+            switch self {
+            case .public: "public"
+            case .authenticated: "authenticated"
+            case .platform: "platform"
+            case .org(let permission): permission.rawValue
+            }
+        }
     }
 
     struct Operation: Sendable {

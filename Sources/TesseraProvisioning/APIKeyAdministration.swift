@@ -56,9 +56,17 @@ public struct APIKeyAdministration: Sendable {
     }
 
     /// Revokes the key at once (404 when the org has no such key).
-    public func revoke(org: UUID, id: UUID, actor: AuditActor) async throws -> APIKeyRecord {
+    /// Revokes a key, when the grantor could grant its role (nobody revokes a key that holds more than they do:
+    /// an editor cannot cut off the owner's automation).
+    public func revoke(org: UUID, id: UUID, by grantor: Grantor, actor: AuditActor) async throws -> APIKeyRecord {
         try await metadata.auditedChange(logger: logger, skipAudit: skipAudit) { [logger] connection, trail in
-            guard let revoked = try await APIKeyStore(logger: logger).revoke(org: org, id: id, on: connection) else {
+            let store = APIKeyStore(logger: logger)
+            guard let key = try await store.get(org: org, id: id, on: connection) else {
+                throw TesseraError.notFound("no such API key")
+            }
+            _ = try await Membership.grantableRoles(
+                named: [key.roleName], org: org, by: grantor, on: connection, logger: logger)
+            guard let revoked = try await store.revoke(org: org, id: id, on: connection) else {
                 throw TesseraError.notFound("no such API key")
             }
             try await trail.append(

@@ -150,7 +150,11 @@ public struct Provisioner: Sendable {
             for attempt in 1... {
                 do {
                     try await connection.query(
-                        PostgresQuery(unsafeSQL: "CREATE DATABASE \(placement.name.quoted) TEMPLATE \(template)"),
+                        // Closed to connections until lock_down has taken PUBLIC's privileges away: a new
+                        // database gives PUBLIC CONNECT and TEMPORARY, and nobody may use them in between.
+                        PostgresQuery(
+                            unsafeSQL:
+                                "CREATE DATABASE \(placement.name.quoted) TEMPLATE \(template) ALLOW_CONNECTIONS false"),
                         logger: logger)
                     return
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55006" && attempt < 25 {
@@ -160,7 +164,8 @@ public struct Provisioner: Sendable {
         }
     }
 
-    /// (d) Only the org's role may connect to its database, and it gets the tenant privileges there.
+    /// (d) Only the org's role may connect to its database (no temporary tables), and it gets the tenant
+    /// privileges there; then the database opens to connections.
     func lockDown(_ org: UUID, session: AdminSession) async throws {
         let (placement, _) = try await session.located()
         let name = placement.name.quoted
@@ -168,8 +173,10 @@ public struct Provisioner: Sendable {
             let connection = try await session.admin()
             for statement in [
                 "REVOKE ALL ON DATABASE \(name) FROM PUBLIC",
-                "GRANT CONNECT, TEMPORARY ON DATABASE \(name) TO \(name)",
+                "REVOKE TEMPORARY ON DATABASE \(name) FROM \(name)",
+                "GRANT CONNECT ON DATABASE \(name) TO \(name)",
                 "GRANT tessera_tenant TO \(name)",
+                "ALTER DATABASE \(name) ALLOW_CONNECTIONS true",
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }

@@ -67,7 +67,7 @@ struct Key: AsyncParsableCommand {
             let (org, key) = (try parseOrgID(org), try parseKeyID(key))
             try await withTools(options) { tools in
                 let revoked = try await tools.keys.revoke(
-                    org: try await tools.readyOrg(org), id: key, actor: tools.actor)
+                    org: try await tools.readyOrg(org), id: key, by: .commandLine, actor: tools.actor)
                 print("key \(APIKey.scheme)_\(revoked.prefix)… revoked")
             }
         }

@@ -204,6 +204,41 @@ import Testing
             body: ByteBuffer(string: #"{"name":"worker","role":"\#(role)"}"#))
     }
 
+    /// Nobody revokes a key that holds more than they do (as nobody rotates or issues one), and a refusal a
+    /// handler makes past the chain — a grant beyond what the caller holds — is recorded as `access.denied`.
+    @Test func revokingIsBoundedByWhatTheRevokerHoldsAndRefusalsAreRecorded() async throws {
+        try await withApp { fixture, client, settings in
+            let owner = try JSONDecoder().decode(
+                Issued.self,
+                from: Data(
+                    buffer: try await create(client, org: fixture.orgA, as: fixture.ownerA, role: "owner").body))
+            let revoke = try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgA)/api-keys/\(owner.api_key.id)", method: .delete,
+                headers: AccessFixture.bearer(fixture.adminA.plaintext))
+            #expect(revoke.status == .forbidden, "\(String(buffer: revoke.body))")
+            #expect(try await create(client, org: fixture.orgA, as: fixture.adminA, role: "owner").status == .forbidden)
+            let denials = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await $0.query(
+                    """
+                    SELECT entity_id, metadata->>'detail' FROM audit_logs
+                    WHERE action = 'access.denied' AND org_id = \(fixture.orgA) ORDER BY seq
+                    """, logger: TestDatabase.logger
+                ).collect().map { try $0.decode((String, String?).self) }
+            }
+            #expect(denials.count == 2, "\(denials)")
+            #expect(denials.first?.0 == "DELETE /v1/orgs/\(fixture.orgA)/api-keys/\(owner.api_key.id)")
+            #expect(denials.allSatisfy { $0.1?.contains("nobody grants more than they hold") == true }, "\(denials)")
+            // The key still works; its owner-holder may revoke it.
+            try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgA)/api-keys", method: .get, headers: AccessFixture.bearer(owner.key)
+            ) { #expect($0.status == .ok) }
+            let byOwner = try await client.execute(
+                uri: "/v1/orgs/\(fixture.orgA)/api-keys/\(owner.api_key.id)", method: .delete,
+                headers: AccessFixture.bearer(fixture.ownerA.plaintext))
+            #expect(byOwner.status == .ok)
+        }
+    }
+
     @Test func issuedKeyWorksAndIsStoredOnlyAsItsDigest() async throws {
         try await withApp { fixture, client, settings in
             let response = try await create(client, org: fixture.orgA, as: fixture.adminA, role: "editor")

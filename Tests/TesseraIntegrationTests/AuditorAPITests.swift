@@ -127,5 +127,13 @@ import Testing
         #expect(ExportLines.field("plain") == "plain")
         #expect(ExportLines.field("a,b") == "\"a,b\"")
         #expect(ExportLines.field("say \"hi\"\nbye") == "\"say \"\"hi\"\"\nbye\"")
+        // CRLF is one Character in Swift: compared as bytes, it is quoted like CR and LF alone.
+        #expect(ExportLines.field("a\r\nb") == "\"a\r\nb\"")
+        #expect(ExportLines.field("a\rb") == "\"a\rb\"")
+        // Formulas are neutralised; numbers stay numbers.
+        #expect(ExportLines.field("=HYPERLINK(\"http://x\")") == "\"'=HYPERLINK(\"\"http://x\"\")\"")
+        #expect(ExportLines.field("@SUM(A1)") == "'@SUM(A1)")
+        #expect(ExportLines.field("+1+2") == "'+1+2")
+        #expect(ExportLines.field("-0.25") == "-0.25" && ExportLines.field("+3") == "+3")
     }
 }

@@ -95,6 +95,50 @@ import Testing
         }
     }
 
+    /// A new org database is closed to connections until PUBLIC's privileges are gone; afterwards only the
+    /// org's role connects, without temporary tables or objects of its own in schema public.
+    @Test func anOrgDatabaseIsNeverOpenToOthers() async throws {
+        try await TenantEnv.with { env in
+            let store = OrgStore(logger: Self.logger)
+            let org = try await env.createOrg("locked")
+            for step in ProvisioningStep.allCases.prefix(while: { $0 != .lockDown }) {
+                try await env.client.withConnection { try await store.beginStep(step, org: org, on: $0) }
+                try await env.provisioner.run(step, org: org)
+                try await env.client.withConnection { try await store.finishStep(step, org: org, on: $0) }
+            }
+            let (placement, server, _) = try await env.placement(org)
+            let name = placement.name.value
+            func state() async throws -> (allowConnections: Bool, publicConnect: Bool, publicTemp: Bool, roleTemp: Bool)
+            {
+                try await server.withAdminConnection(database: "postgres", logger: Self.logger) { connection in
+                    try await connection.query(
+                        """
+                        SELECT datallowconn, has_database_privilege('public', datname, 'CONNECT'),
+                               has_database_privilege('public', datname, 'TEMPORARY'),
+                               EXISTS (SELECT 1 FROM pg_roles WHERE rolname = \(name))
+                                 AND has_database_privilege(\(name), datname, 'TEMPORARY')
+                        FROM pg_database WHERE datname = \(name)
+                        """, logger: Self.logger
+                    ).collect()[0].decode((Bool, Bool, Bool, Bool).self)
+                }
+            }
+            // Created, not yet locked down: nobody can connect, PUBLIC's default privileges notwithstanding.
+            let created = try await state()
+            #expect(!created.allowConnections, "\(created)")
+            let service = ProvisioningService(provisioner: env.provisioner, metadata: env.client, logger: Self.logger)
+            try await service.pass()
+            #expect(try await env.status(org) == .ready)
+            let ready = try await state()
+            #expect(ready.allowConnections && !ready.publicConnect && !ready.publicTemp && !ready.roleTemp, "\(ready)")
+            let createInPublic = try await server.withAdminConnection(database: name, logger: Self.logger) {
+                try await $0.query(
+                    "SELECT has_schema_privilege(\(name), 'public', 'CREATE')", logger: Self.logger
+                ).collect()[0].decode(Bool.self)
+            }
+            #expect(!createInPublic)
+        }
+    }
+
     @Test func aCrashAfterAnyStepStillEndsReadyWithNothingDoubled() async throws {
         try await TenantEnv.with { env in
             let store = OrgStore(logger: Self.logger)

@@ -13,6 +13,7 @@ public enum EmailAddress {
         let email = normalise(raw)
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard email.count <= 254, parts.count == 2, !parts[0].isEmpty, !email.contains(where: \.isWhitespace),
+            !email.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }),
             parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix(".")
         else {
             throw TesseraError.unprocessable("'\(raw)' is not an email address")

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import OpenAPIRuntime
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
@@ -76,7 +77,22 @@ struct AccessMiddleware: RouterMiddleware {
                 throw error
             }
         }
-        return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
+        do {
+            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
+        } catch {
+            // A refusal the handler made past the chain (a grant beyond what the caller holds, self-service
+            // off or unverified): recorded here like the chain's own, once for every route. (The generated
+            // layer hands a handler's error on wrapped in its `ServerError`.)
+            let refusal = (error as? TesseraError) ?? ((error as? ServerError)?.underlyingError as? TesseraError)
+            if let refusal, refusal.statusCode == 403 {
+                await RequestScope.$current.withValue(scope) {
+                    await recordDenial(
+                        refusal, principal: principal, requested: context.parameters.get("org"),
+                        permission: rule.permissionName, request: request)
+                }
+            }
+            throw error
+        }
     }
 
     /// An `access.denied` record: a 403 in the org's own chain; a 404 (an org not the principal's, or none) in
@@ -90,7 +106,7 @@ struct AccessMiddleware: RouterMiddleware {
             entityID: "\(request.method.rawValue) \(request.uri.path)".prefix(300).description, outcome: .denied,
             metadata: [
                 "permission": permission, "status": String(error.statusCode),
-                "requested_org": String((requested ?? "").prefix(64)),
+                "requested_org": String((requested ?? "").prefix(64)), "detail": String(error.detail.prefix(300)),
             ])
         do {
             try await authenticator.client.withConnection {

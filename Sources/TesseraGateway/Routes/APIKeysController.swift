@@ -43,9 +43,9 @@ struct APIKeysController: MetadataController {
     }
 
     func revokeAPIKey(_ input: Operations.revokeAPIKey.Input) async throws -> Operations.revokeAPIKey.Output {
-        let (tenant, _) = try current()
+        let (tenant, principal) = try current()
         let revoked = try await keys.revoke(
-            org: tenant.orgID, id: try Self.objectID(input.path.id), actor: auditActor())
+            org: tenant.orgID, id: try Self.objectID(input.path.id), by: .principal(principal), actor: auditActor())
         return .ok(.init(body: .json(Self.schema(revoked))))
     }
 

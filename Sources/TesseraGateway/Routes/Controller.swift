@@ -43,8 +43,8 @@ extension Controller {
         return try await client.withConnection { [logger] in try await OrgStore(logger: logger).quotas(org, on: $0) }
     }
 
-    /// A 403 with its `access.denied` record, for a refusal a controller makes after the route's rule let the
-    /// request in (the access middleware records its own).
+    /// A 403 with its `access.denied` record, for a refusal on a public route (on every other route the access
+    /// middleware records the 403s handlers throw).
     func denied(route: String, permission: String, on client: PostgresClient, _ detail: String) async throws
         -> TesseraError
     {

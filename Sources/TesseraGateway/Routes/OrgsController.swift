@@ -28,8 +28,7 @@ struct OrgsController: Controller {
         if !principal.isPlatformAdmin {
             // Anyone else: a signed-in user making an org of their own, when self-service is on.
             guard accounts.selfService, let user = Self.userID(of: principal) else {
-                throw try await denied(
-                    route: "POST /v1/orgs", permission: "platform", on: client,
+                throw TesseraError.forbidden(
                     "only a platform admin may do this"
                         + (accounts.selfService ? " (or a signed-in user, for an org of their own)" : ""))
             }
@@ -38,15 +37,9 @@ struct OrgsController: Controller {
             }
             selfService = (user, accounts.maxOrgsPerUser)
         }
-        let created: (OrgRecord, ownerInvited: Bool)
-        do {
-            created = try await orgAdministration.create(
-                name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server,
-                by: auditActor(), selfService: selfService)
-        } catch let error as TesseraError where error.statusCode == 403 {
-            throw try await denied(route: "POST /v1/orgs", permission: "self-service", on: client, error.detail)
-        }
-        let (org, ownerInvited) = created
+        let (org, ownerInvited) = try await orgAdministration.create(
+            name: body.name, slug: body.slug, ownerEmail: body.owner_email, server: body.database_server,
+            by: auditActor(), selfService: selfService)
         wakeProvisioner()
         return .accepted(
             .init(

@@ -49,9 +49,18 @@ enum ExportLines {
         Array((fields.map { field($0 ?? "") }.joined(separator: ",") + "\n").utf8)
     }
 
-    /// RFC 4180: quoted when it holds a comma, quote or line break; quotes doubled.
+    /// RFC 4180: quoted when it holds a comma, quote, CR or LF (bytes compared: `"\r\n"` is one Character, equal
+    /// to neither); quotes doubled. A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
+    /// tab or CR, and not a number) is neutralised with a leading `'`.
     static func field(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        var value = value
+        if let first = value.utf8.first,
+            [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D].contains(first),
+            Double(value) == nil
+        {
+            value = "'" + value
+        }
+        guard value.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
