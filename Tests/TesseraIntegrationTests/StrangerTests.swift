@@ -38,4 +38,31 @@ import Testing
             #expect(stored == Array(repeating: 512, count: 5), "\(stored)")
         }
     }
+
+    /// Text PostgreSQL cannot store is the client's mistake: 400 naming the field, never a 500.
+    @Test func aNULInTextIsA400NamingTheField() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let fixture = try await AccessFixture.make(settings)
+            let app = try buildApplication(settings: settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let headers: HTTPFields = [
+                    .authorization: "Bearer \(fixture.adminA.plaintext)", .contentType: "application/json",
+                ]
+                let role = try await client.execute(
+                    uri: "/v1/orgs/\(fixture.orgA)/roles", method: .post, headers: headers,
+                    body: ByteBuffer(string: #"{"name":"r\u0000x","permissions":["predictions.read"]}"#))
+                #expect(role.status == .badRequest, "\(String(buffer: role.body))")
+                #expect(String(buffer: role.body).contains("name holds a NUL"))
+                let nested = try await client.execute(
+                    uri: "/v1/orgs/\(fixture.orgA)/members", method: .post, headers: headers,
+                    body: ByteBuffer(string: #"{"email":"a@example.test","roles":["viewer","x\u0000"]}"#))
+                #expect(nested.status == .badRequest && String(buffer: nested.body).contains("roles[1]"))
+                // A query parameter reaches the database: refused there, as a 400 all the same.
+                let query = try await client.execute(
+                    uri: "/v1/audit-logs?entity_type=%00", method: .get,
+                    headers: [.authorization: "Bearer \(fixture.platform.plaintext)"])
+                #expect(query.status == .badRequest, "\(String(buffer: query.body))")
+            }
+        }
+    }
 }

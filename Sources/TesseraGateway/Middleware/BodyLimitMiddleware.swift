@@ -1,8 +1,10 @@
+import Foundation
 import Hummingbird
 import TesseraCore
 
 /// Refuses request bodies over the limit with 413, before routing and authentication:
-/// at once from `Content-Length`, or while streaming when there is none.
+/// at once from `Content-Length`, or while streaming when there is none. A JSON body (not a bulk one) holding a
+/// NUL (`\u0000`), which no text column can store, is a 400 naming the field.
 public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let standard: Int
     /// Bulk imports (`POST …/rows`), batches of results (`POST …/predictions`), ontologies, annotation and
@@ -25,11 +27,50 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
                 throw TesseraError.badRequest("Content-Length is not a number")
             }
             guard length <= limit else { throw TesseraError.payloadTooLarge(limit: limit) }
-            return try await next(request, context)
+        } else {
+            var limited = request
+            limited.body = RequestBody(asyncSequence: LimitedBody(base: request.body, limit: limit))
+            return try await next(try await Self.refusingNUL(limited, bulk: bulk, limit: limit), context)
+        }
+        return try await next(try await Self.refusingNUL(request, bulk: bulk, limit: limit), context)
+    }
+
+    /// The request (its JSON body read into memory, as the decoder would) unless a string in it holds a NUL.
+    static func refusingNUL(_ request: Request, bulk: Bool, limit: Int) async throws -> Request {
+        guard !bulk, request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+            return request
         }
         var request = request
-        request.body = RequestBody(asyncSequence: LimitedBody(base: request.body, limit: limit))
-        return try await next(request, context)
+        let buffer = try await request.collectBody(upTo: limit)
+        guard buffer.readableBytesView.firstRange(of: Array(#"\u0000"#.utf8)) != nil else { return request }
+        let field =
+            (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]))
+            .flatMap { JSONPath.firstNUL(in: $0) } ?? "a string"
+        throw TesseraError.badRequest("\(field) holds a NUL character (\\u0000), which text cannot hold")
+    }
+}
+
+/// Where in a decoded JSON value a string holds a NUL.
+enum JSONPath {
+    static func firstNUL(in value: Any, at path: String = "") -> String? {
+        switch value {
+        case let text as String:
+            return text.utf8.contains(0) ? (path.isEmpty ? "the body" : path) : nil
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                let here = path.isEmpty ? key : "\(path).\(key)"
+                if key.utf8.contains(0) { return "a field name in \(path.isEmpty ? "the body" : path)" }
+                if let found = firstNUL(in: object[key]!, at: here) { return found }
+            }
+            return nil
+        case let array as [Any]:
+            for (index, element) in array.enumerated() {
+                if let found = firstNUL(in: element, at: "\(path)[\(index)]") { return found }
+            }
+            return nil
+        default:
+            return nil
+        }
     }
 }
 

@@ -42,6 +42,11 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 return .badRequest("\(error.causeDescription): \(error.underlyingError)")
             }
             return classify(error.underlyingError, request: request, context: context)
+        case let error as PSQLError
+        where ["22021", "22P05"].contains(error.serverInfo?[.sqlState] ?? ""):
+            // Text PostgreSQL cannot store (a NUL, a byte sequence invalid in UTF-8), from a query parameter or a
+            // bulk body the JSON check does not read: the client's, not ours.
+            return .badRequest("a text value holds a character that cannot be stored (a NUL, \\u0000)")
         case is DeadlineExceeded:
             return .unavailable("the database did not answer in time")
         case let error where isConnectionFailure(error):
