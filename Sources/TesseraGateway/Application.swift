@@ -28,12 +28,14 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         logger: logger)
     let cache = CredentialCache(ttl: .seconds(settings.auth.cacheSeconds))
     let lastUsed = LastUsedRecorder(client: client, interval: .seconds(5), logger: logger)
+    let failureHook = AuthFailureHook(
+        client: client, window: .seconds(settings.auth.failureWindowSeconds), logger: logger)
     let migrator = try Migrator(files: Migrator.loadFiles(from: settings.paths.metaMigrations), logger: logger)
     let authenticator = Authenticator(
         client: client, cache: cache,
         limiter: FailureLimiter(
             threshold: settings.auth.maxFailures, window: .seconds(settings.auth.failureWindowSeconds)),
-        lastUsed: lastUsed, failures: AuthFailureHook(client: client, logger: logger), deadline: deadline,
+        lastUsed: lastUsed, failures: failureHook, deadline: deadline,
         logger: logger)
     let router = try buildRouter(
         settings: settings,
@@ -54,7 +56,7 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
         services: [
             client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed,
-            provisioning,
+            FailureSummaries(hook: failureHook), provisioning,
             MailDelivery(
                 metadata: client, box: box, transport: try mailTransport(settings), sender: settings.mail.from,
                 maxAttempts: settings.mail.maxAttempts, retryBase: .seconds(settings.mail.retrySeconds),

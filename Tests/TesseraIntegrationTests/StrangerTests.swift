@@ -14,13 +14,24 @@ import Testing
 @Suite struct StrangerTests {
     static let logger = TestDatabase.logger
 
-    @Test func requestsWithoutCredentialsAreCountedAndTheirUserAgentTruncated() async throws {
+    @Test func requestsWithoutCredentialsAreCountedAggregatedAndTheirUserAgentTruncated() async throws {
         try await TestDatabase.withFresh(migrated: true) { base in
             var tuned = base
             tuned.auth.maxFailures = 5
+            tuned.auth.failureWindowSeconds = 2
             let settings = tuned
             let app = try buildApplication(settings: settings, logger: Self.logger)
             let agent = String(repeating: "x", count: 50_000)
+            @Sendable func records() async throws -> [(Int, String?, String?)] {
+                try await settings.database.withConnection(as: .admin, logger: Self.logger) {
+                    try await $0.query(
+                        """
+                        SELECT octet_length(user_agent), metadata->>'repeated', metadata->>'refused_429'
+                        FROM audit_logs WHERE action = 'auth.failed' ORDER BY seq
+                        """, logger: Self.logger
+                    ).collect().map { try $0.decode((Int, String?, String?).self) }
+                }
+            }
             try await app.test(.router) { client in
                 var statuses: [Int] = []
                 for _ in 0..<12 {
@@ -29,13 +40,13 @@ import Testing
                     statuses.append(Int(response.status.code))
                 }
                 #expect(statuses == Array(repeating: 401, count: 5) + Array(repeating: 429, count: 7), "\(statuses)")
+                // The first at once; the other eleven, 429s included, in one record when the window closes.
+                let first = try await records()
+                #expect(first.count == 1 && first[0].0 == 512 && first[0].1 == nil, "\(first)")
+                try await waitUntil(timeout: .seconds(10)) { try await records().count == 2 }
+                let all = try await records()
+                #expect(all.count == 2 && all[1].0 == 512 && all[1].1 == "11" && all[1].2 == "7", "\(all)")
             }
-            let stored = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
-                try await $0.query(
-                    "SELECT octet_length(user_agent) FROM audit_logs WHERE action = 'auth.failed'", logger: Self.logger
-                ).collect().map { try $0.decode(Int.self) }
-            }
-            #expect(stored == Array(repeating: 512, count: 5), "\(stored)")
         }
     }
 

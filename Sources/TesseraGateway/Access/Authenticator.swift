@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import PostgresNIO
+import ServiceLifecycle
+import Synchronization
 import TesseraCore
 import TesseraPostgres
 import TesseraProvisioning
@@ -42,8 +44,15 @@ struct Authenticator: Sendable {
         case .failure(.unavailable):
             throw TesseraError.unavailable("credentials cannot be checked now: the metadata database is unreachable")
         case .failure(let failure):
-            try checkLimit(info)
-            throw await fail(failure, info: info, presented: Self.prefix(of: request.headers[.authorization]))
+            let presented = Self.prefix(of: request.headers[.authorization])
+            if let seconds = limiter.retryAfter(info.clientAddress) {
+                // Over the limit: refused without a record of its own, counted in the window's summary.
+                _ = failures.pending.note(
+                    AuthFailure(reason: failure.rawValue, info: info, presented: presented), window: failures.window,
+                    refused: true)
+                throw TesseraError.tooManyRequests(retryAfterSeconds: seconds)
+            }
+            throw await fail(failure, info: info, presented: presented)
         }
     }
 
@@ -211,22 +220,52 @@ struct AuthFailure: Sendable {
     let presented: String?
 }
 
-/// The one place authentication failures go: an `auth.failed` record in the platform's audit chain (the
-/// credentials name no org that could be trusted), and a log line.
+/// The one place authentication failures go: `auth.failed` records in the platform's audit chain (the
+/// credentials name no org that could be trusted), and log lines. From one address, the first failure of a reason
+/// in a window is recorded at once; the rest of that window (429s included) are summed into one record with their
+/// count when the window closes (`FailureSummaries`): a stranger's loop writes two records a window, not one a
+/// request.
 struct AuthFailureHook: Sendable {
     let client: PostgresClient
+    let window: Duration
     let logger: Logger
+    let pending = FailureAggregator()
+
+    init(client: PostgresClient, window: Duration, logger: Logger) {
+        self.client = client
+        self.window = window
+        self.logger = logger
+    }
 
     func record(_ failure: AuthFailure) async {
+        if pending.note(failure, window: window) { await write(failure, count: nil) }
+    }
+
+    /// Writes the summaries of windows that have closed (all of them when `all`); returns how many.
+    @discardableResult
+    func flush(all: Bool = false, now: ContinuousClock.Instant = .now) async -> Int {
+        let due = pending.due(window: window, all: all, now: now)
+        for summary in due { await write(summary.last, count: summary) }
+        return due.count
+    }
+
+    private func write(_ failure: AuthFailure, count summary: FailureAggregator.Summary?) async {
         let claimed: ActorKind =
             failure.presented?.hasPrefix("tsk_") == true
             ? .apiKey : (failure.presented?.contains("@") == true ? .user : .system)
+        var metadata = ["reason": failure.reason]
+        if let summary {
+            metadata = [
+                "reason": failure.reason, "repeated": String(summary.count), "refused_429": String(summary.refused),
+                "window_seconds": String(window.components.seconds),
+            ]
+        }
         let event = AuditEvent(
             org: nil, actorKind: claimed, actorDisplay: failure.presented ?? "anonymous", action: .authFailed,
             outcome: .denied,
-            requestID: failure.info.requestID,
+            requestID: summary == nil ? failure.info.requestID : nil,
             clientIP: failure.info.clientAddress == "unknown" ? nil : failure.info.clientAddress,
-            userAgent: failure.info.userAgent, metadata: ["reason": failure.reason])
+            userAgent: failure.info.userAgent, metadata: metadata)
         do {
             try await client.withConnection { try await AuditStore(logger: logger).append(event, on: $0) }
         } catch {
@@ -234,13 +273,75 @@ struct AuthFailureHook: Sendable {
                 "could not record an authentication failure", metadata: ["error": "\(describeDatabaseError(error))"])
         }
         logger.notice(
-            "authentication failed",
+            summary == nil ? "authentication failed" : "authentication failed repeatedly",
             metadata: [
                 "audit.action": "auth.failed",
                 "reason": .string(failure.reason),
+                "count": .string(summary.map { String($0.count) } ?? "1"),
                 "client_ip": .string(failure.info.clientAddress),
                 "request_id": .string(failure.info.requestID ?? "-"),
                 "presented": .string(failure.presented ?? "-"),
             ])
+    }
+}
+
+/// Failures per address, reason and window, after the first (which is recorded at once).
+final class FailureAggregator: Sendable {
+    struct Summary: Sendable {
+        let opened: ContinuousClock.Instant
+        var count = 0
+        var refused = 0
+        var last: AuthFailure
+    }
+
+    private let windows = Mutex<[String: Summary]>([:])
+
+    /// True when `failure` opens its address's window (record it now); else it is counted for the summary.
+    func note(_ failure: AuthFailure, window: Duration, refused: Bool = false, now: ContinuousClock.Instant = .now)
+        -> Bool
+    {
+        windows.withLock { all in
+            let key = "\(failure.info.clientAddress) \(failure.reason)"
+            guard var summary = all[key], now - summary.opened < window else {
+                // A window past its end not yet written is kept apart for `due`, which writes its summary.
+                if let closed = all[key], closed.count > 0 { all["\(key)#closed\(closed.opened)"] = closed }
+                all[key] = Summary(opened: now, last: failure)
+                // Bound the table: an attack spread over very many addresses forgets their quiet windows.
+                if all.count > 100_000 { all = all.filter { $0.value.count > 0 } }
+                return true
+            }
+            summary.count += 1
+            if refused { summary.refused += 1 }
+            summary.last = failure
+            all[key] = summary
+            return false
+        }
+    }
+
+    /// The windows that have closed and counted something, removed; windows without more failures are dropped.
+    func due(window: Duration, all flushAll: Bool, now: ContinuousClock.Instant) -> [Summary] {
+        windows.withLock { all in
+            var due: [Summary] = []
+            for (key, summary) in all where flushAll || now - summary.opened >= window || key.contains("#closed") {
+                if summary.count > 0 { due.append(summary) }
+                all[key] = nil
+            }
+            return due.sorted { $0.opened < $1.opened }
+        }
+    }
+}
+
+/// Writes the summaries of closed failure windows every second, and the rest at shutdown.
+struct FailureSummaries: Service {
+    let hook: AuthFailureHook
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                await hook.flush()
+            }
+        }
+        await hook.flush(all: true)
     }
 }
