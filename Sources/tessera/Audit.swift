@@ -69,22 +69,36 @@ extension Audit {
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove an org's audit records older than its retention, leaving a signed anchor (admin role).",
+            abstract:
+                "Remove an org's (or the platform's) audit records older than a retention, leaving a signed anchor (admin role).",
             discussion:
-                "The chain is verified first; a broken chain is never purged. What remains verifies from the anchor on."
+                "The chain is verified first; a broken chain is never purged. What remains verifies from the anchor on. "
+                + "--platform purges the platform's chain (logins, authentication failures, orgs created); it needs --days."
         )
         @OptionGroup var options: GlobalOptions
-        @Option(help: "The org's id.") var org: String
+        @Option(help: "The org's id.") var org: String?
+        @Flag(help: "Purge the platform's chain instead of an org's.") var platform = false
         @Option(help: "Days to keep, instead of the org's setting.") var days: Int?
 
+        func validate() throws {
+            guard (org == nil) == platform else { throw ValidationError("give either --org or --platform") }
+            if let days, days < 1 { throw ValidationError("--days must be at least 1") }
+        }
+
         func run() async throws {
-            let id = try parseOrgID(org)
+            let id = try org.map(parseOrgID)
             try await withTools(options) { tools in
-                let setting = try await tools.client.withConnection {
-                    try await AuditRetention(box: tools.box, logger: tools.logger).retentionDays(org: id, on: $0)
+                var setting: Int?
+                if let id {
+                    setting = try await tools.client.withConnection {
+                        try await AuditRetention(box: tools.box, logger: tools.logger).retentionDays(org: id, on: $0)
+                    }
                 }
                 guard let keep = days ?? setting else {
-                    throw ValidationError("the org has no retention set: pass --days or run `tessera audit retention`")
+                    throw ValidationError(
+                        id == nil
+                            ? "the platform's chain needs --days"
+                            : "the org has no retention set: pass --days or run `tessera audit retention`")
                 }
                 let cutoff = Date().addingTimeInterval(-Double(keep) * 86_400)
                 let outcome = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {

@@ -74,6 +74,35 @@ import Testing
         }
     }
 
+    /// The platform's chain (logins, authentication failures, orgs created) has retention too: purged through the
+    /// same privileged path, with a signed anchor, and an org's chain beside it untouched.
+    @Test func thePlatformChainIsPurgedWithAnAnchorToo() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let box = try TestDatabase.box(settings)
+            let org = UUID()
+            let store = AuditStore(logger: Self.logger)
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                for i in 0..<4 { try await store.append(event(nil, i), on: connection) }
+                for i in 0..<2 { try await store.append(event(org, i), on: connection) }
+            }
+            let outcome = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
+                try await AuditRetention(box: box, logger: Self.logger).purge(
+                    org: nil, olderThan: Date().addingTimeInterval(1), on: $0)
+            }
+            #expect(outcome == .purged(through: 4))
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                #expect(try await store.verify(org: nil, box: box, on: connection) == .intact(count: 1))
+                try await store.append(event(nil, 9), on: connection)
+                #expect(try await store.verify(org: nil, box: box, on: connection) == .intact(count: 2))
+                #expect(try await store.verify(org: org, box: box, on: connection) == .intact(count: 2))
+                let stranger = try SecretBox(masterKeyBase64: SecretBox.generateMasterKey())
+                let forged = try await store.verify(org: nil, box: stranger, on: connection)
+                #expect(
+                    forged == .broken(seq: 5, reason: "the anchor before record 5 has a wrong signature"), "\(forged)")
+            }
+        }
+    }
+
     @Test func retentionPurgesOnlyThroughThePrivilegedPathAndTheRestStillVerifies() async throws {
         try await TestDatabase.withFresh(migrated: true) { settings in
             let box = try TestDatabase.box(settings)

@@ -4,7 +4,7 @@ import PostgresNIO
 import TesseraCore
 
 /// The one privileged way records leave the audit log: records older than a cutoff, at the start of one org's
-/// chain, after that part of the chain was verified. A signed anchor record (`audit.anchor`: how far was
+/// chain or the platform's, after that part of the chain was verified. A signed anchor record (`audit.anchor`: how far was
 /// purged and the hash there, HMAC-signed under the master key) is appended, so the rest still verifies.
 public struct AuditRetention: Sendable {
     static let purpose = "tessera-audit-anchor-v1"
@@ -47,15 +47,18 @@ public struct AuditRetention: Sendable {
         .collect().first?.decode(Int?.self) ?? nil
     }
 
-    /// Purges the org's records older than `cutoff`; needs the admin role (the DELETE privilege).
-    public func purge(org: UUID, olderThan cutoff: Date, on connection: PostgresConnection) async throws -> Outcome {
-        try await connection.withTransaction(logger: logger) { tx -> Outcome in
+    /// Purges the records older than `cutoff` of the org's chain, or of the platform's when `org` is nil (logins,
+    /// authentication failures, orgs created); needs the admin role (the DELETE privilege).
+    public func purge(org: UUID?, olderThan cutoff: Date, on connection: PostgresConnection) async throws -> Outcome {
+        let chain = Self.chainName(org)
+        return try await connection.withTransaction(logger: logger) { tx -> Outcome in
             try await tx.query(
-                "SELECT pg_advisory_xact_lock(\(AdvisoryLock.auditRetention), hashtext(\(org.uuidString.lowercased())))",
-                logger: logger)
+                "SELECT pg_advisory_xact_lock(\(AdvisoryLock.auditRetention), hashtext(\(chain)))", logger: logger)
             let last = try await tx.query(
                 """
-                SELECT seq, hash FROM audit_logs WHERE org_id = \(org) AND occurred_at < \(cutoff) AND action <> 'audit.anchor'
+                SELECT seq, hash FROM audit_logs
+                WHERE ((\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org))
+                  AND occurred_at < \(cutoff) AND action <> 'audit.anchor'
                 ORDER BY seq DESC LIMIT 1
                 """, logger: logger
             ).collect().first
@@ -72,21 +75,28 @@ public struct AuditRetention: Sendable {
             let message = Self.message(org: org, through: through, hash: hashHex)
             try await AuditStore(logger: logger).append(
                 AuditEvent(
-                    org: org, actorKind: .system, actorDisplay: "retention", action: .auditAnchor, entityType: "org",
-                    entityID: org.uuidString.lowercased(),
+                    org: org, actorKind: .system, actorDisplay: "retention", action: .auditAnchor,
+                    entityType: org == nil ? "platform" : "org", entityID: org?.uuidString.lowercased(),
                     metadata: [
                         "purged_through": String(through), "anchor_hash": hashHex,
                         "cutoff": cutoff.formatted(.iso8601), "signature": box.sign(message, purpose: Self.purpose),
                     ]),
                 on: tx)
             try await tx.query("SET LOCAL tessera.audit_purge = 'on'", logger: logger)
-            try await tx.query("DELETE FROM audit_logs WHERE org_id = \(org) AND seq <= \(through)", logger: logger)
+            try await tx.query(
+                """
+                DELETE FROM audit_logs
+                WHERE ((\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)) AND seq <= \(through)
+                """, logger: logger)
             return .purged(through: through)
         }
     }
 
-    static func message(org: UUID, through: Int64, hash: String) -> String {
-        "\(org.uuidString.lowercased())|\(through)|\(hash)"
+    /// The chain's name in anchors and locks: the org's id, or `platform`.
+    static func chainName(_ org: UUID?) -> String { org?.uuidString.lowercased() ?? "platform" }
+
+    static func message(org: UUID?, through: Int64, hash: String) -> String {
+        "\(chainName(org))|\(through)|\(hash)"
     }
 }
 
@@ -100,11 +110,12 @@ extension AuditStore {
                 "SELECT min(seq) FROM audit_logs WHERE (\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)",
                 logger: logger
             ).collect().first?.decode(Int64?.self) ?? nil
-        guard let first, first > 1, let org else { return try await verify(org: org, on: connection) }
+        guard let first, first > 1 else { return try await verify(org: org, on: connection) }
         let anchors = try await connection.query(
             """
             SELECT metadata->>'purged_through', metadata->>'anchor_hash', metadata->>'signature' FROM audit_logs
-            WHERE org_id = \(org) AND action = 'audit.anchor' ORDER BY seq DESC
+            WHERE ((\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)) AND action = 'audit.anchor'
+            ORDER BY seq DESC
             """, logger: logger
         ).collect()
         for row in anchors {
