@@ -134,26 +134,17 @@ import Testing
     @Test func serviceURLsReachOnlyWhereAllowed() async throws {
         // Registration with private addresses refused: nothing stored, so nothing is ever called.
         let refusePrivate: (inout Settings) -> Void = { $0.work.allowPrivateServices = false }
-        try await TenantEnv.with(configure: refusePrivate) { env in
-            let platform = try await AccessFixture.platformKey(env.settings)
-            let org = try await env.provisioned("ssrf")
-            let app = try buildApplication(settings: env.settings, logger: Self.logger)
-            try await app.test(.router) { client in
-                let calls = OrgCalls(client: client, org: org, key: platform)
-                let definition = try await calls.create(
-                    "/task-definitions",
-                    #"{"task_id":"dock","version":"1.0.0","interface_spec":\#(JobAndPipelineTests.spec31)}"#)
-                for url in [
-                    "http://169.254.169.254/latest/meta-data", "http://127.0.0.1:8080", "http://10.0.0.7",
-                    "http://[::1]:80", "http://[::ffff:127.0.0.1]", "http://0.0.0.0", "https://192.168.1.1",
-                    "http://100.64.0.1", "http://[fe80::1]", "http://localhost:9", "http://user:pw@8.8.8.8",
-                ] {
-                    let answer = try await calls.post(
-                        "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)"}"#)
-                    #expect(answer.status == .unprocessableContent, "\(url): \(String(buffer: answer.body))")
-                }
-                #expect(String(buffer: try await calls.get("/task-services").body).contains(#""items":[]"#))
+        try await Self.withDefinition("ssrf", configure: refusePrivate) { _, calls, definition in
+            for url in [
+                "http://169.254.169.254/latest/meta-data", "http://127.0.0.1:8080", "http://10.0.0.7",
+                "http://[::1]:80", "http://[::ffff:127.0.0.1]", "http://0.0.0.0", "https://192.168.1.1",
+                "http://100.64.0.1", "http://[fe80::1]", "http://localhost:9", "http://user:pw@8.8.8.8",
+            ] {
+                let answer = try await calls.post(
+                    "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)"}"#)
+                #expect(answer.status == .unprocessableContent, "\(url): \(String(buffer: answer.body))")
             }
+            #expect(String(buffer: try await calls.get("/task-services").body).contains(#""items":[]"#))
         }
         // Allowed (dev): a redirect is reported, not followed; the per-org cap holds.
         let hits = Mutex(0)
@@ -174,38 +165,48 @@ import Testing
         try await waitUntil(timeout: .seconds(10)) { port.withLock { $0 } != 0 }
         let url = "http://127.0.0.1:\(port.withLock { $0 })"
         let twoServices: (inout Settings) -> Void = { $0.work.maxServicesPerOrg = 2 }
-        try await TenantEnv.with(configure: twoServices) { env in
+        try await Self.withDefinition("redirects", configure: twoServices) { env, calls, definition in
+            let moved = try await calls.create(
+                "/task-services",
+                #"{"task_definition_id":"\#(definition)","service_url":"\#(url)","health_path":"/moved"}"#)
+            _ = try await calls.create(
+                "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)/"}"#)
+            let third = try await calls.post(
+                "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)/c"}"#)
+            #expect(third.status == .conflict && String(buffer: third.body).contains("task_services"))
+            let checker = TaskHealthChecker(
+                metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
+                policy: OutboundPolicy(allowPrivate: true), logger: Self.logger)
+            #expect(await checker.sweep() == 2)
+            #expect(hits.withLock { $0 } == 1, "only the second service's own /health was called")
+            let list = String(buffer: try await calls.get("/task-services").body)
+            #expect(list.contains(#""last_error":"redirect (not followed)""#), "\(list)")
+            #expect(list.contains(moved))
+            // Checked with private addresses refused, the same service is not called at all.
+            let strict = TaskHealthChecker(
+                metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
+                policy: OutboundPolicy(allowPrivate: false), logger: Self.logger)
+            #expect(await strict.sweep() == 2)
+            #expect(hits.withLock { $0 } == 1)
+            #expect(String(buffer: try await calls.get("/task-services").body).contains("address not public"))
+        }
+    }
+
+    /// A provisioned org (settings tuned by `configure`), a task definition in it, and calls as a platform admin.
+    static func withDefinition(
+        _ slug: String, configure: @escaping (inout Settings) -> Void,
+        _ body: @escaping @Sendable (TenantEnv, OrgCalls, String) async throws -> Void
+    ) async throws {
+        try await TenantEnv.with(configure: configure) { env in
             let platform = try await AccessFixture.platformKey(env.settings)
-            let org = try await env.provisioned("redirects")
+            let org = try await env.provisioned(slug)
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
             try await app.test(.router) { client in
                 let calls = OrgCalls(client: client, org: org, key: platform)
                 let definition = try await calls.create(
                     "/task-definitions",
                     #"{"task_id":"dock","version":"1.0.0","interface_spec":\#(JobAndPipelineTests.spec31)}"#)
-                let moved = try await calls.create(
-                    "/task-services",
-                    #"{"task_definition_id":"\#(definition)","service_url":"\#(url)","health_path":"/moved"}"#)
-                _ = try await calls.create(
-                    "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)/"}"#)
-                let third = try await calls.post(
-                    "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)/c"}"#)
-                #expect(third.status == .conflict && String(buffer: third.body).contains("task_services"))
-                let checker = TaskHealthChecker(
-                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
-                    policy: OutboundPolicy(allowPrivate: true), logger: Self.logger)
-                #expect(await checker.sweep() == 2)
-                #expect(hits.withLock { $0 } == 1, "only the second service's own /health was called")
-                let list = String(buffer: try await calls.get("/task-services").body)
-                #expect(list.contains(#""last_error":"redirect (not followed)""#), "\(list)")
-                #expect(list.contains(moved))
-                // Checked with private addresses refused, the same service is not called at all.
-                let strict = TaskHealthChecker(
-                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
-                    policy: OutboundPolicy(allowPrivate: false), logger: Self.logger)
-                #expect(await strict.sweep() == 2)
-                #expect(hits.withLock { $0 } == 1)
-                #expect(String(buffer: try await calls.get("/task-services").body).contains("address not public"))
+                try await body(env, calls, definition)
             }
         }
     }
