@@ -162,7 +162,7 @@ import Testing
                 org: org, name: "t\(UInt32.random(in: 0...UInt32.max))", description: nil, permissions: [.tasksRead],
                 on: connection)!
             let provider = try await IdentityStore(logger: logger).create(
-                id: UUID(), org: org, name: "p\(UUID())", issuer: "https://idp.example.test", clientID: "c",
+                id: UUID(), org: org, name: "p\(UUID())", issuer: "https://127.0.0.1:9", clientID: "c",
                 secretSealed: [1], allowedDomains: ["example.test"], role: "viewer", on: connection)!
             return Target(key: key, user: user, role: role.id, provider: provider.id)
         }

@@ -304,8 +304,9 @@ import Testing
 
     @Test func registrationIsValidatedAndPrivateIssuersAreNotCalled() async throws {
         try await Self.with(privateIssuers: false) { env in
-            // Loopback, the metadata address, http: refused before any call (the provider saw nothing).
-            for issuer in [env.idp.issuer, "https://169.254.169.254", "http://example.test", "https://10.0.0.1/x"] {
+            // Loopback over http and over https: refused before any call (the provider saw nothing). Other
+            // private and link-local ranges are the unit tests' (OutboundAddress): nothing here names them.
+            for issuer in [env.idp.issuer, "https://127.0.0.1:\(env.idp.port)", "https://localhost:\(env.idp.port)"] {
                 let answer = try await env.register(issuer: issuer)
                 #expect(answer.status == .unprocessableContent, "\(issuer): \(String(buffer: answer.body))")
             }

@@ -43,9 +43,12 @@ public struct TaskHealthChecker: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            // The first round one interval after start, like every later one: a gateway whose checks are set
+            // far apart (a test's) calls nothing it was just given.
             while !Task.isCancelled {
-                await sweep()
                 try? await Task.sleep(for: interval)
+                guard !Task.isCancelled else { break }
+                await sweep()
             }
         }
     }
