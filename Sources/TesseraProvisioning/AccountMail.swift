@@ -14,7 +14,7 @@ public struct AccountMailer: Sendable {
 
     public init(box: SecretBox, publicURL: String) {
         self.box = box
-        self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        self.publicURL = publicURL.withoutTrailingSlash
     }
 
     /// Queues `mail` and its record, in the caller's transaction.

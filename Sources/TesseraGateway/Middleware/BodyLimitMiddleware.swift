@@ -22,15 +22,14 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         let path = request.uri.path
         let bulk = request.method == .post && bulkSuffixes.contains { path.hasSuffix($0) }
         let limit = bulk ? imports : standard
+        var request = request
         if let declared = request.headers[.contentLength] {
             guard let length = Int(declared), length >= 0 else {
                 throw TesseraError.badRequest("Content-Length is not a number")
             }
             guard length <= limit else { throw TesseraError.payloadTooLarge(limit: limit) }
         } else {
-            var limited = request
-            limited.body = RequestBody(asyncSequence: LimitedBody(base: request.body, limit: limit))
-            return try await next(try await Self.refusingNUL(limited, bulk: bulk, limit: limit), context)
+            request.body = RequestBody(asyncSequence: LimitedBody(base: request.body, limit: limit))
         }
         return try await next(try await Self.refusingNUL(request, bulk: bulk, limit: limit), context)
     }

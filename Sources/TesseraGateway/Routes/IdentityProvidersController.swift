@@ -74,7 +74,7 @@ struct IdentityProvidersController: Controller {
     /// The sign-in's cookie: sent back only to the callback's path, never readable by scripts, sent on the
     /// provider's redirect (a top-level navigation: Lax, not Strict), Secure when the public address is https.
     func cookie(_ value: String) -> String {
-        let secure = publicURL.lowercased().hasPrefix("https://") ? "; Secure" : ""
+        let secure = signIn.publicURL.lowercased().hasPrefix("https://") ? "; Secure" : ""
         return "\(Self.cookieName)=\(value); Path=/v1/auth/oidc; Max-Age=\(OIDCSignIn.loginLifetime.components.seconds)"
             + "; HttpOnly; SameSite=Lax\(secure)"
     }
@@ -113,10 +113,10 @@ struct IdentityProvidersController: Controller {
     }
 
     func schema(_ p: IdentityProviderRecord) -> Components.Schemas.IdentityProvider {
-        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        let signIn = self.signIn
         return .init(
             id: Self.id(p.id), org_id: Self.id(p.org), name: p.name, issuer: p.issuer, client_id: p.clientID,
             allowed_domains: p.allowedDomains, role: p.role, enabled: p.enabled, created_at: p.createdAt,
-            sign_in_url: "\(base)/v1/auth/oidc/\(Self.id(p.id))/start", redirect_uri: signIn.redirectURI)
+            sign_in_url: signIn.signInURL(p.id), redirect_uri: signIn.redirectURI)
     }
 }

@@ -198,9 +198,13 @@ public struct UserStore: Sendable {
     }
 
     /// The user's email, if there is such a user.
-    public func email(of user: UUID, on connection: PostgresConnection) async throws -> String? {
-        try await connection.query("SELECT email FROM users WHERE id = \(user)", logger: logger).collect().first?
-            .decode(String.self)
+    /// The user's email; nil when there is no such user (or, with `activeOnly`, when the account is not active).
+    public func email(of user: UUID, activeOnly: Bool = false, on connection: PostgresConnection) async throws
+        -> String?
+    {
+        try await connection.query(
+            "SELECT email FROM users WHERE id = \(user) AND (NOT \(activeOnly) OR status = 'active')", logger: logger
+        ).collect().first?.decode(String.self)
     }
 
     public func hasPassword(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {

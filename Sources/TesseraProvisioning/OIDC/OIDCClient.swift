@@ -44,7 +44,6 @@ public struct OIDCDiscovery: Decodable, Sendable, Equatable {
 /// first: https (http too where private addresses are allowed), and every address its host resolves to public
 /// unless `allowPrivate`; no redirects are followed; answers are bounded in time and size.
 public final class OIDCClient: Sendable {
-    let allowPrivate: Bool
     let policy: OutboundPolicy
     let logger: Logger
     private let cache = Mutex<[String: Cached]>([:])
@@ -67,7 +66,6 @@ public final class OIDCClient: Sendable {
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))))
 
     public init(allowPrivate: Bool, logger: Logger) {
-        self.allowPrivate = allowPrivate
         self.policy = OutboundPolicy(allowPrivate: allowPrivate)
         self.logger = logger
     }
@@ -84,7 +82,7 @@ public final class OIDCClient: Sendable {
         guard let host = url.host, !host.isEmpty else { throw .refusedURL("the URL has no host") }
         switch url.scheme?.lowercased() {
         case "https": break
-        case "http" where allowPrivate: break
+        case "http" where policy.allowPrivate: break
         default: throw .refusedURL("identity providers are called over https only")
         }
         return host
@@ -111,8 +109,7 @@ public final class OIDCClient: Sendable {
             return discovery
         }
         try checkIssuer(issuer)
-        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
-        let body = try await get(base + "/.well-known/openid-configuration")
+        let body = try await get(issuer.withoutTrailingSlash + "/.well-known/openid-configuration")
         guard let discovery = try? JSONDecoder().decode(OIDCDiscovery.self, from: body) else {
             throw .invalidDiscovery("the discovery document is not one (issuer, endpoints and jwks_uri required)")
         }

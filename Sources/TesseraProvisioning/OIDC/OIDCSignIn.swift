@@ -35,8 +35,10 @@ public struct OIDCSignIn: Sendable {
     let metadata: PostgresClient
     let box: SecretBox
     let client: OIDCClient
+    /// The gateway's public address, without a trailing slash.
+    public let publicURL: String
     /// The gateway's callback, as registered with the provider: `<public url>/v1/auth/oidc/callback`.
-    public let redirectURI: String
+    public var redirectURI: String { publicURL + "/v1/auth/oidc/callback" }
     let logger: Logger
 
     /// How long a started sign-in may take to come back.
@@ -46,8 +48,7 @@ public struct OIDCSignIn: Sendable {
         self.metadata = metadata
         self.box = box
         self.client = client
-        let base = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
-        self.redirectURI = base + "/v1/auth/oidc/callback"
+        self.publicURL = publicURL.withoutTrailingSlash
         self.logger = logger
     }
 
@@ -97,6 +98,9 @@ public struct OIDCSignIn: Sendable {
             return record
         }
     }
+
+    /// Where members start signing in with `provider` (a GET that redirects to it).
+    public func signInURL(_ provider: UUID) -> String { "\(publicURL)/v1/auth/oidc/\(Self.id(provider))/start" }
 
     public func providers(org: UUID) async throws -> [IdentityProviderRecord] {
         try await metadata.withConnection { [logger] in
@@ -264,9 +268,9 @@ public struct OIDCSignIn: Sendable {
                     email: email, claims: claims, provider: provider, actor: actor, on: connection, trail: trail)
                 joined = true
             }
-            guard let account = try await users.email(of: user, on: connection),
-                try await users.loginUser(email: account, on: connection)?.active == true
-            else { throw OIDCRefusal(kind: .unauthenticated, reason: "the account is not active") }
+            guard let account = try await users.email(of: user, activeOnly: true, on: connection) else {
+                throw OIDCRefusal(kind: .unauthenticated, reason: "the account is not active")
+            }
             try await store.recordLogin(provider: provider.id, subject: claims.subject, email: email, on: connection)
             let session = try await SignIn.issueSession(
                 user: user, email: account, method: "oidc", lifetime: sessionLifetime, actor: actor,

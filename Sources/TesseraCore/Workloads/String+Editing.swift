@@ -1,4 +1,7 @@
 extension String {
+    /// The string without one trailing `/` (a base URL to append paths to).
+    public var withoutTrailingSlash: String { hasSuffix("/") ? String(dropLast()) : self }
+
     /// The longest prefix of at most `limit` bytes of UTF-8 that ends on a whole character's scalar boundary.
     public func truncatedUTF8(to limit: Int) -> String {
         guard utf8.count > limit else { return self }
