@@ -48,8 +48,12 @@ let package = Package(
             ]
         ),
         .target(
+            name: "CRE2",
+            linkerSettings: [.linkedLibrary("re2")]
+        ),
+        .target(
             name: "TesseraEvaluation",
-            dependencies: ["TesseraCore"]
+            dependencies: ["TesseraCore", "CRE2"]
         ),
         .target(
             name: "TesseraPostgres",
@@ -121,5 +125,6 @@ let package = Package(
             ]
         ),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
 )

@@ -10,8 +10,8 @@ public struct LabelNormalization: Codable, Sendable, Equatable {
     public var caseFold: Bool
     /// Remove Unicode punctuation and symbol characters.
     public var stripPunctuation: Bool
-    /// A regular expression applied to the output: its first capture group (or the whole match) is the label; an
-    /// output it does not match has no label.
+    /// A regular expression (RE2 syntax, run in linear time) applied to the output: its first capture group (or the
+    /// whole match) is the label; an output it does not match has no label.
     public var extract: String?
     /// Labels renamed after the other steps (keys are normalised the same way), on both sides.
     public var labelMap: [String: String]
@@ -43,7 +43,7 @@ public struct LabelNormalization: Codable, Sendable, Equatable {
 /// Applies a `LabelNormalization` to expected labels and to model outputs.
 public struct LabelNormalizer: Sendable {
     public let options: LabelNormalization
-    let pattern: NSRegularExpression?
+    let pattern: LinearPattern?
     let map: [String: String]
 
     public struct InvalidPattern: Error, CustomStringConvertible {
@@ -57,9 +57,9 @@ public struct LabelNormalizer: Sendable {
                 throw InvalidPattern(description: "extract is 1–500 characters")
             }
             do {
-                pattern = try NSRegularExpression(pattern: extract)
+                pattern = try LinearPattern(extract)
             } catch {
-                throw InvalidPattern(description: "extract is not a valid regular expression")
+                throw InvalidPattern(description: "extract is not a valid RE2 regular expression (\(error))")
             }
         } else {
             pattern = nil
@@ -79,12 +79,8 @@ public struct LabelNormalizer: Sendable {
     public func prediction(_ output: String) -> String? {
         var text = output
         if let pattern {
-            let range = NSRange(text.startIndex..., in: text)
-            guard let match = pattern.firstMatch(in: text, range: range) else { return nil }
-            let group =
-                match.numberOfRanges > 1 && match.range(at: 1).location != NSNotFound ? match.range(at: 1) : match.range
-            guard let found = Range(group, in: text) else { return nil }
-            text = String(text[found])
+            guard let found = pattern.firstMatch(in: text) else { return nil }
+            text = String(found)
         }
         let cleaned = Self.clean(text, options)
         guard !cleaned.isEmpty else { return nil }

@@ -93,6 +93,7 @@ func buildRouter(
             trustedProxies: settings.http.trustedProxies))
     let skip = settings.benchSkipAudit
     let mailer = AccountMailer(box: box, publicURL: settings.mail.publicURL)
+    let heavy = HeavyWork(.init(settings.work))
     try APIHandler(
         system: SystemController(readiness: readiness, relay: relay, document: document, baseLogger: logger),
         orgs: OrgsController(
@@ -105,10 +106,10 @@ func buildRouter(
             client: client, skipAuditForBenchmark: skip, access: access, mailer: mailer, accounts: settings.accounts,
             baseLogger: logger),
         mail: MailController(client: client, box: box, baseLogger: logger),
-        datasets: DatasetsController(client: client, tenants: tenants, baseLogger: logger),
+        datasets: DatasetsController(client: client, tenants: tenants, heavy: heavy, baseLogger: logger),
         predictions: PredictionsController(client: client, tenants: tenants, baseLogger: logger),
-        evaluations: EvaluationsController(tenants: tenants, baseLogger: logger),
-        cafa: CAFAController(tenants: tenants, baseLogger: logger),
+        evaluations: EvaluationsController(tenants: tenants, heavy: heavy, baseLogger: logger),
+        cafa: CAFAController(tenants: tenants, heavy: heavy, baseLogger: logger),
         jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
         pipelines: PipelinesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),

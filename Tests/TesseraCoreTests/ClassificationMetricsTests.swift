@@ -97,7 +97,34 @@ import Testing
         #expect(n.prediction("I pick C because") == "C")
     }
 
-    @Test(arguments: ["(", "[a-", ""])
+    /// Patterns a backtracking engine takes exponential time on finish at once: `^(a+)+$` against 5,000 `a`s and
+    /// a `!` would outlast the universe with NSRegularExpression (26 `a`s held a core for over a second).
+    @Test func catastrophicPatternsRunInLinearTime() throws {
+        let text = String(repeating: "a", count: 5_000) + "!"
+        for pattern in ["^(a+)+$", "^(a|aa)+$", "^(a|a?)+$", "^(\\w+\\s?)*$"] {
+            #expect(try LabelNormalizer(.init(extract: pattern)).prediction(text) == nil, "\(pattern)")
+        }
+        #expect(try LabelNormalizer(.init(extract: "(a+)+!")).prediction(text) == String(repeating: "a", count: 5_000))
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            let n = try LabelNormalizer(.init(extract: "^(a+)+$"))
+            for _ in 0..<100 { _ = n.prediction(text) }
+        }
+        // 100 × 5,001 characters; a backtracking engine needs 2^5000 steps for one.
+        #expect(elapsed < .seconds(10), "\(elapsed)")
+    }
+
+    @Test func unicodeClassesKeepTheirUnicodeMeaning() throws {
+        let n = try LabelNormalizer(.init(extract: #"réponse\s*:\s*(\w+)"#))
+        #expect(n.prediction("La réponse : Éléphant!") == "Éléphant")
+        let digits = try LabelNormalizer(.init(extract: #"[\d]+"#))
+        #expect(digits.prediction("score ٣٤ or 12") == "٣٤")
+        let bracket = try LabelNormalizer(.init(extract: #"([]a[:digit:]\w-]+)"#))
+        #expect(bracket.prediction("=]a9é-x=") == "]a9é-x")
+        #expect(LinearPattern.unicodeClasses(#"[^\w]\W"#) == #"[^\pL\pM\pN\p{Pc}][^\pL\pM\pN\p{Pc}]"#)
+    }
+
+    @Test(arguments: ["(", "[a-", "", #"(a)\1"#, "(?=a)", "a{2000}"])
     func badPatternsAreRefused(pattern: String) {
         #expect(throws: LabelNormalizer.InvalidPattern.self) { try LabelNormalizer(.init(extract: pattern)) }
     }

@@ -18,7 +18,7 @@ import Testing
         try await TestDatabase.withFresh(migrated: true) { base in
             var tuned = base
             tuned.auth.maxFailures = 5
-            tuned.auth.failureWindowSeconds = 3
+            tuned.auth.failureWindowSeconds = 5
             let settings = tuned
             let app = try buildApplication(settings: settings, logger: Self.logger)
             let agent = String(repeating: "x", count: 50_000)
@@ -39,16 +39,19 @@ import Testing
                         uri: "/v1/auth/whoami", method: .get, headers: [.userAgent: agent])
                     statuses.append(Int(response.status.code))
                 }
-                #expect(statuses == Array(repeating: 401, count: 5) + Array(repeating: 429, count: 7), "\(statuses)")
+                // Five failures, then 429 until the oldest leaves the window. Under the whole suite's load the
+                // twelve requests may outlast it, so a late one may be a 401 again: counted, not timed.
+                #expect(statuses.prefix(6) == [401, 401, 401, 401, 401, 429], "\(statuses)")
+                let refused = statuses.filter { $0 == 429 }.count
+                #expect(statuses.allSatisfy { $0 == 401 || $0 == 429 } && refused >= 1, "\(statuses)")
                 // The first of a window at once; the rest, 429s included, in one record when the window closes.
-                // (Counted, not timed: under the whole suite's load the twelve requests may span two windows.)
                 try await waitUntil(timeout: .seconds(20)) {
                     // A record of its own counts one failure; a summary, the failures it sums.
                     try await records().reduce(0) { $0 + ($1.1.flatMap { Int($0) } ?? 1) } == 12
                 }
                 let all = try await records()
                 #expect(all.count <= 4 && all.allSatisfy { $0.0 == 512 }, "\(all)")
-                #expect(all.compactMap { Int($0.2 ?? "") }.reduce(0, +) == 7, "\(all)")
+                #expect(all.compactMap { Int($0.2 ?? "") }.reduce(0, +) == refused, "\(all)")
             }
         }
     }

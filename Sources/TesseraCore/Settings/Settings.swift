@@ -83,6 +83,12 @@ public struct Settings: Sendable {
         public var allowPrivateServices: Bool
         /// Task services one org may register.
         public var maxServicesPerOrg: Int
+        /// Heavy operations (evaluations, ontology and bulk parsing) running at once in the process (0: one less
+        /// than the cores, at least one) and per org; how many of one org's may wait, and for how long.
+        public var heavyTotal: Int
+        public var heavyPerOrg: Int
+        public var heavyQueuedPerOrg: Int
+        public var heavyWaitSeconds: Int
     }
 
     /// Mail: an outbox in the metadata database, delivered by the gateway.
@@ -229,6 +235,18 @@ public struct Settings: Sendable {
         SettingKey(
             "work.max_services_per_org", env: "TESSERA_WORK_MAX_SERVICES_PER_ORG", default: "100",
             help: "task services one org may register"),
+        SettingKey(
+            "work.heavy_total", env: "TESSERA_WORK_HEAVY_TOTAL", default: "0",
+            help: "heavy operations (evaluations, ontology and bulk parsing) at once in the process (0: cores - 1)"),
+        SettingKey(
+            "work.heavy_per_org", env: "TESSERA_WORK_HEAVY_PER_ORG", default: "1",
+            help: "heavy operations one org runs at once"),
+        SettingKey(
+            "work.heavy_queued_per_org", env: "TESSERA_WORK_HEAVY_QUEUED_PER_ORG", default: "4",
+            help: "heavy operations of one org that may wait for a slot (429 past it)"),
+        SettingKey(
+            "work.heavy_wait_seconds", env: "TESSERA_WORK_HEAVY_WAIT_SECONDS", default: "30",
+            help: "longest wait for a heavy-operation slot (503 past it)"),
         SettingKey(
             "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
             help: "benchmark only: skip audit writes (dev profile only)"),

@@ -75,6 +75,10 @@ public struct LoadedSettings: Sendable {
         case "work.health_failures": return String(s.work.healthFailures)
         case "work.allow_private_services": return String(s.work.allowPrivateServices)
         case "work.max_services_per_org": return String(s.work.maxServicesPerOrg)
+        case "work.heavy_total": return String(s.work.heavyTotal)
+        case "work.heavy_per_org": return String(s.work.heavyPerOrg)
+        case "work.heavy_queued_per_org": return String(s.work.heavyQueuedPerOrg)
+        case "work.heavy_wait_seconds": return String(s.work.heavyWaitSeconds)
         case "log.level": return s.logLevel
         case "bench.skip_audit": return String(s.benchSkipAudit)
         default: return nil
@@ -178,7 +182,11 @@ public enum SettingsLoader {
                     .isEmpty
                     ? profile == .dev
                     : reader.choice("work.allow_private_services", among: ["true", "false"]) == "true",
-                maxServicesPerOrg: try reader.int("work.max_services_per_org", in: 1...100_000)
+                maxServicesPerOrg: try reader.int("work.max_services_per_org", in: 1...100_000),
+                heavyTotal: try reader.int("work.heavy_total", in: 0...1024),
+                heavyPerOrg: try reader.int("work.heavy_per_org", in: 1...1024),
+                heavyQueuedPerOrg: try reader.int("work.heavy_queued_per_org", in: 0...10_000),
+                heavyWaitSeconds: try reader.int("work.heavy_wait_seconds", in: 1...3600)
             ),
             logLevel: try reader.choice(
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),

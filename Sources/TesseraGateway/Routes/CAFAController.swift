@@ -7,11 +7,18 @@ import TesseraPostgres
 
 /// `/v1/orgs/{org}/ontologies`, `/annotation-sets`, `/prediction-sets`, `/evaluation-sets`, `/cafa-evaluations`:
 /// CAFA-style evaluation of predicted ontology terms.
-struct CAFAController: TenantController {
+struct CAFAController: HeavyController {
     let tenants: TenantDatabases
+    let heavy: HeavyWork
     let baseLogger: Logger
 
     func uploadOntology(_ input: Operations.uploadOntology.Input) async throws -> Operations.uploadOntology.Output {
+        try await heavily { try await uploadOntology(input, compute: $0) }
+    }
+
+    func uploadOntology(_ input: Operations.uploadOntology.Input, compute: HeavyWork.Compute) async throws
+        -> Operations.uploadOntology.Output
+    {
         let body: HTTPBody
         switch input.body {
         case .plainText(let b): body = b
@@ -19,7 +26,8 @@ struct CAFAController: TenantController {
         }
         let upload: OntologyUpload
         do {
-            upload = try OntologyUpload(Array(try await ArraySlice<UInt8>(collecting: body, upTo: .max)))
+            let bytes = Array(try await ArraySlice<UInt8>(collecting: body, upTo: .max))
+            upload = try await compute { try OntologyUpload(bytes) }
         } catch let problem as any Error & CustomStringConvertible
             where problem is OBOParseError || problem is CAFAOntologyError
             || problem is OntologyUpload.NoTerms
@@ -73,6 +81,12 @@ struct CAFAController: TenantController {
     func createAnnotationSet(_ input: Operations.createAnnotationSet.Input) async throws
         -> Operations.createAnnotationSet.Output
     {
+        try await heavily { _ in try await storeAnnotationSet(input) }
+    }
+
+    func storeAnnotationSet(_ input: Operations.createAnnotationSet.Input) async throws
+        -> Operations.createAnnotationSet.Output
+    {
         let body: HTTPBody
         switch input.body {
         case .plainText(let b): body = b
@@ -91,6 +105,12 @@ struct CAFAController: TenantController {
     }
 
     func createPredictionSet(_ input: Operations.createPredictionSet.Input) async throws
+        -> Operations.createPredictionSet.Output
+    {
+        try await heavily { _ in try await storePredictionSet(input) }
+    }
+
+    func storePredictionSet(_ input: Operations.createPredictionSet.Input) async throws
         -> Operations.createPredictionSet.Output
     {
         let body: HTTPBody
@@ -141,6 +161,12 @@ struct CAFAController: TenantController {
     func createEvaluationSet(_ input: Operations.createEvaluationSet.Input) async throws
         -> Operations.createEvaluationSet.Output
     {
+        try await heavily { try await createEvaluationSet(input, compute: $0) }
+    }
+
+    func createEvaluationSet(_ input: Operations.createEvaluationSet.Input, compute: HeavyWork.Compute) async throws
+        -> Operations.createEvaluationSet.Output
+    {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let repository = try cafa()
         let oldID = try Self.reference(body.old_annotation_set_id, "old_annotation_set_id")
@@ -156,9 +182,8 @@ struct CAFAController: TenantController {
                 "the two annotation sets name different ontologies; an evaluation set needs one")
         }
         let ontology = try await repository.evaluationOntology(old.ontologyID)
-        let split = CAFAEvaluationSplit(
-            old: try await repository.annotations(oldID), new: try await repository.annotations(newID),
-            ontology: ontology)
+        let (oldTerms, newTerms) = (try await repository.annotations(oldID), try await repository.annotations(newID))
+        let split = try await compute { CAFAEvaluationSplit(old: oldTerms, new: newTerms, ontology: ontology) }
         let record = try await repository.storeEvaluationSet(
             name: try Self.name(body.name, default: "\(old.name) → \(new.name)"), ontology: old.ontologyID, old: oldID,
             new: newID,
@@ -177,6 +202,12 @@ struct CAFAController: TenantController {
     }
 
     func createCAFAEvaluation(_ input: Operations.createCAFAEvaluation.Input) async throws
+        -> Operations.createCAFAEvaluation.Output
+    {
+        try await heavily { try await createCAFAEvaluation(input, compute: $0) }
+    }
+
+    func createCAFAEvaluation(_ input: Operations.createCAFAEvaluation.Input, compute: HeavyWork.Compute) async throws
         -> Operations.createCAFAEvaluation.Output
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
@@ -209,7 +240,7 @@ struct CAFAController: TenantController {
         var weights: [String: Double]?
         if let ia = request.informationAccretion {
             do {
-                weights = try InformationAccretion.parse(ia)
+                weights = try await compute { try InformationAccretion.parse(ia) }
             } catch let problem as UploadProblem {
                 throw TesseraError.unprocessable("information_accretion: \(problem.description)")
             }
@@ -218,9 +249,11 @@ struct CAFAController: TenantController {
         let table = try await repository.predictions(request.predictionSetID)
         let options = CAFAOptions(
             thresholdStep: request.thresholdStep, normalization: request.normalization,
-            includeOrphans: request.includeOrphans, threads: 2)
-        let result = CAFAEvaluator(ontology: ontology).evaluate(
-            truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights, options: options)
+            includeOrphans: request.includeOrphans, threads: heavy.limits.total)
+        let result = try await compute { [weights] in
+            CAFAEvaluator(ontology: ontology).evaluate(
+                truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights, options: options)
+        }
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let record = try await repository.storeEvaluation(

@@ -154,6 +154,17 @@ protocol TenantController: Controller {
     var tenants: TenantDatabases { get }
 }
 
+/// A controller whose operations are heavy: admitted through `HeavyWork` for the request's org.
+protocol HeavyController: TenantController {
+    var heavy: HeavyWork { get }
+}
+
+extension HeavyController {
+    func heavily<T: Sendable>(_ work: (HeavyWork.Compute) async throws -> T) async throws -> T {
+        try await heavy.run(org: try Tenant.required().orgID, work)
+    }
+}
+
 extension TenantController {
     func predictions() throws -> PredictionRepository {
         PredictionRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)

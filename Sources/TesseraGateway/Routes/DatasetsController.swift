@@ -5,9 +5,10 @@ import TesseraCore
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/datasets`: served from the org's own database through a repository made for that org.
-struct DatasetsController: TenantController {
+struct DatasetsController: HeavyController {
     let client: PostgresClient
     let tenants: TenantDatabases
+    let heavy: HeavyWork
     let baseLogger: Logger
 
     func listDatasets(_ input: Operations.listDatasets.Input) async throws -> Operations.listDatasets.Output {
@@ -53,6 +54,12 @@ struct DatasetsController: TenantController {
 /// `POST /v1/orgs/{org}/datasets/{id}/rows`: bulk import, all or nothing.
 extension DatasetsController {
     func importRows(_ input: Operations.importRows.Input) async throws -> Operations.importRows.Output {
+        try await heavily { try await importRows(input, compute: $0) }
+    }
+
+    func importRows(_ input: Operations.importRows.Input, compute: HeavyWork.Compute) async throws
+        -> Operations.importRows.Output
+    {
         let repository = try datasets()
         let id = try Self.objectID(input.path.id)
         guard let dataset = try await repository.get(id) else { throw TesseraError.notFound("no such dataset") }
@@ -61,11 +68,15 @@ extension DatasetsController {
             switch input.body {
             case .json(let value):
                 // The runtime has decoded the JSON; re-encoded, it is parsed row by row to name a bad one.
-                rows = try RowImport.parse(
-                    try JSONEncoder().encode(value), format: .jsonArray, requiredFields: dataset.fields)
+                rows = try await compute {
+                    try RowImport.parse(
+                        try JSONEncoder().encode(value), format: .jsonArray, requiredFields: dataset.fields)
+                }
             case .application_x_hyphen_ndjson(let body):
-                rows = try RowImport.parse(
-                    try await Data(collecting: body, upTo: .max), format: .ndjson, requiredFields: dataset.fields)
+                let data = try await Data(collecting: body, upTo: .max)
+                rows = try await compute {
+                    try RowImport.parse(data, format: .ndjson, requiredFields: dataset.fields)
+                }
             }
         } catch let problem as RowImport.Problem {
             throw TesseraError.badRequest(problem.row == 0 ? problem.reason : "\(problem); nothing was imported")

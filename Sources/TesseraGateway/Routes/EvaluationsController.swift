@@ -6,8 +6,9 @@ import TesseraEvaluation
 import TesseraPostgres
 
 /// `/v1/orgs/{org}/runs/{id}/evaluations`, `/evaluations/{id}`, `/datasets/{id}/leaderboard`: run metrics.
-struct EvaluationsController: TenantController {
+struct EvaluationsController: HeavyController {
     let tenants: TenantDatabases
+    let heavy: HeavyWork
     let baseLogger: Logger
 
     func createRunEvaluation(_ input: Operations.createRunEvaluation.Input) async throws
@@ -31,11 +32,14 @@ struct EvaluationsController: TenantController {
         let run = try Self.objectID(input.path.id)
         let evaluated: RunEvaluationRecord?
         do {
-            evaluated = try await repository.evaluate(
-                run: run, normalizer: normalizer, createdBy: Self.currentUserID,
-                audit: audit(
-                    .evaluationCreate, org: repository.org, entityType: "run_evaluation",
-                    metadata: ["run_id": Self.id(run)]))
+            evaluated = try await heavily { compute in
+                try await repository.evaluate(
+                    run: run, options: options, createdBy: Self.currentUserID,
+                    audit: audit(
+                        .evaluationCreate, org: repository.org, entityType: "run_evaluation",
+                        metadata: ["run_id": Self.id(run)])
+                ) { rows in try await compute { try RunMetrics(rows: rows, normalizer: normalizer) } }
+            }
         } catch let problem as ClassificationMetrics.TooManyLabels {
             throw TesseraError.unprocessable(problem.description)
         }

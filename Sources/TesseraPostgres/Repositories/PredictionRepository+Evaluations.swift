@@ -52,9 +52,12 @@ extension PredictionRepository {
 
     /// Scores the run's predictions against its dataset's expected predictions (rows without one are left out)
     /// and stores the result with its options and audit event; nil when there is no such run.
-    public func evaluate(run: UUID, normalizer: LabelNormalizer, createdBy: UUID?, audit: AuditEvent) async throws
-        -> RunEvaluationRecord?
-    {
+    /// Evaluates `run` with `metrics` (given the rows, expected labels in dataset order; the caller decides where
+    /// the computing runs) and stores the result with the `options` it was computed with.
+    public func evaluate(
+        run: UUID, options: LabelNormalization, createdBy: UUID?, audit: AuditEvent,
+        metrics: @escaping @Sendable ([EvaluatedRow]) async throws -> RunMetrics
+    ) async throws -> RunEvaluationRecord? {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx in
             let runs = try await tx.query(
                 "SELECT dataset_id, status::text FROM prediction_runs WHERE id = \(run)", logger: logger
@@ -75,8 +78,8 @@ extension PredictionRepository {
                 rows.append(
                     EvaluatedRow(expected: expected, succeeded: succeeded, output: output, latencySeconds: latency))
             }
-            let metrics = try RunMetrics(rows: rows, normalizer: normalizer)
-            let options = try JSONText.encode(normalizer.options)
+            let metrics = try await metrics(rows)
+            let options = try JSONText.encode(options)
             let metricsText = try JSONText.encode(metrics)
             let c = metrics.classification
             let inserted = try await tx.query(
