@@ -62,4 +62,25 @@ import Testing
         #expect(throws: PromptTemplate.Problem.self) { try PromptTemplate("bad {{two words}}") }
         #expect(throws: PromptTemplate.Problem.self) { try PromptTemplate("empty {{}}") }
     }
+
+    @Test func edgesKeepTheirMeaning() throws {
+        #expect(try PromptTemplate("").render([:]) == "")
+        #expect(try PromptTemplate("{{a}}").render(["a": "x"]) == "x")
+        #expect(try PromptTemplate("é {{a}}} }}{ ü").render(["a": "{{b}}"]) == "é {{b}}} }}{ ü")
+        #expect(try PromptTemplate("{{a}}{{b}}").render(["b": "2"]) == "2")
+        #expect(throws: PromptTemplate.Problem.self) { try PromptTemplate("{{{a}}") }
+    }
+
+    /// Parsing and rendering are linear: 100,000 placeholders (20,000 distinct) and a text of 200,000 `{`s.
+    @Test func longTemplatesAreParsedInOnePass() throws {
+        let text = (0..<100_000).map { "{{f\($0 % 20_000)}} " }.joined()
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            let t = try PromptTemplate(text)
+            #expect(t.placeholders.count == 20_000 && t.placeholders[19_999] == "f19999")
+            #expect(t.render(["f1": "x"]).count == 100_000 + 5)
+            #expect(throws: PromptTemplate.Problem.self) { try PromptTemplate(String(repeating: "{", count: 200_000)) }
+        }
+        #expect(elapsed < .seconds(10), "\(elapsed)")
+    }
 }

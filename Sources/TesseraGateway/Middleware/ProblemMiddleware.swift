@@ -47,6 +47,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             // Text PostgreSQL cannot store (a NUL, a byte sequence invalid in UTF-8), from a query parameter or a
             // bulk body the JSON check does not read: the client's, not ours.
             return .badRequest("a text value holds a character that cannot be stored (a NUL, \\u0000)")
+        case let error as PSQLError where error.serverInfo?[.sqlState] == "23514":
+            // A CHECK constraint refused a value the handler did not validate: the client's value, our missing
+            // check (logged, so it gets one), never a 500.
+            let constraint = error.serverInfo?[.constraintName] ?? "a check"
+            context.logger.warning(
+                "a value reached a database check unvalidated", metadata: ["constraint": "\(constraint)"])
+            return .unprocessable("a value is out of range (\(constraint))")
         case is DeadlineExceeded:
             return .unavailable("the database did not answer in time")
         case let error where isConnectionFailure(error):

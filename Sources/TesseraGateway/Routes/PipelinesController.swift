@@ -32,6 +32,7 @@ struct PipelinesController: MetadataController {
         -> Operations.createPipelineTemplate.Output
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        guard (1...200).contains(body.name.count) else { throw TesseraError.unprocessable("name is 1–200 characters") }
         let store = try pipelineStore()
         let principal = RequestScope.principal
         let template = try await change { connection, trail -> PipelineTemplateRecord? in
@@ -76,6 +77,7 @@ struct PipelinesController: MetadataController {
 
     func createPipeline(_ input: Operations.createPipeline.Input) async throws -> Operations.createPipeline.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        guard (1...200).contains(body.name.count) else { throw TesseraError.unprocessable("name is 1–200 characters") }
         let store = try pipelineStore()
         let templateID = try body.template_id.map { try Self.reference($0, "template_id") }
         let userID = Self.currentUserID
