@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import Logging
 import PostgresNIO
 import Synchronization
@@ -8,6 +10,8 @@ import TesseraPostgres
 import TesseraProvisioning
 import Testing
 
+@testable import TesseraGateway
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -15,9 +19,10 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// A real `tessera serve` whose metadata and org databases all live on the cluster provisioning/test
-/// keeps for this test alone; readers go on while the cluster is stopped for 20 s and started again.
-@Suite struct OutageTests {
+/// Faults of the cluster provisioning/test keeps for these tests alone (one at a time: `.serialized`): a real
+/// `tessera serve` whose metadata and org databases all live there, read while the cluster is stopped for 20 s
+/// and started again; and the cluster frozen (SIGSTOP) while it serves some orgs and another server the rest.
+@Suite(.serialized) struct OutageTests {
     static let logger = TestDatabase.logger
     static let orgCount = 16
     static let deadline = Duration.milliseconds(1500)
@@ -168,6 +173,98 @@ import Testing
     }
 
     /// `provisioning/postgres stop|start` on the outage cluster.
+    /// The outage cluster registered as a second database server, "frozen": its postmaster and every backend
+    /// stopped with SIGSTOP (connections are accepted by the kernel and never answered — worse than refused). Its
+    /// org answers 503 within the tenant deadline or the statement limit; an org on the other server keeps
+    /// answering, and the frozen org answers again once the cluster is continued. (Before the statement limit,
+    /// two of four reads waited as long as the cluster stayed frozen: 748 s.)
+    @Test func aFrozenDatabaseServerCostsOnlyItsOwnOrgs() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let port = environment["TESSERA_TEST_OUTAGE_PORT"].flatMap(Int.init),
+            let adminPassword = environment["TESSERA_TEST_OUTAGE_ADMIN_PASSWORD"]
+        else {
+            Issue.record("TESSERA_TEST_OUTAGE_* are not set: run the tests through provisioning/test")
+            return
+        }
+        let deadline = Duration.milliseconds(1000)
+        let statementLimit = Duration.seconds(2)
+        let tune: (inout Settings) -> Void = {
+            $0.tenants.deadlineMilliseconds = 1000
+            $0.tenants.statementSeconds = 2
+        }
+        try await TenantEnv.with(configure: tune) { env in
+            let settings = env.settings
+            try await settings.database.withConnection(as: .admin, logger: Self.logger) { connection in
+                _ = try await ServerStore(box: env.box, logger: Self.logger).upsert(
+                    name: "frozen", host: settings.database.host, port: port, adminUser: settings.database.adminUser,
+                    adminPassword: adminPassword, on: connection)
+            }
+            try await TestDatabase.prepareTenants(settings)
+            let cold = try await env.createOrg("cold", server: "frozen")
+            try await env.provisioner.provision(cold)
+            let warm = try await env.createOrg("warm", server: "local")
+            try await env.provisioner.provision(warm)
+            let platform = try await AccessFixture.platformKey(settings)
+            let app = try buildApplication(settings: settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                func read(_ org: UUID) async throws -> (Int, Duration) {
+                    let started = ContinuousClock.now
+                    let response = try await client.execute(
+                        uri: "/v1/orgs/\(org)/datasets", method: .get,
+                        headers: [.authorization: "Bearer \(platform.plaintext)"])
+                    return (Int(response.status.code), ContinuousClock.now - started)
+                }
+                let (coldBefore, warmBefore) = (try await read(cold).0, try await read(warm).0)
+                #expect(coldBefore == 200 && warmBefore == 200)
+                let postmaster = try await Self.postmasterPID(port: port, settings: settings)
+                Self.signal("STOP", postmaster)
+                var continued = false
+                defer { if !continued { Self.signal("CONT", postmaster) } }
+                // Frozen: the cold org's readers are answered 503 — within the deadline when they wait for a
+                // connection or find one idle for a while (checked first), within the statement limit when they
+                // were handed one just used — all at once; the warm org's reads meanwhile are answered as before.
+                async let colds = withThrowingTaskGroup(of: (Int, Duration).self) { group in
+                    for _ in 0..<4 { group.addTask { try await read(cold) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                var warms: [(Int, Duration)] = []
+                for _ in 0..<20 { warms.append(try await read(warm)) }
+                let frozen = try await colds
+                #expect(frozen.allSatisfy { $0.0 == 503 && $0.1 < statementLimit + .seconds(1) }, "\(frozen)")
+                #expect(warms.allSatisfy { $0.0 == 200 }, "\(warms)")
+                let slowest = warms.map(\.1).max() ?? .zero
+                print(
+                    "frozen server: 4 reads of its org \(frozen.map { $0.0 }), slowest \(frozen.map(\.1).max() ?? .zero); 20 reads of another org meanwhile, slowest \(slowest)"
+                )
+                #expect(slowest < deadline, "a read of an org on another server waited \(slowest)")
+                Self.signal("CONT", postmaster)
+                continued = true
+                try await waitUntil(timeout: .seconds(5)) { try await read(cold).0 == 200 }
+            }
+        }
+    }
+
+    /// The outage cluster's postmaster: the parent of a backend serving us.
+    static func postmasterPID(port: Int, settings: Settings) async throws -> Int32 {
+        var outage = settings.database
+        outage.port = port
+        outage.adminPassword = ProcessInfo.processInfo.environment["TESSERA_TEST_OUTAGE_ADMIN_PASSWORD"].map(
+            Secret.init)
+        // Read while the backend lives: it exits with the connection.
+        let stat = try await outage.withConnection(as: .admin, database: "postgres", logger: logger) {
+            let backend = try await $0.query("SELECT pg_backend_pid()", logger: logger).collect()[0].decode(Int32.self)
+            return try String(contentsOfFile: "/proc/\(backend)/stat", encoding: .utf8)
+        }
+        // pid (comm) state ppid …: the fields after the closing parenthesis.
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        return try Int32(fields[1]).unwrap()
+    }
+
+    /// SIGSTOP or SIGCONT to the postmaster and every process it started.
+    static func signal(_ name: String, _ postmaster: Int32) {
+        _ = system("kill -\(name) \(postmaster); pkill -\(name) -P \(postmaster)")
+    }
+
     static func cluster(_ command: String) async throws {
         let options = ProcessInfo.processInfo.environment["TESSERA_TEST_OUTAGE_PG_OPTIONS"] ?? ""
         let line =

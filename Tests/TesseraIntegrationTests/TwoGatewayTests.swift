@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Synchronization
 import TesseraPostgres
 import TesseraProvisioning
 import Testing
@@ -129,6 +130,18 @@ import Testing
             process.waitUntilExit()
         }
 
+        func send(_ method: String, _ path: String, key: String, contentType: String, body: Data) async throws -> (
+            Int, Data
+        ) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            request.httpMethod = method
+            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            request.httpBody = body
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? -1, data)
+        }
+
         func post(_ path: String, key: String, json: String) async throws -> (Int, Data) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
             request.httpMethod = "POST"
@@ -186,6 +199,78 @@ import Testing
                 }
                 #expect(counts.0 == 1 && counts.1 == 1, "killed after \(delay) ms")
             }
+        }
+    }
+}
+
+/// A gateway killed with SIGKILL while it imports rows: the import is all or nothing — after a restart the dataset
+/// holds every row or none, its row count says the same, and a committed import has its audit record once.
+@Suite struct ImportCrashTests {
+    @Test func aBulkImportKilledMidwayLeavesAllOrNothing() async throws {
+        try await TenantEnv.with { env in
+            let settings = env.settings
+            let platform = try await AccessFixture.platformKey(settings)
+            let org = try await env.provisioned("import-crash")
+            let rows = 60_000
+            let body = Data(
+                (0..<rows).map { #"{"content":{"text":"row \#($0) of a long import"},"expected_prediction":"x"}"# }
+                    .joined(separator: "\n").utf8)
+            let logger = TestDatabase.logger
+            func counts(_ dataset: String) async throws -> (rows: Int, rowCount: Int) {
+                try await settings.database.withConnection(
+                    as: .admin, database: OrgDatabaseName(org: org).value, logger: logger
+                ) { connection in
+                    let id = try UUID(uuidString: dataset).unwrap()
+                    return try await connection.query(
+                        """
+                        SELECT (SELECT count(*)::int FROM rows WHERE dataset_id = \(id)),
+                               (SELECT row_count FROM datasets WHERE id = \(id))
+                        """, logger: logger
+                    ).collect()[0].decode((Int, Int).self)
+                }
+            }
+            func audited(_ dataset: String) async throws -> Int {
+                try await settings.database.withConnection(as: .admin, logger: logger) { connection in
+                    try await connection.query(
+                        "SELECT count(*)::int FROM audit_logs WHERE action = 'rows.import' AND entity_id = \(dataset)",
+                        logger: logger
+                    ).collect()[0].decode(Int.self)
+                }
+            }
+            var killedMidway = 0
+            for delay in [150, 500, 1_000, 2_000, 3_500] {
+                let first = try await TwoGatewayTests.Gateway.started(settings)
+                let (created, data) = try await first.post(
+                    "/v1/orgs/\(org)/datasets", key: platform.plaintext,
+                    json: #"{"name":"d\#(delay)","fields":["text"]}"#)
+                #expect(created == 201)
+                struct Created: Decodable { let id: String }
+                let dataset = try JSONDecoder().decode(Created.self, from: data).id
+                let answered = Mutex(false)
+                let upload = Task {
+                    _ = try? await first.send(
+                        "POST", "/v1/orgs/\(org)/datasets/\(dataset)/rows", key: platform.plaintext,
+                        contentType: "application/x-ndjson", body: body)
+                    answered.withLock { $0 = true }
+                }
+                try await Task.sleep(for: .milliseconds(delay))
+                if !answered.withLock({ $0 }) { killedMidway += 1 }
+                first.kill()
+                _ = await upload.value
+                let second = try await TwoGatewayTests.Gateway.started(settings)
+                defer { second.stop() }
+                let (stored, rowCount) = try await counts(dataset)
+                #expect(stored == rowCount, "killed after \(delay) ms: \(stored) rows, row_count \(rowCount)")
+                #expect(stored == 0 || stored == rows, "killed after \(delay) ms: \(stored) rows")
+                if stored == rows {
+                    // The committed import's record reaches the log through the restarted gateway's relay, once.
+                    try await waitUntil(timeout: .seconds(10)) { try await audited(dataset) >= 1 }
+                    #expect(try await audited(dataset) == 1)
+                } else {
+                    #expect(try await audited(dataset) == 0)
+                }
+            }
+            #expect(killedMidway >= 1, "every import finished before its kill: nothing was interrupted")
         }
     }
 }

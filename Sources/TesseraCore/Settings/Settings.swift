@@ -46,6 +46,10 @@ public struct Settings: Sendable {
         public var idleSeconds: Int
         /// The longest a request waits for an org database connection before it is answered 503.
         public var deadlineMilliseconds: Int
+        /// The longest one piece of work on an org database connection may take (a query, a transaction); past
+        /// it the connection is dropped (the server rolls back) and the request is answered 503. Bounds what a
+        /// frozen database server costs a request whose connection it holds.
+        public var statementSeconds: Int
         /// Seals org database passwords; required in the prod profile (dev keeps one in the data dir).
         public var masterKey: Secret?
         /// The database every org database is cloned from, on each server (an identifier: a-z, 0-9, _).
@@ -199,6 +203,9 @@ public struct Settings: Sendable {
         SettingKey(
             "tenants.deadline_ms", env: "TESSERA_TENANTS_DEADLINE_MS", default: "3000",
             help: "longest wait for an org database connection (then 503)"),
+        SettingKey(
+            "tenants.statement_seconds", env: "TESSERA_TENANTS_STATEMENT_SECONDS", default: "60",
+            help: "longest one piece of work on an org database connection may take (then dropped, 503)"),
         SettingKey(
             "tenants.master_key", env: "TESSERA_MASTER_KEY", default: nil, secret: true,
             help: "base64 of 32 bytes; seals org DB passwords"),

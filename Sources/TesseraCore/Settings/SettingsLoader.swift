@@ -64,6 +64,7 @@ public struct LoadedSettings: Sendable {
         case "tenants.max_per_org": return String(s.tenants.maxPerOrg)
         case "tenants.idle_seconds": return String(s.tenants.idleSeconds)
         case "tenants.deadline_ms": return String(s.tenants.deadlineMilliseconds)
+        case "tenants.statement_seconds": return String(s.tenants.statementSeconds)
         case "tenants.template_database": return s.tenants.templateDatabase
         case "paths.artifact_root": return s.paths.artifactRoot
         case "paths.data_dir": return s.paths.dataDir
@@ -164,6 +165,7 @@ public enum SettingsLoader {
                 maxPerOrg: try reader.int("tenants.max_per_org", in: 1...100_000),
                 idleSeconds: try reader.int("tenants.idle_seconds", in: 1...86_400),
                 deadlineMilliseconds: try reader.int("tenants.deadline_ms", in: 10...600_000),
+                statementSeconds: try reader.int("tenants.statement_seconds", in: 1...86_400),
                 masterKey: reader.secret("tenants.master_key"),
                 templateDatabase: try reader.identifier("tenants.template_database")
             ),

@@ -3,11 +3,15 @@ import NIOPosix
 import Synchronization
 import TesseraCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// CPU-heavy tenant work — run and CAFA evaluations, evaluation sets, ontology parsing, bulk imports — admitted a
 /// bounded number at a time, so one org's flood cannot take the cores every other request needs.
 ///
-/// At most `total` operations run in the process and `perOrg` per org; their computing parts run on NIO's thread
-/// pool (`compute`), never on the cooperative threads that answer everything else. An org may have `queuedPerOrg`
+/// At most `total` operations run in the process and `perOrg` per org; their computing parts run on threads of
+/// their own at a lower priority (`compute`), never on the cooperative threads that answer everything else. An org may have `queuedPerOrg`
 /// more waiting (past that: 429); a wait longer than `wait` is a 503. A freed slot goes to the waiting orgs in
 /// turn, so an org flooding waits behind its own requests, not in front of another org's.
 final class HeavyWork: Sendable {
@@ -137,7 +141,7 @@ final class HeavyWork: Sendable {
         next?.continuation.resume()
     }
 
-    /// Runs CPU-bound work on NIO's thread pool, off the cooperative threads.
+    /// Runs CPU-bound work on the heavy-work threads, off the cooperative threads.
     struct Compute: Sendable {
         let offload: Bool
 
@@ -147,7 +151,27 @@ final class HeavyWork: Sendable {
 
         func callAsFunction<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
             guard offload else { return try work() }
-            return try await NIOThreadPool.singleton.runIfActive(work)
+            return try await HeavyWork.threads.runIfActive {
+                HeavyWork.yieldToRequests()
+                return try work()
+            }
         }
+    }
+
+    /// The process's heavy-work threads (admission bounds how many are busy), apart from NIO's shared pool so
+    /// that their lower priority never reaches password hashing or file work.
+    static let threads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(1, ProcessInfo.processInfo.activeProcessorCount))
+        pool.start()
+        return pool
+    }()
+
+    /// Nice 10 for the calling thread (on Linux a thread's own attribute): when a core is contested, the threads
+    /// answering requests get it about nine times in ten, so a flood of evaluations slows itself, not the reads of
+    /// other orgs. Raising one's nice value needs no privilege; it is never lowered again on these threads.
+    static func yieldToRequests() {
+        #if os(Linux)
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        #endif
     }
 }

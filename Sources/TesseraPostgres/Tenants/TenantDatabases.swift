@@ -25,6 +25,8 @@ public final class TenantDatabases: Service, Sendable {
     let tls: Settings.TLSMode
     /// The longest a request waits for a connection.
     public let deadline: Duration
+    /// The longest one piece of work on a connection may take.
+    let statementLimit: Duration
     let shutdownGrace: Duration
     let logger: Logger
     private let state: Mutex<State>
@@ -34,6 +36,7 @@ public final class TenantDatabases: Service, Sendable {
         self.box = box
         self.tls = settings.database.tls
         self.deadline = .milliseconds(settings.tenants.deadlineMilliseconds)
+        self.statementLimit = .seconds(settings.tenants.statementSeconds)
         self.shutdownGrace = .seconds(max(1, settings.http.shutdownSeconds / 2))
         self.logger = logger
         let limits = ConnectionBudget<PostgresConnection>.Limits(
@@ -49,9 +52,16 @@ public final class TenantDatabases: Service, Sendable {
         org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let connection = try await acquire(org)
+        try await checkIfIdleLong(org, connection, logger: logger)
         let result: T
         do {
             result = try await untilClosed(connection) { try await body(connection) }
+        } catch is DeadlineExceeded {
+            release(org, connection, reusable: false)
+            logger.warning(
+                "org database work passed its limit; its connection is dropped",
+                metadata: ["org": "\(org)", "limit": "\(statementLimit)"])
+            throw TesseraError.unavailable("the organization's database did not answer within \(statementLimit)")
         } catch {
             release(org, connection, reusable: Self.leavesConnectionUsable(error))
             if error is ConnectionLost || isConnectionFailure(error) {
@@ -181,7 +191,8 @@ public final class TenantDatabases: Service, Sendable {
         continuation?.resume(throwing: error)
     }
 
-    /// Runs `work` on `connection`, ending with `ConnectionLost` as soon as the connection closes. PostgresNIO
+    /// Runs `work` on `connection`, ending with `DeadlineExceeded` past `statementLimit` (a frozen server answers
+    /// nothing, not even an error) and with `ConnectionLost` as soon as the connection closes. PostgresNIO
     /// (1.33.2) never completes a query written to a connection whose channel has just closed (a `ROLLBACK`
     /// after a failed statement, say), so work on a lost connection is abandoned, not awaited.
     private func untilClosed<T: Sendable>(
@@ -194,7 +205,10 @@ public final class TenantDatabases: Service, Sendable {
         return try await racing(work) { race in
             inUse.withLock { $0[id] = { race.finish(.failure(ConnectionLost())) } }
             if connection.isClosed { race.finish(.failure(ConnectionLost())) }
-            return nil
+            return Task { [statementLimit] in
+                guard (try? await Task.sleep(for: statementLimit)) != nil else { return }
+                race.finish(.failure(DeadlineExceeded()))
+            }
         }
     }
 
@@ -215,10 +229,35 @@ public final class TenantDatabases: Service, Sendable {
 
     /// A connection closed: work running on it ends now.
     private func lost(_ connection: PostgresConnection) {
+        _ = idleSince.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
         inUse.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }?()
     }
 
+    /// When each idle connection was last given back, by connection.
+    private let idleSince = Mutex<[ObjectIdentifier: ContinuousClock.Instant]>([:])
+
+    /// A connection idle longer than this answers a `SELECT 1` within the deadline before it is used: a frozen
+    /// server (stopped, swapped out, cut off without a reset) answers nothing, not even an error, and the
+    /// request must not wait on it past the deadline. Connections in steady use are not checked.
+    static let checkAfterIdle = Duration.seconds(1)
+
+    private func checkIfIdleLong(_ org: UUID, _ connection: PostgresConnection, logger: Logger) async throws {
+        guard let since = idleSince.withLock({ $0.removeValue(forKey: ObjectIdentifier(connection)) }),
+            ContinuousClock.now - since > Self.checkAfterIdle
+        else { return }
+        do {
+            try await withDeadline(deadline) { _ = try await connection.query("SELECT 1", logger: logger) }
+        } catch {
+            release(org, connection, reusable: false)
+            logger.warning(
+                "an idle org database connection did not answer a check",
+                metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+            throw TesseraError.unavailable("the organization's database did not answer within \(deadline)")
+        }
+    }
+
     private func release(_ org: UUID, _ connection: PostgresConnection, reusable: Bool) {
+        idleSince.withLock { $0[ObjectIdentifier(connection)] = reusable ? .now : nil }
         var actions = ConnectionBudget<PostgresConnection>.Actions()
         state.withLock { $0.budget.release(org, connection, reusable: reusable, now: .now, actions: &actions) }
         perform(actions)
