@@ -171,6 +171,58 @@ import Testing
         }
     }
 
+    /// The org's role only adds to its outbox (no UPDATE, DELETE, TRUNCATE: nothing can be withdrawn before the
+    /// relay reads it), and the relay, which remembers how far it read in the metadata database, never passes over
+    /// a row an older transaction commits late: a newer committed row waits behind it.
+    @Test func theOutboxOnlyGrowsAndALateCommitIsNotPassedOver() async throws {
+        try await TenantEnv.with { env in
+            let org = try await env.provisioned("outbox")
+            let databases = TenantDatabases(
+                metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
+            let relay = AuditRelay(metadata: env.client, tenants: databases, logger: Self.logger)
+            defer { Task { await databases.closeAll() } }
+            @Sendable func insert(_ id: UUID, on connection: PostgresConnection) async throws {
+                let json =
+                    #"{"event_id":"\#(id)","org_id":"\#(org)","actor_kind":"system","action":"dataset.create","outcome":"succeeded","metadata":{}}"#
+                try await connection.query(
+                    "INSERT INTO audit_outbox (event_id, event) VALUES (\(id), \(json)::jsonb)", logger: Self.logger)
+            }
+            func logged(_ ids: [UUID]) async throws -> Int {
+                try await env.client.withConnection {
+                    try await $0.query(
+                        "SELECT count(*)::int FROM audit_logs WHERE event_id = ANY(\(ids))", logger: Self.logger
+                    ).collect()[0].decode(Int.self)
+                }
+            }
+            try await databases.withConnection(org: org, logger: Self.logger) { connection in
+                for sql in [
+                    "UPDATE audit_outbox SET delivered_at = now()", "DELETE FROM audit_outbox", "TRUNCATE audit_outbox",
+                ] {
+                    do {
+                        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger)
+                        Issue.record("the org's role may: \(sql)")
+                    } catch let error as PSQLError {
+                        #expect(error.serverInfo?[.sqlState] == "42501", "\(sql)")
+                    }
+                }
+            }
+            let (older, newer) = (UUID(), UUID())
+            try await databases.withConnection(org: org, logger: Self.logger) { a in
+                try await a.query("BEGIN", logger: Self.logger)
+                try await a.query("SELECT pg_current_xact_id()", logger: Self.logger)  // a's id: the older one
+                try await databases.withConnection(org: org, logger: Self.logger) { b in
+                    try await insert(newer, on: b)  // committed at once, by a newer transaction
+                }
+                try await insert(older, on: a)
+                #expect(try await relay.relay(org) == 0, "a newer row was read past a running older transaction")
+                try await a.query("COMMIT", logger: Self.logger)
+            }
+            #expect(try await relay.relay(org) == 2)
+            #expect(try await logged([older, newer]) == 2)
+            #expect(try await relay.relay(org) == 0)
+        }
+    }
+
     /// Tenant changes write their audit event in the org's own transaction (the outbox); the relay moves it to
     /// the audit log exactly once, whether it was interrupted before the relay ran or after the append.
     @Test func tenantAuditEventsReachTheLogExactlyOnce() async throws {
@@ -198,7 +250,8 @@ import Testing
             #expect(try await count(first.eventID) == 1)
             #expect(try await relay.relay(org) == 0)
             #expect(try await count(first.eventID) == 1)
-            // Died after appending the record but before marking the outbox: delivered again, recorded once.
+            // Its record appended already, the position not advanced (they commit together now, but an append is
+            // idempotent whatever path made it): delivered again, recorded once.
             let second = AuditEvent(
                 org: org, actorKind: .apiKey, actorDisplay: "tsk_x", action: .datasetCreate, entityType: "dataset",
                 entityID: "2")
@@ -206,10 +259,13 @@ import Testing
             try await env.client.withConnection { try await AuditStore(logger: Self.logger).append(second, on: $0) }
             #expect(try await relay.relay(org) == 1)
             #expect(try await count(second.eventID) == 1)
-            let pending = try await databases.withConnection(org: org, logger: Self.logger) {
-                try await AuditOutbox.pending(org: org, limit: 10, on: $0, logger: Self.logger)
+            let position = try await env.client.withConnection {
+                try await AuditOutbox.position(org: org, on: $0, logger: Self.logger)
             }
-            #expect(pending.isEmpty)
+            let pending = try await databases.withConnection(org: org, logger: Self.logger) {
+                try await AuditOutbox.pending(org: org, after: position, limit: 10, on: $0, logger: Self.logger)
+            }
+            #expect(position != nil && pending.events.isEmpty && pending.last == nil)
             let verdict = try await env.client.withConnection {
                 try await AuditStore(logger: Self.logger).verify(org: org, on: $0)
             }

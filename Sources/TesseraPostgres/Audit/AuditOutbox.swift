@@ -5,7 +5,20 @@ import TesseraCore
 
 /// Audit events of changes in an org's own database: written into that database's `audit_outbox` in the
 /// change's transaction, then moved to `audit_logs` by the relay (by event id, so a second delivery is a no-op).
+/// The org's role may only add rows; the relay remembers how far it has read (`Position`) in the metadata
+/// database, never by writing to the outbox.
 public enum AuditOutbox {
+    /// A row's place in reading order: the transaction that inserted it (an xid8, as a number), then its seq.
+    public struct Position: Sendable, Equatable {
+        public let txid: Int64
+        public let seq: Int64
+
+        public init(txid: Int64, seq: Int64) {
+            self.txid = txid
+            self.seq = seq
+        }
+    }
+
     /// Writes `event` (and the job state it carries to the jobs mirror) into the outbox of the database
     /// `connection` is in, in the caller's transaction. Changes write through `OrgAuditTrail`.
     static func write(
@@ -31,16 +44,43 @@ public enum AuditOutbox {
         }
     }
 
-    /// Up to `limit` undelivered rows, oldest first. An org's database is not trusted to say which org it is
-    /// (every record takes `org`) nor to write any action but a tenant one (`AuditAction.isTenantAction`).
-    public static func pending(org: UUID, limit: Int, on connection: PostgresConnection, logger: Logger) async throws
-        -> [Pending]
-    {
+    /// The first transaction id that may still add rows: the oldest transaction of this database running now, or,
+    /// with none, the next id to be handed out. Read before the rows (in a statement of its own, so the rows'
+    /// snapshot is taken after): every transaction below it has ended, so rows below it are all there is.
+    /// `pg_stat_activity` gives 32-bit ids; they are widened with the epoch of the next id.
+    static func readableBound(on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        try await connection.query(
+            """
+            WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8 AS next),
+                 running AS (
+                     SELECT (s.next / 4294967296) * 4294967296 + a.backend_xid::text::int8 AS full_xid, s.next
+                     FROM s JOIN pg_stat_activity a ON a.datname = current_database() AND a.backend_xid IS NOT NULL)
+            SELECT least((SELECT next FROM s),
+                         (SELECT min(CASE WHEN full_xid > next THEN full_xid - 4294967296 ELSE full_xid END) FROM running))
+            """, logger: logger
+        ).collect()[0].decode(Int64.self)
+    }
+
+    /// Up to `limit` rows after `position` (all when nil), in reading order, only of transactions that have ended,
+    /// and the position of the last. An org's database is not trusted to say which org it is (every record takes
+    /// `org`) nor to write any action but a tenant one (`AuditAction.isTenantAction`).
+    public static func pending(
+        org: UUID, after position: Position?, limit: Int, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (events: [Pending], last: Position?) {
+        let bound = try await readableBound(on: connection, logger: logger)
+        let after = position ?? Position(txid: 0, seq: 0)
         let rows = try await connection.query(
-            "SELECT event_id, event::text FROM audit_outbox WHERE delivered_at IS NULL ORDER BY seq LIMIT \(limit)",
+            """
+            SELECT event_id, event::text, txid::text::int8, seq FROM audit_outbox
+            WHERE delivered_at IS NULL AND txid < \(bound)::text::xid8
+              AND (txid, seq) > (\(after.txid)::text::xid8, \(after.seq))
+            ORDER BY txid, seq LIMIT \(limit)
+            """,
             logger: logger)
         var pending: [Pending] = []
-        for try await (id, text) in rows.decode((UUID, String).self) {
+        var last: Position?
+        for try await (id, text, txid, seq) in rows.decode((UUID, String, Int64, Int64).self) {
+            last = Position(txid: txid, seq: seq)
             guard let stored = try? JSONDecoder().decode(OutboxEvent.self, from: Data(text.utf8)),
                 stored.event_id == id, var event = try? stored.event()
             else {
@@ -62,12 +102,27 @@ public enum AuditOutbox {
             event.org = org
             pending.append(.event(event, stored.job))
         }
-        return pending
+        return (pending, last)
     }
 
-    public static func markDelivered(_ ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws {
+    /// How far the relay has read the org's outbox (metadata database).
+    public static func position(org: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> Position?
+    {
+        let row = try await connection.query(
+            "SELECT outbox_txid, outbox_seq FROM org_databases WHERE org_id = \(org)", logger: logger
+        ).collect().first
+        guard let (txid, seq) = try row?.decode((Int64?, Int64?).self), let txid, let seq else { return nil }
+        return Position(txid: txid, seq: seq)
+    }
+
+    /// Records how far the relay has read, in the transaction that appended what it read.
+    public static func advance(org: UUID, to position: Position, on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
         try await connection.query(
-            "UPDATE audit_outbox SET delivered_at = now() WHERE event_id = ANY(\(ids))", logger: logger)
+            "UPDATE org_databases SET outbox_txid = \(position.txid), outbox_seq = \(position.seq) WHERE org_id = \(org)",
+            logger: logger)
     }
 }
 

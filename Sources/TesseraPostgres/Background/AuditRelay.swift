@@ -5,8 +5,8 @@ import ServiceLifecycle
 import TesseraCore
 
 /// Moves audit events from org databases' outboxes to `audit_logs`, in outbox order per org, exactly once
-/// (the event id makes a second delivery a no-op; an event is marked delivered only after its record
-/// committed). Woken by each tenant change; sweeps every org at start-up (a crash may have left events)
+/// (the event id makes a second delivery a no-op; how far the org's outbox has been read is stored with the
+/// records, in the same metadata transaction — an org's role can add to its outbox, never mark or remove). Woken by each tenant change; sweeps every org at start-up (a crash may have left events)
 /// and then every `sweepInterval`. A wake that finds the org's relay busy elsewhere (which may have read the
 /// outbox before this event committed) or that fails is tried again soon, backing off, not left to the sweep.
 public actor AuditRelay: Service {
@@ -123,11 +123,13 @@ public actor AuditRelay: Service {
             else { return nil }
             do {
                 var total = 0
+                var position = try await AuditOutbox.position(org: org, on: lockConnection, logger: logger)
                 while true {
-                    let events = try await tenants.withConnection(org: org, logger: logger) {
-                        try await AuditOutbox.pending(org: org, limit: 500, on: $0, logger: logger)
+                    let (events, last) = try await tenants.withConnection(org: org, logger: logger) {
+                        [position] in
+                        try await AuditOutbox.pending(org: org, after: position, limit: 500, on: $0, logger: logger)
                     }
-                    if events.isEmpty { break }
+                    guard let last else { break }
                     try await metadata.withTransaction(logger: logger) { connection in
                         for pending in events {
                             switch pending {
@@ -149,11 +151,9 @@ public actor AuditRelay: Service {
                                     on: connection)
                             }
                         }
+                        try await AuditOutbox.advance(org: org, to: last, on: connection, logger: logger)
                     }
-                    let ids = events.map(\.eventID)
-                    try await tenants.withConnection(org: org, logger: logger) {
-                        try await AuditOutbox.markDelivered(ids, on: $0, logger: logger)
-                    }
+                    position = last
                     total += events.count
                 }
                 _ = try await lockConnection.query("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)
