@@ -12,21 +12,20 @@ struct CAFAController: HeavyController {
     let heavy: HeavyWork
     let baseLogger: Logger
 
+    /// The file is received whole before a heavy-work slot is taken: a slow sender holds none.
     func uploadOntology(_ input: Operations.uploadOntology.Input) async throws -> Operations.uploadOntology.Output {
-        try await heavily { try await uploadOntology(input, compute: $0) }
-    }
-
-    func uploadOntology(_ input: Operations.uploadOntology.Input, compute: HeavyWork.Compute) async throws
-        -> Operations.uploadOntology.Output
-    {
         let body: HTTPBody
         switch input.body {
         case .plainText(let b): body = b
         case .binary(let b): body = b
         }
+        let bytes = Array(try await ArraySlice<UInt8>(collecting: body, upTo: .max))
+        return try await heavily { try await storeOntology(bytes, compute: $0) }
+    }
+
+    func storeOntology(_ bytes: [UInt8], compute: HeavyWork.Compute) async throws -> Operations.uploadOntology.Output {
         let upload: OntologyUpload
         do {
-            let bytes = Array(try await ArraySlice<UInt8>(collecting: body, upTo: .max))
             upload = try await compute { try OntologyUpload(bytes) }
         } catch let problem as any Error & CustomStringConvertible
             where problem is OBOParseError || problem is CAFAOntologyError
@@ -78,13 +77,8 @@ struct CAFAController: HeavyController {
                         ancestors: t.ancestors.map { .init(term: $0.term, name: $0.name, namespace: $0.namespace) }))))
     }
 
+    /// Parsed line by line as it arrives (no heavy-work slot: a slow sender would hold it).
     func createAnnotationSet(_ input: Operations.createAnnotationSet.Input) async throws
-        -> Operations.createAnnotationSet.Output
-    {
-        try await heavily { _ in try await storeAnnotationSet(input) }
-    }
-
-    func storeAnnotationSet(_ input: Operations.createAnnotationSet.Input) async throws
         -> Operations.createAnnotationSet.Output
     {
         let body: HTTPBody
@@ -104,13 +98,8 @@ struct CAFAController: HeavyController {
         return .created(.init(body: .json(Self.schema(record))))
     }
 
+    /// Parsed line by line as it arrives, as annotation sets are.
     func createPredictionSet(_ input: Operations.createPredictionSet.Input) async throws
-        -> Operations.createPredictionSet.Output
-    {
-        try await heavily { _ in try await storePredictionSet(input) }
-    }
-
-    func storePredictionSet(_ input: Operations.createPredictionSet.Input) async throws
         -> Operations.createPredictionSet.Output
     {
         let body: HTTPBody

@@ -62,11 +62,12 @@ public enum AuditOutbox {
     }
 
     /// Up to `limit` rows after `position` (all when nil), in reading order, only of transactions that have ended,
-    /// and the position of the last. An org's database is not trusted to say which org it is (every record takes
-    /// `org`) nor to write any action but a tenant one (`AuditAction.isTenantAction`).
+    /// the position of the last, and whether committed rows wait behind a transaction still running (`heldBack`:
+    /// read again soon). An org's database is not trusted to say which org it is (every record takes `org`) nor
+    /// to write any action but a tenant one (`AuditAction.isTenantAction`).
     public static func pending(
         org: UUID, after position: Position?, limit: Int, on connection: PostgresConnection, logger: Logger
-    ) async throws -> (events: [Pending], last: Position?) {
+    ) async throws -> (events: [Pending], last: Position?, heldBack: Bool) {
         let bound = try await readableBound(on: connection, logger: logger)
         let after = position ?? Position(txid: 0, seq: 0)
         let rows = try await connection.query(
@@ -102,7 +103,16 @@ public enum AuditOutbox {
             event.org = org
             pending.append(.event(event, stored.job))
         }
-        return (pending, last)
+        var heldBack = false
+        if pending.count < limit {
+            heldBack = try await connection.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM audit_outbox WHERE delivered_at IS NULL AND txid >= \(bound)::text::xid8
+                               AND (txid, seq) > (\(after.txid)::text::xid8, \(after.seq)))
+                """, logger: logger
+            ).collect()[0].decode(Bool.self)
+        }
+        return (pending, last, heldBack)
     }
 
     /// How far the relay has read the org's outbox (metadata database).

@@ -89,6 +89,15 @@ public actor AuditRelay: Service {
         }
     }
 
+    /// Committed records wait behind a transaction of the org's database still running: read again in 0.2 s
+    /// (no later change may come to wake the relay).
+    func waitBehindRunning(_ org: UUID) {
+        Task { [waker] in
+            try? await Task.sleep(for: .milliseconds(200))
+            waker.yield(org)
+        }
+    }
+
     /// Relays every org with a database.
     public func sweep() async {
         let orgs =
@@ -125,10 +134,11 @@ public actor AuditRelay: Service {
                 var total = 0
                 var position = try await AuditOutbox.position(org: org, on: lockConnection, logger: logger)
                 while true {
-                    let (events, last) = try await tenants.withConnection(org: org, logger: logger) {
+                    let (events, last, heldBack) = try await tenants.withConnection(org: org, logger: logger) {
                         [position] in
                         try await AuditOutbox.pending(org: org, after: position, limit: 500, on: $0, logger: logger)
                     }
+                    if heldBack { waitBehindRunning(org) }
                     guard let last else { break }
                     try await metadata.withTransaction(logger: logger) { connection in
                         for pending in events {
