@@ -31,6 +31,21 @@ struct TenantEnv: Sendable {
         return org
     }
 
+    /// As `with`, and an org provisioned as `slug`, tenant connections and an audit relay of the test's own (no
+    /// gateway), for `body`.
+    static func withRelay(
+        _ slug: String, _ body: (TenantEnv, UUID, TenantDatabases, AuditRelay) async throws -> Void
+    ) async throws {
+        try await with { env in
+            let org = try await env.provisioned(slug)
+            let databases = TenantDatabases(
+                metadata: env.client, box: env.box, settings: env.settings, logger: TestDatabase.logger)
+            let relay = AuditRelay(metadata: env.client, tenants: databases, logger: TestDatabase.logger)
+            defer { Task { await databases.closeAll() } }
+            try await body(env, org, databases, relay)
+        }
+    }
+
     func status(_ org: UUID) async throws -> OrgStatus? {
         try await client.withConnection { try await OrgStore(logger: TestDatabase.logger).get(org, on: $0)?.status }
     }

@@ -92,13 +92,8 @@ import Testing
     /// an action it never writes is refused (an `audit.relay_reject` record instead), and the jobs mirror takes
     /// no pipeline version of another org.
     @Test func theRelayBelievesNoMoreThanAnOrgsDatabaseMaySay() async throws {
-        try await TenantEnv.with { env in
-            let org = try await env.provisioned("forger")
+        try await TenantEnv.withRelay("forger") { env, org, databases, relay in
             let other = try await env.provisioned("victim")
-            let databases = TenantDatabases(
-                metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
-            let relay = AuditRelay(metadata: env.client, tenants: databases, logger: Self.logger)
-            defer { Task { await databases.closeAll() } }
             // A pipeline version of the other org.
             let version = try await env.client.withConnection { connection in
                 let pipeline = try await connection.query(
@@ -175,12 +170,7 @@ import Testing
     /// relay reads it), and the relay, which remembers how far it read in the metadata database, never passes over
     /// a row an older transaction commits late: a newer committed row waits behind it.
     @Test func theOutboxOnlyGrowsAndALateCommitIsNotPassedOver() async throws {
-        try await TenantEnv.with { env in
-            let org = try await env.provisioned("outbox")
-            let databases = TenantDatabases(
-                metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
-            let relay = AuditRelay(metadata: env.client, tenants: databases, logger: Self.logger)
-            defer { Task { await databases.closeAll() } }
+        try await TenantEnv.withRelay("outbox") { env, org, databases, relay in
             @Sendable func insert(_ id: UUID, on connection: PostgresConnection) async throws {
                 let json =
                     #"{"event_id":"\#(id)","org_id":"\#(org)","actor_kind":"system","action":"dataset.create","outcome":"succeeded","metadata":{}}"#
@@ -226,12 +216,7 @@ import Testing
     /// Tenant changes write their audit event in the org's own transaction (the outbox); the relay moves it to
     /// the audit log exactly once, whether it was interrupted before the relay ran or after the append.
     @Test func tenantAuditEventsReachTheLogExactlyOnce() async throws {
-        try await TenantEnv.with { env in
-            let org = try await env.provisioned("outbox")
-            let databases = TenantDatabases(
-                metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
-            let relay = AuditRelay(metadata: env.client, tenants: databases, logger: Self.logger)
-            defer { Task { await databases.closeAll() } }
+        try await TenantEnv.withRelay("outbox") { env, org, databases, relay in
             func count(_ event: UUID) async throws -> Int {
                 try await env.client.withConnection { connection in
                     try await connection.query(
