@@ -33,93 +33,77 @@ import Testing
             }
         }
         try await Self.serving(router) { url in
+            try await Self.withDefinition("health", configure: { _ in }) { env, calls, definition in
+                let live = try await calls.create(
+                    "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)"}"#)
+                let dead = try await calls.create(
+                    "/task-services",
+                    #"{"task_definition_id":"\#(definition)","service_url":"http://127.0.0.1:1","health_path":"/up"}"#
+                )
+                #expect(
+                    try await calls.post(
+                        "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"ftp://x"}"#
+                    ).status
+                        == .unprocessableContent)
+                #expect(
+                    try await calls.post(
+                        "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)"}"#
+                    ).status
+                        == .conflict)
 
-            try await TenantEnv.with { env in
-                let platform = try await AccessFixture.platformKey(env.settings)
-                let org = try await env.provisioned("health")
-                let app = try buildApplication(settings: env.settings, logger: Self.logger)
-                try await app.test(.router) { client in
-                    let calls = OrgCalls(client: client, org: org, key: platform)
-                    let definition = try await calls.create(
-                        "/task-definitions",
-                        #"{"task_id":"dock","version":"1.0.0","interface_spec":\#(JobAndPipelineTests.spec31)}"#)
-                    let live = try await calls.create(
-                        "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)"}"#)
-                    let dead = try await calls.create(
-                        "/task-services",
-                        #"{"task_definition_id":"\#(definition)","service_url":"http://127.0.0.1:1","health_path":"/up"}"#
-                    )
-                    #expect(
-                        try await calls.post(
-                            "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"ftp://x"}"#
-                        ).status
-                            == .unprocessableContent)
-                    #expect(
-                        try await calls.post(
-                            "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)"}"#
-                        ).status
-                            == .conflict)
-
-                    struct Service: Decodable {
-                        let id: String
-                        let health_status: String
-                        let consecutive_failures: Int
-                        let last_health_check: Date?
-                        let last_error: String?
-                    }
-                    struct List: Decodable { let items: [Service] }
-                    func state() async throws -> [String: Service] {
-                        let decoder = JSONDecoder()
-                        decoder.dateDecodingStrategy = .iso8601
-                        let list = try decoder.decode(
-                            List.self, from: Data(buffer: try await calls.get("/task-services").body))
-                        return Dictionary(uniqueKeysWithValues: list.items.map { ($0.id, $0) })
-                    }
-                    #expect(try await state()[live]?.health_status == "unknown")
-
-                    let checker = TaskHealthChecker(
-                        metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
-                        policy: OutboundPolicy(allowPrivate: true), logger: Self.logger)
-                    #expect(await checker.sweep() == 2)
-                    var now = try await state()
-                    #expect(now[live]?.health_status == "healthy" && now[live]?.last_health_check != nil)
-                    // What is recorded is our category, not the remote's (or the library's) text.
-                    #expect(
-                        now[dead]?.health_status == "unknown" && now[dead]?.consecutive_failures == 1
-                            && now[dead]?.last_error == "connection refused", "\(String(describing: now[dead]))")
-                    await checker.sweep()
-                    #expect(try await state()[dead]?.health_status == "unhealthy")
-                    // The live one fails once (still healthy), times out (unhealthy), then answers again.
-                    mode.withLock { $0 = .failing }
-                    await checker.sweep()
-                    now = try await state()
-                    #expect(
-                        now[live]?.health_status == "healthy" && now[live]?.consecutive_failures == 1
-                            && now[live]?.last_error == "HTTP 503")
-                    mode.withLock { $0 = .slow }
-                    await checker.sweep()
-                    now = try await state()
-                    #expect(
-                        now[live]?.health_status == "unhealthy" && now[live]?.last_error?.contains("no answer") == true,
-                        "\(String(describing: now[live]))")
-                    mode.withLock { $0 = .healthy }
-                    await checker.sweep()
-                    #expect(try await state()[live]?.health_status == "healthy")
-                    // Each change of status was audited as the system.
-                    let changes = try await env.client.withConnection { connection in
-                        try await connection.query(
-                            "SELECT entity_id, metadata->>'to' FROM audit_logs WHERE org_id = \(org) AND action = 'task_service.health' ORDER BY seq",
-                            logger: Self.logger
-                        ).collect().map { try $0.decode((String, String).self) }
-                    }
-                    #expect(changes.map(\.1) == ["healthy", "unhealthy", "unhealthy", "healthy"])
-                    #expect(changes.map(\.0) == [live, dead, live, live])
-                    #expect(
-                        try await client.execute(
-                            uri: "/v1/orgs/\(org)/task-services/\(dead)", method: .delete, headers: calls.headers
-                        ).status
-                            == .noContent)
+                struct Service: Decodable {
+                    let id: String
+                    let health_status: String
+                    let consecutive_failures: Int
+                    let last_health_check: Date?
+                    let last_error: String?
                 }
+                struct List: Decodable { let items: [Service] }
+                func state() async throws -> [String: Service] {
+                    let decoder = JSONDecoder()
+                    decoder.dateDecodingStrategy = .iso8601
+                    let list = try decoder.decode(
+                        List.self, from: Data(buffer: try await calls.get("/task-services").body))
+                    return Dictionary(uniqueKeysWithValues: list.items.map { ($0.id, $0) })
+                }
+                #expect(try await state()[live]?.health_status == "unknown")
+
+                let checker = Self.checker(env, allowPrivate: true)
+                #expect(await checker.sweep() == 2)
+                var now = try await state()
+                #expect(now[live]?.health_status == "healthy" && now[live]?.last_health_check != nil)
+                // What is recorded is our category, not the remote's (or the library's) text.
+                #expect(
+                    now[dead]?.health_status == "unknown" && now[dead]?.consecutive_failures == 1
+                        && now[dead]?.last_error == "connection refused", "\(String(describing: now[dead]))")
+                await checker.sweep()
+                #expect(try await state()[dead]?.health_status == "unhealthy")
+                // The live one fails once (still healthy), times out (unhealthy), then answers again.
+                mode.withLock { $0 = .failing }
+                await checker.sweep()
+                now = try await state()
+                #expect(
+                    now[live]?.health_status == "healthy" && now[live]?.consecutive_failures == 1
+                        && now[live]?.last_error == "HTTP 503")
+                mode.withLock { $0 = .slow }
+                await checker.sweep()
+                now = try await state()
+                #expect(
+                    now[live]?.health_status == "unhealthy" && now[live]?.last_error?.contains("no answer") == true,
+                    "\(String(describing: now[live]))")
+                mode.withLock { $0 = .healthy }
+                await checker.sweep()
+                #expect(try await state()[live]?.health_status == "healthy")
+                // Each change of status was audited as the system.
+                let changes = try await env.client.withConnection { connection in
+                    try await connection.query(
+                        "SELECT entity_id, metadata->>'to' FROM audit_logs WHERE org_id = \(calls.org) AND action = 'task_service.health' ORDER BY seq",
+                        logger: Self.logger
+                    ).collect().map { try $0.decode((String, String).self) }
+                }
+                #expect(changes.map(\.1) == ["healthy", "unhealthy", "unhealthy", "healthy"])
+                #expect(changes.map(\.0) == [live, dead, live, live])
+                #expect(try await calls.send(.delete, "/task-services/\(dead)").status == .noContent)
             }
         }
     }
@@ -166,23 +150,26 @@ import Testing
                 let third = try await calls.post(
                     "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(url)/c"}"#)
                 #expect(third.status == .conflict && String(buffer: third.body).contains("task_services"))
-                let checker = TaskHealthChecker(
-                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
-                    policy: OutboundPolicy(allowPrivate: true), logger: Self.logger)
+                let checker = Self.checker(env, allowPrivate: true)
                 #expect(await checker.sweep() == 2)
                 #expect(hits.withLock { $0 } == 1, "only the second service's own /health was called")
                 let list = String(buffer: try await calls.get("/task-services").body)
                 #expect(list.contains(#""last_error":"redirect (not followed)""#), "\(list)")
                 #expect(list.contains(moved))
                 // Checked with private addresses refused, the same service is not called at all.
-                let strict = TaskHealthChecker(
-                    metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
-                    policy: OutboundPolicy(allowPrivate: false), logger: Self.logger)
+                let strict = Self.checker(env, allowPrivate: false)
                 #expect(await strict.sweep() == 2)
                 #expect(hits.withLock { $0 } == 1)
                 #expect(String(buffer: try await calls.get("/task-services").body).contains("address not public"))
             }
         }
+    }
+
+    /// A health checker on the test's metadata database: 1 s timeout, unhealthy after 2 failures.
+    static func checker(_ env: TenantEnv, allowPrivate: Bool) -> TaskHealthChecker {
+        TaskHealthChecker(
+            metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
+            policy: OutboundPolicy(allowPrivate: allowPrivate), logger: Self.logger)
     }
 
     /// A provisioned org (settings tuned by `configure`), a task definition in it, and calls as a platform admin.

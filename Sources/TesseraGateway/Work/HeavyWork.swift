@@ -70,7 +70,7 @@ final class HeavyWork: Sendable {
     func run<T: Sendable>(org: UUID, _ work: (Compute) async throws -> T) async throws -> T {
         try await admit(org)
         defer { release(org) }
-        return try await work(.threadPool)
+        return try await work(Compute())
     }
 
     private func admit(_ org: UUID) async throws {
@@ -143,15 +143,8 @@ final class HeavyWork: Sendable {
 
     /// Runs CPU-bound work on the heavy-work threads, off the cooperative threads.
     struct Compute: Sendable {
-        let offload: Bool
-
-        static let threadPool = Compute(offload: true)
-        /// Right here (the CLI and tests, where nothing else waits for the threads).
-        static let inline = Compute(offload: false)
-
         func callAsFunction<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-            guard offload else { return try work() }
-            return try await HeavyWork.threads.runIfActive {
+            try await HeavyWork.threads.runIfActive {
                 HeavyWork.yieldToRequests()
                 return try work()
             }
