@@ -155,7 +155,7 @@ import Testing
             try await app.test(.router) { client in
                 let calls = OrgCalls(client: client, org: org, key: platform)
                 let (run, claim) = try await Self.claimedRun(
-                    calls, expected: Array(repeating: "a", count: 7), leaseSeconds: 5)
+                    calls, expected: Array(repeating: "a", count: 7))
                 #expect(claim.items.count == 7)
                 let (placement, server, password) = try await env.placement(org)
                 func counters() async throws -> (String, Int, Int) {
