@@ -255,7 +255,7 @@ import Testing
                 let calls = OrgCalls(client: client, org: org, key: platform)
                 // A snapshot: counts, version; the same version again is a no-op, even with other content.
                 let first = try await calls.post("/ontologies", Self.obo, contentType: "text/plain")
-                #expect(first.status == .created)
+                #expect(first.status == .created, "\(String(buffer: first.body))")
                 let ontology = try Self.decode(Ontology.self, first)
                 #expect(ontology.version == "1.2/test/2026-01-01" && ontology.terms == 7 && ontology.obsolete == 1)
                 #expect(

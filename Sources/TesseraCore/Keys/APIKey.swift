@@ -12,12 +12,21 @@ public struct APIKey: Sendable, CustomStringConvertible {
     public let prefix: String
     /// Secret plus checksum: the part after the second underscore.
     let secretPart: String
+    /// SHA-256 of the whole key, the only form the server keeps: hashed once, from the bytes parsed or made.
+    public let digest: [UInt8]
+
+    init(prefix: String, secretPart: String) {
+        self.prefix = prefix
+        self.secretPart = secretPart
+        self.digest = Array(SHA256.hash(data: Array("\(Self.scheme)_\(prefix)_\(secretPart)".utf8)))
+    }
+
+    private init(prefix: String, secretPart: String, digest: [UInt8]) {
+        (self.prefix, self.secretPart, self.digest) = (prefix, secretPart, digest)
+    }
 
     /// The whole key, to be shown to its owner once and never stored or logged.
     public var plaintext: String { "\(Self.scheme)_\(prefix)_\(secretPart)" }
-
-    /// SHA-256 of the whole key, the only form the server keeps.
-    public var digest: [UInt8] { Array(SHA256.hash(data: Array(plaintext.utf8))) }
 
     /// What may be shown in listings and logs.
     public var displayPrefix: String { "\(Self.scheme)_\(prefix)" }
@@ -36,11 +45,16 @@ public struct APIKey: Sendable, CustomStringConvertible {
     /// Parses a presented key; nil when the shape or the checksum is wrong (no database needed).
     /// Works on the UTF-8 bytes: it runs on every authenticated request.
     public static func parse(_ text: String) -> APIKey? {
-        let bytes = Array(text.utf8)
+        parse(utf8: text.utf8)
+    }
+
+    /// `parse` on a key's UTF-8 bytes (a slice of the `Authorization` header: no string made first).
+    public static func parse<Bytes: Collection<UInt8>>(utf8: Bytes) -> APIKey? {
         let secretStart = 4 + prefixLength + 1
         let checksumStart = secretStart + secretLength
-        guard bytes.count == checksumStart + checksumLength,
-            bytes[0] == UInt8(ascii: "t"), bytes[1] == UInt8(ascii: "s"), bytes[2] == UInt8(ascii: "k"),
+        guard utf8.count == checksumStart + checksumLength else { return nil }
+        let bytes = Array(utf8)
+        guard bytes[0] == UInt8(ascii: "t"), bytes[1] == UInt8(ascii: "s"), bytes[2] == UInt8(ascii: "k"),
             bytes[3] == UInt8(ascii: "_"), bytes[secretStart - 1] == UInt8(ascii: "_"),
             Base62.isValid(bytes[4..<(secretStart - 1)]), Base62.isValid(bytes[secretStart...])
         else { return nil }
@@ -50,7 +64,8 @@ public struct APIKey: Sendable, CustomStringConvertible {
         }
         return APIKey(
             prefix: String(decoding: bytes[4..<(secretStart - 1)], as: UTF8.self),
-            secretPart: String(decoding: bytes[secretStart...], as: UTF8.self))
+            secretPart: String(decoding: bytes[secretStart...], as: UTF8.self),
+            digest: Array(SHA256.hash(data: bytes)))
     }
 
     static func checksum(prefix: String, secret: String) -> String {

@@ -102,8 +102,8 @@ struct Authenticator: Sendable {
     func verify(_ header: String?) async -> Result<Principal, Failure> {
         guard let header else { return .failure(.missing) }
         guard let token = Self.bearerToken(header) else { return .failure(.malformed) }
-        if let key = APIKey.parse(token) { return await verify(key) }
-        if let session = SessionToken.parse(token) { return await verify(session) }
+        if let key = APIKey.parse(utf8: token.utf8) { return await verify(key) }
+        if let session = SessionToken.parse(String(token)) { return await verify(session) }
         return .failure(.malformed)
     }
 
@@ -180,7 +180,7 @@ struct Authenticator: Sendable {
     }
 
     /// The token of `Bearer <token>` (scheme case-insensitive, spaces around the token ignored).
-    static func bearerToken(_ header: String) -> String? {
+    static func bearerToken(_ header: String) -> Substring? {
         let bytes = header.utf8
         guard bytes.count > 7, zip(bytes.prefix(6), "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }),
             bytes.dropFirst(6).first == 0x20
@@ -189,7 +189,7 @@ struct Authenticator: Sendable {
         }
         let token = bytes.dropFirst(7).drop { $0 == 0x20 }
         let end = token.lastIndex { $0 != 0x20 }.map { bytes.index(after: $0) } ?? token.startIndex
-        return String(header[token.startIndex..<end])
+        return header[token.startIndex..<end]
     }
 
     /// The display prefix of a presented API key, when it has one; never the secret.

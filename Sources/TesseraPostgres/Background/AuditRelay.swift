@@ -13,6 +13,11 @@ public actor AuditRelay: Service {
     let metadata: PostgresClient
     let tenants: TenantDatabases
     let sweepInterval: Duration
+    /// The longest one pass over an org's outbox may take before the relay stops waiting for it and tries again.
+    /// A pass whose metadata connection closed under it (the database restarted) can wait for ever: PostgresNIO
+    /// 1.33.2 never completes a query written to a just-closed channel. Delivery is not lost: the position
+    /// advances with each batch, and the event ids make a batch delivered twice a no-op.
+    let passDeadline: Duration
     let logger: Logger
     private var waitingSince: [UUID: ContinuousClock.Instant] = [:]
     private var retries: [UUID: Int] = [:]
@@ -20,11 +25,13 @@ public actor AuditRelay: Service {
     private nonisolated let waker: AsyncStream<UUID>.Continuation
 
     public init(
-        metadata: PostgresClient, tenants: TenantDatabases, sweepInterval: Duration = .seconds(60), logger: Logger
+        metadata: PostgresClient, tenants: TenantDatabases, sweepInterval: Duration = .seconds(60),
+        passDeadline: Duration = .seconds(15), logger: Logger
     ) {
         self.metadata = metadata
         self.tenants = tenants
         self.sweepInterval = sweepInterval
+        self.passDeadline = passDeadline
         self.logger = logger
         (wakes, waker) = AsyncStream.makeStream(of: UUID.self)
         tenants.onAuditWritten { [waker] org in waker.yield(org) }
@@ -55,7 +62,7 @@ public actor AuditRelay: Service {
                 if Task.isCancelled { break }
                 await self.noteWaiting(org)
                 do {
-                    if try await self.relay(org) != nil {
+                    if try await self.boundedRelay(org) != nil {
                         await self.succeeded(org)
                         continue
                     }
@@ -109,7 +116,7 @@ public actor AuditRelay: Service {
             }) ?? []
         for org in orgs where !Task.isCancelled {
             do {
-                _ = try await relay(org)
+                _ = try await boundedRelay(org)
             } catch  where Task.isCancelled {
                 return
             } catch {
@@ -117,6 +124,11 @@ public actor AuditRelay: Service {
                     "audit relay failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
             }
         }
+    }
+
+    /// `relay(org)` within `passDeadline` (then `DeadlineExceeded`, and the pass is left to end on its own).
+    func boundedRelay(_ org: UUID) async throws -> Int? {
+        try await withDeadline(passDeadline) { try await self.relay(org) }
     }
 
     /// Delivers the org's pending events; returns how many, or nil when another relay of the org holds its lock.
