@@ -119,22 +119,12 @@ public struct Provisioner: Sendable {
         }
     }
 
-    /// (b) Creates the org's login role, or resets its password to the sealed one.
+    /// (b) Creates the org's login role, or resets its password to the sealed one (through `OrgRoles`: the admin
+    /// login holds no CREATEROLE). Only the SCRAM verifier leaves the gateway, never the password.
     func createRole(_ org: UUID, session: AdminSession) async throws {
         let (placement, _) = try await session.located()
         let verifier = ScramVerifier.make(password: try box.open(placement.sealedPassword, for: org))
-        do {
-            let connection = try await session.admin()
-            let exists = try await connection.query(
-                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = \(placement.name.value))", logger: logger
-            ).collect()[0].decode(Bool.self)
-            // The verifier is base64 and `$`/`:`: no quote can occur in it. The password itself never reaches SQL.
-            let statement =
-                exists
-                ? "ALTER ROLE \(placement.name.quoted) WITH LOGIN PASSWORD '\(verifier)'"
-                : "CREATE ROLE \(placement.name.quoted) WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '\(verifier)'"
-            try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-        }
+        try await OrgRoles.ensure(placement.name, verifier: verifier, on: try await session.admin(), logger: logger)
     }
 
     /// (c) Clones the org's database from the template.
@@ -230,8 +220,7 @@ public struct Provisioner: Sendable {
                 try await connection.query(
                     PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"),
                     logger: logger)
-                try await connection.query(
-                    PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger)
+                try await OrgRoles.drop(placement.name, on: connection, logger: logger)
             }
         }
         let storage = "\(artifactRoot)/\(org.uuidString.lowercased())"

@@ -16,15 +16,27 @@ public struct ServerAdministration: Sendable {
     }
 
     /// Registers the server or updates it; its admin password is sealed under the master key and never recorded.
+    /// Refused (422, nothing written) unless the server is fit to hold org databases: its admin login, connected
+    /// to `postgres`, has CREATEDB and nothing more powerful, and the role functions are there (`OrgRoles`).
     public func register(
         name: String, host: String, port: Int, adminUser: String, adminPassword: String?, maxDatabases: Int,
-        by actor: AuditActor, on connection: PostgresConnection
+        tls: Settings.TLSMode, by actor: AuditActor, on connection: PostgresConnection
     ) async throws -> UUID {
         guard name.range(of: "^[a-z0-9_-]{1,63}$", options: .regularExpression) != nil else {
             throw TesseraError.unprocessable("server name '\(name)' must be 1–63 of a-z, 0-9, _ and -")
         }
         guard (1...65535).contains(port) else { throw TesseraError.unprocessable("port must be 1–65535") }
         let (box, logger) = (box, logger)
+        let candidate = ServerConnection(
+            id: UUID(), name: name, host: host, port: port, adminUser: adminUser, adminPassword: adminPassword,
+            tls: tls)
+        let problems = try await candidate.withAdminConnection(database: "postgres", logger: logger) {
+            try await OrgRoles.unfitness(on: $0, logger: logger)
+        }
+        guard problems.isEmpty else {
+            throw TesseraError.unprocessable(
+                "server '\(name)' may not hold org databases: " + problems.joined(separator: "; "))
+        }
         return try await connection.withTransaction(logger: logger) { tx in
             let id = try await ServerStore(box: box, logger: logger).upsert(
                 name: name, host: host, port: port, adminUser: adminUser, adminPassword: adminPassword,

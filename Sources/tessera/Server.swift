@@ -13,8 +13,12 @@ struct Server: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Register a server (the admin password is read from TESSERA_SERVER_ADMIN_PASSWORD and sealed).",
             discussion: """
-                The server needs the roles tessera_admin (CREATEDB, CREATEROLE) and tessera_tenant (NOLOGIN), as \
-                provisioning/postgres makes them. Its results template is prepared at once.
+                The server needs what provisioning/postgres makes there: an admin login with CREATEDB and without \
+                CREATEROLE or SUPERUSER (nor membership of a role that has them), tessera_tenant (NOLOGIN) that it \
+                may grant, and the functions tessera_roles.ensure_org_role and drop_org_role in the postgres \
+                database (SECURITY DEFINER, owned by the NOLOGIN role tessera_role_keeper), which alone make and \
+                drop org roles. A server short of that is refused before anything is recorded. Its results \
+                template is prepared at once.
                 """)
         @OptionGroup var options: GlobalOptions
         @Option(help: "A short name (a-z, 0-9, _ and -).") var name: String
@@ -29,7 +33,7 @@ struct Server: AsyncParsableCommand {
                 let id = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {
                     try await ServerAdministration(box: tools.box, logger: tools.logger).register(
                         name: name, host: host, port: port, adminUser: adminUser, adminPassword: password,
-                        maxDatabases: maxDatabases, by: tools.actor, on: $0)
+                        maxDatabases: maxDatabases, tls: tools.settings.database.tls, by: tools.actor, on: $0)
                 }
                 let migrations = TenantMigrations(settings: tools.settings, box: tools.box, logger: tools.logger)
                 let server = try await tools.settings.database.withConnection(as: .admin, logger: tools.logger) {

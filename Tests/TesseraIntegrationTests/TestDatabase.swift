@@ -155,9 +155,7 @@ struct TestDatabase {
                                 PostgresQuery(
                                     unsafeSQL: "DROP DATABASE IF EXISTS \(placement.name.quoted) WITH (FORCE)"),
                                 logger: logger)
-                            try await admin.query(
-                                PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(placement.name.quoted)"), logger: logger
-                            )
+                            try await OrgRoles.drop(placement.name, on: admin, logger: logger)
                         }
                         try await admin.query(
                             PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \"\(name)_tpl\" WITH (FORCE)"),
