@@ -18,12 +18,21 @@ extension Settings.Database {
 
     func connectionTLS() throws -> PostgresConnection.Configuration.TLS { try Self.connectionTLS(tls) }
 
-    static func connectionTLS(_ mode: Settings.TLSMode) throws -> PostgresConnection.Configuration.TLS {
-        switch mode {
+    static func connectionTLS(_ tls: Settings.DatabaseTLS) throws -> PostgresConnection.Configuration.TLS {
+        switch tls.mode {
         case .disable: .disable
-        case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .prefer: .prefer(try NIOSSLContext(configuration: clientTLSConfiguration(tls)))
+        case .require, .verifyFull: .require(try NIOSSLContext(configuration: clientTLSConfiguration(tls)))
         }
+    }
+
+    /// Full verification in every mode that encrypts: a chain to the trusted roots (the CA file's, or the
+    /// system's) and the host's name.
+    static func clientTLSConfiguration(_ tls: Settings.DatabaseTLS) -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .fullVerification
+        if let caFile = tls.caFile { configuration.trustRoots = .file(caFile) }
+        return configuration
     }
 
     /// A pooled client on the metadata database.
@@ -39,11 +48,11 @@ extension Settings.Database {
 
     var postgresClientTLS: PostgresClient.Configuration.TLS { Self.clientTLS(tls) }
 
-    static func clientTLS(_ mode: Settings.TLSMode) -> PostgresClient.Configuration.TLS {
-        switch mode {
+    static func clientTLS(_ tls: Settings.DatabaseTLS) -> PostgresClient.Configuration.TLS {
+        switch tls.mode {
         case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
+        case .prefer: .prefer(clientTLSConfiguration(tls))
+        case .require, .verifyFull: .require(clientTLSConfiguration(tls))
         }
     }
 
@@ -55,6 +64,7 @@ extension Settings.Database {
 
     func connectionConfiguration(as login: Login, database: String?) throws -> PostgresConnection.Configuration {
         let (user, password) = credentials(login)
+        try tls.check(host: host)
         return PostgresConnection.Configuration(
             host: host, port: port, username: user, password: password, database: database ?? name,
             tls: try connectionTLS())

@@ -9,7 +9,7 @@ import TesseraPostgres
 public struct Provisioner: Sendable {
     let metadata: PostgresClient
     let box: SecretBox
-    let tls: Settings.TLSMode
+    let tls: Settings.DatabaseTLS
     let artifactRoot: String
     let template: String
     let logger: Logger

@@ -20,7 +20,7 @@ public struct ServerAdministration: Sendable {
     /// to `postgres`, has CREATEDB and nothing more powerful, and the role functions are there (`OrgRoles`).
     public func register(
         name: String, host: String, port: Int, adminUser: String, adminPassword: String?, maxDatabases: Int,
-        tls: Settings.TLSMode, by actor: AuditActor, on connection: PostgresConnection
+        tls: Settings.DatabaseTLS, by actor: AuditActor, on connection: PostgresConnection
     ) async throws -> UUID {
         guard name.range(of: "^[a-z0-9_-]{1,63}$", options: .regularExpression) != nil else {
             throw TesseraError.unprocessable("server name '\(name)' must be 1–63 of a-z, 0-9, _ and -")

@@ -63,6 +63,30 @@ import Testing
         }
     }
 
+    /// `verify-full` checks the certificate's name: a host given as an address cannot be checked, so it is refused.
+    @Test func verifyFullNeedsAHostName() throws {
+        #expect(
+            throws: SettingsError.invalidValue(
+                key: "database.host", source: .defaultValue,
+                expected: "a DNS name its certificate holds when database.tls is verify-full, not an address")
+        ) {
+            try SettingsLoader.load(environment: ["TESSERA_DB_TLS": "verify-full"], dotEnv: nil, yaml: nil)
+        }
+        let named = try SettingsLoader.load(
+            environment: [
+                "TESSERA_DB_TLS": "verify-full", "TESSERA_DB_HOST": "db.internal", "TESSERA_DB_TLS_CA_FILE": "/ca.pem",
+            ], dotEnv: nil, yaml: nil
+        ).settings.database.tls
+        #expect(named == Settings.DatabaseTLS(mode: .verifyFull, caFile: "/ca.pem"))
+        for address in ["10.0.0.7", "::1", "[::1]", "fe80::1%eth0"] {
+            #expect(throws: TesseraError.self) {
+                try Settings.DatabaseTLS(mode: .verifyFull).check(host: address)
+            }
+            try Settings.DatabaseTLS(mode: .require).check(host: address)
+        }
+        try Settings.DatabaseTLS(mode: .verifyFull).check(host: "localhost")
+    }
+
     @Test func malformedSourcesAreRefused() {
         #expect(throws: SettingsError.invalidDotEnv(line: 2)) {
             try SettingsLoader.load(environment: [:], dotEnv: "TESSERA_HTTP_PORT=1\nnot a pair", yaml: nil)

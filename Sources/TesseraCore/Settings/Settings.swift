@@ -29,11 +29,44 @@ public struct Settings: Sendable {
         public var adminUser: String
         public var adminPassword: Secret?
         public var poolSize: Int
-        public var tls: TLSMode
+        /// TLS to every database server: the metadata server and those `tessera server add` registers.
+        public var tls: DatabaseTLS
     }
 
     public enum TLSMode: String, Sendable, CaseIterable {
+        /// `prefer` and `require` check the certificate as `verify-full` does (a chain to a trusted root, and the
+        /// host's name): stricter than libpq's modes of those names. `prefer` falls back to plaintext when the
+        /// server offers no TLS; `require` and `verify-full` never do.
         case disable, prefer, require
+        case verifyFull = "verify-full"
+    }
+
+    /// How database connections are encrypted, and whom their certificates must chain to.
+    public struct DatabaseTLS: Sendable, Equatable {
+        public var mode: TLSMode
+        /// PEM certificates trusted as roots instead of the system's (`database.tls_ca_file`): a private CA.
+        public var caFile: String?
+
+        public init(mode: TLSMode, caFile: String? = nil) {
+            self.mode = mode
+            self.caFile = caFile
+        }
+
+        public static let disable = DatabaseTLS(mode: .disable)
+
+        /// Refuses a host a certificate check cannot name: with `verify-full` the host must be a DNS name
+        /// (TLS checks an IP literal against no name; PostgresNIO sends none for an address).
+        public func check(host: String) throws {
+            guard mode == .verifyFull, Self.isAddressLiteral(host) else { return }
+            throw TesseraError.unprocessable(
+                "database.tls is verify-full, so the server must be named by the DNS name its certificate holds, "
+                    + "not the address \(host)")
+        }
+
+        static func isAddressLiteral(_ host: String) -> Bool {
+            host.contains(":")
+                || (host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." })
+        }
     }
 
     public struct Tenants: Sendable {
@@ -190,7 +223,12 @@ public struct Settings: Sendable {
             help: "admin role password"),
         SettingKey(
             "database.pool_size", env: "TESSERA_DB_POOL_SIZE", default: "20", help: "connections in the metadata pool"),
-        SettingKey("database.tls", env: "TESSERA_DB_TLS", default: "disable", help: "disable, prefer or require"),
+        SettingKey(
+            "database.tls", env: "TESSERA_DB_TLS", default: "disable",
+            help: "disable, prefer, require or verify-full (a certificate chain to a trusted root and the host's name)"),
+        SettingKey(
+            "database.tls_ca_file", env: "TESSERA_DB_TLS_CA_FILE", default: "",
+            help: "PEM file of the CA certificates database servers' certificates must chain to (else the system's)"),
         SettingKey(
             "tenants.max_connections", env: "TESSERA_TENANTS_MAX_CONNECTIONS", default: "100",
             help: "connections to org databases in all"),

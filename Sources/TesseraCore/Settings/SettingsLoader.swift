@@ -59,7 +59,8 @@ public struct LoadedSettings: Sendable {
         case "database.user": return s.database.user
         case "database.admin_user": return s.database.adminUser
         case "database.pool_size": return String(s.database.poolSize)
-        case "database.tls": return s.database.tls.rawValue
+        case "database.tls": return s.database.tls.mode.rawValue
+        case "database.tls_ca_file": return s.database.tls.caFile ?? ""
         case "tenants.max_connections": return String(s.tenants.maxConnections)
         case "tenants.max_per_org": return String(s.tenants.maxPerOrg)
         case "tenants.idle_seconds": return String(s.tenants.idleSeconds)
@@ -158,7 +159,7 @@ public enum SettingsLoader {
                 adminUser: try reader.string("database.admin_user"),
                 adminPassword: reader.secret("database.admin_password"),
                 poolSize: try reader.int("database.pool_size", in: 1...1000),
-                tls: try reader.choice("database.tls")
+                tls: .init(mode: try reader.choice("database.tls"), caFile: reader.optional("database.tls_ca_file"))
             ),
             tenants: .init(
                 maxConnections: try reader.int("tenants.max_connections", in: 1...100_000),
@@ -194,6 +195,11 @@ public enum SettingsLoader {
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
             benchSkipAudit: try reader.choice("bench.skip_audit", among: ["true", "false"]) == "true"
         )
+        if settings.database.tls.mode == .verifyFull, Settings.DatabaseTLS.isAddressLiteral(settings.database.host) {
+            throw SettingsError.invalidValue(
+                key: "database.host", source: values["database.host"]?.1 ?? .defaultValue,
+                expected: "a DNS name its certificate holds when database.tls is verify-full, not an address")
+        }
         if settings.benchSkipAudit && settings.profile != .dev {
             throw SettingsError.invalidValue(
                 key: "bench.skip_audit", source: values["bench.skip_audit"]?.1 ?? .defaultValue,

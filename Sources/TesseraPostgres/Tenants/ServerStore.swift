@@ -12,11 +12,11 @@ public struct ServerConnection: Sendable {
     public let port: Int
     public let adminUser: String
     public let adminPassword: String?
-    let tls: Settings.TLSMode
+    let tls: Settings.DatabaseTLS
 
     public init(
         id: UUID, name: String, host: String, port: Int, adminUser: String, adminPassword: String?,
-        tls: Settings.TLSMode
+        tls: Settings.DatabaseTLS
     ) {
         self.id = id
         self.name = name
@@ -30,7 +30,8 @@ public struct ServerConnection: Sendable {
     public func connectionConfiguration(user: String, password: String?, database: String) throws
         -> PostgresConnection.Configuration
     {
-        PostgresConnection.Configuration(
+        try tls.check(host: host)
+        return PostgresConnection.Configuration(
             host: host, port: port, username: user, password: password, database: database,
             tls: try Settings.Database.connectionTLS(tls))
     }
@@ -137,7 +138,7 @@ public struct ServerStore: Sendable {
         return try await rows.collect().first?.decode(UUID.self)
     }
 
-    public func connection(server id: UUID, tls: Settings.TLSMode, on connection: PostgresConnection) async throws
+    public func connection(server id: UUID, tls: Settings.DatabaseTLS, on connection: PostgresConnection) async throws
         -> ServerConnection?
     {
         let rows = try await connection.query(
@@ -150,7 +151,7 @@ public struct ServerStore: Sendable {
             id: id, name: name, host: host, port: port, adminUser: adminUser, adminPassword: password, tls: tls)
     }
 
-    public func all(tls: Settings.TLSMode, on connection: PostgresConnection) async throws -> [ServerConnection] {
+    public func all(tls: Settings.DatabaseTLS, on connection: PostgresConnection) async throws -> [ServerConnection] {
         let ids = try await connection.query("SELECT id FROM database_servers ORDER BY name", logger: logger)
             .collect().map { try $0.decode(UUID.self) }
         var result: [ServerConnection] = []

@@ -22,7 +22,7 @@ public final class TenantDatabases: Service, Sendable {
 
     let metadata: PostgresClient
     let box: SecretBox
-    let tls: Settings.TLSMode
+    let tls: Settings.DatabaseTLS
     /// The longest a request waits for a connection.
     public let deadline: Duration
     /// The longest one piece of work on a connection may take.
