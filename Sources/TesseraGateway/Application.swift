@@ -132,6 +132,7 @@ func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, r
     router.add(middleware: ProblemMiddleware(routes: routes))
     router.add(
         middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes, importLimit: settings.http.maxImportBytes))
+    router.add(middleware: RowsArrayMiddleware())
 }
 
 /// The mail transport the settings name: `.eml` files under `<data dir>/mail/`, or an SMTP server.

@@ -48,6 +48,60 @@ import Testing
     }
 }
 
+/// The readers the gateway streams imports through: any split of the body into chunks gives the rows (or the
+/// first problem) the whole body gives.
+@Suite struct StreamedRowImportTests {
+    static func streamed(_ text: String, format: RowImport.Format, chunk: Int) throws -> [ImportedRow] {
+        var reader = RowImport.LineReader(requiredFields: [])
+        var splitter = RowImport.ArraySplitter()
+        var rows: [ImportedRow] = []
+        let bytes = Array(text.utf8)
+        for start in stride(from: 0, to: bytes.count, by: chunk) {
+            let piece = bytes[start..<min(start + chunk, bytes.count)]
+            rows += try reader.rows(in: format == .ndjson ? Array(piece) : try splitter.lines(from: piece))
+        }
+        if format == .jsonArray { try splitter.finish() }
+        return rows + (try reader.finish())
+    }
+
+    @Test func anyChunkingGivesTheSameRows() throws {
+        let ndjson = "{\"content\":{\"t\":\"a\\nb\"}}\r\n\n{\"content\":{\"t\":\"[x]\"},\"expected_prediction\":\"y\"}"
+        let array = """
+            [ {"content": {"t": "a\\nb"}},
+              {"content": {"t": "[x], {y}", "n": [1, {"m": "\\""}]},
+               "expected_prediction": "y"} ]\n
+            """
+        let whole = (
+            try RowImport.parse(Data(ndjson.utf8), format: .ndjson, requiredFields: []),
+            try RowImport.parse(Data(array.utf8), format: .jsonArray, requiredFields: [])
+        )
+        #expect(whole.0.count == 2 && whole.1.count == 2)
+        #expect(whole.1[1].content == #"{"n":[1,{"m":"\""}],"t":"[x], {y}"}"#)
+        for chunk in [1, 2, 3, 7, 64] {
+            #expect(try Self.streamed(ndjson, format: .ndjson, chunk: chunk) == whole.0)
+            #expect(try Self.streamed(array, format: .jsonArray, chunk: chunk) == whole.1)
+        }
+    }
+
+    @Test func arraysOfTheWrongShapeAreRefused() throws {
+        let cases: [(String, RowImport.Problem)] = [
+            (#"{"content":{}}"#, .init(row: 0, reason: "the body must be a JSON array of rows")),
+            (#"[{"content":{}},]"#, .init(row: 0, reason: "the body is not valid JSON")),
+            (#"[{"content":{}},,{"content":{}}]"#, .init(row: 0, reason: "the body is not valid JSON")),
+            (#"[{"content":{}}] x"#, .init(row: 0, reason: "the body is not valid JSON")),
+            (#"[{"content":{}}"#, .init(row: 0, reason: "the body is not valid JSON")),
+            (#"[{"content":{}}, {"content": }]"#, .init(row: 2, reason: "not valid JSON")),
+            ("[{\"content\":{\"t\":\"a\nb\"}}]", .init(row: 1, reason: "not valid JSON")),
+        ]
+        for (body, problem) in cases {
+            for chunk in [1, 5, 1000] {
+                #expect(throws: problem, "\(body)") { try Self.streamed(body, format: .jsonArray, chunk: chunk) }
+            }
+        }
+        #expect(try Self.streamed("[]", format: .jsonArray, chunk: 1).isEmpty)
+    }
+}
+
 @Suite struct PromptTemplateTests {
     @Test func placeholdersAreFoundOnceInOrder() throws {
         let t = try PromptTemplate("Classify: {{text}} (lang {{ lang }}) again {{text}}")

@@ -357,6 +357,25 @@ import Testing
                     let imported = try JSONDecoder().decode(Dataset.self, from: Data(buffer: response.body))
                     #expect(imported.row_count == 100_002)
                 }
+                // Arrays stream as NDJSON does: a bad element is named by its number, a body that is not one
+                // array is refused whole, and neither writes anything.
+                for (body, says) in [
+                    (
+                        "[\n  {\"content\": {\"text\": \"z\"}},\n  {\"content\": {\"txt\": 1}}\n]",
+                        "row 2: content lacks"
+                    ),
+                    (#"{"content":{"text":"z"}}"#, "the body must be a JSON array of rows"),
+                    (#"[{"content":{"text":"z"}},]"#, "the body is not valid JSON"),
+                    (#"[{"content":{"text":"z"}}] []"#, "the body is not valid JSON"),
+                ] {
+                    try await client.execute(
+                        uri: rows, method: .post, headers: [.authorization: auth, .contentType: "application/json"],
+                        body: ByteBuffer(string: body)
+                    ) { response in
+                        #expect(response.status == .badRequest, "\(body)")
+                        #expect(String(buffer: response.body).contains(says), "\(String(buffer: response.body))")
+                    }
+                }
             }
             let (placement, server, password) = try await env.placement(org)
             let positions = try await server.withOrgConnection(placement.name, password: password, logger: Self.logger)

@@ -4,6 +4,10 @@ import PostgresNIO
 import TesseraCore
 import TesseraPostgres
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `/v1/orgs/{org}/datasets`: served from the org's own database through a repository made for that org.
 struct DatasetsController: HeavyController {
     let client: PostgresClient
@@ -51,49 +55,109 @@ struct DatasetsController: HeavyController {
     }
 }
 
-/// `POST /v1/orgs/{org}/datasets/{id}/rows`: bulk import, all or nothing.
+/// `POST /v1/orgs/{org}/datasets/{id}/rows`: bulk import, all or nothing, in bounded memory. The body (NDJSON;
+/// a JSON array arrives as NDJSON too, split by `RowsArrayMiddleware`) is written to a spool file as it arrives —
+/// no heavy-work slot is held while a slow sender sends — then read back under a slot a few MiB at a time,
+/// parsed on the heavy-work threads and inserted batch by batch in one transaction.
 extension DatasetsController {
-    /// An NDJSON body is received whole before a heavy-work slot is taken: a slow sender holds none.
     func importRows(_ input: Operations.importRows.Input) async throws -> Operations.importRows.Output {
-        var ndjson = Data()
-        if case .application_x_hyphen_ndjson(let body) = input.body {
-            ndjson = try await Data(collecting: body, upTo: .max)
+        guard case .application_x_hyphen_ndjson(let body) = input.body else {
+            throw TesseraError.badRequest("expected a JSON array or NDJSON")
         }
-        return try await heavily { [ndjson] in try await importRows(input, ndjson: ndjson, compute: $0) }
+        let spool = try SpoolFile()
+        do {
+            for try await chunk in body { try spool.write(chunk) }
+        } catch let problem as RowImport.Problem {
+            throw Self.refusal(problem)
+        }
+        return try await heavily { [spool] compute in
+            try await importRows(input, from: spool, compute: compute)
+        }
     }
 
-    func importRows(_ input: Operations.importRows.Input, ndjson: Data, compute: HeavyWork.Compute) async throws
-        -> Operations.importRows.Output
+    func importRows(_ input: Operations.importRows.Input, from spool: SpoolFile, compute: HeavyWork.Compute)
+        async throws -> Operations.importRows.Output
     {
         let repository = try datasets()
         let id = try Self.objectID(input.path.id)
         guard let dataset = try await repository.get(id) else { throw TesseraError.notFound("no such dataset") }
-        let rows: [ImportedRow]
-        do {
-            switch input.body {
-            case .json(let value):
-                // The runtime has decoded the JSON; re-encoded, it is parsed row by row to name a bad one.
-                rows = try await compute {
-                    try RowImport.parse(
-                        try JSONEncoder().encode(value), format: .jsonArray, requiredFields: dataset.fields)
-                }
-            case .application_x_hyphen_ndjson:
-                rows = try await compute {
-                    try RowImport.parse(ndjson, format: .ndjson, requiredFields: dataset.fields)
-                }
+        let rows = SpooledRows(spool: spool, requiredFields: dataset.fields)
+        // A bad row ends the transaction with a 400 (thrown as such from inside it: the driver wraps errors).
+        let imported = try await repository.importRows(
+            dataset: id, quotas: try await orgQuotas(client), by: auditActor()
+        ) {
+            do {
+                return try await compute { try rows.next() }
+            } catch let problem as RowImport.Problem {
+                throw Self.refusal(problem)
             }
-        } catch let problem as RowImport.Problem {
-            throw TesseraError.badRequest(problem.row == 0 ? problem.reason : "\(problem); nothing was imported")
         }
-        guard !rows.isEmpty else { throw TesseraError.badRequest("no rows in the body") }
-        guard
-            try await repository.importRows(
-                dataset: id, rows: rows, quotas: try await orgQuotas(client), by: auditActor())
-                != nil
-        else {
-            throw TesseraError.notFound("no such dataset")
-        }
+        guard let imported else { throw TesseraError.notFound("no such dataset") }
+        guard imported.imported > 0 else { throw TesseraError.badRequest("no rows in the body") }
         guard let updated = try await repository.get(id) else { throw TesseraError.notFound("no such dataset") }
         return .ok(.init(body: .json(Self.schema(updated))))
+    }
+}
+
+extension DatasetsController {
+    /// The 400 for the first bad row (or a body of the wrong shape): nothing was imported.
+    static func refusal(_ problem: RowImport.Problem) -> TesseraError {
+        .badRequest(problem.row == 0 ? problem.reason : "\(problem); nothing was imported")
+    }
+}
+
+/// A request body kept on disk while it arrives: an unlinked temporary file (nothing is left behind, whatever
+/// happens to the process), read back once from the start.
+final class SpoolFile: @unchecked Sendable {
+    private let handle: FileHandle
+
+    init() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-spool-\(UUID())").path
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw TesseraError.unavailable("cannot keep the request body: \(errno)") }
+        unlink(path)
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
+    func write(_ bytes: some Collection<UInt8>) throws {
+        do {
+            try handle.write(contentsOf: Data(bytes))
+        } catch {
+            throw TesseraError.unavailable("cannot keep the request body (the disk may be full)")
+        }
+    }
+
+    func rewind() throws { try handle.seek(toOffset: 0) }
+
+    /// Up to `count` bytes; empty at the end.
+    func read(upTo count: Int) throws -> Data { try handle.read(upToCount: count) ?? Data() }
+}
+
+/// The rows of a spooled NDJSON body, a batch at a time (called one after another, never at once).
+final class SpooledRows: @unchecked Sendable {
+    let spool: SpoolFile
+    var reader: RowImport.LineReader
+    var started = false
+    var ended = false
+    static let chunkBytes = 4 << 20
+
+    init(spool: SpoolFile, requiredFields: [String]) {
+        self.spool = spool
+        self.reader = RowImport.LineReader(requiredFields: requiredFields)
+    }
+
+    /// The rows of the next few MiB of the body; nil once it is all read.
+    func next() throws -> [ImportedRow]? {
+        if ended { return nil }
+        if !started {
+            try spool.rewind()
+            started = true
+        }
+        let chunk = try spool.read(upTo: Self.chunkBytes)
+        if chunk.isEmpty {
+            ended = true
+            return try reader.finish()
+        }
+        return try reader.rows(in: chunk)
     }
 }

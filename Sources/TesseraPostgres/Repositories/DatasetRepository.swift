@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import TesseraCore
 
 public struct DatasetRecord: Sendable, Equatable {
@@ -69,31 +70,52 @@ public struct DatasetRepository: Sendable {
         }
     }
 
-    /// Appends rows to a dataset in one transaction (all or none), with their audit event; returns the new
-    /// row count, or nil when the org has no such dataset.
+    /// Appends `rows` to the dataset, all or nothing; the dataset's row count after, or nil when there is no
+    /// such dataset.
     public func importRows(dataset: UUID, rows: [ImportedRow], quotas: OrgQuotas = OrgQuotas(), by actor: AuditActor)
         async throws -> Int?
     {
-        let event = actor.event(org: org, action: .rowsImport, metadata: ["rows": String(rows.count)])
-        return try await databases.audited(org: org, event, entityType: "dataset", logger: logger) { [logger] tx in
-            try await OrgQuotaCheck.check(.datasetRows, quotas, adding: rows.count, on: tx, logger: logger)
+        let once = Once(rows)
+        return try await importRows(dataset: dataset, quotas: quotas, by: actor) { once.take() }?.rowCount
+    }
+
+    /// Appends the rows `next` hands out, batch after batch until it returns nil, in one transaction: all or
+    /// nothing (an error from `next`, a quota passed, rolls back every batch). The rows imported and the
+    /// dataset's row count after; nil when there is no such dataset. No rows: nothing written, no record.
+    public func importRows(
+        dataset: UUID, quotas: OrgQuotas = OrgQuotas(), by actor: AuditActor,
+        batches next: @escaping @Sendable () async throws -> [ImportedRow]?
+    ) async throws -> (imported: Int, rowCount: Int)? {
+        try await databases.change(org: org, logger: logger) { [org, logger] tx, trail -> (Int, Int)? in
             guard
                 let start = try await tx.query(
                     "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger
                 ).collect().first?.decode(Int.self)
             else { return nil }
-            let positions = Array(start..<(start + rows.count))
-            let contents = rows.map(\.content)
-            // Arrays cannot carry NULLs through the driver: a parallel flag marks the missing expectations.
-            let expected = rows.map { $0.expectedPrediction ?? "" }
-            let missing = rows.map { $0.expectedPrediction == nil }
-            try await tx.query(
-                """
-                INSERT INTO rows (dataset_id, position, content, expected_prediction)
-                SELECT \(dataset), p, c::jsonb, CASE WHEN m THEN NULL ELSE e END
-                FROM unnest(\(positions)::int[], \(contents)::text[], \(expected)::text[], \(missing)::bool[]) AS t(p, c, e, m)
-                """, logger: logger)
-            return (start + rows.count, dataset.uuidString.lowercased())
+            var position = start
+            while let rows = try await next() {
+                guard !rows.isEmpty else { continue }
+                try await OrgQuotaCheck.check(.datasetRows, quotas, adding: rows.count, on: tx, logger: logger)
+                let positions = Array(position..<(position + rows.count))
+                let contents = rows.map(\.content)
+                // Arrays cannot carry NULLs through the driver: a parallel flag marks the missing expectations.
+                let expected = rows.map { $0.expectedPrediction ?? "" }
+                let missing = rows.map { $0.expectedPrediction == nil }
+                try await tx.query(
+                    """
+                    INSERT INTO rows (dataset_id, position, content, expected_prediction)
+                    SELECT \(dataset), p, c::jsonb, CASE WHEN m THEN NULL ELSE e END
+                    FROM unnest(\(positions)::int[], \(contents)::text[], \(expected)::text[], \(missing)::bool[]) AS t(p, c, e, m)
+                    """, logger: logger)
+                position += rows.count
+            }
+            let imported = position - start
+            if imported > 0 {
+                try await trail.write(
+                    actor.event(org: org, action: .rowsImport, metadata: ["rows": String(imported)]),
+                    entityType: "dataset", entityID: dataset.uuidString.lowercased())
+            }
+            return (imported, position)
         }
     }
 
@@ -102,5 +124,17 @@ public struct DatasetRepository: Sendable {
             (UUID, String, String?, Int, [String], Date).self)
         return DatasetRecord(
             id: id, name: name, description: description, rowCount: count, fields: fields, createdAt: created)
+    }
+}
+
+/// Hands out its value once, then nil.
+private final class Once<T: Sendable>: Sendable {
+    private let value: Mutex<T?>
+    init(_ value: T) { self.value = Mutex(value) }
+    func take() -> T? {
+        value.withLock { v in
+            defer { v = nil }
+            return v
+        }
     }
 }
