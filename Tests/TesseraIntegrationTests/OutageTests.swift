@@ -99,9 +99,9 @@ import Testing
 
             let writes = Writes()
             func write(_ org: UUID, _ name: String) async -> Int {
-                let answer = try? await gateway.post(
-                    "/v1/orgs/\(org)/datasets", key: platform.plaintext, json: #"{"name":"\#(name)"}"#)
-                guard let (status, data) = answer else { return -1 }
+                let (status, data, _) = await gateway.timed(
+                    "POST", "/v1/orgs/\(org)/datasets", key: platform.plaintext, json: #"{"name":"\#(name)"}"#,
+                    timeout: 20)
                 if status == 201 {
                     struct Created: Decodable { let id: String }
                     let id = (try? JSONDecoder().decode(Created.self, from: data).id).flatMap(UUID.init(uuidString:))
@@ -194,6 +194,38 @@ import Testing
             #expect(
                 unrecorded.isEmpty,
                 "\(unrecorded.count) acknowledged writes have no audit record, e.g. \(unrecorded.prefix(3).joined(separator: ", "))"
+            )
+
+            // The other background work on the metadata pool carries on too: a new org is provisioned, and the
+            // key's use is stamped.
+            let (created, body, _) = await gateway.timed(
+                "POST", "/v1/orgs", key: platform.plaintext, json: #"{"name":"after"}"#, timeout: 20)
+            #expect(created == 202, "\(String(decoding: body, as: UTF8.self))")
+            struct Created: Decodable {
+                struct Org: Decodable { let id: String }
+                let org: Org
+            }
+            let org = try UUID(uuidString: JSONDecoder().decode(Created.self, from: body).org.id).unwrap()
+            let asked = Date()
+            var status: String?
+            try await waitUntil(timeout: .seconds(30)) {
+                status = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
+                    try await OrgStore(logger: Self.logger).get(org, on: $0)?.status.rawValue
+                }
+                return status == "ready"
+            }
+            #expect(status == "ready", "an org created after the restarts is \(status ?? "gone")")
+            var stamped: Date?
+            try await waitUntil(timeout: .seconds(30)) {
+                stamped = try await settings.database.withConnection(as: .admin, logger: Self.logger) {
+                    try await $0.query(
+                        "SELECT last_used_at FROM api_keys WHERE prefix = \(platform.prefix)", logger: Self.logger
+                    ).collect().first?.decode(Date?.self)
+                }
+                return stamped.map { $0 >= asked.addingTimeInterval(-1) } ?? false
+            }
+            Self.say(
+                "after the restarts: an org ready \(status ?? "-"), key use stamped \(stamped.map { "\($0)" } ?? "never")"
             )
         }
     }
@@ -442,16 +474,30 @@ extension TwoGatewayTests.Gateway {
     /// GET through AsyncHTTPClient with a client deadline; the status (-1 when no answer came) and how long
     /// it took.
     func timedGet(_ path: String, key: String, timeout: TimeInterval) async -> (Int, Duration) {
+        let (status, _, elapsed) = await timed("GET", path, key: key, json: nil, timeout: timeout)
+        return (status, elapsed)
+    }
+
+    /// A request through AsyncHTTPClient with a client deadline: the status (-1 when no answer came in time),
+    /// the body and how long it took. (A request that never ends fails the test instead of hanging it.)
+    func timed(_ method: String, _ path: String, key: String, json: String?, timeout: TimeInterval) async -> (
+        Int, Data, Duration
+    ) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .RAW(value: method)
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        }
         let started = ContinuousClock.now
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
-            _ = try await response.body.collect(upTo: 1 << 20)
-            return (Int(response.status.code), ContinuousClock.now - started)
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), Data(buffer: body), ContinuousClock.now - started)
         } catch {
-            if !Task.isCancelled { OutageTests.say("no answer for GET \(path): \(error)") }
-            return (-1, ContinuousClock.now - started)
+            if !Task.isCancelled { OutageTests.say("no answer for \(method) \(path): \(error)") }
+            return (-1, Data(), ContinuousClock.now - started)
         }
     }
 }

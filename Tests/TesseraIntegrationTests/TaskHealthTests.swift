@@ -28,7 +28,7 @@ import Testing
             case .healthy: return .ok
             case .failing: return .serviceUnavailable
             case .slow:
-                try await Task.sleep(for: .seconds(3))
+                try await Task.sleep(for: .seconds(10))
                 return .ok
             }
         }
@@ -168,7 +168,8 @@ import Testing
     /// A health checker on the test's metadata database: 1 s timeout, unhealthy after 2 failures.
     static func checker(_ env: TenantEnv, allowPrivate: Bool) -> TaskHealthChecker {
         TaskHealthChecker(
-            metadata: env.client, interval: .seconds(60), timeout: .seconds(1), failures: 2,
+            // 4 s: a fresh clone's CI run, all suites at once, once kept a loopback answer past 1 s.
+            metadata: env.client, interval: .seconds(60), timeout: .seconds(4), failures: 2,
             policy: OutboundPolicy(allowPrivate: allowPrivate), logger: Self.logger)
     }
 

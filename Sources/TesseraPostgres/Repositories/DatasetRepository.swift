@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import PostgresNIO
-import Synchronization
 import TesseraCore
 
 public struct DatasetRecord: Sendable, Equatable {
@@ -70,15 +69,6 @@ public struct DatasetRepository: Sendable {
         }
     }
 
-    /// Appends `rows` to the dataset, all or nothing; the dataset's row count after, or nil when there is no
-    /// such dataset.
-    public func importRows(dataset: UUID, rows: [ImportedRow], quotas: OrgQuotas = OrgQuotas(), by actor: AuditActor)
-        async throws -> Int?
-    {
-        let once = Once(rows)
-        return try await importRows(dataset: dataset, quotas: quotas, by: actor) { once.take() }?.rowCount
-    }
-
     /// Appends the rows `next` hands out, batch after batch until it returns nil, in one transaction: all or
     /// nothing (an error from `next`, a quota passed, rolls back every batch). The rows imported and the
     /// dataset's row count after; nil when there is no such dataset. No rows: nothing written, no record.
@@ -124,17 +114,5 @@ public struct DatasetRepository: Sendable {
             (UUID, String, String?, Int, [String], Date).self)
         return DatasetRecord(
             id: id, name: name, description: description, rowCount: count, fields: fields, createdAt: created)
-    }
-}
-
-/// Hands out its value once, then nil.
-private final class Once<T: Sendable>: Sendable {
-    private let value: Mutex<T?>
-    init(_ value: T) { self.value = Mutex(value) }
-    func take() -> T? {
-        value.withLock { v in
-            defer { v = nil }
-            return v
-        }
     }
 }
