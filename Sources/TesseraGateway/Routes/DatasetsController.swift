@@ -81,7 +81,7 @@ extension DatasetsController {
         let repository = try datasets()
         let id = try Self.objectID(input.path.id)
         guard let dataset = try await repository.get(id) else { throw TesseraError.notFound("no such dataset") }
-        let rows = SpooledRows(spool: spool, requiredFields: dataset.fields)
+        let rows = try SpooledRows(spool: spool, requiredFields: dataset.fields)
         // A bad row ends the transaction with a 400 (thrown as such from inside it: the driver wraps errors).
         let imported = try await repository.importRows(
             dataset: id, quotas: try await orgQuotas(client), by: auditActor()
@@ -133,15 +133,15 @@ final class SpoolFile: @unchecked Sendable {
     func read(upTo count: Int) throws -> Data { try handle.read(upToCount: count) ?? Data() }
 }
 
-/// The rows of a spooled NDJSON body, a batch at a time (called one after another, never at once).
+/// The rows of a spooled NDJSON body from its start, a batch at a time (called one after another, never at once).
 final class SpooledRows: @unchecked Sendable {
     let spool: SpoolFile
     var reader: RowImport.LineReader
-    var started = false
     var ended = false
     static let chunkBytes = 4 << 20
 
-    init(spool: SpoolFile, requiredFields: [String]) {
+    init(spool: SpoolFile, requiredFields: [String]) throws {
+        try spool.rewind()
         self.spool = spool
         self.reader = RowImport.LineReader(requiredFields: requiredFields)
     }
@@ -149,10 +149,6 @@ final class SpooledRows: @unchecked Sendable {
     /// The rows of the next few MiB of the body; nil once it is all read.
     func next() throws -> [ImportedRow]? {
         if ended { return nil }
-        if !started {
-            try spool.rewind()
-            started = true
-        }
         let chunk = try spool.read(upTo: Self.chunkBytes)
         if chunk.isEmpty {
             ended = true

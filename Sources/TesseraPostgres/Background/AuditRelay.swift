@@ -89,18 +89,19 @@ public actor AuditRelay: Service {
     func retryLater(_ org: UUID) {
         let attempt = (retries[org] ?? 0) + 1
         retries[org] = attempt
-        let delay = min(Duration.milliseconds(100 * (1 << min(attempt - 1, 12))), sweepInterval)
-        Task { [waker] in
-            try? await Task.sleep(for: delay)
-            waker.yield(org)
-        }
+        wake(org, after: min(Duration.milliseconds(100 * (1 << min(attempt - 1, 12))), sweepInterval))
     }
 
     /// Committed records wait behind a transaction of the org's database still running: read again in 0.2 s
     /// (no later change may come to wake the relay).
     func waitBehindRunning(_ org: UUID) {
+        wake(org, after: .milliseconds(200))
+    }
+
+    /// Wakes the org's relay once `delay` has passed.
+    nonisolated func wake(_ org: UUID, after delay: Duration) {
         Task { [waker] in
-            try? await Task.sleep(for: .milliseconds(200))
+            try? await Task.sleep(for: delay)
             waker.yield(org)
         }
     }
