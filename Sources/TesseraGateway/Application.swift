@@ -90,10 +90,12 @@ func buildRouter(
     router.add(
         middleware: AccessMiddleware(
             routes: document.routes, authenticator: access.authenticator, orgs: orgs,
-            trustedProxies: settings.http.trustedProxies))
+            trustedProxies: settings.http.trustedProxies,
+            bulkBodies: FairGate(
+                .init(bulkBodies: settings.work), busy: "the server is busy receiving bulk uploads; retry shortly")))
     let skip = settings.benchSkipAudit
     let mailer = AccountMailer(box: box, publicURL: settings.mail.publicURL)
-    let heavy = HeavyWork(.init(settings.work))
+    let heavy = HeavyWork(.init(heavy: settings.work))
     try APIHandler(
         system: SystemController(readiness: readiness, relay: relay, document: document, baseLogger: logger),
         orgs: OrgsController(

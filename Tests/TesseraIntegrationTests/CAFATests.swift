@@ -340,6 +340,14 @@ import Testing
                     contentType: "text/plain")
                 #expect(bad.status == .unprocessableContent && String(buffer: bad.body).contains("line 2"))
                 #expect(try Self.decode(List.self, try await calls.get("/prediction-sets")).items.isEmpty)
+                // Annotations are checked whole before a row is written: a bad line past the first spooled chunk
+                // (4 MiB) refuses the file, and no set appears.
+                let sets = try Self.decode(List.self, try await calls.get("/annotation-sets")).items.count
+                let late = try await calls.post(
+                    "/annotation-sets?ontology_id=\(ontology.id)",
+                    String(repeating: "P1\tT:0002\n", count: 450_000) + "P2\n", contentType: "text/plain")
+                #expect(late.status == .unprocessableContent && String(buffer: late.body).contains("line 450001"))
+                #expect(try Self.decode(List.self, try await calls.get("/annotation-sets")).items.count == sets)
                 let predictionText =
                     "AUTHOR tessera\nMODEL 1\nKEYWORDS none.\nP4\tT:0002\t0.9\nP4\tT:0002\t0.4\nP4\tT:0101\t0.4\nP6\tT:0004\t0.7\nP6\tT:0001\t0.2\nX\tT:0001\t1\nEND\n"
                 let predictions = try Self.decode(

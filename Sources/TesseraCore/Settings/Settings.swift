@@ -126,6 +126,11 @@ public struct Settings: Sendable {
         public var heavyPerOrg: Int
         public var heavyQueuedPerOrg: Int
         public var heavyWaitSeconds: Int
+        /// Bulk bodies held in memory while they are parsed (ontologies, prediction sets, batches of results, CAFA
+        /// evaluations; row imports and annotation sets are spooled to disk and not counted) at once in the process
+        /// and per org. Waiting is bounded as for heavy work (`heavy_queued_per_org`, `heavy_wait_seconds`).
+        public var bulkBodies: Int
+        public var bulkBodiesPerOrg: Int
     }
 
     /// Mail: an outbox in the metadata database, delivered by the gateway.
@@ -292,6 +297,12 @@ public struct Settings: Sendable {
         SettingKey(
             "work.heavy_wait_seconds", env: "TESSERA_WORK_HEAVY_WAIT_SECONDS", default: "30",
             help: "longest wait for a heavy-operation slot (503 past it)"),
+        SettingKey(
+            "work.bulk_bodies", env: "TESSERA_WORK_BULK_BODIES", default: "2",
+            help: "bulk bodies parsed in memory at once in the process (ontologies, prediction sets, results, CAFA)"),
+        SettingKey(
+            "work.bulk_bodies_per_org", env: "TESSERA_WORK_BULK_BODIES_PER_ORG", default: "1",
+            help: "bulk bodies one org sends at once (rows and annotation sets are spooled to disk, not counted)"),
         SettingKey(
             "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
             help: "benchmark only: skip audit writes (dev profile only)"),

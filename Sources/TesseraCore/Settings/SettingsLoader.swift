@@ -81,6 +81,8 @@ public struct LoadedSettings: Sendable {
         case "work.heavy_per_org": return String(s.work.heavyPerOrg)
         case "work.heavy_queued_per_org": return String(s.work.heavyQueuedPerOrg)
         case "work.heavy_wait_seconds": return String(s.work.heavyWaitSeconds)
+        case "work.bulk_bodies": return String(s.work.bulkBodies)
+        case "work.bulk_bodies_per_org": return String(s.work.bulkBodiesPerOrg)
         case "log.level": return s.logLevel
         case "bench.skip_audit": return String(s.benchSkipAudit)
         default: return nil
@@ -189,7 +191,9 @@ public enum SettingsLoader {
                 heavyTotal: try reader.int("work.heavy_total", in: 0...1024),
                 heavyPerOrg: try reader.int("work.heavy_per_org", in: 1...1024),
                 heavyQueuedPerOrg: try reader.int("work.heavy_queued_per_org", in: 0...10_000),
-                heavyWaitSeconds: try reader.int("work.heavy_wait_seconds", in: 1...3600)
+                heavyWaitSeconds: try reader.int("work.heavy_wait_seconds", in: 1...3600),
+                bulkBodies: try reader.int("work.bulk_bodies", in: 1...1024),
+                bulkBodiesPerOrg: try reader.int("work.bulk_bodies_per_org", in: 1...1024)
             ),
             logLevel: try reader.choice(
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),

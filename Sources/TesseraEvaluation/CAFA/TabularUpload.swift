@@ -82,7 +82,10 @@ public struct AnnotationUpload: Sendable {
         public let qualifier: String?
     }
 
+    /// The annotations read since the last `drain()`.
     public private(set) var annotations: [Annotation] = []
+    /// Annotations kept in all (drained or not).
+    public private(set) var kept = 0
     public private(set) var lines = 0
     public private(set) var excludedNot = 0
     public private(set) var unknownTerms = 0
@@ -117,6 +120,14 @@ public struct AnnotationUpload: Sendable {
         annotations.append(
             Annotation(
                 target: fields[0], term: term, evidence: fields.count > 2 ? fields[2] : nil, qualifier: qualifier))
+        kept += 1
+    }
+
+    /// The annotations read since the last call, handed over (the counts stay): a large set passes through in
+    /// batches instead of being held whole.
+    public mutating func drain() -> [Annotation] {
+        defer { annotations = [] }
+        return annotations
     }
 }
 

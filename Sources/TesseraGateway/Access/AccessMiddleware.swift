@@ -28,6 +28,9 @@ struct AccessMiddleware: RouterMiddleware {
     let orgs: OrgStatusLookup
     /// Whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
     var trustedProxies: TrustedProxies = .none
+    /// Bulk bodies held in memory while parsed, admitted a bounded number at a time per process and per org
+    /// (`work.bulk_bodies*`) once the org is known and before a byte of the body is read; none when nil.
+    var bulkBodies: FairGate? = nil
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
@@ -78,7 +81,14 @@ struct AccessMiddleware: RouterMiddleware {
             }
         }
         do {
-            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
+            return try await RequestScope.$current.withValue(scope) {
+                if let bulkBodies, let org = scope.tenant?.orgID,
+                    BulkBody.of(request.method, path: request.uri.path) == .inMemory
+                {
+                    return try await bulkBodies.run(org: org) { try await next(request, context) }
+                }
+                return try await next(request, context)
+            }
         } catch {
             // A refusal the handler made past the chain (a grant beyond what the caller holds, self-service
             // off or unverified): recorded here like the chain's own, once for every route. (The generated

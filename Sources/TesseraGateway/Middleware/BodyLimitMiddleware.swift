@@ -19,8 +19,7 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        let path = request.uri.path
-        let bulk = request.method == .post && bulkSuffixes.contains { path.hasSuffix($0) }
+        let bulk = BulkBody.of(request.method, path: request.uri.path) != nil
         let limit = bulk ? imports : standard
         var request = request
         if let declared = request.headers[.contentLength] {
@@ -73,10 +72,21 @@ enum JSONPath {
     }
 }
 
-/// Paths whose POST bodies get the import limit (a constant: generic types cannot hold static stored properties).
-private let bulkSuffixes = [
-    "/rows", "/predictions", "/ontologies", "/annotation-sets", "/prediction-sets", "/cafa-evaluations",
-]
+/// The bulk bodies (`POST` to these paths), which get the import limit: row imports and annotation sets spooled
+/// to disk as they arrive, the others (batches of results, ontologies, prediction sets, CAFA evaluations with
+/// their information-accretion file) held in memory while they are parsed.
+enum BulkBody: Equatable {
+    case spooled
+    case inMemory
+
+    static func of(_ method: HTTPRequest.Method, path: String) -> BulkBody? {
+        guard method == .post else { return nil }
+        if path.hasSuffix("/rows") || path.hasSuffix("/annotation-sets") { return .spooled }
+        return inMemorySuffixes.contains { path.hasSuffix($0) } ? .inMemory : nil
+    }
+
+    private static let inMemorySuffixes = ["/predictions", "/ontologies", "/prediction-sets", "/cafa-evaluations"]
+}
 
 /// A request body that throws `payloadTooLarge` once more than `limit` bytes have arrived.
 struct LimitedBody: AsyncSequence, Sendable {

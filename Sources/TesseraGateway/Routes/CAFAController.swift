@@ -77,7 +77,9 @@ struct CAFAController: HeavyController {
                         ancestors: t.ancestors.map { .init(term: $0.term, name: $0.name, namespace: $0.namespace) }))))
     }
 
-    /// Parsed line by line as it arrives (no heavy-work slot: a slow sender would hold it).
+    /// Spooled to disk as it arrives (no heavy-work slot is held while a slow sender sends), then under a slot
+    /// read twice a few MiB at a time: once to check every line (a bad one is a 422 before anything is written),
+    /// once streamed into the database.
     func createAnnotationSet(_ input: Operations.createAnnotationSet.Input) async throws
         -> Operations.createAnnotationSet.Output
     {
@@ -88,14 +90,24 @@ struct CAFAController: HeavyController {
         }
         let (repository, ontology, name, known) = try await setTarget(
             input.query.ontology_id, input.query.name, default: "annotations")
-        var upload = AnnotationUpload(known: { known.contains($0) })
-        try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
-        let record = try await repository.storeAnnotationSet(
-            upload, name: name, ontology: ontology, createdBy: Self.currentUserID,
-            audit: audit(
-                .annotationSetCreate, org: repository.org, entityType: "annotation_set",
-                metadata: ["ontology_id": Self.id(ontology)]))
-        return .created(.init(body: .json(Self.schema(record))))
+        let spool = try SpoolFile()
+        for try await chunk in body { try spool.write(chunk) }
+        return try await heavily { [spool] compute in
+            let checked: AnnotationUpload
+            do {
+                checked = try await compute { try SpooledAnnotations(spool: spool, known: known).check() }
+            } catch let problem as UploadProblem {
+                throw TesseraError.unprocessable(problem.description)
+            }
+            let annotations = try SpooledAnnotations(spool: spool, known: known)
+            let record = try await repository.storeAnnotationSet(
+                checked, name: name, ontology: ontology, createdBy: Self.currentUserID,
+                audit: audit(
+                    .annotationSetCreate, org: repository.org, entityType: "annotation_set",
+                    metadata: ["ontology_id": Self.id(ontology)])
+            ) { try await compute { try annotations.next() } }
+            return .created(.init(body: .json(Self.schema(record))))
+        }
     }
 
     /// Parsed line by line as it arrives, as annotation sets are.
@@ -238,7 +250,7 @@ struct CAFAController: HeavyController {
         let table = try await repository.predictions(request.predictionSetID)
         let options = CAFAOptions(
             thresholdStep: request.thresholdStep, normalization: request.normalization,
-            includeOrphans: request.includeOrphans, threads: heavy.limits.total)
+            includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total)
         let result = try await compute { [weights] in
             CAFAEvaluator(ontology: ontology).evaluate(
                 truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights, options: options)
@@ -389,5 +401,39 @@ struct CAFAController: HeavyController {
     /// A core value as the contract's type of the same JSON shape.
     static func converted<T: Decodable>(_ value: some Encodable) throws -> T {
         try JSONDecoder().decode(T.self, from: try JSONEncoder().encode(value))
+    }
+}
+
+/// The annotations of a spooled TSV body from its start, a few MiB at a time (called one after another, never at
+/// once).
+final class SpooledAnnotations: @unchecked Sendable {
+    let spool: SpoolFile
+    var splitter = LineSplitter()
+    var upload: AnnotationUpload
+    var ended = false
+
+    init(spool: SpoolFile, known: Set<String>) throws {
+        try spool.rewind()
+        self.spool = spool
+        self.upload = AnnotationUpload(known: { known.contains($0) })
+    }
+
+    /// The annotations of the next few MiB of the body; nil once it is all read. A bad line throws.
+    func next() throws -> [AnnotationUpload.Annotation]? {
+        if ended { return nil }
+        let chunk = try spool.read(upTo: SpooledRows.chunkBytes)
+        if chunk.isEmpty {
+            ended = true
+            try splitter.finish { try upload.add($0, number: $1) }
+        } else {
+            try splitter.feed(ArraySlice(chunk)) { try upload.add($0, number: $1) }
+        }
+        return upload.drain()
+    }
+
+    /// Reads the whole body, keeping only its counts.
+    func check() throws -> AnnotationUpload {
+        while try next() != nil {}
+        return upload
     }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import NIOPosix
-import Synchronization
 import TesseraCore
 
 #if canImport(Glibc)
@@ -10,135 +9,24 @@ import TesseraCore
 /// CPU-heavy tenant work — run and CAFA evaluations, evaluation sets, ontology parsing, bulk imports — admitted a
 /// bounded number at a time, so one org's flood cannot take the cores every other request needs.
 ///
-/// At most `total` operations run in the process and `perOrg` per org; their computing parts run on threads of
-/// their own at a lower priority (`compute`), never on the cooperative threads that answer everything else. An org may have `queuedPerOrg`
-/// more waiting (past that: 429); a wait longer than `wait` is a 503. A freed slot goes to the waiting orgs in
-/// turn, so an org flooding waits behind its own requests, not in front of another org's.
+/// At most `total` operations run in the process and `perOrg` per org (a `FairGate`: an org flooding waits behind
+/// its own requests); their computing parts run on threads of their own at a lower priority (`compute`), never
+/// on the cooperative threads that answer everything else.
 final class HeavyWork: Sendable {
-    struct Limits: Sendable {
-        var total: Int
-        var perOrg: Int
-        var queuedPerOrg: Int
-        var wait: Duration
-
-        init(total: Int, perOrg: Int, queuedPerOrg: Int, wait: Duration) {
-            (self.total, self.perOrg, self.queuedPerOrg, self.wait) = (total, perOrg, queuedPerOrg, wait)
-        }
-
-        /// From `work.heavy_*`; a total of 0 leaves one core free for everything else.
-        init(_ work: Settings.Work) {
-            total = work.heavyTotal > 0 ? work.heavyTotal : max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
-            perOrg = work.heavyPerOrg
-            queuedPerOrg = work.heavyQueuedPerOrg
-            wait = .seconds(work.heavyWaitSeconds)
-        }
-    }
-
-    private struct Waiter {
-        let id: Int
-        let continuation: CheckedContinuation<Void, any Error>
-    }
-    private struct State {
-        var running = 0
-        var runningPerOrg: [UUID: Int] = [:]
-        var waiting: [UUID: [Waiter]] = [:]
-        /// Orgs with waiters, the next to be served first.
-        var turn: [UUID] = []
-        var nextID = 0
-        var peak = 0
-
-        mutating func take(_ org: UUID) {
-            running += 1
-            runningPerOrg[org, default: 0] += 1
-            peak = max(peak, running)
-        }
-    }
-    private enum Outcome { case go, full, wait }
-
-    let limits: Limits
-    private let state = Mutex(State())
+    typealias Limits = FairGate.Limits
+    let gate: FairGate
 
     init(_ limits: Limits) {
-        self.limits = limits
+        gate = FairGate(limits, busy: "the server is busy with heavy work; retry shortly")
     }
 
     /// The most ever running at once, and how many wait now (for tests).
-    var peak: Int { state.withLock { $0.peak } }
-    var waiting: Int { state.withLock { $0.waiting.values.reduce(0) { $0 + $1.count } } }
+    var peak: Int { gate.peak }
+    var waiting: Int { gate.waiting }
 
     /// Runs `work` once `org` has a slot; `work` gets `compute`, which runs its CPU-bound parts on the thread pool.
     func run<T: Sendable>(org: UUID, _ work: (Compute) async throws -> T) async throws -> T {
-        try await admit(org)
-        defer { release(org) }
-        return try await work(Compute())
-    }
-
-    private func admit(_ org: UUID) async throws {
-        let id = state.withLock { state in
-            state.nextID += 1
-            return state.nextID
-        }
-        let timer = Task { [limits] in
-            try await Task.sleep(for: limits.wait)
-            self.giveUp(org, id)
-        }
-        defer { timer.cancel() }
-        try await withCheckedThrowingContinuation { (admitted: CheckedContinuation<Void, any Error>) in
-            let outcome = state.withLock { state -> Outcome in
-                if state.running < limits.total && state.runningPerOrg[org, default: 0] < limits.perOrg {
-                    state.take(org)
-                    return .go
-                }
-                if state.waiting[org, default: []].count >= limits.queuedPerOrg { return .full }
-                state.waiting[org, default: []].append(Waiter(id: id, continuation: admitted))
-                if !state.turn.contains(org) { state.turn.append(org) }
-                return .wait
-            }
-            switch outcome {
-            case .go: admitted.resume()
-            case .full: admitted.resume(throwing: TesseraError.tooManyRequests(retryAfterSeconds: 1))
-            case .wait: break
-            }
-        }
-    }
-
-    /// A waiter past `limits.wait` leaves the line with a 503 (unless it was admitted meanwhile).
-    private func giveUp(_ org: UUID, _ id: Int) {
-        let waiter = state.withLock { state -> Waiter? in
-            guard let index = state.waiting[org]?.firstIndex(where: { $0.id == id }) else { return nil }
-            let waiter = state.waiting[org]!.remove(at: index)
-            if state.waiting[org]!.isEmpty {
-                state.waiting[org] = nil
-                state.turn.removeAll { $0 == org }
-            }
-            return waiter
-        }
-        waiter?.continuation.resume(
-            throwing: TesseraError.unavailable("the server is busy with heavy work; retry shortly"))
-    }
-
-    /// Frees `org`'s slot and hands it to the first org in turn that may take one.
-    private func release(_ org: UUID) {
-        let next = state.withLock { state -> Waiter? in
-            state.running -= 1
-            state.runningPerOrg[org, default: 1] -= 1
-            if state.runningPerOrg[org] == 0 { state.runningPerOrg[org] = nil }
-            // The org that just ran goes behind the others waiting.
-            if let own = state.turn.firstIndex(of: org) { state.turn.append(state.turn.remove(at: own)) }
-            guard
-                let index = state.turn.firstIndex(where: { state.runningPerOrg[$0, default: 0] < limits.perOrg })
-            else { return nil }
-            let candidate = state.turn.remove(at: index)
-            let waiter = state.waiting[candidate]!.removeFirst()
-            if state.waiting[candidate]!.isEmpty {
-                state.waiting[candidate] = nil
-            } else {
-                state.turn.append(candidate)
-            }
-            state.take(candidate)
-            return waiter
-        }
-        next?.continuation.resume()
+        try await gate.run(org: org) { try await work(Compute()) }
     }
 
     /// Runs CPU-bound work on the heavy-work threads, off the cooperative threads.

@@ -44,27 +44,34 @@ extension CAFARepository {
         "id, ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_at"
     static let predictionSetColumns = "id, ontology_id, name, lines, predictions, targets, 0, unknown_terms, created_at"
 
+    /// Stores an annotation set whose body was checked whole (`checked`: its counts) and comes again in
+    /// `batches` (nil at the end), streamed into the table as it comes: no more than a batch is held.
     public func storeAnnotationSet(
-        _ upload: AnnotationUpload, name: String, ontology: UUID, createdBy: UUID?, audit: AuditEvent
+        _ checked: AnnotationUpload, name: String, ontology: UUID, createdBy: UUID?, audit: AuditEvent,
+        batches: @escaping @Sendable () async throws -> [AnnotationUpload.Annotation]?
     ) async throws -> TermSetRecord {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
-            let row = try await tx.query(
-                """
-                INSERT INTO annotation_sets (ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_by)
-                VALUES (\(ontology), \(name), \(upload.lines), \(upload.annotations.count), \(upload.targets), \(upload.excludedNot),
-                        \(upload.unknownTerms), \(createdBy))
-                RETURNING \(unescaped: Self.annotationSetColumns)
-                """, logger: logger
-            ).collect()[0]
-            let record = try Self.termSet(row, .annotations)
-            let id = record.id.uuidString.lowercased()
+            // The annotations first, the set's row after them (with the distinct targets the database counts:
+            // the set is never whole in memory to count them); their reference to it is checked at commit.
+            let id = UUID()
+            let setID = id.uuidString.lowercased()
+            try await tx.query("SET CONSTRAINTS annotations_set_id_fkey DEFERRED", logger: logger)
             try await Self.copy(
                 table: "annotations", columns: ["set_id", "target", "term", "evidence", "qualifier"], on: tx,
                 logger: logger
-            ) { line in
-                for a in upload.annotations { line([id, a.target, a.term, a.evidence, a.qualifier]) }
+            ) {
+                try await batches().map { $0.map { [setID, $0.target, $0.term, $0.evidence, $0.qualifier] } }
             }
-            return (record, id)
+            let row = try await tx.query(
+                """
+                INSERT INTO annotation_sets (id, ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_by)
+                VALUES (\(id), \(ontology), \(name), \(checked.lines), \(checked.kept),
+                        (SELECT count(DISTINCT target) FROM annotations WHERE set_id = \(id)),
+                        \(checked.excludedNot), \(checked.unknownTerms), \(createdBy))
+                RETURNING \(unescaped: Self.annotationSetColumns)
+                """, logger: logger
+            ).collect()[0]
+            return (try Self.termSet(row, .annotations), setID)
         }.orInternalError()
     }
 

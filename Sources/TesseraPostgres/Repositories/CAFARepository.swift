@@ -142,6 +142,24 @@ public struct CAFARepository: Sendable {
         }
     }
 
+    /// COPY of rows that come in batches (nil at the end), sent on a MiB at a time as they come.
+    static func copy(
+        table: String, columns: [String], on connection: PostgresConnection, logger: Logger,
+        batches: () async throws -> [[String?]]?
+    ) async throws {
+        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+            var buffer = ByteBuffer()
+            while let rows = try await batches() {
+                for fields in rows { CopyText.appendRow(fields, to: &buffer) }
+                if buffer.readableBytes >= 1 << 20 {
+                    try await writer.write(buffer)
+                    buffer = ByteBuffer()
+                }
+            }
+            if buffer.readableBytes > 0 { try await writer.write(buffer) }
+        }
+    }
+
     public func ontology(_ id: UUID) async throws -> OntologyRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query(

@@ -1,0 +1,92 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import TesseraCore
+@testable import TesseraGateway
+
+/// Bulk bodies parsed in memory (ontologies, term sets, batches of results, CAFA evaluations) are admitted a
+/// bounded number at a time in the process and per org, before a byte of them is read; row imports (spooled to
+/// disk) and everything else pass.
+@Suite struct BulkBodyTests {
+    static let logger = TestDatabase.logger
+
+    @Test func bulkBodiesInMemoryAreAdmittedABoundedNumberAtATime() async throws {
+        let oneAtATime: (inout Settings) -> Void = {
+            $0.work.bulkBodies = 1
+            $0.work.bulkBodiesPerOrg = 1
+            $0.work.heavyQueuedPerOrg = 1
+            $0.work.heavyWaitSeconds = 2
+        }
+        try await TenantEnv.with(configure: oneAtATime) { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let a = try await env.provisioned("bulk-a")
+            let b = try await env.provisioned("bulk-b")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let upload = Upload(port: port, key: platform)
+                let callsB = OrgCalls(client: client, org: b, key: platform)
+                let obo = CAFATests.obo
+                let firstLine = obo.prefix { $0 != "\n" } + "\n"
+
+                // Org A's ontology: its first line, then nothing until the test sends the rest.
+                let (stream, feed) = AsyncStream.makeStream(of: ByteBuffer.self)
+                feed.yield(ByteBuffer(string: String(firstLine)))
+                let held = Task { try await upload.ontology(org: a, body: .stream(stream, length: .unknown)) }
+                try await Task.sleep(for: .milliseconds(700))
+
+                // The one slot is A's: org B's upload waits the whole wait, then 503.
+                let started = ContinuousClock.now
+                let refused = try await upload.ontology(org: b, body: .bytes(ByteBuffer(string: obo)))
+                #expect(refused.status == 503, "\(refused.body)")
+                #expect(refused.body.contains("busy receiving bulk uploads"))
+                #expect(ContinuousClock.now - started >= .seconds(2))
+
+                // Reads and spooled row imports are not bulk bodies held in memory: they pass (were they admitted
+                // by the gate, they would wait out its 2 s and be answered 503).
+                #expect(try await callsB.get("/ontologies").status == .ok)
+                let dataset = try await callsB.create("/datasets", #"{"name":"d","fields":["text"]}"#)
+                let rows = try await callsB.post(
+                    "/datasets/\(dataset)/rows", #"{"content":{"text":"a"},"expected_prediction":"yes"}"# + "\n",
+                    contentType: "application/x-ndjson")
+                #expect(rows.status == .ok, "\(String(buffer: rows.body))")
+
+                // Org A may have one more waiting; a third is refused at once.
+                let queued = Task { try await upload.ontology(org: a, body: .bytes(ByteBuffer(string: obo))) }
+                try await Task.sleep(for: .milliseconds(300))
+                let flooding = try await upload.ontology(org: a, body: .bytes(ByteBuffer(string: obo)))
+                #expect(flooding.status == 429, "\(flooding.body)")
+
+                // The held upload completes; the one waiting takes the slot (the same snapshot again: 200).
+                feed.yield(ByteBuffer(string: String(obo.dropFirst(firstLine.count))))
+                feed.finish()
+                let first = try await held.value
+                #expect(first.status == 201, "\(first.body)")
+                let second = try await queued.value
+                #expect(second.status == 200, "\(second.body)")
+                #expect(try await upload.ontology(org: b, body: .bytes(ByteBuffer(string: obo))).status == 201)
+            }
+        }
+    }
+
+    /// Ontology uploads through AsyncHTTPClient, whose body may be a stream the test holds open.
+    struct Upload {
+        let port: Int
+        let key: APIKey
+
+        func ontology(org: UUID, body: HTTPClientRequest.Body) async throws -> (status: Int, body: String) {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/orgs/\(org)/ontologies")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(key.plaintext)")
+            request.headers.add(name: "Content-Type", value: "text/plain")
+            request.body = body
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), String(buffer: bytes))
+        }
+    }
+}
