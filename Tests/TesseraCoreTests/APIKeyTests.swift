@@ -27,6 +27,21 @@ import Testing
         #expect(APIKey.parse("xyz_" + key.plaintext.dropFirst(4)) == nil)
     }
 
+    /// Contiguous bytes (a header's) are checked in place; any other collection of bytes gives the same answer.
+    @Test func parseReadsContiguousAndOtherBytesAlike() throws {
+        let key = APIKey.generate()
+        let header = "Bearer \(key.plaintext)"
+        let contiguous = try #require(APIKey.parse(utf8: header.utf8.dropFirst(7)))
+        let other = try #require(APIKey.parse(utf8: key.plaintext.utf8.lazy.map { $0 }))
+        #expect(contiguous.digest == key.digest && other.digest == key.digest)
+        #expect(contiguous.prefix == key.prefix && other.plaintext == key.plaintext)
+        // Every checksum digit matters: each other digit in the last place is refused.
+        for replacement in Base62.alphabet where replacement != key.plaintext.utf8.last {
+            #expect(APIKey.parse(utf8: key.plaintext.utf8.dropLast() + [replacement]) == nil)
+        }
+        #expect((0..<62).map(Base62.digit) == Base62.alphabet)
+    }
+
     @Test func keysAreUnique() {
         let keys = Set((0..<1000).map { _ in APIKey.generate().plaintext })
         #expect(keys.count == 1000)

@@ -48,24 +48,33 @@ public struct APIKey: Sendable, CustomStringConvertible {
         parse(utf8: text.utf8)
     }
 
-    /// `parse` on a key's UTF-8 bytes (a slice of the `Authorization` header: no string made first).
+    /// `parse` on a key's UTF-8 bytes (a slice of the `Authorization` header: no string made first, and no copy
+    /// when the bytes are contiguous, as a header's are).
     public static func parse<Bytes: Collection<UInt8>>(utf8: Bytes) -> APIKey? {
+        if let parsed = utf8.withContiguousStorageIfAvailable({ parse(bytes: $0) }) { return parsed }
+        return Array(utf8).withUnsafeBufferPointer { parse(bytes: $0) }
+    }
+
+    /// Checked in place: shape, alphabet and checksum (its digits compared as they are computed), then hashed once.
+    static func parse(bytes: UnsafeBufferPointer<UInt8>) -> APIKey? {
         let secretStart = 4 + prefixLength + 1
         let checksumStart = secretStart + secretLength
-        guard utf8.count == checksumStart + checksumLength else { return nil }
-        let bytes = Array(utf8)
-        guard bytes[0] == UInt8(ascii: "t"), bytes[1] == UInt8(ascii: "s"), bytes[2] == UInt8(ascii: "k"),
-            bytes[3] == UInt8(ascii: "_"), bytes[secretStart - 1] == UInt8(ascii: "_"),
-            Base62.isValid(bytes[4..<(secretStart - 1)]), Base62.isValid(bytes[secretStart...])
+        guard bytes.count == checksumStart + checksumLength, bytes[0] == UInt8(ascii: "t"),
+            bytes[1] == UInt8(ascii: "s"), bytes[2] == UInt8(ascii: "k"), bytes[3] == UInt8(ascii: "_"),
+            bytes[secretStart - 1] == UInt8(ascii: "_"), Base62.isValid(bytes[4..<(secretStart - 1)]),
+            Base62.isValid(bytes[secretStart...])
         else { return nil }
-        let crc = CRC32.checksum(bytes[0..<checksumStart])
-        guard Base62.encodedBytes(UInt64(crc), width: checksumLength).elementsEqual(bytes[checksumStart...]) else {
-            return nil
+        var crc = CRC32.checksum(bytes[0..<checksumStart])
+        for i in stride(from: bytes.count - 1, through: checksumStart, by: -1) {
+            guard bytes[i] == Base62.digit(Int(crc % 62)) else { return nil }
+            crc /= 62
         }
+        var hash = SHA256()
+        hash.update(bufferPointer: UnsafeRawBufferPointer(bytes))
         return APIKey(
-            prefix: String(decoding: bytes[4..<(secretStart - 1)], as: UTF8.self),
-            secretPart: String(decoding: bytes[secretStart...], as: UTF8.self),
-            digest: Array(SHA256.hash(data: bytes)))
+            prefix: String(decoding: UnsafeBufferPointer(rebasing: bytes[4..<(secretStart - 1)]), as: UTF8.self),
+            secretPart: String(decoding: UnsafeBufferPointer(rebasing: bytes[secretStart...]), as: UTF8.self),
+            digest: Array(hash.finalize()))
     }
 
     static func checksum(prefix: String, secret: String) -> String {
@@ -95,6 +104,15 @@ enum Base62 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The digit for 0..<62.
+    static func digit(_ value: Int) -> UInt8 {
+        switch value {
+        case 0..<10: UInt8(48 + value)
+        case 10..<36: UInt8(65 + value - 10)
+        default: UInt8(97 + value - 36)
+        }
+    }
+
     static func encodedBytes(_ value: UInt64, width: Int) -> [UInt8] {
         var v = value
         var out = [UInt8](repeating: alphabet[0], count: width)
@@ -122,7 +140,7 @@ enum CRC32 {
         return c
     }
 
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    static func checksum(_ bytes: some Collection<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xff)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF

@@ -1,17 +1,21 @@
 import Foundation
 import Logging
 
-/// Writes one JSON object per log line to standard error: time, level, label, message, metadata, and the
-/// principal of the request the line is written in.
+/// One JSON object per log line — time, level, label, message, metadata, and the principal of the request the
+/// line is written in — handed to a `LogSink` (standard error's: buffered, written by a thread of its own).
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     public var logLevel: Logger.Level
     let label: String
+    let sink: LogSink
 
     public init(label: String, level: Logger.Level = .info) {
-        self.label = label
-        self.logLevel = level
+        self.init(label: label, level: level, sink: .standardError)
+    }
+
+    init(label: String, level: Logger.Level, sink: LogSink) {
+        (self.label, self.logLevel, self.sink) = (label, level, sink)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -26,32 +30,19 @@ public struct JSONLogHandler: LogHandler {
         if merged["principal"] == nil, let principal = RequestScope.principal {
             merged["principal"] = .string(principal.display)
         }
-        var object: [String: Any] = [
-            "ts": Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date()),
-            "level": event.level.rawValue,
-            "label": label,
-            "msg": event.message.description,
-        ]
-        if let error = event.error { object["error"] = String(describing: error) }
-        for (key, value) in merged where object[key] == nil {
-            object[key] = Self.json(value)
-        }
-        guard
-            var data = try? JSONSerialization.data(
-                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else {
-            return
-        }
-        data.append(0x0A)
-        FileHandle.standardError.write(data)
+        sink.append(
+            LogLine.encode(
+                level: event.level.rawValue, label: label, message: event.message.description,
+                error: event.error.map { String(describing: $0) }, fields: merged.map { ($0.key, Self.value($0.value)) }
+            ))
     }
 
-    static func json(_ value: Logger.MetadataValue) -> Any {
+    static func value(_ value: Logger.MetadataValue) -> LogLine.Value {
         switch value {
-        case .string(let s): s
-        case .stringConvertible(let c): c.description
-        case .array(let a): a.map(json)
-        case .dictionary(let d): d.mapValues(json)
+        case .string(let s): .string(s)
+        case .stringConvertible(let c): .string(c.description)
+        case .array(let a): .array(a.map(Self.value))
+        case .dictionary(let d): .object(d.map { ($0.key, Self.value($0.value)) })
         }
     }
 }

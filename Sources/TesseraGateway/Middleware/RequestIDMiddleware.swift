@@ -29,12 +29,17 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
                 "method": .string(request.method.rawValue),
                 "path": .string(request.uri.path),
                 "status": .stringConvertible(response.status.code),
-                "duration_ms": .string(
-                    String(
-                        format: "%.3f",
-                        Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)),
+                "duration_ms": .string(Self.milliseconds(elapsed)),
             ])
         return response
+    }
+
+    /// `elapsed` in milliseconds with three decimals ("12.345"), without `String(format:)` (its `vsnprintf` was a
+    /// visible part of an access line's cost).
+    static func milliseconds(_ elapsed: Duration) -> String {
+        let micros = max(0, elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
+        let fraction = String(micros % 1000)
+        return "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }
 
     /// A client-sent id is kept when it is 1–128 visible ASCII characters.
