@@ -62,8 +62,13 @@ import Testing
         }
         #expect(
             upload.annotations.map(\.term) == ["GO:1", "GO:2", "GO:4"] && upload.annotations[2].qualifier == "enables")
-        #expect(upload.excludedNot == 1 && upload.unknownTerms == 1 && upload.lines == 5 && upload.targets == 2)
-        #expect(throws: UploadProblem.self) { try upload.add(ArraySlice("P1".utf8), number: 6) }
+        #expect(upload.excludedNot == 1 && upload.unknownTerms == 1 && upload.lines == 5 && upload.kept == 3)
+        // Drained, the annotations are handed over and the counts stay.
+        #expect(upload.drain().map(\.target) == ["P1", "P1", "P2"])
+        try upload.add(ArraySlice("P4 GO:5".utf8), number: 6)
+        #expect(upload.drain().map(\.term) == ["GO:5"] && upload.annotations.isEmpty)
+        #expect(upload.kept == 4 && upload.lines == 6)
+        #expect(throws: UploadProblem.self) { try upload.add(ArraySlice("P1".utf8), number: 7) }
     }
 
     @Test func informationAccretionReadsTermValueLines() throws {

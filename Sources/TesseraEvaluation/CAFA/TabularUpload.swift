@@ -96,8 +96,6 @@ public struct AnnotationUpload: Sendable {
         self.known = known
     }
 
-    public var targets: Int { Set(annotations.map(\.target)).count }
-
     public mutating func add(_ line: ArraySlice<UInt8>, number: Int) throws {
         let fields = LineSplitter.fields(line)
         guard !fields.isEmpty else { return }
