@@ -21,6 +21,10 @@ struct Authenticator: Sendable {
     /// The longest a credential look-up waits for the metadata database (then 503, not 401).
     let deadline: Duration
     let logger: Logger
+    /// Look-ups of one credential at once share one query: when its cache entry expires under load, or when many
+    /// requests bring a key at once, the database sees one look-up, not one per request.
+    var keyLookups = SingleFlight<Result<StoredCredential, Failure>>()
+    var sessionLookups = SingleFlight<Result<SessionCredential, Failure>>()
 
     enum Failure: String, Error, Sendable {
         case missing = "missing credentials"
@@ -113,7 +117,11 @@ struct Authenticator: Sendable {
         if case .key(let cached, let made) = cache.get(key.prefix) {
             (credential, principal) = (cached, made)
         } else {
-            switch await lookUp({ try await APIKeyStore(logger: logger).credential(prefix: key.prefix, on: $0) }) {
+            let lookedUp = await keyLookups.run(key.prefix) { [self] in
+                await lookUp { [logger] in try await APIKeyStore(logger: logger).credential(prefix: key.prefix, on: $0)
+                }
+            }
+            switch lookedUp {
             case .success(let stored):
                 (credential, principal) = (stored, Self.principal(for: stored))
                 cache.put(.key(stored, principal), as: key.prefix)
@@ -148,7 +156,10 @@ struct Authenticator: Sendable {
         if case .session(let cached) = cache.get(name) {
             credential = cached
         } else {
-            switch await lookUp({ try await UserStore(logger: logger).session(digest: digest, on: $0) }) {
+            let lookedUp = await sessionLookups.run(name) { [self] in
+                await lookUp { [logger] in try await UserStore(logger: logger).session(digest: digest, on: $0) }
+            }
+            switch lookedUp {
             case .success(let stored):
                 credential = stored
                 cache.put(.session(stored), as: name)
@@ -164,7 +175,7 @@ struct Authenticator: Sendable {
                 grants: credential.grants, isPlatformAdmin: credential.isPlatformAdmin))
     }
 
-    private func lookUp<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T?) async
+    func lookUp<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T?) async
         -> Result<T, Failure>
     {
         do {
@@ -343,5 +354,29 @@ struct FailureSummaries: Service {
             }
         }
         await hook.flush(all: true)
+    }
+}
+
+/// Concurrent calls for one name share the first one's work: the others wait for its result instead of doing the
+/// same again. The work runs in a task of its own (bounded by its own deadline), so a caller that goes away does
+/// not cancel it for the others.
+final class SingleFlight<Value: Sendable>: Sendable {
+    private let flights = Mutex<[String: Task<Value, Never>]>([:])
+    private let counter = Mutex(0)
+
+    /// How many times work was started (for tests).
+    var started: Int { counter.withLock { $0 } }
+
+    func run(_ name: String, _ work: @escaping @Sendable () async -> Value) async -> Value {
+        let (task, own) = flights.withLock { flights -> (Task<Value, Never>, Bool) in
+            if let running = flights[name] { return (running, false) }
+            let task = Task { await work() }
+            flights[name] = task
+            return (task, true)
+        }
+        if own { counter.withLock { $0 += 1 } }
+        let value = await task.value
+        if own { flights.withLock { $0[name] = nil } }
+        return value
     }
 }
