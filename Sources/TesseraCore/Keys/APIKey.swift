@@ -66,7 +66,7 @@ public struct APIKey: Sendable, CustomStringConvertible {
         else { return nil }
         var crc = CRC32.checksum(bytes[0..<checksumStart])
         for i in stride(from: bytes.count - 1, through: checksumStart, by: -1) {
-            guard bytes[i] == Base62.digit(Int(crc % 62)) else { return nil }
+            guard bytes[i] == Base62.alphabet[Int(crc % 62)] else { return nil }
             crc /= 62
         }
         var hash = SHA256()
@@ -102,15 +102,6 @@ enum Base62 {
             if byte < 248 { out.append(alphabet[Int(byte % 62)]) }  // 248 = 4 × 62: no modulo bias
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// The digit for 0..<62.
-    static func digit(_ value: Int) -> UInt8 {
-        switch value {
-        case 0..<10: UInt8(48 + value)
-        case 10..<36: UInt8(65 + value - 10)
-        default: UInt8(97 + value - 36)
-        }
     }
 
     static func encodedBytes(_ value: UInt64, width: Int) -> [UInt8] {

@@ -23,8 +23,8 @@ struct Authenticator: Sendable {
     let logger: Logger
     /// Look-ups of one credential at once share one query: when its cache entry expires under load, or when many
     /// requests bring a key at once, the database sees one look-up, not one per request.
-    var keyLookups = SingleFlight<Result<StoredCredential, Failure>>()
-    var sessionLookups = SingleFlight<Result<SessionCredential, Failure>>()
+    let keyLookups = SingleFlight<Result<StoredCredential, Failure>>()
+    let sessionLookups = SingleFlight<Result<SessionCredential, Failure>>()
 
     enum Failure: String, Error, Sendable {
         case missing = "missing credentials"
@@ -175,7 +175,7 @@ struct Authenticator: Sendable {
                 grants: credential.grants, isPlatformAdmin: credential.isPlatformAdmin))
     }
 
-    func lookUp<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T?) async
+    private func lookUp<T: Sendable>(_ query: @escaping @Sendable (PostgresConnection) async throws -> T?) async
         -> Result<T, Failure>
     {
         do {
