@@ -107,6 +107,16 @@ let package = Package(
             plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
         ),
         .target(name: "TesseraTestSupport", path: "Tests/Support"),
+        // bench/read's reference server: a bare Hummingbird route on PostgresNIO (not part of the product).
+        .executableTarget(
+            name: "bench-bare",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/bare"
+        ),
         .testTarget(
             name: "TesseraCoreTests",
             dependencies: [

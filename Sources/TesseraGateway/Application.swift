@@ -122,9 +122,12 @@ func buildRouter(
             publicURL: settings.mail.publicURL, access: access, baseLogger: logger)
     )
     // Compact JSON, keys sorted (Foundation's encoder otherwise writes them in hash order, different in each
-    // process), slashes unescaped (the runtime's default pretty-prints: more bytes and encoder work per request).
+    // process), slashes unescaped (the runtime's default pretty-prints: more bytes and encoder work per request);
+    // dates written by hand; JSON bodies handed to Hummingbird whole (OpenAPITransport).
     .registerHandlers(
-        on: router, configuration: Configuration(jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]))
+        on: OpenAPITransport(router: router),
+        configuration: Configuration(
+            dateTranscoder: InternetDateTranscoder(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]))
     return router
 }
 

@@ -226,4 +226,72 @@ import Testing
         let second = budget.cancel(a, waiter: 2)
         #expect(first && !second)
     }
+
+    /// One hot org (32 requests always in flight) and 50 warm ones (one request each, asked again as soon as it is
+    /// answered) on a budget of 64 connections, 16 per org, every piece of work taking as long as any other: the
+    /// hot org alone grows to its cap; once the warm orgs come, each of them is served, none waits long, and the
+    /// hot org keeps what they leave (64 − 50 = 14, or 15 while a warm org's connection is idle), never the budget
+    /// past 64.
+    @Test func oneHotOrgAndFiftyWarmOnesShareTheBudgetAndNoneStarves() throws {
+        var budget = budget(max: 64, perOrg: 16)
+        let hot = UUID()
+        let warm = (0..<50).map { _ in UUID() }
+        var held: [(org: UUID, conn: Conn)] = []  // oldest first: each step the oldest work ends
+        var asked: [Int: (org: UUID, step: Int)] = [:]
+        var waits: [UUID: [Int]] = [:]
+        var nextWaiter = 0
+        var step = 0
+        var peak = 0
+
+        func request(_ org: UUID, _ budget: inout Budget) throws {
+            nextWaiter += 1
+            var actions = Budget.Actions()
+            switch budget.acquire(org, waiter: nextWaiter, now: t0, actions: &actions) {
+            case .connection(let conn):
+                held.append((org, conn))
+                waits[org, default: []].append(0)
+            case .queued:
+                asked[nextWaiter] = (org, step)
+            case .failed(let failure, _):
+                Issue.record("a request failed: \(failure)")
+            }
+            try serve(settle(&budget, actions, at: t0))
+        }
+        func serve(_ woken: [(Int, Result<Conn, Budget.Failure>)]) throws {
+            for (waiter, result) in woken {
+                let request = asked.removeValue(forKey: waiter)
+                let (org, since) = try #require(request)
+                held.append((org, try result.get()))
+                waits[org, default: []].append(step - since)
+            }
+        }
+        func run(steps: Int, _ budget: inout Budget) throws {
+            for _ in 0..<steps {
+                step += 1
+                let (org, conn) = held.removeFirst()
+                var actions = Budget.Actions()
+                budget.release(org, conn, reusable: true, now: t0, actions: &actions)
+                try serve(settle(&budget, actions, at: t0))
+                try request(org, &budget)  // every org asks again at once
+                peak = max(peak, budget.total)
+            }
+        }
+
+        for _ in 0..<32 { try request(hot, &budget) }
+        try run(steps: 200, &budget)
+        #expect(budget.count(of: hot) == 16 && budget.total == 16)  // alone: its cap, not one more
+
+        for org in warm { try request(org, &budget) }
+        try run(steps: 2_000, &budget)
+        #expect(peak <= 64 && budget.total <= 64)
+        for org in warm {
+            let served = waits[org] ?? []
+            #expect(served.count >= 20, "a warm org was served \(served.count) times")
+            #expect((served.max() ?? .max) <= 64, "a warm org waited \(served.max() ?? -1) steps")
+            #expect(budget.count(of: org) <= 1)
+        }
+        // What the warm orgs leave, give or take the one a warm org gave back this step (an idle connection of
+        // theirs is closed to let the hot org grow while they wait for nothing).
+        #expect((14...15).contains(budget.count(of: hot)))
+    }
 }

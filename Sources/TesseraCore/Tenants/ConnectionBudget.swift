@@ -110,7 +110,7 @@ public struct ConnectionBudget<Connection: AnyObject> {
         -> Acquired
     {
         if shuttingDown { return .failed(.shuttingDown, retryAfter: nil) }
-        var entry = orgs[org] ?? Org()
+        var entry = take(org)
         if let connection = popIdle(&entry, actions: &actions) {
             entry.leased[ObjectIdentifier(connection)] = connection
             orgs[org] = entry
@@ -134,7 +134,8 @@ public struct ConnectionBudget<Connection: AnyObject> {
     /// Takes a waiter out of its line (its deadline passed or its task was cancelled); false when it was
     /// no longer waiting (it was woken meanwhile).
     public mutating func cancel(_ org: UUID, waiter: Int) -> Bool {
-        guard var entry = orgs[org], let index = entry.waiters.firstIndex(of: waiter) else { return false }
+        guard let index = orgs[org]?.waiters.firstIndex(of: waiter) else { return false }
+        var entry = take(org)
         entry.waiters.remove(at: index)
         if entry.waiters.isEmpty { waiting.remove(org) }
         orgs[org] = entry.isEmpty ? nil : entry
@@ -153,7 +154,9 @@ public struct ConnectionBudget<Connection: AnyObject> {
             rebalance(now: now, actions: &actions)
             return
         }
-        guard var entry = orgs[org], entry.leased.removeValue(forKey: id) != nil else { return }
+        guard orgs[org]?.leased[id] != nil else { return }
+        var entry = take(org)
+        entry.leased[id] = nil
         if shuttingDown || !reusable || !isOpen(connection) || shouldYield(entry, from: org, now: now) {
             total -= 1
             actions.close.append(connection)
@@ -173,7 +176,7 @@ public struct ConnectionBudget<Connection: AnyObject> {
     public mutating func connected(
         _ org: UUID, _ connection: Connection, now: ContinuousClock.Instant, actions: inout Actions
     ) {
-        var entry = orgs[org] ?? Org()
+        var entry = take(org)
         entry.connecting -= 1
         entry.failures = 0
         entry.retryAt = nil
@@ -195,7 +198,8 @@ public struct ConnectionBudget<Connection: AnyObject> {
     /// A connection the org asked for could not be opened: its waiters fail now, and its next connect
     /// waits out a back-off.
     public mutating func connectFailed(_ org: UUID, now: ContinuousClock.Instant, actions: inout Actions) {
-        guard var entry = orgs[org] else { return }
+        guard orgs[org] != nil else { return }
+        var entry = take(org)
         entry.connecting -= 1
         total -= 1
         entry.failures += 1
@@ -253,6 +257,13 @@ public struct ConnectionBudget<Connection: AnyObject> {
 
     // MARK: - Private
 
+    /// The org's entry taken out of `orgs` (a fresh one when it has none), to be changed and put back: changed
+    /// in place, its arrays and dictionary are not copied (a copy read out of `orgs` shares their storage, and
+    /// its first change copied them whole — on every acquire and release).
+    private mutating func take(_ org: UUID) -> Org {
+        orgs.removeValue(forKey: org) ?? Org()
+    }
+
     /// Pops the most recently used idle connection that still works; dead ones are dropped.
     private mutating func popIdle(_ entry: inout Org, actions: inout Actions) -> Connection? {
         while let idle = entry.idle.popLast() {
@@ -283,7 +294,8 @@ public struct ConnectionBudget<Connection: AnyObject> {
     private mutating func rebalance(now: ContinuousClock.Instant, actions: inout Actions) {
         guard !waiting.isEmpty, !shuttingDown else { return }
         for org in waiting {
-            guard var entry = orgs[org], !entry.idle.isEmpty else { continue }
+            guard orgs[org]?.idle.isEmpty == false else { continue }
+            var entry = take(org)
             while !entry.waiters.isEmpty, let connection = popIdle(&entry, actions: &actions) {
                 let waiter = entry.waiters.removeFirst()
                 entry.leased[ObjectIdentifier(connection)] = connection
@@ -293,9 +305,13 @@ public struct ConnectionBudget<Connection: AnyObject> {
             orgs[org] = entry
         }
         while true {
-            let needy = waiting.compactMap { org in orgs[org].map { (org, $0) } }.filter { canGrow($0.1, now: now) }
-                .min { ($0.1.count, $0.1.waiters[0]) < ($1.1.count, $1.1.waiters[0]) }
-            guard let (org, _) = needy else { return }
+            var needy: (org: UUID, count: Int, oldest: Int)?
+            for org in waiting {
+                guard let entry = orgs[org], canGrow(entry, now: now) else { continue }
+                if let best = needy, (best.count, best.oldest) <= (entry.count, entry.waiters[0]) { continue }
+                needy = (org, entry.count, entry.waiters[0])
+            }
+            guard let org = needy?.org else { return }
             if total >= limits.maxConnections {
                 guard let victim = leastRecentlyUsedIdle(except: org) else { return }
                 var owner = orgs[victim]!

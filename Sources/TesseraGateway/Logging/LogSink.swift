@@ -132,36 +132,7 @@ enum LogLine {
 
     /// `2026-11-30T13:40:05.123Z`.
     static func timestamp(_ time: timespec) -> String {
-        var seconds = time_t(time.tv_sec)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func digits(_ value: Int, _ width: Int) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            var v = value
-            while divisor > 0 {
-                out.append(UInt8(48 + (v / divisor) % 10))
-                v %= divisor
-                divisor /= 10
-            }
-        }
-        digits(Int(parts.tm_year) + 1900, 4)
-        out.append(0x2D)
-        digits(Int(parts.tm_mon) + 1, 2)
-        out.append(0x2D)
-        digits(Int(parts.tm_mday), 2)
-        out.append(0x54)
-        digits(Int(parts.tm_hour), 2)
-        out.append(0x3A)
-        digits(Int(parts.tm_min), 2)
-        out.append(0x3A)
-        digits(Int(parts.tm_sec), 2)
-        out.append(0x2E)
-        digits(Int(time.tv_nsec) / 1_000_000, 3)
-        out.append(0x5A)
-        return String(decoding: out, as: UTF8.self)
+        InternetDate.string(seconds: Int(time.tv_sec), milliseconds: Int(time.tv_nsec) / 1_000_000) ?? "\(time.tv_sec)"
     }
 
     static func write(_ value: Value, to out: inout [UInt8]) {

@@ -10,7 +10,7 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        let id = request.headers[.requestID].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
+        let id = request.headers[.requestID].flatMap(Self.acceptable) ?? Self.newID()
         var context = context
         context.logger[metadataKey: "request_id"] = .string(id)
         let started = ContinuousClock.now
@@ -32,6 +32,20 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
                 "duration_ms": .string(Self.milliseconds(elapsed)),
             ])
         return response
+    }
+
+    /// A random (version 4) UUID from the system generator (`getrandom`): Foundation's `UUID()` opens, reads and
+    /// closes `/dev/urandom` on Linux, three system calls a request.
+    static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { raw in
+            raw.storeBytes(of: generator.next() as UInt64, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: generator.next() as UInt64, toByteOffset: 8, as: UInt64.self)
+        }
+        bytes.6 = (bytes.6 & 0x0F) | 0x40
+        bytes.8 = (bytes.8 & 0x3F) | 0x80
+        return UUID(uuid: bytes).uuidString.lowercased()
     }
 
     /// `elapsed` in milliseconds with three decimals ("12.345"), without `String(format:)` (its `vsnprintf` was a

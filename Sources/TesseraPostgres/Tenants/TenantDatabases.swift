@@ -106,12 +106,20 @@ public final class TenantDatabases: Service, Sendable {
         perform(actions)
     }
 
-    /// Closes idle connections on an interval until shutdown, then every connection: those in use when
-    /// they come back, or after the grace period whatever they are doing.
+    /// How often `run()` ends work past the statement limit; idle connections are closed every fourth time.
+    static let sweepInterval = Duration.milliseconds(250)
+
+    /// Until shutdown: ends work past the statement limit and closes idle connections, on an interval. Then
+    /// closes every connection: those in use when they come back, or after the grace period whatever they
+    /// are doing. (Without `run()`, as in some tests, work has no statement limit.)
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var sweeps = 0
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
+                try? await Task.sleep(for: Self.sweepInterval)
+                self.sweepLateWork(now: .now)
+                sweeps += 1
+                guard sweeps % 4 == 0 else { continue }
                 var actions = ConnectionBudget<PostgresConnection>.Actions()
                 self.state.withLock { $0.budget.expireIdle(now: .now, actions: &actions) }
                 self.perform(actions)
@@ -194,7 +202,9 @@ public final class TenantDatabases: Service, Sendable {
     /// Runs `work` on `connection`, ending with `DeadlineExceeded` past `statementLimit` (a frozen server answers
     /// nothing, not even an error) and with `ConnectionLost` as soon as the connection closes. PostgresNIO
     /// (1.33.2) never completes a query written to a connection whose channel has just closed (a `ROLLBACK`
-    /// after a failed statement, say), so work on a lost connection is abandoned, not awaited.
+    /// after a failed statement, say), so work on a lost connection is abandoned, not awaited. The limit is
+    /// kept by `run()`'s sweep (every `sweepInterval`), not by a timer of each piece of work's own: a timer task
+    /// a query cost a sixth of a tenant read (bench/read).
     private func untilClosed<T: Sendable>(
         _ connection: PostgresConnection, _ work: @escaping @Sendable () async throws -> T
     ) async throws
@@ -203,13 +213,21 @@ public final class TenantDatabases: Service, Sendable {
         let id = ObjectIdentifier(connection)
         defer { _ = inUse.withLock { $0.removeValue(forKey: id) } }
         return try await racing(work) { race in
-            inUse.withLock { $0[id] = { race.finish(.failure(ConnectionLost())) } }
-            if connection.isClosed { race.finish(.failure(ConnectionLost())) }
-            return Task { [statementLimit] in
-                guard (try? await Task.sleep(for: statementLimit)) != nil else { return }
-                race.finish(.failure(DeadlineExceeded()))
+            let deadline = ContinuousClock.now + statementLimit
+            inUse.withLock {
+                $0[id] = Work(
+                    deadline: deadline, lost: { race.finish(.failure(ConnectionLost())) },
+                    late: { race.finish(.failure(DeadlineExceeded())) })
             }
+            if connection.isClosed { race.finish(.failure(ConnectionLost())) }
+            return nil
         }
+    }
+
+    /// Ends work past its statement limit.
+    private func sweepLateWork(now: ContinuousClock.Instant) {
+        let late = inUse.withLock { inUse in inUse.values.filter { $0.deadline <= now } }
+        for work in late { work.late() }
     }
 
     /// Told of each org whose outbox a committed change wrote to (the audit relay).
@@ -224,13 +242,22 @@ public final class TenantDatabases: Service, Sendable {
         auditListener.withLock { $0 }?(org)
     }
 
-    /// What to do when a connection in use closes, by connection.
-    private let inUse = Mutex<[ObjectIdentifier: @Sendable () -> Void]>([:])
+    /// Work running on a connection: when it must end, and how to end it.
+    struct Work: Sendable {
+        let deadline: ContinuousClock.Instant
+        /// The connection closed under it.
+        let lost: @Sendable () -> Void
+        /// It passed its deadline.
+        let late: @Sendable () -> Void
+    }
+
+    /// Work on connections in use, by connection.
+    private let inUse = Mutex<[ObjectIdentifier: Work]>([:])
 
     /// A connection closed: work running on it ends now.
     private func lost(_ connection: PostgresConnection) {
         _ = idleSince.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }
-        inUse.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }?()
+        inUse.withLock { $0.removeValue(forKey: ObjectIdentifier(connection)) }?.lost()
     }
 
     /// When each idle connection was last given back, by connection.
