@@ -43,8 +43,48 @@ enum InternetDate {
     }
 }
 
+extension InternetDate {
+    /// The date of exactly `YYYY-MM-DDTHH:MM:SSZ` with a year in `years` and every field in its range; nil for
+    /// anything else (offsets, fractions, other spellings: Foundation reads those). Foundation took 100 µs to read
+    /// one, twice in an auditor's filtered query.
+    static func date(_ text: String) -> Date? {
+        var text = text
+        return text.withUTF8 { bytes -> Date? in
+            guard bytes.count == 20, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+                bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+                bytes[19] == UInt8(ascii: "Z")
+            else { return nil }
+            func number(_ start: Int, _ width: Int) -> Int? {
+                var value = 0
+                for index in start..<start + width {
+                    let digit = Int(bytes[index]) - 48
+                    guard (0...9).contains(digit) else { return nil }
+                    value = value * 10 + digit
+                }
+                return value
+            }
+            guard let year = number(0, 4), years.contains(year), let month = number(5, 2), (1...12).contains(month),
+                let day = number(8, 2), let hour = number(11, 2), hour < 24, let minute = number(14, 2), minute < 60,
+                let second = number(17, 2), second < 60
+            else { return nil }
+            let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+            let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+            guard (1...monthDays).contains(day) else { return nil }
+            // Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's days_from_civil).
+            let y = month <= 2 ? year - 1 : year
+            let era = y / 400
+            let yearOfEra = y - era * 400
+            let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+            let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+            let days = era * 146_097 + dayOfEra - 719_468
+            return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3_600 + minute * 60 + second))
+        }
+    }
+}
+
 /// The generated layer's dates: written by `InternetDate` as the runtime's ISO 8601 transcoder writes them (the
-/// time rounded to the millisecond, then its whole seconds), read by the runtime's transcoder.
+/// time rounded to the millisecond, then its whole seconds), read by `InternetDate.date` when they are spelled as
+/// written and by the runtime's transcoder otherwise.
 struct InternetDateTranscoder: DateTranscoder {
     let foundation = ISO8601DateTranscoder.iso8601
 
@@ -58,5 +98,5 @@ struct InternetDateTranscoder: DateTranscoder {
         return text
     }
 
-    func decode(_ text: String) throws -> Date { try foundation.decode(text) }
+    func decode(_ text: String) throws -> Date { try InternetDate.date(text) ?? foundation.decode(text) }
 }

@@ -30,7 +30,21 @@ import Testing
             let text = try ours.encode(date)
             let expected = try foundation.encode(date)
             #expect(text == expected, "\(date.timeIntervalSince1970): \(text) vs \(expected)")
-            #expect(try ours.decode(text) == (try foundation.decode(text)))
+        }
+        // Read back as Foundation reads them: every spelling, valid or not (ours reads only the plain one).
+        let spellings = [
+            "2026-11-30T13:40:05Z", "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z", "2026-11-30T24:00:00Z", "2026-11-30T23:59:60Z",
+            "2026-11-30t13:40:05z", "2026-11-30T13:40:05.5Z", "2026-11-30T13:40:05+01:00", "1600-01-01T00:00:00Z",
+            "1599-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-1-30T13:40:05Z",
+            "２０２６-11-30T13:40:05Z", "",
+        ]
+        for text in spellings {
+            #expect((try? ours.decode(text)) == (try? foundation.decode(text)), "\(text)")
+        }
+        for date in dates {
+            let text = try foundation.encode(date)
+            #expect(try ours.decode(text) == (try foundation.decode(text)), "\(text)")
         }
         // Past four-digit years Foundation writes them, whatever it writes.
         let far = Date(timeIntervalSince1970: 400_000_000_000)
