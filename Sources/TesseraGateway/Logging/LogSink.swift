@@ -15,6 +15,10 @@ public final class LogSink: Sendable {
 
     private struct State {
         var pending: [UInt8] = []
+        /// The buffer written last, emptied with its capacity kept: the next to fill. (Filled from empty each
+        /// time, the buffer grew and was copied under the lock while requests waited to append: at `info`,
+        /// /healthz ran at 0.85 of its speed at `warning` with less CPU a request.)
+        var spare: [UInt8] = []
         var dropped = 0
         var writerStarted = false
     }
@@ -50,14 +54,16 @@ public final class LogSink: Sendable {
     /// Writes everything buffered now, and a line counting the dropped ones if any were.
     public func flush() {
         writing.withLock { _ in
-            let (bytes, dropped) = state.withLock { state -> ([UInt8], Int) in
-                defer {
-                    state.pending = []
-                    state.dropped = 0
-                }
-                return (state.pending, state.dropped)
+            var (bytes, dropped) = state.withLock { state -> ([UInt8], Int) in
+                var bytes = state.spare
+                state.spare = []
+                swap(&bytes, &state.pending)
+                defer { state.dropped = 0 }
+                return (bytes, state.dropped)
             }
             write(bytes)
+            bytes.removeAll(keepingCapacity: true)
+            state.withLock { $0.spare = bytes }
             if dropped > 0 {
                 write(
                     LogLine.encode(
