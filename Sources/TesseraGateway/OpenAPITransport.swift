@@ -7,7 +7,7 @@ import OpenAPIRuntime
 /// known length up to `Self.collectLimit` (every JSON body: the generated layer encodes it whole) is handed to
 /// Hummingbird as one buffer, so head and body leave in one write. Through OpenAPIHummingbird each such
 /// response was a body writer that yielded head, body and end one by one — two `write()` calls and an event-loop
-/// hop each, a fifth of a tenant read's CPU (bench/read). Streams of unknown length (exports) stream as before.
+/// hop each, about a tenth of a tenant read's CPU (bench/read). Streams of unknown length (exports) stream as before.
 struct OpenAPITransport: ServerTransport {
     let router: Router<AppRequestContext>
 

@@ -16,8 +16,7 @@ public final class LogSink: Sendable {
     private struct State {
         var pending: [UInt8] = []
         /// The buffer written last, emptied with its capacity kept: the next to fill. (Filled from empty each
-        /// time, the buffer grew and was copied under the lock while requests waited to append: at `info`,
-        /// /healthz ran at 0.85 of its speed at `warning` with less CPU a request.)
+        /// time, the buffer grew, and was copied as it grew, under the lock that requests append under.)
         var spare: [UInt8] = []
         var dropped = 0
         var writerStarted = false
