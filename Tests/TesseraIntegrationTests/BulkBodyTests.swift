@@ -37,7 +37,9 @@ import Testing
                 let (stream, feed) = AsyncStream.makeStream(of: ByteBuffer.self)
                 feed.yield(ByteBuffer(string: String(firstLine)))
                 let held = Task { try await upload.ontology(org: a, body: .stream(stream, length: .unknown)) }
-                try await Task.sleep(for: .milliseconds(700))
+                // Time for it to reach the gate: on a loaded CI machine 700 ms was once not enough (org B's upload
+                // then took the free slot). Nothing outside the gateway can see the gate, so the test waits.
+                try await Task.sleep(for: .seconds(3))
 
                 // The one slot is A's: org B's upload waits the whole wait, then 503. (The wait is long enough for the
                 // queued upload below to outlast the held one's parse and writes on a loaded CI machine.)
@@ -58,7 +60,7 @@ import Testing
 
                 // Org A may have one more waiting; a third is refused at once.
                 let queued = Task { try await upload.ontology(org: a, body: .bytes(ByteBuffer(string: obo))) }
-                try await Task.sleep(for: .milliseconds(300))
+                try await Task.sleep(for: .milliseconds(1_500))
                 let flooding = try await upload.ontology(org: a, body: .bytes(ByteBuffer(string: obo)))
                 #expect(flooding.status == 429, "\(flooding.body)")
 
