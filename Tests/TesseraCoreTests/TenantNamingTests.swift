@@ -57,6 +57,14 @@ import Testing
         let out = ScramVerifier.hi(password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1)
         #expect(out.hexString == "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc")
     }
+
+    @Test func hexStringsAreLowerCaseTwoDigitsAByte() {
+        let bytes = (0...255).map { UInt8($0) }
+        let expected = bytes.map { String(format: "%02x", $0) }.joined()
+        #expect(bytes.hexString == expected)
+        #expect(bytes.lazy.filter { _ in true }.hexString == expected)  // no contiguous storage
+        #expect([UInt8]().hexString == "")
+    }
 }
 
 @Suite struct SigningTests {

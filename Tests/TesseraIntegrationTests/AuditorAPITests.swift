@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import PostgresNIO
 import TesseraPostgres
 import Testing
 
@@ -135,5 +136,82 @@ import Testing
         #expect(ExportLines.field("@SUM(A1)") == "'@SUM(A1)")
         #expect(ExportLines.field("+1+2") == "'+1+2")
         #expect(ExportLines.field("-0.25") == "-0.25" && ExportLines.field("+3") == "+3")
+    }
+}
+
+/// The NDJSON export writes its lines from the database's columns by hand; they must be, byte for byte, what the
+/// encoder writes for the same records (which the list route and the previous export wrote).
+@Suite struct AuditExportLineTests {
+    static let logger = TestDatabase.logger
+
+    @Test func exportLinesAreByteForByteWhatTheEncoderWrites() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let org = UUID()
+            var generator = SystemRandomNumberGenerator()
+            let alphabet = Array("AZaz09_.-~ /")
+            func word() -> String {
+                String(
+                    (0..<Int.random(in: 1...6, using: &generator)).map { _ in alphabet.randomElement(using: &generator)!
+                    })
+            }
+            // Every control character but NUL (which text cannot hold), quotes, backslashes, slashes, non-ASCII.
+            let awkward =
+                String((1..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }) + #"\"/é"# + "\u{2028}😀\u{7F}"
+            var events = [
+                AuditEvent(
+                    org: org, actorKind: .apiKey, actorID: UUID(), actorDisplay: awkward, action: .datasetCreate,
+                    entityType: "", entityID: awkward, requestID: "r", clientIP: "::1", userAgent: awkward,
+                    metadata: ["B": "1", "a": "", "_x": awkward, "a10": "é", "a9": "/"]),
+                AuditEvent(org: org, actorKind: .system, action: .rowsImport, metadata: ["ünï": "cødé", "z": "1"]),
+                AuditEvent(org: nil, actorKind: .platformAdmin, action: .authFailed, outcome: .denied),
+                AuditEvent(org: org, actorKind: .user, action: .modelCreate, outcome: .failed, metadata: [:]),
+            ]
+            for _ in 0..<200 {
+                var metadata: [String: String] = [:]
+                for _ in 0..<Int.random(in: 0...5, using: &generator) { metadata[word()] = word() }
+                events.append(AuditEvent(org: org, actorKind: .apiKey, action: .promptCreate, metadata: metadata))
+            }
+            try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                for event in events { try await AuditStore(logger: Self.logger).append(event, on: connection) }
+                // Metadata the API never writes but a database may hold (not all text), and dates at the edges of
+                // a second and of the years written by hand.
+                for (time, metadata) in [
+                    ("1999-12-31 23:59:59.999999+00", #"{"n": 5, "b": true, "o": {"x": "y"}}"#),
+                    ("2026-11-30 12:00:00.5+00", "{}"), ("1970-01-01 00:00:00+00", #"{"a": null}"#),
+                    ("1650-06-01 10:00:00+00", #"{"k": "v"}"#), ("0500-01-01 10:00:00+00", #"{"k": "v"}"#),
+                    ("12000-01-01 10:00:00+00", #"{"k": "v"}"#),
+                ] {
+                    try await connection.query(
+                        """
+                        INSERT INTO audit_logs (event_id, org_id, occurred_at, actor_kind, action, outcome, metadata)
+                        VALUES (\(UUID()), \(org), \(time)::timestamptz, 'system', 'dataset.create', 'succeeded',
+                                \(metadata)::jsonb)
+                        """, logger: Self.logger)
+                }
+            }
+            for scope in [AuditFilter.Scope.org(org), .platform, .all] {
+                let filter = AuditFilter(scope: scope)
+                try await settings.database.withConnection(as: .gateway, logger: Self.logger) { connection in
+                    let records = try await AuditStore(logger: Self.logger).list(
+                        filter, after: nil, limit: 1_000, on: connection)
+                    let page = try await AuditExport.ndjsonPage(
+                        filter, after: nil, limit: 1_000, on: connection, logger: Self.logger)
+                    #expect(records.count > 0)
+                    // Metadata read back is what was appended (the reader skips Foundation's parser when it can).
+                    let appended = Dictionary(uniqueKeysWithValues: events.map { ($0.eventID, $0.metadata) })
+                    for record in records where appended[record.eventID] != nil {
+                        #expect(record.metadata == appended[record.eventID])
+                    }
+                    #expect(page.count == records.count)
+                    #expect(page.last == records.last.map { AuditStore.cursor(of: $0, in: scope) })
+                    let expected = try records.map { try ExportLines.ndjson(AuditLogsController.schema($0)) }
+                    let lines = page.lines.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
+                    #expect(lines.count == expected.count)
+                    for (line, want) in zip(lines, expected) {
+                        #expect(String(decoding: line, as: UTF8.self) + "\n" == String(decoding: want, as: UTF8.self))
+                    }
+                }
+            }
+        }
     }
 }

@@ -54,13 +54,22 @@ extension Character {
 extension Sequence where Element == UInt8 {
     /// Lower-case hexadecimal.
     public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+        if let text = withContiguousStorageIfAvailable(Self.hex) { return text }
+        return Array(self).withUnsafeBufferPointer(Self.hex)
+    }
+
+    /// Written into the string's own storage: an audit page writes two a record (an array of digits and one to
+    /// collect into had cost 2 µs a hash).
+    static func hex(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                let high = byte >> 4
+                let low = byte & 0x0f
+                out[2 * index] = high < 10 ? 48 + high : 87 + high
+                out[2 * index + 1] = low < 10 ? 48 + low : 87 + low
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -2,14 +2,20 @@ import Foundation
 
 /// Records as NDJSON or CSV lines, fetched a page at a time as the client reads: memory stays flat whatever
 /// the size, and no connection is held between pages.
-struct PagedExport<Record: Sendable, Cursor: Sendable>: AsyncSequence, Sendable {
+struct PagedExport<Cursor: Sendable>: AsyncSequence, Sendable {
     typealias Element = ArraySlice<UInt8>
-    /// The page after `cursor` (the first page for nil).
-    let fetch: @Sendable (_ after: Cursor?, _ limit: Int) async throws -> [Record]
-    let cursor: @Sendable (Record) -> Cursor
-    /// The CSV header (nil for NDJSON) and one record's line, newline included.
+
+    /// A page's lines (newlines included), how many records they are and the cursor of the last.
+    struct Page: Sendable {
+        var lines: [UInt8] = []
+        var count = 0
+        var last: Cursor?
+    }
+
+    /// The page after `cursor` (the first page for nil), of at most `limit` records.
+    let fetch: @Sendable (_ after: Cursor?, _ limit: Int) async throws -> Page
+    /// The CSV header (nil for NDJSON).
     let header: [UInt8]?
-    let line: @Sendable (Record) throws -> [UInt8]
     var pageSize = 1000
 
     struct AsyncIterator: AsyncIteratorProtocol {
@@ -21,18 +27,35 @@ struct PagedExport<Record: Sendable, Cursor: Sendable>: AsyncSequence, Sendable 
         mutating func next() async throws -> ArraySlice<UInt8>? {
             if done { return nil }
             var out: [UInt8] = []
-            if !started, let header = export.header { out += header }
+            if !started, let header = export.header { out = header }
             started = true
             let page = try await export.fetch(after, export.pageSize)
             if page.count < export.pageSize { done = true }
             guard let last = page.last else { return out.isEmpty ? nil : out[...] }
-            after = export.cursor(last)
-            for record in page { out += try export.line(record) }
-            return out[...]
+            after = last
+            if out.isEmpty { return page.lines[...] }
+            return (out + page.lines)[...]
         }
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(export: self) }
+}
+
+extension PagedExport {
+    /// Records fetched a page at a time, each written by `line`.
+    init<Record>(
+        records: @escaping @Sendable (_ after: Cursor?, _ limit: Int) async throws -> [Record],
+        cursor: @escaping @Sendable (Record) -> Cursor, header: [UInt8]?,
+        line: @escaping @Sendable (Record) throws -> [UInt8]
+    ) {
+        self.init(
+            fetch: { after, limit in
+                let records = try await records(after, limit)
+                var page = Page(count: records.count, last: records.last.map(cursor))
+                for record in records { page.lines += try line(record) }
+                return page
+            }, header: header)
+    }
 }
 
 enum ExportLines {

@@ -152,8 +152,8 @@ extension PredictionsController {
         let run = try Self.objectID(input.path.id)
         guard try await repository.run(run) != nil else { throw TesseraError.notFound("no such run") }
         let csv = q.format == .csv
-        let lines = PagedExport<PredictionRecord, UUID>(
-            fetch: { after, limit in
+        let lines = PagedExport<UUID>(
+            records: { after, limit in
                 try await repository.predictions(run: run, filter: filter, after: after, limit: limit) ?? []
             },
             cursor: \.rowID,
