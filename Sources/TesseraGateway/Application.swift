@@ -55,7 +55,8 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         router: router,
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
         services: [
-            client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay, lastUsed,
+            client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay,
+            AuditChainer(metadata: client, logger: logger), lastUsed,
             FailureSummaries(hook: failureHook), provisioning,
             MailDelivery(
                 metadata: client, box: box, transport: try mailTransport(settings), sender: settings.mail.from,

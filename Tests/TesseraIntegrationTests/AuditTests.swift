@@ -49,6 +49,88 @@ import Testing
         }
     }
 
+    /// Changes to the metadata database queue their records and chain them after commit: concurrent changes to
+    /// one org keep one unbroken chain, every record is in `audit_logs` when its change returns, nothing waits.
+    @Test func auditedChangesAreChainedBeforeTheyReturnAndConcurrentOnesKeepOneChain() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let client = PostgresClient(
+                configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: Self.logger)
+            let runner = Task { await client.run() }
+            defer { runner.cancel() }
+            let org = UUID()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<6 {
+                    group.addTask {
+                        for i in 0..<10 {
+                            let records = [self.event(org, worker * 100 + i), self.event(nil, worker * 100 + i)]
+                            try await client.auditedChange(logger: Self.logger) { _, trail in
+                                for record in records { try await trail.append(record) }
+                            }
+                            let chained = try await client.query(
+                                "SELECT count(*) FROM audit_logs WHERE event_id = ANY(\(records.map(\.eventID)))",
+                                logger: Self.logger
+                            ).collect().first?.decode(Int.self)
+                            #expect(chained == 2)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await client.withConnection { connection in
+                #expect(
+                    try await AuditStore(logger: Self.logger).verify(org: org, on: connection) == .intact(count: 60))
+                #expect(
+                    try await AuditStore(logger: Self.logger).verify(org: nil, on: connection) == .intact(count: 60))
+                let waiting = try await connection.query("SELECT count(*) FROM audit_pending", logger: Self.logger)
+                    .collect().first?.decode(Int.self)
+                #expect(waiting == 0)
+            }
+            // A rolled-back change leaves no record, queued or chained.
+            let dropped = event(org, 999)
+            await #expect(throws: TesseraError.self) {
+                try await client.auditedChange(logger: Self.logger) { _, trail in
+                    try await trail.append(dropped)
+                    throw TesseraError.conflict("no")
+                }
+            }
+            let left = try await client.query(
+                """
+                SELECT (SELECT count(*) FROM audit_logs WHERE event_id = \(dropped.eventID))
+                     + (SELECT count(*) FROM audit_pending WHERE event_id = \(dropped.eventID))
+                """, logger: Self.logger
+            ).collect().first?.decode(Int.self)
+            #expect(left == 0)
+        }
+    }
+
+    /// Records a process queued and never chained (it stopped between the commit and the chaining) are chained by
+    /// the sweep once they are older than its `age`, after what the chain already holds.
+    @Test func recordsLeftQueuedAreChainedByTheSweep() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let client = PostgresClient(
+                configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: Self.logger)
+            let runner = Task { await client.run() }
+            defer { runner.cancel() }
+            let org = UUID()
+            let store = AuditStore(logger: Self.logger)
+            try await client.withConnection { connection in
+                for i in 0..<3 { try await store.append(event(org, i), on: connection) }
+                for i in 3..<8 { try await store.queue(event(i % 2 == 0 ? org : nil, i), on: connection) }
+            }
+            #expect(try await AuditChainer(metadata: client, age: .seconds(60), logger: Self.logger).sweep() == 0)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await AuditChainer(metadata: client, age: .milliseconds(50), logger: Self.logger).sweep() == 5)
+            try await client.withConnection { connection in
+                #expect(try await store.verify(org: org, on: connection) == .intact(count: 5))
+                #expect(try await store.verify(org: nil, on: connection) == .intact(count: 3))
+                let entities = try await connection.query(
+                    "SELECT entity_id FROM audit_logs WHERE org_id = \(org) ORDER BY seq", logger: Self.logger
+                ).collect().map { try $0.decode(String.self) }
+                #expect(entities == ["0", "1", "2", "4", "6"])
+            }
+        }
+    }
+
     /// A superuser can switch the append-only trigger off; the chain still shows what it did.
     @Test func aSuperusersUpdateOrDeleteIsDetected() async throws {
         try await TestDatabase.withFresh(migrated: true) { settings in

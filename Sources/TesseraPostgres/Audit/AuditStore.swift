@@ -30,6 +30,41 @@ public struct AuditStore: Sendable {
         ).collect().isEmpty
     }
 
+    /// Queues `event` in the caller's transaction, to be chained by `chainPending` once that has committed:
+    /// durable with the change, without holding the chain's lock until the commit.
+    public func queue(_ event: AuditEvent, on connection: PostgresConnection) async throws {
+        let metadata = String(
+            decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO audit_pending (event_id, org_id, actor_kind, actor_id, actor_display, action, entity_type,
+                                       entity_id, outcome, request_id, client_ip, user_agent, metadata)
+            VALUES (\(event.eventID), \(event.org), \(event.actorKind.rawValue)::actor_kind, \(event.actorID), \(event.actorDisplay),
+                    \(event.action.rawValue), \(event.entityType), \(event.entityID), \(event.outcome.rawValue)::audit_outcome,
+                    \(event.requestID), \(event.clientIP)::inet, \(event.userAgent), \(metadata)::jsonb)
+            """, logger: logger)
+    }
+
+    /// Chains every queued record of the org's chain (nil: the platform's) in one transaction of its own (run it
+    /// outside any); answers how many.
+    @discardableResult
+    public func chainPending(org: UUID?, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query("SELECT audit_chain_pending(\(org))", logger: logger).collect()
+        return try rows.first?.decode(Int.self) ?? 0
+    }
+
+    /// The chains with records queued longer than `age` (left by a process that stopped between a change's
+    /// commit and its chaining).
+    public func chainsWaiting(longerThan age: Duration, on connection: PostgresConnection) async throws -> [UUID?] {
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        return try await connection.query(
+            """
+            SELECT DISTINCT org_id FROM audit_pending
+            WHERE queued_at < clock_timestamp() - make_interval(secs => \(seconds))
+            """, logger: logger
+        ).collect().map { try $0.decode(UUID?.self) }
+    }
+
     /// Walks the org's chain (nil: the platform's) and reports the first broken record or the count verified.
     public func verify(org: UUID?, on connection: PostgresConnection) async throws -> AuditChain.Verdict {
         try await verify(org: org, startingAt: 1, previous: AuditChain.genesis, on: connection)

@@ -84,21 +84,34 @@ extension TenantDatabases {
     }
 }
 
-/// The audit records of one change in the metadata database, appended in the change's transaction.
+/// The audit records of one change in the metadata database, queued in the change's transaction and chained
+/// into `audit_logs` once it has committed (before the change is answered).
 public struct AuditTrail: Sendable {
     let connection: PostgresConnection
     let logger: Logger
     /// `bench.skip_audit` (dev profile only): bench/audit's reference run writes no records.
     let skip: Bool
+    let chains: ChainSet
 
     public func append(_ event: AuditEvent) async throws {
         if skip { return }
-        try await AuditStore(logger: logger).append(event, on: connection)
+        try await AuditStore(logger: logger).queue(event, on: connection)
+        chains.insert(event.org)
     }
 }
 
+/// The chains a change queued records for (shared by reference: the trail is copied into the change's closure).
+final class ChainSet: Sendable {
+    private let chains = Mutex<[UUID?]>([])
+    func insert(_ org: UUID?) { chains.withLock { if !$0.contains(org) { $0.append(org) } } }
+    var all: [UUID?] { chains.withLock { $0 } }
+}
+
 extension PostgresClient {
-    /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` commit with it.
+    /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` commit with it
+    /// and are chained right after, one transaction a chain that takes every record waiting in it (concurrent
+    /// changes to one org share it rather than queue for the chain's lock each). A record whose chaining failed
+    /// stays queued, durable, for `AuditChainer`'s sweep; the change is answered either way.
     /// A transaction whose connection closed under it is not rolled back by a query that would never answer
     /// (PostgresNIO 1.33.2 never completes a query written to a just-closed channel): the server rolls it back.
     public func auditedChange<T: Sendable>(
@@ -106,12 +119,13 @@ extension PostgresClient {
         _ body: @escaping @Sendable (PostgresConnection, AuditTrail) async throws -> T
     ) async throws -> T {
         try await withConnection { connection in
+            let chains = ChainSet()
             _ = try await connection.query("BEGIN", logger: logger)
+            let result: T
             do {
-                let result = try await body(
-                    connection, AuditTrail(connection: connection, logger: logger, skip: skipAudit))
+                result = try await body(
+                    connection, AuditTrail(connection: connection, logger: logger, skip: skipAudit, chains: chains))
                 _ = try await connection.query("COMMIT", logger: logger)
-                return result
             } catch {
                 if !connection.isClosed {
                     do {
@@ -124,6 +138,20 @@ extension PostgresClient {
                 }
                 throw error
             }
+            for org in chains.all {
+                do {
+                    try await withDeadline(.seconds(5)) {
+                        try await AuditStore(logger: logger).chainPending(org: org, on: connection)
+                    }
+                } catch {
+                    logger.warning(
+                        "audit records left queued for the sweep",
+                        metadata: [
+                            "org": "\(org.map { "\($0)" } ?? "platform")", "error": "\(describeDatabaseError(error))",
+                        ])
+                }
+            }
+            return result
         }
     }
 }
