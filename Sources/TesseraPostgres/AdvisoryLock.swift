@@ -28,6 +28,10 @@ public enum AdvisoryLock {
     /// the org's services against `work.max_services_per_org` (object: `relayObject` of the org).
     public static let taskServices: Int32 = 7305
 
+    /// Class of the lock, in an org's own database, that storing an evaluation set holds for its pair of annotation
+    /// sets (object: `hashtext` of the two ids), so two requests for one pair store one set.
+    public static let evaluationSetPair: Int32 = 7306
+
     /// The relay lock's object for an org: the org id's first 4 bytes.
     public static func relayObject(_ org: UUID) -> Int32 {
         let u = org.uuid

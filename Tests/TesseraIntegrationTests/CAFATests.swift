@@ -333,6 +333,28 @@ import Testing
                 #expect(
                     set.counts["PK"]?["biological_process"] == one
                         && set.counts["PK"]?["molecular_function"].map(\.targets) ?? 0 == 0)
+                // One set per pair: asking again (another name or none) answers the same set, 200, and lists one.
+                let asked = try await calls.post(
+                    "/evaluation-sets",
+                    #"{"old_annotation_set_id":"\#(old.id)","new_annotation_set_id":"\#(new.id)","name":"again"}"#)
+                #expect(asked.status == .ok)
+                #expect(try Self.decode(EvaluationSet.self, asked).id == set.id)
+                #expect(try Self.decode(List.self, try await calls.get("/evaluation-sets")).items.map(\.id) == [set.id])
+                let reversed = try await calls.post(
+                    "/evaluation-sets", #"{"old_annotation_set_id":"\#(new.id)","new_annotation_set_id":"\#(old.id)"}"#)
+                #expect(reversed.status == .created)
+                struct Paged: Decodable {
+                    let items: [Created]
+                    let next_cursor: String?
+                }
+                let firstPage = try Self.decode(Paged.self, try await calls.get("/evaluation-sets?limit=1"))
+                #expect(firstPage.items.map(\.id) == [set.id])
+                let secondPage = try Self.decode(
+                    Paged.self,
+                    try await calls.get("/evaluation-sets?limit=1&cursor=\(try #require(firstPage.next_cursor))"))
+                #expect(secondPage.items.map(\.id) == [try Self.decode(EvaluationSet.self, reversed).id])
+                #expect(secondPage.next_cursor == nil)
+                #expect(try await calls.get("/evaluation-sets?cursor=nope").status == .badRequest)
 
                 // Predictions: a bad line refuses the whole file; CAFA headers are skipped.
                 let bad = try await calls.post(
@@ -403,8 +425,9 @@ import Testing
                         )
                         .collect().map { try $0.decode(String.self) }
                     }
+                    // Two evaluation sets: the pair asked for again wrote nothing.
                     let expected = [
-                        "ontology.create": 1, "annotation_set.create": 2, "evaluation_set.create": 1,
+                        "ontology.create": 1, "annotation_set.create": 2, "evaluation_set.create": 2,
                         "prediction_set.create": 1,
                         "cafa_evaluation.create": 2,
                     ]

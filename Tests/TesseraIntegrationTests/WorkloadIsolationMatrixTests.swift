@@ -67,10 +67,14 @@ import Testing
                     from: Data(buffer: try await a.get("/task-definitions?task_id=dock").body)
                 ).items[0].id
                 let evaluation = try await a.create("/runs/\(run)/evaluations", "{}")
-                struct RunDataset: Decodable { let dataset_id: String }
-                let dataset = try JSONDecoder().decode(
-                    RunDataset.self, from: Data(buffer: try await a.get("/runs/\(run)").body)
-                ).dataset_id
+                struct RunInputs: Decodable {
+                    let dataset_id: String
+                    let model_id: String
+                    let prompt_id: String
+                }
+                let inputs = try JSONDecoder().decode(
+                    RunInputs.self, from: Data(buffer: try await a.get("/runs/\(run)").body))
+                let dataset = inputs.dataset_id
                 // CAFA objects: a snapshot, two annotation sets, a prediction set, an evaluation set and an evaluation.
                 let ontology = try await a.create("/ontologies", CAFATests.obo, contentType: "text/plain")
                 let truth = try await a.create(
@@ -88,7 +92,22 @@ import Testing
                     Route(
                         method: .post, path: "/datasets", body: { #"{"name":"d\#(UUID())"}"# }, success: .created,
                         writes: true),
+                    Route(method: .get, path: "/runs", body: nil, success: .ok, writes: false),
+                    Route(method: .delete, path: "/runs/\(run)", body: nil, success: .conflict, writes: true),
                     Route(method: .get, path: "/runs/\(run)", body: nil, success: .ok, writes: false),
+                    // One dataset, model and prompt; deleting them is refused while the run uses them (409).
+                    Route(method: .get, path: "/datasets/\(dataset)", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/datasets/\(dataset)/rows", body: nil, success: .ok, writes: false),
+                    Route(method: .delete, path: "/datasets/\(dataset)", body: nil, success: .conflict, writes: true),
+                    Route(method: .get, path: "/models/\(inputs.model_id)", body: nil, success: .ok, writes: false),
+                    Route(
+                        method: .delete, path: "/models/\(inputs.model_id)", body: nil, success: .conflict, writes: true
+                    ),
+                    Route(method: .get, path: "/prompts/\(inputs.prompt_id)", body: nil, success: .ok, writes: false),
+                    Route(
+                        method: .delete, path: "/prompts/\(inputs.prompt_id)", body: nil, success: .conflict,
+                        writes: true
+                    ),
                     Route(method: .get, path: "/runs/\(run)/predictions", body: nil, success: .ok, writes: false),
                     Route(
                         method: .get, path: "/runs/\(run)/predictions/export", body: nil, success: .ok, writes: false),
@@ -231,7 +250,8 @@ import Testing
                     Route(
                         method: .post, path: "/evaluation-sets",
                         body: { #"{"old_annotation_set_id":"\#(truth)","new_annotation_set_id":"\#(later)"}"# },
-                        success: .created, writes: true),
+                        success: .ok, writes: true),  // the pair's set exists: answered again, 200
+                    Route(method: .get, path: "/evaluation-sets", body: nil, success: .ok, writes: false),
                     Route(method: .get, path: "/evaluation-sets/\(split)", body: nil, success: .ok, writes: false),
                     Route(
                         method: .post, path: "/cafa-evaluations", body: { cafaRequest }, success: .created, writes: true

@@ -25,11 +25,15 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case orgPurgeRequest = "org.purge_request"
     case orgPurge = "org.purge"
     case datasetCreate = "dataset.create"
+    case datasetDelete = "dataset.delete"
     case rowsImport = "rows.import"
     case modelCreate = "model.create"
+    case modelDelete = "model.delete"
     case promptCreate = "prompt.create"
+    case promptDelete = "prompt.delete"
     case runCreate = "run.create"
     case runCancel = "run.cancel"
+    case runDelete = "run.delete"
     case runClaim = "run.claim"
     case runHeartbeat = "run.heartbeat"
     case runLeaseExpire = "run.lease_expire"
@@ -81,7 +85,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     /// from there (an org's database is not trusted to speak for the platform).
     public var isTenantAction: Bool {
         switch self {
-        case .datasetCreate, .rowsImport, .modelCreate, .promptCreate, .runCreate, .runCancel, .runClaim,
+        case .datasetCreate, .datasetDelete, .rowsImport, .modelCreate, .modelDelete, .promptCreate, .promptDelete,
+            .runCreate, .runCancel, .runDelete, .runClaim,
             .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate,
             .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate, .jobCreate,
             .jobCacheHit, .jobTransition, .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,

@@ -218,6 +218,18 @@ final class APIHandler: APIProtocol {
         try await datasets.importRows(input)
     }
 
+    func listRows(_ input: Operations.listRows.Input) async throws -> Operations.listRows.Output {
+        try await datasets.listRows(input)
+    }
+
+    func getDataset(_ input: Operations.getDataset.Input) async throws -> Operations.getDataset.Output {
+        try await datasets.getDataset(input)
+    }
+
+    func deleteDataset(_ input: Operations.deleteDataset.Input) async throws -> Operations.deleteDataset.Output {
+        try await datasets.deleteDataset(input)
+    }
+
     // MARK: Predictions
 
     func createModel(_ input: Operations.createModel.Input) async throws -> Operations.createModel.Output {
@@ -236,8 +248,28 @@ final class APIHandler: APIProtocol {
         try await predictions.listPrompts(input)
     }
 
+    func getModel(_ input: Operations.getModel.Input) async throws -> Operations.getModel.Output {
+        try await predictions.getModel(input)
+    }
+
+    func deleteModel(_ input: Operations.deleteModel.Input) async throws -> Operations.deleteModel.Output {
+        try await predictions.deleteModel(input)
+    }
+
+    func getPrompt(_ input: Operations.getPrompt.Input) async throws -> Operations.getPrompt.Output {
+        try await predictions.getPrompt(input)
+    }
+
+    func deletePrompt(_ input: Operations.deletePrompt.Input) async throws -> Operations.deletePrompt.Output {
+        try await predictions.deletePrompt(input)
+    }
+
     func createRun(_ input: Operations.createRun.Input) async throws -> Operations.createRun.Output {
         try await predictions.createRun(input)
+    }
+
+    func listRuns(_ input: Operations.listRuns.Input) async throws -> Operations.listRuns.Output {
+        try await predictions.listRuns(input)
     }
 
     func getRun(_ input: Operations.getRun.Input) async throws -> Operations.getRun.Output {
@@ -246,6 +278,10 @@ final class APIHandler: APIProtocol {
 
     func cancelRun(_ input: Operations.cancelRun.Input) async throws -> Operations.cancelRun.Output {
         try await predictions.cancelRun(input)
+    }
+
+    func deleteRun(_ input: Operations.deleteRun.Input) async throws -> Operations.deleteRun.Output {
+        try await predictions.deleteRun(input)
     }
 
     func listPredictions(_ input: Operations.listPredictions.Input) async throws -> Operations.listPredictions.Output {
@@ -351,6 +387,12 @@ final class APIHandler: APIProtocol {
         -> Operations.createEvaluationSet.Output
     {
         try await cafa.createEvaluationSet(input)
+    }
+
+    func listEvaluationSets(_ input: Operations.listEvaluationSets.Input) async throws
+        -> Operations.listEvaluationSets.Output
+    {
+        try await cafa.listEvaluationSets(input)
     }
 
     func getEvaluationSet(_ input: Operations.getEvaluationSet.Input) async throws -> Operations.getEvaluationSet.Output

@@ -182,16 +182,30 @@ struct CAFAController: HeavyController {
             throw TesseraError.unprocessable(
                 "the two annotation sets name different ontologies; an evaluation set needs one")
         }
+        if let made = try await repository.evaluationSet(old: oldID, new: newID) {
+            return .ok(.init(body: .json(try Self.schema(made))))
+        }
         let ontology = try await repository.evaluationOntology(old.ontologyID)
         let (oldTerms, newTerms) = (try await repository.annotations(oldID), try await repository.annotations(newID))
         let split = try await compute { CAFAEvaluationSplit(old: oldTerms, new: newTerms, ontology: ontology) }
-        let record = try await repository.storeEvaluationSet(
+        let (record, created) = try await repository.storeEvaluationSet(
             name: try Self.name(body.name, default: "\(old.name) → \(new.name)"), ontology: old.ontologyID, old: oldID,
             new: newID,
             split: split,
             createdBy: Self.currentUserID,
             audit: audit(.evaluationSetCreate, org: repository.org, entityType: "evaluation_set"))
-        return .created(.init(body: .json(try Self.schema(record))))
+        let stored = try Self.schema(record)
+        return created ? .created(.init(body: .json(stored))) : .ok(.init(body: .json(stored)))
+    }
+
+    func listEvaluationSets(_ input: Operations.listEvaluationSets.Input) async throws
+        -> Operations.listEvaluationSets.Output
+    {
+        let limit = try Self.pageLimit(input.query.limit)
+        let sets = try await cafa().evaluationSets(
+            after: try input.query.cursor.map { try Self.timeCursor($0) }, limit: limit + 1)
+        let (page, next) = Self.page(sets, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
+        return .ok(.init(body: .json(.init(items: try page.map(Self.schema), next_cursor: next))))
     }
 
     func getEvaluationSet(_ input: Operations.getEvaluationSet.Input) async throws -> Operations.getEvaluationSet.Output

@@ -166,6 +166,18 @@ extension HeavyController {
 }
 
 extension TenantController {
+    /// Deletes a model, prompt or dataset of the org: 404 when there is none, 409 naming how many runs use it.
+    static func delete(
+        _ kind: PredictionRepository.RunInput, _ id: UUID, in repository: PredictionRepository, by actor: AuditActor
+    ) async throws {
+        switch try await repository.delete(kind, id, by: actor) {
+        case .deleted: return
+        case .notFound: throw TesseraError.notFound("no such \(kind)")
+        case .usedByRuns(let runs):
+            throw TesseraError.conflict("the \(kind) is used by \(runs) run\(runs == 1 ? "" : "s")")
+        }
+    }
+
     func predictions() throws -> PredictionRepository {
         PredictionRepository(org: try Tenant.required().orgID, databases: tenants, logger: logger)
     }

@@ -48,6 +48,37 @@ struct DatasetsController: HeavyController {
         return .created(.init(body: .json(Self.schema(record))))
     }
 
+    func getDataset(_ input: Operations.getDataset.Input) async throws -> Operations.getDataset.Output {
+        guard let dataset = try await datasets().get(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such dataset")
+        }
+        return .ok(.init(body: .json(Self.schema(dataset))))
+    }
+
+    func listRows(_ input: Operations.listRows.Input) async throws -> Operations.listRows.Output {
+        let limit = try Self.pageLimit(input.query.limit)
+        let after = try input.query.cursor.map { try Int($0).orBadRequest("cursor is not one this server gave") }
+        guard
+            let rows = try await datasets().rows(
+                of: try Self.objectID(input.path.id), after: after, limit: limit + 1)
+        else { throw TesseraError.notFound("no such dataset") }
+        let (page, next) = Self.page(rows, limit: limit) { String($0.position) }
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: try page.map { row in
+                            .init(
+                                id: Self.id(row.id), position: row.position, content: try Self.jsonValue(row.content),
+                                expected_prediction: row.expected, created_at: row.createdAt)
+                        }, next_cursor: next))))
+    }
+
+    func deleteDataset(_ input: Operations.deleteDataset.Input) async throws -> Operations.deleteDataset.Output {
+        try await Self.delete(.dataset, try Self.objectID(input.path.id), in: try predictions(), by: auditActor())
+        return .noContent(.init())
+    }
+
     static func schema(_ dataset: DatasetRecord) -> Components.Schemas.Dataset {
         .init(
             id: id(dataset.id), name: dataset.name, description: dataset.description, row_count: dataset.rowCount,

@@ -32,6 +32,30 @@ struct PredictionsController: TenantController {
         .ok(.init(body: .json(.init(items: try await predictions().models().map(Self.schema)))))
     }
 
+    func getModel(_ input: Operations.getModel.Input) async throws -> Operations.getModel.Output {
+        guard let model = try await predictions().model(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such model")
+        }
+        return .ok(.init(body: .json(Self.schema(model))))
+    }
+
+    func deleteModel(_ input: Operations.deleteModel.Input) async throws -> Operations.deleteModel.Output {
+        try await Self.delete(.model, try Self.objectID(input.path.id), in: try predictions(), by: auditActor())
+        return .noContent(.init())
+    }
+
+    func getPrompt(_ input: Operations.getPrompt.Input) async throws -> Operations.getPrompt.Output {
+        guard let prompt = try await predictions().prompt(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such prompt")
+        }
+        return .ok(.init(body: .json(try Self.schema(prompt))))
+    }
+
+    func deletePrompt(_ input: Operations.deletePrompt.Input) async throws -> Operations.deletePrompt.Output {
+        try await Self.delete(.prompt, try Self.objectID(input.path.id), in: try predictions(), by: auditActor())
+        return .noContent(.init())
+    }
+
     func createPrompt(_ input: Operations.createPrompt.Input) async throws -> Operations.createPrompt.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let template: PromptTemplate
@@ -86,11 +110,35 @@ struct PredictionsController: TenantController {
         return .created(.init(body: .json(Self.schema(run))))
     }
 
+    func listRuns(_ input: Operations.listRuns.Input) async throws -> Operations.listRuns.Output {
+        let q = input.query
+        let limit = try Self.pageLimit(q.limit)
+        let filter = RunFilter(
+            dataset: try q.dataset_id.map { try Self.reference($0, "dataset_id") },
+            model: try q.model_id.map { try Self.reference($0, "model_id") },
+            prompt: try q.prompt_id.map { try Self.reference($0, "prompt_id") }, status: q.status?.rawValue)
+        let runs = try await predictions().runs(
+            filter, after: try q.cursor.map { try Self.timeCursor($0) }, limit: limit + 1)
+        let (page, next) = Self.page(runs, limit: limit) { Self.timeCursor($0.createdAt, $0.id) }
+        return .ok(.init(body: .json(.init(items: page.map(Self.schema), next_cursor: next))))
+    }
+
     func getRun(_ input: Operations.getRun.Input) async throws -> Operations.getRun.Output {
         guard let run = try await predictions().run(try Self.objectID(input.path.id)) else {
             throw TesseraError.notFound("no such run")
         }
         return .ok(.init(body: .json(Self.schema(run))))
+    }
+
+    func deleteRun(_ input: Operations.deleteRun.Input) async throws -> Operations.deleteRun.Output {
+        switch try await predictions().deleteRun(try Self.objectID(input.path.id), by: auditActor()) {
+        case .deleted: return .noContent(.init())
+        case .notFound: throw TesseraError.notFound("no such run")
+        case .active(let status): throw TesseraError.conflict("the run is \(status); cancel it first")
+        case .evaluated(let count):
+            throw TesseraError.conflict(
+                "the run has \(count) evaluation\(count == 1 ? "" : "s"), which are kept as computed")
+        }
     }
 
     func cancelRun(_ input: Operations.cancelRun.Input) async throws -> Operations.cancelRun.Output {

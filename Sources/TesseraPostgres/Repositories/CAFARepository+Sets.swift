@@ -162,10 +162,12 @@ extension CAFARepository {
         }
     }
 
+    /// Stores `split` as the pair's evaluation set, with its truth and audit record; the pair's set made before
+    /// (`created` false, nothing written) when there is one — one per pair, as seed 000/001 has it.
     public func storeEvaluationSet(
         name: String, ontology: UUID, old: UUID, new: UUID, split: CAFAEvaluationSplit, createdBy: UUID?,
         audit: AuditEvent
-    ) async throws -> EvaluationSetRecord {
+    ) async throws -> (set: EvaluationSetRecord, created: Bool) {
         var counts: [String: [String: EvaluationSetRecord.Count]] = [:]
         for (category, parts) in split.parts {
             for (namespace, part) in parts {
@@ -174,8 +176,14 @@ extension CAFARepository {
             }
         }
         let countsText = try JSONText.encode(counts)
-        return try await databases.audited(org: org, audit, logger: logger) {
-            [logger] tx -> (EvaluationSetRecord, String)? in
+        return try await databases.change(org: org, logger: logger) {
+            [logger] tx, trail -> (EvaluationSetRecord, Bool) in
+            let pair = "\(old)/\(new)"
+            try await tx.query(
+                "SELECT pg_advisory_xact_lock(\(AdvisoryLock.evaluationSetPair), hashtext(\(pair)))", logger: logger)
+            if let made = try await Self.evaluationSet(old: old, new: new, on: tx, logger: logger) {
+                return (made, false)
+            }
             let row = try await tx.query(
                 """
                 INSERT INTO evaluation_sets (ontology_id, name, old_set_id, new_set_id, counts, created_by)
@@ -198,8 +206,41 @@ extension CAFARepository {
                     }
                 }
             }
-            return (record, id)
-        }.orInternalError()
+            try await trail.write(audit, entityID: id)
+            return (record, true)
+        }
+    }
+
+    /// The evaluation set of a pair of annotation sets (the oldest, should an older database hold two).
+    public func evaluationSet(old: UUID, new: UUID) async throws -> EvaluationSetRecord? {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await Self.evaluationSet(old: old, new: new, on: connection, logger: logger)
+        }
+    }
+
+    static func evaluationSet(old: UUID, new: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> EvaluationSetRecord?
+    {
+        try await connection.query(
+            """
+            SELECT id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at FROM evaluation_sets
+            WHERE old_set_id = \(old) AND new_set_id = \(new) ORDER BY created_at, id LIMIT 1
+            """, logger: logger
+        ).collect().first.map(Self.evaluationSet)
+    }
+
+    /// The org's evaluation sets, oldest first, after the (created_at, id) cursor.
+    public func evaluationSets(after: (Date, UUID)?, limit: Int) async throws -> [EvaluationSetRecord] {
+        let (afterTime, afterID) = (after?.0, after?.1)
+        return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await connection.query(
+                """
+                SELECT id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at FROM evaluation_sets
+                WHERE \(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid)
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map(Self.evaluationSet)
+        }
     }
 
     public func evaluationSet(_ id: UUID) async throws -> EvaluationSetRecord? {

@@ -12,6 +12,15 @@ public struct DatasetRecord: Sendable, Equatable {
     public let createdAt: Date
 }
 
+/// One row of a dataset; `content` as the JSON text stored.
+public struct DatasetRowRecord: Sendable, Equatable {
+    public let id: UUID
+    public let position: Int
+    public let content: String
+    public let expected: String?
+    public let createdAt: Date
+}
+
 /// Datasets of one org, in that org's own database. Made for one org: no method takes an org, so none
 /// can reach another's rows.
 public struct DatasetRepository: Sendable {
@@ -106,6 +115,29 @@ public struct DatasetRepository: Sendable {
                     entityType: "dataset", entityID: dataset.uuidString.lowercased())
             }
             return (imported, position)
+        }
+    }
+
+    /// The dataset's rows in order, after position `after`; nil when there is no such dataset.
+    public func rows(of dataset: UUID, after: Int?, limit: Int) async throws -> [DatasetRowRecord]? {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            guard
+                try await connection.query(
+                    "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = \(dataset))", logger: logger
+                ).collect()[0].decode(Bool.self)
+            else { return nil }
+            return try await connection.query(
+                """
+                SELECT id, position, content::text, expected_prediction, created_at FROM rows
+                WHERE dataset_id = \(dataset) AND (\(after)::int IS NULL OR position > \(after))
+                ORDER BY position LIMIT \(limit)
+                """, logger: logger
+            ).collect().map { row in
+                let (id, position, content, expected, created) = try row.decode(
+                    (UUID, Int, String, String?, Date).self)
+                return DatasetRowRecord(
+                    id: id, position: position, content: content, expected: expected, createdAt: created)
+            }
         }
     }
 

@@ -35,6 +35,21 @@ public struct RunRecord: Sendable, Equatable {
     public let finishedAt: Date?
 }
 
+/// Which runs a listing wants (nil: any).
+public struct RunFilter: Sendable {
+    public var dataset: UUID?
+    public var model: UUID?
+    public var prompt: UUID?
+    public var status: String?
+
+    public init(dataset: UUID? = nil, model: UUID? = nil, prompt: UUID? = nil, status: String? = nil) {
+        self.dataset = dataset
+        self.model = model
+        self.prompt = prompt
+        self.status = status
+    }
+}
+
 /// Models, prompts and prediction runs of one org, in its own database; every change writes its audit
 /// event to the outbox in the same transaction.
 public struct PredictionRepository: Sendable {
@@ -112,6 +127,69 @@ public struct PredictionRepository: Sendable {
         }
     }
 
+    public func model(_ id: UUID) async throws -> ModelRecord? {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await connection.query(
+                "SELECT id, name, source, library, description, created_at FROM models WHERE id = \(id)", logger: logger
+            ).collect().first.map(Self.model)
+        }
+    }
+
+    /// What a run refers to, and may be deleted when no run does.
+    public enum RunInput: Sendable {
+        case model, prompt, dataset
+
+        var action: AuditAction {
+            switch self {
+            case .model: .modelDelete
+            case .prompt: .promptDelete
+            case .dataset: .datasetDelete
+            }
+        }
+    }
+
+    public enum DeleteOutcome: Sendable, Equatable {
+        case deleted
+        case notFound
+        /// How many runs use it.
+        case usedByRuns(Int)
+    }
+
+    /// Deletes the model, prompt or dataset `id` (a dataset with its rows) unless a run uses it, with its audit
+    /// record in the same transaction. The row is locked first, so a run created meanwhile either is counted
+    /// or finds it gone.
+    public func delete(_ kind: RunInput, _ id: UUID, by actor: AuditActor) async throws -> DeleteOutcome {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
+            let locked: PostgresQuery =
+                switch kind {
+                case .model: "SELECT name FROM models WHERE id = \(id) FOR UPDATE"
+                case .prompt: "SELECT name FROM prompts WHERE id = \(id) FOR UPDATE"
+                case .dataset: "SELECT name FROM datasets WHERE id = \(id) FOR UPDATE"
+                }
+            guard let name = try await tx.query(locked, logger: logger).collect().first?.decode(String.self) else {
+                return .notFound
+            }
+            let users: PostgresQuery =
+                switch kind {
+                case .model: "SELECT count(*) FROM prediction_runs WHERE model_id = \(id)"
+                case .prompt: "SELECT count(*) FROM prediction_runs WHERE prompt_id = \(id)"
+                case .dataset: "SELECT count(*) FROM prediction_runs WHERE dataset_id = \(id)"
+                }
+            let runs = try await tx.query(users, logger: logger).collect()[0].decode(Int.self)
+            guard runs == 0 else { return .usedByRuns(runs) }
+            let delete: PostgresQuery =
+                switch kind {
+                case .model: "DELETE FROM models WHERE id = \(id)"
+                case .prompt: "DELETE FROM prompts WHERE id = \(id)"
+                case .dataset: "DELETE FROM datasets WHERE id = \(id)"
+                }
+            try await tx.query(delete, logger: logger)
+            try await trail.record(
+                kind.action, by: actor, entityType: "\(kind)", entityID: id, metadata: ["name": name])
+            return .deleted
+        }
+    }
+
     public func modelExists(_ id: UUID) async throws -> Bool {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             try await connection.query("SELECT EXISTS (SELECT 1 FROM models WHERE id = \(id))", logger: logger)
@@ -166,14 +244,45 @@ public struct PredictionRepository: Sendable {
         }
     }
 
+    public enum RunDeleteOutcome: Sendable, Equatable {
+        case deleted
+        case notFound
+        /// Still pending or running: cancel it first.
+        case active(String)
+        /// Its evaluations are kept as computed; how many there are.
+        case evaluated(Int)
+    }
+
+    /// Deletes a finished or cancelled run with its work items and predictions, with its audit record in the
+    /// same transaction; refused while it may still take results, or once it has been evaluated.
+    public func deleteRun(_ id: UUID, by actor: AuditActor) async throws -> RunDeleteOutcome {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail -> RunDeleteOutcome in
+            guard
+                let status = try await tx.query(
+                    "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
+                ).collect().first?.decode(String.self)
+            else { return .notFound }
+            guard status == "done" || status == "cancelled" else { return .active(status) }
+            let evaluations = try await tx.query(
+                "SELECT count(*) FROM run_evaluations WHERE run_id = \(id)", logger: logger
+            ).collect()[0].decode(Int.self)
+            guard evaluations == 0 else { return .evaluated(evaluations) }
+            try await tx.query("DELETE FROM prediction_runs WHERE id = \(id)", logger: logger)
+            try await trail.record(.runDelete, by: actor, entityType: "run", entityID: id, metadata: ["status": status])
+            return .deleted
+        }
+    }
+
     static func run(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RunRecord? {
-        let rows = try await connection.query(
-            """
-            SELECT id, model_id, prompt_id, dataset_id, status::text, total, pending, in_progress, done, failed, created_at, finished_at
-            FROM prediction_runs WHERE id = \(id)
-            """, logger: logger
-        ).collect()
-        guard let row = rows.first else { return nil }
+        try await connection.query(
+            "SELECT \(unescaped: runColumns) FROM prediction_runs WHERE id = \(id)", logger: logger
+        ).collect().first.map(Self.run)
+    }
+
+    static let runColumns =
+        "id, model_id, prompt_id, dataset_id, status::text, total, pending, in_progress, done, failed, created_at, finished_at"
+
+    static func run(_ row: PostgresRow) throws -> RunRecord {
         let c = row.makeRandomAccess()
         return RunRecord(
             id: try c[0].decode(UUID.self), modelID: try c[1].decode(UUID.self), promptID: try c[2].decode(UUID.self),
@@ -182,6 +291,24 @@ public struct PredictionRepository: Sendable {
             pending: try c[6].decode(Int.self), inProgress: try c[7].decode(Int.self), done: try c[8].decode(Int.self),
             failed: try c[9].decode(Int.self), createdAt: try c[10].decode(Date.self),
             finishedAt: try c[11].decode(Date?.self))
+    }
+
+    /// Runs matching every filter given, oldest first, after the (created_at, id) cursor.
+    public func runs(_ filter: RunFilter, after: (Date, UUID)?, limit: Int) async throws -> [RunRecord] {
+        let (afterTime, afterID) = (after?.0, after?.1)
+        return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await connection.query(
+                """
+                SELECT \(unescaped: Self.runColumns) FROM prediction_runs
+                WHERE (\(filter.dataset)::uuid IS NULL OR dataset_id = \(filter.dataset))
+                  AND (\(filter.model)::uuid IS NULL OR model_id = \(filter.model))
+                  AND (\(filter.prompt)::uuid IS NULL OR prompt_id = \(filter.prompt))
+                  AND (\(filter.status)::text IS NULL OR status::text = \(filter.status))
+                  AND (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map(Self.run)
+        }
     }
 
     static func model(_ row: PostgresRow) throws -> ModelRecord {
