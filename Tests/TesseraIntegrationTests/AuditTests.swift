@@ -49,14 +49,21 @@ import Testing
         }
     }
 
+    /// A fresh migrated metadata database and a running pool to it, logged in as the gateway.
+    static func withGatewayClient(_ body: (PostgresClient) async throws -> Void) async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let client = PostgresClient(
+                configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: logger)
+            let runner = Task { await client.run() }
+            defer { runner.cancel() }
+            try await body(client)
+        }
+    }
+
     /// Changes to the metadata database queue their records and chain them after commit: concurrent changes to
     /// one org keep one unbroken chain, every record is in `audit_logs` when its change returns, nothing waits.
     @Test func auditedChangesAreChainedBeforeTheyReturnAndConcurrentOnesKeepOneChain() async throws {
-        try await TestDatabase.withFresh(migrated: true) { settings in
-            let client = PostgresClient(
-                configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: Self.logger)
-            let runner = Task { await client.run() }
-            defer { runner.cancel() }
+        try await Self.withGatewayClient { client in
             let org = UUID()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<6 {
@@ -106,11 +113,7 @@ import Testing
     /// Records a process queued and never chained (it stopped between the commit and the chaining) are chained by
     /// the sweep once they are older than its `age`, after what the chain already holds.
     @Test func recordsLeftQueuedAreChainedByTheSweep() async throws {
-        try await TestDatabase.withFresh(migrated: true) { settings in
-            let client = PostgresClient(
-                configuration: settings.database.clientConfiguration(as: .gateway), backgroundLogger: Self.logger)
-            let runner = Task { await client.run() }
-            defer { runner.cancel() }
+        try await Self.withGatewayClient { client in
             let org = UUID()
             let store = AuditStore(logger: Self.logger)
             try await client.withConnection { connection in

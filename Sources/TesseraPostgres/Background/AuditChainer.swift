@@ -22,16 +22,11 @@ public struct AuditChainer: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { break }
-                do {
-                    try await withDeadline(.seconds(15)) { try await sweep() }
-                } catch {
-                    logger.warning(
-                        "audit chainer could not sweep", metadata: ["error": "\(describeDatabaseError(error))"])
-                }
+        await everyInterval(interval) {
+            do {
+                try await withDeadline(.seconds(15)) { try await sweep() }
+            } catch {
+                logger.warning("audit chainer could not sweep", metadata: ["error": "\(describeDatabaseError(error))"])
             }
         }
     }

@@ -18,13 +18,7 @@ public struct LeaseReaper: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { break }
-                await sweep()
-            }
-        }
+        await everyInterval(interval) { await sweep() }
     }
 
     /// One pass over the open orgs; returns how many leases went back.

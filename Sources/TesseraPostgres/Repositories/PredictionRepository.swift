@@ -230,11 +230,7 @@ public struct PredictionRepository: Sendable {
     /// Cancels a pending or running run (its work items stay as they are, for the record).
     public func cancelRun(_ id: UUID, by actor: AuditActor) async throws -> CancelOutcome {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail -> CancelOutcome in
-            guard
-                let current = try await tx.query(
-                    "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
-                ).collect().first?.decode(String.self)
-            else { return .notFound }
+            guard let current = try await Self.lockedStatus(id, on: tx, logger: logger) else { return .notFound }
             guard current == "pending" || current == "running" else { return .finished(current) }
             try await tx.query(
                 "UPDATE prediction_runs SET status = 'cancelled', finished_at = now() WHERE id = \(id)", logger: logger)
@@ -257,11 +253,7 @@ public struct PredictionRepository: Sendable {
     /// same transaction; refused while it may still take results, or once it has been evaluated.
     public func deleteRun(_ id: UUID, by actor: AuditActor) async throws -> RunDeleteOutcome {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail -> RunDeleteOutcome in
-            guard
-                let status = try await tx.query(
-                    "SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger
-                ).collect().first?.decode(String.self)
-            else { return .notFound }
+            guard let status = try await Self.lockedStatus(id, on: tx, logger: logger) else { return .notFound }
             guard status == "done" || status == "cancelled" else { return .active(status) }
             let evaluations = try await tx.query(
                 "SELECT count(*) FROM run_evaluations WHERE run_id = \(id)", logger: logger
@@ -271,6 +263,12 @@ public struct PredictionRepository: Sendable {
             try await trail.record(.runDelete, by: actor, entityType: "run", entityID: id, metadata: ["status": status])
             return .deleted
         }
+    }
+
+    /// The run's status, its row locked until the transaction ends; nil when there is no such run.
+    static func lockedStatus(_ id: UUID, on tx: PostgresConnection, logger: Logger) async throws -> String? {
+        try await tx.query("SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger)
+            .collect().first?.decode(String.self)
     }
 
     static func run(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RunRecord? {
