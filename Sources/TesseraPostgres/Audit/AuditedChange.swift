@@ -144,6 +144,8 @@ extension PostgresClient {
                         try await AuditStore(logger: logger).chainPending(org: org, on: connection)
                     }
                 } catch {
+                    // A chaining past its deadline may still hold the connection: it does not go back to the pool.
+                    if error is DeadlineExceeded { try? await connection.close() }
                     logger.warning(
                         "audit records left queued for the sweep",
                         metadata: [

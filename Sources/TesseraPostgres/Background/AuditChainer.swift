@@ -39,6 +39,7 @@ public struct AuditChainer: Service {
             var total = 0
             for org in try await store.chainsWaiting(longerThan: age, on: connection) {
                 let moved = try await store.chainPending(org: org, on: connection)
+                guard moved > 0 else { continue }  // the change's own chaining took them meanwhile
                 logger.info(
                     "queued audit records chained",
                     metadata: ["org": "\(org.map { "\($0)" } ?? "platform")", "records": "\(moved)"])
