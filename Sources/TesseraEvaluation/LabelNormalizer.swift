@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TesseraCore
 
 /// How a run evaluation turns outputs and expectations into labels; stored with the evaluation so it can be
@@ -140,33 +141,76 @@ public struct RunMetrics: Codable, Sendable, Equatable {
     }
 
     public init(rows evaluated: [EvaluatedRow], normalizer: LabelNormalizer) throws {
+        var tally = Tally(normalizer)
+        tally.add(evaluated)
+        try self.init(tally)
+    }
+
+    /// The metrics of every row added to `tally`.
+    public init(_ tally: Tally) throws {
+        rows = tally.rows
+        succeeded = tally.succeeded
+        failed = tally.failed
+        missing = tally.missing
+        unparsed = tally.unparsed
+        coverage = rows == 0 ? 0 : Double(succeeded) / Double(rows)
+        failureRate = rows == 0 ? 0 : Double(failed) / Double(rows)
+        classification = try ClassificationMetrics(truth: tally.truth, predicted: tally.predicted)
+        latency = LatencySummary(tally.latencies)
+    }
+
+    /// What a run's rows come to, added as they arrive: each row's output is normalised into its label at once
+    /// and not kept, so a run is evaluated holding its labels and latencies, never every output.
+    public struct Tally: Sendable {
+        let normalizer: LabelNormalizer
         var truth: [String] = []
         var predicted: [String?] = []
         var latencies: [Double] = []
-        var (succeeded, failed, missing, unparsed) = (0, 0, 0, 0)
-        for row in evaluated {
-            var label: String?
-            switch row.succeeded {
-            case nil: missing += 1
-            case false?: failed += 1
-            case true?:
-                succeeded += 1
-                label = row.output.flatMap(normalizer.prediction)
-                if label == nil { unparsed += 1 }
-            }
-            if row.succeeded != nil, let latency = row.latencySeconds { latencies.append(latency) }
-            if label == nil && normalizer.options.excludeFailed { continue }
-            truth.append(normalizer.truth(row.expected))
-            predicted.append(label)
+        var rows = 0
+        var succeeded = 0
+        var failed = 0
+        var missing = 0
+        var unparsed = 0
+
+        public init(_ normalizer: LabelNormalizer) {
+            self.normalizer = normalizer
         }
-        rows = evaluated.count
-        self.succeeded = succeeded
-        self.failed = failed
-        self.missing = missing
-        self.unparsed = unparsed
-        coverage = rows == 0 ? 0 : Double(succeeded) / Double(rows)
-        failureRate = rows == 0 ? 0 : Double(failed) / Double(rows)
-        classification = try ClassificationMetrics(truth: truth, predicted: predicted)
-        latency = LatencySummary(latencies)
+
+        public mutating func add(_ batch: [EvaluatedRow]) {
+            rows += batch.count
+            for row in batch {
+                var label: String?
+                switch row.succeeded {
+                case nil: missing += 1
+                case false?: failed += 1
+                case true?:
+                    succeeded += 1
+                    label = row.output.flatMap(normalizer.prediction)
+                    if label == nil { unparsed += 1 }
+                }
+                if row.succeeded != nil, let latency = row.latencySeconds { latencies.append(latency) }
+                if label == nil && normalizer.options.excludeFailed { continue }
+                truth.append(normalizer.truth(row.expected))
+                predicted.append(label)
+            }
+        }
+    }
+}
+
+/// A `RunMetrics.Tally` shared between the task reading a run's rows and the threads normalising them: batches
+/// are added in place, one at a time.
+public final class RunTally: Sendable {
+    private let tally: Mutex<RunMetrics.Tally>
+
+    public init(_ normalizer: LabelNormalizer) {
+        tally = Mutex(RunMetrics.Tally(normalizer))
+    }
+
+    public func add(_ batch: [EvaluatedRow]) {
+        tally.withLock { $0.add(batch) }
+    }
+
+    public func metrics() throws -> RunMetrics {
+        try tally.withLock { try RunMetrics($0) }
     }
 }

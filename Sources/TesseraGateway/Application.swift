@@ -115,7 +115,8 @@ func buildRouter(
         cafa: CAFAController(tenants: tenants, heavy: heavy, baseLogger: logger),
         jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
-        pipelines: PipelinesController(client: client, skipAuditForBenchmark: skip, baseLogger: logger),
+        pipelines: PipelinesController(
+            client: client, tenants: tenants, skipAuditForBenchmark: skip, baseLogger: logger),
         auditLogs: AuditLogsController(client: client, box: box, baseLogger: logger),
         identityProviders: IdentityProvidersController(
             client: client, box: box,

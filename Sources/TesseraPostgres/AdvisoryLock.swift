@@ -32,6 +32,16 @@ public enum AdvisoryLock {
     /// sets (object: `hashtext` of the two ids), so two requests for one pair store one set.
     public static let evaluationSetPair: Int32 = 7306
 
+    /// Class of the lock, in an org's own database, on one ontology snapshot (object: `hashtext` of its id): storing
+    /// an annotation or prediction set of it holds it shared for the whole upload; deleting the snapshot tries it
+    /// exclusively.
+    public static let ontologyUse: Int32 = 7307
+
+    /// Class of the lock, in an org's own database, on one pipeline (object: `hashtext` of its id): creating a job of
+    /// one of its versions holds it shared while it checks the version and writes the job; deleting the pipeline
+    /// holds it exclusively while it counts the pipeline's jobs and deletes it from the metadata database.
+    public static let pipelineUse: Int32 = 7308
+
     /// The relay lock's object for an org: the org id's first 4 bytes.
     public static func relayObject(_ org: UUID) -> Int32 {
         let u = org.uuid

@@ -129,6 +129,36 @@ import Testing
         #expect(throws: LabelNormalizer.InvalidPattern.self) { try LabelNormalizer(.init(extract: pattern)) }
     }
 
+    /// A run is evaluated in batches as its rows arrive: any split of the rows comes to the same metrics as the whole.
+    @Test(arguments: [false, true])
+    func aTallyOfBatchesEqualsTheWholeRun(excludeFailed: Bool) throws {
+        var seed: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ n: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(n))
+        }
+        let labels = ["cat", "dog", "Bird", "fish"]
+        let rows = (0..<2_503).map { _ -> EvaluatedRow in
+            let outcome: Bool? = [nil, false, true, true, true][next(5)]
+            let output =
+                outcome == true ? ["label: \(labels[next(4)])", "no idea", "  \(labels[next(4)]) "][next(3)] : nil
+            return EvaluatedRow(
+                expected: labels[next(4)], succeeded: outcome, output: output,
+                latencySeconds: outcome == nil ? nil : Double(next(1000)) / 100)
+        }
+        let normalizer = try LabelNormalizer(
+            .init(caseFold: true, extract: #"[a-z]+$"#, excludeFailed: excludeFailed))
+        let whole = try RunMetrics(rows: rows, normalizer: normalizer)
+        #expect(whole.rows == 2_503 && whole.unparsed > 0 && whole.missing > 0 && whole.latency.count > 0)
+        for size in [1, 7, 1_000, 2_503, 4_096] {
+            let tally = RunTally(normalizer)
+            for start in stride(from: 0, to: rows.count, by: size) {
+                tally.add(Array(rows[start..<min(start + size, rows.count)]))
+            }
+            #expect(try tally.metrics() == whole, "batches of \(size)")
+        }
+    }
+
     @Test func failedAndMissingCountAsWrongUnlessExcluded() throws {
         let rows = [
             EvaluatedRow(expected: "a", succeeded: true, output: "a", latencySeconds: 1),

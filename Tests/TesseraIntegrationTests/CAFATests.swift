@@ -409,8 +409,51 @@ import Testing
                 #expect(try Self.decode(List.self, try await calls.get("/cafa-evaluations")).items.count == 2)
                 #expect(try await calls.get("/cafa-evaluations/\(UUID())").status == .notFound)
 
-                // Written once, even for the org's own role; every write audited.
+                // Deleting a snapshot: refused while anything names it (409 naming what) or while an annotation set
+                // of it is being stored (which holds the snapshot's lock); an unused one goes with its terms, audited.
+                let inUse = try await calls.send(.delete, "/ontologies/\(ontology.id)")
+                #expect(
+                    inUse.status == .conflict
+                        && String(buffer: inUse.body).contains(
+                            "used by 2 annotation sets, 1 prediction set, 2 evaluation sets, 2 CAFA evaluations"),
+                    "\(String(buffer: inUse.body))")
+                let spare = try Self.decode(
+                    Ontology.self,
+                    try await calls.post(
+                        "/ontologies", Self.obo.replacingOccurrences(of: "test/2026-01-01", with: "test/spare"),
+                        contentType: "text/plain"))
+                #expect(spare.id != ontology.id)
                 let (placement, server, password) = try await env.placement(org)
+                try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
+                    connection in
+                    try await connection.query("BEGIN", logger: Self.logger)
+                    try await connection.query(
+                        "SELECT pg_advisory_xact_lock_shared(7307, hashtext(\(spare.id)::uuid::text))",
+                        logger: Self.logger)
+                    let busy = try await calls.send(.delete, "/ontologies/\(spare.id)")
+                    #expect(busy.status == .conflict && String(buffer: busy.body).contains("being stored"))
+                    try await connection.query("ROLLBACK", logger: Self.logger)
+                }
+                #expect(try await calls.send(.delete, "/ontologies/\(spare.id)").status == .noContent)
+                #expect(try await calls.get("/ontologies/\(spare.id)").status == .notFound)
+                #expect(try await calls.get("/ontologies/\(spare.id)/terms/T:0004").status == .notFound)
+                #expect(try await calls.send(.delete, "/ontologies/\(spare.id)").status == .notFound)
+                #expect(try await calls.send(.delete, "/ontologies/\(UUID())").status == .notFound)
+                let leftOver = try await server.withOrgConnection(
+                    placement.name, password: password, logger: Self.logger
+                ) { connection in
+                    try await connection.query(
+                        """
+                        SELECT (SELECT count(*) FROM ontology_terms WHERE ontology_id = \(spare.id)::uuid)
+                             + (SELECT count(*) FROM ontology_edges WHERE ontology_id = \(spare.id)::uuid)
+                             + (SELECT count(*) FROM ontology_alt_ids WHERE ontology_id = \(spare.id)::uuid)
+                        """, logger: Self.logger
+                    ).collect()[0].decode(Int.self)
+                }
+                #expect(leftOver == 0)
+                #expect(try await calls.get("/ontologies/\(ontology.id)").status == .ok)
+
+                // Written once, even for the org's own role; every write audited.
                 for table in ["ontologies", "cafa_evaluations", "prediction_sets"] {
                     await #expect(throws: (any Error).self) {
                         try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
@@ -427,7 +470,8 @@ import Testing
                     }
                     // Two evaluation sets: the pair asked for again wrote nothing.
                     let expected = [
-                        "ontology.create": 1, "annotation_set.create": 2, "evaluation_set.create": 2,
+                        "ontology.create": 2, "ontology.delete": 1, "annotation_set.create": 2,
+                        "evaluation_set.create": 2,
                         "prediction_set.create": 1,
                         "cafa_evaluation.create": 2,
                     ]

@@ -1,10 +1,12 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TesseraPostgres
 import TesseraTestSupport
 import Testing
 
 @testable import TesseraCore
+@testable import TesseraEvaluation
 @testable import TesseraGateway
 
 /// Run evaluations through the API, against numbers scikit-learn computed (Tests/Fixtures/classification.json).
@@ -224,6 +226,23 @@ import Testing
                     }
                     return count == 3
                 }
+
+                // The rows are read in batches as they arrive: batches of 7 come to what one batch of all does.
+                let repository = PredictionRepository(
+                    org: org,
+                    databases: TenantDatabases(
+                        metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger),
+                    logger: Self.logger)
+                var results: [RunMetrics] = []
+                for size in [7, 1_000_000] {
+                    let tally = RunTally(try LabelNormalizer(.init(caseFold: true)))
+                    let record = try await repository.evaluate(
+                        run: UUID(uuidString: run)!, options: .init(caseFold: true), createdBy: nil,
+                        audit: AuditEvent(org: org, actorKind: .system, action: .evaluationCreate),
+                        batchSize: size, batch: { tally.add($0) }, metrics: { try tally.metrics() })
+                    results.append(try #require(record).metrics)
+                }
+                #expect(results[0] == results[1] && results[0].rows == fixture.truth.count)
             }
         }
     }

@@ -171,6 +171,72 @@ import Testing
         }
     }
 
+    /// The id of the org's pipeline named `name`.
+    static func pipelineID(_ calls: OrgCalls, name: String) async throws -> String {
+        struct Named: Decodable { let id, name: String }
+        struct List: Decodable { let items: [Named] }
+        return try #require(try decode(List.self, try await calls.get("/pipelines")).items.first { $0.name == name }).id
+    }
+
+    @Test func aPipelineIsDeletedWithItsVersionsOnlyWhenNoJobNamesIt() async throws {
+        try await TenantEnv.with { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("pipeline-delete")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                let usedVersion = try await Self.publishedPipeline(calls, name: "used")
+                _ = try await calls.create("/jobs", #"{"pipeline_version_id":"\#(usedVersion)"}"#)
+                let used = try await Self.pipelineID(calls, name: "used")
+                let refused = try await calls.send(.delete, "/pipelines/\(used)")
+                #expect(
+                    refused.status == .conflict && String(buffer: refused.body).contains("used by 1 job"),
+                    "\(String(buffer: refused.body))")
+                #expect(try await calls.get("/pipelines/\(used)").status == .ok)
+
+                // A pipeline whose published version has no job goes with its versions. While a job of it is being
+                // created (which holds the pipeline's lock shared in the org's database), the deletion waits.
+                let spareVersion = try await Self.publishedPipeline(calls, name: "spare")
+                let spare = try await Self.pipelineID(calls, name: "spare")
+                let (placement, server, password) = try await env.placement(org)
+                try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
+                    connection in
+                    try await connection.query("BEGIN", logger: Self.logger)
+                    try await connection.query(
+                        "SELECT pg_advisory_xact_lock_shared(7308, hashtext(\(spare)::uuid::text))",
+                        logger: Self.logger)
+                    let deletion = Task { try await calls.send(.delete, "/pipelines/\(spare)").status }
+                    try await Task.sleep(for: .milliseconds(500))
+                    #expect(try await calls.get("/pipelines/\(spare)").status == .ok)
+                    try await connection.query("ROLLBACK", logger: Self.logger)
+                    #expect(try await deletion.value == .noContent)
+                }
+                #expect(try await calls.get("/pipelines/\(spare)").status == .notFound)
+                let orphan = try await calls.post("/jobs", #"{"pipeline_version_id":"\#(spareVersion)"}"#)
+                #expect(orphan.status == .unprocessableContent)
+                #expect(try await calls.send(.delete, "/pipelines/\(spare)").status == .notFound)
+                #expect(try await calls.send(.delete, "/pipelines/\(UUID())").status == .notFound)
+                let versionsLeft = try await env.client.withConnection { connection in
+                    try await connection.query(
+                        "SELECT count(*) FROM pipeline_versions WHERE pipeline_id = \(UUID(uuidString: spare)!)",
+                        logger: Self.logger
+                    ).collect()[0].decode(Int.self)
+                }
+                #expect(versionsLeft == 0)
+                // Acknowledged with its record.
+                let records = try await env.client.withConnection { connection in
+                    try await connection.query(
+                        """
+                        SELECT count(*) FROM audit_logs WHERE org_id = \(org) AND action = 'pipeline.delete'
+                          AND entity_id = \(spare)
+                        """, logger: Self.logger
+                    ).collect()[0].decode(Int.self)
+                }
+                #expect(records == 1)
+            }
+        }
+    }
+
     @Test func pipelinesAreCheckedDAGsAndPublishedVersionsNeverChange() async throws {
         try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)

@@ -53,6 +53,7 @@ import Testing
                 let version = try await JobAndPipelineTests.publishedPipeline(a)
                 let job = try await a.create("/jobs", #"{"pipeline_version_id":"\#(version)"}"#)
                 let pipeline = try await a.create("/pipelines", #"{"name":"matrix"}"#)
+                let dockPipeline = try await JobAndPipelineTests.pipelineID(a, name: "dock")  // it has a job
                 let step = #"{"steps":[{"key":"a","task":"dock","version":"1.0.0"}]}"#
                 // Version 1 stays a draft.
                 #expect(try await a.post("/pipelines/\(pipeline)/versions", step).status == .created)
@@ -212,6 +213,9 @@ import Testing
                         method: .get, path: "/pipeline-templates/\(template)", body: nil, success: .ok, writes: false),
                     Route(method: .get, path: "/pipelines/\(pipeline)", body: nil, success: .ok, writes: false),
                     Route(
+                        method: .delete, path: "/pipelines/\(dockPipeline)", body: nil, success: .conflict,
+                        writes: true),
+                    Route(
                         method: .get, path: "/pipelines/\(pipeline)/versions/1", body: nil, success: .ok, writes: false),
                     Route(
                         method: .put, path: "/pipelines/\(pipeline)/versions/1", body: { step }, success: .ok,
@@ -231,6 +235,8 @@ import Testing
                         contentType: "text/plain"),
                     Route(method: .get, path: "/ontologies", body: nil, success: .ok, writes: false),
                     Route(method: .get, path: "/ontologies/\(ontology)", body: nil, success: .ok, writes: false),
+                    Route(
+                        method: .delete, path: "/ontologies/\(ontology)", body: nil, success: .conflict, writes: true),
                     Route(
                         method: .get, path: "/ontologies/\(ontology)/terms/T:0004", body: nil, success: .ok,
                         writes: false),
@@ -317,8 +323,10 @@ import Testing
                 #expect(try await b.get("/jobs/\(job)").status == .notFound)
                 #expect(try await b.get("/runs/\(run)").status == .notFound)
                 #expect(try await b.get("/pipelines/\(pipeline)").status == .notFound)
+                #expect(try await b.send(.delete, "/pipelines/\(dockPipeline)").status == .notFound)
                 #expect(try await b.get("/evaluations/\(evaluation)").status == .notFound)
                 #expect(try await b.get("/datasets/\(dataset)/leaderboard").status == .notFound)
+                #expect(try await b.send(.delete, "/ontologies/\(ontology)").status == .notFound)
                 for path in [
                     "/ontologies/\(ontology)", "/annotation-sets/\(truth)", "/prediction-sets/\(scores)",
                     "/evaluation-sets/\(split)",

@@ -40,6 +40,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case predictionSubmit = "prediction.submit"
     case evaluationCreate = "evaluation.create"
     case ontologyCreate = "ontology.create"
+    case ontologyDelete = "ontology.delete"
     case annotationSetCreate = "annotation_set.create"
     case predictionSetCreate = "prediction_set.create"
     case evaluationSetCreate = "evaluation_set.create"
@@ -61,6 +62,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case taskServiceHealth = "task_service.health"
     case pipelineTemplateCreate = "pipeline_template.create"
     case pipelineCreate = "pipeline.create"
+    case pipelineDelete = "pipeline.delete"
     case pipelineVersionCreate = "pipeline_version.create"
     case pipelineVersionUpdate = "pipeline_version.update"
     case pipelineVersionPublish = "pipeline_version.publish"
@@ -87,7 +89,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
         switch self {
         case .datasetCreate, .datasetDelete, .rowsImport, .modelCreate, .modelDelete, .promptCreate, .promptDelete,
             .runCreate, .runCancel, .runDelete, .runClaim,
-            .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate,
+            .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate, .ontologyDelete,
             .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate, .jobCreate,
             .jobCacheHit, .jobTransition, .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,
             .jobResultAdd, .jobOutputAdd, .jobCommentAdd:

@@ -54,6 +54,13 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             context.logger.warning(
                 "a value reached a database check unvalidated", metadata: ["constraint": "\(constraint)"])
             return .unprocessable("a value is out of range (\(constraint))")
+        case let error as PSQLError where error.serverInfo?[.sqlState] == "23503":
+            // A reference to an object deleted between the handler's check and its write (a version added to a
+            // pipeline being deleted, say): the race is the client's to retry, not a 500.
+            context.logger.notice(
+                "a referenced object went meanwhile",
+                metadata: ["constraint": "\(error.serverInfo?[.constraintName] ?? "-")"])
+            return .conflict("an object this request refers to was deleted meanwhile")
         case is DeadlineExceeded:
             return .unavailable("the database did not answer in time")
         case let error where isConnectionFailure(error):

@@ -345,6 +345,10 @@ final class APIHandler: APIProtocol {
         try await cafa.getOntology(input)
     }
 
+    func deleteOntology(_ input: Operations.deleteOntology.Input) async throws -> Operations.deleteOntology.Output {
+        try await cafa.deleteOntology(input)
+    }
+
     func getOntologyTerm(_ input: Operations.getOntologyTerm.Input) async throws -> Operations.getOntologyTerm.Output {
         try await cafa.getOntologyTerm(input)
     }
@@ -561,6 +565,10 @@ final class APIHandler: APIProtocol {
 
     func listPipelines(_ input: Operations.listPipelines.Input) async throws -> Operations.listPipelines.Output {
         try await pipelines.listPipelines(input)
+    }
+
+    func deletePipeline(_ input: Operations.deletePipeline.Input) async throws -> Operations.deletePipeline.Output {
+        try await pipelines.deletePipeline(input)
     }
 
     func getPipeline(_ input: Operations.getPipeline.Input) async throws -> Operations.getPipeline.Output {

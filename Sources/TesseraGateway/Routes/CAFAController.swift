@@ -57,6 +57,16 @@ struct CAFAController: HeavyController {
         return .ok(.init(body: .json(Self.schema(record))))
     }
 
+    func deleteOntology(_ input: Operations.deleteOntology.Input) async throws -> Operations.deleteOntology.Output {
+        switch try await cafa().deleteOntology(try Self.objectID(input.path.id), by: auditActor()) {
+        case .deleted: return .noContent(.init())
+        case .notFound: throw TesseraError.notFound("no such ontology")
+        case .busy: throw TesseraError.conflict("a set of this ontology is being stored now; retry once it is done")
+        case .usedBy(let users):
+            throw TesseraError.conflict("the ontology is used by \(users.joined(separator: ", "))")
+        }
+    }
+
     func getOntologyTerm(_ input: Operations.getOntologyTerm.Input) async throws -> Operations.getOntologyTerm.Output {
         let repository = try cafa()
         let ontology = try Self.objectID(input.path.id)

@@ -33,12 +33,14 @@ struct EvaluationsController: HeavyController {
         let evaluated: RunEvaluationRecord?
         do {
             evaluated = try await heavily { compute in
-                try await repository.evaluate(
+                let tally = RunTally(normalizer)
+                return try await repository.evaluate(
                     run: run, options: options, createdBy: Self.currentUserID,
                     audit: audit(
                         .evaluationCreate, org: repository.org, entityType: "run_evaluation",
-                        metadata: ["run_id": Self.id(run)])
-                ) { rows in try await compute { try RunMetrics(rows: rows, normalizer: normalizer) } }
+                        metadata: ["run_id": Self.id(run)]),
+                    batch: { rows in try await compute { tally.add(rows) } },
+                    metrics: { try await compute { try tally.metrics() } })
             }
         } catch let problem as ClassificationMetrics.TooManyLabels {
             throw TesseraError.unprocessable(problem.description)

@@ -45,6 +45,12 @@ struct JobsController: TenantController {
                 pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0,
                 cacheSeconds: cacheSeconds,
                 signature: signature),
+            pipeline: version.pipelineID,
+            versionExists: { [client, logger] in
+                try await client.withConnection {
+                    try await PipelineStore(org: org, logger: logger).version(id: versionID, on: $0) != nil
+                }
+            },
             createdBy: Self.currentUserID,
             by: auditActor())
         let schema = try Self.schema(job, cached: cached)

@@ -8,6 +8,8 @@ import TesseraPostgres
 /// published versions never change.
 struct PipelinesController: MetadataController {
     let client: PostgresClient
+    /// The org databases, where the jobs of a pipeline are.
+    let tenants: TenantDatabases
     let skipAuditForBenchmark: Bool
     let baseLogger: Logger
 
@@ -139,6 +141,39 @@ struct PipelinesController: MetadataController {
         }
         guard let found else { throw TesseraError.notFound("no such pipeline") }
         return .ok(.init(body: .json(found)))
+    }
+
+    /// Deletes the pipeline with its versions unless a job of one of them exists (409 naming how many). The org
+    /// database's lock on the pipeline is held across the metadata change, so no job of it is created meanwhile.
+    func deletePipeline(_ input: Operations.deletePipeline.Input) async throws -> Operations.deletePipeline.Output {
+        let store = try pipelineStore()
+        let id = try Self.objectID(input.path.id)
+        enum Outcome {
+            case deleted, notFound
+            case usedByJobs(Int)
+        }
+        let jobs = JobRepository(org: store.org, databases: tenants, logger: logger)
+        let outcome = try await jobs.holdingPipeline(id) { jobsOf in
+            try await change { connection, trail -> Outcome in
+                guard let (name, versions) = try await store.lockedVersions(of: id, on: connection) else {
+                    return .notFound
+                }
+                let used = try await jobsOf(versions)
+                guard used == 0 else { return .usedByJobs(used) }
+                try await store.deletePipeline(id, on: connection)
+                try await trail.append(
+                    audit(
+                        .pipelineDelete, org: store.org, entityType: "pipeline", entityID: id,
+                        metadata: ["name": name, "versions": String(versions.count)]))
+                return .deleted
+            }
+        }
+        switch outcome {
+        case .deleted: return .noContent(.init())
+        case .notFound: throw TesseraError.notFound("no such pipeline")
+        case .usedByJobs(let count):
+            throw TesseraError.conflict("the pipeline is used by \(count) job\(count == 1 ? "" : "s")")
+        }
     }
 
     func createPipelineVersion(_ input: Operations.createPipelineVersion.Input) async throws

@@ -164,6 +164,27 @@ public struct PipelineStore: Sendable {
         ).collect().first.map(Self.pipeline)
     }
 
+    /// The pipeline's name and its versions' ids, its row locked until the transaction ends (no version can be added
+    /// meanwhile); nil when the org has no such pipeline.
+    public func lockedVersions(of pipeline: UUID, on connection: PostgresConnection) async throws -> (
+        name: String, versions: [UUID]
+    )? {
+        guard
+            let name = try await connection.query(
+                "SELECT name FROM pipelines WHERE id = \(pipeline) AND org_id = \(org) FOR UPDATE", logger: logger
+            ).collect().first?.decode(String.self)
+        else { return nil }
+        let versions = try await connection.query(
+            "SELECT id FROM pipeline_versions WHERE pipeline_id = \(pipeline)", logger: logger
+        ).collect().map { try $0.decode(UUID.self) }
+        return (name, versions)
+    }
+
+    /// Deletes the pipeline with its versions; the caller holds its row (`lockedVersions`) and has found no job of it.
+    public func deletePipeline(_ pipeline: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query("DELETE FROM pipelines WHERE id = \(pipeline) AND org_id = \(org)", logger: logger)
+    }
+
     /// The next version of the pipeline, a draft; the caller has checked the pipeline is the org's.
     public func createVersion(
         pipeline: UUID, steps: [ResolvedStep], createdBy: UUID?, on connection: PostgresConnection

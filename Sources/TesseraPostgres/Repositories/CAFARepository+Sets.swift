@@ -53,6 +53,7 @@ extension CAFARepository {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
             // The annotations first, the set's row after them (with the distinct targets the database counts:
             // the set is never whole in memory to count them); their reference to it is checked at commit.
+            try await Self.holdOntology(ontology, on: tx, logger: logger)
             let id = UUID()
             let setID = id.uuidString.lowercased()
             try await tx.query("SET CONSTRAINTS annotations_set_id_fkey DEFERRED", logger: logger)
@@ -79,6 +80,7 @@ extension CAFARepository {
         _ upload: PredictionUpload, name: String, ontology: UUID, createdBy: UUID?, audit: AuditEvent
     ) async throws -> TermSetRecord {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
+            try await Self.holdOntology(ontology, on: tx, logger: logger)
             let row = try await tx.query(
                 """
                 INSERT INTO prediction_sets (ontology_id, name, lines, predictions, targets, unknown_terms, created_by)

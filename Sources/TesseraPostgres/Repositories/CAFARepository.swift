@@ -178,6 +178,69 @@ public struct CAFARepository: Sendable {
         }
     }
 
+    public enum OntologyDeleteOutcome: Sendable, Equatable {
+        case deleted
+        case notFound
+        /// A request in progress is storing a set of this snapshot.
+        case busy
+        /// What names the snapshot: "2 annotation sets", "1 prediction set", … (only kinds with any).
+        case usedBy([String])
+    }
+
+    /// Deletes the snapshot `id` with its terms, edges and alternative ids, unless an annotation, prediction or
+    /// evaluation set or a CAFA evaluation names it; with its audit record in the same transaction. Storing a set
+    /// holds the snapshot's `ontologyUse` lock shared for its whole transaction; the deletion tries it exclusively
+    /// without waiting, and a set being stored is reported as `busy` rather than waited for (an upload can take
+    /// minutes). Evaluation sets and CAFA evaluations are made from sets, which already keep the snapshot.
+    public func deleteOntology(_ id: UUID, by actor: AuditActor) async throws -> OntologyDeleteOutcome {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
+            guard
+                try await tx.query(
+                    "SELECT pg_try_advisory_xact_lock(\(AdvisoryLock.ontologyUse), hashtext(\(id)::text))",
+                    logger: logger
+                ).collect()[0].decode(Bool.self)
+            else { return .busy }
+            guard
+                let version = try await tx.query("SELECT version FROM ontologies WHERE id = \(id)", logger: logger)
+                    .collect().first?.decode(String.self)
+            else { return .notFound }
+            let counts = try await tx.query(
+                """
+                SELECT (SELECT count(*) FROM annotation_sets WHERE ontology_id = \(id)),
+                       (SELECT count(*) FROM prediction_sets WHERE ontology_id = \(id)),
+                       (SELECT count(*) FROM evaluation_sets WHERE ontology_id = \(id)),
+                       (SELECT count(*) FROM cafa_evaluations WHERE ontology_id = \(id))
+                """, logger: logger
+            ).collect()[0].decode((Int, Int, Int, Int).self)
+            let users = Self.users([
+                (counts.0, "annotation set"), (counts.1, "prediction set"), (counts.2, "evaluation set"),
+                (counts.3, "CAFA evaluation"),
+            ])
+            guard users.isEmpty else { return .usedBy(users) }
+            try await tx.query("DELETE FROM ontologies WHERE id = \(id)", logger: logger)
+            try await trail.record(
+                .ontologyDelete, by: actor, entityType: "ontology", entityID: id, metadata: ["version": version])
+            return .deleted
+        }
+    }
+
+    /// Holds the snapshot's `ontologyUse` lock shared until the transaction ends (a deletion of it cannot start
+    /// meanwhile) and checks it is still there (one may have finished first): 404 when it is not.
+    static func holdOntology(_ ontology: UUID, on tx: PostgresConnection, logger: Logger) async throws {
+        try await tx.query(
+            "SELECT pg_advisory_xact_lock_shared(\(AdvisoryLock.ontologyUse), hashtext(\(ontology)::text))",
+            logger: logger)
+        guard
+            try await tx.query("SELECT EXISTS (SELECT 1 FROM ontologies WHERE id = \(ontology))", logger: logger)
+                .collect()[0].decode(Bool.self)
+        else { throw TesseraError.notFound("no such ontology") }
+    }
+
+    /// "2 annotation sets", "1 prediction set": the kinds with any, in the order given.
+    static func users(_ counts: [(Int, String)]) -> [String] {
+        counts.filter { $0.0 > 0 }.map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }
+    }
+
     /// A page of snapshots, oldest first, after (created_at, id).
     public func ontologies(after: (Date, UUID)?, limit: Int) async throws -> [OntologyRecord] {
         try await page("SELECT \(Self.ontologyColumns) FROM ontologies", after: after, limit: limit, Self.ontology)

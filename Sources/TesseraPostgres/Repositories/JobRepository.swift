@@ -120,10 +120,20 @@ public struct JobRepository: Sendable {
         """
 
     /// A job for the signature: the live cached one (its hit count bumped; `cached` true) or a new PENDING one.
-    public func create(_ job: NewJob, createdBy: UUID?, by actor: AuditActor) async throws -> (
-        job: JobRecord, cached: Bool
-    ) {
+    /// Creates the job, or answers the cached one with the same input signature. `pipeline` is its version's
+    /// pipeline: its `pipelineUse` lock is held shared first, then `versionExists` (the metadata database) must still
+    /// say yes, so a deletion of the pipeline either counts this job or is seen here.
+    public func create(
+        _ job: NewJob, pipeline: UUID, versionExists: @escaping @Sendable () async throws -> Bool, createdBy: UUID?,
+        by actor: AuditActor
+    ) async throws -> (job: JobRecord, cached: Bool) {
         try await change { tx, trail in
+            try await tx.query(
+                "SELECT pg_advisory_xact_lock_shared(\(AdvisoryLock.pipelineUse), hashtext(\(pipeline)::text))",
+                logger: logger)
+            guard try await versionExists() else {
+                throw TesseraError.unprocessable("the pipeline of this version was deleted")
+            }
             let signature = Data(job.signature.digest)
             if let hit = try await tx.query(
                 """
@@ -449,6 +459,27 @@ public struct JobRepository: Sendable {
             ).collect().map { row in
                 let (id, author, display, body, created) = try row.decode((UUID, UUID?, String?, String, Date).self)
                 return JobComment(id: id, authorID: author, authorDisplay: display, body: body, createdAt: created)
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction on the org's database holding the pipeline's `pipelineUse` lock exclusively (no
+    /// job of it can be created meanwhile); `body` gets a count of the org's jobs of the given versions, made in that
+    /// transaction. What `body` commits elsewhere before returning is seen by every job created after.
+    public func holdingPipeline<T: Sendable>(
+        _ pipeline: UUID,
+        _ body:
+            @escaping @Sendable (_ jobsOf: @escaping @Sendable ([UUID]) async throws -> Int)
+            async throws -> T
+    ) async throws -> T {
+        try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
+            try await tx.query(
+                "SELECT pg_advisory_xact_lock(\(AdvisoryLock.pipelineUse), hashtext(\(pipeline)::text))",
+                logger: logger)
+            return try await body { versions in
+                try await tx.query(
+                    "SELECT count(*) FROM jobs WHERE pipeline_version_id = ANY(\(versions))", logger: logger
+                ).collect()[0].decode(Int.self)
             }
         }
     }

@@ -51,12 +51,13 @@ extension PredictionRepository {
         "id, run_id, dataset_id, run_status::text, options::text, metrics::text, created_by, created_at"
 
     /// Scores the run's predictions against its dataset's expected predictions (rows without one are left out)
-    /// and stores the result with its options and audit event; nil when there is no such run.
-    /// Evaluates `run` with `metrics` (given the rows, expected labels in dataset order; the caller decides where
-    /// the computing runs) and stores the result with the `options` it was computed with.
+    /// and stores the result with its `options` and audit event; nil when there is no such run. The rows are read
+    /// in dataset order and handed to `batch` `batchSize` at a time as they arrive (never all at once: outputs can
+    /// be long); `metrics` then gives what they came to. The caller decides where that computing runs.
     public func evaluate(
-        run: UUID, options: LabelNormalization, createdBy: UUID?, audit: AuditEvent,
-        metrics: @escaping @Sendable ([EvaluatedRow]) async throws -> RunMetrics
+        run: UUID, options: LabelNormalization, createdBy: UUID?, audit: AuditEvent, batchSize: Int = 1000,
+        batch: @escaping @Sendable ([EvaluatedRow]) async throws -> Void,
+        metrics: @escaping @Sendable () async throws -> RunMetrics
     ) async throws -> RunEvaluationRecord? {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx in
             let runs = try await tx.query(
@@ -72,13 +73,19 @@ extension PredictionRepository {
                 ORDER BY r.position
                 """, logger: logger)
             var rows: [EvaluatedRow] = []
+            rows.reserveCapacity(batchSize)
             for try await (expected, succeeded, output, latency) in stream.decode(
                 (String, Bool?, String?, Double?).self)
             {
                 rows.append(
                     EvaluatedRow(expected: expected, succeeded: succeeded, output: output, latencySeconds: latency))
+                if rows.count == batchSize {
+                    try await batch(rows)
+                    rows.removeAll(keepingCapacity: true)
+                }
             }
-            let metrics = try await metrics(rows)
+            if !rows.isEmpty { try await batch(rows) }
+            let metrics = try await metrics()
             let options = try JSONText.encode(options)
             let metricsText = try JSONText.encode(metrics)
             let c = metrics.classification
