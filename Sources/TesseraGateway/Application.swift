@@ -113,6 +113,9 @@ func buildRouter(
         predictions: PredictionsController(client: client, tenants: tenants, baseLogger: logger),
         evaluations: EvaluationsController(tenants: tenants, heavy: heavy, baseLogger: logger),
         cafa: CAFAController(tenants: tenants, heavy: heavy, baseLogger: logger),
+        artifacts: ArtifactsController(
+            client: client, tenants: tenants, store: FileArtifactStore(root: settings.paths.artifactRoot),
+            links: ArtifactLinks(box: box), maxBytes: settings.http.maxArtifactBytes, baseLogger: logger),
         jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
         pipelines: PipelinesController(
@@ -138,7 +141,9 @@ func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, r
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(routes: routes))
     router.add(
-        middleware: BodyLimitMiddleware(limit: settings.http.maxBodyBytes, importLimit: settings.http.maxImportBytes))
+        middleware: BodyLimitMiddleware(
+            limit: settings.http.maxBodyBytes, importLimit: settings.http.maxImportBytes,
+            artifactLimit: settings.http.maxArtifactBytes))
     router.add(middleware: RowsArrayMiddleware())
 }
 

@@ -42,6 +42,11 @@ public enum AdvisoryLock {
     /// holds it exclusively while it counts the pipeline's jobs and deletes it from the metadata database.
     public static let pipelineUse: Int32 = 7308
 
+    /// Class of the lock, in an org's own database, on one blob of its artifact store (object: the SHA-256's first 4
+    /// bytes): making an artifact of the blob and deleting the blob's last artifact hold it, so a blob is never
+    /// removed while an artifact of it is being made.
+    public static let artifactBlob: Int32 = 7309
+
     /// The relay lock's object for an org: the org id's first 4 bytes.
     public static func relayObject(_ org: UUID) -> Int32 {
         let u = org.uuid

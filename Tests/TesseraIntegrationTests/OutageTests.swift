@@ -288,7 +288,9 @@ import Testing
             "down 20 s; ready \(ready - back) after restart; \(seen.count) reads during the run "
                 + "(\(seen.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))), "
                 + "longest \(seen.longest); after it, slowest of \(orgs.count) orgs \(slowest)")
-        #expect(slowest < .milliseconds(500), "an org was slow after the outage: \(slowest)")
+        // Each org's first read after the outage opens a new connection (SCRAM): about 50 ms alone, past a second
+        // under the whole suite's load on two cores. The promise is recovery within 5 s (issue 14, item 9).
+        #expect(slowest < .seconds(3), "an org was slow after the outage: \(slowest)")
         #expect(
             seen.longest < Self.deadline + .seconds(2), "a request waited \(seen.longest) (deadline \(Self.deadline))")
         #expect(seen.statuses.keys.allSatisfy { [200, 503].contains($0) }, "statuses seen: \(seen.statuses)")

@@ -88,6 +88,10 @@ import Testing
                     "/evaluation-sets", #"{"old_annotation_set_id":"\#(truth)","new_annotation_set_id":"\#(later)"}"#)
                 let cafaRequest = #"{"prediction_set_id":"\#(scores)","annotation_set_id":"\#(truth)"}"#
                 let cafaEvaluation = try await a.create("/cafa-evaluations", cafaRequest)
+                let artifact = try JSONDecoder().decode(
+                    ArtifactTests.Artifact.self,
+                    from: Data(buffer: try await ArtifactTests.upload(client, a, Array("ligand".utf8), name: "l").body)
+                ).id
                 let routes: [Route] = [
                     Route(method: .get, path: "/datasets", body: nil, success: .ok, writes: false),
                     Route(
@@ -263,6 +267,17 @@ import Testing
                         method: .post, path: "/cafa-evaluations", body: { cafaRequest }, success: .created, writes: true
                     ),
                     Route(method: .get, path: "/cafa-evaluations", body: nil, success: .ok, writes: false),
+                    Route(method: .get, path: "/artifacts", body: nil, success: .ok, writes: false),
+                    Route(
+                        method: .post, path: "/artifacts?name=m", body: { "bytes" }, success: .created, writes: true,
+                        contentType: "application/octet-stream"),
+                    Route(method: .get, path: "/artifacts/\(artifact)", body: nil, success: .ok, writes: false),
+                    Route(
+                        method: .get, path: "/artifacts/\(artifact)/metadata", body: nil, success: .ok, writes: false),
+                    Route(
+                        method: .post, path: "/artifacts/\(artifact)/download-link", body: nil, success: .created,
+                        writes: false),
+                    Route(method: .delete, path: "/artifacts/\(UUID())", body: nil, success: .notFound, writes: true),
                     Route(
                         method: .get, path: "/cafa-evaluations/\(cafaEvaluation)", body: nil, success: .ok,
                         writes: false),
@@ -327,6 +342,8 @@ import Testing
                 #expect(try await b.get("/evaluations/\(evaluation)").status == .notFound)
                 #expect(try await b.get("/datasets/\(dataset)/leaderboard").status == .notFound)
                 #expect(try await b.send(.delete, "/ontologies/\(ontology)").status == .notFound)
+                #expect(try await b.get("/artifacts/\(artifact)").status == .notFound)
+                #expect(try await b.send(.delete, "/artifacts/\(artifact)").status == .notFound)
                 for path in [
                     "/ontologies/\(ontology)", "/annotation-sets/\(truth)", "/prediction-sets/\(scores)",
                     "/evaluation-sets/\(split)",

@@ -41,6 +41,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case evaluationCreate = "evaluation.create"
     case ontologyCreate = "ontology.create"
     case ontologyDelete = "ontology.delete"
+    case artifactCreate = "artifact.create"
+    case artifactDelete = "artifact.delete"
     case annotationSetCreate = "annotation_set.create"
     case predictionSetCreate = "prediction_set.create"
     case evaluationSetCreate = "evaluation_set.create"
@@ -90,6 +92,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
         case .datasetCreate, .datasetDelete, .rowsImport, .modelCreate, .modelDelete, .promptCreate, .promptDelete,
             .runCreate, .runCancel, .runDelete, .runClaim,
             .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate, .ontologyDelete,
+            .artifactCreate, .artifactDelete,
             .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate, .jobCreate,
             .jobCacheHit, .jobTransition, .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,
             .jobResultAdd, .jobOutputAdd, .jobCommentAdd:

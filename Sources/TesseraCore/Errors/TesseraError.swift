@@ -9,6 +9,8 @@ public enum TesseraError: Error, Equatable, Sendable {
     case methodNotAllowed(method: String, allowed: [String])
     case conflict(String)
     case payloadTooLarge(limit: Int)
+    /// A `Range` no byte of a `size`-byte representation is in (416).
+    case rangeNotSatisfiable(size: Int)
     case unprocessable(String)
     /// 422 with every problem found, each naming where it is.
     case invalid([String])
@@ -27,6 +29,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .methodNotAllowed: 405
         case .conflict, .quotaExceeded: 409
         case .payloadTooLarge: 413
+        case .rangeNotSatisfiable: 416
         case .unprocessable, .invalid: 422
         case .tooManyRequests: 429
         case .unavailable: 503
@@ -46,6 +49,7 @@ public enum TesseraError: Error, Equatable, Sendable {
             case .conflict: "conflict"
             case .quotaExceeded: "quota-exceeded"
             case .payloadTooLarge: "payload-too-large"
+            case .rangeNotSatisfiable: "range-not-satisfiable"
             case .unprocessable, .invalid: "unprocessable"
             case .tooManyRequests: "too-many-requests"
             case .unavailable: "unavailable"
@@ -76,6 +80,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .conflict: "Conflict"
         case .quotaExceeded: "Quota exceeded"
         case .payloadTooLarge: "Payload too large"
+        case .rangeNotSatisfiable: "Range not satisfiable"
         case .unprocessable, .invalid: "Unprocessable content"
         case .tooManyRequests: "Too many requests"
         case .unavailable: "Service unavailable"
@@ -92,6 +97,8 @@ public enum TesseraError: Error, Equatable, Sendable {
             "\(method) is not allowed here; allowed: \(allowed.joined(separator: ", "))"
         case .payloadTooLarge(let limit):
             "the request body is larger than the limit of \(limit) bytes"
+        case .rangeNotSatisfiable(let size):
+            "the range asks for bytes the \(size) bytes do not have"
         case .quotaExceeded(let quota, let limit, let used):
             "the org's \(quota) quota is \(limit) and it uses \(used); a platform admin may raise it (PUT /v1/orgs/{org}/quotas)"
         case .tooManyRequests(let seconds):

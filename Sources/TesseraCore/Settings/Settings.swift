@@ -11,6 +11,8 @@ public struct Settings: Sendable {
         public var maxBodyBytes: Int
         /// The same for bulk imports (`POST …/rows`).
         public var maxImportBytes: Int
+        /// The largest artifact (`POST …/artifacts`), streamed to the artifact store, never held in memory.
+        public var maxArtifactBytes: Int
         /// Graceful shutdown's bound: requests still running then are cancelled, and the process exits
         /// within a few seconds more whatever it still waits for.
         public var shutdownSeconds: Int
@@ -208,6 +210,9 @@ public struct Settings: Sendable {
         SettingKey(
             "http.max_import_bytes", env: "TESSERA_HTTP_MAX_IMPORT_BYTES", default: "67108864",
             help: "largest bulk import body, in bytes"),
+        SettingKey(
+            "http.max_artifact_bytes", env: "TESSERA_HTTP_MAX_ARTIFACT_BYTES", default: "4294967296",
+            help: "largest artifact upload, in bytes (streamed to the artifact store)"),
         SettingKey(
             "http.shutdown_seconds", env: "TESSERA_HTTP_SHUTDOWN_SECONDS", default: "10",
             help: "graceful shutdown bound, in seconds"),

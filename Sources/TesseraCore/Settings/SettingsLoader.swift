@@ -48,6 +48,7 @@ public struct LoadedSettings: Sendable {
         case "http.port": return String(s.http.port)
         case "http.max_body_bytes": return String(s.http.maxBodyBytes)
         case "http.max_import_bytes": return String(s.http.maxImportBytes)
+        case "http.max_artifact_bytes": return String(s.http.maxArtifactBytes)
         case "http.shutdown_seconds": return String(s.http.shutdownSeconds)
         case "auth.max_failures": return String(s.auth.maxFailures)
         case "auth.failure_window_seconds": return String(s.auth.failureWindowSeconds)
@@ -143,6 +144,7 @@ public enum SettingsLoader {
                 port: try reader.int("http.port", in: 0...65535),
                 maxBodyBytes: try reader.int("http.max_body_bytes", in: 1...Int(Int32.max)),
                 maxImportBytes: try reader.int("http.max_import_bytes", in: 1...Int(Int32.max)),
+                maxArtifactBytes: try reader.int("http.max_artifact_bytes", in: 1...(1 << 40)),
                 shutdownSeconds: try reader.int("http.shutdown_seconds", in: 1...3600),
                 trustedProxies: try reader.proxies("http.trusted_proxies")
             ),

@@ -34,6 +34,12 @@ public struct SecretBox: Sendable {
         SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
     }
 
+    /// A key for another purpose (signing download links), derived from the master key with HKDF-SHA256: what it
+    /// signs cannot open a sealed secret, nor the reverse.
+    public func derivedKey(for purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: Data(purpose.utf8), outputByteCount: 32)
+    }
+
     public func seal(_ secret: String, for org: UUID) throws -> [UInt8] {
         try seal(secret, bound: Self.associated(org))
     }

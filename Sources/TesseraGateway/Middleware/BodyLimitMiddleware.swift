@@ -10,17 +10,26 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     /// Bulk imports (`POST …/rows`), batches of results (`POST …/predictions`), ontologies, annotation and
     /// prediction sets, and CAFA evaluations (which carry an information-accretion file) may be larger.
     let imports: Int
+    /// Artifacts (`POST …/artifacts`) are written to the artifact store as they arrive.
+    let artifacts: Int
 
-    public init(limit: Int, importLimit: Int? = nil) {
+    public init(limit: Int, importLimit: Int? = nil, artifactLimit: Int? = nil) {
         self.standard = limit
         self.imports = importLimit ?? limit
+        self.artifacts = artifactLimit ?? limit
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        let bulk = BulkBody.of(request.method, path: request.uri.path) != nil
-        let limit = bulk ? imports : standard
+        let kind = BulkBody.of(request.method, path: request.uri.path)
+        let bulk = kind != nil
+        let limit =
+            switch kind {
+            case .artifact: artifacts
+            case .spooled, .inMemory: imports
+            case nil: standard
+            }
         var request = request
         if let declared = request.headers[.contentLength] {
             guard let length = Int(declared), length >= 0 else {
@@ -78,10 +87,13 @@ enum JSONPath {
 enum BulkBody: Equatable {
     case spooled
     case inMemory
+    /// Streamed to the artifact store.
+    case artifact
 
     static func of(_ method: HTTPRequest.Method, path: String) -> BulkBody? {
         guard method == .post else { return nil }
         if path.hasSuffix("/rows") || path.hasSuffix("/annotation-sets") { return .spooled }
+        if path.hasSuffix("/artifacts") { return .artifact }
         return inMemorySuffixes.contains { path.hasSuffix($0) } ? .inMemory : nil
     }
 

@@ -23,6 +23,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             case .tooManyRequests(let seconds): headers[.retryAfter] = String(seconds)
             case .unavailable: headers[.retryAfter] = "1"  // a database back, a connection free: worth a retry soon
             case .unauthorized: headers[.wwwAuthenticate] = "Bearer"
+            case .rangeNotSatisfiable(let size): headers[.contentRange] = "bytes */\(size)"
             default: break
             }
             return Problem(problem, instance: request.uri.path, requestID: context.requestID).response(

@@ -1,11 +1,13 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
 /// Outermost middleware: honours a client's `X-Request-Id` (or makes one), puts it in every log line
-/// and in the response, and writes one access log line per request. It also gives `Location` and `Set-Cookie`
-/// back as their route wrote them: the generated OpenAPI layer writes header values URI-encoded ("simple"
-/// style), which turns a URL into a path no browser follows and a cookie's attributes into its value.
+/// and in the response, and writes one access log line per request. It also gives `Location`, `Set-Cookie` and a
+/// download's `ETag`, `Content-Range` and `Content-Disposition` back as their route wrote them: the generated
+/// OpenAPI layer writes header values URI-encoded ("simple" style), which turns a URL into a path no browser
+/// follows, a cookie's attributes into its value and an ETag's quotes into `%22`.
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -16,11 +18,10 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         let started = ContinuousClock.now
         var response = try await next(request, context)
         response.headers[.requestID] = id
-        if let value = response.headers[.location], value.contains("%") {
-            response.headers[.location] = value.removingPercentEncoding ?? value
-        }
-        if let value = response.headers[.setCookie], value.contains("%") {
-            response.headers[.setCookie] = value.removingPercentEncoding ?? value
+        for name in writtenAsIs {
+            if let value = response.headers[name], value.contains("%") {
+                response.headers[name] = value.removingPercentEncoding ?? value
+            }
         }
         let elapsed = ContinuousClock.now - started
         context.logger.info(
@@ -64,3 +65,6 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         return value
     }
 }
+
+/// The response headers `RequestIDMiddleware` gives back as written (see there).
+private let writtenAsIs: [HTTPField.Name] = [.location, .setCookie, .eTag, .contentRange, .contentDisposition]

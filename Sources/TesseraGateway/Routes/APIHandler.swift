@@ -15,6 +15,7 @@ final class APIHandler: APIProtocol {
     let predictions: PredictionsController
     let evaluations: EvaluationsController
     let cafa: CAFAController
+    let artifacts: ArtifactsController
     let jobs: JobsController
     let tasks: TasksController
     let pipelines: PipelinesController
@@ -33,6 +34,7 @@ final class APIHandler: APIProtocol {
         predictions: PredictionsController,
         evaluations: EvaluationsController,
         cafa: CAFAController,
+        artifacts: ArtifactsController,
         jobs: JobsController,
         tasks: TasksController,
         pipelines: PipelinesController,
@@ -50,6 +52,7 @@ final class APIHandler: APIProtocol {
         self.predictions = predictions
         self.evaluations = evaluations
         self.cafa = cafa
+        self.artifacts = artifacts
         self.jobs = jobs
         self.tasks = tasks
         self.pipelines = pipelines
@@ -650,5 +653,41 @@ final class APIHandler: APIProtocol {
     func finishOIDCSignIn(_ input: Operations.finishOIDCSignIn.Input) async throws -> Operations.finishOIDCSignIn.Output
     {
         try await identityProviders.finishOIDCSignIn(input)
+    }
+
+    // MARK: Artifacts
+
+    func listArtifacts(_ input: Operations.listArtifacts.Input) async throws -> Operations.listArtifacts.Output {
+        try await artifacts.listArtifacts(input)
+    }
+
+    func createArtifact(_ input: Operations.createArtifact.Input) async throws -> Operations.createArtifact.Output {
+        try await artifacts.createArtifact(input)
+    }
+
+    func getArtifact(_ input: Operations.getArtifact.Input) async throws -> Operations.getArtifact.Output {
+        try await artifacts.getArtifact(input)
+    }
+
+    func downloadArtifact(_ input: Operations.downloadArtifact.Input) async throws
+        -> Operations.downloadArtifact.Output
+    {
+        try await artifacts.downloadArtifact(input)
+    }
+
+    func deleteArtifact(_ input: Operations.deleteArtifact.Input) async throws -> Operations.deleteArtifact.Output {
+        try await artifacts.deleteArtifact(input)
+    }
+
+    func createArtifactLink(_ input: Operations.createArtifactLink.Input) async throws
+        -> Operations.createArtifactLink.Output
+    {
+        try await artifacts.createArtifactLink(input)
+    }
+
+    func downloadArtifactByLink(_ input: Operations.downloadArtifactByLink.Input) async throws
+        -> Operations.downloadArtifactByLink.Output
+    {
+        try await artifacts.downloadArtifactByLink(input)
     }
 }

@@ -18,9 +18,7 @@ enum OrgQuotaCheck {
                 try await tx.query("SELECT coalesce(sum(row_count), 0)::int8 FROM datasets", logger: logger)
                     .collect()[0].decode(Int.self)
             case .artifactBytes:
-                try await tx.query(
-                    "SELECT coalesce(sum(size_bytes), 0)::int8 FROM job_outputs", logger: logger
-                ).collect()[0].decode(Int.self)
+                try await artifactBytesUsed(on: tx, logger: logger)
             case .concurrentRuns:
                 try await tx.query(
                     "SELECT count(*)::int8 FROM prediction_runs WHERE status IN ('pending', 'running')", logger: logger
@@ -29,5 +27,15 @@ enum OrgQuotaCheck {
                 preconditionFailure("\(quota) is counted in the metadata database")
             }
         try quotas.check(quota, used: used, adding: adding)
+    }
+
+    /// The bytes of the org's artifacts and job output files.
+    static func artifactBytesUsed(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        try await connection.query(
+            """
+            SELECT (SELECT coalesce(sum(size_bytes), 0) FROM artifacts)::int8
+                 + (SELECT coalesce(sum(size_bytes), 0) FROM job_outputs)::int8
+            """, logger: logger
+        ).collect()[0].decode(Int.self)
     }
 }

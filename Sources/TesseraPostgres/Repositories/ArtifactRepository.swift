@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import TesseraCore
+
+/// An artifact: a named blob in the org's artifact store, known by its SHA-256 (blobs are content-addressed, so
+/// two artifacts with the same bytes share one blob).
+public struct ArtifactRecord: Sendable, Equatable {
+    public let id: UUID
+    public let name: String
+    public let contentType: String
+    public let sizeBytes: Int
+    public let sha256: [UInt8]
+    public let createdBy: UUID?
+    public let createdAt: Date
+}
+
+/// What the store does with a blob that no artifact refers to any more, in two steps around the commit of the
+/// artifact's deletion: set aside inside the transaction, then gone once it commits, or put back if it does not.
+public struct BlobRelease: Sendable {
+    public let commit: @Sendable () async -> Void
+    public let rollback: @Sendable () async -> Void
+
+    public init(commit: @escaping @Sendable () async -> Void, rollback: @escaping @Sendable () async -> Void) {
+        self.commit = commit
+        self.rollback = rollback
+    }
+}
+
+/// Artifacts of one org, in that org's own database; their bytes live in the artifact store, which this
+/// repository drives through the closures it is handed, under a lock per blob in the org's database
+/// (`AdvisoryLock.artifactBlob`), so a blob is never removed while another artifact is being made of it.
+public struct ArtifactRepository: Sendable {
+    public let org: UUID
+    let databases: TenantDatabases
+    let logger: Logger
+
+    public init(org: UUID, databases: TenantDatabases, logger: Logger) {
+        self.org = org
+        self.databases = databases
+        self.logger = logger
+    }
+
+    /// Oldest first, after the artifact `cursor`.
+    public func list(after cursor: UUID?, limit: Int) async throws -> [ArtifactRecord] {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await connection.query(
+                """
+                SELECT id, name, content_type, size_bytes, sha256, created_by, created_at FROM artifacts
+                WHERE \(cursor)::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM artifacts WHERE id = \(cursor))
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map(Self.record)
+        }
+    }
+
+    public func get(_ id: UUID) async throws -> ArtifactRecord? {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await connection.query(
+                """
+                SELECT id, name, content_type, size_bytes, sha256, created_by, created_at FROM artifacts
+                WHERE id = \(id)
+                """, logger: logger
+            ).collect().first.map(Self.record)
+        }
+    }
+
+    /// The bytes counted against the org's `artifact_bytes` quota now (artifacts and job output files), so an
+    /// upload can be refused while it arrives rather than after.
+    public func usedBytes() async throws -> Int {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await OrgQuotaCheck.artifactBytesUsed(on: connection, logger: logger)
+        }
+    }
+
+    /// Records an artifact of a blob the store has received (`place` moves it to its content address, under the
+    /// blob's lock, after the quota check), with its `artifact.create` record in the same transaction. When the
+    /// transaction fails after the blob was placed, `discard` is called for the blob, under its lock, unless another
+    /// artifact refers to it.
+    public func create(
+        name: String, contentType: String, sizeBytes: Int, sha256: [UInt8], createdBy: UUID?, quotas: OrgQuotas,
+        by actor: AuditActor, place: @escaping @Sendable () async throws -> Void,
+        discard: @escaping @Sendable () async -> Void
+    ) async throws -> ArtifactRecord {
+        let placed = Mutex(false)
+        do {
+            return try await databases.change(org: org, logger: logger) { [logger] tx, trail in
+                try await Self.lock(sha256, on: tx, logger: logger)
+                try await OrgQuotaCheck.check(.artifactBytes, quotas, adding: sizeBytes, on: tx, logger: logger)
+                try await place()
+                placed.withLock { $0 = true }
+                let record = try await tx.query(
+                    """
+                    INSERT INTO artifacts (name, content_type, size_bytes, sha256, created_by)
+                    VALUES (\(name), \(contentType), \(sizeBytes), \(ByteBuffer(bytes: sha256)), \(createdBy))
+                    RETURNING id, name, content_type, size_bytes, sha256, created_by, created_at
+                    """, logger: logger
+                ).collect().map(Self.record)[0]
+                try await trail.record(
+                    .artifactCreate, by: actor, entityType: "artifact", entityID: record.id,
+                    metadata: ["name": name, "size_bytes": String(sizeBytes), "sha256": sha256.hexString])
+                return record
+            }
+        } catch {
+            if placed.withLock({ $0 }) { try? await discardIfUnreferenced(sha256, discard) }
+            throw error
+        }
+    }
+
+    private func discardIfUnreferenced(_ sha256: [UInt8], _ discard: @escaping @Sendable () async -> Void)
+        async throws
+    {
+        try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
+            try await Self.lock(sha256, on: tx, logger: logger)
+            if try await Self.references(sha256, on: tx, logger: logger) == 0 { await discard() }
+        }
+    }
+
+    /// Deletes the artifact with its `artifact.delete` record; when no other artifact of the org shares its blob,
+    /// `release` sets the blob aside inside the transaction and the blob goes once the deletion commits. False
+    /// when there is no such artifact.
+    public func delete(
+        _ id: UUID, by actor: AuditActor, release: @escaping @Sendable ([UInt8]) async throws -> BlobRelease
+    ) async throws -> Bool {
+        let released = Mutex<BlobRelease?>(nil)
+        do {
+            let deleted = try await databases.change(org: org, logger: logger) { [logger] tx, trail -> Bool in
+                guard
+                    let (name, digest) = try await tx.query(
+                        "DELETE FROM artifacts WHERE id = \(id) RETURNING name, sha256", logger: logger
+                    ).collect().first?.decode((String, ByteBuffer).self)
+                else { return false }
+                let sha256 = Array(buffer: digest)
+                // Taken after the row is gone: an upload of the same bytes that holds the lock has committed its row
+                // by the time it is ours, and is counted.
+                try await Self.lock(sha256, on: tx, logger: logger)
+                if try await Self.references(sha256, on: tx, logger: logger) == 0 {
+                    let release = try await release(sha256)
+                    released.withLock { $0 = release }
+                }
+                try await trail.record(
+                    .artifactDelete, by: actor, entityType: "artifact", entityID: id, metadata: ["name": name])
+                return true
+            }
+            await released.withLock { $0 }?.commit()
+            return deleted
+        } catch {
+            await released.withLock { $0 }?.rollback()
+            throw error
+        }
+    }
+
+    static func lock(_ sha256: [UInt8], on tx: PostgresConnection, logger: Logger) async throws {
+        let object = sha256.prefix(4).reduce(Int32(0)) { ($0 << 8) | Int32($1) }
+        try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.artifactBlob), \(object))", logger: logger)
+    }
+
+    static func references(_ sha256: [UInt8], on tx: PostgresConnection, logger: Logger) async throws -> Int {
+        try await tx.query(
+            "SELECT count(*)::int8 FROM artifacts WHERE sha256 = \(ByteBuffer(bytes: sha256))", logger: logger
+        )
+        .collect()[0].decode(Int.self)
+    }
+
+    static func record(_ row: PostgresRow) throws -> ArtifactRecord {
+        let (id, name, contentType, size, digest, createdBy, createdAt) = try row.decode(
+            (UUID, String, String, Int, ByteBuffer, UUID?, Date).self)
+        let sha256 = Array(buffer: digest)
+        return ArtifactRecord(
+            id: id, name: name, contentType: contentType, sizeBytes: size, sha256: sha256, createdBy: createdBy,
+            createdAt: createdAt)
+    }
+}
