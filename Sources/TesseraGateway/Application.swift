@@ -93,7 +93,8 @@ func buildRouter(
             routes: document.routes, authenticator: access.authenticator, orgs: orgs,
             trustedProxies: settings.http.trustedProxies,
             bulkBodies: FairGate(
-                .init(bulkBodies: settings.work), busy: "the server is busy receiving bulk uploads; retry shortly")))
+                .init(bulkBodies: settings.work), busy: "the server is busy receiving bulk uploads; retry shortly"),
+            bulkBodyTime: .seconds(settings.work.bulkBodySeconds)))
     let skip = settings.benchSkipAudit
     let mailer = AccountMailer(box: box, publicURL: settings.mail.publicURL)
     let heavy = HeavyWork(.init(heavy: settings.work))
@@ -114,7 +115,7 @@ func buildRouter(
         evaluations: EvaluationsController(tenants: tenants, heavy: heavy, baseLogger: logger),
         cafa: CAFAController(tenants: tenants, heavy: heavy, baseLogger: logger),
         artifacts: ArtifactsController(
-            client: client, tenants: tenants, store: FileArtifactStore(root: settings.paths.artifactRoot),
+            client: client, tenants: tenants, store: try artifactStore(settings),
             links: ArtifactLinks(box: box), maxBytes: settings.http.maxArtifactBytes, baseLogger: logger),
         jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
@@ -164,5 +165,14 @@ public func mailTransport(_ settings: Settings) throws -> any MailTransport {
                 host: settings.mail.smtpHost, port: settings.mail.smtpPort, tls: tls,
                 username: settings.mail.smtpUsername, password: settings.mail.smtpPassword,
                 caFile: settings.mail.smtpCAFile))
+    }
+}
+
+/// The artifact store the settings name; received blobs are staged under `paths.artifact_root` for both.
+func artifactStore(_ settings: Settings) throws -> any ArtifactStore {
+    let staging = ArtifactStaging(root: settings.paths.artifactRoot)
+    switch settings.artifacts.store {
+    case .filesystem: return FileArtifactStore(staging: staging)
+    case .s3: return try S3ArtifactStore(staging: staging, settings: settings.artifacts)
     }
 }

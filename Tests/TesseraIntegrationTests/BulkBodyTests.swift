@@ -76,6 +76,41 @@ import Testing
         }
     }
 
+    /// A sender admitted with a bulk body that then sends nothing more keeps its slot only until the body deadline:
+    /// it is answered 408, and the upload waiting for the one slot is served. (Before, it held the slot while it kept
+    /// its connection open, and the other org's upload waited out `heavy_wait_seconds` and got 503.)
+    @Test func aSlowSenderGivesItsSlotBackAtTheBodyDeadline() async throws {
+        let oneSlot: (inout Settings) -> Void = {
+            $0.work.bulkBodies = 1
+            $0.work.bulkBodiesPerOrg = 1
+            $0.work.heavyWaitSeconds = 30
+            $0.work.bulkBodySeconds = 2
+        }
+        try await TenantEnv.with(configure: oneSlot) { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let a = try await env.provisioned("slow-a")
+            let b = try await env.provisioned("slow-b")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.live) { client in
+                let upload = Upload(port: try #require(client.port), key: platform)
+                let obo = CAFATests.obo
+                let (stream, feed) = AsyncStream.makeStream(of: ByteBuffer.self)
+                feed.yield(ByteBuffer(string: String(obo.prefix { $0 != "\n" } + "\n")))
+                let slow = Task { try await upload.ontology(org: a, body: .stream(stream, length: .unknown)) }
+                try await Task.sleep(for: .seconds(1))  // for the slow upload to take the slot (see above)
+                let started = ContinuousClock.now
+                let served = try await upload.ontology(org: b, body: .bytes(ByteBuffer(string: obo)))
+                let waited = ContinuousClock.now - started
+                #expect(served.status == 201, "\(served.body)")
+                #expect(waited < .seconds(20), "org B waited \(waited)")
+                let refused = try await slow.value
+                #expect(refused.status == 408, "\(refused.body)")
+                #expect(refused.body.contains("request-timeout") && refused.body.contains("did not arrive within 2"))
+                feed.finish()
+            }
+        }
+    }
+
     /// Ontology uploads through AsyncHTTPClient, whose body may be a stream the test holds open.
     struct Upload {
         let port: Int

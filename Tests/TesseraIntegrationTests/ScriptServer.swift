@@ -1,7 +1,8 @@
 import Foundation
+import TesseraTestSupport
 import Testing
 
-/// A test server from `provisioning/` (the SMTP and OIDC test servers): started with `python3`, it prints the
+/// A test server from `provisioning/` (the SMTP, OIDC and S3 test servers): started with `python3`, it prints the
 /// port it listens on as its first line and stops when its standard input closes, so it never outlives the test.
 enum ScriptServer {
     static func with<T>(_ script: String, _ arguments: [String], _ body: (Int) async throws -> T) async throws -> T {
@@ -13,11 +14,8 @@ enum ScriptServer {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
+        let exit = ProcessExit(process)
         try process.run()
-        defer {
-            try? input.fileHandleForWriting.close()
-            process.waitUntilExit()
-        }
         let port = await withCheckedContinuation { (done: CheckedContinuation<Int?, Never>) in
             Thread.detachNewThread {
                 var line = Data()
@@ -29,6 +27,15 @@ enum ScriptServer {
                 done.resume(returning: Int(String(decoding: line, as: UTF8.self)))
             }
         }
-        return try await body(try #require(port, "provisioning/\(script) did not start"))
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(try #require(port, "provisioning/\(script) did not start")))
+        } catch {
+            result = .failure(error)
+        }
+        // Its standard input closed, the server stops; its exit is awaited without holding a thread.
+        try? input.fileHandleForWriting.close()
+        _ = await exit.status()
+        return try result.get()
     }
 }

@@ -9,6 +9,8 @@ public enum TesseraError: Error, Equatable, Sendable {
     case methodNotAllowed(method: String, allowed: [String])
     case conflict(String)
     case payloadTooLarge(limit: Int)
+    /// The body did not arrive in time (408).
+    case requestTimeout(String)
     /// A `Range` no byte of a `size`-byte representation is in (416).
     case rangeNotSatisfiable(size: Int)
     case unprocessable(String)
@@ -28,6 +30,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .notFound: 404
         case .methodNotAllowed: 405
         case .conflict, .quotaExceeded: 409
+        case .requestTimeout: 408
         case .payloadTooLarge: 413
         case .rangeNotSatisfiable: 416
         case .unprocessable, .invalid: 422
@@ -49,6 +52,7 @@ public enum TesseraError: Error, Equatable, Sendable {
             case .conflict: "conflict"
             case .quotaExceeded: "quota-exceeded"
             case .payloadTooLarge: "payload-too-large"
+            case .requestTimeout: "request-timeout"
             case .rangeNotSatisfiable: "range-not-satisfiable"
             case .unprocessable, .invalid: "unprocessable"
             case .tooManyRequests: "too-many-requests"
@@ -80,6 +84,7 @@ public enum TesseraError: Error, Equatable, Sendable {
         case .conflict: "Conflict"
         case .quotaExceeded: "Quota exceeded"
         case .payloadTooLarge: "Payload too large"
+        case .requestTimeout: "Request timeout"
         case .rangeNotSatisfiable: "Range not satisfiable"
         case .unprocessable, .invalid: "Unprocessable content"
         case .tooManyRequests: "Too many requests"
@@ -91,7 +96,7 @@ public enum TesseraError: Error, Equatable, Sendable {
     public var detail: String {
         switch self {
         case .badRequest(let d), .unauthorized(let d), .forbidden(let d), .notFound(let d),
-            .conflict(let d), .unprocessable(let d), .unavailable(let d):
+            .conflict(let d), .unprocessable(let d), .unavailable(let d), .requestTimeout(let d):
             d
         case .methodNotAllowed(let method, let allowed):
             "\(method) is not allowed here; allowed: \(allowed.joined(separator: ", "))"

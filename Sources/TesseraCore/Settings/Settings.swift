@@ -91,6 +91,28 @@ public struct Settings: Sendable {
         public var templateDatabase: String
     }
 
+    /// Where artifact blobs are stored.
+    public struct Artifacts: Sendable {
+        public enum Store: String, Sendable, CaseIterable {
+            /// Under `paths.artifact_root`, content-addressed per org (the default).
+            case filesystem
+            /// Objects of one bucket of an S3-compatible service (received blobs are staged under
+            /// `paths.artifact_root` first).
+            case s3
+        }
+        public var store: Store
+        /// `http(s)://host[:port]` of the S3-compatible service (addressed path-style).
+        public var s3Endpoint: String
+        public var s3Bucket: String
+        public var s3Region: String
+        /// Prepended to every object key (`<prefix><org>/<sha256>`).
+        public var s3Prefix: String
+        public var s3AccessKey: String
+        public var s3SecretKey: Secret?
+        /// Blobs larger than this go as a multipart upload of parts this large (S3's minimum part is 5 MiB).
+        public var s3PartBytes: Int
+    }
+
     public struct Paths: Sendable {
         /// Local state: admin key file, dev master key (relative paths are taken from the working directory).
         public var dataDir: String
@@ -133,6 +155,9 @@ public struct Settings: Sendable {
         /// and per org. Waiting is bounded as for heavy work (`heavy_queued_per_org`, `heavy_wait_seconds`).
         public var bulkBodies: Int
         public var bulkBodiesPerOrg: Int
+        /// Once admitted, such a body must have arrived whole within this many seconds; a slower sender is answered
+        /// 408 and its slot goes to the next (a sender trickling bytes would otherwise hold it as long as it liked).
+        public var bulkBodySeconds: Int
     }
 
     /// Mail: an outbox in the metadata database, delivered by the gateway.
@@ -182,6 +207,7 @@ public struct Settings: Sendable {
     public var database: Database
     public var tenants: Tenants
     public var paths: Paths
+    public var artifacts: Artifacts
     public var work: Work
     public var logLevel: String
     /// Benchmark-only: skip audit writes of metadata changes (bench/audit measures what they cost).
@@ -309,6 +335,9 @@ public struct Settings: Sendable {
             "work.bulk_bodies_per_org", env: "TESSERA_WORK_BULK_BODIES_PER_ORG", default: "1",
             help: "bulk bodies one org sends at once (rows and annotation sets are spooled to disk, not counted)"),
         SettingKey(
+            "work.bulk_body_seconds", env: "TESSERA_WORK_BULK_BODY_SECONDS", default: "60",
+            help: "seconds an admitted bulk body has to arrive whole (then 408, and its slot is freed)"),
+        SettingKey(
             "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
             help: "benchmark only: skip audit writes (dev profile only)"),
         SettingKey(
@@ -322,6 +351,25 @@ public struct Settings: Sendable {
             help:
                 "true or false: identity providers on loopback or private addresses, over http too (empty: on in dev, off in prod)"
         ),
+        SettingKey(
+            "artifacts.store", env: "TESSERA_ARTIFACTS_STORE", default: "filesystem",
+            help: "filesystem (under paths.artifact_root) or s3"),
+        SettingKey(
+            "artifacts.s3_endpoint", env: "TESSERA_ARTIFACTS_S3_ENDPOINT", default: nil,
+            help: "http(s)://host[:port] of the S3-compatible service"),
+        SettingKey("artifacts.s3_bucket", env: "TESSERA_ARTIFACTS_S3_BUCKET", default: nil, help: "the bucket"),
+        SettingKey("artifacts.s3_region", env: "TESSERA_ARTIFACTS_S3_REGION", default: "us-east-1", help: "its region"),
+        SettingKey(
+            "artifacts.s3_prefix", env: "TESSERA_ARTIFACTS_S3_PREFIX", default: nil,
+            help: "prepended to every object key"),
+        SettingKey(
+            "artifacts.s3_access_key", env: "TESSERA_ARTIFACTS_S3_ACCESS_KEY", default: nil, help: "access key id"),
+        SettingKey(
+            "artifacts.s3_secret_key", env: "TESSERA_ARTIFACTS_S3_SECRET_KEY", default: nil, secret: true,
+            help: "secret access key"),
+        SettingKey(
+            "artifacts.s3_part_bytes", env: "TESSERA_ARTIFACTS_S3_PART_BYTES", default: "16777216",
+            help: "multipart upload part size, in bytes (at least 5 MiB)"),
         SettingKey(
             "mail.transport", env: "TESSERA_MAIL_TRANSPORT", default: "file",
             help: "file (each message an .eml under <data dir>/mail/) or smtp"),

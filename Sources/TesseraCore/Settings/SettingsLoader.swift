@@ -84,6 +84,14 @@ public struct LoadedSettings: Sendable {
         case "work.heavy_wait_seconds": return String(s.work.heavyWaitSeconds)
         case "work.bulk_bodies": return String(s.work.bulkBodies)
         case "work.bulk_bodies_per_org": return String(s.work.bulkBodiesPerOrg)
+        case "work.bulk_body_seconds": return String(s.work.bulkBodySeconds)
+        case "artifacts.store": return s.artifacts.store.rawValue
+        case "artifacts.s3_endpoint": return s.artifacts.s3Endpoint
+        case "artifacts.s3_bucket": return s.artifacts.s3Bucket
+        case "artifacts.s3_region": return s.artifacts.s3Region
+        case "artifacts.s3_prefix": return s.artifacts.s3Prefix
+        case "artifacts.s3_access_key": return s.artifacts.s3AccessKey
+        case "artifacts.s3_part_bytes": return String(s.artifacts.s3PartBytes)
         case "log.level": return s.logLevel
         case "bench.skip_audit": return String(s.benchSkipAudit)
         default: return nil
@@ -180,6 +188,16 @@ public enum SettingsLoader {
                 metaMigrations: try reader.string("paths.meta_migrations"),
                 resultsMigrations: try reader.string("paths.results_migrations")
             ),
+            artifacts: .init(
+                store: try reader.choice("artifacts.store"),
+                s3Endpoint: reader.optional("artifacts.s3_endpoint") ?? "",
+                s3Bucket: reader.optional("artifacts.s3_bucket") ?? "",
+                s3Region: try reader.string("artifacts.s3_region"),
+                s3Prefix: reader.optional("artifacts.s3_prefix") ?? "",
+                s3AccessKey: reader.optional("artifacts.s3_access_key") ?? "",
+                s3SecretKey: reader.secret("artifacts.s3_secret_key"),
+                s3PartBytes: try reader.int("artifacts.s3_part_bytes", in: (5 << 20)...(5 << 30))
+            ),
             work: .init(
                 reapSeconds: try reader.int("work.reap_seconds", in: 1...86_400),
                 healthIntervalSeconds: try reader.int("work.health_interval_seconds", in: 1...86_400),
@@ -195,7 +213,8 @@ public enum SettingsLoader {
                 heavyQueuedPerOrg: try reader.int("work.heavy_queued_per_org", in: 0...10_000),
                 heavyWaitSeconds: try reader.int("work.heavy_wait_seconds", in: 1...3600),
                 bulkBodies: try reader.int("work.bulk_bodies", in: 1...1024),
-                bulkBodiesPerOrg: try reader.int("work.bulk_bodies_per_org", in: 1...1024)
+                bulkBodiesPerOrg: try reader.int("work.bulk_bodies_per_org", in: 1...1024),
+                bulkBodySeconds: try reader.int("work.bulk_body_seconds", in: 1...3600)
             ),
             logLevel: try reader.choice(
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),

@@ -31,6 +31,8 @@ struct AccessMiddleware: RouterMiddleware {
     /// Bulk bodies held in memory while parsed, admitted a bounded number at a time per process and per org
     /// (`work.bulk_bodies*`) once the org is known and before a byte of the body is read; none when nil.
     var bulkBodies: FairGate? = nil
+    /// How long an admitted bulk body has to arrive whole (`work.bulk_body_seconds`).
+    var bulkBodyTime: Duration = .seconds(60)
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
@@ -85,7 +87,9 @@ struct AccessMiddleware: RouterMiddleware {
                 if let bulkBodies, let org = scope.tenant?.orgID,
                     BulkBody.of(request.method, path: request.uri.path) == .inMemory
                 {
-                    return try await bulkBodies.run(org: org) { try await next(request, context) }
+                    return try await bulkBodies.run(org: org) {
+                        try await next(try await Self.received(request, within: bulkBodyTime), context)
+                    }
                 }
                 return try await next(request, context)
             }
@@ -169,5 +173,23 @@ struct OrgStatusLookup: Sendable {
         }
         if let status { cache.putOrgStatus(status, for: org) }
         return status
+    }
+}
+
+extension AccessMiddleware {
+    /// The request with its body read whole within `time` (it is parsed in memory anyway): a sender slower than that
+    /// is answered 408 and gives its bulk-body slot back, instead of holding it while it trickles bytes.
+    static func received(_ request: Request, within time: Duration) async throws -> Request {
+        let body = request.body
+        let buffer: ByteBuffer
+        do {
+            buffer = try await withDeadline(time) { try await body.collect(upTo: .max) }
+        } catch is DeadlineExceeded {
+            throw TesseraError.requestTimeout(
+                "the body did not arrive within \(time.components.seconds) seconds; its upload slot went to the next")
+        }
+        var request = request
+        request.body = RequestBody(buffer: buffer)
+        return request
     }
 }

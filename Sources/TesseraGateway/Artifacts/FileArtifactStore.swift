@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import OpenAPIRuntime
 import TesseraCore
 import TesseraPostgres
 
@@ -7,31 +8,37 @@ import TesseraPostgres
     import Glibc
 #endif
 
-/// A blob received whole, counted and hashed, waiting in the org's `tmp` folder to be placed at its address.
+/// Where an org's artifact blobs live: `FileArtifactStore` (the default) or `S3ArtifactStore`. A blob arrives
+/// into local staging first (`ArtifactStaging`: hashed and counted on the way), is placed at its content address,
+/// removed when no artifact refers to it, and read back as a byte range. Nothing here knows which artifacts refer
+/// to a blob: `ArtifactRepository` decides, under the blob's lock, when one is placed or goes.
+protocol ArtifactStore: Sendable {
+    var staging: ArtifactStaging { get }
+    /// Moves a received blob to its address (the staged file goes either way); a blob already there stays.
+    func place(_ org: UUID, _ staged: StagedBlob) async throws
+    /// Removes a placed blob no artifact refers to (its lock held by the caller); a failure leaves it behind.
+    func remove(_ org: UUID, _ sha256: [UInt8]) async
+    /// The bytes `range` of a placed blob, read as they are sent; nil when the blob is missing.
+    func read(_ org: UUID, _ sha256: [UInt8], range: Range<Int>) async throws -> HTTPBody?
+}
+
+/// A blob received whole, counted and hashed, waiting in the org's staging folder to be placed.
 struct StagedBlob: Sendable {
     let path: String
     let sizeBytes: Int
     let sha256: [UInt8]
 }
 
-/// The filesystem artifact store (the default): each org's blobs under
-/// `<paths.artifact_root>/<org>/blobs/<first two hex digits>/<sha256 in hex>`. A blob is written to `<org>/tmp`,
-/// synced, and renamed to its address (one filesystem: a blob at its address is whole), so a full disk or a
-/// killed process leaves at most a file in `tmp`, never a partial blob. Nothing here knows which artifacts
-/// refer to a blob: `ArtifactRepository` decides, under the blob's lock, when one is placed or goes.
-struct FileArtifactStore: Sendable {
+/// Local staging for received blobs, `<paths.artifact_root>/<org>/tmp`: an upload is written there as it arrives,
+/// counted and hashed, and synced, so a full disk or a killed process leaves at most a file there, never a partial
+/// blob at an address.
+struct ArtifactStaging: Sendable {
     let root: String
-    static let chunkBytes = 256 << 10
 
     func folder(_ org: UUID) -> String { "\(root)/\(org.uuidString.lowercased())" }
 
-    func path(_ org: UUID, _ sha256: [UInt8]) -> String {
-        let hex = sha256.hexString
-        return "\(folder(org))/blobs/\(hex.prefix(2))/\(hex)"
-    }
-
-    /// Writes `body` to a new file in the org's `tmp` folder, counting and hashing as it arrives. Past `limit`
-    /// bytes the file is removed and `tooLarge(limit)` thrown; so is it on any failure (nothing half-written stays).
+    /// Writes `body` to a new file of the org's staging folder. Past `limit` bytes the file is removed and
+    /// `tooLarge(limit)` thrown; so is it on any failure (nothing half-written stays).
     func receive<Body: AsyncSequence>(
         _ org: UUID, _ body: Body, limit: Int, tooLarge: (Int) -> any Error
     ) async throws -> StagedBlob where Body.Element == ArraySlice<UInt8> {
@@ -58,44 +65,8 @@ struct FileArtifactStore: Sendable {
         return StagedBlob(path: path, sizeBytes: size, sha256: Array(hasher.finalize()))
     }
 
-    /// Moves a received blob to its address; when a blob is there already (the same bytes), the copy goes.
-    func place(_ org: UUID, _ staged: StagedBlob) throws {
-        let target = path(org, staged.sha256)
-        try Self.makeFolder(String(target[..<target.lastIndex(of: "/")!]))
-        if access(target, F_OK) == 0 {
-            unlink(staged.path)
-            return
-        }
-        guard rename(staged.path, target) == 0 else { throw Self.failure(errno, "cannot store the artifact") }
-    }
-
-    /// Removes a received blob that will not be placed.
+    /// Removes a received blob (once placed, or when it will not be).
     func discard(_ staged: StagedBlob) { unlink(staged.path) }
-
-    /// Removes a placed blob no artifact refers to (its lock held by the caller).
-    func remove(_ org: UUID, _ sha256: [UInt8]) { unlink(path(org, sha256)) }
-
-    /// Sets the blob aside (renamed into `tmp`) while its last artifact's deletion commits: removed after the
-    /// commit, put back if the deletion does not commit.
-    func release(_ org: UUID, _ sha256: [UInt8]) throws -> BlobRelease {
-        let target = path(org, sha256)
-        let aside = "\(folder(org))/tmp/\(UUID().uuidString.lowercased()).released"
-        guard rename(target, aside) == 0 else {
-            if errno == ENOENT { return BlobRelease(commit: {}, rollback: {}) }
-            throw Self.failure(errno, "cannot remove the artifact")
-        }
-        return BlobRelease(commit: { unlink(aside) }, rollback: { rename(aside, target) })
-    }
-
-    /// The bytes `range` of a placed blob, read as they are sent; nil when the blob is missing.
-    func read(_ org: UUID, _ sha256: [UInt8], range: Range<Int>) throws -> BlobChunks? {
-        let fd = open(path(org, sha256), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw Self.failure(errno, "cannot read the artifact")
-        }
-        return BlobChunks(file: OpenFile(fd), range: range)
-    }
 
     static func write(_ fd: Int32, _ chunk: ArraySlice<UInt8>) throws {
         try chunk.withUnsafeBytes { buffer in
@@ -119,12 +90,52 @@ struct FileArtifactStore: Sendable {
         }
     }
 
-    /// A full store is said so; other causes by their system message (never a path).
+    /// A full disk is said so; other causes by their system message (never a path).
     static func failure(_ code: Int32, _ what: String) -> TesseraError {
         if code == ENOSPC || code == EDQUOT {
             return .unavailable("the artifact store is full: \(what); nothing was stored")
         }
         return .unavailable("\(what): \(String(cString: strerror(code)))")
+    }
+}
+
+/// The filesystem artifact store (the default): each org's blobs under
+/// `<paths.artifact_root>/<org>/blobs/<first two hex digits>/<sha256 in hex>`, renamed there from staging (one
+/// filesystem: a blob at its address is whole).
+struct FileArtifactStore: ArtifactStore {
+    let staging: ArtifactStaging
+    static let chunkBytes = 256 << 10
+
+    func path(_ org: UUID, _ sha256: [UInt8]) -> String {
+        let hex = sha256.hexString
+        return "\(staging.folder(org))/blobs/\(hex.prefix(2))/\(hex)"
+    }
+
+    func place(_ org: UUID, _ staged: StagedBlob) async throws {
+        let target = path(org, staged.sha256)
+        try ArtifactStaging.makeFolder(String(target[..<target.lastIndex(of: "/")!]))
+        if access(target, F_OK) == 0 {
+            staging.discard(staged)
+            return
+        }
+        guard rename(staged.path, target) == 0 else {
+            let failure = ArtifactStaging.failure(errno, "cannot store the artifact")
+            staging.discard(staged)
+            throw failure
+        }
+    }
+
+    func remove(_ org: UUID, _ sha256: [UInt8]) async { unlink(path(org, sha256)) }
+
+    func read(_ org: UUID, _ sha256: [UInt8], range: Range<Int>) async throws -> HTTPBody? {
+        let fd = open(path(org, sha256), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw ArtifactStaging.failure(errno, "cannot read the artifact")
+        }
+        return HTTPBody(
+            BlobChunks(file: OpenFile(fd), range: range), length: .known(Int64(range.count)), iterationBehavior: .single
+        )
     }
 }
 
@@ -155,7 +166,7 @@ struct BlobChunks: AsyncSequence, Sendable {
             guard read > 0 else {
                 throw read == 0
                     ? TesseraError.unavailable("the artifact's blob is shorter than recorded")
-                    : FileArtifactStore.failure(errno, "cannot read the artifact")
+                    : ArtifactStaging.failure(errno, "cannot read the artifact")
             }
             offset += read
             return chunk[0..<read]

@@ -11,7 +11,7 @@ import TesseraPostgres
 struct ArtifactsController: TenantController {
     let client: PostgresClient
     let tenants: TenantDatabases
-    let store: FileArtifactStore
+    let store: any ArtifactStore
     let links: ArtifactLinks
     /// `http.max_artifact_bytes`.
     let maxBytes: Int
@@ -56,7 +56,7 @@ struct ArtifactsController: TenantController {
                 quota = (quotaLimit, used)
             }
         }
-        let staged = try await store.receive(org, body, limit: limit) { limit in
+        let staged = try await store.staging.receive(org, body, limit: limit) { limit in
             if let quota {
                 return TesseraError.quotaExceeded(quota: "artifact_bytes", limit: quota.limit, used: quota.used)
             }
@@ -66,11 +66,11 @@ struct ArtifactsController: TenantController {
             let record = try await repository.create(
                 name: name, contentType: contentType, sizeBytes: staged.sizeBytes, sha256: staged.sha256,
                 createdBy: Self.currentUserID, quotas: quotas, by: auditActor(),
-                place: { [store] in try store.place(org, staged) },
-                discard: { [store] in store.remove(org, staged.sha256) })
+                place: { [store] in try await store.place(org, staged) },
+                discard: { [store] in await store.remove(org, staged.sha256) })
             return .created(.init(body: .json(Self.schema(record))))
         } catch {
-            store.discard(staged)
+            store.staging.discard(staged)
             throw error
         }
     }
@@ -81,14 +81,14 @@ struct ArtifactsController: TenantController {
         guard let record = try await artifacts().get(try Self.objectID(input.path.id)) else {
             throw Self.noSuchArtifact
         }
-        let (partial, response) = try serve(record, of: org, range: input.headers.Range)
+        let (partial, response) = try await serve(record, of: org, range: input.headers.Range)
         return partial ? .partialContent(response) : .ok(response)
     }
 
     func deleteArtifact(_ input: Operations.deleteArtifact.Input) async throws -> Operations.deleteArtifact.Output {
         let org = try Tenant.required().orgID
         let deleted = try await artifacts().delete(try Self.objectID(input.path.id), by: auditActor()) {
-            [store] sha256 in try store.release(org, sha256)
+            [store] sha256 in await store.remove(org, sha256)
         }
         guard deleted else { throw Self.noSuchArtifact }
         return .noContent(.init())
@@ -120,12 +120,12 @@ struct ArtifactsController: TenantController {
             try await OrgStore(logger: logger).status(of: org, on: $0)
         }
         guard status == .ready, let record = try await artifacts(org).get(id) else { throw unknown }
-        let (partial, response) = try serve(record, of: org, range: input.headers.Range)
+        let (partial, response) = try await serve(record, of: org, range: input.headers.Range)
         return partial ? .partialContent(response) : .ok(response)
     }
 
     /// The bytes of `record` (the part `range` asks for), and whether they are a part.
-    func serve(_ record: ArtifactRecord, of org: UUID, range header: String?) throws
+    func serve(_ record: ArtifactRecord, of org: UUID, range header: String?) async throws
         -> (Bool, Components.Responses.ArtifactBytes)
     {
         let size = record.sizeBytes
@@ -136,7 +136,7 @@ struct ArtifactsController: TenantController {
         case .part(let part): (range, partial) = (part, true)
         case .unsatisfiable: throw TesseraError.rangeNotSatisfiable(size: size)
         }
-        guard let chunks = try store.read(org, record.sha256, range: range) else {
+        guard let body = try await store.read(org, record.sha256, range: range) else {
             logger.error("an artifact's blob is missing from the store", metadata: ["artifact": "\(record.id)"])
             throw TesseraError.unavailable("the artifact's bytes cannot be read now")
         }
@@ -145,7 +145,6 @@ struct ArtifactsController: TenantController {
             Content_hyphen_Range: partial ? "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)" : nil,
             Content_hyphen_Disposition: "attachment; filename=\"\(Self.asciiFileName(record.name))\"",
             X_hyphen_Content_hyphen_Type_hyphen_Options: "nosniff")
-        let body = HTTPBody(chunks, length: .known(Int64(range.count)), iterationBehavior: .single)
         return (partial, .init(headers: headers, body: .binary(body)))
     }
 

@@ -16,18 +16,6 @@ public struct ArtifactRecord: Sendable, Equatable {
     public let createdAt: Date
 }
 
-/// What the store does with a blob that no artifact refers to any more, in two steps around the commit of the
-/// artifact's deletion: set aside inside the transaction, then gone once it commits, or put back if it does not.
-public struct BlobRelease: Sendable {
-    public let commit: @Sendable () async -> Void
-    public let rollback: @Sendable () async -> Void
-
-    public init(commit: @escaping @Sendable () async -> Void, rollback: @escaping @Sendable () async -> Void) {
-        self.commit = commit
-        self.rollback = rollback
-    }
-}
-
 /// Artifacts of one org, in that org's own database; their bytes live in the artifact store, which this
 /// repository drives through the closures it is handed, under a lock per blob in the org's database
 /// (`AdvisoryLock.artifactBlob`), so a blob is never removed while another artifact is being made of it.
@@ -76,8 +64,8 @@ public struct ArtifactRepository: Sendable {
 
     /// Records an artifact of a blob the store has received (`place` moves it to its content address, under the
     /// blob's lock, after the quota check), with its `artifact.create` record in the same transaction. When the
-    /// transaction fails after the blob was placed, `discard` is called for the blob, under its lock, unless another
-    /// artifact refers to it.
+    /// transaction fails after the blob was placed, `discard` takes the blob, under its lock, unless another artifact
+    /// refers to it.
     public func create(
         name: String, contentType: String, sizeBytes: Int, sha256: [UInt8], createdBy: UUID?, quotas: OrgQuotas,
         by actor: AuditActor, place: @escaping @Sendable () async throws -> Void,
@@ -117,38 +105,25 @@ public struct ArtifactRepository: Sendable {
         }
     }
 
-    /// Deletes the artifact with its `artifact.delete` record; when no other artifact of the org shares its blob,
-    /// `release` sets the blob aside inside the transaction and the blob goes once the deletion commits. False
-    /// when there is no such artifact.
-    public func delete(
-        _ id: UUID, by actor: AuditActor, release: @escaping @Sendable ([UInt8]) async throws -> BlobRelease
-    ) async throws -> Bool {
-        let released = Mutex<BlobRelease?>(nil)
-        do {
-            let deleted = try await databases.change(org: org, logger: logger) { [logger] tx, trail -> Bool in
-                guard
-                    let (name, digest) = try await tx.query(
-                        "DELETE FROM artifacts WHERE id = \(id) RETURNING name, sha256", logger: logger
-                    ).collect().first?.decode((String, ByteBuffer).self)
-                else { return false }
-                let sha256 = Array(buffer: digest)
-                // Taken after the row is gone: an upload of the same bytes that holds the lock has committed its row
-                // by the time it is ours, and is counted.
-                try await Self.lock(sha256, on: tx, logger: logger)
-                if try await Self.references(sha256, on: tx, logger: logger) == 0 {
-                    let release = try await release(sha256)
-                    released.withLock { $0 = release }
-                }
-                try await trail.record(
-                    .artifactDelete, by: actor, entityType: "artifact", entityID: id, metadata: ["name": name])
-                return true
-            }
-            await released.withLock { $0 }?.commit()
-            return deleted
-        } catch {
-            await released.withLock { $0 }?.rollback()
-            throw error
+    /// Deletes the artifact with its `artifact.delete` record; once that has committed, `remove` takes the blob,
+    /// under its lock, unless another artifact of the org has the same bytes. False when there is no such artifact.
+    /// A process that stops in between leaves a blob nothing refers to, never an artifact without its blob.
+    public func delete(_ id: UUID, by actor: AuditActor, remove: @escaping @Sendable ([UInt8]) async -> Void)
+        async throws -> Bool
+    {
+        let deleted = try await databases.change(org: org, logger: logger) { [logger] tx, trail -> [UInt8]? in
+            guard
+                let (name, digest) = try await tx.query(
+                    "DELETE FROM artifacts WHERE id = \(id) RETURNING name, sha256", logger: logger
+                ).collect().first?.decode((String, ByteBuffer).self)
+            else { return nil }
+            try await trail.record(
+                .artifactDelete, by: actor, entityType: "artifact", entityID: id, metadata: ["name": name])
+            return Array(buffer: digest)
         }
+        guard let sha256 = deleted else { return false }
+        try? await discardIfUnreferenced(sha256) { await remove(sha256) }
+        return true
     }
 
     static func lock(_ sha256: [UInt8], on tx: PostgresConnection, logger: Logger) async throws {
