@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import TesseraPostgres
 import Testing
 
 @testable import TesseraCore
@@ -423,17 +424,11 @@ import Testing
                         "/ontologies", Self.obo.replacingOccurrences(of: "test/2026-01-01", with: "test/spare"),
                         contentType: "text/plain"))
                 #expect(spare.id != ontology.id)
-                let (placement, server, password) = try await env.placement(org)
-                try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
-                    connection in
-                    try await connection.query("BEGIN", logger: Self.logger)
-                    try await connection.query(
-                        "SELECT pg_advisory_xact_lock_shared(7307, hashtext(\(spare.id)::uuid::text))",
-                        logger: Self.logger)
+                try await env.holdingSharedLock(org, AdvisoryLock.ontologyUse, on: spare.id) {
                     let busy = try await calls.send(.delete, "/ontologies/\(spare.id)")
                     #expect(busy.status == .conflict && String(buffer: busy.body).contains("being stored"))
-                    try await connection.query("ROLLBACK", logger: Self.logger)
                 }
+                let (placement, server, password) = try await env.placement(org)
                 #expect(try await calls.send(.delete, "/ontologies/\(spare.id)").status == .noContent)
                 #expect(try await calls.get("/ontologies/\(spare.id)").status == .notFound)
                 #expect(try await calls.get("/ontologies/\(spare.id)/terms/T:0004").status == .notFound)

@@ -198,19 +198,13 @@ import Testing
                 // created (which holds the pipeline's lock shared in the org's database), the deletion waits.
                 let spareVersion = try await Self.publishedPipeline(calls, name: "spare")
                 let spare = try await Self.pipelineID(calls, name: "spare")
-                let (placement, server, password) = try await env.placement(org)
-                try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
-                    connection in
-                    try await connection.query("BEGIN", logger: Self.logger)
-                    try await connection.query(
-                        "SELECT pg_advisory_xact_lock_shared(7308, hashtext(\(spare)::uuid::text))",
-                        logger: Self.logger)
+                let deletion = try await env.holdingSharedLock(org, AdvisoryLock.pipelineUse, on: spare) {
                     let deletion = Task { try await calls.send(.delete, "/pipelines/\(spare)").status }
                     try await Task.sleep(for: .milliseconds(500))
                     #expect(try await calls.get("/pipelines/\(spare)").status == .ok)
-                    try await connection.query("ROLLBACK", logger: Self.logger)
-                    #expect(try await deletion.value == .noContent)
+                    return deletion
                 }
+                #expect(try await deletion.value == .noContent)
                 #expect(try await calls.get("/pipelines/\(spare)").status == .notFound)
                 let orphan = try await calls.post("/jobs", #"{"pipeline_version_id":"\#(spareVersion)"}"#)
                 #expect(orphan.status == .unprocessableContent)

@@ -50,6 +50,24 @@ struct TenantEnv: Sendable {
         try await client.withConnection { try await OrgStore(logger: TestDatabase.logger).get(org, on: $0)?.status }
     }
 
+    /// Runs `body` while a transaction in the org's database holds the advisory lock `(lockClass, hashtext(id))`
+    /// shared, as a job being created or a set being stored holds it; the transaction is rolled back after.
+    func holdingSharedLock<T: Sendable>(
+        _ org: UUID, _ lockClass: Int32, on id: String, _ body: () async throws -> T
+    ) async throws -> T {
+        let (placement, server, password) = try await placement(org)
+        return try await server.withOrgConnection(placement.name, password: password, logger: TestDatabase.logger) {
+            connection in
+            try await connection.query("BEGIN", logger: TestDatabase.logger)
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock_shared(\(lockClass), hashtext(\(id)::uuid::text))",
+                logger: TestDatabase.logger)
+            let result = try await body()
+            try await connection.query("ROLLBACK", logger: TestDatabase.logger)
+            return result
+        }
+    }
+
     func placement(_ org: UUID) async throws -> (OrgPlacement, ServerConnection, String) {
         try await client.withConnection { connection in
             let placement = try await OrgStore(logger: TestDatabase.logger).placement(org, on: connection)!

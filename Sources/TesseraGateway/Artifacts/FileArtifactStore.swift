@@ -14,8 +14,11 @@ import TesseraPostgres
 /// to a blob: `ArtifactRepository` decides, under the blob's lock, when one is placed or goes.
 protocol ArtifactStore: Sendable {
     var staging: ArtifactStaging { get }
-    /// Moves a received blob to its address (the staged file goes either way); a blob already there stays.
+    /// Puts a received blob at its address (the staged file stays, for `staging.discard`); a blob already there
+    /// stays as it is.
     func place(_ org: UUID, _ staged: StagedBlob) async throws
+    /// Whether a blob of these bytes is at its address.
+    func contains(_ org: UUID, _ sha256: [UInt8]) async throws -> Bool
     /// Removes a placed blob no artifact refers to (its lock held by the caller); a failure leaves it behind.
     func remove(_ org: UUID, _ sha256: [UInt8]) async
     /// The bytes `range` of a placed blob, read as they are sent; nil when the blob is missing.
@@ -65,7 +68,7 @@ struct ArtifactStaging: Sendable {
         return StagedBlob(path: path, sizeBytes: size, sha256: Array(hasher.finalize()))
     }
 
-    /// Removes a received blob (once placed, or when it will not be).
+    /// Removes a received blob (once recorded, or refused).
     func discard(_ staged: StagedBlob) { unlink(staged.path) }
 
     static func write(_ fd: Int32, _ chunk: ArraySlice<UInt8>) throws {
@@ -100,7 +103,7 @@ struct ArtifactStaging: Sendable {
 }
 
 /// The filesystem artifact store (the default): each org's blobs under
-/// `<paths.artifact_root>/<org>/blobs/<first two hex digits>/<sha256 in hex>`, renamed there from staging (one
+/// `<paths.artifact_root>/<org>/blobs/<first two hex digits>/<sha256 in hex>`, hard-linked there from staging (one
 /// filesystem: a blob at its address is whole).
 struct FileArtifactStore: ArtifactStore {
     let staging: ArtifactStaging
@@ -114,16 +117,12 @@ struct FileArtifactStore: ArtifactStore {
     func place(_ org: UUID, _ staged: StagedBlob) async throws {
         let target = path(org, staged.sha256)
         try ArtifactStaging.makeFolder(String(target[..<target.lastIndex(of: "/")!]))
-        if access(target, F_OK) == 0 {
-            staging.discard(staged)
-            return
-        }
-        guard rename(staged.path, target) == 0 else {
-            let failure = ArtifactStaging.failure(errno, "cannot store the artifact")
-            staging.discard(staged)
-            throw failure
+        guard link(staged.path, target) == 0 || errno == EEXIST else {
+            throw ArtifactStaging.failure(errno, "cannot store the artifact")
         }
     }
+
+    func contains(_ org: UUID, _ sha256: [UInt8]) async throws -> Bool { access(path(org, sha256), F_OK) == 0 }
 
     func remove(_ org: UUID, _ sha256: [UInt8]) async { unlink(path(org, sha256)) }
 
@@ -161,15 +160,18 @@ struct BlobChunks: AsyncSequence, Sendable {
         mutating func next() async throws -> ArraySlice<UInt8>? {
             guard offset < end else { return nil }
             let count = Swift.min(FileArtifactStore.chunkBytes, end - offset)
-            var chunk = [UInt8](repeating: 0, count: count)
-            let read = chunk.withUnsafeMutableBytes { pread(file.fd, $0.baseAddress!, count, off_t(offset)) }
+            var read = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                read = pread(file.fd, buffer.baseAddress!, count, off_t(offset))
+                initialized = Swift.max(read, 0)
+            }
             guard read > 0 else {
                 throw read == 0
                     ? TesseraError.unavailable("the artifact's blob is shorter than recorded")
                     : ArtifactStaging.failure(errno, "cannot read the artifact")
             }
             offset += read
-            return chunk[0..<read]
+            return chunk[...]
         }
     }
 

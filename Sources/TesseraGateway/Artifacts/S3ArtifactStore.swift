@@ -52,7 +52,6 @@ struct S3ArtifactStore: ArtifactStore {
     func key(_ org: UUID, _ sha256: [UInt8]) -> String { "\(prefix)\(org.uuidString.lowercased())/\(sha256.hexString)" }
 
     func place(_ org: UUID, _ staged: StagedBlob) async throws {
-        defer { staging.discard(staged) }
         let key = key(org, staged.sha256)
         if try await exists(key) { return }
         let file = open(staged.path, O_RDONLY | O_CLOEXEC)
@@ -122,6 +121,8 @@ struct S3ArtifactStore: ArtifactStore {
         let chunks = response.body.map { ArraySlice($0.readableBytesView) }
         return HTTPBody(chunks, length: .known(Int64(range.count)), iterationBehavior: .single)
     }
+
+    func contains(_ org: UUID, _ sha256: [UInt8]) async throws -> Bool { try await exists(key(org, sha256)) }
 
     func exists(_ key: String) async throws -> Bool {
         let response = try await send(.HEAD, key)

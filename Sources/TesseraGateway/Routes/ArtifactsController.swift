@@ -62,17 +62,17 @@ struct ArtifactsController: TenantController {
             }
             return TesseraError.payloadTooLarge(limit: limit)
         }
-        do {
-            let record = try await repository.create(
-                name: name, contentType: contentType, sizeBytes: staged.sizeBytes, sha256: staged.sha256,
-                createdBy: Self.currentUserID, quotas: quotas, by: auditActor(),
-                place: { [store] in try await store.place(org, staged) },
-                discard: { [store] in await store.remove(org, staged.sha256) })
-            return .created(.init(body: .json(Self.schema(record))))
-        } catch {
-            store.staging.discard(staged)
-            throw error
-        }
+        defer { store.staging.discard(staged) }
+        // Placed before the transaction (an S3 upload may take minutes; no connection is held meanwhile).
+        try await store.place(org, staged)
+        let record = try await repository.create(
+            name: name, contentType: contentType, sizeBytes: staged.sizeBytes, sha256: staged.sha256,
+            createdBy: Self.currentUserID, quotas: quotas, by: auditActor(),
+            ensurePlaced: { [store] in
+                if try await !store.contains(org, staged.sha256) { try await store.place(org, staged) }
+            },
+            discard: { [store] in await store.remove(org, staged.sha256) })
+        return .created(.init(body: .json(Self.schema(record))))
     }
 
     func downloadArtifact(_ input: Operations.downloadArtifact.Input) async throws -> Operations.downloadArtifact.Output

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import PostgresNIO
-import Synchronization
 import TesseraCore
 
 /// An artifact: a named blob in the org's artifact store, known by its SHA-256 (blobs are content-addressed, so
@@ -62,22 +61,21 @@ public struct ArtifactRepository: Sendable {
         }
     }
 
-    /// Records an artifact of a blob the store has received (`place` moves it to its content address, under the
-    /// blob's lock, after the quota check), with its `artifact.create` record in the same transaction. When the
-    /// transaction fails after the blob was placed, `discard` takes the blob, under its lock, unless another artifact
-    /// refers to it.
+    /// Records an artifact of a blob the caller has put in the store (before, outside any transaction: an upload
+    /// to an object store may take minutes), with its `artifact.create` record in one transaction. Under the
+    /// blob's lock, after the quota check, `ensurePlaced` puts the blob back should a deletion of the last artifact
+    /// of the same bytes have removed it meanwhile. When the transaction fails, `discard` takes the blob, under
+    /// its lock, unless an artifact refers to it.
     public func create(
         name: String, contentType: String, sizeBytes: Int, sha256: [UInt8], createdBy: UUID?, quotas: OrgQuotas,
-        by actor: AuditActor, place: @escaping @Sendable () async throws -> Void,
+        by actor: AuditActor, ensurePlaced: @escaping @Sendable () async throws -> Void,
         discard: @escaping @Sendable () async -> Void
     ) async throws -> ArtifactRecord {
-        let placed = Mutex(false)
         do {
             return try await databases.change(org: org, logger: logger) { [logger] tx, trail in
                 try await Self.lock(sha256, on: tx, logger: logger)
                 try await OrgQuotaCheck.check(.artifactBytes, quotas, adding: sizeBytes, on: tx, logger: logger)
-                try await place()
-                placed.withLock { $0 = true }
+                try await ensurePlaced()
                 let record = try await tx.query(
                     """
                     INSERT INTO artifacts (name, content_type, size_bytes, sha256, created_by)
@@ -91,7 +89,7 @@ public struct ArtifactRepository: Sendable {
                 return record
             }
         } catch {
-            if placed.withLock({ $0 }) { try? await discardIfUnreferenced(sha256, discard) }
+            try? await discardIfUnreferenced(sha256, discard)
             throw error
         }
     }
