@@ -51,6 +51,12 @@ import Testing
         #expect(Self.signature(headers) == "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7")
     }
 
+    @Test func theSecretKeyIsNeverPrinted() {
+        for text in ["\(Self.signer)", String(reflecting: Self.signer)] {
+            #expect(!text.contains("wJalrXUtnFEMI") && text.contains("AKIAIOSFODNN7EXAMPLE"), "\(text)")
+        }
+    }
+
     @Test func encodingKeepsOnlyTheUnreserved() {
         #expect(SigV4.encode("a b/c~d_e-f.g$é") == "a%20b%2Fc~d_e-f.g%24%C3%A9")
         #expect(SigV4.encodePath("/org/blobs/ab") == "/org/blobs/ab")

@@ -3,7 +3,7 @@ import Foundation
 
 /// AWS Signature Version 4 for S3-compatible object stores: the `Authorization` header form, with the payload's
 /// SHA-256 sent as `x-amz-content-sha256`. Pure: the request is described, the headers to add are returned.
-public struct SigV4: Sendable {
+public struct SigV4: Sendable, CustomStringConvertible {
     public let accessKey: String
     private let secretKey: String
     public let region: String
@@ -15,6 +15,9 @@ public struct SigV4: Sendable {
         self.region = region
         self.service = service
     }
+
+    /// Never the secret key (a struct's default description prints every stored property, private ones too).
+    public var description: String { "SigV4(accessKey: \(accessKey), region: \(region), service: \(service))" }
 
     /// The SHA-256 of an empty payload, in hex (GET, HEAD, DELETE).
     public static let emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

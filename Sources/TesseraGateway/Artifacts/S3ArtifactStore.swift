@@ -13,8 +13,8 @@ import TesseraCore
 /// The S3 artifact store: blobs as objects `<prefix><org>/<sha256 in hex>` of one bucket of any S3-compatible
 /// service, addressed path-style (`<endpoint>/<bucket>/<key>`) and signed with Signature Version 4. A received blob
 /// (staged on local disk, where it was hashed and counted) is sent in one PUT up to `artifacts.s3_part_bytes`,
-/// above that as a multipart upload of parts that large (aborted if any part fails, so no part is left behind); an object is
-/// whole once its PUT or its completion answers. Blobs already there (the same bytes) are not sent again.
+/// above that as a multipart upload of parts that large (aborted if any part fails, so no part is left behind); an
+/// object is whole once its PUT or its completion answers. Blobs already there (the same bytes) are not sent again.
 struct S3ArtifactStore: ArtifactStore {
     let staging: ArtifactStaging
     let endpoint: String
