@@ -115,7 +115,7 @@ func buildRouter(
         evaluations: EvaluationsController(tenants: tenants, heavy: heavy, baseLogger: logger),
         cafa: CAFAController(tenants: tenants, heavy: heavy, baseLogger: logger),
         artifacts: ArtifactsController(
-            client: client, tenants: tenants, store: try artifactStore(settings),
+            client: client, orgs: orgs, tenants: tenants, store: try artifactStore(settings),
             links: ArtifactLinks(box: box), maxBytes: settings.http.maxArtifactBytes, baseLogger: logger),
         jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),

@@ -10,6 +10,8 @@ import TesseraPostgres
 /// written to the store, a download read a chunk at a time as it is sent.
 struct ArtifactsController: TenantController {
     let client: PostgresClient
+    /// Org statuses as the access chain reads them (cached, invalidated on change, bounded by the deadline).
+    let orgs: OrgStatusLookup
     let tenants: TenantDatabases
     let store: any ArtifactStore
     let links: ArtifactLinks
@@ -110,16 +112,15 @@ struct ArtifactsController: TenantController {
     }
 
     /// A signed link's download: the link names the org (no key, no tenant resolved by the access chain), so the
-    /// org must still be active.
+    /// org must still be ready, looked up as the access chain looks it up.
     func downloadArtifactByLink(_ input: Operations.downloadArtifactByLink.Input) async throws
         -> Operations.downloadArtifactByLink.Output
     {
         let unknown = TesseraError.notFound("no such download link, or it has expired")
         guard let (org, id) = links.verify(input.path.token) else { throw unknown }
-        let status = try await client.withConnection { [logger] in
-            try await OrgStore(logger: logger).status(of: org, on: $0)
+        guard try await orgs.status(of: org) == .ready, let record = try await artifacts(org).get(id) else {
+            throw unknown
         }
-        guard status == .ready, let record = try await artifacts(org).get(id) else { throw unknown }
         let (partial, response) = try await serve(record, of: org, range: input.headers.Range)
         return partial ? .partialContent(response) : .ok(response)
     }
