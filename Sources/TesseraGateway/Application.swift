@@ -37,11 +37,16 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
             threshold: settings.auth.maxFailures, window: .seconds(settings.auth.failureWindowSeconds)),
         lastUsed: lastUsed, failures: failureHook, deadline: deadline,
         logger: logger)
+    let waker = EngineWaker()
+    let catalog = EngineCatalog(metadata: client)
+    let policy = OutboundPolicy(allowPrivate: settings.work.allowPrivateServices)
+    let callbackBase = CallbackBase(settings.work.callbackBaseURL)
     let router = try buildRouter(
         settings: settings,
         client: client,
         tenants: tenants,
         relay: relay,
+        engine: (waker, catalog),
         box: box,
         wakeProvisioner: { provisioning.wake() },
         access: try AccessServices(
@@ -66,8 +71,14 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
             TaskHealthChecker(
                 metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
                 timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures,
-                policy: OutboundPolicy(allowPrivate: settings.work.allowPrivateServices), logger: logger),
+                policy: policy, logger: logger),
+            JobEngine(
+                metadata: client, tenants: tenants, catalog: catalog, policy: policy,
+                interval: .milliseconds(settings.work.engineIntervalMilliseconds),
+                maxRunning: settings.work.engineMaxRunningPerOrg, callbackBase: callbackBase, waker: waker,
+                logger: logger),
         ],
+        onServerRunning: { callbackBase.serverRunning($0) },
         logger: logger)
 }
 
@@ -77,6 +88,7 @@ func buildRouter(
     client: PostgresClient,
     tenants: TenantDatabases,
     relay: AuditRelay,
+    engine: (waker: EngineWaker, catalog: EngineCatalog),
     box: SecretBox,
     wakeProvisioner: @escaping @Sendable () -> Void,
     access: AccessServices,
@@ -117,7 +129,9 @@ func buildRouter(
         artifacts: ArtifactsController(
             client: client, orgs: orgs, tenants: tenants, store: try artifactStore(settings),
             links: ArtifactLinks(box: box), maxBytes: settings.http.maxArtifactBytes, baseLogger: logger),
-        jobs: JobsController(client: client, tenants: tenants, baseLogger: logger),
+        jobs: JobsController(
+            client: client, tenants: tenants, orgs: orgs, engine: engine.waker, catalog: engine.catalog,
+            baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
         pipelines: PipelinesController(
             client: client, tenants: tenants, skipAuditForBenchmark: skip, baseLogger: logger),

@@ -47,6 +47,10 @@ public enum AdvisoryLock {
     /// removed while an artifact of it is being made.
     public static let artifactBlob: Int32 = 7309
 
+    /// The lock, in an org's own database, of the job engine's round (object 0): one gateway at a time settles the
+    /// org's jobs and hands out their executions, so the org's cap on running executions is never overshot.
+    public static let engineRound: Int32 = 7310
+
     /// The relay lock's object for an org: the org id's first 4 bytes.
     public static func relayObject(_ org: UUID) -> Int32 {
         let u = org.uuid

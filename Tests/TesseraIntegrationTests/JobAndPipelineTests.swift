@@ -319,7 +319,7 @@ import Testing
                 let version = try await Self.publishedPipeline(calls)
                 let digest = String(repeating: "ab", count: 32)
                 let body =
-                    #"{"pipeline_version_id":"\#(version)","params":{"b":1,"a":[true,null]},"inputs":[{"name":"ligand","uri":"s3://x/l.sdf","content_type":"chemical/x-mdl-sdfile","sha256":"\#(digest)"}]}"#
+                    #"{"pipeline_version_id":"\#(version)","dispatch":"manual","params":{"b":1,"a":[true,null]},"inputs":[{"name":"ligand","uri":"s3://x/l.sdf","content_type":"chemical/x-mdl-sdfile","sha256":"\#(digest)"}]}"#
                 let first = try await calls.post("/jobs", body)
                 #expect(first.status == .created)
                 let job = try Self.decode(Job.self, first)
@@ -328,7 +328,7 @@ import Testing
                         && job.inputs.first?.sha256 == digest)
                 // The same params in another order are the same signature; not cached yet (not completed): a new job.
                 let reordered =
-                    #"{"pipeline_version_id":"\#(version)","params":{"a":[true,null],"b":1},"inputs":[{"name":"ligand","uri":"s3://x/l.sdf","content_type":"chemical/x-mdl-sdfile","sha256":"\#(digest)"}]}"#
+                    #"{"pipeline_version_id":"\#(version)","dispatch":"manual","params":{"a":[true,null],"b":1},"inputs":[{"name":"ligand","uri":"s3://x/l.sdf","content_type":"chemical/x-mdl-sdfile","sha256":"\#(digest)"}]}"#
                 let second = try Self.decode(Job.self, try await calls.post("/jobs", reordered))
                 #expect(second.input_signature == job.input_signature && second.id != job.id && !second.cached)
                 // Illegal moves are 409; legal ones walk the machine.

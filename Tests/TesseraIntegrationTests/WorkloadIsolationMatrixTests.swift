@@ -51,7 +51,7 @@ import Testing
                 // Objects in org A for the routes to act on.
                 let (run, _) = try await PredictionResultTests.claimedRun(a, expected: ["x", "y"])
                 let version = try await JobAndPipelineTests.publishedPipeline(a)
-                let job = try await a.create("/jobs", #"{"pipeline_version_id":"\#(version)"}"#)
+                let job = try await a.create("/jobs", #"{"pipeline_version_id":"\#(version)","dispatch":"manual"}"#)
                 let pipeline = try await a.create("/pipelines", #"{"name":"matrix"}"#)
                 let dockPipeline = try await JobAndPipelineTests.pipelineID(a, name: "dock")  // it has a job
                 let step = #"{"steps":[{"key":"a","task":"dock","version":"1.0.0"}]}"#
@@ -122,7 +122,9 @@ import Testing
                     Route(method: .get, path: "/jobs", body: nil, success: .ok, writes: false),
                     Route(
                         method: .post, path: "/jobs",
-                        body: { #"{"pipeline_version_id":"\#(version)","params":{"n":"\#(UUID())"}}"# },
+                        body: {
+                            #"{"pipeline_version_id":"\#(version)","dispatch":"manual","params":{"n":"\#(UUID())"}}"#
+                        },
                         success: .created, writes: true),
                     Route(method: .get, path: "/jobs/\(job)", body: nil, success: .ok, writes: false),
                     Route(method: .get, path: "/jobs/\(job)/events", body: nil, success: .ok, writes: false),

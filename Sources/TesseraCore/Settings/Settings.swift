@@ -158,6 +158,12 @@ public struct Settings: Sendable {
         /// Once admitted, such a body must have arrived whole within this many seconds; a slower sender is answered
         /// 408 and its slot goes to the next (a sender trickling bytes would otherwise hold it as long as it liked).
         public var bulkBodySeconds: Int
+        /// How often the job engine looks for work in every org (it is woken sooner by what this process sees),
+        /// the executions one org may have running at once, and the base URL task services report to (the
+        /// gateway's address as the services reach it; empty: the address it listens on).
+        public var engineIntervalMilliseconds: Int
+        public var engineMaxRunningPerOrg: Int
+        public var callbackBaseURL: String
     }
 
     /// Mail: an outbox in the metadata database, delivered by the gateway.
@@ -337,6 +343,15 @@ public struct Settings: Sendable {
         SettingKey(
             "work.bulk_body_seconds", env: "TESSERA_WORK_BULK_BODY_SECONDS", default: "60",
             help: "seconds an admitted bulk body has to arrive whole (then 408, and its slot is freed)"),
+        SettingKey(
+            "work.engine_interval_ms", env: "TESSERA_WORK_ENGINE_INTERVAL_MS", default: "1000",
+            help: "how often the job engine looks for work in every org"),
+        SettingKey(
+            "work.engine_max_running_per_org", env: "TESSERA_WORK_ENGINE_MAX_RUNNING_PER_ORG", default: "8",
+            help: "task executions one org may have running at once"),
+        SettingKey(
+            "work.callback_base_url", env: "TESSERA_WORK_CALLBACK_BASE_URL", default: "",
+            help: "the gateway's URL as task services reach it, for their callbacks (empty: the address it listens on)"),
         SettingKey(
             "bench.skip_audit", env: "TESSERA_BENCH_SKIP_AUDIT", default: "false",
             help: "benchmark only: skip audit writes (dev profile only)"),

@@ -85,6 +85,9 @@ public struct LoadedSettings: Sendable {
         case "work.bulk_bodies": return String(s.work.bulkBodies)
         case "work.bulk_bodies_per_org": return String(s.work.bulkBodiesPerOrg)
         case "work.bulk_body_seconds": return String(s.work.bulkBodySeconds)
+        case "work.engine_interval_ms": return String(s.work.engineIntervalMilliseconds)
+        case "work.engine_max_running_per_org": return String(s.work.engineMaxRunningPerOrg)
+        case "work.callback_base_url": return s.work.callbackBaseURL
         case "artifacts.store": return s.artifacts.store.rawValue
         case "artifacts.s3_endpoint": return s.artifacts.s3Endpoint
         case "artifacts.s3_bucket": return s.artifacts.s3Bucket
@@ -214,7 +217,10 @@ public enum SettingsLoader {
                 heavyWaitSeconds: try reader.int("work.heavy_wait_seconds", in: 1...3600),
                 bulkBodies: try reader.int("work.bulk_bodies", in: 1...1024),
                 bulkBodiesPerOrg: try reader.int("work.bulk_bodies_per_org", in: 1...1024),
-                bulkBodySeconds: try reader.int("work.bulk_body_seconds", in: 1...3600)
+                bulkBodySeconds: try reader.int("work.bulk_body_seconds", in: 1...3600),
+                engineIntervalMilliseconds: try reader.int("work.engine_interval_ms", in: 50...600_000),
+                engineMaxRunningPerOrg: try reader.int("work.engine_max_running_per_org", in: 1...10_000),
+                callbackBaseURL: reader.optional("work.callback_base_url") ?? ""
             ),
             logLevel: try reader.choice(
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),

@@ -92,11 +92,14 @@ public enum CanonicalJSON {
     }
 
     /// Whether a number from `JSONSerialization` (or a bridged Swift `Bool`) is a boolean.
-    private static func isBoolean(_ number: NSNumber) -> Bool {
+    ///
+    /// On Linux (checked with swiftc 6.3) JSONSerialization gives booleans the class `__NSCFBoolean` with type
+    /// encoding "c", other numbers "i", "q", "Q" or "d" (even `NSNumber(value: Int8(1))` is "i"); a Swift `Bool`
+    /// bridges to "c" too. `value is Bool` is no test there: it holds for the number 1.
+    public static func isBoolean(_ number: NSNumber) -> Bool {
         #if canImport(Darwin)
             return CFGetTypeID(number) == CFBooleanGetTypeID()
         #else
-            // swift-corelibs-foundation gives booleans (and only booleans) the type encoding "c".
             return String(cString: number.objCType) == "c"
         #endif
     }

@@ -690,4 +690,10 @@ final class APIHandler: APIProtocol {
     {
         try await artifacts.downloadArtifactByLink(input)
     }
+
+    func reportTaskResult(_ input: Operations.reportTaskResult.Input) async throws
+        -> Operations.reportTaskResult.Output
+    {
+        try await jobs.reportTaskResult(input)
+    }
 }

@@ -10,6 +10,9 @@ import TesseraPostgres
 struct JobsController: TenantController {
     let client: PostgresClient
     let tenants: TenantDatabases
+    let orgs: OrgStatusLookup
+    let engine: EngineWaker
+    let catalog: EngineCatalog
     let baseLogger: Logger
 
     func createJob(_ input: Operations.createJob.Input) async throws -> Operations.createJob.Output {
@@ -44,7 +47,7 @@ struct JobsController: TenantController {
             NewJob(
                 pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0,
                 cacheSeconds: cacheSeconds,
-                signature: signature),
+                signature: signature, dispatch: body.dispatch?.rawValue ?? "engine", useCache: body.cache ?? true),
             pipeline: version.pipelineID,
             versionExists: { [client, logger] in
                 try await client.withConnection {
@@ -53,6 +56,7 @@ struct JobsController: TenantController {
             },
             createdBy: Self.currentUserID,
             by: auditActor())
+        if job.dispatch == "engine", !cached { engine.wake(org) }
         let schema = try Self.schema(job, cached: cached)
         return cached ? .ok(.init(body: .json(schema))) : .created(.init(body: .json(schema)))
     }
@@ -82,6 +86,7 @@ struct JobsController: TenantController {
         let job = try await repository.transition(
             try Self.objectID(input.path.id), to: status, error: body.error,
             by: auditActor())
+        if job.dispatch == "engine" { engine.wake(repository.org) }
         return .ok(.init(body: .json(try Self.schema(job, cached: false))))
     }
 
@@ -269,6 +274,52 @@ struct JobsController: TenantController {
             name: f.name, uri: f.uri, content_type: f.contentType, sha256: f.sha256?.hexString, size_bytes: f.sizeBytes)
     }
 
+    /// A task service's report for an execution that it accepted with 202: `{org}.{execution}.{secret}`.
+    func reportTaskResult(_ input: Operations.reportTaskResult.Input) async throws
+        -> Operations.reportTaskResult.Output
+    {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let unknown = TesseraError.notFound("no execution waits for this report")
+        let parts = input.path.token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let org = UUID(uuidString: String(parts[0])),
+            let execution = UUID(uuidString: String(parts[1])), parts[2].count == 64,
+            parts[0] == parts[0].lowercased(), parts[1] == parts[1].lowercased()
+        else { throw unknown }
+        let secret = String(parts[2])
+        let store = JobEngineStore(org: org, databases: tenants, logger: logger)
+        guard try await orgs.status(of: org) == .ready,
+            let target = try await store.callbackTarget(execution, secret: secret),
+            let version = target.version, let definitionID = target.definition
+        else { throw unknown }
+        let knowledge = try await catalog.knowledge(org: org, versions: [version], logger: logger)
+        guard let steps = knowledge.versions[version], let definition = catalog.definition(definitionID) else {
+            throw unknown
+        }
+        let outcome: EngineOutcome
+        switch body.status {
+        case .completed:
+            let text = try body.result.map { try Self.jsonText($0) } ?? "{}"
+            guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed),
+                let (operation, document) = definition.operation(definition.config.operation)
+            else { throw TesseraError.unprocessable("result: not a value the interface_spec describes") }
+            let problems = operation.responseProblems(value, status: 200, document: document)
+            guard problems.isEmpty else {
+                throw TesseraError.unprocessable(
+                    "result does not match the interface_spec: \(problems.prefix(3).joined(separator: "; "))")
+            }
+            outcome = .completed(text)
+        case .failed:
+            outcome = .failed(String((body.error ?? "the service reported a failure").prefix(2000)), retryable: true)
+        }
+        let actor = AuditActor(kind: .system, display: "task service callback")
+        guard
+            try await store.callback(
+                execution, secret: secret, outcome, steps: steps, config: definition.config, by: actor)
+        else { throw unknown }
+        engine.wake(org)
+        return .noContent(.init())
+    }
+
     static func schema(_ j: JobRecord, cached: Bool) throws -> Components.Schemas.Job {
         .init(
             id: id(j.id), pipeline_version_id: j.pipelineVersionID.map(id), status: .init(rawValue: j.status.rawValue)!,
@@ -276,7 +327,8 @@ struct JobsController: TenantController {
             cache_seconds: j.cacheSeconds,
             error: j.error, created_at: j.createdAt, started_at: j.startedAt, finished_at: j.finishedAt,
             inputs: j.inputs.map(schema),
-            outputs: j.outputs.map(schema), cached: cached)
+            outputs: j.outputs.map(schema), cached: cached, dispatch: .init(rawValue: j.dispatch) ?? .manual,
+            cache: j.useCache)
     }
 
     static func schema(_ e: TaskExecutionRecord) -> Components.Schemas.Execution {

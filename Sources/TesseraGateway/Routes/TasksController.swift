@@ -29,6 +29,8 @@ struct TasksController: MetadataController {
         }
         let spec = try Self.jsonText(body.interface_spec)
         problems += InterfaceSpec.problems(Data(spec.utf8))
+        let serviceConfig = try Self.jsonText(body.service_config ?? .init())
+        problems += Self.serviceConfigProblems(serviceConfig, spec: spec)
         guard problems.isEmpty else { throw TesseraError.invalid(problems) }
         let store = try taskStore()
         let principal = RequestScope.principal
@@ -37,7 +39,7 @@ struct TasksController: MetadataController {
                 let definition = try await store.create(
                     taskID: body.task_id, version: body.version, metadata: try Self.jsonText(body.metadata ?? .init()),
                     interfaceSpec: spec,
-                    serviceConfig: try Self.jsonText(body.service_config ?? .init()),
+                    serviceConfig: serviceConfig,
                     createdBy: principal.flatMap(Self.userID(of:)),
                     on: connection)
             else { return nil }
@@ -52,6 +54,24 @@ struct TasksController: MetadataController {
                 "the org has \(body.task_id) version \(body.version); definitions are immutable")
         }
         return .created(.init(body: .json(try Self.schema(created))))
+    }
+
+    /// What is wrong with a definition's service_config for the engine: its fields, and operations it names that
+    /// the interface_spec lacks.
+    static func serviceConfigProblems(_ config: String, spec: String) -> [String] {
+        switch TaskServiceConfig.parse(Data(config.utf8)) {
+        case .failure(let problems): return problems.all
+        case .success(let parsed):
+            let definition = EngineDefinition(config: parsed, spec: Data(spec.utf8))
+            var problems: [String] = []
+            if let id = parsed.operation, definition.operation(id) == nil {
+                problems.append("service_config.operation: the interface_spec has no operation '\(id)'")
+            }
+            if let id = parsed.cancelOperation, definition.operation(id) == nil {
+                problems.append("service_config.cancel_operation: the interface_spec has no operation '\(id)'")
+            }
+            return problems
+        }
     }
 
     func listTaskDefinitions(_ input: Operations.listTaskDefinitions.Input) async throws

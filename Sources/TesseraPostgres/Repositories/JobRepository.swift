@@ -34,6 +34,10 @@ public struct JobRecord: Sendable {
     public let createdAt: Date
     public let startedAt: Date?
     public let finishedAt: Date?
+    /// "engine" (the engine runs its steps) or "manual" (clients move it by hand).
+    public let dispatch: String
+    /// Whether the engine may answer a step from an earlier execution with the same inputs.
+    public let useCache: Bool
     public var inputs: [JobFile] = []
     public var outputs: [JobFile] = []
 }
@@ -87,11 +91,15 @@ public struct NewJob: Sendable {
     public let priority: Int
     public let cacheSeconds: Int
     public let signature: JobSignature
+    public let dispatch: String
+    public let useCache: Bool
 
     public init(
         pipelineVersionID: UUID, params: String, inputs: [JobFile], priority: Int, cacheSeconds: Int,
-        signature: JobSignature
+        signature: JobSignature, dispatch: String = "engine", useCache: Bool = true
     ) {
+        self.dispatch = dispatch
+        self.useCache = useCache
         self.pipelineVersionID = pipelineVersionID
         self.params = params
         self.inputs = inputs
@@ -116,7 +124,7 @@ public struct JobRepository: Sendable {
 
     static let jobColumns = """
         id, pipeline_version_id, status::text, params::text, input_signature, priority, cache_seconds, created_by, error,
-        created_at, started_at, finished_at
+        created_at, started_at, finished_at, dispatch, use_cache
         """
 
     /// A job for the signature: the live cached one (its hit count bumped; `cached` true) or a new PENDING one.
@@ -152,9 +160,10 @@ public struct JobRepository: Sendable {
             }
             let id = try await tx.query(
                 """
-                INSERT INTO jobs (pipeline_version_id, params, input_signature, input_canonical, priority, cache_seconds, created_by)
+                INSERT INTO jobs (pipeline_version_id, params, input_signature, input_canonical, priority, cache_seconds, created_by,
+                                  dispatch, use_cache)
                 VALUES (\(job.pipelineVersionID), \(job.params)::jsonb, \(signature), \(job.signature.canonical), \(job.priority),
-                        \(job.cacheSeconds), \(createdBy))
+                        \(job.cacheSeconds), \(createdBy), \(job.dispatch), \(job.useCache))
                 RETURNING id
                 """, logger: logger
             ).collect()[0].decode(UUID.self)
@@ -202,33 +211,69 @@ public struct JobRepository: Sendable {
         try await change { tx, trail in
             guard let current = try await Self.lock(id, on: tx, logger: logger) else { throw Self.noSuchJob }
             guard current.canMove(to: status), current != status else { throw Self.illegal(current, status) }
-            try await tx.query(
-                """
-                UPDATE jobs SET status = \(status.rawValue)::job_status, error = coalesce(\(error), error),
-                    started_at = CASE WHEN \(status.rawValue) = 'RUNNING' THEN now() ELSE started_at END,
-                    finished_at = CASE WHEN \(status.isTerminal) THEN now() ELSE finished_at END
-                WHERE id = \(id)
-                """, logger: logger)
-            if status == .completed {
-                try await tx.query(
-                    """
-                    INSERT INTO result_cache (input_signature, job_id, expires_at)
-                    SELECT input_signature, id, now() + make_interval(secs => cache_seconds) FROM jobs
-                    WHERE id = \(id) AND cache_seconds > 0 AND input_signature IS NOT NULL
-                    ON CONFLICT (input_signature) DO UPDATE SET job_id = EXCLUDED.job_id, hits = 0, created_at = now(),
-                        expires_at = EXCLUDED.expires_at
-                    WHERE result_cache.expires_at IS NOT NULL AND result_cache.expires_at <= now()
-                    """, logger: logger)
+            if status != .canceled, try await Self.isEngineJob(id, on: tx, logger: logger) {
+                throw TesseraError.conflict("the engine runs this job; it can only be cancelled by hand")
             }
-            var data = ["from": current.rawValue, "to": status.rawValue]
-            if let error { data["error"] = error }
-            try await Self.appendEvent(id, "status", data, on: tx, logger: logger)
-            try await trail.record(
-                .jobTransition, by: actor, entityType: "job", entityID: id,
-                metadata: ["from": current.rawValue, "status": status.rawValue],
-                job: JobMirror.Update(jobID: id, status: status))
+            try await Self.move(
+                id, from: current, to: status, error: error, by: actor, on: tx, trail: trail, logger: logger)
             return try await Self.job(id, on: tx, logger: logger)!
         }
+    }
+
+    /// Moves a locked job from `current` to `status` with its timeline entry and audit record. A COMPLETED job
+    /// becomes the cached answer for its signature (replacing only an expired entry) unless its cache_seconds is
+    /// 0; a CANCELED or FAILED one ends its executions still pending or running (those running marked for the
+    /// engine to call their service's cancel operation).
+    static func move(
+        _ id: UUID, from current: JobStatus, to status: JobStatus, error: String?, by actor: AuditActor,
+        on tx: PostgresConnection, trail: OrgAuditTrail, logger: Logger
+    ) async throws {
+        try await tx.query(
+            """
+            UPDATE jobs SET status = \(status.rawValue)::job_status, error = coalesce(\(error), error),
+                started_at = CASE WHEN \(status.rawValue) = 'RUNNING' THEN now() ELSE started_at END,
+                finished_at = CASE WHEN \(status.isTerminal) THEN now() ELSE finished_at END
+            WHERE id = \(id)
+            """, logger: logger)
+        if status == .completed {
+            try await tx.query(
+                """
+                INSERT INTO result_cache (input_signature, job_id, expires_at)
+                SELECT input_signature, id, now() + make_interval(secs => cache_seconds) FROM jobs
+                WHERE id = \(id) AND cache_seconds > 0 AND input_signature IS NOT NULL
+                ON CONFLICT (input_signature) DO UPDATE SET job_id = EXCLUDED.job_id, hits = 0, created_at = now(),
+                    expires_at = EXCLUDED.expires_at
+                WHERE result_cache.expires_at IS NOT NULL AND result_cache.expires_at <= now()
+                """, logger: logger)
+        }
+        var data = ["from": current.rawValue, "to": status.rawValue]
+        if let error { data["error"] = error }
+        try await Self.appendEvent(id, "status", data, on: tx, logger: logger)
+        try await trail.record(
+            .jobTransition, by: actor, entityType: "job", entityID: id,
+            metadata: ["from": current.rawValue, "status": status.rawValue],
+            job: JobMirror.Update(jobID: id, status: status))
+        if status == .canceled || status == .failed {
+            let ended = try await tx.query(
+                """
+                UPDATE task_executions SET status = 'CANCELED', finished_at = now(), lease_owner = NULL,
+                    cancel_pending = (status = 'RUNNING' AND service_id IS NOT NULL)
+                WHERE job_id = \(id) AND status IN ('PENDING', 'RUNNING')
+                RETURNING id
+                """, logger: logger
+            ).collect().map { try $0.decode(UUID.self) }
+            if !ended.isEmpty {
+                try await Self.appendEvent(
+                    id, "executions_canceled",
+                    ["execution_ids": ended.map { $0.uuidString.lowercased() }.sorted().joined(separator: ",")],
+                    on: tx, logger: logger)
+            }
+        }
+    }
+
+    static func isEngineJob(_ job: UUID, on tx: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await tx.query("SELECT dispatch = 'engine' FROM jobs WHERE id = \(job)", logger: logger).collect().first?
+            .decode(Bool.self) ?? false
     }
 
     public func events(_ job: UUID, after: Int64, limit: Int) async throws -> [JobEvent]? {
@@ -256,6 +301,7 @@ public struct JobRepository: Sendable {
             guard !status.isTerminal else {
                 throw TesseraError.conflict("the job is \(status.rawValue); it takes no more executions")
             }
+            guard try await !Self.isEngineJob(job, on: tx, logger: logger) else { throw Self.engineRuns }
             let id = try await tx.query(
                 """
                 INSERT INTO task_executions (job_id, step_key, task_definition_id, attempt)
@@ -291,6 +337,7 @@ public struct JobRepository: Sendable {
             guard current.status.canMove(to: status), current.status != status else {
                 throw Self.illegal(current.status, status)
             }
+            guard try await !Self.isEngineJob(job, on: tx, logger: logger) else { throw Self.engineRuns }
             try await tx.query(
                 """
                 UPDATE task_executions SET status = \(status.rawValue)::job_status, error = coalesce(\(error), error),
@@ -375,6 +422,7 @@ public struct JobRepository: Sendable {
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
                 try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
             else { throw Self.noSuchJob }
+            guard try await !Self.isEngineJob(job, on: tx, logger: logger) else { throw Self.engineRuns }
             let (id, stored, created) = try await tx.query(
                 "INSERT INTO task_results (task_execution_id, result) VALUES (\(execution), \(result)::jsonb) RETURNING id, result::text, created_at",
                 logger: logger
@@ -487,6 +535,7 @@ public struct JobRepository: Sendable {
     // MARK: helpers
 
     static let noSuchJob = TesseraError.notFound("no such job or execution")
+    static let engineRuns = TesseraError.conflict("the engine runs this job's executions; they are not moved by hand")
 
     static func illegal(_ from: JobStatus, _ to: JobStatus) -> TesseraError {
         .conflict(
@@ -576,7 +625,8 @@ public struct JobRepository: Sendable {
             cacheSeconds: try columns[6].decode(Int.self), createdBy: try columns[7].decode(UUID?.self),
             error: try columns[8].decode(String?.self),
             createdAt: try columns[9].decode(Date.self), startedAt: try columns[10].decode(Date?.self),
-            finishedAt: try columns[11].decode(Date?.self))
+            finishedAt: try columns[11].decode(Date?.self), dispatch: try columns[12].decode(String.self),
+            useCache: try columns[13].decode(Bool.self))
     }
 
     static func execution(_ id: UUID, job: UUID, on connection: PostgresConnection, logger: Logger) async throws

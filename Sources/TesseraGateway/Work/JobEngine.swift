@@ -1,0 +1,430 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+import TesseraCore
+import TesseraPostgres
+import TesseraProvisioning
+
+/// A task definition as the engine calls it: its service config and interface_spec (JSON).
+struct EngineDefinition: Sendable {
+    let config: TaskServiceConfig
+    let spec: Data
+
+    /// The operation `id` names (or, when `id` is nil, the spec's only operation) with the parsed document its
+    /// schemas' `$ref`s point into.
+    func operation(_ id: String?) -> (TaskOperation, [String: Any])? {
+        guard let document = (try? JSONSerialization.jsonObject(with: spec)) as? [String: Any] else { return nil }
+        if let id { return TaskOperation.find(id, in: document).map { ($0, document) } }
+        let ids = ((document["paths"] as? [String: Any]) ?? [:]).values.flatMap { item in
+            ((item as? [String: Any]) ?? [:]).values.compactMap { ($0 as? [String: Any])?["operationId"] as? String }
+        }
+        guard ids.count == 1 else { return nil }
+        return TaskOperation.find(ids[0], in: document).map { ($0, document) }
+    }
+}
+
+/// What the engine reads from the metadata database, kept: published pipeline versions and task definitions
+/// never change what the engine uses of them.
+final class EngineCatalog: Sendable {
+    let metadata: PostgresClient
+    private let versions = Mutex<[UUID: [ResolvedStep]]>([:])
+    private let definitions = Mutex<[UUID: EngineDefinition]>([:])
+    static let bound = 10_000
+
+    init(metadata: PostgresClient) {
+        self.metadata = metadata
+    }
+
+    func definition(_ id: UUID) -> EngineDefinition? { definitions.withLock { $0[id] } }
+    func steps(_ version: UUID) -> [ResolvedStep]? { versions.withLock { $0[version] } }
+
+    /// The steps of `versions`, their definitions, and the org's healthy services of those definitions.
+    func knowledge(org: UUID, versions wanted: [UUID], logger: Logger) async throws -> EngineKnowledge {
+        try await metadata.withConnection { connection in
+            var knowledge = EngineKnowledge()
+            for version in wanted {
+                if let steps = self.steps(version) {
+                    knowledge.versions[version] = steps
+                } else if let record = try await PipelineStore(org: org, logger: logger).version(
+                    id: version, on: connection), record.publishedAt != nil
+                {
+                    knowledge.versions[version] = record.steps
+                    self.versions.withLock {
+                        if $0.count >= Self.bound { $0.removeAll() }
+                        $0[version] = record.steps
+                    }
+                }
+            }
+            let used = Set(knowledge.versions.values.flatMap { $0.map(\.definitionID) })
+            for id in used {
+                if let known = self.definition(id) {
+                    knowledge.configs[id] = known.config
+                    continue
+                }
+                guard let record = try await TaskStore(org: org, logger: logger).get(id, on: connection) else {
+                    continue
+                }
+                let config =
+                    (try? TaskServiceConfig.parse(Data(record.serviceConfig.utf8)).get()) ?? TaskServiceConfig()
+                knowledge.configs[id] = config
+                self.definitions.withLock {
+                    if $0.count >= Self.bound { $0.removeAll() }
+                    $0[id] = EngineDefinition(config: config, spec: Data(record.interfaceSpec.utf8))
+                }
+            }
+            for service in try await TaskStore(org: org, logger: logger).services(definition: nil, on: connection)
+            where service.healthStatus == "healthy" && used.contains(service.taskDefinitionID) {
+                knowledge.services[service.taskDefinitionID, default: []].append(
+                    EngineService(id: service.id, url: service.serviceURL))
+            }
+            return knowledge
+        }
+    }
+
+    /// The cancelled executions whose definition declares a cancel operation, with the definition and the URL
+    /// of the service that was running them.
+    func cancelTargets(org: UUID, _ cancels: [EngineCancel], logger: Logger) async throws -> [(
+        EngineCancel, EngineDefinition, String
+    )] {
+        let wanted = cancels.filter { $0.definitionID != nil && $0.serviceID != nil }
+        guard !wanted.isEmpty else { return [] }
+        return try await metadata.withConnection { connection in
+            let store = TaskStore(org: org, logger: logger)
+            let urls = Dictionary(
+                try await store.services(definition: nil, on: connection).map { ($0.id, $0.serviceURL) }
+            ) { a, _ in a }
+            var targets: [(EngineCancel, EngineDefinition, String)] = []
+            for cancel in wanted {
+                guard let definitionID = cancel.definitionID, let serviceID = cancel.serviceID,
+                    let url = urls[serviceID]
+                else { continue }
+                var definition = self.definition(definitionID)
+                if definition == nil, let record = try await store.get(definitionID, on: connection) {
+                    definition = EngineDefinition(
+                        config: (try? TaskServiceConfig.parse(Data(record.serviceConfig.utf8)).get())
+                            ?? TaskServiceConfig(),
+                        spec: Data(record.interfaceSpec.utf8))
+                }
+                if let definition, definition.config.cancelOperation != nil {
+                    targets.append((cancel, definition, url))
+                }
+            }
+            return targets
+        }
+    }
+}
+
+/// The base URL task services report to: `work.callback_base_url`, or when that is empty the address this gateway
+/// listens on (loopback for a wildcard host), known once the server runs.
+final class CallbackBase: Sendable {
+    private let value: Mutex<String>
+    private let configured: Bool
+
+    init(_ setting: String) {
+        let trimmed = setting.hasSuffix("/") ? String(setting.dropLast()) : setting
+        value = Mutex(trimmed)
+        configured = !trimmed.isEmpty
+    }
+
+    var url: String { value.withLock { $0 } }
+
+    func serverRunning(_ channel: any Channel) {
+        guard !configured, let address = channel.localAddress, let port = address.port else { return }
+        let host: String
+        switch address.ipAddress {
+        case nil, "0.0.0.0", "::": host = "127.0.0.1"
+        case let ip? where ip.contains(":"): host = "[\(ip)]"
+        case let ip?: host = ip
+        }
+        value.withLock { $0 = "http://\(host):\(port)" }
+    }
+}
+
+/// Wakes the engine for an org now (a job was created or cancelled, a call ended) rather than at its next round.
+public final class EngineWaker: Sendable {
+    private let woken = Mutex<Set<UUID>>([])
+
+    public init() {}
+
+    public func wake(_ org: UUID) { _ = woken.withLock { $0.insert(org) } }
+
+    func take() -> Set<UUID> {
+        woken.withLock { state in
+            defer { state = [] }
+            return state
+        }
+    }
+    var isWoken: Bool { woken.withLock { !$0.isEmpty } }
+}
+
+/// Runs the jobs of the engine (`dispatch: engine`): every gateway process takes part, no leader. Each round
+/// it finds the orgs with pending or running jobs (the jobs mirror in the metadata database, and the orgs woken
+/// in this process), and for each settles its jobs and claims due executions in the org's own database
+/// (`JobEngineStore.round`); each claimed execution is an HTTP call to a healthy service of its definition, as
+/// the definition's interface_spec describes it (request and response checked against the operation's
+/// schemas), bounded by its timeout. The execution's lease outlives the call's timeout, so a process killed
+/// mid-call leaves an attempt that another process ends and retries.
+public struct JobEngine: Service {
+    let metadata: PostgresClient
+    let tenants: TenantDatabases
+    let catalog: EngineCatalog
+    let policy: OutboundPolicy
+    let interval: Duration
+    let maxRunning: Int
+    let callbackBase: CallbackBase
+    let waker: EngineWaker
+    let owner: String
+    let logger: Logger
+    let inFlight = InFlight()
+
+    /// The calls this process is making, by execution.
+    final class InFlight: Sendable {
+        let tasks = Mutex<[UUID: Task<Void, Never>]>([:])
+        func add(_ id: UUID, _ task: Task<Void, Never>) { tasks.withLock { $0[id] = task } }
+        func remove(_ id: UUID) { _ = tasks.withLock { $0.removeValue(forKey: id) } }
+        func cancel(_ id: UUID) { tasks.withLock { $0[id] }?.cancel() }
+        func cancelAll() {
+            for task in tasks.withLock({ Array($0.values) }) { task.cancel() }
+        }
+    }
+
+    init(
+        metadata: PostgresClient, tenants: TenantDatabases, catalog: EngineCatalog, policy: OutboundPolicy,
+        interval: Duration, maxRunning: Int, callbackBase: CallbackBase, waker: EngineWaker, logger: Logger
+    ) {
+        self.metadata = metadata
+        self.tenants = tenants
+        self.catalog = catalog
+        self.policy = policy
+        self.interval = interval
+        self.maxRunning = maxRunning
+        self.callbackBase = callbackBase
+        self.waker = waker
+        self.owner = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UUID().uuidString.prefix(8).lowercased())"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var last = ContinuousClock.now - interval
+            while !Task.isCancelled {
+                let full = ContinuousClock.now - last >= interval
+                if full { last = .now }
+                await round(all: full)
+                // Until the next full round, or sooner when something wakes an org.
+                while !Task.isCancelled, !waker.isWoken, ContinuousClock.now - last < interval {
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
+        inFlight.cancelAll()
+    }
+
+    /// One pass over the orgs woken in this process and, when `all`, every org with active jobs.
+    func round(all: Bool) async {
+        var orgs = waker.take()
+        if all {
+            do {
+                let active = try await metadata.withConnection { [logger] connection in
+                    try await connection.query(
+                        """
+                        SELECT DISTINCT m.org_id FROM jobs_meta m JOIN organizations o ON o.id = m.org_id
+                        WHERE m.status IN ('PENDING', 'RUNNING') AND o.status = 'ready'
+                        """, logger: logger
+                    ).collect().map { try $0.decode(UUID.self) }
+                }
+                orgs.formUnion(active)
+            } catch {
+                logger.warning(
+                    "job engine: listing orgs failed", metadata: ["error": "\(describeDatabaseError(error))"])
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for (index, org) in orgs.enumerated() {
+                if index >= 8 { await group.next() }
+                group.addTask { await self.round(org: org) }
+            }
+        }
+    }
+
+    /// One org's round: settle, claim, call; then the cancel calls of executions of cancelled jobs.
+    func round(org: UUID) async {
+        let store = JobEngineStore(org: org, databases: tenants, logger: logger)
+        do {
+            let (versions, hasCancels) = try await store.pending()
+            guard !versions.isEmpty || hasCancels else { return }
+            let knowledge = try await catalog.knowledge(org: org, versions: versions, logger: logger)
+            let (calls, cancels) = try await store.round(
+                knowledge, owner: owner, maxRunning: maxRunning, callbackBase: callbackBase.url)
+            for call in calls {
+                guard let definition = catalog.definition(call.definitionID) else { continue }
+                start(call, definition, steps: knowledge.versions[call.version] ?? [])
+            }
+            for cancel in cancels { inFlight.cancel(cancel.executionID) }
+            for (cancel, definition, url) in try await catalog.cancelTargets(org: org, cancels, logger: logger) {
+                sendCancel(cancel, definition, url: url)
+            }
+        } catch {
+            logger.warning(
+                "job engine round failed", metadata: ["org": "\(org)", "error": "\(describeDatabaseError(error))"])
+        }
+    }
+
+    func start(_ call: EngineCall, _ definition: EngineDefinition, steps: [ResolvedStep]) {
+        let store = JobEngineStore(org: call.org, databases: tenants, logger: logger)
+        let task = Task { [owner, inFlight, waker, logger] in
+            let outcome = await perform(call, definition)
+            do {
+                try await store.finish(call, outcome, owner: owner, steps: steps, config: definition.config)
+            } catch {
+                // The lease runs out and another round ends the attempt.
+                logger.warning(
+                    "job engine: recording a call's end failed",
+                    metadata: ["execution": "\(call.executionID)", "error": "\(describeDatabaseError(error))"])
+            }
+            inFlight.remove(call.executionID)
+            waker.wake(call.org)
+        }
+        inFlight.add(call.executionID, task)
+    }
+
+    /// The call of one execution, and how it ended.
+    func perform(_ call: EngineCall, _ definition: EngineDefinition) async -> EngineOutcome {
+        guard let (operation, document) = definition.operation(definition.config.operation) else {
+            return .failed(
+                "the interface_spec has no operation \(definition.config.operation.map { "'\($0)'" } ?? "to call") (service_config.operation)",
+                retryable: false)
+        }
+        guard let request = try? JSONSerialization.jsonObject(with: call.body) else {
+            return .failed("the request could not be written", retryable: false)
+        }
+        let problems = operation.requestProblems(request, document: document)
+        guard problems.isEmpty else {
+            return .failed(
+                "the request does not match the interface_spec: \(problems.prefix(3).joined(separator: "; "))",
+                retryable: false)
+        }
+        let timeout = TimeAmount.seconds(Int64(definition.config.timeoutSeconds))
+        let answer: OutboundAnswer
+        do {
+            answer = try await OutboundCall(policy: policy).send(
+                base: call.service.url,
+                path: operation.path(filling: [
+                    "execution_id": call.executionID.uuidString.lowercased(),
+                    "job_id": call.jobID.uuidString.lowercased(), "step_key": call.stepKey,
+                ]), method: operation.method, body: call.body, timeout: timeout)
+        } catch let failure as OutboundCall.Failure {
+            return .failed(failure.reason, retryable: failure.retryable)
+        } catch {
+            return .failed("the call was stopped", retryable: true)
+        }
+        if answer.status == 202 { return .accepted }
+        guard (200..<300).contains(answer.status) else {
+            let retryable = answer.status >= 500 || answer.status == 408 || answer.status == 429
+            return .failed("HTTP \(answer.status): \(answer.excerpt)", retryable: retryable)
+        }
+        let bytes = answer.body.isEmpty ? Data("{}".utf8) : answer.body
+        guard let result = try? JSONSerialization.jsonObject(with: bytes, options: .fragmentsAllowed) else {
+            return .failed("HTTP \(answer.status): the answer is not JSON", retryable: false)
+        }
+        let wrong = operation.responseProblems(result, status: answer.status, document: document)
+        guard wrong.isEmpty else {
+            return .failed(
+                "the answer does not match the interface_spec: \(wrong.prefix(3).joined(separator: "; "))",
+                retryable: false)
+        }
+        return .completed(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Calls the cancel operation of a cancelled execution's service (at `url`).
+    func sendCancel(_ cancel: EngineCancel, _ definition: EngineDefinition, url: String) {
+        guard let cancelID = definition.config.cancelOperation, let (operation, _) = definition.operation(cancelID)
+        else { return }
+        let body =
+            (try? CanonicalJSON.encode([
+                "execution_id": cancel.executionID.uuidString.lowercased(),
+                "job_id": cancel.jobID.uuidString.lowercased(),
+            ])).map { Data($0) } ?? Data()
+        Task { [policy, logger] in
+            do {
+                let answer = try await OutboundCall(policy: policy).send(
+                    base: url,
+                    path: operation.path(filling: ["execution_id": cancel.executionID.uuidString.lowercased()]),
+                    method: operation.method, body: body, timeout: .seconds(10))
+                logger.info(
+                    "job engine: cancel sent",
+                    metadata: ["execution": "\(cancel.executionID)", "status": "\(answer.status)"])
+            } catch {
+                logger.warning("job engine: cancel call failed", metadata: ["execution": "\(cancel.executionID)"])
+            }
+        }
+    }
+}
+
+/// A task service's answer: status, body (at most `OutboundCall.maxBody`) and a short printable excerpt of it.
+struct OutboundAnswer: Sendable {
+    let status: Int
+    let body: Data
+
+    var excerpt: String {
+        let text = String(decoding: body.prefix(300), as: UTF8.self)
+        let printable = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 ? " " : $0 }))
+        return printable.trimmingCharacters(in: .whitespaces).isEmpty ? "(no body)" : printable
+    }
+}
+
+/// One HTTP call to a task service: the host asked of the outbound policy first, no redirects followed.
+struct OutboundCall: Sendable {
+    let policy: OutboundPolicy
+    static let maxBody = 16 << 20
+
+    struct Failure: Error {
+        let reason: String
+        let retryable: Bool
+    }
+
+    func send(base: String, path: String, method: String, body: Data, timeout: TimeAmount) async throws
+        -> OutboundAnswer
+    {
+        let url = (base.hasSuffix("/") ? String(base.dropLast()) : base) + path
+        guard let host = URLComponents(string: url)?.host else {
+            throw Failure(reason: "the service URL is not a URL", retryable: false)
+        }
+        do { try await policy.check(host: host) } catch {
+            throw Failure(
+                reason: error == .notPublic
+                    ? "the service's address is not public" : "the service's host does not resolve",
+                retryable: error != .notPublic)
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json")
+        if method != "GET" && method != "DELETE" { request.body = .bytes(ByteBuffer(data: body)) }
+        do {
+            let response = try await TaskHealthChecker.http.execute(request, timeout: timeout)
+            if (300..<400).contains(response.status.code) {
+                return OutboundAnswer(status: Int(response.status.code), body: Data("redirect (not followed)".utf8))
+            }
+            var collected = try await response.body.collect(upTo: Self.maxBody)
+            return OutboundAnswer(
+                status: Int(response.status.code), body: collected.readData(length: collected.readableBytes) ?? Data())
+        } catch let error as HTTPClientError
+            where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
+        {
+            throw Failure(reason: "no answer within \(timeout.nanoseconds / 1_000_000_000) s", retryable: true)
+        } catch is CancellationError {
+            throw Failure(reason: "the call was stopped", retryable: true)
+        } catch let error as NIOTooManyBytesError {
+            _ = error
+            throw Failure(reason: "the answer is larger than \(Self.maxBody >> 20) MiB", retryable: false)
+        } catch {
+            throw Failure(reason: TaskHealthChecker.category(of: error), retryable: true)
+        }
+    }
+}
