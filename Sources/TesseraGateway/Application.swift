@@ -75,8 +75,8 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
             JobEngine(
                 metadata: client, tenants: tenants, catalog: catalog, policy: policy,
                 interval: .milliseconds(settings.work.engineIntervalMilliseconds),
-                maxRunning: settings.work.engineMaxRunningPerOrg, callbackBase: callbackBase, waker: waker,
-                logger: logger),
+                maxRunning: settings.work.engineMaxRunningPerOrg, callbackBase: callbackBase,
+                links: ArtifactLinks(box: box), waker: waker, logger: logger),
         ],
         onServerRunning: { callbackBase.serverRunning($0) },
         logger: logger)
@@ -127,11 +127,12 @@ func buildRouter(
         evaluations: EvaluationsController(tenants: tenants, heavy: heavy, baseLogger: logger),
         cafa: CAFAController(tenants: tenants, heavy: heavy, baseLogger: logger),
         artifacts: ArtifactsController(
-            client: client, orgs: orgs, tenants: tenants, store: try artifactStore(settings),
+            client: client, orgs: orgs, tenants: tenants, engine: engine.waker, store: try artifactStore(settings),
             links: ArtifactLinks(box: box), maxBytes: settings.http.maxArtifactBytes, baseLogger: logger),
         jobs: JobsController(
             client: client, tenants: tenants, orgs: orgs, engine: engine.waker, catalog: engine.catalog,
             baseLogger: logger),
+        molecules: MoleculesController(tenants: tenants, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
         pipelines: PipelinesController(
             client: client, tenants: tenants, skipAuditForBenchmark: skip, baseLogger: logger),

@@ -279,26 +279,38 @@ import Testing
         maxRunning: Int = 8, _ body: @escaping @Sendable (TenantEnv, OrgCalls, String) async throws -> Void
     ) async throws {
         try await ScriptServer.with("task-test-service", []) { servicePort in
-            let service = "http://127.0.0.1:\(servicePort)"
-            try await TenantEnv.with(configure: {
-                $0.work.allowPrivateServices = true
-                $0.work.healthIntervalSeconds = 1
-                $0.work.engineIntervalMilliseconds = 100
-                $0.work.engineMaxRunningPerOrg = maxRunning
-            }) { env in
-                let platform = try await AccessFixture.platformKey(env.settings)
-                let org = try await env.provisioned("engine")
-                let app = try buildApplication(settings: env.settings, logger: Self.logger)
-                try await app.test(.live) { client in
-                    try await body(env, OrgCalls(client: client, org: org, key: platform), service)
-                }
+            try await withGateway(maxRunning: maxRunning) { env, calls in
+                try await body(env, calls, "http://127.0.0.1:\(servicePort)")
+            }
+        }
+    }
+
+    /// A provisioned org and a gateway serving on a loopback port with the engine on (services at private
+    /// addresses allowed, checked every second); calls as a platform admin.
+    static func withGateway(
+        maxRunning: Int = 8, _ body: @escaping @Sendable (TenantEnv, OrgCalls) async throws -> Void
+    ) async throws {
+        let engineOn: (inout Settings) -> Void = {
+            $0.work.allowPrivateServices = true
+            $0.work.healthIntervalSeconds = 1
+            $0.work.engineIntervalMilliseconds = 100
+            $0.work.engineMaxRunningPerOrg = maxRunning
+        }
+        try await TenantEnv.with(configure: engineOn) { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("engine")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.live) { client in
+                try await body(env, OrgCalls(client: client, org: org, key: platform))
             }
         }
     }
 
     /// A task definition `task` (version 1.0.0) of the test document with `config`, and the service registered
     /// for it, waited for until the health checker calls it healthy.
-    static func definition(_ calls: OrgCalls, _ task: String, config: String, service: String) async throws {
+    static func definition(
+        _ calls: OrgCalls, _ task: String, config: String, service: String, spec: String = JobEngineTests.spec
+    ) async throws {
         let definition = try await calls.create(
             "/task-definitions",
             #"{"task_id":"\#(task)","version":"1.0.0","interface_spec":\#(spec),"service_config":\#(config)}"#)
@@ -343,9 +355,9 @@ import Testing
         return version.id
     }
 
-    /// The job once it has ended (within 30 s).
-    static func finished(_ calls: OrgCalls, _ job: String) async throws -> Job {
-        let deadline = ContinuousClock.now + .seconds(30)
+    /// The job once it has ended (within `seconds`).
+    static func finished(_ calls: OrgCalls, _ job: String, within seconds: Int = 30) async throws -> Job {
+        let deadline = ContinuousClock.now + .seconds(seconds)
         while true {
             let current = try JSONDecoder().decode(
                 Job.self, from: Data(buffer: try await calls.get("/jobs/\(job)").body))

@@ -37,7 +37,7 @@ import Testing
                 for table in [
                     "organizations", "users", "roles", "role_permissions", "memberships", "membership_roles",
                     "audit_logs", "task_definitions", "task_services", "pipeline_templates", "pipeline_task_steps",
-                    "pipelines", "pipeline_versions", "molecules", "identity_providers", "identities",
+                    "pipelines", "pipeline_versions", "identity_providers", "identities",
                     "org_settings", "jobs_meta", "tokens", "api_keys", "database_servers", "org_databases",
                 ] {
                     #expect(tables.contains(table), "missing table \(table)")

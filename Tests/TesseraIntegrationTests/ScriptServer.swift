@@ -2,13 +2,16 @@ import Foundation
 import TesseraTestSupport
 import Testing
 
-/// A test server from `provisioning/` (the SMTP, OIDC and S3 test servers): started with `python3`, it prints the
-/// port it listens on as its first line and stops when its standard input closes, so it never outlives the test.
+/// A test server from `provisioning/` (the SMTP, OIDC, S3 and task-service test servers; a script named with its
+/// folder, such as `examples/docking/service.py`, is taken from the project's root): started with `python3`, it
+/// prints the port it listens on as its first line and stops when its standard input closes, so it never outlives
+/// the test.
 enum ScriptServer {
     static func with<T>(_ script: String, _ arguments: [String], _ body: (Int) async throws -> T) async throws -> T {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "\(TestDatabase.root)/provisioning/\(script)"] + arguments
+        let path = script.contains("/") ? script : "provisioning/\(script)"
+        process.arguments = ["python3", "\(TestDatabase.root)/\(path)"] + arguments
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input
@@ -29,7 +32,7 @@ enum ScriptServer {
         }
         let result: Result<T, any Error>
         do {
-            result = .success(try await body(try #require(port, "provisioning/\(script) did not start")))
+            result = .success(try await body(try #require(port, "\(path) did not start")))
         } catch {
             result = .failure(error)
         }

@@ -92,6 +92,8 @@ import Testing
                     ArtifactTests.Artifact.self,
                     from: Data(buffer: try await ArtifactTests.upload(client, a, Array("ligand".utf8), name: "l").body)
                 ).id
+                let molecule = try await a.create(
+                    "/molecules", #"{"name":"ligand","format":"sdf","artifact_id":"\#(artifact)"}"#)
                 let routes: [Route] = [
                     Route(method: .get, path: "/datasets", body: nil, success: .ok, writes: false),
                     Route(
@@ -280,6 +282,14 @@ import Testing
                         method: .post, path: "/artifacts/\(artifact)/download-link", body: nil, success: .created,
                         writes: false),
                     Route(method: .delete, path: "/artifacts/\(UUID())", body: nil, success: .notFound, writes: true),
+                    Route(method: .get, path: "/molecules", body: nil, success: .ok, writes: false),
+                    Route(
+                        method: .post, path: "/molecules",
+                        body: { #"{"name":"m\#(UUID())","format":"pdb","artifact_id":"\#(artifact)"}"# },
+                        success: .created, writes: true),
+                    Route(method: .get, path: "/molecules/\(molecule)", body: nil, success: .ok, writes: false),
+                    Route(method: .delete, path: "/molecules/\(UUID())", body: nil, success: .notFound, writes: true),
+                    Route(method: .get, path: "/jobs/\(job)/docking-results", body: nil, success: .ok, writes: false),
                     Route(
                         method: .get, path: "/cafa-evaluations/\(cafaEvaluation)", body: nil, success: .ok,
                         writes: false),

@@ -43,6 +43,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case ontologyDelete = "ontology.delete"
     case artifactCreate = "artifact.create"
     case artifactDelete = "artifact.delete"
+    case moleculeCreate = "molecule.create"
+    case moleculeDelete = "molecule.delete"
     case annotationSetCreate = "annotation_set.create"
     case predictionSetCreate = "prediction_set.create"
     case evaluationSetCreate = "evaluation_set.create"
@@ -92,7 +94,7 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
         case .datasetCreate, .datasetDelete, .rowsImport, .modelCreate, .modelDelete, .promptCreate, .promptDelete,
             .runCreate, .runCancel, .runDelete, .runClaim,
             .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate, .ontologyDelete,
-            .artifactCreate, .artifactDelete,
+            .artifactCreate, .artifactDelete, .moleculeCreate, .moleculeDelete,
             .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate, .jobCreate,
             .jobCacheHit, .jobTransition, .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,
             .jobResultAdd, .jobOutputAdd, .jobCommentAdd:

@@ -93,7 +93,7 @@ enum BulkBody: Equatable {
     static func of(_ method: HTTPRequest.Method, path: String) -> BulkBody? {
         guard method == .post else { return nil }
         if path.hasSuffix("/rows") || path.hasSuffix("/annotation-sets") { return .spooled }
-        if path.hasSuffix("/artifacts") { return .artifact }
+        if path.hasSuffix("/artifacts") || path.hasPrefix("/v1/task-artifacts/") { return .artifact }
         return inMemorySuffixes.contains { path.hasSuffix($0) } ? .inMemory : nil
     }
 

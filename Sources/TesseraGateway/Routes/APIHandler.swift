@@ -17,6 +17,7 @@ final class APIHandler: APIProtocol {
     let cafa: CAFAController
     let artifacts: ArtifactsController
     let jobs: JobsController
+    let molecules: MoleculesController
     let tasks: TasksController
     let pipelines: PipelinesController
     let auditLogs: AuditLogsController
@@ -36,6 +37,7 @@ final class APIHandler: APIProtocol {
         cafa: CAFAController,
         artifacts: ArtifactsController,
         jobs: JobsController,
+        molecules: MoleculesController,
         tasks: TasksController,
         pipelines: PipelinesController,
         auditLogs: AuditLogsController,
@@ -54,6 +56,7 @@ final class APIHandler: APIProtocol {
         self.cafa = cafa
         self.artifacts = artifacts
         self.jobs = jobs
+        self.molecules = molecules
         self.tasks = tasks
         self.pipelines = pipelines
         self.auditLogs = auditLogs
@@ -695,5 +698,35 @@ final class APIHandler: APIProtocol {
         -> Operations.reportTaskResult.Output
     {
         try await jobs.reportTaskResult(input)
+    }
+
+    func listDockingResults(_ input: Operations.listDockingResults.Input) async throws
+        -> Operations.listDockingResults.Output
+    {
+        try await jobs.listDockingResults(input)
+    }
+
+    func createTaskArtifact(_ input: Operations.createTaskArtifact.Input) async throws
+        -> Operations.createTaskArtifact.Output
+    {
+        try await artifacts.createTaskArtifact(input)
+    }
+
+    // MARK: Molecules
+
+    func listMolecules(_ input: Operations.listMolecules.Input) async throws -> Operations.listMolecules.Output {
+        try await molecules.listMolecules(input)
+    }
+
+    func createMolecule(_ input: Operations.createMolecule.Input) async throws -> Operations.createMolecule.Output {
+        try await molecules.createMolecule(input)
+    }
+
+    func getMolecule(_ input: Operations.getMolecule.Input) async throws -> Operations.getMolecule.Output {
+        try await molecules.getMolecule(input)
+    }
+
+    func deleteMolecule(_ input: Operations.deleteMolecule.Input) async throws -> Operations.deleteMolecule.Output {
+        try await molecules.deleteMolecule(input)
     }
 }

@@ -13,6 +13,8 @@ struct ArtifactsController: TenantController {
     /// Org statuses as the access chain reads them (cached, invalidated on change, bounded by the deadline).
     let orgs: OrgStatusLookup
     let tenants: TenantDatabases
+    /// Woken when a task service stores a file (the engine records the answer that names it).
+    let engine: EngineWaker
     let store: any ArtifactStore
     let links: ArtifactLinks
     /// `http.max_artifact_bytes`.
@@ -44,11 +46,39 @@ struct ArtifactsController: TenantController {
         guard case .binary(let body) = input.body else {
             throw TesseraError.badRequest("expected the bytes as application/octet-stream")
         }
+        let record = try await receive(
+            body, org: try Tenant.required().orgID, name: try Self.artifactName(input.query.name),
+            contentType: try Self.mediaType(input.query.content_type ?? "application/octet-stream"),
+            createdBy: Self.currentUserID, by: auditActor())
+        return .created(.init(body: .json(Self.schema(record))))
+    }
+
+    /// A task service stores a file it made while its execution runs, with its execution's token.
+    func createTaskArtifact(_ input: Operations.createTaskArtifact.Input) async throws
+        -> Operations.createTaskArtifact.Output
+    {
+        guard case .binary(let body) = input.body else {
+            throw TesseraError.badRequest("expected the bytes as application/octet-stream")
+        }
         let name = try Self.artifactName(input.query.name)
         let contentType = try Self.mediaType(input.query.content_type ?? "application/octet-stream")
-        let org = try Tenant.required().orgID
-        let repository = try artifacts()
-        let quotas = try await orgQuotas(client)
+        let unknown = TesseraError.notFound("no running execution has this token")
+        guard let (org, execution, secret) = ExecutionToken.parse(input.path.token),
+            try await orgs.status(of: org) == .ready,
+            try await JobEngineStore(org: org, databases: tenants, logger: logger).callbackTarget(
+                execution, secret: secret) != nil
+        else { throw unknown }
+        let actor = AuditActor(kind: .system, display: "task service (execution \(Self.id(execution)))")
+        let record = try await receive(body, org: org, name: name, contentType: contentType, createdBy: nil, by: actor)
+        return .created(.init(body: .json(Self.schema(record))))
+    }
+
+    /// Streams `body` into the store and records it as an artifact of `org` (see `createArtifact`).
+    func receive(
+        _ body: HTTPBody, org: UUID, name: String, contentType: String, createdBy: UUID?, by actor: AuditActor
+    ) async throws -> ArtifactRecord {
+        let repository = try artifacts(org)
+        let quotas = try await orgQuotas(client, org: org)
         var limit = maxBytes
         var quota: (limit: Int, used: Int)?
         if let quotaLimit = quotas[.artifactBytes] {
@@ -67,14 +97,13 @@ struct ArtifactsController: TenantController {
         defer { store.staging.discard(staged) }
         // Placed before the transaction (an S3 upload may take minutes; no connection is held meanwhile).
         try await store.place(org, staged)
-        let record = try await repository.create(
+        return try await repository.create(
             name: name, contentType: contentType, sizeBytes: staged.sizeBytes, sha256: staged.sha256,
-            createdBy: Self.currentUserID, quotas: quotas, by: auditActor(),
+            createdBy: createdBy, quotas: quotas, by: actor,
             ensurePlaced: { [store] in
                 if try await !store.contains(org, staged.sha256) { try await store.place(org, staged) }
             },
             discard: { [store] in await store.remove(org, staged.sha256) })
-        return .created(.init(body: .json(Self.schema(record))))
     }
 
     func downloadArtifact(_ input: Operations.downloadArtifact.Input) async throws -> Operations.downloadArtifact.Output

@@ -38,8 +38,8 @@ extension Controller {
     }
 
     /// The request's org's quotas, from the metadata database.
-    func orgQuotas(_ client: PostgresClient) async throws -> OrgQuotas {
-        let org = try Tenant.required().orgID
+    func orgQuotas(_ client: PostgresClient, org: UUID? = nil) async throws -> OrgQuotas {
+        let org = try org ?? Tenant.required().orgID
         return try await client.withConnection { [logger] in try await OrgStore(logger: logger).quotas(org, on: $0) }
     }
 

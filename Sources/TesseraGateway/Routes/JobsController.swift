@@ -30,7 +30,9 @@ struct JobsController: TenantController {
         }
         let cacheSeconds = body.cache_seconds ?? 604_800
         guard cacheSeconds >= 0 else { throw TesseraError.badRequest("cache_seconds must be 0 or more") }
-        let inputs = try (body.inputs ?? []).enumerated().map { i, file in try Self.jobFile(file, path: "inputs[\(i)]")
+        var inputs: [JobFile] = []
+        for (i, file) in (body.inputs ?? []).enumerated() {
+            inputs.append(try await jobFile(file, org: org, path: "inputs[\(i)]"))
         }
         guard Set(inputs.map(\.name)).count == inputs.count else {
             throw TesseraError.unprocessable("inputs: names must be unique")
@@ -203,7 +205,7 @@ struct JobsController: TenantController {
 
     func addJobOutput(_ input: Operations.addJobOutput.Input) async throws -> Operations.addJobOutput.Output {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let file = try Self.jobFile(body, path: "output")
+        let file = try await jobFile(body, org: try Tenant.required().orgID, path: "output")
         let repository = try jobs()
         let job = try await repository.addOutput(
             try Self.objectID(input.path.id), file, quotas: try await orgQuotas(client), by: auditActor())
@@ -252,6 +254,23 @@ struct JobsController: TenantController {
 
     // MARK: helpers
 
+    /// A job's file: an artifact of the org (its URI, media type, digest and size filled from it; 422 when the org
+    /// has no such artifact), or a file elsewhere given by URI and media type.
+    func jobFile(_ file: Components.Schemas.JobFile, org: UUID, path: String) async throws -> JobFile {
+        guard let raw = file.artifact_id else { return try Self.jobFile(file, path: path) }
+        guard file.uri == nil, file.sha256 == nil, file.size_bytes == nil else {
+            throw TesseraError.badRequest("\(path): an artifact_id brings its own uri, sha256 and size_bytes")
+        }
+        let id = try Self.reference(raw, "\(path).artifact_id")
+        guard let artifact = try await ArtifactRepository(org: org, databases: tenants, logger: logger).get(id) else {
+            throw TesseraError.unprocessable("\(path).artifact_id: the org has no artifact \(Self.id(id))")
+        }
+        guard !file.name.isEmpty else { throw TesseraError.badRequest("\(path).name is required") }
+        return JobFile(
+            name: file.name, uri: JobFile.uri(artifact: id), contentType: file.content_type ?? artifact.contentType,
+            sha256: artifact.sha256, sizeBytes: Int64(artifact.sizeBytes))
+    }
+
     static func jobFile(_ file: Components.Schemas.JobFile, path: String) throws -> JobFile {
         let digest = try file.sha256.map { hex -> [UInt8] in
             guard hex.count == 64, let bytes = [UInt8](hex: hex) else {
@@ -259,19 +278,65 @@ struct JobsController: TenantController {
             }
             return bytes
         }
-        guard !file.name.isEmpty, !file.uri.isEmpty, !file.content_type.isEmpty else {
-            throw TesseraError.badRequest("\(path): name, uri and content_type are required")
+        guard !file.name.isEmpty, let uri = file.uri, !uri.isEmpty, let contentType = file.content_type,
+            !contentType.isEmpty
+        else {
+            throw TesseraError.badRequest("\(path): name with artifact_id, or name, uri and content_type, are required")
         }
         if let size = file.size_bytes, size < 0 {
             throw TesseraError.badRequest("\(path).size_bytes must be 0 or more")
         }
-        return JobFile(
-            name: file.name, uri: file.uri, contentType: file.content_type, sha256: digest, sizeBytes: file.size_bytes)
+        return JobFile(name: file.name, uri: uri, contentType: contentType, sha256: digest, sizeBytes: file.size_bytes)
     }
 
     static func schema(_ f: JobFile) -> Components.Schemas.JobFile {
         .init(
-            name: f.name, uri: f.uri, content_type: f.contentType, sha256: f.sha256?.hexString, size_bytes: f.sizeBytes)
+            name: f.name, artifact_id: JobFile.artifactID(f.uri).map(id), uri: f.uri, content_type: f.contentType,
+            sha256: f.sha256?.hexString, size_bytes: f.sizeBytes)
+    }
+
+    func listDockingResults(_ input: Operations.listDockingResults.Input) async throws
+        -> Operations.listDockingResults.Output
+    {
+        let q = input.query
+        let limit = try Self.pageLimit(q.limit)
+        let after = try q.cursor.map(Self.dockingCursor)
+        guard
+            let poses = try await jobs().dockingResults(
+                try Self.objectID(input.path.id), ligand: q.ligand,
+                moleculeID: try q.molecule_id.map { try Self.reference($0, "molecule_id") },
+                maxAffinity: q.max_affinity, bestOnly: q.best_only ?? false, after: after, limit: limit + 1)
+        else { throw TesseraError.notFound("no such job") }
+        let (page, next) = Self.page(poses, limit: limit) { Self.dockingCursor($0) }
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        items: try page.map { p in
+                            .init(
+                                ligand: p.ligand, pose_rank: p.poseRank, affinity: p.affinity, rmsd: p.rmsd,
+                                molecule_id: p.moleculeID.map(Self.id), pose_artifact_id: p.poseArtifactID.map(Self.id),
+                                execution_id: p.executionID.map(Self.id), metadata: try Self.jsonValue(p.metadata),
+                                created_at: p.createdAt)
+                        }, next_cursor: next))))
+    }
+
+    /// A pose's place in affinity order: its affinity's bits, rank and ligand (base64url of the ligand).
+    static func dockingCursor(_ pose: DockingResultRecord) -> String {
+        let ligand = Data(pose.ligand.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        return "\(pose.affinity.bitPattern)_\(pose.poseRank)_\(ligand)"
+    }
+
+    static func dockingCursor(_ raw: String) throws -> (affinity: Double, ligand: String, rank: Int) {
+        let parts = raw.split(separator: "_", maxSplits: 2)
+        guard parts.count == 3, let bits = UInt64(parts[0]), let rank = Int(parts[1]),
+            let data = Data(
+                base64Encoded: String(parts[2]).replacingOccurrences(of: "-", with: "+")
+                    .replacingOccurrences(of: "_", with: "/")),
+            let ligand = String(data: data, encoding: .utf8)
+        else { throw TesseraError.badRequest("cursor is not one this server gave") }
+        return (Double(bitPattern: bits), ligand, rank)
     }
 
     /// A task service's report for an execution that it accepted with 202: `{org}.{execution}.{secret}`.
@@ -280,12 +345,7 @@ struct JobsController: TenantController {
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let unknown = TesseraError.notFound("no execution waits for this report")
-        let parts = input.path.token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let org = UUID(uuidString: String(parts[0])),
-            let execution = UUID(uuidString: String(parts[1])), parts[2].count == 64,
-            parts[0] == parts[0].lowercased(), parts[1] == parts[1].lowercased()
-        else { throw unknown }
-        let secret = String(parts[2])
+        guard let (org, execution, secret) = ExecutionToken.parse(input.path.token) else { throw unknown }
         let store = JobEngineStore(org: org, databases: tenants, logger: logger)
         guard try await orgs.status(of: org) == .ready,
             let target = try await store.callbackTarget(execution, secret: secret),

@@ -177,6 +177,7 @@ public struct JobEngine: Service {
     let interval: Duration
     let maxRunning: Int
     let callbackBase: CallbackBase
+    let links: ArtifactLinks
     let waker: EngineWaker
     let owner: String
     let logger: Logger
@@ -195,8 +196,10 @@ public struct JobEngine: Service {
 
     init(
         metadata: PostgresClient, tenants: TenantDatabases, catalog: EngineCatalog, policy: OutboundPolicy,
-        interval: Duration, maxRunning: Int, callbackBase: CallbackBase, waker: EngineWaker, logger: Logger
+        interval: Duration, maxRunning: Int, callbackBase: CallbackBase, links: ArtifactLinks, waker: EngineWaker,
+        logger: Logger
     ) {
+        self.links = links
         self.metadata = metadata
         self.tenants = tenants
         self.catalog = catalog
@@ -259,8 +262,17 @@ public struct JobEngine: Service {
             let (versions, hasCancels) = try await store.pending()
             guard !versions.isEmpty || hasCancels else { return }
             let knowledge = try await catalog.knowledge(org: org, versions: versions, logger: logger)
+            // Input files' download links last as long as the longest call may, and ten minutes more.
+            let seconds = min(
+                ArtifactLinks.maxSeconds, (knowledge.configs.values.map(\.timeoutSeconds).max() ?? 0) + 600)
+            let base = callbackBase.url
             let (calls, cancels) = try await store.round(
-                knowledge, owner: owner, maxRunning: maxRunning, callbackBase: callbackBase.url)
+                knowledge, owner: owner, maxRunning: maxRunning, callbackBase: base
+            ) { [links] artifact in
+                let expires = Date(
+                    timeIntervalSince1970: (Date().timeIntervalSince1970 + Double(seconds)).rounded(.down))
+                return "\(base)/v1/artifact-downloads/\(links.token(org: org, artifact: artifact, expires: expires))"
+            }
             for call in calls {
                 guard let definition = catalog.definition(call.definitionID) else { continue }
                 start(call, definition, steps: knowledge.versions[call.version] ?? [])

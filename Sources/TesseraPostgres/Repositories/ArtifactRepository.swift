@@ -103,13 +103,25 @@ public struct ArtifactRepository: Sendable {
         }
     }
 
-    /// Deletes the artifact with its `artifact.delete` record; once that has committed, `remove` takes the blob,
+    /// Deletes the artifact with its `artifact.delete` record (409 while a molecule or a docking pose is its file);
+    /// once that has committed, `remove` takes the blob,
     /// under its lock, unless another artifact of the org has the same bytes. False when there is no such artifact.
     /// A process that stops in between leaves a blob nothing refers to, never an artifact without its blob.
     public func delete(_ id: UUID, by actor: AuditActor, remove: @escaping @Sendable ([UInt8]) async -> Void)
         async throws -> Bool
     {
         let deleted = try await databases.change(org: org, logger: logger) { [logger] tx, trail -> [UInt8]? in
+            let (molecules, poses) = try await tx.query(
+                """
+                SELECT (SELECT count(*) FROM molecules WHERE artifact_id = \(id))::int8,
+                       (SELECT count(*) FROM docking_results WHERE pose_artifact_id = \(id))::int8
+                """, logger: logger
+            ).collect()[0].decode((Int, Int).self)
+            guard molecules + poses == 0 else {
+                let uses = [(molecules, "molecule"), (poses, "docking pose")].filter { $0.0 > 0 }
+                    .map { "\($0.0) \($0.1)\($0.0 == 1 ? "" : "s")" }
+                throw TesseraError.conflict("the artifact is the file of \(uses.joined(separator: " and "))")
+            }
             guard
                 let (name, digest) = try await tx.query(
                     "DELETE FROM artifacts WHERE id = \(id) RETURNING name, sha256", logger: logger

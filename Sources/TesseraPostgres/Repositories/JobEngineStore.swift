@@ -99,8 +99,11 @@ public struct JobEngineStore: Sendable {
     /// for `owner` while the org runs fewer than `maxRunning` (and each definition fewer than its
     /// `max_concurrency`) and a healthy service is known. A step whose request matches a completed execution of
     /// the same definition is answered from it (when the job allows) instead of being claimed.
+    /// `link` signs a short-lived download URL for an artifact of the org: the request gives one for each input
+    /// file that is an artifact, beside `artifact_upload_url`, where the service may store files it makes.
     public func round(
-        _ knowledge: EngineKnowledge, owner: String, maxRunning: Int, callbackBase: String
+        _ knowledge: EngineKnowledge, owner: String, maxRunning: Int, callbackBase: String,
+        link: @escaping @Sendable (UUID) -> String
     ) async throws -> (calls: [EngineCall], cancels: [EngineCancel]) {
         try await databases.change(org: org, logger: logger) { [org, logger] tx, trail in
             try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.engineRound), 0)", logger: logger)
@@ -198,7 +201,9 @@ public struct JobEngineStore: Sendable {
                     EngineCall(
                         org: org, jobID: jobID, version: version, executionID: id, stepKey: step, attempt: attempt,
                         definitionID: definition, service: service,
-                        body: request.body(callbackURL: "\(callbackBase)/v1/task-callbacks/\(token)")))
+                        body: request.body(
+                            callbackURL: "\(callbackBase)/v1/task-callbacks/\(token)",
+                            uploadURL: "\(callbackBase)/v1/task-artifacts/\(token)", link: link)))
             }
             let cancels = try await tx.query(
                 """
@@ -303,9 +308,17 @@ public struct JobEngineStore: Sendable {
         let digest: [UInt8]
         let fields: [String: Any]
 
-        func body(callbackURL: String) -> Data {
+        func body(callbackURL: String, uploadURL: String, link: (UUID) -> String) -> Data {
             var fields = fields
             fields["callback_url"] = callbackURL
+            fields["artifact_upload_url"] = uploadURL
+            fields["files"] = ((fields["files"] as? [[String: Any]]) ?? []).map { file in
+                guard let uri = file["uri"] as? String, let id = JobFile.artifactID(uri) else { return file }
+                var file = file
+                file["artifact_id"] = id.uuidString.lowercased()
+                file["download_url"] = link(id)
+                return file
+            }
             return (try? CanonicalJSON.encode(fields)).map { Data($0) } ?? Data("{}".utf8)
         }
     }
@@ -419,6 +432,21 @@ public struct JobEngineStore: Sendable {
                     job, "execution_accepted", ["execution_id": execution.uuidString.lowercased(), "step_key": step],
                     on: tx, logger: logger)
             case .completed(let result):
+                let poses: [DockingPose]
+                switch DockingPose.parse(result) {
+                case .failure(let problem):
+                    try await fail(
+                        execution, job: job, step: step, attempt: attempt, definition: definition,
+                        error: "the answer's \(problem.reason)", retryable: false, config: config)
+                    return
+                case .success(let parsed): poses = parsed
+                }
+                if let missing = try await missingReferences(poses) {
+                    try await fail(
+                        execution, job: job, step: step, attempt: attempt, definition: definition,
+                        error: "the answer's \(missing)", retryable: false, config: config)
+                    return
+                }
                 let resultID = try await tx.query(
                     "INSERT INTO task_results (task_execution_id, result) VALUES (\(execution), \(result)::jsonb) RETURNING id",
                     logger: logger
@@ -428,6 +456,7 @@ public struct JobEngineStore: Sendable {
                     UPDATE task_executions SET status = 'COMPLETED', finished_at = now(), lease_owner = NULL
                     WHERE id = \(execution)
                     """, logger: logger)
+                if !poses.isEmpty { try await insert(poses, job: job, execution: execution) }
                 try await executionEvent(
                     execution, job: job, step: step, from: .running, to: .completed,
                     extra: ["result_id": resultID.uuidString.lowercased()])
@@ -436,6 +465,48 @@ public struct JobEngineStore: Sendable {
                     execution, job: job, step: step, attempt: attempt, definition: definition, error: error,
                     retryable: retryable, config: config)
             }
+        }
+
+        /// The first pose naming an artifact or molecule the org does not have, as a problem; nil when all are.
+        func missingReferences(_ poses: [DockingPose]) async throws -> String? {
+            let artifacts = Array(Set(poses.compactMap(\.poseArtifactID)))
+            let molecules = Array(Set(poses.compactMap(\.moleculeID)))
+            guard !artifacts.isEmpty || !molecules.isEmpty else { return nil }
+            var known = Set(
+                try await tx.query(
+                    "SELECT id FROM artifacts WHERE id = ANY(\(artifacts))", logger: logger
+                ).collect().map { try $0.decode(UUID.self) })
+            known.formUnion(
+                try await tx.query(
+                    "SELECT id FROM molecules WHERE id = ANY(\(molecules))", logger: logger
+                ).collect().map { try $0.decode(UUID.self) })
+            for (index, pose) in poses.enumerated() {
+                if let id = pose.poseArtifactID, !known.contains(id) {
+                    return
+                        "docking_results[\(index)].pose_artifact_id: the org has no artifact \(id.uuidString.lowercased())"
+                }
+                if let id = pose.moleculeID, !known.contains(id) {
+                    return
+                        "docking_results[\(index)].molecule_id: the org has no molecule \(id.uuidString.lowercased())"
+                }
+            }
+            return nil
+        }
+
+        func insert(_ poses: [DockingPose], job: UUID, execution: UUID) async throws {
+            // Arrays cannot carry NULLs through the driver: a missing rmsd travels as NaN, a missing id as ''.
+            try await tx.query(
+                """
+                INSERT INTO docking_results (job_id, ligand, pose_rank, affinity, rmsd, molecule_id, pose_artifact_id,
+                                             task_execution_id, metadata)
+                SELECT \(job), l, r, a, CASE WHEN s = 'NaN'::float8 THEN NULL ELSE s END, nullif(m, '')::uuid,
+                       nullif(p, '')::uuid, \(execution), d::jsonb
+                FROM unnest(\(poses.map(\.ligand))::text[], \(poses.map(\.rank))::int4[], \(poses.map(\.affinity))::float8[],
+                            \(poses.map { $0.rmsd ?? .nan })::float8[],
+                            \(poses.map { $0.moleculeID?.uuidString ?? "" })::text[],
+                            \(poses.map { $0.poseArtifactID?.uuidString ?? "" })::text[], \(poses.map(\.metadata))::text[])
+                     AS t(l, r, a, s, m, p, d)
+                """, logger: logger)
         }
 
         /// The request of a step: the job's params, the results of the step's dependencies and the job's files.

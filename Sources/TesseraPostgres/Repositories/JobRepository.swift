@@ -18,6 +18,15 @@ public struct JobFile: Sendable, Equatable {
         self.sha256 = sha256
         self.sizeBytes = sizeBytes
     }
+
+    /// The URI of an artifact of the org as a job's file.
+    public static func uri(artifact: UUID) -> String { "artifact:\(artifact.uuidString.lowercased())" }
+
+    /// The artifact an `artifact:` URI names.
+    public static func artifactID(_ uri: String) -> UUID? {
+        guard uri.hasPrefix("artifact:") else { return nil }
+        return UUID(uuidString: String(uri.dropFirst("artifact:".count)))
+    }
 }
 
 public struct JobRecord: Sendable {
