@@ -75,7 +75,8 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
             JobEngine(
                 metadata: client, tenants: tenants, catalog: catalog, policy: policy,
                 interval: .milliseconds(settings.work.engineIntervalMilliseconds),
-                maxRunning: settings.work.engineMaxRunningPerOrg, callbackBase: callbackBase,
+                maxRunning: settings.work.engineMaxRunningPerOrg, leaseGrace: settings.work.engineLeaseGraceSeconds,
+                callbackBase: callbackBase,
                 links: ArtifactLinks(box: box), waker: waker, logger: logger),
         ],
         onServerRunning: { callbackBase.serverRunning($0) },

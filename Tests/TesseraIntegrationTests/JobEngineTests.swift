@@ -271,6 +271,89 @@ import Testing
         }
     }
 
+    /// A gateway killed (SIGKILL) while its call of a step is in progress: the execution stays RUNNING under the
+    /// dead process's lease; another gateway ends that attempt once the lease (timeout + grace) has run out, not
+    /// before, and its retry completes the job. The service sees the step twice, the second call after the lease.
+    @Test func aGatewayKilledMidCallLeavesAnAttemptAnotherGatewayRetriesAfterItsLease() async throws {
+        try await ScriptServer.with("task-test-service", []) { servicePort in
+            let service = "http://127.0.0.1:\(servicePort)"
+            try await TenantEnv.with { env in
+                let key = try await AccessFixture.platformKey(env.settings).plaintext
+                let org = try await env.provisioned("killed")
+                let environment = [
+                    "TESSERA_WORK_ALLOW_PRIVATE_SERVICES": "true", "TESSERA_WORK_HEALTH_INTERVAL_SECONDS": "1",
+                    "TESSERA_WORK_ENGINE_INTERVAL_MS": "100", "TESSERA_WORK_ENGINE_LEASE_GRACE_SECONDS": "2",
+                ]
+                let first = try await TwoGatewayTests.Gateway.started(env.settings, environment: environment)
+                var killed = false
+                defer { if !killed { first.stop() } }
+                let base = "/v1/orgs/\(org)"
+                func create(_ gateway: TwoGatewayTests.Gateway, _ path: String, _ json: String) async throws -> String {
+                    let (status, data) = try await gateway.post(base + path, key: key, json: json)
+                    try #require(status == 201, "\(path): \(String(decoding: data, as: UTF8.self))")
+                    return try JSONDecoder().decode(JobAndPipelineTests.Created.self, from: data).id
+                }
+                func get<T: Decodable>(_ gateway: TwoGatewayTests.Gateway, _ path: String, as type: T.Type)
+                    async throws -> T
+                {
+                    let (_, data) = try await gateway.send(
+                        "GET", base + path, key: key, contentType: "application/json", body: Data())
+                    return try JSONDecoder().decode(T.self, from: data)
+                }
+                let definition = try await create(
+                    first, "/task-definitions",
+                    #"{"task_id":"slow","version":"1.0.0","interface_spec":\#(Self.spec),"service_config":{"operation":"slow","timeout_seconds":4,"retries":1,"backoff_seconds":0}}"#
+                )
+                _ = try await create(
+                    first, "/task-services", #"{"task_definition_id":"\#(definition)","service_url":"\#(service)"}"#)
+                struct Service: Decodable { let health_status: String }
+                let healthy = ContinuousClock.now + .seconds(20)
+                while try await get(first, "/task-services", as: Page<Service>.self).items.first?.health_status
+                    != "healthy", ContinuousClock.now < healthy
+                {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let pipeline = try await create(first, "/pipelines", #"{"name":"slow"}"#)
+                let version = try JSONDecoder().decode(
+                    JobAndPipelineTests.Version.self,
+                    from: try await first.post(
+                        base + "/pipelines/\(pipeline)/versions", key: key,
+                        json: #"{"steps":[{"key":"only","task":"slow","version":"1.0.0"}]}"#
+                    ).1)
+                #expect(
+                    try await first.post(base + "/pipelines/\(pipeline)/versions/1/publish", key: key, json: "").0
+                        == 200)
+                let job = try await create(
+                    first, "/jobs", #"{"pipeline_version_id":"\#(version.id)","params":{"sleep":2.5}}"#)
+                // Killed while the service holds its call.
+                let called = ContinuousClock.now + .seconds(20)
+                while try await !Self.calls(service).contains(where: { $0.path == "/slow" }),
+                    ContinuousClock.now < called
+                {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                first.kill()
+                killed = true
+                let second = try await TwoGatewayTests.Gateway.started(env.settings, environment: environment)
+                defer { second.stop() }
+                let deadline = ContinuousClock.now + .seconds(40)
+                var current = try await get(second, "/jobs/\(job)", as: Job.self)
+                while current.status == "RUNNING" || current.status == "PENDING", ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    current = try await get(second, "/jobs/\(job)", as: Job.self)
+                }
+                #expect(current.status == "COMPLETED", "\(current)")
+                let attempts = try await get(second, "/jobs/\(job)/executions", as: Page<Execution>.self).items
+                #expect(attempts.map(\.status) == ["FAILED", "COMPLETED"], "\(attempts)")
+                #expect(attempts.first?.error?.contains("lease ran out") == true)
+                let slow = try await Self.calls(service).filter { $0.path == "/slow" }
+                #expect(slow.count == 2, "\(slow)")
+                // Not called again before the first attempt's lease (4 s timeout + 2 s grace) had run out.
+                if slow.count == 2 { #expect(slow[1].at - slow[0].at >= 5.5, "\(slow[1].at - slow[0].at) s") }
+            }
+        }
+    }
+
     // MARK: helpers
 
     /// A provisioned org, a gateway serving on a loopback port with the engine on, the test task service running,

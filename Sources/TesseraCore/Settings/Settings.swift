@@ -163,6 +163,9 @@ public struct Settings: Sendable {
         /// gateway's address as the services reach it; empty: the address it listens on).
         public var engineIntervalMilliseconds: Int
         public var engineMaxRunningPerOrg: Int
+        /// What an execution's lease adds to its call's timeout: how long after that a process that stopped
+        /// mid-call is noticed and the attempt ended (and retried).
+        public var engineLeaseGraceSeconds: Int
         public var callbackBaseURL: String
     }
 
@@ -349,6 +352,9 @@ public struct Settings: Sendable {
         SettingKey(
             "work.engine_max_running_per_org", env: "TESSERA_WORK_ENGINE_MAX_RUNNING_PER_ORG", default: "8",
             help: "task executions one org may have running at once"),
+        SettingKey(
+            "work.engine_lease_grace_seconds", env: "TESSERA_WORK_ENGINE_LEASE_GRACE_SECONDS", default: "30",
+            help: "seconds an execution's lease outlives its call's timeout (a stopped gateway's attempt ends then)"),
         SettingKey(
             "work.callback_base_url", env: "TESSERA_WORK_CALLBACK_BASE_URL", default: "",
             help: "the gateway's URL as task services reach it, for their callbacks (empty: the address it listens on)"),

@@ -87,6 +87,7 @@ public struct LoadedSettings: Sendable {
         case "work.bulk_body_seconds": return String(s.work.bulkBodySeconds)
         case "work.engine_interval_ms": return String(s.work.engineIntervalMilliseconds)
         case "work.engine_max_running_per_org": return String(s.work.engineMaxRunningPerOrg)
+        case "work.engine_lease_grace_seconds": return String(s.work.engineLeaseGraceSeconds)
         case "work.callback_base_url": return s.work.callbackBaseURL
         case "artifacts.store": return s.artifacts.store.rawValue
         case "artifacts.s3_endpoint": return s.artifacts.s3Endpoint
@@ -220,6 +221,7 @@ public enum SettingsLoader {
                 bulkBodySeconds: try reader.int("work.bulk_body_seconds", in: 1...3600),
                 engineIntervalMilliseconds: try reader.int("work.engine_interval_ms", in: 50...600_000),
                 engineMaxRunningPerOrg: try reader.int("work.engine_max_running_per_org", in: 1...10_000),
+                engineLeaseGraceSeconds: try reader.int("work.engine_lease_grace_seconds", in: 1...3600),
                 callbackBaseURL: reader.optional("work.callback_base_url") ?? ""
             ),
             logLevel: try reader.choice(

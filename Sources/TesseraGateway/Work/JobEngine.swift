@@ -176,6 +176,7 @@ public struct JobEngine: Service {
     let policy: OutboundPolicy
     let interval: Duration
     let maxRunning: Int
+    let leaseGrace: Int
     let callbackBase: CallbackBase
     let links: ArtifactLinks
     let waker: EngineWaker
@@ -196,9 +197,10 @@ public struct JobEngine: Service {
 
     init(
         metadata: PostgresClient, tenants: TenantDatabases, catalog: EngineCatalog, policy: OutboundPolicy,
-        interval: Duration, maxRunning: Int, callbackBase: CallbackBase, links: ArtifactLinks, waker: EngineWaker,
-        logger: Logger
+        interval: Duration, maxRunning: Int, leaseGrace: Int, callbackBase: CallbackBase, links: ArtifactLinks,
+        waker: EngineWaker, logger: Logger
     ) {
+        self.leaseGrace = leaseGrace
         self.links = links
         self.metadata = metadata
         self.tenants = tenants
@@ -267,7 +269,7 @@ public struct JobEngine: Service {
                 ArtifactLinks.maxSeconds, (knowledge.configs.values.map(\.timeoutSeconds).max() ?? 0) + 600)
             let base = callbackBase.url
             let (calls, cancels) = try await store.round(
-                knowledge, owner: owner, maxRunning: maxRunning, callbackBase: base
+                knowledge, owner: owner, maxRunning: maxRunning, leaseGrace: leaseGrace, callbackBase: base
             ) { [links] artifact in
                 let expires = Date(
                     timeIntervalSince1970: (Date().timeIntervalSince1970 + Double(seconds)).rounded(.down))

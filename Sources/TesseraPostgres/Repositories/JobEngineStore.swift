@@ -68,9 +68,6 @@ public struct JobEngineStore: Sendable {
     let logger: Logger
 
     public static let actor = AuditActor(kind: .system, display: "job engine")
-    /// What a lease adds to a call's timeout: a process that stopped mid-call is noticed this long after the
-    /// call's own timeout would have ended it.
-    public static let leaseGrace = 30
 
     public init(org: UUID, databases: TenantDatabases, logger: Logger) {
         self.org = org
@@ -100,9 +97,10 @@ public struct JobEngineStore: Sendable {
     /// `max_concurrency`) and a healthy service is known. A step whose request matches a completed execution of
     /// the same definition is answered from it (when the job allows) instead of being claimed.
     /// `link` signs a short-lived download URL for an artifact of the org: the request gives one for each input
-    /// file that is an artifact, beside `artifact_upload_url`, where the service may store files it makes.
+    /// file that is an artifact, beside `artifact_upload_url`, where the service may store files it makes. A claimed
+    /// execution's lease is its timeout and `leaseGrace` seconds: a process that stopped mid-call is noticed then.
     public func round(
-        _ knowledge: EngineKnowledge, owner: String, maxRunning: Int, callbackBase: String,
+        _ knowledge: EngineKnowledge, owner: String, maxRunning: Int, leaseGrace: Int, callbackBase: String,
         link: @escaping @Sendable (UUID) -> String
     ) async throws -> (calls: [EngineCall], cancels: [EngineCancel]) {
         try await databases.change(org: org, logger: logger) { [org, logger] tx, trail in
@@ -186,7 +184,7 @@ public struct JobEngineStore: Sendable {
                 try await tx.query(
                     """
                     UPDATE task_executions SET status = 'RUNNING', started_at = now(), lease_owner = \(owner),
-                        lease_expires_at = now() + make_interval(secs => \(config.timeoutSeconds + Self.leaseGrace)),
+                        lease_expires_at = now() + make_interval(secs => \(config.timeoutSeconds + leaseGrace)),
                         service_id = \(service.id), callback_sha256 = \(Data(SHA256.hash(data: Data(secret.utf8)))),
                         input_sha256 = \(Data(request.digest))
                     WHERE id = \(id)
