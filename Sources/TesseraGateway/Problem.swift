@@ -47,7 +47,21 @@ extension TesseraError: HTTPResponseError {
     public var status: HTTPResponse.Status { .init(code: statusCode) }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        Problem(self, instance: request.uri.path, requestID: context.requestID).response()
+        Problem(self, instance: SecretPath.redacted(request.uri.path), requestID: context.requestID).response()
+    }
+}
+
+/// Paths whose last segment is a credential (a signed download link, an execution's callback or upload token):
+/// what a log line or a problem document shows of them keeps the ids before the secret's last dot-separated part
+/// and replaces that part with `…`.
+enum SecretPath {
+    static let prefixes = ["/v1/artifact-downloads/", "/v1/task-callbacks/", "/v1/task-artifacts/"]
+
+    static func redacted(_ path: String) -> String {
+        guard let prefix = prefixes.first(where: { path.hasPrefix($0) }) else { return path }
+        let token = path.dropFirst(prefix.count)
+        guard let dot = token.lastIndex(of: ".") else { return prefix + "…" }
+        return prefix + token[..<dot] + ".…"
     }
 }
 

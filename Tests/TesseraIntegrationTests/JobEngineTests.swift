@@ -131,6 +131,26 @@ import Testing
                 calls, try await calls.create("/jobs", #"{"pipeline_version_id":"\#(version)","params":{"n":2}}"#))
             let fourthD = try await Self.executions(calls, fourth.id).first { $0.step_key == "d" }!
             #expect(try await Self.total(calls, fourth.id, fourthD) == 10)
+            // A step marked cache: false is called every time, whatever the job says.
+            let uncached = try await calls.create("/pipelines", #"{"name":"uncached"}"#)
+            let uncachedVersion = try JSONDecoder().decode(
+                JobAndPipelineTests.Version.self,
+                from: Data(
+                    buffer: try await calls.post(
+                        "/pipelines/\(uncached)/versions",
+                        #"{"steps":[{"key":"u","task":"sum","version":"1.0.0","cache":false}]}"#
+                    ).body)
+            ).id
+            #expect(try await calls.post("/pipelines/\(uncached)/versions/1/publish", "").status == .ok)
+            let before = try await Self.calls(service).filter { $0.path == "/sum" }.count
+            for _ in 0..<2 {
+                let run = try await Self.finished(
+                    calls,
+                    try await calls.create(
+                        "/jobs", #"{"pipeline_version_id":"\#(uncachedVersion)","params":{"n":7},"cache_seconds":0}"#))
+                #expect(run.status == "COMPLETED")
+            }
+            #expect(try await Self.calls(service).filter { $0.path == "/sum" }.count == before + 2)
             // An engine job is not moved by hand, only cancelled.
             #expect(
                 try await calls.post("/jobs/\(fourth.id)/executions", #"{"step_key":"x"}"#).status == .conflict)
@@ -205,6 +225,8 @@ import Testing
                 uri: "/v1/task-callbacks/\(forged)", method: .post, headers: [.contentType: "application/json"],
                 body: ByteBuffer(string: #"{"status":"completed","result":{"total":1}}"#))
             #expect(answer.status == .notFound)
+            // Neither the problem document nor the access line shows the token's secret.
+            #expect(!String(buffer: answer.body).contains(String(repeating: "0", count: 64)))
 
             // Cancelling a job stops its running execution through the service's cancel operation.
             let hang = try await Self.pipeline(calls, "hang", [("h", "hang", [])])
@@ -352,6 +374,17 @@ import Testing
                 if slow.count == 2 { #expect(slow[1].at - slow[0].at >= 5.5, "\(slow[1].at - slow[0].at) s") }
             }
         }
+    }
+
+    @Test func tokensInPathsAreRedactedWhereTheyAreShown() {
+        let secret = String(repeating: "ab", count: 32)
+        #expect(SecretPath.redacted("/v1/task-callbacks/o.e.\(secret)") == "/v1/task-callbacks/o.e.…")
+        #expect(SecretPath.redacted("/v1/task-artifacts/o.e.\(secret)") == "/v1/task-artifacts/o.e.…")
+        #expect(
+            SecretPath.redacted("/v1/artifact-downloads/o.a.1700000000.\(secret)")
+                == "/v1/artifact-downloads/o.a.1700000000.…")
+        #expect(SecretPath.redacted("/v1/task-callbacks/\(secret)") == "/v1/task-callbacks/…")
+        #expect(SecretPath.redacted("/v1/orgs/x/jobs") == "/v1/orgs/x/jobs")
     }
 
     // MARK: helpers

@@ -8,12 +8,15 @@ public struct PipelineStep: Sendable, Equatable {
     public let version: String
     /// The keys of the steps that must finish before this one starts.
     public let dependsOn: [String]
+    /// Whether the job engine may answer this step from an earlier execution with the same request.
+    public let cache: Bool
 
-    public init(key: String, task: String, version: String, dependsOn: [String] = []) {
+    public init(key: String, task: String, version: String, dependsOn: [String] = [], cache: Bool = true) {
         self.key = key
         self.task = task
         self.version = version
         self.dependsOn = dependsOn
+        self.cache = cache
     }
 }
 

@@ -117,7 +117,8 @@ struct AccessMiddleware: RouterMiddleware {
         let org: UUID? = error.statusCode == 403 ? requested.flatMap(UUID.init(uuidString:)) : nil
         let event = AuditEvent.fromRequest(
             org: org, actor: AuditEvent.actor(principal), action: .accessDenied, entityType: "route",
-            entityID: "\(request.method.rawValue) \(request.uri.path)".prefix(300).description, outcome: .denied,
+            entityID: "\(request.method.rawValue) \(SecretPath.redacted(request.uri.path))".prefix(300).description,
+            outcome: .denied,
             metadata: [
                 "permission": permission, "status": String(error.statusCode),
                 "requested_org": String((requested ?? "").prefix(64)), "detail": String(error.detail.prefix(300)),

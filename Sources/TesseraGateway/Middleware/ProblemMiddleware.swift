@@ -26,8 +26,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             case .rangeNotSatisfiable(let size): headers[.contentRange] = "bytes */\(size)"
             default: break
             }
-            return Problem(problem, instance: request.uri.path, requestID: context.requestID).response(
-                extraHeaders: headers)
+            return Problem(problem, instance: SecretPath.redacted(request.uri.path), requestID: context.requestID)
+                .response(
+                    extraHeaders: headers)
         }
     }
 
@@ -80,7 +81,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 {
                     return .methodNotAllowed(method: request.method.rawValue, allowed: allowed)
                 }
-                return .notFound("no route for \(request.method.rawValue) \(request.uri.path)")
+                return .notFound("no route for \(request.method.rawValue) \(SecretPath.redacted(request.uri.path))")
             case .contentTooLarge:
                 return .payloadTooLarge(limit: context.maxUploadSize)
             case .badRequest:

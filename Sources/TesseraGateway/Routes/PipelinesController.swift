@@ -22,7 +22,9 @@ struct PipelinesController: MetadataController {
         -> [ResolvedStep]
     {
         let steps = specs.map {
-            PipelineStep(key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on ?? [])
+            PipelineStep(
+                key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on ?? [], cache: $0.cache ?? true
+            )
         }
         switch try await store.check(steps, on: connection) {
         case .success(let resolved): return resolved
@@ -265,7 +267,7 @@ struct PipelinesController: MetadataController {
     static func schema(_ s: ResolvedStep) -> Components.Schemas.PipelineStepSpec {
         .init(
             key: s.step.key, task: s.step.task, version: s.step.version, depends_on: s.step.dependsOn,
-            task_definition_id: id(s.definitionID))
+            task_definition_id: id(s.definitionID), cache: s.step.cache)
     }
 
     static func schema(_ t: PipelineTemplateRecord) -> Components.Schemas.PipelineTemplate {

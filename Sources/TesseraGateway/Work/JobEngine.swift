@@ -162,6 +162,34 @@ public final class EngineWaker: Sendable {
     var isWoken: Bool { woken.withLock { !$0.isEmpty } }
 }
 
+/// Orgs whose round found nothing for the engine (only hand-moved jobs are active there): looked at again after
+/// 2, 4, … up to 64 full rounds, at once when woken, so an org full of manual jobs costs no query a second.
+final class EngineIdleOrgs: Sendable {
+    private let state = Mutex<[UUID: (misses: Int, skip: Int)]>([:])
+
+    /// Whether a full round skips the org this time (counting the skip down).
+    func skips(_ org: UUID) -> Bool {
+        state.withLock { idle in
+            guard var entry = idle[org], entry.skip > 0 else { return false }
+            entry.skip -= 1
+            idle[org] = entry
+            return true
+        }
+    }
+
+    func found(_ org: UUID, work: Bool) {
+        state.withLock { idle in
+            if work {
+                idle[org] = nil
+            } else {
+                let misses = (idle[org]?.misses ?? 0) + 1
+                idle[org] = (misses, 1 << min(misses, 6))
+            }
+            if idle.count > 100_000 { idle.removeAll() }
+        }
+    }
+}
+
 /// Runs the jobs of the engine (`dispatch: engine`): every gateway process takes part, no leader. Each round
 /// it finds the orgs with pending or running jobs (the jobs mirror in the metadata database, and the orgs woken
 /// in this process), and for each settles its jobs and claims due executions in the org's own database
@@ -183,6 +211,7 @@ public struct JobEngine: Service {
     let owner: String
     let logger: Logger
     let inFlight = InFlight()
+    let idle = EngineIdleOrgs()
 
     /// The calls this process is making, by execution.
     final class InFlight: Sendable {
@@ -243,7 +272,7 @@ public struct JobEngine: Service {
                         """, logger: logger
                     ).collect().map { try $0.decode(UUID.self) }
                 }
-                orgs.formUnion(active)
+                orgs.formUnion(active.filter { !idle.skips($0) })
             } catch {
                 logger.warning(
                     "job engine: listing orgs failed", metadata: ["error": "\(describeDatabaseError(error))"])
@@ -262,6 +291,7 @@ public struct JobEngine: Service {
         let store = JobEngineStore(org: org, databases: tenants, logger: logger)
         do {
             let (versions, hasCancels) = try await store.pending()
+            idle.found(org, work: !versions.isEmpty || hasCancels)
             guard !versions.isEmpty || hasCancels else { return }
             let knowledge = try await catalog.knowledge(org: org, versions: versions, logger: logger)
             // Input files' download links last as long as the longest call may, and ten minutes more.

@@ -299,10 +299,13 @@ public struct PipelineStore: Sendable {
     static func definition(_ steps: [ResolvedStep]) throws -> (String, [UInt8]) {
         let value: [String: Any] = [
             "steps": steps.map { s -> [String: Any] in
-                [
+                var step: [String: Any] = [
                     "key": s.step.key, "task": s.step.task, "version": s.step.version, "depends_on": s.step.dependsOn,
                     "task_definition_id": s.definitionID.uuidString.lowercased(),
                 ]
+                // Written only when off, so the definitions (and checksums) of versions made before are unchanged.
+                if !s.step.cache { step["cache"] = false }
+                return step
             }
         ]
         let bytes = try CanonicalJSON.encode(value)
@@ -317,12 +320,14 @@ public struct PipelineStore: Sendable {
                 let version: String
                 let depends_on: [String]
                 let task_definition_id: UUID
+                let cache: Bool?
             }
             let steps: [Step]
         }
         return try JSONDecoder().decode(Stored.self, from: Data(definition.utf8)).steps.map {
             ResolvedStep(
-                step: PipelineStep(key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on),
+                step: PipelineStep(
+                    key: $0.key, task: $0.task, version: $0.version, dependsOn: $0.depends_on, cache: $0.cache ?? true),
                 definitionID: $0.task_definition_id)
         }
     }

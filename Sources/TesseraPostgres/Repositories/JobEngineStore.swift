@@ -168,7 +168,7 @@ public struct JobEngineStore: Sendable {
                 else { continue }
                 let request = try await work.request(
                     job: job, execution: id, step: step, attempt: attempt, steps: steps, definition: definition)
-                if job.useCache,
+                if job.useCache, steps.first(where: { $0.step.key == step })?.step.cache ?? true,
                     try await work.answerFromCache(
                         id, job: jobID, step: step, definition: definition, digest: request.digest)
                 {
