@@ -15,6 +15,19 @@ struct EngineDefinition: Sendable {
     let config: TaskServiceConfig
     let spec: Data
 
+    init(config: TaskServiceConfig, spec: Data) {
+        self.config = config
+        self.spec = spec
+    }
+
+    /// A stored definition's (its config was checked when it was made; one older than that check that fails it
+    /// runs with the defaults).
+    init(_ record: TaskDefinitionRecord) {
+        self.init(
+            config: (try? TaskServiceConfig.parse(Data(record.serviceConfig.utf8)).get()) ?? TaskServiceConfig(),
+            spec: Data(record.interfaceSpec.utf8))
+    }
+
     /// The operation `id` names (or, when `id` is nil, the spec's only operation) with the parsed document its
     /// schemas' `$ref`s point into.
     func operation(_ id: String?) -> (TaskOperation, [String: Any])? {
@@ -69,12 +82,11 @@ final class EngineCatalog: Sendable {
                 guard let record = try await TaskStore(org: org, logger: logger).get(id, on: connection) else {
                     continue
                 }
-                let config =
-                    (try? TaskServiceConfig.parse(Data(record.serviceConfig.utf8)).get()) ?? TaskServiceConfig()
-                knowledge.configs[id] = config
+                let definition = EngineDefinition(record)
+                knowledge.configs[id] = definition.config
                 self.definitions.withLock {
                     if $0.count >= Self.bound { $0.removeAll() }
-                    $0[id] = EngineDefinition(config: config, spec: Data(record.interfaceSpec.utf8))
+                    $0[id] = definition
                 }
             }
             for service in try await TaskStore(org: org, logger: logger).services(definition: nil, on: connection)
@@ -105,10 +117,7 @@ final class EngineCatalog: Sendable {
                 else { continue }
                 var definition = self.definition(definitionID)
                 if definition == nil, let record = try await store.get(definitionID, on: connection) {
-                    definition = EngineDefinition(
-                        config: (try? TaskServiceConfig.parse(Data(record.serviceConfig.utf8)).get())
-                            ?? TaskServiceConfig(),
-                        spec: Data(record.interfaceSpec.utf8))
+                    definition = EngineDefinition(record)
                 }
                 if let definition, definition.config.cancelOperation != nil {
                     targets.append((cancel, definition, url))
