@@ -202,7 +202,7 @@ import Testing
         }
     }
 
-    @Test func callbacksCancelsAndTheOrgCap() async throws {
+    @Test func callbacksCancelsAndTheCaps() async throws {
         try await Self.withEngine(maxRunning: 2) { env, calls, service in
             try await Self.definition(
                 calls, "async", config: #"{"operation":"async","timeout_seconds":30}"#, service: service)
@@ -257,6 +257,19 @@ import Testing
                 try JSONSerialization.jsonObject(
                     with: try await Self.fetch("\(service)/concurrency")) as? [String: [String: Int]]
             #expect(concurrency?["max"]?["/sum"] == 2, "\(String(describing: concurrency))")
+
+            // A definition's max_concurrency 1: three parallel steps of it run one at a time.
+            try await Self.definition(
+                calls, "single", config: #"{"operation":"slow","timeout_seconds":10,"max_concurrency":1}"#,
+                service: service)
+            let single = try await Self.pipeline(calls, "single", (1...3).map { ("s\($0)", "single", []) })
+            let singleJob = try await Self.finished(
+                calls, try await calls.create("/jobs", #"{"pipeline_version_id":"\#(single)","params":{"sleep":0.3}}"#))
+            #expect(singleJob.status == "COMPLETED")
+            let perDefinition =
+                try JSONSerialization.jsonObject(
+                    with: try await Self.fetch("\(service)/concurrency")) as? [String: [String: Int]]
+            #expect(perDefinition?["max"]?["/slow"] == 1, "\(String(describing: perDefinition))")
             _ = env
         }
     }
