@@ -290,13 +290,13 @@ public struct JobEngine: Service {
         await withTaskGroup(of: Void.self) { group in
             for (index, org) in orgs.enumerated() {
                 if index >= 8 { await group.next() }
-                group.addTask { await self.round(org: org) }
+                group.addTask { await self.round(org: org, settleAll: all) }
             }
         }
     }
 
     /// One org's round: settle, claim, call; then the cancel calls of executions of cancelled jobs.
-    func round(org: UUID) async {
+    func round(org: UUID, settleAll: Bool) async {
         let store = JobEngineStore(org: org, databases: tenants, logger: logger)
         do {
             let (versions, hasCancels) = try await store.pending()
@@ -308,7 +308,8 @@ public struct JobEngine: Service {
                 ArtifactLinks.maxSeconds, (knowledge.configs.values.map(\.timeoutSeconds).max() ?? 0) + 600)
             let base = callbackBase.url
             let (calls, cancels) = try await store.round(
-                knowledge, owner: owner, maxRunning: maxRunning, leaseGrace: leaseGrace, callbackBase: base
+                knowledge, owner: owner, maxRunning: maxRunning, leaseGrace: leaseGrace, callbackBase: base,
+                settleAll: settleAll
             ) { [links] artifact in
                 let expires = Date(
                     timeIntervalSince1970: (Date().timeIntervalSince1970 + Double(seconds)).rounded(.down))

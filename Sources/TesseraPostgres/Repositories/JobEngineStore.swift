@@ -99,9 +99,11 @@ public struct JobEngineStore: Sendable {
     /// `link` signs a short-lived download URL for an artifact of the org: the request gives one for each input
     /// file that is an artifact, beside `artifact_upload_url`, where the service may store files it makes. A claimed
     /// execution's lease is its timeout and `leaseGrace` seconds: a process that stopped mid-call is noticed then.
+    /// Jobs are settled here when new (PENDING), when an attempt of theirs ran out of lease, or, with `settleAll`,
+    /// every one (a safety net: recording a call's end and a callback settle their own job).
     public func round(
         _ knowledge: EngineKnowledge, owner: String, maxRunning: Int, leaseGrace: Int, callbackBase: String,
-        link: @escaping @Sendable (UUID) -> String
+        settleAll: Bool, link: @escaping @Sendable (UUID) -> String
     ) async throws -> (calls: [EngineCall], cancels: [EngineCancel]) {
         try await databases.change(org: org, logger: logger) { [org, logger] tx, trail in
             try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.engineRound), 0)", logger: logger)
@@ -136,7 +138,8 @@ public struct JobEngineStore: Sendable {
                     id, job: job, step: step, attempt: attempt, definition: definition, error: reason,
                     retryable: true, config: config)
             }
-            for job in jobs {
+            let lapsed = Set(expired.map(\.1))
+            for job in jobs where settleAll || job.status == .pending || lapsed.contains(job.id) {
                 guard let version = job.version, let steps = knowledge.versions[version] else {
                     try await work.end(job.id, from: job.status, to: .failed, error: "its pipeline version is gone")
                     continue
