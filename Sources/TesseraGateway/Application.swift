@@ -128,7 +128,7 @@ func buildRouter(
         evaluations: EvaluationsController(tenants: tenants, heavy: heavy, baseLogger: logger),
         cafa: CAFAController(tenants: tenants, heavy: heavy, baseLogger: logger),
         artifacts: ArtifactsController(
-            client: client, orgs: orgs, tenants: tenants, engine: engine.waker, store: try artifactStore(settings),
+            client: client, orgs: orgs, tenants: tenants, store: try artifactStore(settings),
             links: ArtifactLinks(box: box), maxBytes: settings.http.maxArtifactBytes, baseLogger: logger),
         jobs: JobsController(
             client: client, tenants: tenants, orgs: orgs, engine: engine.waker, catalog: engine.catalog,

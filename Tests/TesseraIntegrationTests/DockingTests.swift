@@ -98,6 +98,40 @@ import Testing
                     from: Data(buffer: try await calls.get("/jobs/\(id)/docking-results?ligand=ethanol&limit=1").body)
                 )
                 #expect(ethanol.items.count == 1 && ethanol.items[0].ligand == "ethanol")
+                // Paged two at a time, the same poses in the same order.
+                struct PosePage: Decodable {
+                    let items: [Pose]
+                    let next_cursor: String?
+                }
+                var paged: [Pose] = []
+                var cursor: String?
+                repeat {
+                    let page = try JSONDecoder().decode(
+                        PosePage.self,
+                        from: Data(
+                            buffer: try await calls.get(
+                                "/jobs/\(id)/docking-results?limit=2\(cursor.map { "&cursor=\($0)" } ?? "")"
+                            ).body))
+                    paged += page.items
+                    cursor = page.next_cursor
+                } while cursor != nil && paged.count < 20
+                #expect(paged.map(\.pose_artifact_id) == poses.map(\.pose_artifact_id))
+                // Molecules page by name.
+                let copy = try await calls.create(
+                    "/molecules", #"{"name":"A copy","format":"pdbqt","artifact_id":"\#(receptorArtifact)"}"#)
+                struct MoleculePage: Decodable {
+                    struct Molecule: Decodable { let id: String }
+                    let items: [Molecule]
+                    let next_cursor: String?
+                }
+                let firstMolecules = try JSONDecoder().decode(
+                    MoleculePage.self, from: Data(buffer: try await calls.get("/molecules?limit=1").body))
+                let next = try #require(firstMolecules.next_cursor)
+                let secondMolecules = try JSONDecoder().decode(
+                    MoleculePage.self, from: Data(buffer: try await calls.get("/molecules?limit=1&cursor=\(next)").body)
+                )
+                #expect(firstMolecules.items.map(\.id) == [copy] && secondMolecules.items.map(\.id) == [molecule])
+                #expect(secondMolecules.next_cursor == nil)
 
                 // What poses and molecules hold cannot be deleted from under them.
                 #expect(

@@ -13,8 +13,6 @@ struct ArtifactsController: TenantController {
     /// Org statuses as the access chain reads them (cached, invalidated on change, bounded by the deadline).
     let orgs: OrgStatusLookup
     let tenants: TenantDatabases
-    /// Woken when a task service stores a file (the engine records the answer that names it).
-    let engine: EngineWaker
     let store: any ArtifactStore
     let links: ArtifactLinks
     /// `http.max_artifact_bytes`.

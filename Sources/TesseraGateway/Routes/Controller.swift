@@ -101,6 +101,18 @@ extension Controller {
     }
 
     /// A (created_at, id) keyset cursor: microseconds since 1970, an underscore, the id.
+    /// Text inside a cursor: base64 with `-` and `~` for `+` and `/`, so it holds no `_` (which separates a
+    /// cursor's parts) and needs no escaping in a query.
+    static func cursorText(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "~")
+    }
+
+    static func cursorText(decoding raw: some StringProtocol) -> String? {
+        Data(base64Encoded: raw.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "~", with: "/"))
+            .flatMap { String(data: $0, encoding: .utf8) }
+    }
+
     static func timeCursor(_ date: Date, _ id: UUID) -> String {
         "\(Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))_\(Self.id(id))"
     }

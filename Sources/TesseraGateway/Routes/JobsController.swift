@@ -321,20 +321,15 @@ struct JobsController: TenantController {
                         }, next_cursor: next))))
     }
 
-    /// A pose's place in affinity order: its affinity's bits, rank and ligand (base64url of the ligand).
+    /// A pose's place in affinity order: its affinity's bits, its rank and its ligand.
     static func dockingCursor(_ pose: DockingResultRecord) -> String {
-        let ligand = Data(pose.ligand.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        return "\(pose.affinity.bitPattern)_\(pose.poseRank)_\(ligand)"
+        "\(pose.affinity.bitPattern)_\(pose.poseRank)_\(cursorText(pose.ligand))"
     }
 
     static func dockingCursor(_ raw: String) throws -> (affinity: Double, ligand: String, rank: Int) {
         let parts = raw.split(separator: "_", maxSplits: 2)
         guard parts.count == 3, let bits = UInt64(parts[0]), let rank = Int(parts[1]),
-            let data = Data(
-                base64Encoded: String(parts[2]).replacingOccurrences(of: "-", with: "+")
-                    .replacingOccurrences(of: "_", with: "/")),
-            let ligand = String(data: data, encoding: .utf8)
+            let ligand = cursorText(decoding: parts[2])
         else { throw TesseraError.badRequest("cursor is not one this server gave") }
         return (Double(bitPattern: bits), ligand, rank)
     }

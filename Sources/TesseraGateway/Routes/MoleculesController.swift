@@ -52,20 +52,12 @@ struct MoleculesController: TenantController {
         return .noContent(.init())
     }
 
-    /// A molecule's place in name order: its id, then its name in base64 (with `-` and `~` for `+` and `/`).
-    static func nameCursor(_ name: String, _ id: UUID) -> String {
-        let encoded = Data(name.utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "~")
-        return "\(Self.id(id))_\(encoded)"
-    }
+    /// A molecule's place in name order: its id and its name.
+    static func nameCursor(_ name: String, _ id: UUID) -> String { "\(Self.id(id))_\(cursorText(name))" }
 
     static func nameCursor(_ raw: String) throws -> (String, UUID) {
         let parts = raw.split(separator: "_", maxSplits: 1)
-        guard parts.count == 2, let id = UUID(uuidString: String(parts[0])),
-            let data = Data(
-                base64Encoded: String(parts[1]).replacingOccurrences(of: "-", with: "+")
-                    .replacingOccurrences(of: "~", with: "/")),
-            let name = String(data: data, encoding: .utf8)
+        guard parts.count == 2, let id = UUID(uuidString: String(parts[0])), let name = cursorText(decoding: parts[1])
         else { throw TesseraError.badRequest("cursor is not one this server gave") }
         return (name, id)
     }
