@@ -347,7 +347,8 @@ struct JobsController: TenantController {
             let version = target.version, let definitionID = target.definition
         else { throw unknown }
         let knowledge = try await catalog.knowledge(org: org, versions: [version], logger: logger)
-        guard let steps = knowledge.versions[version], let definition = catalog.definition(definitionID) else {
+        guard let steps = knowledge.versions[version], let definition = catalog.definition(definitionID, org: org)
+        else {
             throw unknown
         }
         let outcome: EngineOutcome

@@ -42,26 +42,35 @@ struct EngineDefinition: Sendable {
 }
 
 /// What the engine reads from the metadata database, kept: published pipeline versions and task definitions
-/// never change what the engine uses of them.
+/// never change what the engine uses of them. Kept per org: an id read from an org's own database (which its role
+/// can write) finds only what that org was allowed to see when it was first read.
 final class EngineCatalog: Sendable {
     let metadata: PostgresClient
-    private let versions = Mutex<[UUID: [ResolvedStep]]>([:])
-    private let definitions = Mutex<[UUID: EngineDefinition]>([:])
+    struct Key: Hashable {
+        let org: UUID
+        let id: UUID
+    }
+    private let versions = Mutex<[Key: [ResolvedStep]]>([:])
+    private let definitions = Mutex<[Key: EngineDefinition]>([:])
     static let bound = 10_000
 
     init(metadata: PostgresClient) {
         self.metadata = metadata
     }
 
-    func definition(_ id: UUID) -> EngineDefinition? { definitions.withLock { $0[id] } }
-    func steps(_ version: UUID) -> [ResolvedStep]? { versions.withLock { $0[version] } }
+    func definition(_ id: UUID, org: UUID) -> EngineDefinition? {
+        definitions.withLock { $0[Key(org: org, id: id)] }
+    }
+    func steps(_ version: UUID, org: UUID) -> [ResolvedStep]? {
+        versions.withLock { $0[Key(org: org, id: version)] }
+    }
 
     /// The steps of `versions`, their definitions, and the org's healthy services of those definitions.
     func knowledge(org: UUID, versions wanted: [UUID], logger: Logger) async throws -> EngineKnowledge {
         try await metadata.withConnection { connection in
             var knowledge = EngineKnowledge()
             for version in wanted {
-                if let steps = self.steps(version) {
+                if let steps = self.steps(version, org: org) {
                     knowledge.versions[version] = steps
                 } else if let record = try await PipelineStore(org: org, logger: logger).version(
                     id: version, on: connection), record.publishedAt != nil
@@ -69,13 +78,13 @@ final class EngineCatalog: Sendable {
                     knowledge.versions[version] = record.steps
                     self.versions.withLock {
                         if $0.count >= Self.bound { $0.removeAll() }
-                        $0[version] = record.steps
+                        $0[Key(org: org, id: version)] = record.steps
                     }
                 }
             }
             let used = Set(knowledge.versions.values.flatMap { $0.map(\.definitionID) })
             for id in used {
-                if let known = self.definition(id) {
+                if let known = self.definition(id, org: org) {
                     knowledge.configs[id] = known.config
                     continue
                 }
@@ -86,7 +95,7 @@ final class EngineCatalog: Sendable {
                 knowledge.configs[id] = definition.config
                 self.definitions.withLock {
                     if $0.count >= Self.bound { $0.removeAll() }
-                    $0[id] = definition
+                    $0[Key(org: org, id: id)] = definition
                 }
             }
             for service in try await TaskStore(org: org, logger: logger).services(definition: nil, on: connection)
@@ -115,7 +124,7 @@ final class EngineCatalog: Sendable {
                 guard let definitionID = cancel.definitionID, let serviceID = cancel.serviceID,
                     let url = urls[serviceID]
                 else { continue }
-                var definition = self.definition(definitionID)
+                var definition = self.definition(definitionID, org: org)
                 if definition == nil, let record = try await store.get(definitionID, on: connection) {
                     definition = EngineDefinition(record)
                 }
@@ -316,7 +325,7 @@ public struct JobEngine: Service {
                 return "\(base)/v1/artifact-downloads/\(links.token(org: org, artifact: artifact, expires: expires))"
             }
             for call in calls {
-                guard let definition = catalog.definition(call.definitionID) else { continue }
+                guard let definition = catalog.definition(call.definitionID, org: org) else { continue }
                 start(call, definition, steps: knowledge.versions[call.version] ?? [])
             }
             for cancel in cancels { inFlight.cancel(cancel.executionID) }
