@@ -282,13 +282,8 @@ public struct JobEngine: Service {
         var orgs = waker.take()
         if all {
             do {
-                let active = try await metadata.withConnection { [logger] connection in
-                    try await connection.query(
-                        """
-                        SELECT DISTINCT m.org_id FROM jobs_meta m JOIN organizations o ON o.id = m.org_id
-                        WHERE m.status IN ('PENDING', 'RUNNING') AND o.status = 'ready'
-                        """, logger: logger
-                    ).collect().map { try $0.decode(UUID.self) }
+                let active = try await metadata.withConnection { [logger] in
+                    try await JobMirror.activeOrgs(on: $0, logger: logger)
                 }
                 orgs.formUnion(active.filter { !idle.skips($0) })
             } catch {

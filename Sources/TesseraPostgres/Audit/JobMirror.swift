@@ -25,6 +25,16 @@ public enum JobMirror {
         ).collect().map { try $0.decode((UUID, UUID, UUID?, String, Date, Date, Date?).self) }
     }
 
+    /// The ready orgs with a job pending or running, as far as the mirror knows (the job engine's work list).
+    public static func activeOrgs(on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        try await connection.query(
+            """
+            SELECT DISTINCT m.org_id FROM jobs_meta m JOIN organizations o ON o.id = m.org_id
+            WHERE m.status IN ('PENDING', 'RUNNING') AND o.status = 'ready'
+            """, logger: logger
+        ).collect().map { try $0.decode(UUID.self) }
+    }
+
     /// A job's state for the mirror, written to the outbox with the record of the change that made it.
     public struct Update: Codable, Sendable, Equatable {
         public var jobID: UUID
