@@ -23,13 +23,14 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
     let tenants = TenantDatabases(metadata: client, box: box, settings: settings, logger: logger)
     let deadline = tenants.deadline
     let relay = AuditRelay(metadata: client, tenants: tenants, logger: logger)
+    let passDeadline = Duration.seconds(settings.work.backgroundPassSeconds)
     let provisioning = ProvisioningService(
         provisioner: Provisioner(metadata: client, box: box, settings: settings, logger: logger), metadata: client,
-        logger: logger)
+        passDeadline: passDeadline, logger: logger)
     let cache = CredentialCache(ttl: .seconds(settings.auth.cacheSeconds))
-    let lastUsed = LastUsedRecorder(client: client, interval: .seconds(5), logger: logger)
+    let lastUsed = LastUsedRecorder(client: client, interval: .seconds(5), passDeadline: passDeadline, logger: logger)
     let failureHook = AuthFailureHook(
-        client: client, window: .seconds(settings.auth.failureWindowSeconds), logger: logger)
+        client: client, window: .seconds(settings.auth.failureWindowSeconds), deadline: deadline, logger: logger)
     let migrator = try Migrator(files: Migrator.loadFiles(from: settings.paths.metaMigrations), logger: logger)
     let authenticator = Authenticator(
         client: client, cache: cache,
@@ -61,23 +62,27 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         configuration: .init(address: .hostname(settings.http.host, port: settings.http.port), serverName: "tessera"),
         services: [
             client, tenants, AuthEventListener(client: client, cache: cache, logger: logger), relay,
-            AuditChainer(metadata: client, logger: logger), lastUsed,
+            AuditChainer(metadata: client, logger: logger),
+            OutboxTrimmer(
+                metadata: client, box: box, tls: settings.database.tls,
+                interval: .seconds(settings.work.outboxTrimSeconds), passDeadline: passDeadline, logger: logger),
+            lastUsed,
             FailureSummaries(hook: failureHook), provisioning,
             MailDelivery(
                 metadata: client, box: box, transport: try mailTransport(settings), sender: settings.mail.from,
                 maxAttempts: settings.mail.maxAttempts, retryBase: .seconds(settings.mail.retrySeconds),
-                pollInterval: .seconds(1), logger: logger),
+                pollInterval: .seconds(1), passDeadline: passDeadline, logger: logger),
             LeaseReaper(tenants: tenants, interval: .seconds(settings.work.reapSeconds), logger: logger),
             TaskHealthChecker(
                 metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
                 timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures,
-                policy: policy, logger: logger),
+                policy: policy, passDeadline: passDeadline, logger: logger),
             JobEngine(
                 metadata: client, tenants: tenants, catalog: catalog, policy: policy,
                 interval: .milliseconds(settings.work.engineIntervalMilliseconds),
                 maxRunning: settings.work.engineMaxRunningPerOrg, leaseGrace: settings.work.engineLeaseGraceSeconds,
                 callbackBase: callbackBase,
-                links: ArtifactLinks(box: box), waker: waker, logger: logger),
+                links: ArtifactLinks(box: box), waker: waker, passDeadline: passDeadline, logger: logger),
         ],
         onServerRunning: { callbackBase.serverRunning($0) },
         logger: logger)

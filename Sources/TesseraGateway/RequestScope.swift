@@ -6,13 +6,33 @@ import TesseraCore
 /// carrying them. Generated handlers receive no request context, so this is the one task-local the gateway
 /// has: set once per request by `AccessMiddleware` when the access chain has passed, read by handlers and by
 /// what they call.
-public struct RequestScope: Sendable {
-    public var info: RequestInfo
-    public var principal: Principal?
-    public var tenant: Tenant?
+///
+/// A class, made once per step of the chain: every read of the task-local (a handler's `RequestScope.principal`,
+/// each log line's principal) then retains one reference instead of copying every field.
+public final class RequestScope: Sendable {
+    public let info: RequestInfo
+    public let principal: Principal?
+    public let tenant: Tenant?
     /// The request's logger, carrying the request id (`JSONLogHandler` adds the principal, read from here, to each
     /// line written inside the request: nothing is paid for it on a request that logs nothing).
-    public var logger: Logger
+    public let logger: Logger
+
+    init(info: RequestInfo, principal: Principal? = nil, tenant: Tenant? = nil, logger: Logger) {
+        self.info = info
+        self.principal = principal
+        self.tenant = tenant
+        self.logger = logger
+    }
+
+    /// This scope with the principal the chain authenticated.
+    func with(principal: Principal) -> RequestScope {
+        RequestScope(info: info, principal: principal, tenant: tenant, logger: logger)
+    }
+
+    /// This scope with the tenant the chain resolved.
+    func with(tenant: Tenant) -> RequestScope {
+        RequestScope(info: info, principal: principal, tenant: tenant, logger: logger)
+    }
 
     @TaskLocal public static var current: RequestScope?
 

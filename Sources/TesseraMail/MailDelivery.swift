@@ -9,7 +9,8 @@ import TesseraPostgres
 /// delivers each through the transport and marks it sent, or failed with a retry after a doubling back-off
 /// (`retryBase`, at most an hour) until `maxAttempts`; a permanent refusal (5xx) fails it at once. Each
 /// message sent or given up leaves an audit record (`mail.send`, `mail.fail`) in its org's chain or the
-/// platform's. Several gateways share the outbox: a claim leases its messages.
+/// platform's. Several gateways share the outbox: a claim leases its messages. Each database step waits at most
+/// `passDeadline` (a claim that outlasts it ends the pass; a mark that does leaves the message to its lease).
 public actor MailDelivery: Service {
     let metadata: PostgresClient
     let store: MailStore
@@ -18,13 +19,15 @@ public actor MailDelivery: Service {
     let maxAttempts: Int
     let retryBase: Duration
     let pollInterval: Duration
+    let passDeadline: Duration
     let logger: Logger
     private nonisolated let wakes: AsyncStream<Void>
     private nonisolated let waker: AsyncStream<Void>.Continuation
 
     public init(
         metadata: PostgresClient, box: SecretBox, transport: any MailTransport, sender: String, maxAttempts: Int,
-        retryBase: Duration, pollInterval: Duration = .seconds(2), logger: Logger
+        retryBase: Duration, pollInterval: Duration = .seconds(2), passDeadline: Duration = .seconds(60),
+        logger: Logger
     ) {
         self.metadata = metadata
         self.store = MailStore(box: box, logger: logger)
@@ -33,6 +36,7 @@ public actor MailDelivery: Service {
         self.maxAttempts = maxAttempts
         self.retryBase = retryBase
         self.pollInterval = pollInterval
+        self.passDeadline = passDeadline
         self.logger = logger
         (wakes, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -66,8 +70,8 @@ public actor MailDelivery: Service {
         while !Task.isCancelled {
             let batch: [(OutgoingMail, attempts: Int)]
             do {
-                batch = try await metadata.withConnection { [store] in
-                    try await store.claim(limit: 10, lease: .seconds(120), on: $0)
+                batch = try await withDeadline(passDeadline) { [metadata, store] in
+                    try await metadata.withConnection { try await store.claim(limit: 10, lease: .seconds(120), on: $0) }
                 }
             } catch {
                 logger.warning("mail: cannot read the outbox", metadata: ["error": "\(describeDatabaseError(error))"])
@@ -98,15 +102,17 @@ public actor MailDelivery: Service {
                     "retry_in": "\(retry.map { "\($0)" } ?? "never")", "error": "\(error)",
                 ])
             do {
-                try await metadata.auditedChange(logger: logger) { [store] connection, trail in
-                    try await store.markFailed(mail.id, error: "\(error)", retryIn: retry, on: connection)
-                    if retry == nil {
-                        var failed = details
-                        failed["error"] = String("\(error)".prefix(300))
-                        try await trail.append(
-                            actor.event(
-                                org: mail.org, action: .mailFail, entityType: "mail",
-                                entityID: mail.id.uuidString.lowercased(), outcome: .failed, metadata: failed))
+                try await withDeadline(passDeadline) { [metadata, store, logger] in
+                    try await metadata.auditedChange(logger: logger) { connection, trail in
+                        try await store.markFailed(mail.id, error: "\(error)", retryIn: retry, on: connection)
+                        if retry == nil {
+                            var failed = details
+                            failed["error"] = String("\(error)".prefix(300))
+                            try await trail.append(
+                                actor.event(
+                                    org: mail.org, action: .mailFail, entityType: "mail",
+                                    entityID: mail.id.uuidString.lowercased(), outcome: .failed, metadata: failed))
+                        }
                     }
                 }
             } catch {
@@ -115,12 +121,14 @@ public actor MailDelivery: Service {
             return false
         }
         do {
-            try await metadata.auditedChange(logger: logger) { [store] connection, trail in
-                try await store.markSent(mail.id, on: connection)
-                try await trail.append(
-                    actor.event(
-                        org: mail.org, action: .mailSend, entityType: "mail",
-                        entityID: mail.id.uuidString.lowercased(), metadata: details))
+            try await withDeadline(passDeadline) { [metadata, store, logger] in
+                try await metadata.auditedChange(logger: logger) { connection, trail in
+                    try await store.markSent(mail.id, on: connection)
+                    try await trail.append(
+                        actor.event(
+                            org: mail.org, action: .mailSend, entityType: "mail",
+                            entityID: mail.id.uuidString.lowercased(), metadata: details))
+                }
             }
         } catch {
             // Sent but not marked: the lease runs out and it is sent again (at least once, never lost).

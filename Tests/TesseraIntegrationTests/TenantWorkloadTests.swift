@@ -213,6 +213,64 @@ import Testing
         }
     }
 
+    /// Rows the relay has delivered are deleted from the org's outbox by the trimmer (the server's admin login: the
+    /// org's role cannot delete), up to the relay's position and no further: a row not yet relayed stays, is relayed
+    /// later, and goes at the next trim. The org's chain still verifies. Before the trimmer, every row stayed.
+    @Test func deliveredOutboxRowsAreTrimmedAndOnlyThose() async throws {
+        try await TenantEnv.withRelay("trim") { env, org, databases, relay in
+            let (_, server, _) = try await env.placement(org)
+            let database = try await env.client.withConnection {
+                try await OrgStore(logger: Self.logger).placement(org, on: $0)!.name.value
+            }
+            func outboxRows() async throws -> Int {
+                try await server.withAdminConnection(database: database, logger: Self.logger) {
+                    try await $0.query("SELECT count(*)::int FROM audit_outbox", logger: Self.logger).collect()[0]
+                        .decode(Int.self)
+                }
+            }
+            @Sendable func event(_ n: Int) -> AuditEvent {
+                AuditEvent(
+                    org: org, actorKind: .apiKey, actorDisplay: "tsk_x", action: .datasetCreate,
+                    entityType: "dataset", entityID: String(n))
+            }
+            let trimmer = OutboxTrimmer(
+                metadata: env.client, box: env.box, tls: env.settings.database.tls, interval: .seconds(3600),
+                logger: Self.logger)
+            let before = try await outboxRows()  // provisioning's own events, if any
+            for n in 1...3 {
+                try await databases.change(org: org, logger: Self.logger) { _, trail in try await trail.write(event(n))
+                }
+            }
+            #expect(try await relay.relay(org) == before + 3)
+            let late = event(4)
+            try await databases.change(org: org, logger: Self.logger) { _, trail in try await trail.write(late) }
+            #expect(try await outboxRows() == before + 4)
+            #expect(try await trimmer.trim() == before + 3)
+            #expect(try await outboxRows() == 1, "only the row not yet relayed is left")
+            #expect(try await trimmer.trim() == 0, "nothing delivered since the last trim")
+            #expect(try await relay.relay(org) == 1)
+            let logged = try await env.client.withConnection {
+                try await $0.query(
+                    "SELECT count(*)::int FROM audit_logs WHERE org_id = \(org) AND action = 'dataset.create'",
+                    logger: Self.logger
+                ).collect()[0].decode(Int.self)
+            }
+            #expect(logged == 4)
+            #expect(try await trimmer.trim() == 1)
+            #expect(try await outboxRows() == 0)
+            // A new event after the trims is relayed as usual.
+            try await databases.change(org: org, logger: Self.logger) { _, trail in try await trail.write(event(5)) }
+            #expect(try await relay.relay(org) == 1)
+            let verdict = try await env.client.withConnection {
+                try await AuditStore(logger: Self.logger).verify(org: org, on: $0)
+            }
+            guard case .intact = verdict else {
+                Issue.record("chain broken: \(verdict)")
+                return
+            }
+        }
+    }
+
     /// Tenant changes write their audit event in the org's own transaction (the outbox); the relay moves it to
     /// the audit log exactly once, whether it was interrupted before the relay ran or after the append.
     @Test func tenantAuditEventsReachTheLogExactlyOnce() async throws {

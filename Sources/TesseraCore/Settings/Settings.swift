@@ -167,6 +167,13 @@ public struct Settings: Sendable {
         /// mid-call is noticed and the attempt ended (and retried).
         public var engineLeaseGraceSeconds: Int
         public var callbackBaseURL: String
+        /// The longest one pass of a background service (mail delivery, provisioning, key-use stamps, failure
+        /// summaries, health checks, the job engine's org listing) may wait on a database before it is abandoned and
+        /// the next pass comes: a connection that closed under a query can otherwise hold a pass for ever.
+        public var backgroundPassSeconds: Int
+        /// How often delivered audit-outbox rows are deleted from org databases (by the server's admin login: an org's
+        /// own role can only add to its outbox).
+        public var outboxTrimSeconds: Int
     }
 
     /// Mail: an outbox in the metadata database, delivered by the gateway.
@@ -355,6 +362,12 @@ public struct Settings: Sendable {
         SettingKey(
             "work.engine_lease_grace_seconds", env: "TESSERA_WORK_ENGINE_LEASE_GRACE_SECONDS", default: "30",
             help: "seconds an execution's lease outlives its call's timeout (a stopped gateway's attempt ends then)"),
+        SettingKey(
+            "work.background_pass_seconds", env: "TESSERA_WORK_BACKGROUND_PASS_SECONDS", default: "60",
+            help: "the longest one pass of a background service may wait on a database before the next pass comes"),
+        SettingKey(
+            "work.outbox_trim_seconds", env: "TESSERA_WORK_OUTBOX_TRIM_SECONDS", default: "300",
+            help: "how often audit-outbox rows already relayed are deleted from org databases"),
         SettingKey(
             "work.callback_base_url", env: "TESSERA_WORK_CALLBACK_BASE_URL", default: "",
             help: "the gateway's URL as task services reach it, for their callbacks (empty: the address it listens on)"),

@@ -88,6 +88,8 @@ public struct LoadedSettings: Sendable {
         case "work.engine_interval_ms": return String(s.work.engineIntervalMilliseconds)
         case "work.engine_max_running_per_org": return String(s.work.engineMaxRunningPerOrg)
         case "work.engine_lease_grace_seconds": return String(s.work.engineLeaseGraceSeconds)
+        case "work.background_pass_seconds": return String(s.work.backgroundPassSeconds)
+        case "work.outbox_trim_seconds": return String(s.work.outboxTrimSeconds)
         case "work.callback_base_url": return s.work.callbackBaseURL
         case "artifacts.store": return s.artifacts.store.rawValue
         case "artifacts.s3_endpoint": return s.artifacts.s3Endpoint
@@ -222,7 +224,9 @@ public enum SettingsLoader {
                 engineIntervalMilliseconds: try reader.int("work.engine_interval_ms", in: 50...600_000),
                 engineMaxRunningPerOrg: try reader.int("work.engine_max_running_per_org", in: 1...10_000),
                 engineLeaseGraceSeconds: try reader.int("work.engine_lease_grace_seconds", in: 1...3600),
-                callbackBaseURL: reader.optional("work.callback_base_url") ?? ""
+                callbackBaseURL: reader.optional("work.callback_base_url") ?? "",
+                backgroundPassSeconds: try reader.int("work.background_pass_seconds", in: 1...3600),
+                outboxTrimSeconds: try reader.int("work.outbox_trim_seconds", in: 1...86_400)
             ),
             logLevel: try reader.choice(
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),

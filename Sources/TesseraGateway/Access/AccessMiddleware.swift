@@ -53,8 +53,13 @@ struct AccessMiddleware: RouterMiddleware {
         if case .public = rule {
             return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         }
-        let principal = try await authenticator.authenticate(request, info: scope.info)
-        scope.principal = principal
+        let principal: Principal
+        if let cached = authenticator.cachedPrincipal(request.headers[.authorization]) {
+            principal = cached
+        } else {
+            principal = try await authenticator.authenticate(request, info: scope.info)
+        }
+        scope = scope.with(principal: principal)
         switch rule {
         case .public, .authenticated:
             break
@@ -72,7 +77,7 @@ struct AccessMiddleware: RouterMiddleware {
             do {
                 let tenant = try await resolveTenant(principal, org: requested)
                 try authorize(principal, permission, in: tenant)
-                scope.tenant = tenant
+                scope = scope.with(tenant: tenant)
             } catch let error as TesseraError {
                 await RequestScope.$current.withValue(scope) {
                     await recordDenial(

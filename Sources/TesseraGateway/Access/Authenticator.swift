@@ -111,6 +111,28 @@ struct Authenticator: Sendable {
         return .failure(.malformed)
     }
 
+    /// The principal of a valid API key whose look-up is cached, found without suspending (a key in steady use: the
+    /// hot path pays no async frame for its check); nil when anything else is presented, or the key needs the
+    /// full path (not cached, or failing: `authenticate` then counts and records the failure).
+    func cachedPrincipal(_ header: String?) -> Principal? {
+        guard let header, let token = Self.bearerToken(header), let key = APIKey.parse(utf8: token.utf8),
+            case .key(let credential, let principal) = cache.get(key.prefix),
+            case .success(let verified) = check(key, against: credential, principal: principal)
+        else { return nil }
+        return verified
+    }
+
+    /// A presented key against its stored credential (and the principal it makes); marks the key used when valid.
+    func check(_ key: APIKey, against credential: StoredCredential, principal: Principal?) -> Result<Principal, Failure>
+    {
+        guard constantTimeEquals(key.digest, credential.keyHash) else { return .failure(.wrongSecret) }
+        if credential.revokedAt != nil { return .failure(.revoked) }
+        if let expires = credential.expiresAt, expires <= Date() { return .failure(.expired) }
+        guard let principal else { return .failure(.unknown) }
+        lastUsed.used(credential.keyID)
+        return .success(principal)
+    }
+
     func verify(_ key: APIKey) async -> Result<Principal, Failure> {
         let credential: StoredCredential
         let principal: Principal?
@@ -129,12 +151,7 @@ struct Authenticator: Sendable {
                 return .failure(failure)
             }
         }
-        guard constantTimeEquals(key.digest, credential.keyHash) else { return .failure(.wrongSecret) }
-        if credential.revokedAt != nil { return .failure(.revoked) }
-        if let expires = credential.expiresAt, expires <= Date() { return .failure(.expired) }
-        guard let principal else { return .failure(.unknown) }
-        lastUsed.used(credential.keyID)
-        return .success(principal)
+        return check(key, against: credential, principal: principal)
     }
 
     /// The principal a key stands for once verified (nil for an org key without an org, which cannot be).
@@ -239,12 +256,16 @@ struct AuthFailure: Sendable {
 struct AuthFailureHook: Sendable {
     let client: PostgresClient
     let window: Duration
+    /// The longest one record's write may wait for the metadata database (a refused request is answered then,
+    /// recorded or not; the summaries' pass goes on).
+    let deadline: Duration
     let logger: Logger
     let pending = FailureAggregator()
 
-    init(client: PostgresClient, window: Duration, logger: Logger) {
+    init(client: PostgresClient, window: Duration, deadline: Duration = .seconds(60), logger: Logger) {
         self.client = client
         self.window = window
+        self.deadline = deadline
         self.logger = logger
     }
 
@@ -278,7 +299,9 @@ struct AuthFailureHook: Sendable {
             clientIP: failure.info.clientAddress == "unknown" ? nil : failure.info.clientAddress,
             userAgent: failure.info.userAgent, metadata: metadata)
         do {
-            try await client.withConnection { try await AuditStore(logger: logger).append(event, on: $0) }
+            _ = try await withDeadline(deadline) { [client, logger] in
+                try await client.withConnection { try await AuditStore(logger: logger).append(event, on: $0) }
+            }
         } catch {
             logger.error(
                 "could not record an authentication failure", metadata: ["error": "\(describeDatabaseError(error))"])

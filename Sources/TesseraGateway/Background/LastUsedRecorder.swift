@@ -6,18 +6,23 @@ import Synchronization
 import TesseraPostgres
 
 /// Collects the keys used by requests and stamps their `last_used_at` in one statement every few
-/// seconds, off the request path.
+/// seconds, off the request path. A stamp that fails or outlasts `passDeadline` is kept for the next pass.
 final class LastUsedRecorder: Service, Sendable {
     let client: PostgresClient
     let interval: Duration
+    let passDeadline: Duration
     let logger: Logger
     private let pending = Mutex<Set<UUID>>([])
 
-    init(client: PostgresClient, interval: Duration, logger: Logger) {
+    init(client: PostgresClient, interval: Duration, passDeadline: Duration = .seconds(60), logger: Logger) {
         self.client = client
         self.interval = interval
+        self.passDeadline = passDeadline
         self.logger = logger
     }
+
+    /// Keys used and not yet stamped (for tests).
+    var waiting: Int { pending.withLock { $0.count } }
 
     func used(_ keyID: UUID) {
         _ = pending.withLock { $0.insert(keyID) }
@@ -41,12 +46,15 @@ final class LastUsedRecorder: Service, Sendable {
         }
         guard !ids.isEmpty else { return }
         do {
-            try await client.withConnection { connection in
-                try await APIKeyStore(logger: logger).touch(ids, at: Date(), on: connection)
+            try await withDeadline(passDeadline) { [client, logger] in
+                try await client.withConnection { connection in
+                    try await APIKeyStore(logger: logger).touch(ids, at: Date(), on: connection)
+                }
             }
         } catch {
+            pending.withLock { $0.formUnion(ids) }
             logger.warning(
-                "could not record key use",
+                "could not record key use; kept for the next pass",
                 metadata: ["keys": "\(ids.count)", "error": "\(describeDatabaseError(error))"])
         }
     }

@@ -21,6 +21,8 @@ public struct TaskHealthChecker: Service {
     let timeout: Duration
     let failures: Int
     let policy: OutboundPolicy
+    /// The longest a round may last (its calls are bounded by `timeout`; its database work by this).
+    let passDeadline: Duration
     let logger: Logger
     /// Calls in flight at once in one round.
     static let concurrency = 16
@@ -31,13 +33,14 @@ public struct TaskHealthChecker: Service {
 
     public init(
         metadata: PostgresClient, interval: Duration, timeout: Duration, failures: Int, policy: OutboundPolicy,
-        logger: Logger
+        passDeadline: Duration = .seconds(60), logger: Logger
     ) {
         self.metadata = metadata
         self.interval = interval
         self.timeout = timeout
         self.failures = failures
         self.policy = policy
+        self.passDeadline = passDeadline
         self.logger = logger
     }
 
@@ -57,41 +60,46 @@ public struct TaskHealthChecker: Service {
     @discardableResult
     public func sweep() async -> Int {
         do {
-            // The round holds a transaction-level lock: released however the round ends.
-            return try await metadata.withTransaction(logger: logger) { lock in
-                guard try await TaskServiceHealthStore(logger: logger).lockRound(on: lock) else { return 0 }
-                let targets = try await TaskServiceHealthStore(logger: logger).targets(on: lock)
-                let outcomes = await withTaskGroup(of: (TaskServiceHealthStore.Target, String?).self) { group in
-                    var outcomes: [(TaskServiceHealthStore.Target, String?)] = []
-                    for (index, target) in targets.enumerated() {
-                        if index >= Self.concurrency, let done = await group.next() { outcomes.append(done) }
-                        group.addTask { (target, await check(target.url)) }
-                    }
-                    for await done in group { outcomes.append(done) }
-                    return outcomes
-                }
-                for (target, error) in outcomes {
-                    try await metadata.withTransaction(logger: logger) { connection in
-                        guard
-                            let change = try await TaskServiceHealthStore(logger: logger).record(
-                                target.id, ok: error == nil, error: error, threshold: failures, on: connection)
-                        else { return }
-                        var metadata = ["from": change.from, "to": change.to]
-                        if let error { metadata["error"] = error }
-                        try await AuditStore(logger: logger).append(
-                            AuditEvent(
-                                org: target.org, actorKind: .system, actorDisplay: "health checker",
-                                action: .taskServiceHealth,
-                                entityType: "task_service", entityID: target.id.uuidString.lowercased(),
-                                metadata: metadata),
-                            on: connection)
-                    }
-                }
-                return targets.count
-            }
+            return try await withDeadline(passDeadline) { try await round() }
         } catch {
             logger.warning("task service health round failed", metadata: ["error": "\(describeDatabaseError(error))"])
             return 0
+        }
+    }
+
+    /// One round (`sweep` without its deadline).
+    func round() async throws -> Int {
+        // The round holds a transaction-level lock: released however the round ends.
+        try await metadata.withTransaction(logger: logger) { lock in
+            guard try await TaskServiceHealthStore(logger: logger).lockRound(on: lock) else { return 0 }
+            let targets = try await TaskServiceHealthStore(logger: logger).targets(on: lock)
+            let outcomes = await withTaskGroup(of: (TaskServiceHealthStore.Target, String?).self) { group in
+                var outcomes: [(TaskServiceHealthStore.Target, String?)] = []
+                for (index, target) in targets.enumerated() {
+                    if index >= Self.concurrency, let done = await group.next() { outcomes.append(done) }
+                    group.addTask { (target, await check(target.url)) }
+                }
+                for await done in group { outcomes.append(done) }
+                return outcomes
+            }
+            for (target, error) in outcomes {
+                try await metadata.withTransaction(logger: logger) { connection in
+                    guard
+                        let change = try await TaskServiceHealthStore(logger: logger).record(
+                            target.id, ok: error == nil, error: error, threshold: failures, on: connection)
+                    else { return }
+                    var metadata = ["from": change.from, "to": change.to]
+                    if let error { metadata["error"] = error }
+                    try await AuditStore(logger: logger).append(
+                        AuditEvent(
+                            org: target.org, actorKind: .system, actorDisplay: "health checker",
+                            action: .taskServiceHealth,
+                            entityType: "task_service", entityID: target.id.uuidString.lowercased(),
+                            metadata: metadata),
+                        on: connection)
+                }
+            }
+            return targets.count
         }
     }
 

@@ -227,6 +227,8 @@ public struct JobEngine: Service {
     let links: ArtifactLinks
     let waker: EngineWaker
     let owner: String
+    /// The longest the listing of active orgs, and one org's round (not its calls), may wait on a database.
+    let passDeadline: Duration
     let logger: Logger
     let inFlight = InFlight()
     let idle = EngineIdleOrgs()
@@ -245,8 +247,9 @@ public struct JobEngine: Service {
     init(
         metadata: PostgresClient, tenants: TenantDatabases, catalog: EngineCatalog, policy: OutboundPolicy,
         interval: Duration, maxRunning: Int, leaseGrace: Int, callbackBase: CallbackBase, links: ArtifactLinks,
-        waker: EngineWaker, logger: Logger
+        waker: EngineWaker, passDeadline: Duration = .seconds(60), logger: Logger
     ) {
+        self.passDeadline = passDeadline
         self.leaseGrace = leaseGrace
         self.links = links
         self.metadata = metadata
@@ -282,8 +285,8 @@ public struct JobEngine: Service {
         var orgs = waker.take()
         if all {
             do {
-                let active = try await metadata.withConnection { [logger] in
-                    try await JobMirror.activeOrgs(on: $0, logger: logger)
+                let active = try await withDeadline(passDeadline) { [metadata, logger] in
+                    try await metadata.withConnection { try await JobMirror.activeOrgs(on: $0, logger: logger) }
                 }
                 orgs.formUnion(active.filter { !idle.skips($0) })
             } catch {
@@ -294,7 +297,15 @@ public struct JobEngine: Service {
         await withTaskGroup(of: Void.self) { group in
             for (index, org) in orgs.enumerated() {
                 if index >= 8 { await group.next() }
-                group.addTask { await self.round(org: org, settleAll: all) }
+                group.addTask {
+                    do {
+                        try await withDeadline(passDeadline) { await self.round(org: org, settleAll: all) }
+                    } catch {
+                        logger.warning(
+                            "job engine round did not end in time; the next round takes the org up",
+                            metadata: ["org": "\(org)"])
+                    }
+                }
             }
         }
     }

@@ -136,6 +136,66 @@ public enum AuditOutbox {
     }
 }
 
+extension AuditOutbox {
+    /// An org whose outbox holds rows the relay has delivered and nobody has deleted: its database, and the relay's
+    /// position (every row up to it is in `audit_logs`).
+    public struct TrimTarget: Sendable {
+        public let org: UUID
+        public let serverID: UUID
+        public let database: String
+        public let delivered: Position
+    }
+
+    /// Ready orgs whose relay position moved past what was last trimmed, at most `limit` (metadata database).
+    public static func trimTargets(limit: Int, on connection: PostgresConnection, logger: Logger) async throws
+        -> [TrimTarget]
+    {
+        let rows = try await connection.query(
+            """
+            SELECT d.org_id, d.server_id, d.database_name, d.outbox_txid, d.outbox_seq
+            FROM org_databases d JOIN organizations o ON o.id = d.org_id
+            WHERE o.status = 'ready' AND d.outbox_txid IS NOT NULL
+              AND (d.outbox_trimmed_txid IS NULL
+                   OR (d.outbox_txid, d.outbox_seq) > (d.outbox_trimmed_txid, d.outbox_trimmed_seq))
+            ORDER BY d.org_id LIMIT \(limit)
+            """, logger: logger)
+        var targets: [TrimTarget] = []
+        for try await (org, server, database, txid, seq) in rows.decode((UUID, UUID, String, Int64, Int64).self) {
+            targets.append(
+                TrimTarget(org: org, serverID: server, database: database, delivered: Position(txid: txid, seq: seq)))
+        }
+        return targets
+    }
+
+    /// Deletes the rows up to `position` from an org's outbox, on a connection to the org's database that may (its
+    /// server's admin login); answers how many. Only rows the relay has delivered: it reads in (txid, seq) order
+    /// and only below the oldest transaction still running, so nothing at or before its position is still to come.
+    public static func trim(upTo position: Position, on connection: PostgresConnection, logger: Logger) async throws
+        -> Int
+    {
+        try await connection.query(
+            """
+            WITH gone AS (
+                DELETE FROM audit_outbox WHERE (txid, seq) <= (\(position.txid)::text::xid8, \(position.seq)) RETURNING 1
+            )
+            SELECT count(*)::int FROM gone
+            """, logger: logger
+        ).collect()[0].decode(Int.self)
+    }
+
+    /// Records that the org's outbox was emptied up to `position` (never moving the mark back).
+    public static func trimmed(org: UUID, to position: Position, on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
+        try await connection.query(
+            """
+            UPDATE org_databases SET outbox_trimmed_txid = \(position.txid), outbox_trimmed_seq = \(position.seq)
+            WHERE org_id = \(org)
+              AND (outbox_trimmed_txid IS NULL OR (outbox_trimmed_txid, outbox_trimmed_seq) < (\(position.txid), \(position.seq)))
+            """, logger: logger)
+    }
+}
+
 /// The outbox's JSON form of an event.
 struct OutboxEvent: Codable {
     var event_id: UUID
