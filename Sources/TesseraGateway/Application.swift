@@ -56,6 +56,19 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
         orgs: OrgStatusLookup(client: client, cache: cache, deadline: deadline, logger: logger),
         readiness: Readiness(client: client, migrator: migrator, timeout: .seconds(2)),
         logger: logger)
+    let engine = JobEngine(
+        metadata: client, tenants: tenants, catalog: catalog, policy: policy,
+        interval: .milliseconds(settings.work.engineIntervalMilliseconds),
+        maxRunning: settings.work.engineMaxRunningPerOrg, leaseGrace: settings.work.engineLeaseGraceSeconds,
+        callbackBase: callbackBase, links: ArtifactLinks(box: box), waker: waker, passDeadline: passDeadline,
+        perOrgMetrics: settings.metrics.perOrg, logger: logger)
+    var metricsListener: [any Service] = []
+    if settings.metrics.enabled {
+        let endpoint = MetricsEndpoint(
+            registry: MetricsRegistry.shared, tenants: tenants, relay: relay, metadata: client, box: box,
+            engine: engine.inFlight, perOrg: settings.metrics.perOrg, logger: logger)
+        metricsListener.append(endpoint.application(host: settings.metrics.host, port: settings.metrics.port))
+    }
     // Order matters for shutdown: services stop in reverse, so the pool outlives its users.
     return Application(
         router: router,
@@ -77,13 +90,8 @@ public func buildApplication(settings: Settings, logger: Logger) throws -> some 
                 metadata: client, interval: .seconds(settings.work.healthIntervalSeconds),
                 timeout: .seconds(settings.work.healthTimeoutSeconds), failures: settings.work.healthFailures,
                 policy: policy, passDeadline: passDeadline, logger: logger),
-            JobEngine(
-                metadata: client, tenants: tenants, catalog: catalog, policy: policy,
-                interval: .milliseconds(settings.work.engineIntervalMilliseconds),
-                maxRunning: settings.work.engineMaxRunningPerOrg, leaseGrace: settings.work.engineLeaseGraceSeconds,
-                callbackBase: callbackBase,
-                links: ArtifactLinks(box: box), waker: waker, passDeadline: passDeadline, logger: logger),
-        ],
+            engine,
+        ] + metricsListener,
         onServerRunning: { callbackBase.serverRunning($0) },
         logger: logger)
 }
@@ -160,6 +168,11 @@ func buildRouter(
 
 /// The middleware every request passes before access control, outermost first.
 func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, routes: RouteTable) {
+    if settings.metrics.enabled {
+        // Outermost: each request's duration, route template, method and final status, problems included.
+        _ = MetricsRegistry.shared
+        router.add(middleware: MetricsMiddleware())
+    }
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware(routes: routes))
     router.add(

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
@@ -46,6 +47,8 @@ public struct Provisioner: Sendable {
             do {
                 try await run(record.step, org: org, session: session)
             } catch {
+                Counter(label: "tessera_provisioning_step_failures_total", dimensions: [("step", record.step.rawValue)])
+                    .increment()
                 let reason = describeDatabaseError(error)
                 logger.error(
                     "provisioning step failed",
@@ -60,6 +63,10 @@ public struct Provisioner: Sendable {
                 return
             }
             let elapsed = ContinuousClock.now - started
+            Metrics.Timer(
+                label: "tessera_provisioning_step_duration_seconds", dimensions: [("step", record.step.rawValue)]
+            )
+            .record(duration: elapsed)
             try await metadata.withTransaction(logger: logger) { connection in
                 try await orgs.finishStep(record.step, org: org, on: connection)
                 try await audit(

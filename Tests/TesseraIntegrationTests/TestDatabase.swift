@@ -43,6 +43,8 @@ struct TestDatabase {
         settings.paths.artifactRoot = settings.paths.dataDir + "/artifacts"
         // Each test database has its own results template, so tests never share one.
         settings.tenants.templateDatabase = database + "_tpl"
+        // Many gateways run at once in the suite: each metrics listener on a port of its own.
+        settings.metrics.port = 0
         return settings
     }
 
@@ -90,6 +92,7 @@ struct TestDatabase {
         environment["TESSERA_ARTIFACT_ROOT"] = settings.paths.artifactRoot
         environment["TESSERA_DATA_DIR"] = settings.paths.dataDir
         environment["TESSERA_LOG_LEVEL"] = "error"
+        environment["TESSERA_METRICS_PORT"] = "0"
         environment.merge(extra) { $1 }
         process.environment = environment
         return process

@@ -215,6 +215,16 @@ public struct Settings: Sendable {
         public var oidcPrivateIssuers: Bool
     }
 
+    /// Prometheus metrics, on a listener of their own (never the API's port, so never public by accident).
+    public struct Metrics: Sendable {
+        public var enabled: Bool
+        public var host: String
+        /// 0: a port the system chooses (tests).
+        public var port: Int
+        /// Org ids as a label (one series per org: off by default, for cardinality).
+        public var perOrg: Bool
+    }
+
     public var profile: Profile
     public var accounts: Accounts
     public var mail: Mail
@@ -225,6 +235,7 @@ public struct Settings: Sendable {
     public var paths: Paths
     public var artifacts: Artifacts
     public var work: Work
+    public var metrics: Metrics
     public var logLevel: String
     /// Benchmark-only: skip audit writes of metadata changes (bench/audit measures what they cost).
     /// Refused outside the dev profile.
@@ -430,6 +441,16 @@ public struct Settings: Sendable {
         SettingKey(
             "mail.public_url", env: "TESSERA_MAIL_PUBLIC_URL", default: "http://127.0.0.1:8080",
             help: "the gateway's public address (links in mail, the OIDC redirect URI)"),
+        SettingKey(
+            "metrics.enabled", env: "TESSERA_METRICS_ENABLED", default: "true",
+            help: "serve Prometheus metrics on their own listener"),
+        SettingKey(
+            "metrics.host", env: "TESSERA_METRICS_HOST", default: "127.0.0.1",
+            help: "address the metrics listener binds (keep it private)"),
+        SettingKey("metrics.port", env: "TESSERA_METRICS_PORT", default: "9464", help: "port of the metrics listener"),
+        SettingKey(
+            "metrics.per_org", env: "TESSERA_METRICS_PER_ORG", default: "false",
+            help: "label metrics with org ids (one series per org)"),
         SettingKey(
             "log.level", env: "TESSERA_LOG_LEVEL", default: "info",
             help: "trace, debug, info, notice, warning, error, critical"),

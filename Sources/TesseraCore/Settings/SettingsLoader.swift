@@ -98,6 +98,10 @@ public struct LoadedSettings: Sendable {
         case "artifacts.s3_prefix": return s.artifacts.s3Prefix
         case "artifacts.s3_access_key": return s.artifacts.s3AccessKey
         case "artifacts.s3_part_bytes": return String(s.artifacts.s3PartBytes)
+        case "metrics.enabled": return String(s.metrics.enabled)
+        case "metrics.host": return s.metrics.host
+        case "metrics.port": return String(s.metrics.port)
+        case "metrics.per_org": return String(s.metrics.perOrg)
         case "log.level": return s.logLevel
         case "bench.skip_audit": return String(s.benchSkipAudit)
         default: return nil
@@ -228,6 +232,11 @@ public enum SettingsLoader {
                 backgroundPassSeconds: try reader.int("work.background_pass_seconds", in: 1...3600),
                 outboxTrimSeconds: try reader.int("work.outbox_trim_seconds", in: 1...86_400)
             ),
+            metrics: .init(
+                enabled: try reader.choice("metrics.enabled", among: ["true", "false"]) == "true",
+                host: try reader.string("metrics.host"),
+                port: try reader.int("metrics.port", in: 0...65_535),
+                perOrg: try reader.choice("metrics.per_org", among: ["true", "false"]) == "true"),
             logLevel: try reader.choice(
                 "log.level", among: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
             benchSkipAudit: try reader.choice("bench.skip_audit", among: ["true", "false"]) == "true"

@@ -100,6 +100,18 @@ public struct ConnectionBudget<Connection: AnyObject> {
     /// Connections the org holds (idle, leased, connecting).
     public func count(of org: UUID) -> Int { orgs[org]?.count ?? 0 }
 
+    /// Each org's usage (orgs holding or waiting for connections).
+    public var usage: [UUID: ConnectionUsage] {
+        orgs.mapValues { org in
+            var usage = ConnectionUsage()
+            usage.idle = org.idle.count
+            usage.inUse = org.leased.count
+            usage.opening = org.connecting
+            usage.waiting = org.waiters.count
+            return usage
+        }
+    }
+
     /// Every leased connection (to close at the end of a shutdown that waited long enough).
     public var leasedConnections: [Connection] { orgs.values.flatMap { $0.leased.values } }
 
@@ -337,3 +349,13 @@ extension ConnectionBudget.Actions: Sendable where Connection: Sendable {}
 extension ConnectionBudget.Acquired: Sendable where Connection: Sendable {}
 extension ConnectionBudget.Idle: Sendable where Connection: Sendable {}
 extension ConnectionBudget.Org: Sendable where Connection: Sendable {}
+
+/// What a connection budget holds for one org now: connections idle, in use and being opened, and requests waiting.
+public struct ConnectionUsage: Sendable, Equatable {
+    public var idle = 0
+    public var inUse = 0
+    public var opening = 0
+    public var waiting = 0
+
+    public init() {}
+}

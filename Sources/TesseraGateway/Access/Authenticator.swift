@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -46,10 +47,12 @@ struct Authenticator: Sendable {
         case .success(let principal):
             return principal
         case .failure(.unavailable):
+            Self.count(Failure.unavailable.rawValue)
             throw TesseraError.unavailable("credentials cannot be checked now: the metadata database is unreachable")
         case .failure(let failure):
             let presented = Self.prefix(of: request.headers[.authorization])
             if let seconds = limiter.retryAfter(info.clientAddress) {
+                Self.count(failure.rawValue)
                 // Over the limit: refused without a record of its own, counted in the window's summary.
                 _ = failures.pending.note(
                     AuthFailure(reason: failure.rawValue, info: info, presented: presented), window: failures.window,
@@ -80,7 +83,14 @@ struct Authenticator: Sendable {
     }
 
     /// Counts and records a failure; returns the 401 to throw.
+    /// Counts a refused or uncheckable credential in `tessera_auth_failures_total` by its reason (a fixed set of
+    /// ours: never text a client chose).
+    static func count(_ reason: String) {
+        Counter(label: "tessera_auth_failures_total", dimensions: [("reason", reason)]).increment()
+    }
+
     func fail(_ failure: Failure, info: RequestInfo, presented: String?) async -> TesseraError {
+        Self.count(failure.rawValue)
         // A request without credentials counts too: otherwise a loop of them writes a record each, unbounded.
         limiter.recordFailure(info.clientAddress)
         await failures.record(AuthFailure(reason: failure.rawValue, info: info, presented: presented))
@@ -94,6 +104,7 @@ struct Authenticator: Sendable {
     /// Counts and records a refused identity-provider sign-in; returns the error to throw (401, or 403 for an
     /// identity the provider does not admit, 409 for an email whose account is not linked to it).
     func failSignIn(_ refusal: OIDCRefusal, info: RequestInfo) async -> TesseraError {
+        Self.count("identity provider sign-in refused")
         limiter.recordFailure(info.clientAddress)
         await failures.record(AuthFailure(reason: "oidc: \(refusal.reason)", info: info, presented: nil))
         switch refusal.kind {

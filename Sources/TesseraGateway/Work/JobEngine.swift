@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
@@ -229,6 +230,8 @@ public struct JobEngine: Service {
     let owner: String
     /// The longest the listing of active orgs, and one org's round (not its calls), may wait on a database.
     let passDeadline: Duration
+    /// Ended calls counted per org too (`metrics.per_org`).
+    let perOrgMetrics: Bool
     let logger: Logger
     let inFlight = InFlight()
     let idle = EngineIdleOrgs()
@@ -238,6 +241,8 @@ public struct JobEngine: Service {
         let tasks = Mutex<[UUID: Task<Void, Never>]>([:])
         func add(_ id: UUID, _ task: Task<Void, Never>) { tasks.withLock { $0[id] = task } }
         func remove(_ id: UUID) { _ = tasks.withLock { $0.removeValue(forKey: id) } }
+        /// Calls in flight now.
+        var count: Int { tasks.withLock { $0.count } }
         func cancel(_ id: UUID) { tasks.withLock { $0[id] }?.cancel() }
         func cancelAll() {
             for task in tasks.withLock({ Array($0.values) }) { task.cancel() }
@@ -247,8 +252,9 @@ public struct JobEngine: Service {
     init(
         metadata: PostgresClient, tenants: TenantDatabases, catalog: EngineCatalog, policy: OutboundPolicy,
         interval: Duration, maxRunning: Int, leaseGrace: Int, callbackBase: CallbackBase, links: ArtifactLinks,
-        waker: EngineWaker, passDeadline: Duration = .seconds(60), logger: Logger
+        waker: EngineWaker, passDeadline: Duration = .seconds(60), perOrgMetrics: Bool = false, logger: Logger
     ) {
+        self.perOrgMetrics = perOrgMetrics
         self.passDeadline = passDeadline
         self.leaseGrace = leaseGrace
         self.links = links
@@ -348,6 +354,8 @@ public struct JobEngine: Service {
         let store = JobEngineStore(org: call.org, databases: tenants, logger: logger)
         let task = Task { [owner, inFlight, waker, logger] in
             let outcome = await perform(call, definition)
+            Counter(label: "tessera_job_executions_total", dimensions: outcomeDimensions(outcome, org: call.org))
+                .increment()
             do {
                 try await store.finish(call, outcome, owner: owner, steps: steps, config: definition.config)
             } catch {
@@ -360,6 +368,18 @@ public struct JobEngine: Service {
             waker.wake(call.org)
         }
         inFlight.add(call.executionID, task)
+    }
+
+    /// The labels of an ended call: `outcome` (completed, accepted, retrying, failed) and, with `metrics.per_org`,
+    /// its org.
+    func outcomeDimensions(_ outcome: EngineOutcome, org: UUID) -> [(String, String)] {
+        let label =
+            switch outcome {
+            case .completed: "completed"
+            case .accepted: "accepted"
+            case .failed(_, let retryable): retryable ? "retryable_failure" : "failed"
+            }
+        return perOrgMetrics ? [("outcome", label), ("org", "\(org)")] : [("outcome", label)]
     }
 
     /// The call of one execution, and how it ended.

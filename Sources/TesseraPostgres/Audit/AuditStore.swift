@@ -55,6 +55,12 @@ public struct AuditStore: Sendable {
 
     /// The chains with records queued longer than `age` (left by a process that stopped between a change's
     /// commit and its chaining).
+    /// Records queued by changes and not yet chained (for metrics; none in the ordinary course).
+    public func queuedCount(on connection: PostgresConnection) async throws -> Int {
+        try await connection.query("SELECT count(*)::int FROM audit_pending", logger: logger).collect()[0]
+            .decode(Int.self)
+    }
+
     public func chainsWaiting(longerThan age: Duration, on connection: PostgresConnection) async throws -> [UUID?] {
         let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
         return try await connection.query(

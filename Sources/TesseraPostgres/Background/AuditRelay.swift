@@ -49,6 +49,9 @@ public actor AuditRelay: Service {
         return Double(lag.components.seconds) + Double(lag.components.attoseconds) / 1e18
     }
 
+    /// Orgs with events known to be waiting for the relay.
+    public func waitingOrgs() -> Int { waitingSince.count }
+
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             let sweeper = Task {

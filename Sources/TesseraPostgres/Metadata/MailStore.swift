@@ -116,6 +116,13 @@ public struct MailStore: Sendable {
     }
 
     /// Messages newest first, before the (created_at, id) cursor, optionally of one status.
+    /// Messages waiting to be sent (pending or being sent), for metrics.
+    public func backlog(on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
+            "SELECT count(*)::int FROM mail_outbox WHERE status IN ('pending', 'sending')", logger: logger
+        ).collect()[0].decode(Int.self)
+    }
+
     public func list(status: String?, before: (Date, UUID)?, limit: Int, on connection: PostgresConnection)
         async throws -> [MailRecord]
     {

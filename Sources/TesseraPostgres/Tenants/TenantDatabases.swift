@@ -91,6 +91,18 @@ public final class TenantDatabases: Service, Sendable {
     /// Connections to org databases now (idle, in use, being opened).
     public var connectionCount: Int { state.withLock { $0.budget.total } }
 
+    /// Each open org's connections (idle, in use, being opened) and waiting requests now, with the server its
+    /// database is on (`host:port`; empty before its first connect): for metrics.
+    public var usage: [(org: UUID, server: String, usage: ConnectionUsage)] {
+        state.withLock { state in
+            state.budget.usage.map { org, usage in
+                let target = state.targets[org]
+                let server = target.map { "\($0.host ?? $0.unixSocketPath ?? ""):\($0.port ?? 0)" } ?? ""
+                return (org, server, usage)
+            }
+        }
+    }
+
     /// Connections the org holds now.
     public func connectionCount(org: UUID) -> Int { state.withLock { $0.budget.count(of: org) } }
 
