@@ -1,3 +1,4 @@
+import Crypto
 import Testing
 
 @testable import TesseraCore
@@ -83,4 +84,31 @@ let sampleOBO = """
     // Like cafaeval (`v.split()[1]`), a comment in place of the target is taken verbatim (and later dropped).
     let odd = "[Term]\nid: A:1\nnamespace: x\nrelationship: part_of ! c\n"
     #expect((try? OBOParser.parse(odd))?.terms.first?.partOf == ["!"])
+}
+
+/// Fed a chunk at a time (as an upload arrives, chunks cutting lines and CRLFs anywhere), the parser reads the same
+/// document as from the whole text, and the upload's SHA-256 is the file's.
+@Test(arguments: [1, 2, 7, 64, 100_000])
+func aChunkedUploadReadsTheSameDocument(chunk: Int) throws {
+    for text in [sampleOBO, sampleOBO.replacingOccurrences(of: "\n", with: "\r\n")] {
+        let bytes = Array(text.utf8)
+        let whole = try OntologyUpload(bytes)
+        let reader = OntologyUpload.Reader()
+        var start = 0
+        while start < bytes.count {
+            try reader.feed(bytes[start..<min(bytes.count, start + chunk)])
+            start += chunk
+        }
+        let chunked = try reader.finish()
+        #expect(chunked.document == whole.document)
+        #expect(chunked.document == (try OBOParser.parse(text)))
+        #expect(chunked.sha256 == Array(SHA256.hash(data: bytes)))
+    }
+    // Errors name the same line either way.
+    let reader = OntologyUpload.Reader()
+    try reader.feed(ArraySlice("[Term]\nid: A:1\nnamespace: x\n\n[Term]\nid: A".utf8))
+    #expect(throws: OBOParseError.duplicateTermID(id: "A:1", line: 6, firstLine: 2)) {
+        try reader.feed(ArraySlice(":1\nnamespace: x\n".utf8))
+        _ = try reader.finish()
+    }
 }

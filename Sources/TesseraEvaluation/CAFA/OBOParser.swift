@@ -13,61 +13,76 @@ public enum OBOParser {
 
     /// Parses UTF-8 encoded OBO bytes into a document.
     public static func parse(utf8 bytes: UnsafeBufferPointer<UInt8>) throws -> OBODocument {
-        var document = OBODocument()
-        var state = StanzaState()
-        var firstLineOfID: [String: Int] = [:]
-        var lineNumber = 0
+        var parser = OBOStreamParser()
         var position = 0
-        let count = bytes.count
-
-        func finishStanza() throws {
-            guard state.kind == .term else { return }
-            guard let id = state.term.id else { throw OBOParseError.termWithoutID(line: state.startLine) }
-            if let first = firstLineOfID[id] {
-                throw OBOParseError.duplicateTermID(id: id, line: state.idLine, firstLine: first)
-            }
-            firstLineOfID[id] = state.idLine
-            document.terms.append(
-                OBOTerm(
-                    id: id, name: state.term.name, namespace: state.term.namespace,
-                    definition: state.term.definition, isObsolete: state.term.isObsolete,
-                    altIds: state.term.altIds, isA: state.term.isA, partOf: state.term.partOf))
-        }
-
-        while position < count {
-            lineNumber += 1
+        while position < bytes.count {
             var end = position
-            while end < count && bytes[end] != 0x0A { end += 1 }
-            let nextPosition = end + 1
-            var start = position
-            while start < end && ByteText.isSpace(bytes[start]) { start += 1 }
-            while end > start && ByteText.isSpace(bytes[end - 1]) { end -= 1 }
-            position = nextPosition
-            if start == end { continue }
-
-            if bytes[start] == UInt8(ascii: "[") && bytes[end - 1] == UInt8(ascii: "]") {
-                try finishStanza()
-                let header = ByteText.string(bytes, start + 1, end - 1)
-                state = StanzaState()
-                state.kind = header == "Term" ? .term : .other
-                state.startLine = lineNumber
-                continue
-            }
-            guard let colon = ByteText.findColonSpace(bytes, start, end) else { continue }
-            let key = ByteText.string(bytes, start, colon)
-            let valueStart = colon + 2
-            switch state.kind {
-            case .header:
-                if key == "format-version" { document.formatVersion = ByteText.string(bytes, valueStart, end) }
-                if key == "data-version" { document.dataVersion = ByteText.string(bytes, valueStart, end) }
-            case .other:
-                continue
-            case .term:
-                try state.apply(key: key, bytes: bytes, valueStart: valueStart, end: end, line: lineNumber)
-            }
+            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+            try parser.feed(line: UnsafeBufferPointer(rebasing: bytes[position..<end]))
+            position = end + 1
         }
+        return try parser.finish()
+    }
+}
+
+/// `OBOParser` a line at a time: a file parsed as it arrives, never held whole.
+public struct OBOStreamParser: Sendable {
+    var document = OBODocument()
+    var state = StanzaState()
+    var firstLineOfID: [String: Int] = [:]
+    var lineNumber = 0
+
+    public init() {}
+
+    /// One line of the file, without its line break.
+    public mutating func feed(line bytes: UnsafeBufferPointer<UInt8>) throws {
+        lineNumber += 1
+        var start = 0
+        var end = bytes.count
+        while start < end && ByteText.isSpace(bytes[start]) { start += 1 }
+        while end > start && ByteText.isSpace(bytes[end - 1]) { end -= 1 }
+        if start == end { return }
+        if bytes[start] == UInt8(ascii: "[") && bytes[end - 1] == UInt8(ascii: "]") {
+            try finishStanza()
+            let header = ByteText.string(bytes, start + 1, end - 1)
+            state = StanzaState()
+            state.kind = header == "Term" ? .term : .other
+            state.startLine = lineNumber
+            return
+        }
+        guard let colon = ByteText.findColonSpace(bytes, start, end) else { return }
+        let key = ByteText.string(bytes, start, colon)
+        let valueStart = colon + 2
+        switch state.kind {
+        case .header:
+            if key == "format-version" { document.formatVersion = ByteText.string(bytes, valueStart, end) }
+            if key == "data-version" { document.dataVersion = ByteText.string(bytes, valueStart, end) }
+        case .other:
+            return
+        case .term:
+            try state.apply(key: key, bytes: bytes, valueStart: valueStart, end: end, line: lineNumber)
+        }
+    }
+
+    /// The document, once every line was fed.
+    public mutating func finish() throws -> OBODocument {
         try finishStanza()
         return document
+    }
+
+    mutating func finishStanza() throws {
+        guard state.kind == .term else { return }
+        guard let id = state.term.id else { throw OBOParseError.termWithoutID(line: state.startLine) }
+        if let first = firstLineOfID[id] {
+            throw OBOParseError.duplicateTermID(id: id, line: state.idLine, firstLine: first)
+        }
+        firstLineOfID[id] = state.idLine
+        document.terms.append(
+            OBOTerm(
+                id: id, name: state.term.name, namespace: state.term.namespace,
+                definition: state.term.definition, isObsolete: state.term.isObsolete,
+                altIds: state.term.altIds, isA: state.term.isA, partOf: state.term.partOf))
+        state.kind = .other  // finished once
     }
 }
 

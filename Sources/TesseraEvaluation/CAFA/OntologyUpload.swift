@@ -17,10 +17,35 @@ public struct OntologyUpload: Sendable {
     }
 
     public init(_ bytes: [UInt8]) throws {
-        let document = try bytes.withUnsafeBufferPointer { try OBOParser.parse(utf8: $0) }
+        let reader = Reader()
+        try reader.feed(bytes[...])
+        self = try reader.finish()
+    }
+
+    init(document: OBODocument, sha256: [UInt8]) throws {
         guard !document.terms.isEmpty else { throw NoTerms() }
         _ = try CAFAOntology(document: document)
         self.document = document
-        self.sha256 = Array(SHA256.hash(data: bytes))
+        self.sha256 = sha256
+    }
+
+    /// An upload read a chunk at a time, as the body arrives (called one chunk after another, never at once): the
+    /// file's lines are parsed and hashed on the way, and only the parsed terms are kept.
+    public final class Reader: @unchecked Sendable {
+        var parser = OBOStreamParser()
+        var splitter = LineSplitter()
+        var hash = SHA256()
+
+        public init() {}
+
+        public func feed(_ chunk: ArraySlice<UInt8>) throws {
+            hash.update(data: chunk)
+            try splitter.feed(chunk) { line, _ in try line.withUnsafeBufferPointer { try parser.feed(line: $0) } }
+        }
+
+        public func finish() throws -> OntologyUpload {
+            try splitter.finish { line, _ in try line.withUnsafeBufferPointer { try parser.feed(line: $0) } }
+            return try OntologyUpload(document: parser.finish(), sha256: Array(hash.finalize()))
+        }
     }
 }

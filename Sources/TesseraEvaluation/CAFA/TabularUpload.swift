@@ -59,6 +59,32 @@ public struct LineSplitter: Sendable {
     }
 }
 
+/// A file read a line at a time (`AnnotationUpload`, `PredictionUpload`).
+public protocol LineUpload: Sendable {
+    mutating func add(_ line: ArraySlice<UInt8>, number: Int) throws
+}
+
+/// A line upload fed a chunk at a time, as the body arrives (one chunk after another, never at once): the body is
+/// parsed on the way and never held whole.
+public final class ChunkedLines<Upload: LineUpload>: @unchecked Sendable {
+    var upload: Upload
+    var splitter = LineSplitter()
+
+    public init(_ upload: Upload) {
+        self.upload = upload
+    }
+
+    public func feed(_ chunk: ArraySlice<UInt8>) throws {
+        try splitter.feed(chunk) { try upload.add($0, number: $1) }
+    }
+
+    /// The upload, once the body has ended.
+    public func finish() throws -> Upload {
+        try splitter.finish { try upload.add($0, number: $1) }
+        return upload
+    }
+}
+
 /// A problem with one line of an uploaded file.
 public struct UploadProblem: Error, Sendable, Equatable, CustomStringConvertible {
     public let line: Int
@@ -74,7 +100,7 @@ public struct UploadProblem: Error, Sendable, Equatable, CustomStringConvertible
 
 /// Ground-truth annotations read from TSV: `target term [evidence [qualifier]]`. NOT-qualified annotations are
 /// left out (and counted), as are terms the ontology does not know.
-public struct AnnotationUpload: Sendable {
+public struct AnnotationUpload: LineUpload {
     public struct Annotation: Sendable, Equatable {
         public let target: String
         public let term: String
@@ -132,7 +158,7 @@ public struct AnnotationUpload: Sendable {
 /// Scored predictions read from TSV: `target term score`, score in (0, 1]. A term predicted twice for a target
 /// keeps its highest score (as cafaeval does); terms the ontology does not know are counted and left out. The
 /// header and footer lines of a CAFA submission (AUTHOR, MODEL, KEYWORDS, ACCURACY, END) are skipped.
-public struct PredictionUpload: Sendable {
+public struct PredictionUpload: LineUpload {
     static let headers: Set<String> = ["AUTHOR", "MODEL", "KEYWORDS", "ACCURACY", "END"]
 
     public private(set) var byTarget: [String: [String: Double]] = [:]

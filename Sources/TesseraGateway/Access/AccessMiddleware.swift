@@ -90,10 +90,11 @@ struct AccessMiddleware: RouterMiddleware {
         do {
             return try await RequestScope.$current.withValue(scope) {
                 if let bulkBodies, let org = scope.tenant?.orgID,
-                    BulkBody.of(request.method, path: request.uri.path) == .inMemory
+                    let kind = BulkBody.of(request.method, path: request.uri.path), kind.isGated
                 {
                     return try await bulkBodies.run(org: org) {
-                        try await next(try await Self.received(request, within: bulkBodyTime), context)
+                        let received = try await Self.received(request, within: bulkBodyTime, spooled: kind == .parsed)
+                        return try await next(received, context)
                     }
                 }
                 return try await next(request, context)
@@ -183,19 +184,27 @@ struct OrgStatusLookup: Sendable {
 }
 
 extension AccessMiddleware {
-    /// The request with its body read whole within `time` (it is parsed in memory anyway): a sender slower than that
-    /// is answered 408 and gives its bulk-body slot back, instead of holding it while it trickles bytes.
-    static func received(_ request: Request, within time: Duration) async throws -> Request {
+    /// The request with its body received whole within `time`: a sender slower than that is answered 408 and gives
+    /// its bulk-body slot back, instead of holding it while it trickles bytes. A JSON body is collected (it is decoded
+    /// whole anyway); a `spooled` one is written to an unlinked file as it comes and handed on as a stream of that
+    /// file, so the handler parses it without the body ever being in memory whole.
+    static func received(_ request: Request, within time: Duration, spooled: Bool) async throws -> Request {
         let body = request.body
-        let buffer: ByteBuffer
+        var request = request
         do {
-            buffer = try await withDeadline(time) { try await body.collect(upTo: .max) }
+            if spooled {
+                let spool = try SpoolFile()
+                try await withDeadline(time) {
+                    for try await chunk in body { try spool.write(chunk.readableBytesView) }
+                }
+                request.body = RequestBody(asyncSequence: SpoolChunks(spool: spool))
+            } else {
+                request.body = RequestBody(buffer: try await withDeadline(time) { try await body.collect(upTo: .max) })
+            }
         } catch is DeadlineExceeded {
             throw TesseraError.requestTimeout(
                 "the body did not arrive within \(time.components.seconds) seconds; its upload slot went to the next")
         }
-        var request = request
-        request.body = RequestBody(buffer: buffer)
         return request
     }
 }

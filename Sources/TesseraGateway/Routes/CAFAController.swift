@@ -19,20 +19,25 @@ struct CAFAController: HeavyController {
         case .plainText(let b): body = b
         case .binary(let b): body = b
         }
-        let bytes = Array(try await ArraySlice<UInt8>(collecting: body, upTo: .max))
-        return try await heavily { try await storeOntology(bytes, compute: $0) }
+        return try await heavily { compute in
+            // Parsed and hashed chunk by chunk as the body comes (from the spool the access chain wrote it to):
+            // only the terms are held.
+            let reader = OntologyUpload.Reader()
+            let upload: OntologyUpload
+            do {
+                for try await chunk in body { try await compute { try reader.feed(chunk) } }
+                upload = try await compute { try reader.finish() }
+            } catch let problem as any Error & CustomStringConvertible
+                where problem is OBOParseError || problem is CAFAOntologyError
+                || problem is OntologyUpload.NoTerms
+            {
+                throw TesseraError.unprocessable(problem.description)
+            }
+            return try await storeOntology(upload)
+        }
     }
 
-    func storeOntology(_ bytes: [UInt8], compute: HeavyWork.Compute) async throws -> Operations.uploadOntology.Output {
-        let upload: OntologyUpload
-        do {
-            upload = try await compute { try OntologyUpload(bytes) }
-        } catch let problem as any Error & CustomStringConvertible
-            where problem is OBOParseError || problem is CAFAOntologyError
-            || problem is OntologyUpload.NoTerms
-        {
-            throw TesseraError.unprocessable(problem.description)
-        }
+    func storeOntology(_ upload: OntologyUpload) async throws -> Operations.uploadOntology.Output {
         let repository = try cafa()
         let (record, created) = try await repository.storeOntology(
             upload, createdBy: Self.currentUserID,
@@ -120,7 +125,7 @@ struct CAFAController: HeavyController {
         }
     }
 
-    /// Parsed line by line as it arrives, as annotation sets are.
+    /// Parsed chunk by chunk as it arrives, on the heavy-work threads: only the scores are held.
     func createPredictionSet(_ input: Operations.createPredictionSet.Input) async throws
         -> Operations.createPredictionSet.Output
     {
@@ -131,14 +136,22 @@ struct CAFAController: HeavyController {
         }
         let (repository, ontology, name, known) = try await setTarget(
             input.query.ontology_id, input.query.name, default: "predictions")
-        var upload = PredictionUpload(known: { known.contains($0) })
-        try await Self.readLines(body) { line, number in try upload.add(line, number: number) }
-        let record = try await repository.storePredictionSet(
-            upload, name: name, ontology: ontology, createdBy: Self.currentUserID,
-            audit: audit(
-                .predictionSetCreate, org: repository.org, entityType: "prediction_set",
-                metadata: ["ontology_id": Self.id(ontology)]))
-        return .created(.init(body: .json(Self.schema(record))))
+        return try await heavily { compute in
+            let reader = ChunkedLines(PredictionUpload(known: { known.contains($0) }))
+            let upload: PredictionUpload
+            do {
+                for try await chunk in body { try await compute { try reader.feed(chunk) } }
+                upload = try await compute { try reader.finish() }
+            } catch let problem as UploadProblem {
+                throw TesseraError.unprocessable(problem.description)
+            }
+            let record = try await repository.storePredictionSet(
+                upload, name: name, ontology: ontology, createdBy: Self.currentUserID,
+                audit: audit(
+                    .predictionSetCreate, org: repository.org, entityType: "prediction_set",
+                    metadata: ["ontology_id": Self.id(ontology)]))
+            return .created(.init(body: .json(Self.schema(record))))
+        }
     }
 
     func listAnnotationSets(_ input: Operations.listAnnotationSets.Input) async throws
@@ -335,16 +348,6 @@ struct CAFAController: HeavyController {
     }
 
     /// Reads an uploaded text body line by line as it arrives; a bad line is a 422 naming it.
-    static func readLines(_ body: HTTPBody, _ line: (ArraySlice<UInt8>, Int) throws -> Void) async throws {
-        var splitter = LineSplitter()
-        do {
-            for try await chunk in body { try splitter.feed(chunk, line) }
-            try splitter.finish(line)
-        } catch let problem as UploadProblem {
-            throw TesseraError.unprocessable(problem.description)
-        }
-    }
-
     static func name(_ raw: String?, default fallback: String) throws -> String {
         let name = (raw ?? fallback).trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...200).contains(name.count) else { throw TesseraError.unprocessable("name is 1–200 characters") }

@@ -164,6 +164,28 @@ final class SpoolFile: @unchecked Sendable {
     func read(upTo count: Int) throws -> Data { try handle.read(upToCount: count) ?? Data() }
 }
 
+/// A spool file's bytes from its start, a chunk (1 MiB) at a time: a received body handed on without being held.
+struct SpoolChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let spool: SpoolFile
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let spool: SpoolFile
+        var started = false
+
+        mutating func next() async throws -> ByteBuffer? {
+            if !started {
+                try spool.rewind()
+                started = true
+            }
+            let data = try spool.read(upTo: 1 << 20)
+            return data.isEmpty ? nil : ByteBuffer(bytes: data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(spool: spool) }
+}
+
 /// The rows of a spooled NDJSON body from its start, a batch at a time (called one after another, never at once).
 final class SpooledRows: @unchecked Sendable {
     let spool: SpoolFile
