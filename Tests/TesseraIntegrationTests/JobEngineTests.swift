@@ -525,7 +525,7 @@ import Testing
     }
 
     static func fetch(_ url: String) async throws -> Data {
-        let response = try await TaskHealthChecker.http.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        let response = try await OutboundCall.http.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
         return Data(buffer: try await response.body.collect(upTo: 16 << 20))
     }
 

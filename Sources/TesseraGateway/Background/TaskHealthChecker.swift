@@ -27,10 +27,6 @@ public struct TaskHealthChecker: Service {
     /// Calls in flight at once in one round.
     static let concurrency = 16
 
-    /// One process-wide client that follows no redirect (never deinitialised, so never shut down in use).
-    static let http = HTTPClient(
-        eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
-
     public init(
         metadata: PostgresClient, interval: Duration, timeout: Duration, failures: Int, policy: OutboundPolicy,
         passDeadline: Duration = .seconds(60), logger: Logger
@@ -105,32 +101,16 @@ public struct TaskHealthChecker: Service {
 
     /// nil for a healthy answer, else why not: a short category of ours.
     func check(_ url: String) async -> String? {
-        guard let host = URLComponents(string: url)?.host else { return "not a URL" }
-        do { try await policy.check(host: host) } catch {
-            return error == .notPublic ? "address not public" : "host does not resolve"
-        }
+        let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
         do {
-            let response = try await Self.http.execute(
-                HTTPClientRequest(url: url),
-                timeout: .nanoseconds(
-                    Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
-            if (300..<400).contains(response.status.code) { return "redirect (not followed)" }
-            return (200..<300).contains(response.status.code) ? nil : "HTTP \(response.status.code)"
-        } catch let error as HTTPClientError
-            where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout
-        {
-            return "no answer within \(timeout)"
+            let answer = try await OutboundCall(policy: policy).send(
+                base: url, timeout: .nanoseconds(nanoseconds), readBody: false)
+            if (300..<400).contains(answer.status) { return "redirect (not followed)" }
+            return (200..<300).contains(answer.status) ? nil : "HTTP \(answer.status)"
+        } catch let failure as OutboundCall.Failure {
+            return failure.category
         } catch {
-            return Self.category(of: error)
+            return OutboundCall.category(of: error)
         }
-    }
-
-    /// What kind of failure, from the error's type and our reading of it; its text stays in our log only.
-    static func category(of error: any Error) -> String {
-        let text = String(describing: error).lowercased()
-        if text.contains("refused") { return "connection refused" }
-        if text.contains("ssl") || text.contains("tls") || text.contains("certificate") { return "TLS failure" }
-        if text.contains("resolv") || text.contains("lookup") { return "host does not resolve" }
-        return "unreachable"
     }
 }
