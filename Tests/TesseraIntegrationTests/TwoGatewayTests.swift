@@ -121,13 +121,30 @@ import Testing
 
         func stop() {
             process.terminate()
-            process.waitUntilExit()
+            waitGone()
         }
 
         /// SIGKILL: no shutdown, no cleanup, as a crash or the OOM killer would.
         func kill() {
             _ = Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            waitGone()
+        }
+
+        /// Waits (at most 60 s) until the process has exited, read from the process table (`/proc/<pid>/stat`: gone
+        /// or a zombie), not from Foundation's exit notification: `waitUntilExit` on threads of the cooperative pool
+        /// was seen to wait for ever for gateways that had exited (two at once in the suite, 2026-12-01), holding
+        /// both of this machine's threads. A gateway stops within its shutdown bound, so the wait is short.
+        func waitGone() {
+            let pid = process.processIdentifier
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return }  // gone (reaped)
+                let state = stat[stat.index(after: close)...].split(separator: " ").first
+                if state == "Z" || state == "X" { return }
+                usleep(10_000)
+            }
         }
 
         func send(_ method: String, _ path: String, key: String, contentType: String, body: Data) async throws -> (

@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import Prometheus
+import Synchronization
 import TesseraCore
 import TesseraPostgres
 
@@ -55,7 +56,7 @@ enum MetricsRegistry {
 /// The metrics listener: `GET /metrics` in Prometheus's text format, on `metrics.host:metrics.port`, never on the
 /// API's listener. Gauges of state (tenant pools, the audit relay, the mail outbox, calls in flight) are read when
 /// scraped; counters and histograms are recorded where things happen.
-struct MetricsEndpoint: Sendable {
+final class MetricsEndpoint: Sendable {
     let registry: PrometheusCollectorRegistry
     let tenants: TenantDatabases
     let relay: AuditRelay
@@ -64,10 +65,27 @@ struct MetricsEndpoint: Sendable {
     let engine: JobEngine.InFlight
     let perOrg: Bool
     let logger: Logger
+    /// The servers (and, with `perOrg`, orgs) a scrape has shown: one that has no pool open any more reads 0, not
+    /// the last value it had.
+    let seen = Mutex<(servers: Set<String>, orgs: Set<UUID>)>(([], []))
+
+    init(
+        registry: PrometheusCollectorRegistry, tenants: TenantDatabases, relay: AuditRelay, metadata: PostgresClient,
+        box: SecretBox, engine: JobEngine.InFlight, perOrg: Bool, logger: Logger
+    ) {
+        self.registry = registry
+        self.tenants = tenants
+        self.relay = relay
+        self.metadata = metadata
+        self.box = box
+        self.engine = engine
+        self.perOrg = perOrg
+        self.logger = logger
+    }
 
     func application(host: String, port: Int) -> some ApplicationProtocol {
         let router = Router()
-        router.get("/metrics") { _, _ -> Response in
+        router.get("/metrics") { [self] _, _ -> Response in
             await sample()
             var bytes: [UInt8] = []
             registry.emit(into: &bytes)
@@ -85,27 +103,34 @@ struct MetricsEndpoint: Sendable {
     func sample() async {
         var total = ConnectionUsage()
         var byServer: [String: ConnectionUsage] = [:]
+        var byOrg: [UUID: ConnectionUsage] = [:]
         let usage = tenants.usage
         for (org, server, use) in usage {
             total.add(use)
-            byServer[server, default: ConnectionUsage()].add(use)
-            if perOrg {
-                for (state, value) in use.states {
-                    Gauge(label: "tessera_tenant_org_connections", dimensions: [("org", "\(org)"), ("state", state)])
-                        .record(value)
-                }
+            if !server.isEmpty { byServer[server, default: ConnectionUsage()].add(use) }
+            if perOrg { byOrg[org] = use }
+        }
+        let (servers, orgs) = seen.withLock { seen in
+            seen.servers.formUnion(byServer.keys)
+            seen.orgs.formUnion(byOrg.keys)
+            return seen
+        }
+        for server in servers {
+            for (state, value) in (byServer[server] ?? ConnectionUsage()).states {
+                Gauge(label: "tessera_tenant_server_connections", dimensions: [("server", server), ("state", state)])
+                    .record(value)
+            }
+        }
+        for org in orgs {
+            for (state, value) in (byOrg[org] ?? ConnectionUsage()).states {
+                Gauge(label: "tessera_tenant_org_connections", dimensions: [("org", "\(org)"), ("state", state)])
+                    .record(value)
             }
         }
         Gauge(label: "tessera_tenant_pools_open").record(usage.count)
         Gauge(label: "tessera_tenant_connections_limit").record(tenants.totalConnectionBound)
         for (state, value) in total.states {
             Gauge(label: "tessera_tenant_connections", dimensions: [("state", state)]).record(value)
-        }
-        for (server, use) in byServer where !server.isEmpty {
-            for (state, value) in use.states {
-                Gauge(label: "tessera_tenant_server_connections", dimensions: [("server", server), ("state", state)])
-                    .record(value)
-            }
         }
         Gauge(label: "tessera_audit_relay_lag_seconds").record(await relay.lagSeconds())
         Gauge(label: "tessera_audit_relay_waiting_orgs").record(await relay.waitingOrgs())
