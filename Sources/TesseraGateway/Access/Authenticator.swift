@@ -82,13 +82,13 @@ struct Authenticator: Sendable {
         }
     }
 
-    /// Counts and records a failure; returns the 401 to throw.
     /// Counts a refused or uncheckable credential in `tessera_auth_failures_total` by its reason (a fixed set of
     /// ours: never text a client chose).
     static func count(_ reason: String) {
         Counter(label: "tessera_auth_failures_total", dimensions: [("reason", reason)]).increment()
     }
 
+    /// Counts and records a failure; returns the 401 to throw.
     func fail(_ failure: Failure, info: RequestInfo, presented: String?) async -> TesseraError {
         Self.count(failure.rawValue)
         // A request without credentials counts too: otherwise a loop of them writes a record each, unbounded.

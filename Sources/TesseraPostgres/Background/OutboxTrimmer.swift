@@ -39,10 +39,14 @@ public struct OutboxTrimmer: Service {
     @discardableResult
     public func trim() async -> Int {
         let targets: [AuditOutbox.TrimTarget]
+        let servers: [UUID: ServerConnection]
         do {
-            targets = try await withDeadline(passDeadline) { [metadata, logger] in
-                try await metadata.withConnection {
-                    try await AuditOutbox.trimTargets(limit: Self.batch, on: $0, logger: logger)
+            // The orgs, and the servers they are on read once for all of them.
+            (targets, servers) = try await withDeadline(passDeadline) { [metadata, box, tls, logger] in
+                try await metadata.withConnection { connection in
+                    let targets = try await AuditOutbox.trimTargets(limit: Self.batch, on: connection, logger: logger)
+                    let servers = try await ServerStore(box: box, logger: logger).all(tls: tls, on: connection)
+                    return (targets, Dictionary(uniqueKeysWithValues: servers.map { ($0.id, $0) }))
                 }
             }
         } catch {
@@ -51,8 +55,9 @@ public struct OutboxTrimmer: Service {
         }
         var total = 0
         for target in targets where !Task.isCancelled {
+            guard let server = servers[target.serverID] else { continue }
             do {
-                total += try await withDeadline(passDeadline) { try await trim(target) }
+                total += try await withDeadline(passDeadline) { try await trim(target, on: server) }
             } catch {
                 logger.warning(
                     "outbox trim failed for an org",
@@ -62,11 +67,7 @@ public struct OutboxTrimmer: Service {
         return total
     }
 
-    func trim(_ target: AuditOutbox.TrimTarget) async throws -> Int {
-        let server = try await metadata.withConnection {
-            try await ServerStore(box: box, logger: logger).connection(server: target.serverID, tls: tls, on: $0)
-        }
-        guard let server else { return 0 }
+    func trim(_ target: AuditOutbox.TrimTarget, on server: ServerConnection) async throws -> Int {
         let deleted = try await server.withAdminConnection(database: target.database, logger: logger) {
             try await AuditOutbox.trim(upTo: target.delivered, on: $0, logger: logger)
         }
