@@ -174,6 +174,10 @@ func addRequestChain(to router: Router<AppRequestContext>, settings: Settings, r
         router.add(middleware: MetricsMiddleware())
     }
     router.add(middleware: RequestIDMiddleware())
+    if TraceSwitch.isOn {
+        // Outside the problem mapping: the span sees the status the client gets.
+        router.add(middleware: RequestTracingMiddleware())
+    }
     router.add(middleware: ProblemMiddleware(routes: routes))
     router.add(
         middleware: BodyLimitMiddleware(

@@ -9,6 +9,9 @@ struct Serve: AsyncParsableCommand {
             On SIGTERM or SIGINT the gateway stops accepting connections and lets running requests finish for up to \
             http.shutdown_seconds (default 10); requests still running then are cancelled, and the process exits at \
             most 5 seconds after that bound whatever it still waits for, logging what it abandoned.
+
+            Traces are exported over OTLP/HTTP when OTEL_TRACES_EXPORTER=otlp or OTEL_EXPORTER_OTLP_ENDPOINT is set \
+            (the other OTEL_* variables as OpenTelemetry defines them); off otherwise. Metrics: metrics.host:port.
             """)
 
     @OptionGroup var options: GlobalOptions
@@ -22,8 +25,10 @@ struct Serve: AsyncParsableCommand {
             metadata: [
                 "address": "\(settings.http.host):\(settings.http.port)", "profile": "\(settings.profile.rawValue)",
             ])
+        let traces = try GatewayTracing.bootstrap(logger: logger)
+        if traces != nil { logger.info("exporting traces over OTLP (OTEL_* environment)") }
         let app = try buildApplication(settings: settings, logger: logger)
-        try await runUntilShutdown(app, settings: settings, logger: logger)
+        try await runUntilShutdown(app, settings: settings, exporters: traces.map { [$0] } ?? [], logger: logger)
         logger.info("gateway stopped")
     }
 }

@@ -53,6 +53,44 @@ struct AccessMiddleware: RouterMiddleware {
         if case .public = rule {
             return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         }
+        scope = try await traced("access", attributes: ["tessera.rule": rule.permissionName]) { [scope] in
+            try await admit(request, context: context, rule: rule, scope: scope)
+        }
+        guard let principal = scope.principal else { throw TesseraError.internalError }
+        do {
+            return try await RequestScope.$current.withValue(scope) {
+                if let bulkBodies, let org = scope.tenant?.orgID,
+                    let kind = BulkBody.of(request.method, path: request.uri.path), kind.isGated
+                {
+                    return try await bulkBodies.run(org: org) {
+                        let received = try await Self.received(request, within: bulkBodyTime, spooled: kind == .parsed)
+                        return try await next(received, context)
+                    }
+                }
+                return try await next(request, context)
+            }
+        } catch {
+            // A refusal the handler made past the chain (a grant beyond what the caller holds, self-service
+            // off or unverified): recorded here like the chain's own, once for every route. (The generated
+            // layer hands a handler's error on wrapped in its `ServerError`.)
+            let refusal = (error as? TesseraError) ?? ((error as? ServerError)?.underlyingError as? TesseraError)
+            if let refusal, refusal.statusCode == 403 {
+                await RequestScope.$current.withValue(scope) {
+                    await recordDenial(
+                        refusal, principal: principal, requested: context.parameters.get("org"),
+                        permission: rule.permissionName, request: request)
+                }
+            }
+            throw error
+        }
+    }
+
+    /// Steps 1–3 for a route that is not public: the scope with the principal (and, for an org route, the
+    /// tenant), or the refusal — recorded first when it is a denial.
+    func admit(_ request: Request, context: Context, rule: RouteTable.Rule, scope: RequestScope) async throws
+        -> RequestScope
+    {
+        var scope = scope
         let principal: Principal
         if let cached = authenticator.cachedPrincipal(request.headers[.authorization]) {
             principal = cached
@@ -87,32 +125,7 @@ struct AccessMiddleware: RouterMiddleware {
                 throw error
             }
         }
-        do {
-            return try await RequestScope.$current.withValue(scope) {
-                if let bulkBodies, let org = scope.tenant?.orgID,
-                    let kind = BulkBody.of(request.method, path: request.uri.path), kind.isGated
-                {
-                    return try await bulkBodies.run(org: org) {
-                        let received = try await Self.received(request, within: bulkBodyTime, spooled: kind == .parsed)
-                        return try await next(received, context)
-                    }
-                }
-                return try await next(request, context)
-            }
-        } catch {
-            // A refusal the handler made past the chain (a grant beyond what the caller holds, self-service
-            // off or unverified): recorded here like the chain's own, once for every route. (The generated
-            // layer hands a handler's error on wrapped in its `ServerError`.)
-            let refusal = (error as? TesseraError) ?? ((error as? ServerError)?.underlyingError as? TesseraError)
-            if let refusal, refusal.statusCode == 403 {
-                await RequestScope.$current.withValue(scope) {
-                    await recordDenial(
-                        refusal, principal: principal, requested: context.parameters.get("org"),
-                        permission: rule.permissionName, request: request)
-                }
-            }
-            throw error
-        }
+        return scope
     }
 
     /// An `access.denied` record: a 403 in the org's own chain; a 404 (an org not the principal's, or none) in

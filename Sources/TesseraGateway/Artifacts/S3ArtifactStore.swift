@@ -25,7 +25,8 @@ struct S3ArtifactStore: ArtifactStore {
     /// `artifacts.s3_part_bytes`.
     let partBytes: Int
     static let http = HTTPClient(
-        eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow).untraced())
 
     init(staging: ArtifactStaging, settings: Settings.Artifacts) throws {
         guard let url = URL(string: settings.s3Endpoint), let scheme = url.scheme, let host = url.host,

@@ -7,10 +7,13 @@ import TesseraCore
 /// Runs the gateway until SIGTERM or SIGINT, then shuts it down within `http.shutdown_seconds`: requests
 /// and services still running at the bound are cancelled, and should anything ignore that, the process
 /// exits five seconds later, saying so.
-public func runUntilShutdown(_ app: some ApplicationProtocol, settings: Settings, logger: Logger) async throws {
+public func runUntilShutdown(
+    _ app: some ApplicationProtocol, settings: Settings, exporters: [any Service] = [], logger: Logger
+) async throws {
     let bound = Duration.seconds(settings.http.shutdownSeconds)
     var configuration = ServiceGroupConfiguration(
-        services: [app, ShutdownWatchdog(bound: bound + .seconds(5), logger: logger)],
+        // Services stop in reverse order: exporters (the trace exporter) after the gateway, with its last spans.
+        services: exporters + [app, ShutdownWatchdog(bound: bound + .seconds(5), logger: logger)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger)
     configuration.maximumGracefulShutdownDuration = bound

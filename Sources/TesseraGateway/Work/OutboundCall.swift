@@ -4,7 +4,9 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import TesseraCore
+import TesseraPostgres
 import TesseraProvisioning
+import Tracing
 
 /// One HTTP call to a task service, for the job engine and the health checker alike: the host asked of the outbound
 /// policy first (before every call: a name may resolve elsewhere later), no redirect followed, a timeout, an answer
@@ -15,7 +17,8 @@ struct OutboundCall: Sendable {
 
     /// One process-wide client that follows no redirect (never deinitialised, so never shut down in use).
     static let http = HTTPClient(
-        eventLoopGroupProvider: .singleton, configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow).untraced())
 
     struct Failure: Error {
         enum Kind: Equatable {
@@ -81,7 +84,8 @@ struct OutboundCall: Sendable {
             if method != "GET" && method != "DELETE" { request.body = .bytes(ByteBuffer(data: body)) }
         }
         do {
-            let response = try await Self.http.execute(request, timeout: timeout)
+            let response = try await Self.execute(
+                request, host: host, path: URLComponents(string: url)?.path ?? "", timeout: timeout)
             let status = Int(response.status.code)
             if (300..<400).contains(status) {
                 return OutboundAnswer(status: status, body: Data("redirect (not followed)".utf8))
@@ -99,6 +103,25 @@ struct OutboundCall: Sendable {
             throw failure(.tooLarge)
         } catch {
             throw failure(.unreachable(Self.category(of: error)))
+        }
+    }
+
+    /// The call, in a client span of its own when tracing is on, the trace passed on in W3C `traceparent` (the
+    /// span records the host and the path, not the whole URL: it may carry credentials).
+    static func execute(_ request: HTTPClientRequest, host: String, path: String, timeout: TimeAmount) async throws
+        -> HTTPClientResponse
+    {
+        guard TraceSwitch.isOn else { return try await http.execute(request, timeout: timeout) }
+        return try await withSpan("\(request.method.rawValue) task service", ofKind: .client) { span in
+            span.attributes["http.request.method"] = request.method.rawValue
+            span.attributes["server.address"] = host
+            span.attributes["url.path"] = path
+            var request = request
+            InstrumentationSystem.instrument.inject(
+                span.context, into: &request.headers, using: HTTPHeadersInjector())
+            let response = try await http.execute(request, timeout: timeout)
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            return response
         }
     }
 

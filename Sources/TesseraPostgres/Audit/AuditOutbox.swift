@@ -25,7 +25,7 @@ public enum AuditOutbox {
         _ event: AuditEvent, job: JobMirror.Update?, on connection: PostgresConnection, logger: Logger
     ) async throws {
         let json = try JSONText.encode(OutboxEvent(event, job: job))
-        try await connection.query(
+        try await connection.sql(
             "INSERT INTO audit_outbox (event_id, event) VALUES (\(event.eventID), \(json)::jsonb)", logger: logger)
     }
 
@@ -49,7 +49,7 @@ public enum AuditOutbox {
     /// snapshot is taken after): every transaction below it has ended, so rows below it are all there is.
     /// `pg_stat_activity` gives 32-bit ids; they are widened with the epoch of the next id.
     static func readableBound(on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        try await connection.query(
+        try await connection.sql(
             """
             WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8 AS next),
                  running AS (
@@ -70,7 +70,7 @@ public enum AuditOutbox {
     ) async throws -> (events: [Pending], last: Position?, heldBack: Bool) {
         let bound = try await readableBound(on: connection, logger: logger)
         let after = position ?? Position(txid: 0, seq: 0)
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT event_id, event::text, txid::text::int8, seq FROM audit_outbox
             WHERE delivered_at IS NULL AND txid < \(bound)::text::xid8
@@ -105,7 +105,7 @@ public enum AuditOutbox {
         }
         var heldBack = false
         if pending.count < limit {
-            heldBack = try await connection.query(
+            heldBack = try await connection.sql(
                 """
                 SELECT EXISTS (SELECT 1 FROM audit_outbox WHERE delivered_at IS NULL AND txid >= \(bound)::text::xid8
                                AND (txid, seq) > (\(after.txid)::text::xid8, \(after.seq)))
@@ -119,7 +119,7 @@ public enum AuditOutbox {
     public static func position(org: UUID, on connection: PostgresConnection, logger: Logger) async throws
         -> Position?
     {
-        let row = try await connection.query(
+        let row = try await connection.sql(
             "SELECT outbox_txid, outbox_seq FROM org_databases WHERE org_id = \(org)", logger: logger
         ).collect().first
         guard let (txid, seq) = try row?.decode((Int64?, Int64?).self), let txid, let seq else { return nil }
@@ -130,7 +130,7 @@ public enum AuditOutbox {
     public static func advance(org: UUID, to position: Position, on connection: PostgresConnection, logger: Logger)
         async throws
     {
-        try await connection.query(
+        try await connection.sql(
             "UPDATE org_databases SET outbox_txid = \(position.txid), outbox_seq = \(position.seq) WHERE org_id = \(org)",
             logger: logger)
     }
@@ -150,7 +150,7 @@ extension AuditOutbox {
     public static func trimTargets(limit: Int, on connection: PostgresConnection, logger: Logger) async throws
         -> [TrimTarget]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT d.org_id, d.server_id, d.database_name, d.outbox_txid, d.outbox_seq
             FROM org_databases d JOIN organizations o ON o.id = d.org_id
@@ -173,7 +173,7 @@ extension AuditOutbox {
     public static func trim(upTo position: Position, on connection: PostgresConnection, logger: Logger) async throws
         -> Int
     {
-        try await connection.query(
+        try await connection.sql(
             """
             WITH gone AS (
                 DELETE FROM audit_outbox WHERE (txid, seq) <= (\(position.txid)::text::xid8, \(position.seq)) RETURNING 1
@@ -187,7 +187,7 @@ extension AuditOutbox {
     public static func trimmed(org: UUID, to position: Position, on connection: PostgresConnection, logger: Logger)
         async throws
     {
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE org_databases SET outbox_trimmed_txid = \(position.txid), outbox_trimmed_seq = \(position.seq)
             WHERE org_id = \(org)

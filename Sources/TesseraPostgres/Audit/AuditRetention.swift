@@ -26,7 +26,7 @@ public struct AuditRetention: Sendable {
     public func setRetention(org: UUID, days: Int, by actor: AuditActor, on connection: PostgresConnection) async throws
     {
         try await connection.withTransaction(logger: logger) { tx in
-            try await tx.query(
+            try await tx.sql(
                 """
                 INSERT INTO org_settings (org_id, audit_retention_days) VALUES (\(org), \(days))
                 ON CONFLICT (org_id) DO UPDATE SET audit_retention_days = EXCLUDED.audit_retention_days
@@ -41,7 +41,7 @@ public struct AuditRetention: Sendable {
 
     /// The org's retention in days, if set.
     public func retentionDays(org: UUID, on connection: PostgresConnection) async throws -> Int? {
-        try await connection.query(
+        try await connection.sql(
             "SELECT audit_retention_days FROM org_settings WHERE org_id = \(org)", logger: logger
         )
         .collect().first?.decode(Int?.self) ?? nil
@@ -52,9 +52,9 @@ public struct AuditRetention: Sendable {
     public func purge(org: UUID?, olderThan cutoff: Date, on connection: PostgresConnection) async throws -> Outcome {
         let chain = Self.chainName(org)
         return try await connection.withTransaction(logger: logger) { tx -> Outcome in
-            try await tx.query(
+            try await tx.sql(
                 "SELECT pg_advisory_xact_lock(\(AdvisoryLock.auditRetention), hashtext(\(chain)))", logger: logger)
-            let last = try await tx.query(
+            let last = try await tx.sql(
                 """
                 SELECT seq, hash FROM audit_logs
                 WHERE ((\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org))
@@ -82,8 +82,8 @@ public struct AuditRetention: Sendable {
                         "cutoff": cutoff.formatted(.iso8601), "signature": box.sign(message, purpose: Self.purpose),
                     ]),
                 on: tx)
-            try await tx.query("SET LOCAL tessera.audit_purge = 'on'", logger: logger)
-            try await tx.query(
+            try await tx.sql("SET LOCAL tessera.audit_purge = 'on'", logger: logger)
+            try await tx.sql(
                 """
                 DELETE FROM audit_logs
                 WHERE ((\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)) AND seq <= \(through)
@@ -106,12 +106,12 @@ extension AuditStore {
     public func verify(org: UUID?, box: SecretBox, on connection: PostgresConnection) async throws -> AuditChain.Verdict
     {
         let first =
-            try await connection.query(
+            try await connection.sql(
                 "SELECT min(seq) FROM audit_logs WHERE (\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)",
                 logger: logger
             ).collect().first?.decode(Int64?.self) ?? nil
         guard let first, first > 1 else { return try await verify(org: org, on: connection) }
-        let anchors = try await connection.query(
+        let anchors = try await connection.sql(
             """
             SELECT metadata->>'purged_through', metadata->>'anchor_hash', metadata->>'signature' FROM audit_logs
             WHERE ((\(org)::uuid IS NULL AND org_id IS NULL) OR org_id = \(org)) AND action = 'audit.anchor'

@@ -18,7 +18,7 @@ public struct AuditStore: Sendable {
     public func append(_ event: AuditEvent, on connection: PostgresConnection) async throws -> Bool {
         let metadata = String(
             decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
-        return try await !connection.query(
+        return try await !connection.sql(
             """
             INSERT INTO audit_logs (event_id, org_id, actor_kind, actor_id, actor_display, action, entity_type, entity_id,
                                     outcome, request_id, client_ip, user_agent, metadata)
@@ -35,7 +35,7 @@ public struct AuditStore: Sendable {
     public func queue(_ event: AuditEvent, on connection: PostgresConnection) async throws {
         let metadata = String(
             decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO audit_pending (event_id, org_id, actor_kind, actor_id, actor_display, action, entity_type,
                                        entity_id, outcome, request_id, client_ip, user_agent, metadata)
@@ -49,7 +49,7 @@ public struct AuditStore: Sendable {
     /// outside any); answers how many.
     @discardableResult
     public func chainPending(org: UUID?, on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query("SELECT audit_chain_pending(\(org))", logger: logger).collect()
+        let rows = try await connection.sql("SELECT audit_chain_pending(\(org))", logger: logger).collect()
         return try rows.first?.decode(Int.self) ?? 0
     }
 
@@ -57,13 +57,13 @@ public struct AuditStore: Sendable {
     /// commit and its chaining).
     /// Records queued by changes and not yet chained (for metrics; none in the ordinary course).
     public func queuedCount(on connection: PostgresConnection) async throws -> Int {
-        try await connection.query("SELECT count(*)::int FROM audit_pending", logger: logger).collect()[0]
+        try await connection.sql("SELECT count(*)::int FROM audit_pending", logger: logger).collect()[0]
             .decode(Int.self)
     }
 
     public func chainsWaiting(longerThan age: Duration, on connection: PostgresConnection) async throws -> [UUID?] {
         let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
-        return try await connection.query(
+        return try await connection.sql(
             """
             SELECT DISTINCT org_id FROM audit_pending
             WHERE queued_at < clock_timestamp() - make_interval(secs => \(seconds))
@@ -80,7 +80,7 @@ public struct AuditStore: Sendable {
     func verify(org: UUID?, startingAt start: Int64, previous: [UInt8], on connection: PostgresConnection) async throws
         -> AuditChain.Verdict
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT seq, seq::text, org_id::text, event_id::text,
                    to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), actor_kind::text, actor_id::text,
@@ -208,7 +208,7 @@ extension AuditStore {
             }
         let prefix = filter.action.flatMap { $0.hasSuffix("*") ? String($0.dropLast()) : nil }
         let exact = filter.action.flatMap { $0.hasSuffix("*") ? nil : $0 }
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT id, seq, org_id, event_id, occurred_at, actor_kind::text, actor_id::text, actor_display, action, entity_type,
                    entity_id, outcome::text, request_id, host(client_ip), user_agent, metadata::text, hash, prev_hash

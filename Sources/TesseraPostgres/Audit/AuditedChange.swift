@@ -120,17 +120,17 @@ extension PostgresClient {
     ) async throws -> T {
         try await withConnection { connection in
             let chains = ChainSet()
-            _ = try await connection.query("BEGIN", logger: logger)
+            _ = try await connection.sql("BEGIN", logger: logger)
             let result: T
             do {
                 result = try await body(
                     connection, AuditTrail(connection: connection, logger: logger, skip: skipAudit, chains: chains))
-                _ = try await connection.query("COMMIT", logger: logger)
+                _ = try await connection.sql("COMMIT", logger: logger)
             } catch {
                 if !connection.isClosed {
                     do {
                         try await withDeadline(.seconds(5)) {
-                            _ = try await connection.query("ROLLBACK", logger: logger)
+                            _ = try await connection.sql("ROLLBACK", logger: logger)
                         }
                     } catch {
                         try? await connection.close()

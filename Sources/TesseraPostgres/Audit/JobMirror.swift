@@ -15,7 +15,7 @@ public enum JobMirror {
         status: String?, after: (Date, UUID)?, limit: Int, on connection: PostgresConnection, logger: Logger
     ) async throws -> [(UUID, UUID, UUID?, String, Date, Date, Date?)] {
         let (afterTime, afterID) = (after?.0, after?.1)
-        return try await connection.query(
+        return try await connection.sql(
             """
             SELECT org_id, job_id, pipeline_version_id, status::text, created_at, updated_at, finished_at FROM jobs_meta
             WHERE (\(status)::text IS NULL OR status::text = \(status)::text)
@@ -27,7 +27,7 @@ public enum JobMirror {
 
     /// The ready orgs with a job pending or running, as far as the mirror knows (the job engine's work list).
     public static func activeOrgs(on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT DISTINCT m.org_id FROM jobs_meta m JOIN organizations o ON o.id = m.org_id
             WHERE m.status IN ('PENDING', 'RUNNING') AND o.status = 'ready'
@@ -58,7 +58,7 @@ public enum JobMirror {
     /// names versions, and is not trusted to name another org's).
     static func apply(_ update: Update, org: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         let (job, status, version) = (update.jobID, update.status, update.pipelineVersionID)
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO jobs_meta (org_id, job_id, pipeline_version_id, status, finished_at)
             SELECT \(org), \(job), v.id, \(status.rawValue)::job_status, CASE WHEN \(status.isTerminal) THEN now() END

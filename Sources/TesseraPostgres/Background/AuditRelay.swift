@@ -113,7 +113,7 @@ public actor AuditRelay: Service {
     public func sweep() async {
         let orgs =
             (try? await metadata.withConnection { connection in
-                try await connection.query(
+                try await connection.sql(
                     "SELECT d.org_id FROM org_databases d JOIN organizations o ON o.id = d.org_id WHERE o.status IN ('ready', 'suspended')",
                     logger: logger
                 ).collect().map { try $0.decode(UUID.self) }
@@ -132,7 +132,9 @@ public actor AuditRelay: Service {
 
     /// `relay(org)` within `passDeadline` (then `DeadlineExceeded`, and the pass is left to end on its own).
     func boundedRelay(_ org: UUID) async throws -> Int? {
-        try await withDeadline(passDeadline) { try await self.relay(org) }
+        try await traced("audit relay", attributes: ["tessera.org_id": org.uuidString.lowercased()]) {
+            try await withDeadline(passDeadline) { try await self.relay(org) }
+        }
     }
 
     /// Delivers the org's pending events; returns how many, or nil when another relay of the org holds its lock.
@@ -143,7 +145,7 @@ public actor AuditRelay: Service {
         let delivered = try await metadata.withConnection { lockConnection -> Int? in
             let (lock, key) = (AdvisoryLock.auditRelay, AdvisoryLock.relayObject(org))
             guard
-                try await lockConnection.query("SELECT pg_try_advisory_lock(\(lock), \(key))", logger: logger)
+                try await lockConnection.sql("SELECT pg_try_advisory_lock(\(lock), \(key))", logger: logger)
                     .collect()[0].decode(Bool.self)
             else { return nil }
             do {
@@ -182,10 +184,10 @@ public actor AuditRelay: Service {
                     position = last
                     total += events.count
                 }
-                _ = try await lockConnection.query("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)
+                _ = try await lockConnection.sql("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)
                 return total
             } catch {
-                _ = try? await lockConnection.query("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)
+                _ = try? await lockConnection.sql("SELECT pg_advisory_unlock(\(lock), \(key))", logger: logger)
                 throw error
             }
         }

@@ -41,7 +41,7 @@ public struct APIKeyStore: Sendable {
     }
 
     public func credential(prefix: String, on connection: PostgresConnection) async throws -> StoredCredential? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT k.id, k.prefix, k.org_id, k.platform_admin, k.key_hash, k.expires_at, k.revoked_at, o.status::text,
                    coalesce((SELECT array_agg(p.permission) FROM role_permissions p WHERE p.role_id = k.role_id), '{}')
@@ -61,7 +61,7 @@ public struct APIKeyStore: Sendable {
 
     /// The org's live keys (neither revoked nor expired).
     public func liveCount(org: UUID, on connection: PostgresConnection) async throws -> Int {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT count(*)::int FROM api_keys
             WHERE org_id = \(org) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
@@ -76,7 +76,7 @@ public struct APIKeyStore: Sendable {
     ) async throws -> (APIKeyRecord, APIKey) {
         let key = APIKey.generate()
         let (byKey, byUser) = Self.creator(createdBy)
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             INSERT INTO api_keys (org_id, prefix, key_hash, name, role_id, expires_at, created_by_key_id, created_by_user_id)
             VALUES (\(org), \(key.prefix), \(ByteBuffer(bytes: key.digest)), \(name), \(roleID), \(expiresAt), \(byKey), \(byUser))
@@ -103,7 +103,7 @@ public struct APIKeyStore: Sendable {
         async throws
         -> [APIKeyRecord]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT k.id, k.org_id, k.name, k.prefix, r.name, k.expires_at, k.revoked_at, k.last_used_at, k.created_at,
                    k.created_by_key_id, k.created_by_user_id, k.rotated_to
@@ -130,7 +130,7 @@ public struct APIKeyStore: Sendable {
 
     /// Sets the tombstone (once; a revoked key stays revoked). Returns nil when the org has no such key.
     public func revoke(org: UUID, id: UUID, on connection: PostgresConnection) async throws -> APIKeyRecord? {
-        try await connection.query(
+        try await connection.sql(
             "UPDATE api_keys SET revoked_at = now() WHERE org_id = \(org) AND id = \(id) AND revoked_at IS NULL",
             logger: logger)
         return try await get(org: org, id: id, on: connection)
@@ -141,7 +141,7 @@ public struct APIKeyStore: Sendable {
     public func rotate(
         org: UUID, id: UUID, grace: Int, createdBy: Principal?, on connection: PostgresConnection
     ) async throws -> (APIKeyRecord, APIKey)? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT name, role_id, expires_at FROM api_keys
             WHERE org_id = \(org) AND id = \(id) AND revoked_at IS NULL AND rotated_to IS NULL
@@ -154,10 +154,10 @@ public struct APIKeyStore: Sendable {
         let (record, key) = try await create(
             org: org, name: name, roleID: roleID, expiresAt: expiresAt, createdBy: createdBy, on: connection)
         if grace == 0 {
-            try await connection.query(
+            try await connection.sql(
                 "UPDATE api_keys SET revoked_at = now(), rotated_to = \(record.id) WHERE id = \(id)", logger: logger)
         } else {
-            try await connection.query(
+            try await connection.sql(
                 """
                 UPDATE api_keys SET rotated_to = \(record.id),
                     expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => \(grace)))
@@ -170,7 +170,7 @@ public struct APIKeyStore: Sendable {
     /// Stamps `last_used_at` for a batch of keys (called off the request path).
     public func touch(_ ids: [UUID], at time: Date, on connection: PostgresConnection) async throws {
         guard !ids.isEmpty else { return }
-        try await connection.query(
+        try await connection.sql(
             "UPDATE api_keys SET last_used_at = greatest(last_used_at, \(time)) WHERE id = ANY(\(ids))", logger: logger)
     }
 

@@ -36,7 +36,7 @@ public struct IdentityStore: Sendable {
         id: UUID, org: UUID, name: String, issuer: String, clientID: String, secretSealed: [UInt8],
         allowedDomains: [String], role: String, on connection: PostgresConnection
     ) async throws -> IdentityProviderRecord? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             INSERT INTO identity_providers (id, org_id, kind, name, issuer, client_id, client_secret_ciphertext, config)
             VALUES (\(id), \(org), 'oidc', \(name), \(issuer), \(clientID), \(ByteBuffer(bytes: secretSealed)),
@@ -57,14 +57,14 @@ public struct IdentityStore: Sendable {
     /// One OIDC provider by id (in any org: the sign-in routes name it alone).
     public func provider(id: UUID, on connection: PostgresConnection) async throws -> IdentityProviderRecord? {
         try await records(
-            connection.query("\(unescaped: Self.columns) WHERE id = \(id) AND kind = 'oidc'", logger: logger)
+            connection.sql("\(unescaped: Self.columns) WHERE id = \(id) AND kind = 'oidc'", logger: logger)
         ).first
     }
 
     /// The org's OIDC providers, by name.
     public func providers(org: UUID, on connection: PostgresConnection) async throws -> [IdentityProviderRecord] {
         try await records(
-            connection.query(
+            connection.sql(
                 "\(unescaped: Self.columns) WHERE org_id = \(org) AND kind = 'oidc' ORDER BY name", logger: logger))
     }
 
@@ -81,7 +81,7 @@ public struct IdentityStore: Sendable {
 
     /// Deletes the org's provider (its identities and pending sign-ins go with it); false when there is none.
     public func delete(org: UUID, id: UUID, on connection: PostgresConnection) async throws -> Bool {
-        try await !connection.query(
+        try await !connection.sql(
             "DELETE FROM identity_providers WHERE org_id = \(org) AND id = \(id) RETURNING 1", logger: logger
         ).collect().isEmpty
     }
@@ -92,8 +92,8 @@ public struct IdentityStore: Sendable {
     public func spend(stateDigest: [UInt8], provider: UUID, expiresAt: Date, on connection: PostgresConnection)
         async throws -> Bool
     {
-        try await connection.query("DELETE FROM oidc_states_spent WHERE expires_at < now()", logger: logger)
-        return try await !connection.query(
+        try await connection.sql("DELETE FROM oidc_states_spent WHERE expires_at < now()", logger: logger)
+        return try await !connection.sql(
             """
             INSERT INTO oidc_states_spent (state_digest, provider_id, expires_at)
             VALUES (\(ByteBuffer(bytes: stateDigest)), \(provider), \(expiresAt))
@@ -106,7 +106,7 @@ public struct IdentityStore: Sendable {
 
     /// The user this provider's subject is linked to.
     public func linkedUser(provider: UUID, subject: String, on connection: PostgresConnection) async throws -> UUID? {
-        try await connection.query(
+        try await connection.sql(
             "SELECT user_id FROM identities WHERE provider_id = \(provider) AND subject = \(subject)", logger: logger
         ).collect().first?.decode(UUID.self)
     }
@@ -115,7 +115,7 @@ public struct IdentityStore: Sendable {
     public func link(
         user: UUID, provider: UUID, subject: String, email: String?, on connection: PostgresConnection
     ) async throws -> Bool {
-        try await !connection.query(
+        try await !connection.sql(
             """
             INSERT INTO identities (user_id, provider_id, subject, email, last_login_at)
             VALUES (\(user), \(provider), \(subject), \(email), now())
@@ -127,7 +127,7 @@ public struct IdentityStore: Sendable {
     public func recordLogin(provider: UUID, subject: String, email: String?, on connection: PostgresConnection)
         async throws
     {
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE identities SET last_login_at = now(), email = \(email)
             WHERE provider_id = \(provider) AND subject = \(subject)

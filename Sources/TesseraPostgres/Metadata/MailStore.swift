@@ -55,7 +55,7 @@ public struct MailStore: Sendable {
     /// Queues `mail` in the caller's transaction; it is sent once that commits.
     public func enqueue(_ mail: OutgoingMail, on connection: PostgresConnection) async throws {
         let sealed = ByteBuffer(bytes: try box.seal(mail.body, boundTo: Self.binding(mail.id)))
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO mail_outbox (id, kind, org_id, user_id, recipient, subject, body_sealed)
             VALUES (\(mail.id), \(mail.kind), \(mail.org), \(mail.user), \(mail.recipient), \(mail.subject), \(sealed))
@@ -68,7 +68,7 @@ public struct MailStore: Sendable {
         OutgoingMail, attempts: Int
     )] {
         let seconds = Double(lease.components.seconds)
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             UPDATE mail_outbox m SET status = 'sending', attempts = m.attempts + 1,
                 lease_until = now() + make_interval(secs => \(seconds))
@@ -94,7 +94,7 @@ public struct MailStore: Sendable {
     }
 
     public func markSent(_ id: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE mail_outbox SET status = 'sent', sent_at = now(), lease_until = NULL, last_error = NULL
             WHERE id = \(id)
@@ -106,7 +106,7 @@ public struct MailStore: Sendable {
         async throws
     {
         let seconds = retryIn.map { Double($0.components.seconds) }
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE mail_outbox SET lease_until = NULL, last_error = \(String(error.prefix(500))),
                 status = CASE WHEN \(seconds)::float8 IS NULL THEN 'failed' ELSE 'pending' END::mail_status,
@@ -118,7 +118,7 @@ public struct MailStore: Sendable {
     /// Messages newest first, before the (created_at, id) cursor, optionally of one status.
     /// Messages waiting to be sent (pending or being sent), for metrics.
     public func backlog(on connection: PostgresConnection) async throws -> Int {
-        try await connection.query(
+        try await connection.sql(
             "SELECT count(*)::int FROM mail_outbox WHERE status IN ('pending', 'sending')", logger: logger
         ).collect()[0].decode(Int.self)
     }
@@ -127,7 +127,7 @@ public struct MailStore: Sendable {
         async throws -> [MailRecord]
     {
         let (beforeTime, beforeID) = (before?.0, before?.1)
-        return try await connection.query(
+        return try await connection.sql(
             """
             SELECT id, kind, org_id, recipient, subject, status::text, attempts, next_attempt_at, last_error, created_at,
                    sent_at
@@ -154,7 +154,7 @@ public struct MailStore: Sendable {
         async throws -> Bool
     {
         let seconds = Double(window.components.seconds)
-        return try await connection.query(
+        return try await connection.sql(
             """
             SELECT EXISTS (SELECT 1 FROM mail_outbox WHERE recipient = \(recipient) AND kind = \(kind)
                            AND created_at > now() - make_interval(secs => \(seconds)))

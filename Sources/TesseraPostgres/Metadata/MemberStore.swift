@@ -22,7 +22,7 @@ public struct MemberStore: Sendable {
     }
 
     public func list(org: UUID, user: UUID? = nil, on connection: PostgresConnection) async throws -> [MemberRecord] {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT u.id, u.email, u.display_name, m.status::text,
                    coalesce(array_agg(r.name ORDER BY r.name) FILTER (WHERE r.name IS NOT NULL), '{}'), m.created_at
@@ -45,19 +45,19 @@ public struct MemberStore: Sendable {
 
     /// Serialises membership changes of one org (last-owner checks stay true under concurrency).
     public func count(org: UUID, on connection: PostgresConnection) async throws -> Int {
-        try await connection.query("SELECT count(*)::int FROM memberships WHERE org_id = \(org)", logger: logger)
+        try await connection.sql("SELECT count(*)::int FROM memberships WHERE org_id = \(org)", logger: logger)
             .collect()[0].decode(Int.self)
     }
 
     public func lockOrg(_ org: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT 1 FROM organizations WHERE id = \(org) FOR UPDATE", logger: logger)
+        try await connection.sql("SELECT 1 FROM organizations WHERE id = \(org) FOR UPDATE", logger: logger)
     }
 
     /// Adds the user to the org with these roles; false when already a member.
     public func add(org: UUID, user: UUID, roles: [UUID], invitedBy: UUID?, on connection: PostgresConnection)
         async throws -> Bool
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             INSERT INTO memberships (org_id, user_id, invited_by) VALUES (\(org), \(user), \(invitedBy))
             ON CONFLICT (org_id, user_id) DO NOTHING RETURNING id
@@ -70,7 +70,7 @@ public struct MemberStore: Sendable {
 
     /// Replaces a member's roles; false when the user is no member of the org.
     public func setRoles(org: UUID, user: UUID, roles: [UUID], on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "SELECT id FROM memberships WHERE org_id = \(org) AND user_id = \(user)", logger: logger
         ).collect()
         guard let membership = try rows.first?.decode(UUID.self) else { return false }
@@ -79,8 +79,8 @@ public struct MemberStore: Sendable {
     }
 
     private func setRoles(org: UUID, membership: UUID, roles: [UUID], on connection: PostgresConnection) async throws {
-        try await connection.query("DELETE FROM membership_roles WHERE membership_id = \(membership)", logger: logger)
-        try await connection.query(
+        try await connection.sql("DELETE FROM membership_roles WHERE membership_id = \(membership)", logger: logger)
+        try await connection.sql(
             """
             INSERT INTO membership_roles (membership_id, role_id, org_id)
             SELECT \(membership), r, \(org) FROM unnest(\(roles)::uuid[]) AS r
@@ -88,14 +88,14 @@ public struct MemberStore: Sendable {
     }
 
     public func remove(org: UUID, user: UUID, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "DELETE FROM memberships WHERE org_id = \(org) AND user_id = \(user) RETURNING id", logger: logger)
         return try await !rows.collect().isEmpty
     }
 
     /// Active members holding the owner role, other than `user`.
     public func otherOwners(org: UUID, excluding user: UUID, on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT count(DISTINCT m.user_id)::int FROM memberships m
             JOIN membership_roles mr ON mr.membership_id = m.id

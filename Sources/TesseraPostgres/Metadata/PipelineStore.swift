@@ -86,7 +86,7 @@ public struct PipelineStore: Sendable {
         name: String, description: String?, steps: [ResolvedStep], createdBy: UUID?, on connection: PostgresConnection
     ) async throws -> PipelineTemplateRecord? {
         guard
-            let (id, created) = try await connection.query(
+            let (id, created) = try await connection.sql(
                 """
                 INSERT INTO pipeline_templates (org_id, name, description, created_by) VALUES (\(org), \(name), \(description), \(createdBy))
                 ON CONFLICT (org_id, name) DO NOTHING RETURNING id, created_at
@@ -94,7 +94,7 @@ public struct PipelineStore: Sendable {
             ).collect().first?.decode((UUID, Date).self)
         else { return nil }
         for (position, step) in steps.enumerated() {
-            try await connection.query(
+            try await connection.sql(
                 """
                 INSERT INTO pipeline_task_steps (pipeline_template_id, step_key, task_definition_id, depends_on, position)
                 VALUES (\(id), \(step.step.key), \(step.definitionID), \(step.step.dependsOn), \(position))
@@ -104,7 +104,7 @@ public struct PipelineStore: Sendable {
     }
 
     public func templates(on connection: PostgresConnection) async throws -> [PipelineTemplateRecord] {
-        let ids = try await connection.query(
+        let ids = try await connection.sql(
             "SELECT id FROM pipeline_templates WHERE org_id = \(org) ORDER BY created_at, id", logger: logger
         ).collect().map { try $0.decode(UUID.self) }
         var out: [PipelineTemplateRecord] = []
@@ -114,12 +114,12 @@ public struct PipelineStore: Sendable {
 
     public func template(_ id: UUID, on connection: PostgresConnection) async throws -> PipelineTemplateRecord? {
         guard
-            let (name, description, created) = try await connection.query(
+            let (name, description, created) = try await connection.sql(
                 "SELECT name, description, created_at FROM pipeline_templates WHERE id = \(id) AND org_id = \(org)",
                 logger: logger
             ).collect().first?.decode((String, String?, Date).self)
         else { return nil }
-        let steps = try await connection.query(
+        let steps = try await connection.sql(
             """
             SELECT s.step_key, d.task_id, d.version, s.depends_on, s.task_definition_id
             FROM pipeline_task_steps s JOIN task_definitions d ON d.id = s.task_definition_id
@@ -141,7 +141,7 @@ public struct PipelineStore: Sendable {
     public func createPipeline(
         name: String, description: String?, templateID: UUID?, createdBy: UUID?, on connection: PostgresConnection
     ) async throws -> PipelineRecord? {
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO pipelines (org_id, name, description, pipeline_template_id, created_by)
             VALUES (\(org), \(name), \(description), \(templateID), \(createdBy))
@@ -151,14 +151,14 @@ public struct PipelineStore: Sendable {
     }
 
     public func pipelines(on connection: PostgresConnection) async throws -> [PipelineRecord] {
-        try await connection.query(
+        try await connection.sql(
             "SELECT id, name, description, pipeline_template_id, created_at FROM pipelines WHERE org_id = \(org) ORDER BY created_at, id",
             logger: logger
         ).collect().map(Self.pipeline)
     }
 
     public func pipeline(_ id: UUID, on connection: PostgresConnection) async throws -> PipelineRecord? {
-        try await connection.query(
+        try await connection.sql(
             "SELECT id, name, description, pipeline_template_id, created_at FROM pipelines WHERE id = \(id) AND org_id = \(org)",
             logger: logger
         ).collect().first.map(Self.pipeline)
@@ -170,11 +170,11 @@ public struct PipelineStore: Sendable {
         name: String, versions: [UUID]
     )? {
         guard
-            let name = try await connection.query(
+            let name = try await connection.sql(
                 "SELECT name FROM pipelines WHERE id = \(pipeline) AND org_id = \(org) FOR UPDATE", logger: logger
             ).collect().first?.decode(String.self)
         else { return nil }
-        let versions = try await connection.query(
+        let versions = try await connection.sql(
             "SELECT id FROM pipeline_versions WHERE pipeline_id = \(pipeline)", logger: logger
         ).collect().map { try $0.decode(UUID.self) }
         return (name, versions)
@@ -182,7 +182,7 @@ public struct PipelineStore: Sendable {
 
     /// Deletes the pipeline with its versions; the caller holds its row (`lockedVersions`) and has found no job of it.
     public func deletePipeline(_ pipeline: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query("DELETE FROM pipelines WHERE id = \(pipeline) AND org_id = \(org)", logger: logger)
+        try await connection.sql("DELETE FROM pipelines WHERE id = \(pipeline) AND org_id = \(org)", logger: logger)
     }
 
     /// The next version of the pipeline, a draft; the caller has checked the pipeline is the org's.
@@ -191,10 +191,10 @@ public struct PipelineStore: Sendable {
     ) async throws
         -> PipelineVersionRecord
     {
-        _ = try await connection.query("SELECT 1 FROM pipelines WHERE id = \(pipeline) FOR UPDATE", logger: logger)
+        _ = try await connection.sql("SELECT 1 FROM pipelines WHERE id = \(pipeline) FOR UPDATE", logger: logger)
             .collect()
         let (definition, checksum) = try Self.definition(steps)
-        let id = try await connection.query(
+        let id = try await connection.sql(
             """
             INSERT INTO pipeline_versions (pipeline_id, version, definition, checksum, created_by)
             SELECT \(pipeline), coalesce(max(version), 0) + 1, \(definition)::jsonb, \(Data(checksum)), \(createdBy)
@@ -221,7 +221,7 @@ public struct PipelineStore: Sendable {
         }
         if current.publishedAt != nil { return .published(current) }
         let (definition, checksum) = try Self.definition(steps)
-        try await connection.query(
+        try await connection.sql(
             "UPDATE pipeline_versions SET definition = \(definition)::jsonb, checksum = \(Data(checksum)) WHERE id = \(current.id)",
             logger: logger)
         return .changed(try await self.version(id: current.id, on: connection)!)
@@ -232,13 +232,13 @@ public struct PipelineStore: Sendable {
             return .notFound
         }
         if current.publishedAt != nil { return .published(current) }
-        try await connection.query(
+        try await connection.sql(
             "UPDATE pipeline_versions SET published_at = now() WHERE id = \(current.id)", logger: logger)
         return .changed(try await self.version(id: current.id, on: connection)!)
     }
 
     public func versions(pipeline: UUID, on connection: PostgresConnection) async throws -> [PipelineVersionRecord] {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT \(unescaped: Self.versionColumns) FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
             WHERE v.pipeline_id = \(pipeline) AND p.org_id = \(org) ORDER BY v.version
@@ -250,7 +250,7 @@ public struct PipelineStore: Sendable {
         -> PipelineVersionRecord?
     {
         guard
-            let id = try await connection.query(
+            let id = try await connection.sql(
                 """
                 SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
                 WHERE v.pipeline_id = \(pipeline) AND v.version = \(version) AND p.org_id = \(org)
@@ -262,7 +262,7 @@ public struct PipelineStore: Sendable {
 
     /// A version of one of the org's pipelines, by its id (what a job names).
     public func version(id: UUID, on connection: PostgresConnection) async throws -> PipelineVersionRecord? {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT \(unescaped: Self.versionColumns) FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
             WHERE v.id = \(id) AND p.org_id = \(org)
@@ -285,7 +285,7 @@ public struct PipelineStore: Sendable {
         -> PipelineVersionRecord?
     {
         guard
-            let id = try await connection.query(
+            let id = try await connection.sql(
                 """
                 SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id
                 WHERE v.pipeline_id = \(pipeline) AND v.version = \(version) AND p.org_id = \(org) FOR UPDATE OF v

@@ -22,8 +22,8 @@ public struct PlatformAdminKeys: Sendable {
     /// same transaction; safe to run concurrently.
     public func bootstrap(by actor: AuditActor, on connection: PostgresConnection) async throws -> BootstrapResult {
         try await connection.withTransaction(logger: logger) { tx in
-            try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.platformAdminBootstrap))", logger: logger)
-            let existing = try await tx.query(
+            try await tx.sql("SELECT pg_advisory_xact_lock(\(AdvisoryLock.platformAdminBootstrap))", logger: logger)
+            let existing = try await tx.sql(
                 """
                 SELECT prefix FROM api_keys
                 WHERE platform_admin AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
@@ -34,7 +34,7 @@ public struct PlatformAdminKeys: Sendable {
                 return .exists(displayPrefix: "\(APIKey.scheme)_\(existing)")
             }
             let key = APIKey.generate()
-            let id = try await tx.query(
+            let id = try await tx.sql(
                 """
                 INSERT INTO api_keys (platform_admin, prefix, key_hash, name)
                 VALUES (true, \(key.prefix), \(ByteBuffer(bytes: key.digest)), 'platform admin (bootstrap)')

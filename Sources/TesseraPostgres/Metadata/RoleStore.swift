@@ -24,7 +24,7 @@ public struct RoleStore: Sendable {
     public func seedSystemRoles(org: UUID, on connection: PostgresConnection) async throws {
         for role in SystemRole.allCases {
             let permissions = role.permissions.map(\.rawValue).sorted()
-            try await connection.query(
+            try await connection.sql(
                 """
                 WITH r AS (
                     INSERT INTO roles (org_id, name, description, is_system)
@@ -52,7 +52,7 @@ public struct RoleStore: Sendable {
     public func roles(org: UUID, name: String? = nil, id: UUID? = nil, on connection: PostgresConnection) async throws
         -> [RoleRecord]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT r.id, r.org_id, r.name, r.is_system,
                    coalesce(array_agg(p.permission ORDER BY p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}')
@@ -77,14 +77,14 @@ extension RoleStore {
     public func create(
         org: UUID, name: String, description: String?, permissions: Set<Permission>, on connection: PostgresConnection
     ) async throws -> RoleRecord? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             INSERT INTO roles (org_id, name, description, is_system) VALUES (\(org), \(name), \(description), false)
             ON CONFLICT (org_id, name) DO NOTHING RETURNING id
             """, logger: logger
         ).collect()
         guard let id = try rows.first?.decode(UUID.self) else { return nil }
-        try await connection.query(
+        try await connection.sql(
             "INSERT INTO role_permissions (role_id, permission) SELECT \(id), unnest(\(permissions.map(\.rawValue).sorted())::text[])",
             logger: logger)
         return try await role(id: id, org: org, on: connection)
@@ -99,14 +99,14 @@ extension RoleStore {
         guard let role = try await role(id: id, org: org, on: connection) else { return .notFound }
         if role.isSystem { return .system }
         // Keys keep their role after revocation, for the record: a role any key ever held stays.
-        let used = try await connection.query(
+        let used = try await connection.sql(
             """
             SELECT EXISTS (SELECT 1 FROM api_keys WHERE role_id = \(id))
                 OR EXISTS (SELECT 1 FROM membership_roles WHERE role_id = \(id))
             """, logger: logger
         ).collect()[0].decode(Bool.self)
         if used { return .inUse }
-        try await connection.query("DELETE FROM roles WHERE org_id = \(org) AND id = \(id)", logger: logger)
+        try await connection.sql("DELETE FROM roles WHERE org_id = \(org) AND id = \(id)", logger: logger)
         return .deleted
     }
 }

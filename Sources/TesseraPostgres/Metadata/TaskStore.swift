@@ -48,7 +48,7 @@ public struct TaskStore: Sendable {
         createdBy: UUID?,
         on connection: PostgresConnection
     ) async throws -> TaskDefinitionRecord? {
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO task_definitions (org_id, task_id, version, metadata, interface_spec, service_config, created_by)
             VALUES (\(org), \(taskID), \(version), \(metadata)::jsonb, \(interfaceSpec)::jsonb, \(serviceConfig)::jsonb, \(createdBy))
@@ -61,7 +61,7 @@ public struct TaskStore: Sendable {
     /// The definitions the org sees (its own and the system's), optionally of one task_id; versions of a task in
     /// semantic-version order, newest last.
     public func list(taskID: String?, on connection: PostgresConnection) async throws -> [TaskDefinitionRecord] {
-        let records = try await connection.query(
+        let records = try await connection.sql(
             """
             SELECT \(unescaped: Self.columns) FROM task_definitions
             WHERE (org_id = \(org) OR is_system) AND (\(taskID)::text IS NULL OR task_id = \(taskID)::text)
@@ -78,7 +78,7 @@ public struct TaskStore: Sendable {
     }
 
     public func get(_ id: UUID, on connection: PostgresConnection) async throws -> TaskDefinitionRecord? {
-        try await connection.query(
+        try await connection.sql(
             "SELECT \(unescaped: Self.columns) FROM task_definitions WHERE id = \(id) AND (org_id = \(org) OR is_system)",
             logger: logger
         ).collect().first.map(Self.record)
@@ -88,7 +88,7 @@ public struct TaskStore: Sendable {
     public func resolve(taskID: String, version: String, on connection: PostgresConnection) async throws
         -> TaskDefinitionRecord?
     {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT \(unescaped: Self.columns) FROM task_definitions
             WHERE task_id = \(taskID) AND version = \(version) AND (org_id = \(org) OR is_system) ORDER BY is_system LIMIT 1
@@ -105,14 +105,14 @@ public struct TaskStore: Sendable {
         -> ActivationOutcome
     {
         guard
-            let current = try await connection.query(
+            let current = try await connection.sql(
                 "SELECT \(unescaped: Self.columns) FROM task_definitions WHERE id = \(id) AND (org_id = \(org) OR is_system) FOR UPDATE",
                 logger: logger
             ).collect().first.map(Self.record)
         else { return .notFound }
         if current.isSystem { return .system }
         if current.active == active { return .updated(current, changed: false) }
-        let updated = try await connection.query(
+        let updated = try await connection.sql(
             "UPDATE task_definitions SET active = \(active) WHERE id = \(id) RETURNING \(unescaped: Self.columns)",
             logger: logger
         ).collect()[0]
@@ -128,10 +128,10 @@ public struct TaskStore: Sendable {
     /// How many task services the org has, counted under the org's registration lock (held to the end of the
     /// transaction), so two registrations at once cannot both pass a limit.
     public func lockAndCountServices(on connection: PostgresConnection) async throws -> Int {
-        try await connection.query(
+        try await connection.sql(
             "SELECT pg_advisory_xact_lock(\(AdvisoryLock.taskServices), \(AdvisoryLock.relayObject(org)))",
             logger: logger)
-        return try await connection.query(
+        return try await connection.sql(
             "SELECT count(*)::int FROM task_services WHERE org_id = \(org)", logger: logger
         ).collect()[0].decode(Int.self)
     }
@@ -141,7 +141,7 @@ public struct TaskStore: Sendable {
         async throws
         -> TaskServiceRecord?
     {
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO task_services (org_id, task_definition_id, service_url, health_path) VALUES (\(org), \(definition), \(url), \(healthPath))
             ON CONFLICT (org_id, task_definition_id, service_url) DO NOTHING RETURNING \(unescaped: Self.serviceColumns)
@@ -150,7 +150,7 @@ public struct TaskStore: Sendable {
     }
 
     public func services(definition: UUID?, on connection: PostgresConnection) async throws -> [TaskServiceRecord] {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT \(unescaped: Self.serviceColumns) FROM task_services
             WHERE org_id = \(org) AND (\(definition)::uuid IS NULL OR task_definition_id = \(definition)::uuid) ORDER BY created_at, id
@@ -159,7 +159,7 @@ public struct TaskStore: Sendable {
     }
 
     public func removeService(_ id: UUID, on connection: PostgresConnection) async throws -> TaskServiceRecord? {
-        try await connection.query(
+        try await connection.sql(
             "DELETE FROM task_services WHERE id = \(id) AND org_id = \(org) RETURNING \(unescaped: Self.serviceColumns)",
             logger: logger
         ).collect().first.map(Self.service)
@@ -192,7 +192,7 @@ public struct TaskServiceHealthStore: Sendable {
 
     /// Takes the lock of one health round for the enclosing transaction; false when another process holds it.
     public func lockRound(on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query(
+        try await connection.sql(
             "SELECT pg_try_advisory_xact_lock(\(AdvisoryLock.taskHealthRound), 0)", logger: logger
         )
         .collect()[0].decode(Bool.self)
@@ -205,7 +205,7 @@ public struct TaskServiceHealthStore: Sendable {
     }
 
     public func targets(on connection: PostgresConnection) async throws -> [Target] {
-        try await connection.query(
+        try await connection.sql(
             "SELECT id, org_id, rtrim(service_url, '/') || health_path FROM task_services ORDER BY id", logger: logger
         ).collect().map { row in
             let (id, org, url) = try row.decode((UUID, UUID, String).self)
@@ -220,7 +220,7 @@ public struct TaskServiceHealthStore: Sendable {
             from: String, to: String
         )?
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             WITH before AS (SELECT health_status FROM task_services WHERE id = \(id) FOR UPDATE)
             UPDATE task_services s SET

@@ -34,7 +34,7 @@ public struct UserStore: Sendable {
     public static func normalise(email: String) -> String { EmailAddress.normalise(email) }
 
     public func loginUser(email: String, on connection: PostgresConnection) async throws -> LoginUser? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "SELECT id, email, password_hash, status = 'active' FROM users WHERE email = \(Self.normalise(email: email))",
             logger: logger)
         return try await rows.collect().first.map { row in
@@ -49,21 +49,21 @@ public struct UserStore: Sendable {
         UUID, Bool
     ) {
         let email = Self.normalise(email: email)
-        let inserted = try await connection.query(
+        let inserted = try await connection.sql(
             """
             INSERT INTO users (email, password_hash) VALUES (\(email), \(passwordHash))
             ON CONFLICT (email) DO NOTHING RETURNING id
             """, logger: logger
         ).collect()
         if let row = inserted.first { return (try row.decode(UUID.self), true) }
-        let existing = try await connection.query("SELECT id FROM users WHERE email = \(email)", logger: logger)
+        let existing = try await connection.sql("SELECT id FROM users WHERE email = \(email)", logger: logger)
             .collect()
         guard let row = existing.first else { throw TesseraError.conflict("the user changed concurrently; retry") }
         return (try row.decode(UUID.self), false)
     }
 
     public func setPassword(user: UUID, hash: String, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE users SET password_hash = \(hash) WHERE id = \(user)", logger: logger)
+        try await connection.sql("UPDATE users SET password_hash = \(hash) WHERE id = \(user)", logger: logger)
     }
 
     /// Issues a token of `kind` for the user, valid for `lifetime`; the plaintext exists only in the result.
@@ -73,7 +73,7 @@ public struct UserStore: Sendable {
     ) async throws -> (id: UUID, token: SessionToken, expiresAt: Date) {
         let token = SessionToken.generate()
         let seconds = Double(lifetime.components.seconds)
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             INSERT INTO tokens (user_id, org_id, kind, token_hash, expires_at, client_ip, user_agent)
             VALUES (\(user), \(org), \(kind)::token_kind, \(ByteBuffer(bytes: token.digest)),
@@ -86,7 +86,7 @@ public struct UserStore: Sendable {
 
     /// A live session's user and grants (every active membership's permissions, per org).
     public func session(digest: [UInt8], on connection: PostgresConnection) async throws -> SessionCredential? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT t.id, u.id, u.email, u.is_platform_admin, t.expires_at, t.revoked_at, u.status = 'active'
             FROM tokens t JOIN users u ON u.id = t.user_id
@@ -103,7 +103,7 @@ public struct UserStore: Sendable {
 
     /// What a user may do in each org where the membership is active.
     public func grants(user: UUID, on connection: PostgresConnection) async throws -> [UUID: Set<Permission>] {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT m.org_id, coalesce(array_agg(DISTINCT p.permission) FILTER (WHERE p.permission IS NOT NULL), '{}')
             FROM memberships m
@@ -122,7 +122,7 @@ public struct UserStore: Sendable {
     /// Revokes a token (a tombstone, like keys); returns whether it was live.
     @discardableResult
     public func revokeToken(id: UUID, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "UPDATE tokens SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id", logger: logger)
         return try await !rows.collect().isEmpty
     }
@@ -131,7 +131,7 @@ public struct UserStore: Sendable {
     /// Uses up a live invitation; its user, unless that user has a password already (an invitation never
     /// re-keys an account: the token is used up all the same).
     public func consumeInvitation(digest: [UInt8], on connection: PostgresConnection) async throws -> UUID? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             UPDATE tokens t SET revoked_at = now() FROM users u
             WHERE t.token_hash = \(ByteBuffer(bytes: digest)) AND t.kind = 'invitation' AND t.revoked_at IS NULL
@@ -146,7 +146,7 @@ public struct UserStore: Sendable {
 
     /// Uses up a live password-reset token; its user.
     public func consumePasswordReset(digest: [UInt8], on connection: PostgresConnection) async throws -> UUID? {
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE tokens SET revoked_at = now()
             WHERE token_hash = \(ByteBuffer(bytes: digest)) AND kind = 'password_reset' AND revoked_at IS NULL
@@ -159,7 +159,7 @@ public struct UserStore: Sendable {
     /// Ends every session of the user and revokes their other live reset tokens; how many sessions ended.
     @discardableResult
     public func revokeSessions(of user: UUID, on connection: PostgresConnection) async throws -> Int {
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE tokens SET revoked_at = now()
             WHERE user_id = \(user) AND kind IN ('session', 'password_reset') AND revoked_at IS NULL
@@ -171,7 +171,7 @@ public struct UserStore: Sendable {
     /// Uses up a live address-verification token and marks its user's address verified; the user.
     public func consumeVerification(digest: [UInt8], on connection: PostgresConnection) async throws -> UUID? {
         guard
-            let user = try await connection.query(
+            let user = try await connection.sql(
                 """
                 UPDATE tokens SET revoked_at = now()
                 WHERE token_hash = \(ByteBuffer(bytes: digest)) AND kind = 'email_verification' AND revoked_at IS NULL
@@ -186,13 +186,13 @@ public struct UserStore: Sendable {
 
     /// The user has shown they read the address's mail (a verification, an invitation or a reset).
     public func markVerified(_ user: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.sql(
             "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = \(user)", logger: logger
         )
     }
 
     public func isVerified(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query(
+        try await connection.sql(
             "SELECT email_verified_at IS NOT NULL FROM users WHERE id = \(user)", logger: logger
         ).collect().first?.decode(Bool.self) ?? false
     }
@@ -202,18 +202,18 @@ public struct UserStore: Sendable {
     public func email(of user: UUID, activeOnly: Bool = false, on connection: PostgresConnection) async throws
         -> String?
     {
-        try await connection.query(
+        try await connection.sql(
             "SELECT email FROM users WHERE id = \(user) AND (NOT \(activeOnly) OR status = 'active')", logger: logger
         ).collect().first?.decode(String.self)
     }
 
     public func hasPassword(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query(
+        try await connection.sql(
             "SELECT password_hash IS NOT NULL FROM users WHERE id = \(user)", logger: logger
         ).collect().first?.decode(Bool.self) ?? false
     }
 
     public func recordLogin(user: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE users SET last_login_at = now() WHERE id = \(user)", logger: logger)
+        try await connection.sql("UPDATE users SET last_login_at = now() WHERE id = \(user)", logger: logger)
     }
 }

@@ -62,19 +62,19 @@ public struct Migrator: Sendable {
     /// Applies every pending file; returns the names applied. Refuses to run when an applied file changed.
     @discardableResult
     public func migrate(on connection: PostgresConnection) async throws -> [String] {
-        _ = try await connection.query("SELECT pg_advisory_lock(\(AdvisoryLock.migrations))", logger: logger)
+        _ = try await connection.sql("SELECT pg_advisory_lock(\(AdvisoryLock.migrations))", logger: logger)
         do {
             let done = try await migrateLocked(on: connection)
-            _ = try await connection.query("SELECT pg_advisory_unlock(\(AdvisoryLock.migrations))", logger: logger)
+            _ = try await connection.sql("SELECT pg_advisory_unlock(\(AdvisoryLock.migrations))", logger: logger)
             return done
         } catch {
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(AdvisoryLock.migrations))", logger: logger)
+            _ = try? await connection.sql("SELECT pg_advisory_unlock(\(AdvisoryLock.migrations))", logger: logger)
             throw error
         }
     }
 
     private func migrateLocked(on connection: PostgresConnection) async throws -> [String] {
-        try await connection.query(
+        try await connection.sql(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 name text PRIMARY KEY,
@@ -91,9 +91,9 @@ public struct Migrator: Sendable {
                 try await connection.withTransaction(logger: logger) { tx in
                     for statement in SQLSplitter.statements(file.sql) {
                         // Migration files are part of the release, never client input.
-                        try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                        try await tx.sql(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
-                    try await tx.query(
+                    try await tx.sql(
                         "INSERT INTO schema_migrations (name, checksum) VALUES (\(file.name), \(file.checksum))",
                         logger: logger)
                 }
@@ -110,12 +110,12 @@ public struct Migrator: Sendable {
 
     private func appliedMigrations(on connection: PostgresConnection) async throws -> [(String, String)] {
         let exists =
-            try await connection.query(
+            try await connection.sql(
                 "SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger
             ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return [] }
         var applied: [(String, String)] = []
-        for try await row in try await connection.query(
+        for try await row in try await connection.sql(
             "SELECT name, checksum FROM schema_migrations ORDER BY name", logger: logger)
         {
             applied.append(try row.decode((String, String).self))

@@ -32,7 +32,7 @@ public struct ArtifactRepository: Sendable {
     /// Oldest first, after the artifact `cursor`.
     public func list(after cursor: UUID?, limit: Int) async throws -> [ArtifactRecord] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 """
                 SELECT id, name, content_type, size_bytes, sha256, created_by, created_at FROM artifacts
                 WHERE \(cursor)::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM artifacts WHERE id = \(cursor))
@@ -44,7 +44,7 @@ public struct ArtifactRepository: Sendable {
 
     public func get(_ id: UUID) async throws -> ArtifactRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 """
                 SELECT id, name, content_type, size_bytes, sha256, created_by, created_at FROM artifacts
                 WHERE id = \(id)
@@ -76,7 +76,7 @@ public struct ArtifactRepository: Sendable {
                 try await Self.lock(sha256, on: tx, logger: logger)
                 try await OrgQuotaCheck.check(.artifactBytes, quotas, adding: sizeBytes, on: tx, logger: logger)
                 try await ensurePlaced()
-                let record = try await tx.query(
+                let record = try await tx.sql(
                     """
                     INSERT INTO artifacts (name, content_type, size_bytes, sha256, created_by)
                     VALUES (\(name), \(contentType), \(sizeBytes), \(ByteBuffer(bytes: sha256)), \(createdBy))
@@ -111,7 +111,7 @@ public struct ArtifactRepository: Sendable {
         async throws -> Bool
     {
         let deleted = try await databases.change(org: org, logger: logger) { [logger] tx, trail -> [UInt8]? in
-            let (molecules, poses) = try await tx.query(
+            let (molecules, poses) = try await tx.sql(
                 """
                 SELECT (SELECT count(*) FROM molecules WHERE artifact_id = \(id))::int8,
                        (SELECT count(*) FROM docking_results WHERE pose_artifact_id = \(id))::int8
@@ -123,7 +123,7 @@ public struct ArtifactRepository: Sendable {
                 throw TesseraError.conflict("the artifact is the file of \(uses.joined(separator: " and "))")
             }
             guard
-                let (name, digest) = try await tx.query(
+                let (name, digest) = try await tx.sql(
                     "DELETE FROM artifacts WHERE id = \(id) RETURNING name, sha256", logger: logger
                 ).collect().first?.decode((String, ByteBuffer).self)
             else { return nil }
@@ -138,11 +138,11 @@ public struct ArtifactRepository: Sendable {
 
     static func lock(_ sha256: [UInt8], on tx: PostgresConnection, logger: Logger) async throws {
         let object = sha256.prefix(4).reduce(Int32(0)) { ($0 << 8) | Int32($1) }
-        try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.artifactBlob), \(object))", logger: logger)
+        try await tx.sql("SELECT pg_advisory_xact_lock(\(AdvisoryLock.artifactBlob), \(object))", logger: logger)
     }
 
     static func references(_ sha256: [UInt8], on tx: PostgresConnection, logger: Logger) async throws -> Int {
-        try await tx.query(
+        try await tx.sql(
             "SELECT count(*)::int8 FROM artifacts WHERE sha256 = \(ByteBuffer(bytes: sha256))", logger: logger
         )
         .collect()[0].decode(Int.self)

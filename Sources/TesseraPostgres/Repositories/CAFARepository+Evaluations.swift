@@ -70,7 +70,7 @@ extension CAFARepository {
         let resultText = try JSONText.encode(result)
         return try await databases.audited(org: org, audit, logger: logger) {
             [logger] tx -> (CAFAEvaluationRecord, String)? in
-            let row = try await tx.query(
+            let row = try await tx.sql(
                 """
                 INSERT INTO cafa_evaluations (ontology_id, prediction_set_id, annotation_set_id, evaluation_set_id, category, options,
                                               information_accretion, result, seconds, created_by)
@@ -87,7 +87,7 @@ extension CAFARepository {
 
     public func evaluation(_ id: UUID) async throws -> CAFAEvaluationRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT \(unescaped: Self.evaluationColumns) FROM cafa_evaluations WHERE id = \(id)", logger: logger
             )
             .collect().first.map(Self.evaluation)

@@ -56,14 +56,14 @@ extension CAFARepository {
             try await Self.holdOntology(ontology, on: tx, logger: logger)
             let id = UUID()
             let setID = id.uuidString.lowercased()
-            try await tx.query("SET CONSTRAINTS annotations_set_id_fkey DEFERRED", logger: logger)
+            try await tx.sql("SET CONSTRAINTS annotations_set_id_fkey DEFERRED", logger: logger)
             try await Self.copy(
                 table: "annotations", columns: ["set_id", "target", "term", "evidence", "qualifier"], on: tx,
                 logger: logger
             ) {
                 try await batches().map { $0.map { [setID, $0.target, $0.term, $0.evidence, $0.qualifier] } }
             }
-            let row = try await tx.query(
+            let row = try await tx.sql(
                 """
                 INSERT INTO annotation_sets (id, ontology_id, name, lines, annotations, targets, excluded_not, unknown_terms, created_by)
                 VALUES (\(id), \(ontology), \(name), \(checked.lines), \(checked.kept),
@@ -81,7 +81,7 @@ extension CAFARepository {
     ) async throws -> TermSetRecord {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
             try await Self.holdOntology(ontology, on: tx, logger: logger)
-            let row = try await tx.query(
+            let row = try await tx.sql(
                 """
                 INSERT INTO prediction_sets (ontology_id, name, lines, predictions, targets, unknown_terms, created_by)
                 VALUES (\(ontology), \(name), \(upload.lines), \(upload.predictions), \(upload.byTarget.count), \(upload.unknownTerms), \(createdBy))
@@ -108,7 +108,7 @@ extension CAFARepository {
 
     public func annotationSet(_ id: UUID) async throws -> TermSetRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT \(unescaped: Self.annotationSetColumns) FROM annotation_sets WHERE id = \(id)", logger: logger
             )
             .collect().first.map { try Self.termSet($0, .annotations) }
@@ -117,7 +117,7 @@ extension CAFARepository {
 
     public func predictionSet(_ id: UUID) async throws -> TermSetRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT \(unescaped: Self.predictionSetColumns) FROM prediction_sets WHERE id = \(id)", logger: logger
             )
             .collect().first.map { try Self.termSet($0, .predictions) }
@@ -142,7 +142,7 @@ extension CAFARepository {
     func terms(_ query: PostgresQuery) async throws -> [String: [String]] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var truth: [String: [String]] = [:]
-            for try await (target, term) in try await connection.query(query, logger: logger).decode(
+            for try await (target, term) in try await connection.sql(query, logger: logger).decode(
                 (String, String).self)
             {
                 truth[target, default: []].append(term)
@@ -155,7 +155,7 @@ extension CAFARepository {
     public func predictions(_ set: UUID) async throws -> CAFAPredictionTable {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var table = CAFAPredictionTable()
-            for try await (target, terms, scores) in try await connection.query(
+            for try await (target, terms, scores) in try await connection.sql(
                 "SELECT target, terms, scores FROM prediction_scores WHERE set_id = \(set)", logger: logger
             ).decode((String, [String], [Double]).self) {
                 for (term, score) in zip(terms, scores) { table.append(target: target, term: term, score: score) }
@@ -181,12 +181,12 @@ extension CAFARepository {
         return try await databases.change(org: org, logger: logger) {
             [logger] tx, trail -> (EvaluationSetRecord, Bool) in
             let pair = "\(old)/\(new)"
-            try await tx.query(
+            try await tx.sql(
                 "SELECT pg_advisory_xact_lock(\(AdvisoryLock.evaluationSetPair), hashtext(\(pair)))", logger: logger)
             if let made = try await Self.evaluationSet(old: old, new: new, on: tx, logger: logger) {
                 return (made, false)
             }
-            let row = try await tx.query(
+            let row = try await tx.sql(
                 """
                 INSERT INTO evaluation_sets (ontology_id, name, old_set_id, new_set_id, counts, created_by)
                 VALUES (\(ontology), \(name), \(old), \(new), \(countsText)::jsonb, \(createdBy))
@@ -223,7 +223,7 @@ extension CAFARepository {
     static func evaluationSet(old: UUID, new: UUID, on connection: PostgresConnection, logger: Logger) async throws
         -> EvaluationSetRecord?
     {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at FROM evaluation_sets
             WHERE old_set_id = \(old) AND new_set_id = \(new) ORDER BY created_at, id LIMIT 1
@@ -235,7 +235,7 @@ extension CAFARepository {
     public func evaluationSets(after: (Date, UUID)?, limit: Int) async throws -> [EvaluationSetRecord] {
         let (afterTime, afterID) = (after?.0, after?.1)
         return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 """
                 SELECT id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at FROM evaluation_sets
                 WHERE \(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid)
@@ -247,7 +247,7 @@ extension CAFARepository {
 
     public func evaluationSet(_ id: UUID) async throws -> EvaluationSetRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT id, ontology_id, name, old_set_id, new_set_id, counts::text, created_at FROM evaluation_sets WHERE id = \(id)",
                 logger: logger
             ).collect().first.map(Self.evaluationSet)

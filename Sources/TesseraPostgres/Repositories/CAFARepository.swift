@@ -71,7 +71,7 @@ public struct CAFARepository: Sendable {
         let record = try await databases.audited(org: org, audit, logger: logger) {
             [logger] tx -> (OntologyRecord, String)? in
             // Two uploads of one version at once: the second waits here and then finds the first.
-            let inserted = try await tx.query(
+            let inserted = try await tx.sql(
                 """
                 INSERT INTO ontologies (version, format_version, data_version, content_sha256, terms, obsolete, edges, alt_ids, namespaces,
                                         created_by)
@@ -162,7 +162,7 @@ public struct CAFARepository: Sendable {
 
     public func ontology(_ id: UUID) async throws -> OntologyRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE id = \(id)", logger: logger
             )
             .collect().first.map(Self.ontology)
@@ -171,7 +171,7 @@ public struct CAFARepository: Sendable {
 
     func ontology(version: String) async throws -> OntologyRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT \(unescaped: Self.ontologyColumns) FROM ontologies WHERE version = \(version)", logger: logger
             )
             .collect().first.map(Self.ontology)
@@ -195,16 +195,16 @@ public struct CAFARepository: Sendable {
     public func deleteOntology(_ id: UUID, by actor: AuditActor) async throws -> OntologyDeleteOutcome {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             guard
-                try await tx.query(
+                try await tx.sql(
                     "SELECT pg_try_advisory_xact_lock(\(AdvisoryLock.ontologyUse), hashtext(\(id)::text))",
                     logger: logger
                 ).collect()[0].decode(Bool.self)
             else { return .busy }
             guard
-                let version = try await tx.query("SELECT version FROM ontologies WHERE id = \(id)", logger: logger)
+                let version = try await tx.sql("SELECT version FROM ontologies WHERE id = \(id)", logger: logger)
                     .collect().first?.decode(String.self)
             else { return .notFound }
-            let counts = try await tx.query(
+            let counts = try await tx.sql(
                 """
                 SELECT (SELECT count(*) FROM annotation_sets WHERE ontology_id = \(id)),
                        (SELECT count(*) FROM prediction_sets WHERE ontology_id = \(id)),
@@ -217,7 +217,7 @@ public struct CAFARepository: Sendable {
                 (counts.3, "CAFA evaluation"),
             ])
             guard users.isEmpty else { return .usedBy(users) }
-            try await tx.query("DELETE FROM ontologies WHERE id = \(id)", logger: logger)
+            try await tx.sql("DELETE FROM ontologies WHERE id = \(id)", logger: logger)
             try await trail.record(
                 .ontologyDelete, by: actor, entityType: "ontology", entityID: id, metadata: ["version": version])
             return .deleted
@@ -227,11 +227,11 @@ public struct CAFARepository: Sendable {
     /// Holds the snapshot's `ontologyUse` lock shared until the transaction ends (a deletion of it cannot start
     /// meanwhile) and checks it is still there (one may have finished first): 404 when it is not.
     static func holdOntology(_ ontology: UUID, on tx: PostgresConnection, logger: Logger) async throws {
-        try await tx.query(
+        try await tx.sql(
             "SELECT pg_advisory_xact_lock_shared(\(AdvisoryLock.ontologyUse), hashtext(\(ontology)::text))",
             logger: logger)
         guard
-            try await tx.query("SELECT EXISTS (SELECT 1 FROM ontologies WHERE id = \(ontology))", logger: logger)
+            try await tx.sql("SELECT EXISTS (SELECT 1 FROM ontologies WHERE id = \(ontology))", logger: logger)
                 .collect()[0].decode(Bool.self)
         else { throw TesseraError.notFound("no such ontology") }
     }
@@ -253,7 +253,7 @@ public struct CAFARepository: Sendable {
     ) async throws -> [T] {
         let (afterTime, afterID) = (after?.0, after?.1)
         return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 """
                 \(unescaped: select)
                 WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
@@ -267,7 +267,7 @@ public struct CAFARepository: Sendable {
     /// in the database; nil when the snapshot has no such term.
     public func term(_ term: String, ontology: UUID) async throws -> OntologyTermRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            let found = try await connection.query(
+            let found = try await connection.sql(
                 """
                 SELECT t.term, t.namespace, t.name, t.definition, t.obsolete FROM ontology_terms t
                 WHERE t.ontology_id = \(ontology)
@@ -278,15 +278,15 @@ public struct CAFARepository: Sendable {
             guard let row = found.first else { return nil }
             let (id, namespace, name, definition, obsolete) = try row.decode(
                 (String, String?, String?, String?, Bool).self)
-            let alts = try await connection.query(
+            let alts = try await connection.sql(
                 "SELECT alt_id FROM ontology_alt_ids WHERE ontology_id = \(ontology) AND term = \(id) ORDER BY alt_id",
                 logger: logger
             ).collect().map { try $0.decode(String.self) }
-            let parents = try await connection.query(
+            let parents = try await connection.sql(
                 "SELECT parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) AND child = \(id) ORDER BY parent, relation",
                 logger: logger
             ).collect().map { try $0.decode((String, String).self) }
-            let ancestors = try await connection.query(
+            let ancestors = try await connection.sql(
                 """
                 WITH RECURSIVE up (term) AS (
                     SELECT parent FROM ontology_edges WHERE ontology_id = \(ontology) AND child = \(id)
@@ -310,7 +310,7 @@ public struct CAFARepository: Sendable {
     public func knownTerms(ontology: UUID) async throws -> Set<String> {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var known = Set<String>()
-            let stream = try await connection.query(
+            let stream = try await connection.sql(
                 """
                 SELECT term FROM ontology_terms WHERE ontology_id = \(ontology)
                 UNION ALL SELECT alt_id FROM ontology_alt_ids WHERE ontology_id = \(ontology)
@@ -325,7 +325,7 @@ public struct CAFARepository: Sendable {
         let records = try await databases.withConnection(org: org, logger: logger) {
             [logger] connection -> [CAFATermRecord] in
             var parents: [String: [CAFAParentLink]] = [:]
-            for try await (child, parent, relation) in try await connection.query(
+            for try await (child, parent, relation) in try await connection.sql(
                 "SELECT child, parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) ORDER BY child, relation, parent",
                 logger: logger
             ).decode((String, String, String).self) {
@@ -333,14 +333,14 @@ public struct CAFARepository: Sendable {
                     CAFAParentLink(id: parent, relation: relation == "is_a" ? .isA : .partOf))
             }
             var alts: [String: [String]] = [:]
-            for try await (alt, term) in try await connection.query(
+            for try await (alt, term) in try await connection.sql(
                 "SELECT alt_id, term FROM ontology_alt_ids WHERE ontology_id = \(ontology) ORDER BY term, alt_id",
                 logger: logger
             ).decode((String, String).self) {
                 alts[term, default: []].append(alt)
             }
             var records: [CAFATermRecord] = []
-            for try await (term, namespace, obsolete) in try await connection.query(
+            for try await (term, namespace, obsolete) in try await connection.sql(
                 "SELECT term, namespace, obsolete FROM ontology_terms WHERE ontology_id = \(ontology) ORDER BY position",
                 logger: logger
             ).decode((String, String?, Bool).self) {

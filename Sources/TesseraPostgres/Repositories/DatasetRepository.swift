@@ -36,7 +36,7 @@ public struct DatasetRepository: Sendable {
 
     public func list(after cursor: UUID?, limit: Int) async throws -> [DatasetRecord] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            let rows = try await connection.query(
+            let rows = try await connection.sql(
                 """
                 SELECT id, name, description, row_count, fields, created_at FROM datasets
                 WHERE \(cursor)::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM datasets WHERE id = \(cursor))
@@ -58,7 +58,7 @@ public struct DatasetRepository: Sendable {
     {
         let event = actor.event(org: org, action: .datasetCreate, metadata: ["name": name])
         return try await databases.audited(org: org, event, entityType: "dataset", logger: logger) { [logger] tx in
-            let rows = try await tx.query(
+            let rows = try await tx.sql(
                 """
                 INSERT INTO datasets (name, description, fields, created_by) VALUES (\(name), \(description), \(fields), \(createdBy))
                 ON CONFLICT (name) DO NOTHING
@@ -71,7 +71,7 @@ public struct DatasetRepository: Sendable {
 
     public func get(_ id: UUID) async throws -> DatasetRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT id, name, description, row_count, fields, created_at FROM datasets WHERE id = \(id)",
                 logger: logger
             ).collect().first.map(Self.record)
@@ -87,7 +87,7 @@ public struct DatasetRepository: Sendable {
     ) async throws -> (imported: Int, rowCount: Int)? {
         try await databases.change(org: org, logger: logger) { [org, logger] tx, trail -> (Int, Int)? in
             guard
-                let start = try await tx.query(
+                let start = try await tx.sql(
                     "SELECT row_count FROM datasets WHERE id = \(dataset) FOR UPDATE", logger: logger
                 ).collect().first?.decode(Int.self)
             else { return nil }
@@ -100,7 +100,7 @@ public struct DatasetRepository: Sendable {
                 // Arrays cannot carry NULLs through the driver: a parallel flag marks the missing expectations.
                 let expected = rows.map { $0.expectedPrediction ?? "" }
                 let missing = rows.map { $0.expectedPrediction == nil }
-                try await tx.query(
+                try await tx.sql(
                     """
                     INSERT INTO rows (dataset_id, position, content, expected_prediction)
                     SELECT \(dataset), p, c::jsonb, CASE WHEN m THEN NULL ELSE e END
@@ -122,11 +122,11 @@ public struct DatasetRepository: Sendable {
     public func rows(of dataset: UUID, after: Int?, limit: Int) async throws -> [DatasetRowRecord]? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard
-                try await connection.query(
+                try await connection.sql(
                     "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = \(dataset))", logger: logger
                 ).collect()[0].decode(Bool.self)
             else { return nil }
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT id, position, content::text, expected_prediction, created_at FROM rows
                 WHERE dataset_id = \(dataset) AND (\(after)::int IS NULL OR position > \(after))

@@ -79,13 +79,13 @@ public struct JobEngineStore: Sendable {
     /// cancel call; nothing to do when both are empty.
     public func pending() async throws -> (versions: [UUID], cancels: Bool) {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            let versions = try await connection.query(
+            let versions = try await connection.sql(
                 """
                 SELECT DISTINCT pipeline_version_id FROM jobs
                 WHERE dispatch = 'engine' AND status IN ('PENDING', 'RUNNING') AND pipeline_version_id IS NOT NULL
                 """, logger: logger
             ).collect().map { try $0.decode(UUID.self) }
-            let cancels = try await connection.query(
+            let cancels = try await connection.sql(
                 "SELECT EXISTS (SELECT 1 FROM task_executions WHERE cancel_pending)", logger: logger
             ).collect()[0].decode(Bool.self)
             return (versions, cancels)
@@ -106,8 +106,8 @@ public struct JobEngineStore: Sendable {
         settleAll: Bool, link: @escaping @Sendable (UUID) -> String
     ) async throws -> (calls: [EngineCall], cancels: [EngineCancel]) {
         try await databases.change(org: org, logger: logger) { [org, logger] tx, trail in
-            try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.engineRound), 0)", logger: logger)
-            let jobs = try await tx.query(
+            try await tx.sql("SELECT pg_advisory_xact_lock(\(AdvisoryLock.engineRound), 0)", logger: logger)
+            let jobs = try await tx.sql(
                 """
                 SELECT id, status::text, pipeline_version_id, params::text, use_cache FROM jobs
                 WHERE dispatch = 'engine' AND status IN ('PENDING', 'RUNNING')
@@ -121,7 +121,7 @@ public struct JobEngineStore: Sendable {
             }
             let work = Work(tx: tx, trail: trail, logger: logger)
             // Attempts whose lease ran out: the process calling them stopped, or no callback came in time.
-            let expired = try await tx.query(
+            let expired = try await tx.sql(
                 """
                 SELECT e.id, e.job_id, e.step_key, e.attempt, e.task_definition_id, e.lease_owner IS NULL
                 FROM task_executions e
@@ -148,7 +148,7 @@ public struct JobEngineStore: Sendable {
             }
             // Claims, highest-priority jobs first, under the org's and each definition's caps.
             var running = Dictionary(
-                uniqueKeysWithValues: try await tx.query(
+                uniqueKeysWithValues: try await tx.sql(
                     """
                     SELECT coalesce(task_definition_id, '00000000-0000-0000-0000-000000000000'::uuid), count(*)
                     FROM task_executions WHERE status = 'RUNNING' GROUP BY 1
@@ -157,7 +157,7 @@ public struct JobEngineStore: Sendable {
             var total = running.values.reduce(0, +)
             var calls: [EngineCall] = []
             let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.id, $0) })
-            let due = try await tx.query(
+            let due = try await tx.sql(
                 """
                 SELECT e.id, e.job_id, e.step_key, e.attempt, e.task_definition_id FROM task_executions e
                 JOIN jobs j ON j.id = e.job_id
@@ -184,7 +184,7 @@ public struct JobEngineStore: Sendable {
                 else { continue }
                 let service = services[(attempt - 1 + abs(id.hashValue % 7)) % services.count]
                 let secret = Self.randomToken()
-                try await tx.query(
+                try await tx.sql(
                     """
                     UPDATE task_executions SET status = 'RUNNING', started_at = now(), lease_owner = \(owner),
                         lease_expires_at = now() + make_interval(secs => \(config.timeoutSeconds + leaseGrace)),
@@ -206,7 +206,7 @@ public struct JobEngineStore: Sendable {
                             callbackURL: "\(callbackBase)/v1/task-callbacks/\(token)",
                             uploadURL: "\(callbackBase)/v1/task-artifacts/\(token)", link: link)))
             }
-            let cancels = try await tx.query(
+            let cancels = try await tx.sql(
                 """
                 UPDATE task_executions SET cancel_pending = false WHERE cancel_pending
                 RETURNING id, job_id, task_definition_id, service_id
@@ -229,7 +229,7 @@ public struct JobEngineStore: Sendable {
             guard let job = try await JobRepository.lock(call.jobID, on: tx, logger: logger), job == .running else {
                 return false
             }
-            let mine = try await tx.query(
+            let mine = try await tx.sql(
                 """
                 SELECT EXISTS (SELECT 1 FROM task_executions WHERE id = \(call.executionID) AND status = 'RUNNING'
                                AND lease_owner = \(owner))
@@ -250,7 +250,7 @@ public struct JobEngineStore: Sendable {
         job: UUID, step: String, attempt: Int, definition: UUID?, version: UUID?
     )? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 """
                 SELECT e.job_id, e.step_key, e.attempt, e.task_definition_id, j.pipeline_version_id FROM task_executions e
                 JOIN jobs j ON j.id = e.job_id
@@ -269,14 +269,14 @@ public struct JobEngineStore: Sendable {
     ) async throws -> Bool {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             guard
-                let (job, step, attempt, definition) = try await tx.query(
+                let (job, step, attempt, definition) = try await tx.sql(
                     """
                     SELECT job_id, step_key, attempt, task_definition_id FROM task_executions
                     WHERE id = \(execution) AND callback_sha256 = \(Data(SHA256.hash(data: Data(secret.utf8))))
                     """, logger: logger
                 ).collect().first?.decode((UUID, String, Int, UUID?).self),
                 try await JobRepository.lock(job, on: tx, logger: logger) == .running,
-                try await tx.query(
+                try await tx.sql(
                     "SELECT status = 'RUNNING' FROM task_executions WHERE id = \(execution) FOR UPDATE", logger: logger
                 ).collect().first?.decode(Bool.self) == true
             else { return false }
@@ -333,7 +333,7 @@ public struct JobEngineStore: Sendable {
 
         /// Starts the steps that are ready, or ends the job when every step has completed or one has failed.
         func settle(_ job: UUID, status: JobStatus, steps: [ResolvedStep]) async throws {
-            let latest = try await tx.query(
+            let latest = try await tx.sql(
                 """
                 SELECT DISTINCT ON (step_key) step_key, status::text, error FROM task_executions
                 WHERE job_id = \(job) ORDER BY step_key, attempt DESC
@@ -353,7 +353,7 @@ public struct JobEngineStore: Sendable {
                 if status == .pending { try await end(job, from: .pending, to: .running, error: nil) }
                 for key in keys {
                     guard let step = steps.first(where: { $0.step.key == key }) else { continue }
-                    let id = try await tx.query(
+                    let id = try await tx.sql(
                         """
                         INSERT INTO task_executions (job_id, step_key, task_definition_id, attempt)
                         VALUES (\(job), \(key), \(step.definitionID), 1) RETURNING id
@@ -400,7 +400,7 @@ public struct JobEngineStore: Sendable {
             _ id: UUID, job: UUID, step: String, attempt: Int, definition: UUID?, error: String, retryable: Bool,
             config: TaskServiceConfig
         ) async throws {
-            try await tx.query(
+            try await tx.sql(
                 """
                 UPDATE task_executions SET status = 'FAILED', error = \(error), finished_at = now(), lease_owner = NULL
                 WHERE id = \(id)
@@ -408,7 +408,7 @@ public struct JobEngineStore: Sendable {
             try await executionEvent(id, job: job, step: step, from: .running, to: .failed, extra: ["error": error])
             guard retryable, attempt <= config.retries else { return }
             let wait = config.backoff(after: attempt)
-            let next = try await tx.query(
+            let next = try await tx.sql(
                 """
                 INSERT INTO task_executions (job_id, step_key, task_definition_id, attempt, due_at)
                 VALUES (\(job), \(step), \(definition), \(attempt + 1),
@@ -427,7 +427,7 @@ public struct JobEngineStore: Sendable {
             switch outcome {
             case .accepted:
                 // From now on the lease is the deadline for the callback, held by no process.
-                try await tx.query(
+                try await tx.sql(
                     "UPDATE task_executions SET lease_owner = NULL WHERE id = \(execution)", logger: logger)
                 try await JobRepository.appendEvent(
                     job, "execution_accepted", ["execution_id": execution.uuidString.lowercased(), "step_key": step],
@@ -448,11 +448,11 @@ public struct JobEngineStore: Sendable {
                         error: "the answer's \(missing)", retryable: false, config: config)
                     return
                 }
-                let resultID = try await tx.query(
+                let resultID = try await tx.sql(
                     "INSERT INTO task_results (task_execution_id, result) VALUES (\(execution), \(result)::jsonb) RETURNING id",
                     logger: logger
                 ).collect()[0].decode(UUID.self)
-                try await tx.query(
+                try await tx.sql(
                     """
                     UPDATE task_executions SET status = 'COMPLETED', finished_at = now(), lease_owner = NULL
                     WHERE id = \(execution)
@@ -474,11 +474,11 @@ public struct JobEngineStore: Sendable {
             let molecules = Array(Set(poses.compactMap(\.moleculeID)))
             guard !artifacts.isEmpty || !molecules.isEmpty else { return nil }
             var known = Set(
-                try await tx.query(
+                try await tx.sql(
                     "SELECT id FROM artifacts WHERE id = ANY(\(artifacts))", logger: logger
                 ).collect().map { try $0.decode(UUID.self) })
             known.formUnion(
-                try await tx.query(
+                try await tx.sql(
                     "SELECT id FROM molecules WHERE id = ANY(\(molecules))", logger: logger
                 ).collect().map { try $0.decode(UUID.self) })
             for (index, pose) in poses.enumerated() {
@@ -496,7 +496,7 @@ public struct JobEngineStore: Sendable {
 
         func insert(_ poses: [DockingPose], job: UUID, execution: UUID) async throws {
             // Arrays cannot carry NULLs through the driver: a missing rmsd travels as NaN, a missing id as ''.
-            try await tx.query(
+            try await tx.sql(
                 """
                 INSERT INTO docking_results (job_id, ligand, pose_rank, affinity, rmsd, molecule_id, pose_artifact_id,
                                              task_execution_id, metadata)
@@ -517,7 +517,7 @@ public struct JobEngineStore: Sendable {
             let dependsOn = steps.first { $0.step.key == step }?.step.dependsOn ?? []
             var inputs: [String: Any] = [:]
             if !dependsOn.isEmpty {
-                let rows = try await tx.query(
+                let rows = try await tx.sql(
                     """
                     SELECT DISTINCT ON (e.step_key) e.step_key, r.result::text FROM task_executions e
                     JOIN task_results r ON r.task_execution_id = e.id
@@ -558,7 +558,7 @@ public struct JobEngineStore: Sendable {
             -> Bool
         {
             guard
-                let (source, result) = try await tx.query(
+                let (source, result) = try await tx.sql(
                     """
                     SELECT e.id, r.result::text FROM task_executions e JOIN task_results r ON r.task_execution_id = e.id
                     WHERE e.task_definition_id = \(definition) AND e.input_sha256 = \(Data(digest))
@@ -567,15 +567,15 @@ public struct JobEngineStore: Sendable {
                     """, logger: logger
                 ).collect().first?.decode((UUID, String).self)
             else { return false }
-            try await tx.query(
+            try await tx.sql(
                 """
                 UPDATE task_executions SET status = 'RUNNING', started_at = now(), cache_hit = true,
                     input_sha256 = \(Data(digest))
                 WHERE id = \(id)
                 """, logger: logger)
-            try await tx.query(
+            try await tx.sql(
                 "UPDATE task_executions SET status = 'COMPLETED', finished_at = now() WHERE id = \(id)", logger: logger)
-            let resultID = try await tx.query(
+            let resultID = try await tx.sql(
                 "INSERT INTO task_results (task_execution_id, result) VALUES (\(id), \(result)::jsonb) RETURNING id",
                 logger: logger
             ).collect()[0].decode(UUID.self)

@@ -145,20 +145,20 @@ public struct JobRepository: Sendable {
         by actor: AuditActor
     ) async throws -> (job: JobRecord, cached: Bool) {
         try await change { tx, trail in
-            try await tx.query(
+            try await tx.sql(
                 "SELECT pg_advisory_xact_lock_shared(\(AdvisoryLock.pipelineUse), hashtext(\(pipeline)::text))",
                 logger: logger)
             guard try await versionExists() else {
                 throw TesseraError.unprocessable("the pipeline of this version was deleted")
             }
             let signature = Data(job.signature.digest)
-            if let hit = try await tx.query(
+            if let hit = try await tx.sql(
                 """
                 SELECT job_id FROM result_cache WHERE input_signature = \(signature)
                   AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE
                 """, logger: logger
             ).collect().first?.decode(UUID.self) {
-                try await tx.query(
+                try await tx.sql(
                     "UPDATE result_cache SET hits = hits + 1 WHERE input_signature = \(signature)", logger: logger)
                 try await Self.lock(hit, on: tx, logger: logger)
                 try await Self.appendEvent(hit, "cache_hit", ["signature": signature.hexString], on: tx, logger: logger)
@@ -167,7 +167,7 @@ public struct JobRepository: Sendable {
                     metadata: ["signature": job.signature.digest.hexString])
                 return (try await Self.job(hit, on: tx, logger: logger)!, true)
             }
-            let id = try await tx.query(
+            let id = try await tx.sql(
                 """
                 INSERT INTO jobs (pipeline_version_id, params, input_signature, input_canonical, priority, cache_seconds, created_by,
                                   dispatch, use_cache)
@@ -201,7 +201,7 @@ public struct JobRepository: Sendable {
     public func jobs(status: JobStatus?, after: (Date, UUID)?, limit: Int) async throws -> [JobRecord] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             let (afterTime, afterID) = (after?.0, after?.1)
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT \(unescaped: Self.jobColumns) FROM jobs
                 WHERE (\(status?.rawValue)::text IS NULL OR status::text = \(status?.rawValue)::text)
@@ -237,7 +237,7 @@ public struct JobRepository: Sendable {
         _ id: UUID, from current: JobStatus, to status: JobStatus, error: String?, by actor: AuditActor,
         on tx: PostgresConnection, trail: OrgAuditTrail, logger: Logger
     ) async throws {
-        try await tx.query(
+        try await tx.sql(
             """
             UPDATE jobs SET status = \(status.rawValue)::job_status, error = coalesce(\(error), error),
                 started_at = CASE WHEN \(status.rawValue) = 'RUNNING' THEN now() ELSE started_at END,
@@ -245,7 +245,7 @@ public struct JobRepository: Sendable {
             WHERE id = \(id)
             """, logger: logger)
         if status == .completed {
-            try await tx.query(
+            try await tx.sql(
                 """
                 INSERT INTO result_cache (input_signature, job_id, expires_at)
                 SELECT input_signature, id, now() + make_interval(secs => cache_seconds) FROM jobs
@@ -263,7 +263,7 @@ public struct JobRepository: Sendable {
             metadata: ["from": current.rawValue, "status": status.rawValue],
             job: JobMirror.Update(jobID: id, status: status))
         if status == .canceled || status == .failed {
-            let ended = try await tx.query(
+            let ended = try await tx.sql(
                 """
                 UPDATE task_executions SET status = 'CANCELED', finished_at = now(), lease_owner = NULL,
                     cancel_pending = (status = 'RUNNING' AND service_id IS NOT NULL)
@@ -281,14 +281,14 @@ public struct JobRepository: Sendable {
     }
 
     static func isEngineJob(_ job: UUID, on tx: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await tx.query("SELECT dispatch = 'engine' FROM jobs WHERE id = \(job)", logger: logger).collect().first?
+        try await tx.sql("SELECT dispatch = 'engine' FROM jobs WHERE id = \(job)", logger: logger).collect().first?
             .decode(Bool.self) ?? false
     }
 
     public func events(_ job: UUID, after: Int64, limit: Int) async throws -> [JobEvent]? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.exists(job, on: connection, logger: logger) else { return nil }
-            return try await connection.query(
+            return try await connection.sql(
                 "SELECT seq, kind, data::text, created_at FROM job_events WHERE job_id = \(job) AND seq > \(after) ORDER BY seq LIMIT \(limit)",
                 logger: logger
             ).collect().map { row in
@@ -311,7 +311,7 @@ public struct JobRepository: Sendable {
                 throw TesseraError.conflict("the job is \(status.rawValue); it takes no more executions")
             }
             guard try await !Self.isEngineJob(job, on: tx, logger: logger) else { throw Self.engineRuns }
-            let id = try await tx.query(
+            let id = try await tx.sql(
                 """
                 INSERT INTO task_executions (job_id, step_key, task_definition_id, attempt)
                 SELECT \(job), \(stepKey), \(taskDefinitionID), coalesce(max(attempt), 0) + 1 FROM task_executions
@@ -347,7 +347,7 @@ public struct JobRepository: Sendable {
                 throw Self.illegal(current.status, status)
             }
             guard try await !Self.isEngineJob(job, on: tx, logger: logger) else { throw Self.engineRuns }
-            try await tx.query(
+            try await tx.sql(
                 """
                 UPDATE task_executions SET status = \(status.rawValue)::job_status, error = coalesce(\(error), error),
                     started_at = CASE WHEN \(status.rawValue) = 'RUNNING' THEN now() ELSE started_at END,
@@ -374,7 +374,7 @@ public struct JobRepository: Sendable {
     public func executions(_ job: UUID) async throws -> [TaskExecutionRecord]? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.exists(job, on: connection, logger: logger) else { return nil }
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT id, step_key, task_definition_id, status::text, attempt, error, started_at, finished_at
                 FROM task_executions WHERE job_id = \(job) ORDER BY step_key, attempt
@@ -393,7 +393,7 @@ public struct JobRepository: Sendable {
             guard try await Self.lock(job, on: tx, logger: logger) != nil,
                 try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
             else { throw Self.noSuchJob }
-            try await tx.query(
+            try await tx.sql(
                 """
                 INSERT INTO task_logs (task_execution_id, level, message)
                 SELECT \(execution), l, m FROM unnest(\(entries.map(\.level))::text[], \(entries.map(\.message))::text[]) WITH ORDINALITY AS t(l, m, n)
@@ -412,7 +412,7 @@ public struct JobRepository: Sendable {
             guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else {
                 return nil
             }
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT id, logged_at, level, message FROM task_logs WHERE task_execution_id = \(execution) AND id > \(after)
                 ORDER BY id LIMIT \(limit)
@@ -432,7 +432,7 @@ public struct JobRepository: Sendable {
                 try await Self.execution(execution, job: job, on: tx, logger: logger) != nil
             else { throw Self.noSuchJob }
             guard try await !Self.isEngineJob(job, on: tx, logger: logger) else { throw Self.engineRuns }
-            let (id, stored, created) = try await tx.query(
+            let (id, stored, created) = try await tx.sql(
                 "INSERT INTO task_results (task_execution_id, result) VALUES (\(execution), \(result)::jsonb) RETURNING id, result::text, created_at",
                 logger: logger
             ).collect()[0].decode((UUID, String, Date).self)
@@ -452,7 +452,7 @@ public struct JobRepository: Sendable {
             guard try await Self.execution(execution, job: job, on: connection, logger: logger) != nil else {
                 return nil
             }
-            return try await connection.query(
+            return try await connection.sql(
                 "SELECT id, result::text, created_at FROM task_results WHERE task_execution_id = \(execution) ORDER BY created_at, id",
                 logger: logger
             ).collect().map { row in
@@ -472,7 +472,7 @@ public struct JobRepository: Sendable {
             guard try await Self.lock(job, on: tx, logger: logger) != nil else { throw Self.noSuchJob }
             try await OrgQuotaCheck.check(
                 .artifactBytes, quotas, adding: Int(file.sizeBytes ?? 0), on: tx, logger: logger)
-            let taken = try await tx.query(
+            let taken = try await tx.sql(
                 "SELECT EXISTS (SELECT 1 FROM job_outputs WHERE job_id = \(job) AND name = \(file.name))",
                 logger: logger
             )
@@ -492,7 +492,7 @@ public struct JobRepository: Sendable {
     {
         try await change { tx, trail in
             guard try await Self.lock(job, on: tx, logger: logger) != nil else { throw Self.noSuchJob }
-            let (id, created) = try await tx.query(
+            let (id, created) = try await tx.sql(
                 """
                 INSERT INTO job_comments (job_id, author_id, author_display, body) VALUES (\(job), \(authorID), \(authorDisplay), \(body))
                 RETURNING id, created_at
@@ -510,7 +510,7 @@ public struct JobRepository: Sendable {
     public func comments(_ job: UUID) async throws -> [JobComment]? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.exists(job, on: connection, logger: logger) else { return nil }
-            return try await connection.query(
+            return try await connection.sql(
                 "SELECT id, author_id, author_display, body, created_at FROM job_comments WHERE job_id = \(job) ORDER BY created_at, id",
                 logger: logger
             ).collect().map { row in
@@ -530,11 +530,11 @@ public struct JobRepository: Sendable {
             async throws -> T
     ) async throws -> T {
         try await databases.withTransaction(org: org, logger: logger) { [logger] tx in
-            try await tx.query(
+            try await tx.sql(
                 "SELECT pg_advisory_xact_lock(\(AdvisoryLock.pipelineUse), hashtext(\(pipeline)::text))",
                 logger: logger)
             return try await body { versions in
-                try await tx.query(
+                try await tx.sql(
                     "SELECT count(*) FROM jobs WHERE pipeline_version_id = ANY(\(versions))", logger: logger
                 ).collect()[0].decode(Int.self)
             }
@@ -562,12 +562,12 @@ public struct JobRepository: Sendable {
     /// Locks the job's row (every change to a job goes through it, so its timeline stays dense); its status.
     @discardableResult
     static func lock(_ job: UUID, on tx: PostgresConnection, logger: Logger) async throws -> JobStatus? {
-        try await tx.query("SELECT status::text FROM jobs WHERE id = \(job) FOR UPDATE", logger: logger)
+        try await tx.sql("SELECT status::text FROM jobs WHERE id = \(job) FOR UPDATE", logger: logger)
             .collect().first.map { JobStatus(rawValue: try $0.decode(String.self))! }
     }
 
     static func exists(_ job: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await connection.query("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = \(job))", logger: logger).collect()[0]
+        try await connection.sql("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = \(job))", logger: logger).collect()[0]
             .decode(Bool.self)
     }
 
@@ -577,7 +577,7 @@ public struct JobRepository: Sendable {
     ) async throws {
         let json = String(
             decoding: try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]), as: UTF8.self)
-        try await tx.query(
+        try await tx.sql(
             """
             INSERT INTO job_events (job_id, seq, kind, data)
             SELECT \(job), coalesce(max(seq), 0) + 1, \(kind), \(json)::jsonb FROM job_events WHERE job_id = \(job)
@@ -589,7 +589,7 @@ public struct JobRepository: Sendable {
     {
         precondition(table == "job_inputs" || table == "job_outputs")
         // Arrays cannot carry NULLs through the driver: digests travel as hex ('' for none), sizes as -1.
-        try await tx.query(
+        try await tx.sql(
             """
             INSERT INTO \(unescaped: table) (job_id, name, uri, content_type, sha256, size_bytes)
             SELECT \(job), n, u, c, CASE WHEN h = '' THEN NULL ELSE decode(h, 'hex') END, CASE WHEN s < 0 THEN NULL ELSE s END
@@ -601,7 +601,7 @@ public struct JobRepository: Sendable {
 
     static func job(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> JobRecord? {
         guard
-            var job = try await connection.query(
+            var job = try await connection.sql(
                 "SELECT \(unescaped: jobColumns) FROM jobs WHERE id = \(id)", logger: logger
             )
             .collect().first.map(record)
@@ -614,7 +614,7 @@ public struct JobRepository: Sendable {
     static func files(_ table: String, job: UUID, on connection: PostgresConnection, logger: Logger) async throws
         -> [JobFile]
     {
-        try await connection.query(
+        try await connection.sql(
             "SELECT name, uri, content_type, sha256, size_bytes FROM \(unescaped: table) WHERE job_id = \(job) ORDER BY name",
             logger: logger
         ).collect().map { row in
@@ -641,7 +641,7 @@ public struct JobRepository: Sendable {
     static func execution(_ id: UUID, job: UUID, on connection: PostgresConnection, logger: Logger) async throws
         -> TaskExecutionRecord?
     {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT id, step_key, task_definition_id, status::text, attempt, error, started_at, finished_at
             FROM task_executions WHERE id = \(id) AND job_id = \(job)

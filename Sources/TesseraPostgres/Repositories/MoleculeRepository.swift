@@ -39,14 +39,14 @@ public struct MoleculeRepository: Sendable {
     {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             guard
-                let (size, digest) = try await tx.query(
+                let (size, digest) = try await tx.sql(
                     "SELECT size_bytes, sha256 FROM artifacts WHERE id = \(artifactID)", logger: logger
                 ).collect().first?.decode((Int64, ByteBuffer).self)
             else {
                 throw TesseraError.unprocessable(
                     "artifact_id: the org has no artifact \(artifactID.uuidString.lowercased())")
             }
-            let record = try await tx.query(
+            let record = try await tx.sql(
                 """
                 INSERT INTO molecules (name, format, artifact_id, size_bytes, checksum, created_by)
                 VALUES (\(name), \(format), \(artifactID), \(size), \(Array(buffer: digest).hexString), \(createdBy))
@@ -67,7 +67,7 @@ public struct MoleculeRepository: Sendable {
     {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             let (afterName, afterID) = (after?.0, after?.1)
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT \(unescaped: Self.columns) FROM molecules
                 WHERE (\(namePrefix)::text IS NULL OR starts_with(name, \(namePrefix)::text))
@@ -81,7 +81,7 @@ public struct MoleculeRepository: Sendable {
 
     public func get(_ id: UUID) async throws -> MoleculeRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT \(unescaped: Self.columns) FROM molecules WHERE id = \(id)", logger: logger
             ).collect().first.map(Self.record)
         }
@@ -91,7 +91,7 @@ public struct MoleculeRepository: Sendable {
     public func delete(_ id: UUID, by actor: AuditActor) async throws -> Bool {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             guard
-                let name = try await tx.query(
+                let name = try await tx.sql(
                     "DELETE FROM molecules WHERE id = \(id) RETURNING name", logger: logger
                 ).collect().first?.decode(String.self)
             else { return false }
@@ -134,7 +134,7 @@ extension JobRepository {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard try await Self.exists(job, on: connection, logger: logger) else { return nil }
             let (afterAffinity, afterLigand, afterRank) = (after?.affinity, after?.ligand, after?.rank)
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT ligand, pose_rank, affinity, rmsd, molecule_id, pose_artifact_id, task_execution_id,
                        metadata::text, created_at

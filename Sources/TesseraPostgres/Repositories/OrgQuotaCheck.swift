@@ -11,16 +11,16 @@ enum OrgQuotaCheck {
     ) async throws {
         guard quotas[quota] != nil else { return }
         let object = Int32(Quota.allCases.firstIndex(of: quota)!)
-        try await tx.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.orgQuota), \(object))", logger: logger)
+        try await tx.sql("SELECT pg_advisory_xact_lock(\(AdvisoryLock.orgQuota), \(object))", logger: logger)
         let used: Int =
             switch quota {
             case .datasetRows:
-                try await tx.query("SELECT coalesce(sum(row_count), 0)::int8 FROM datasets", logger: logger)
+                try await tx.sql("SELECT coalesce(sum(row_count), 0)::int8 FROM datasets", logger: logger)
                     .collect()[0].decode(Int.self)
             case .artifactBytes:
                 try await artifactBytesUsed(on: tx, logger: logger)
             case .concurrentRuns:
-                try await tx.query(
+                try await tx.sql(
                     "SELECT count(*)::int8 FROM prediction_runs WHERE status IN ('pending', 'running')", logger: logger
                 ).collect()[0].decode(Int.self)
             case .members, .apiKeys:
@@ -31,7 +31,7 @@ enum OrgQuotaCheck {
 
     /// The bytes of the org's artifacts and job output files.
     static func artifactBytesUsed(on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        try await connection.query(
+        try await connection.sql(
             """
             SELECT (SELECT coalesce(sum(size_bytes), 0) FROM artifacts)::int8
                  + (SELECT coalesce(sum(size_bytes), 0) FROM job_outputs)::int8

@@ -60,12 +60,12 @@ extension PredictionRepository {
         metrics: @escaping @Sendable () async throws -> RunMetrics
     ) async throws -> RunEvaluationRecord? {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx in
-            let runs = try await tx.query(
+            let runs = try await tx.sql(
                 "SELECT dataset_id, status::text FROM prediction_runs WHERE id = \(run)", logger: logger
             ).collect()
             guard let runRow = runs.first else { return nil }
             let (dataset, status) = try runRow.decode((UUID, String).self)
-            let stream = try await tx.query(
+            let stream = try await tx.sql(
                 """
                 SELECT r.expected_prediction, p.outcome = 'succeeded', p.output, p.latency_seconds
                 FROM rows r LEFT JOIN predictions p ON p.row_id = r.id AND p.run_id = \(run)
@@ -89,7 +89,7 @@ extension PredictionRepository {
             let options = try JSONText.encode(options)
             let metricsText = try JSONText.encode(metrics)
             let c = metrics.classification
-            let inserted = try await tx.query(
+            let inserted = try await tx.sql(
                 """
                 INSERT INTO run_evaluations (run_id, dataset_id, run_status, options, metrics, accuracy, macro_f1, micro_f1, weighted_f1,
                                              coverage, failure_rate, latency_p50, latency_mean, created_by)
@@ -106,7 +106,7 @@ extension PredictionRepository {
 
     public func evaluation(_ id: UUID) async throws -> RunEvaluationRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT \(unescaped: Self.evaluationColumns) FROM run_evaluations WHERE id = \(id)", logger: logger
             )
             .collect().first.map(Self.evaluationRecord)
@@ -118,12 +118,12 @@ extension PredictionRepository {
         let (afterTime, afterID) = (after?.0, after?.1)
         return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard
-                try await connection.query(
+                try await connection.sql(
                     "SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger
                 )
                 .collect()[0].decode(Bool.self)
             else { return nil }
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT \(unescaped: Self.evaluationColumns) FROM run_evaluations
                 WHERE run_id = \(run)
@@ -139,12 +139,12 @@ extension PredictionRepository {
         let (name, ascending) = (metric.rawValue, metric.lowerIsBetter)
         return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard
-                try await connection.query(
+                try await connection.sql(
                     "SELECT EXISTS (SELECT 1 FROM datasets WHERE id = \(dataset))", logger: logger
                 )
                 .collect()[0].decode(Bool.self)
             else { return nil }
-            let rows = try await connection.query(
+            let rows = try await connection.sql(
                 """
                 WITH latest AS (
                     SELECT DISTINCT ON (run_id) * FROM run_evaluations WHERE dataset_id = \(dataset)

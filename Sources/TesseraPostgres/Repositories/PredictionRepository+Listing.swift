@@ -44,14 +44,14 @@ extension PredictionRepository {
     {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             guard
-                try await connection.query(
+                try await connection.sql(
                     "SELECT EXISTS (SELECT 1 FROM prediction_runs WHERE id = \(run))", logger: logger
                 )
                 .collect()[0].decode(Bool.self)
             else { return nil }
             let outcome = filter.succeeded.map { $0 ? "succeeded" : "failed" }
             // btrim trims spaces; the white space Swift's `correct` ignores is matched by the regular expression.
-            let rows = try await connection.query(
+            let rows = try await connection.sql(
                 """
                 SELECT p.id, p.row_id, r.position, p.outcome = 'succeeded', p.output, r.expected_prediction, p.latency_seconds,
                        p.error, p.created_at

@@ -35,7 +35,7 @@ extension PredictionRepository {
     ) {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             guard
-                let (status, template) = try await tx.query(
+                let (status, template) = try await tx.sql(
                     "SELECT r.status::text, p.template FROM prediction_runs r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = \(run)",
                     logger: logger
                 ).collect().first?.decode((String, String).self)
@@ -46,7 +46,7 @@ extension PredictionRepository {
             // Leases of this run that ran out go back to the queue first, audited as the reaper audits them.
             try await Self.reap(run: run, by: actor, on: tx, trail: trail, logger: logger)
             let lease = UUID()
-            let rows = try await tx.query(
+            let rows = try await tx.sql(
                 """
                 WITH picked AS (
                     SELECT id FROM work_items WHERE run_id = \(run) AND status = 'pending'
@@ -78,7 +78,7 @@ extension PredictionRepository {
     /// Extends the lease of every item it holds; returns how many.
     public func heartbeat(run: UUID, lease: UUID, leaseSeconds: Int, by actor: AuditActor) async throws -> Int {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail in
-            let extended = try await tx.query(
+            let extended = try await tx.sql(
                 """
                 UPDATE work_items SET lease_expires_at = now() + make_interval(secs => \(Double(leaseSeconds))), heartbeat_at = now()
                 WHERE run_id = \(run) AND lease_id = \(lease) AND status = 'leased' RETURNING id
@@ -101,7 +101,7 @@ extension PredictionRepository {
             let ids = results.map(\.workItemID)
             var states: [UUID: (status: String, holder: UUID?)] = [:]
             // Locked in id order, as every claim locks, so two batches cannot deadlock.
-            for row in try await tx.query(
+            for row in try await tx.sql(
                 "SELECT id, status::text, lease_id FROM work_items WHERE run_id = \(run) AND id = ANY(\(ids)::uuid[]) ORDER BY id FOR UPDATE",
                 logger: logger
             ).collect() {
@@ -127,7 +127,7 @@ extension PredictionRepository {
             let succeeded = fresh.map(\.succeeded)
             let errors = fresh.map { $0.error ?? "" }
             let noError = fresh.map { $0.error == nil }
-            try await tx.query(
+            try await tx.sql(
                 """
                 INSERT INTO predictions (run_id, row_id, output, latency_seconds, outcome, error)
                 SELECT \(run), w.row_id, CASE WHEN t.no_output THEN NULL ELSE t.output END,
@@ -140,7 +140,7 @@ extension PredictionRepository {
                 JOIN work_items w ON w.id = t.item
                 ON CONFLICT (run_id, row_id) DO NOTHING
                 """, logger: logger)
-            try await tx.query(
+            try await tx.sql(
                 """
                 UPDATE work_items w SET status = CASE WHEN t.ok THEN 'done' ELSE 'failed' END::work_item_status
                 FROM unnest(\(items)::uuid[], \(succeeded)::bool[]) AS t(item, ok) WHERE w.id = t.item
@@ -166,7 +166,7 @@ extension PredictionRepository {
     static func reap(run: UUID?, by actor: AuditActor, on tx: PostgresConnection, trail: OrgAuditTrail, logger: Logger)
         async throws -> Int
     {
-        let rows = try await tx.query(
+        let rows = try await tx.sql(
             """
             WITH expired AS (
                 SELECT id FROM work_items

@@ -74,7 +74,7 @@ public struct PredictionRepository: Sendable {
         -> ModelRecord?
     {
         try await change(audit) { [logger] tx in
-            let rows = try await tx.query(
+            let rows = try await tx.sql(
                 """
                 INSERT INTO models (name, source, library, description) VALUES (\(name), \(source), \(library), \(description))
                 ON CONFLICT (name, source) DO NOTHING RETURNING id, name, source, library, description, created_at
@@ -89,7 +89,7 @@ public struct PredictionRepository: Sendable {
 
     public func models() async throws -> [ModelRecord] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT id, name, source, library, description, created_at FROM models ORDER BY created_at, id",
                 logger: logger
             ).collect().map(Self.model)
@@ -98,7 +98,7 @@ public struct PredictionRepository: Sendable {
 
     public func createPrompt(name: String, template: String, audit: AuditEvent) async throws -> PromptRecord? {
         try await change(audit) { [logger] tx in
-            let rows = try await tx.query(
+            let rows = try await tx.sql(
                 "INSERT INTO prompts (name, template) VALUES (\(name), \(template)) ON CONFLICT (name) DO NOTHING RETURNING id, name, template, created_at",
                 logger: logger
             ).collect()
@@ -111,7 +111,7 @@ public struct PredictionRepository: Sendable {
 
     public func prompts() async throws -> [PromptRecord] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT id, name, template, created_at FROM prompts ORDER BY created_at, id", logger: logger
             )
             .collect().map(Self.prompt)
@@ -120,7 +120,7 @@ public struct PredictionRepository: Sendable {
 
     public func prompt(_ id: UUID) async throws -> PromptRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT id, name, template, created_at FROM prompts WHERE id = \(id)", logger: logger
             )
             .collect().first.map(Self.prompt)
@@ -129,7 +129,7 @@ public struct PredictionRepository: Sendable {
 
     public func model(_ id: UUID) async throws -> ModelRecord? {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 "SELECT id, name, source, library, description, created_at FROM models WHERE id = \(id)", logger: logger
             ).collect().first.map(Self.model)
         }
@@ -166,7 +166,7 @@ public struct PredictionRepository: Sendable {
                 case .prompt: "SELECT name FROM prompts WHERE id = \(id) FOR UPDATE"
                 case .dataset: "SELECT name FROM datasets WHERE id = \(id) FOR UPDATE"
                 }
-            guard let name = try await tx.query(locked, logger: logger).collect().first?.decode(String.self) else {
+            guard let name = try await tx.sql(locked, logger: logger).collect().first?.decode(String.self) else {
                 return .notFound
             }
             let users: PostgresQuery =
@@ -175,7 +175,7 @@ public struct PredictionRepository: Sendable {
                 case .prompt: "SELECT count(*) FROM prediction_runs WHERE prompt_id = \(id)"
                 case .dataset: "SELECT count(*) FROM prediction_runs WHERE dataset_id = \(id)"
                 }
-            let runs = try await tx.query(users, logger: logger).collect()[0].decode(Int.self)
+            let runs = try await tx.sql(users, logger: logger).collect()[0].decode(Int.self)
             guard runs == 0 else { return .usedByRuns(runs) }
             let delete: PostgresQuery =
                 switch kind {
@@ -183,7 +183,7 @@ public struct PredictionRepository: Sendable {
                 case .prompt: "DELETE FROM prompts WHERE id = \(id)"
                 case .dataset: "DELETE FROM datasets WHERE id = \(id)"
                 }
-            try await tx.query(delete, logger: logger)
+            try await tx.sql(delete, logger: logger)
             try await trail.record(
                 kind.action, by: actor, entityType: "\(kind)", entityID: id, metadata: ["name": name])
             return .deleted
@@ -192,7 +192,7 @@ public struct PredictionRepository: Sendable {
 
     public func modelExists(_ id: UUID) async throws -> Bool {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query("SELECT EXISTS (SELECT 1 FROM models WHERE id = \(id))", logger: logger)
+            try await connection.sql("SELECT EXISTS (SELECT 1 FROM models WHERE id = \(id))", logger: logger)
                 .collect()[0].decode(
                     Bool.self)
         }
@@ -204,7 +204,7 @@ public struct PredictionRepository: Sendable {
     ) async throws -> RunRecord? {
         try await change(audit) { [logger] tx in
             try await OrgQuotaCheck.check(.concurrentRuns, quotas, adding: 1, on: tx, logger: logger)
-            let id = try await tx.query(
+            let id = try await tx.sql(
                 """
                 INSERT INTO prediction_runs (model_id, prompt_id, dataset_id, created_by)
                 VALUES (\(model), \(prompt), \(dataset), \(createdBy)) RETURNING id
@@ -232,7 +232,7 @@ public struct PredictionRepository: Sendable {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail -> CancelOutcome in
             guard let current = try await Self.lockedStatus(id, on: tx, logger: logger) else { return .notFound }
             guard current == "pending" || current == "running" else { return .finished(current) }
-            try await tx.query(
+            try await tx.sql(
                 "UPDATE prediction_runs SET status = 'cancelled', finished_at = now() WHERE id = \(id)", logger: logger)
             try await trail.record(.runCancel, by: actor, entityType: "run", entityID: id)
             guard let run = try await Self.run(id, on: tx, logger: logger) else { return .notFound }
@@ -255,11 +255,11 @@ public struct PredictionRepository: Sendable {
         try await databases.change(org: org, logger: logger) { [logger] tx, trail -> RunDeleteOutcome in
             guard let status = try await Self.lockedStatus(id, on: tx, logger: logger) else { return .notFound }
             guard status == "done" || status == "cancelled" else { return .active(status) }
-            let evaluations = try await tx.query(
+            let evaluations = try await tx.sql(
                 "SELECT count(*) FROM run_evaluations WHERE run_id = \(id)", logger: logger
             ).collect()[0].decode(Int.self)
             guard evaluations == 0 else { return .evaluated(evaluations) }
-            try await tx.query("DELETE FROM prediction_runs WHERE id = \(id)", logger: logger)
+            try await tx.sql("DELETE FROM prediction_runs WHERE id = \(id)", logger: logger)
             try await trail.record(.runDelete, by: actor, entityType: "run", entityID: id, metadata: ["status": status])
             return .deleted
         }
@@ -267,12 +267,12 @@ public struct PredictionRepository: Sendable {
 
     /// The run's status, its row locked until the transaction ends; nil when there is no such run.
     static func lockedStatus(_ id: UUID, on tx: PostgresConnection, logger: Logger) async throws -> String? {
-        try await tx.query("SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger)
+        try await tx.sql("SELECT status::text FROM prediction_runs WHERE id = \(id) FOR UPDATE", logger: logger)
             .collect().first?.decode(String.self)
     }
 
     static func run(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RunRecord? {
-        try await connection.query(
+        try await connection.sql(
             "SELECT \(unescaped: runColumns) FROM prediction_runs WHERE id = \(id)", logger: logger
         ).collect().first.map(Self.run)
     }
@@ -295,7 +295,7 @@ public struct PredictionRepository: Sendable {
     public func runs(_ filter: RunFilter, after: (Date, UUID)?, limit: Int) async throws -> [RunRecord] {
         let (afterTime, afterID) = (after?.0, after?.1)
         return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.query(
+            try await connection.sql(
                 """
                 SELECT \(unescaped: Self.runColumns) FROM prediction_runs
                 WHERE (\(filter.dataset)::uuid IS NULL OR dataset_id = \(filter.dataset))

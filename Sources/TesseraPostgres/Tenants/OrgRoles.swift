@@ -14,20 +14,20 @@ public enum OrgRoles {
     public static func ensure(
         _ name: OrgDatabaseName, verifier: String, on connection: PostgresConnection, logger: Logger
     ) async throws {
-        _ = try await connection.query(
+        _ = try await connection.sql(
             "SELECT tessera_roles.ensure_org_role(\(name.value), \(verifier))", logger: logger
         ).collect()
     }
 
     /// Drops the org's login role if it exists (its database first: a role with privileges cannot be dropped).
     public static func drop(_ name: OrgDatabaseName, on connection: PostgresConnection, logger: Logger) async throws {
-        _ = try await connection.query("SELECT tessera_roles.drop_org_role(\(name.value))", logger: logger).collect()
+        _ = try await connection.sql("SELECT tessera_roles.drop_org_role(\(name.value))", logger: logger).collect()
     }
 
     /// Why the server behind `connection` (the admin login, connected to `postgres`) may not hold org databases;
     /// empty when it may.
     public static func unfitness(on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        let row = try await connection.query(
+        let row = try await connection.sql(
             """
             SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb,
                 EXISTS (

@@ -48,7 +48,7 @@ public struct OrgStore: Sendable {
     public func create(
         slug: String, name: String, owner: UUID?, server: String?, on connection: PostgresConnection
     ) async throws -> OrgRecord? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             INSERT INTO organizations (slug, name, owner_user_id, requested_server) VALUES (\(slug), \(name), \(owner), \(server))
             ON CONFLICT (slug) DO NOTHING RETURNING id
@@ -56,7 +56,7 @@ public struct OrgStore: Sendable {
         ).collect()
         guard let id = try rows.first?.decode(UUID.self) else { return nil }
         let steps = ProvisioningStep.allCases.map(\.rawValue)
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO org_provisioning_steps (org_id, step, position)
             SELECT \(id), s.step, s.position::int FROM unnest(\(steps)::text[]) WITH ORDINALITY AS s(step, position)
@@ -67,8 +67,8 @@ public struct OrgStore: Sendable {
     /// The org's lifecycle status alone (the access check's look-up); nil when there is no such org.
     /// How many orgs `user` owns (not being deleted); locks the user's row for the caller's transaction.
     public func ownedCount(by user: UUID, on connection: PostgresConnection) async throws -> Int {
-        try await connection.query("SELECT 1 FROM users WHERE id = \(user) FOR UPDATE", logger: logger)
-        return try await connection.query(
+        try await connection.sql("SELECT 1 FROM users WHERE id = \(user) FOR UPDATE", logger: logger)
+        return try await connection.sql(
             "SELECT count(*)::int FROM organizations WHERE owner_user_id = \(user) AND status <> 'deleting'",
             logger: logger
         ).collect()[0].decode(Int.self)
@@ -76,19 +76,19 @@ public struct OrgStore: Sendable {
 
     /// The org's quotas (none set when the org does not exist).
     public func quotas(_ org: UUID, on connection: PostgresConnection) async throws -> OrgQuotas {
-        try await connection.query("SELECT quotas::text FROM organizations WHERE id = \(org)", logger: logger)
+        try await connection.sql("SELECT quotas::text FROM organizations WHERE id = \(org)", logger: logger)
             .collect().first.map { try OrgQuotas(json: try $0.decode(String.self)) } ?? OrgQuotas()
     }
 
     /// Replaces the org's quotas; false when there is no such org.
     public func setQuotas(_ org: UUID, _ quotas: OrgQuotas, on connection: PostgresConnection) async throws -> Bool {
-        try await !connection.query(
+        try await !connection.sql(
             "UPDATE organizations SET quotas = \(quotas.json)::jsonb WHERE id = \(org) RETURNING 1", logger: logger
         ).collect().isEmpty
     }
 
     public func status(of id: UUID, on connection: PostgresConnection) async throws -> OrgStatus? {
-        let rows = try await connection.query("SELECT status::text FROM organizations WHERE id = \(id)", logger: logger)
+        let rows = try await connection.sql("SELECT status::text FROM organizations WHERE id = \(id)", logger: logger)
         return try await rows.collect().first.flatMap { OrgStatus(rawValue: try $0.decode(String.self)) }
     }
 
@@ -102,7 +102,7 @@ public struct OrgStore: Sendable {
     ) async throws
         -> [OrgRecord]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT o.id, o.slug, o.name, o.status::text, o.status_reason, o.owner_user_id, o.requested_server, s.name,
                    d.schema_version, o.created_at, o.quotas::text
@@ -127,7 +127,7 @@ public struct OrgStore: Sendable {
     }
 
     public func steps(_ org: UUID, on connection: PostgresConnection) async throws -> [StepRecord] {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT step, status::text, attempts, started_at, finished_at, error FROM org_provisioning_steps
             WHERE org_id = \(org) ORDER BY position
@@ -148,7 +148,7 @@ public struct OrgStore: Sendable {
     }
 
     public func beginStep(_ step: ProvisioningStep, org: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE org_provisioning_steps SET status = 'running', attempts = attempts + 1, started_at = now(), finished_at = NULL, error = NULL
             WHERE org_id = \(org) AND step = \(step.rawValue)
@@ -156,7 +156,7 @@ public struct OrgStore: Sendable {
     }
 
     public func finishStep(_ step: ProvisioningStep, org: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.sql(
             "UPDATE org_provisioning_steps SET status = 'done', finished_at = now() WHERE org_id = \(org) AND step = \(step.rawValue)",
             logger: logger)
     }
@@ -165,12 +165,12 @@ public struct OrgStore: Sendable {
     public func failStep(_ step: ProvisioningStep, org: UUID, reason: String, on connection: PostgresConnection)
         async throws
     {
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE org_provisioning_steps SET status = 'failed', finished_at = now(), error = \(reason)
             WHERE org_id = \(org) AND step = \(step.rawValue)
             """, logger: logger)
-        try await connection.query(
+        try await connection.sql(
             """
             UPDATE organizations SET status = 'failed', status_reason = \("step \(step.rawValue) failed: \(reason)")
             WHERE id = \(org) AND status = 'provisioning'
@@ -180,12 +180,12 @@ public struct OrgStore: Sendable {
     /// Puts a failed org back to provisioning, its failed step pending; false unless it was failed.
     public func retry(_ org: UUID, on connection: PostgresConnection) async throws -> Bool {
         try await connection.withTransaction(logger: logger) { tx in
-            let rows = try await tx.query(
+            let rows = try await tx.sql(
                 "UPDATE organizations SET status = 'provisioning', status_reason = NULL WHERE id = \(org) AND status = 'failed' RETURNING id",
                 logger: logger
             ).collect()
             guard !rows.isEmpty else { return false }
-            try await tx.query(
+            try await tx.sql(
                 "UPDATE org_provisioning_steps SET status = 'pending', error = NULL WHERE org_id = \(org) AND status = 'failed'",
                 logger: logger)
             return true
@@ -195,7 +195,7 @@ public struct OrgStore: Sendable {
     public func setStatus(_ org: UUID, to status: OrgStatus, from: OrgStatus, on connection: PostgresConnection)
         async throws -> Bool
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             UPDATE organizations SET status = \(status.rawValue)::org_status, status_reason = NULL
             WHERE id = \(org) AND status = \(from.rawValue)::org_status RETURNING id
@@ -205,7 +205,7 @@ public struct OrgStore: Sendable {
 
     /// Orgs marked for purging (status `deleting`), oldest first.
     public func awaitingPurge(limit: Int, on connection: PostgresConnection) async throws -> [UUID] {
-        try await connection.query(
+        try await connection.sql(
             "SELECT id FROM organizations WHERE status = 'deleting' AND purge_requested ORDER BY created_at LIMIT \(limit)",
             logger: logger
         ).collect().map { try $0.decode(UUID.self) }
@@ -213,7 +213,7 @@ public struct OrgStore: Sendable {
 
     /// Marks a suspended org for purging; false unless it was suspended.
     public func requestPurge(_ org: UUID, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             UPDATE organizations SET status = 'deleting', purge_requested = true
             WHERE id = \(org) AND status = 'suspended' RETURNING id
@@ -225,15 +225,15 @@ public struct OrgStore: Sendable {
     /// keys, journal); the audit log keeps its records.
     public func delete(_ org: UUID, on connection: PostgresConnection) async throws {
         // Rows that hold a role (RESTRICT, so no role is dropped from under a key or a member) go first.
-        try await connection.query("DELETE FROM membership_roles WHERE org_id = \(org)", logger: logger)
-        try await connection.query("DELETE FROM api_keys WHERE org_id = \(org)", logger: logger)
-        try await connection.query("DELETE FROM org_databases WHERE org_id = \(org)", logger: logger)
-        try await connection.query("DELETE FROM organizations WHERE id = \(org)", logger: logger)
+        try await connection.sql("DELETE FROM membership_roles WHERE org_id = \(org)", logger: logger)
+        try await connection.sql("DELETE FROM api_keys WHERE org_id = \(org)", logger: logger)
+        try await connection.sql("DELETE FROM org_databases WHERE org_id = \(org)", logger: logger)
+        try await connection.sql("DELETE FROM organizations WHERE id = \(org)", logger: logger)
     }
 
     /// Orgs a provisioner should work on, oldest first.
     public func awaitingProvisioning(limit: Int, on connection: PostgresConnection) async throws -> [UUID] {
-        try await connection.query(
+        try await connection.sql(
             "SELECT id FROM organizations WHERE status = 'provisioning' ORDER BY created_at LIMIT \(limit)",
             logger: logger
         ).collect().map { try $0.decode(UUID.self) }
@@ -246,7 +246,7 @@ public struct OrgStore: Sendable {
     )
         async throws
     {
-        try await connection.query(
+        try await connection.sql(
             """
             INSERT INTO org_databases (org_id, server_id, database_name, role_name, password_ciphertext)
             VALUES (\(org), \(server), \(name.value), \(name.value), \(ByteBuffer(bytes: sealedPassword)))
@@ -255,7 +255,7 @@ public struct OrgStore: Sendable {
     }
 
     public func placement(_ org: UUID, on connection: PostgresConnection) async throws -> OrgPlacement? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "SELECT server_id, database_name, password_ciphertext FROM org_databases WHERE org_id = \(org)",
             logger: logger)
         guard let row = try await rows.collect().first else { return nil }
@@ -265,14 +265,14 @@ public struct OrgStore: Sendable {
     }
 
     public func recordSchemaVersion(_ org: UUID, version: String?, on connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.sql(
             "UPDATE org_databases SET schema_version = \(version), migrated_at = now() WHERE org_id = \(org)",
             logger: logger)
     }
 
     /// Every placed org database (for migrations and pools).
     public func placements(on connection: PostgresConnection) async throws -> [OrgPlacement] {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "SELECT org_id, server_id, database_name, password_ciphertext FROM org_databases ORDER BY org_id",
             logger: logger)
         var result: [OrgPlacement] = []

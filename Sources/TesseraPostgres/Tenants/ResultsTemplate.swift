@@ -20,16 +20,16 @@ public struct ResultsTemplate: Sendable {
     @discardableResult
     public func prepare(server: ServerConnection) async throws -> [String] {
         try await server.withAdminConnection(database: "postgres", logger: logger) { connection in
-            let exists = try await connection.query(
+            let exists = try await connection.sql(
                 "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = \(name))", logger: logger
             ).collect()[0].decode(Bool.self)
             if !exists {
                 do {
-                    try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+                    try await connection.sql(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P04" {
                     // Another process created it a moment ago.
                 }
-                try await connection.query(
+                try await connection.sql(
                     PostgresQuery(unsafeSQL: "REVOKE CONNECT, TEMPORARY ON DATABASE \(name) FROM PUBLIC"),
                     logger: logger)
             }

@@ -7,7 +7,7 @@ public enum SealedSecrets {
     /// How many there are; 0 before the metadata schema exists.
     public static func count(on connection: PostgresConnection, logger: Logger) async throws -> Int {
         do {
-            return try await connection.query(
+            return try await connection.sql(
                 """
                 SELECT (SELECT count(*) FROM org_databases WHERE password_ciphertext IS NOT NULL)
                      + (SELECT count(*) FROM database_servers WHERE admin_password_ciphertext IS NOT NULL)

@@ -72,7 +72,7 @@ public struct ServerStore: Sendable {
         name: String, host: String, port: Int, adminUser: String, adminPassword: String?, maxDatabases: Int = 1000,
         on connection: PostgresConnection
     ) async throws -> UUID {
-        let id = try await connection.query(
+        let id = try await connection.sql(
             """
             INSERT INTO database_servers (name, host, port, admin_user, max_databases) VALUES (\(name), \(host), \(port), \(adminUser), \(maxDatabases))
             ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, port = EXCLUDED.port, admin_user = EXCLUDED.admin_user
@@ -80,13 +80,13 @@ public struct ServerStore: Sendable {
             """, logger: logger
         ).collect()[0].decode(UUID.self)
         let sealed = try adminPassword.map { ByteBuffer(bytes: try box.seal($0, for: id)) }
-        try await connection.query(
+        try await connection.sql(
             "UPDATE database_servers SET admin_password_ciphertext = \(sealed) WHERE id = \(id)", logger: logger)
         return id
     }
 
     public func setStatus(name: String, status: String, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "UPDATE database_servers SET status = \(status)::server_status WHERE name = \(name) RETURNING id",
             logger: logger)
         return try await !rows.collect().isEmpty
@@ -103,14 +103,14 @@ public struct ServerStore: Sendable {
 
     /// Whether a server of that name is registered.
     public func exists(name: String, on connection: PostgresConnection) async throws -> Bool {
-        try await connection.query(
+        try await connection.sql(
             "SELECT EXISTS (SELECT 1 FROM database_servers WHERE name = \(name))", logger: logger
         )
         .collect()[0].decode(Bool.self)
     }
 
     public func list(on connection: PostgresConnection) async throws -> [ServerSummary] {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT s.name, s.host, s.port, s.status::text, count(d.org_id)::int, s.max_databases
             FROM database_servers s LEFT JOIN org_databases d ON d.server_id = s.id
@@ -127,7 +127,7 @@ public struct ServerStore: Sendable {
 
     /// The active server with room and the fewest orgs relative to its size (or the one named).
     public func place(named: String?, on connection: PostgresConnection) async throws -> UUID? {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             """
             SELECT s.id FROM database_servers s LEFT JOIN org_databases d ON d.server_id = s.id
             WHERE s.status = 'active' AND (\(named)::text IS NULL OR s.name = \(named))
@@ -141,7 +141,7 @@ public struct ServerStore: Sendable {
     public func connection(server id: UUID, tls: Settings.DatabaseTLS, on connection: PostgresConnection) async throws
         -> ServerConnection?
     {
-        let rows = try await connection.query(
+        let rows = try await connection.sql(
             "SELECT name, host, port, admin_user, admin_password_ciphertext FROM database_servers WHERE id = \(id)",
             logger: logger)
         guard let row = try await rows.collect().first else { return nil }
@@ -152,7 +152,7 @@ public struct ServerStore: Sendable {
     }
 
     public func all(tls: Settings.DatabaseTLS, on connection: PostgresConnection) async throws -> [ServerConnection] {
-        let ids = try await connection.query("SELECT id FROM database_servers ORDER BY name", logger: logger)
+        let ids = try await connection.sql("SELECT id FROM database_servers ORDER BY name", logger: logger)
             .collect().map { try $0.decode(UUID.self) }
         var result: [ServerConnection] = []
         for id in ids {

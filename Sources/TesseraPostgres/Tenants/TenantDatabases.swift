@@ -48,7 +48,17 @@ public final class TenantDatabases: Service, Sendable {
     /// Runs `body` on a connection to the org's database; 503 when none comes within the deadline or the
     /// database is unreachable.
     /// `logger` is the caller's (a request's, with its id), for what happens to this piece of work.
+    /// In a span of its own (`org database`, with the org's id) when tracing is on: the wait for a connection and
+    /// the statements run on it.
     public func withConnection<T: Sendable>(
+        org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await traced("org database", attributes: ["tessera.org_id": org.uuidString.lowercased()]) {
+            try await connected(org: org, logger: logger, body)
+        }
+    }
+
+    private func connected<T: Sendable>(
         org: UUID, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let connection = try await acquire(org)
@@ -285,7 +295,7 @@ public final class TenantDatabases: Service, Sendable {
             ContinuousClock.now - since > Self.checkAfterIdle
         else { return }
         do {
-            try await withDeadline(deadline) { _ = try await connection.query("SELECT 1", logger: logger) }
+            try await withDeadline(deadline) { _ = try await connection.sql("SELECT 1", logger: logger) }
         } catch {
             release(org, connection, reusable: false)
             logger.warning(

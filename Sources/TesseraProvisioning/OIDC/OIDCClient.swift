@@ -63,7 +63,8 @@ public final class OIDCClient: Sendable {
     static let http = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))))
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10))
+        ).untraced())
 
     public init(allowPrivate: Bool, logger: Logger) {
         self.policy = OutboundPolicy(allowPrivate: allowPrivate)
