@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import OpenAPIHummingbird
@@ -114,17 +115,17 @@ func buildRouter(
     let router = Router(context: AppRequestContext.self)
     addRequestChain(to: router, settings: settings, routes: document.routes)
     // authenticate → resolve tenant → authorize, from each route's x-tessera-permission in openapi.yaml
-    router.add(
-        middleware: AccessMiddleware(
-            routes: document.routes, authenticator: access.authenticator, orgs: orgs,
-            trustedProxies: settings.http.trustedProxies,
-            bulkBodies: FairGate(
-                .init(bulkBodies: settings.work), busy: "the server is busy receiving bulk uploads; retry shortly"),
-            bulkBodyTime: .seconds(settings.work.bulkBodySeconds)))
+    let accessChain = AccessMiddleware(
+        routes: document.routes, authenticator: access.authenticator, orgs: orgs,
+        trustedProxies: settings.http.trustedProxies,
+        bulkBodies: FairGate(
+            .init(bulkBodies: settings.work), busy: "the server is busy receiving bulk uploads; retry shortly"),
+        bulkBodyTime: .seconds(settings.work.bulkBodySeconds))
+    router.add(middleware: accessChain)
     let skip = settings.benchSkipAudit
     let mailer = AccountMailer(box: box, publicURL: settings.mail.publicURL)
     let heavy = HeavyWork(.init(heavy: settings.work))
-    try APIHandler(
+    let api = try APIHandler(
         system: SystemController(readiness: readiness, relay: relay, document: document, baseLogger: logger),
         orgs: OrgsController(
             client: client, box: box, mailer: mailer, tenants: tenants, wakeProvisioner: wakeProvisioner,
@@ -159,10 +160,19 @@ func buildRouter(
     // Compact JSON, keys sorted (Foundation's encoder otherwise writes them in hash order, different in each
     // process), slashes unescaped (the runtime's default pretty-prints: more bytes and encoder work per request);
     // dates written by hand; JSON bodies handed to Hummingbird whole (OpenAPITransport).
-    .registerHandlers(
+    try api.registerHandlers(
         on: OpenAPITransport(router: router),
         configuration: Configuration(
             dateTranscoder: InternetDateTranscoder(), jsonEncodingOptions: [.sortedKeys, .withoutEscapingSlashes]))
+    guard let masterKey = settings.tenants.masterKey.flatMap({ Data(base64Encoded: $0.value) }) else {
+        throw SettingsError.invalidValue(
+            key: "tenants.master_key", source: .defaultValue, expected: "set (TESSERA_MASTER_KEY), base64")
+    }
+    try Console(
+        api: api, access: accessChain, routes: document.routes,
+        security: ConsoleSecurity(masterKey: masterKey, secure: settings.mail.publicURL.hasPrefix("https://")),
+        sessionSeconds: 60 * settings.auth.sessionMinutes
+    ).register(on: router)
     return router
 }
 

@@ -41,20 +41,14 @@ struct AccessMiddleware: RouterMiddleware {
         guard let rule = routes.rule(endpoint: context.endpointPath, method: request.method.rawValue) else {
             return try await next(request, context)  // no such route: the router answers 404/405
         }
-        let client = trustedProxies.client(
-            peer: context.clientAddress, forwardedFor: request.headers[Self.forwardedFor])
-        var scope = RequestScope(
-            info: RequestInfo(
-                requestID: context.requestID, clientAddress: client,
-                userAgent: request.headers[.userAgent].map { $0.truncatedUTF8(to: RequestInfo.maxUserAgentBytes) }),
-            logger: context.logger)
+        var scope = scope(request, context: context)
         // One task-local binding per request, made once the chain has passed: what runs before (authentication,
         // the tenant's look-up) is given the request's info explicitly, and a denial binds it for its record.
         if case .public = rule {
             return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
         }
         scope = try await traced("access", attributes: ["tessera.rule": rule.permissionName]) { [scope] in
-            try await admit(request, context: context, rule: rule, scope: scope)
+            try await admit(request, org: context.parameters.get("org"), rule: rule, scope: scope)
         }
         guard let principal = scope.principal else { throw TesseraError.internalError }
         do {
@@ -85,9 +79,21 @@ struct AccessMiddleware: RouterMiddleware {
         }
     }
 
+    /// The request's scope before the chain: its id, client (through trusted proxies) and user agent.
+    func scope(_ request: Request, context: Context) -> RequestScope {
+        let client = trustedProxies.client(
+            peer: context.clientAddress, forwardedFor: request.headers[Self.forwardedFor])
+        return RequestScope(
+            info: RequestInfo(
+                requestID: context.requestID, clientAddress: client,
+                userAgent: request.headers[.userAgent].map { $0.truncatedUTF8(to: RequestInfo.maxUserAgentBytes) }),
+            logger: context.logger)
+    }
+
     /// Steps 1–3 for a route that is not public: the scope with the principal (and, for an org route, the
-    /// tenant), or the refusal — recorded first when it is a denial.
-    func admit(_ request: Request, context: Context, rule: RouteTable.Rule, scope: RequestScope) async throws
+    /// tenant named by `org`, the path's `{org}`), or the refusal — recorded first when it is a denial. The web
+    /// console runs its pages' operations through here too.
+    func admit(_ request: Request, org requested: String?, rule: RouteTable.Rule, scope: RequestScope) async throws
         -> RequestScope
     {
         var scope = scope
@@ -111,7 +117,6 @@ struct AccessMiddleware: RouterMiddleware {
                 throw error
             }
         case .org(let permission):
-            let requested = context.parameters.get("org")
             do {
                 let tenant = try await resolveTenant(principal, org: requested)
                 try authorize(principal, permission, in: tenant)

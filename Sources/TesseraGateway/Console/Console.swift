@@ -1,0 +1,448 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Mustache
+import NIOCore
+import OpenAPIRuntime
+import TesseraCore
+import TesseraPostgres
+
+/// The web console at `/console`: HTML pages rendered on the server (swift-mustache) for people who would rather look
+/// than type — sign in, my orgs, create an org and watch its provisioning, API keys, the audit log and its
+/// verification.
+///
+/// Server-rendered rather than a script over the JSON API, because then the session stays in an HttpOnly cookie that
+/// no script can read, every change is an HTML form with a CSRF token, the pages work without JavaScript (one small
+/// script only refreshes provisioning steps), and the Content-Security-Policy needs no `unsafe-inline`.
+///
+/// Nothing here decides who may do what, or writes: each page runs the JSON API's own operation (`APIHandler`) after
+/// the access chain's own steps (`AccessMiddleware.admit`, with the session from the cookie and the rule the contract
+/// gives that operation), so validation, permissions, denial records and audited changes are the API's, once.
+struct Console: Sendable {
+    let api: APIHandler
+    let access: AccessMiddleware
+    let routes: RouteTable
+    let pages: MustacheLibrary
+    let assets: [String: ConsoleAsset]
+    let security: ConsoleSecurity
+    let sessionSeconds: Int
+
+    init(
+        api: APIHandler, access: AccessMiddleware, routes: RouteTable, security: ConsoleSecurity, sessionSeconds: Int
+    ) throws {
+        self.api = api
+        self.access = access
+        self.routes = routes
+        self.security = security
+        self.sessionSeconds = sessionSeconds
+        (pages, assets) = try Self.loadResources()
+    }
+
+    func register(on router: Router<AppRequestContext>) {
+        router.get("/console") { request, context in await page(request, context) { try await orgsPage($0) } }
+        router.get("/console/login") { request, context in signInPage(error: nil, status: .ok) }
+        router.post("/console/login") { request, context in await signIn(request, context) }
+        router.post("/console/logout") { request, context in await page(request, context) { try await signOut($0) } }
+        router.post("/console/orgs") { request, context in await page(request, context) { try await createOrg($0) } }
+        router.get("/console/orgs/{org}") { request, context in
+            await page(request, context) { try await orgPage($0) }
+        }
+        router.get("/console/orgs/{org}/provisioning") { request, context in
+            await page(request, context) { try await provisioningJSON($0) }
+        }
+        router.get("/console/orgs/{org}/keys") { request, context in
+            await page(request, context) { try await keysPage($0, created: nil) }
+        }
+        router.post("/console/orgs/{org}/keys") { request, context in
+            await page(request, context) { try await createKey($0) }
+        }
+        router.post("/console/orgs/{org}/keys/{id}/revoke") { request, context in
+            await page(request, context) { try await revokeKey($0) }
+        }
+        router.get("/console/orgs/{org}/audit") { request, context in
+            await page(request, context) { try await auditPage($0) }
+        }
+        router.get("/console/static/{file}") { request, context in asset(context.parameters.get("file") ?? "") }
+    }
+
+    // MARK: - Pages
+
+    func orgsPage(_ call: ConsoleCall) async throws -> Response {
+        let whoami = try await call.run(route: "/v1/auth/whoami", method: .get) {
+            try await api.whoami(.init()).ok.body.json
+        }
+        var orgs: [[String: Any]] = []
+        for grant in whoami.orgs {
+            let org = try await call.run(route: nil, method: .get) { try await api.orgs.existingOrg(grant.org_id) }
+            orgs.append(Self.org(org, permissions: grant.permissions))
+        }
+        return call.render(
+            "orgs",
+            [
+                "title": "Organizations", "orgs": orgs, "none": orgs.isEmpty,
+                "platform_admin": whoami.platform_admin,
+            ])
+    }
+
+    func createOrg(_ call: ConsoleCall) async throws -> Response {
+        let form = try await call.form()
+        guard let name = form.text("name") else { throw TesseraError.unprocessable("an organization needs a name") }
+        let created = try await call.run(route: "/v1/orgs", method: .post) {
+            try await api.createOrg(.init(body: .json(.init(name: name, slug: form.text("slug"))))).accepted.body.json
+        }
+        return call.redirect("/console/orgs/\(created.org.id)")
+    }
+
+    func orgPage(_ call: ConsoleCall) async throws -> Response {
+        let (org, permissions) = try await call.member()
+        let steps = try await call.run(route: nil, method: .get) { try await api.orgs.provisioning(of: org) }
+        return call.render(
+            "org",
+            Self.org(org, permissions: permissions).merging([
+                "title": org.name, "steps": steps.steps.map(Self.step), "ready": org.status == .ready,
+                "keys": permissions.contains(Permission.keysManage.rawValue),
+                "audit": permissions.contains(Permission.auditRead.rawValue),
+            ]) { $1 })
+    }
+
+    /// The provisioning journal as JSON for the org page's script (the same shape as the API's).
+    func provisioningJSON(_ call: ConsoleCall) async throws -> Response {
+        let (org, _) = try await call.member()
+        let journal = try await call.run(route: nil, method: .get) { try await api.orgs.provisioning(of: org) }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        var response = Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(journal))))
+        ConsoleSecurity.harden(&response.headers)
+        return response
+    }
+
+    func keysPage(_ call: ConsoleCall, created: Components.Schemas.IssuedAPIKey?) async throws -> Response {
+        let org = try call.org()
+        let list = try await call.run(route: "/v1/orgs/{org}/api-keys", method: .get) {
+            try await api.listAPIKeys(.init(path: .init(org: org), query: .init(limit: 100))).ok.body.json
+        }
+        let keys: [[String: Any]] = list.items.map { key in
+            [
+                "id": key.id, "name": key.name, "prefix": key.prefix, "role": key.role, "status": key.status.rawValue,
+                "active": key.status.rawValue == "active", "created_at": Self.date(key.created_at),
+                "last_used_at": key.last_used_at.map(Self.date) ?? "never",
+            ]
+        }
+        var values: [String: Any] = [
+            "title": "API keys", "org_id": org, "keys": keys, "none": keys.isEmpty,
+            "roles": SystemRole.allCases.map { ["role": $0.rawValue, "selected": $0 == .viewer] },
+        ]
+        if let created {
+            values["created"] = ["key": created.key, "name": created.api_key.name, "role": created.api_key.role]
+        }
+        return call.render("keys", values, status: created == nil ? .ok : .created)
+    }
+
+    func createKey(_ call: ConsoleCall) async throws -> Response {
+        let form = try await call.form()
+        let org = try call.org()
+        guard let name = form.text("name"), let role = form.text("role") else {
+            throw TesseraError.unprocessable("a key needs a name and a role")
+        }
+        let issued = try await call.run(route: "/v1/orgs/{org}/api-keys", method: .post) {
+            try await api.createAPIKey(.init(path: .init(org: org), body: .json(.init(name: name, role: role))))
+                .created.body.json
+        }
+        // Shown in this answer only: the list it is part of, reloaded, shows its prefix.
+        return try await keysPage(call, created: issued)
+    }
+
+    func revokeKey(_ call: ConsoleCall) async throws -> Response {
+        _ = try await call.form()
+        let org = try call.org()
+        let id = call.context.parameters.get("id") ?? ""
+        _ = try await call.run(route: "/v1/orgs/{org}/api-keys/{id}", method: .delete) {
+            try await api.revokeAPIKey(.init(path: .init(org: org, id: id))).ok
+        }
+        return call.redirect("/console/orgs/\(org)/keys")
+    }
+
+    func auditPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let query = call.request.uri.queryParameters
+        func filter(_ name: String) -> String? {
+            query[name[...]].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let outcome = filter("outcome").flatMap(Components.Parameters.AuditOutcome.init(rawValue:))
+        let list = try await call.run(route: "/v1/orgs/{org}/audit-logs", method: .get) {
+            try await api.listAuditLogs(
+                .init(
+                    path: .init(org: org),
+                    query: .init(
+                        actor: filter("actor"), action: filter("action"), outcome: outcome, limit: 50,
+                        cursor: filter("cursor")))
+            ).ok.body.json
+        }
+        var values: [String: Any] = [
+            "title": "Audit log", "org_id": org,
+            "records": list.items.map { record -> [String: Any] in
+                [
+                    "seq": String(record.seq), "occurred_at": Self.date(record.occurred_at),
+                    "actor": record.actor_display ?? record.actor_id ?? record.actor_kind.rawValue,
+                    "action": record.action,
+                    "entity": [record.entity_type, record.entity_id].compactMap { $0 }.joined(separator: " "),
+                    "outcome": record.outcome.rawValue,
+                ]
+            },
+            "none": list.items.isEmpty, "actor": filter("actor") ?? "", "action": filter("action") ?? "",
+            "outcomes": ([""] + Components.Parameters.AuditOutcome.allCases.map(\.rawValue)).map { value in
+                [
+                    "value": value, "label": value.isEmpty ? "any" : value,
+                    "selected": value == (filter("outcome") ?? ""),
+                ]
+            },
+        ]
+        if let next = list.next_cursor {
+            var components = URLComponents()
+            components.queryItems = [
+                URLQueryItem(name: "actor", value: filter("actor") ?? ""),
+                URLQueryItem(name: "action", value: filter("action") ?? ""),
+                URLQueryItem(name: "outcome", value: filter("outcome") ?? ""),
+                URLQueryItem(name: "cursor", value: next),
+            ]
+            values["next"] = "/console/orgs/\(org)/audit?" + (components.percentEncodedQuery ?? "")
+        }
+        if filter("verify") != nil {
+            let verdict = try await call.run(route: "/v1/orgs/{org}/audit-logs/verify", method: .get) {
+                try await api.verifyAuditLogs(.init(path: .init(org: org))).ok.body.json
+            }
+            values["verdict"] = [
+                "intact": verdict.intact, "verified": String(verdict.verified),
+                "broken_seq": verdict.broken_seq.map(String.init) ?? "", "reason": verdict.reason ?? "",
+            ]
+        }
+        return call.render("audit", values)
+    }
+
+    // MARK: - Signing in and out
+
+    func signInPage(error: String?, status: HTTPResponse.Status) -> Response {
+        let token = ConsoleSecurity.randomToken()
+        var values: [String: Any] = ["title": "Sign in", "csrf": token]
+        if let error { values["error"] = error }
+        var response = html("login", values, status: status)
+        response.headers[.setCookie] = security.cookie(ConsoleSecurity.signInCookie, token, maxAge: 3600)
+        return response
+    }
+
+    func signIn(_ request: Request, _ context: AppRequestContext) async -> Response {
+        do {
+            let form = try await ConsoleForm(request)
+            guard let expected = ConsoleSecurity.cookie(ConsoleSecurity.signInCookie, in: request),
+                let presented = form["csrf"],
+                constantTimeEquals(Array(expected.utf8), Array(presented.utf8))
+            else {
+                return signInPage(error: "The form expired; please sign in again.", status: .forbidden)
+            }
+            let scope = access.scope(request, context: context)
+            let session = try await RequestScope.$current.withValue(scope) {
+                try await api.login(
+                    .init(body: .json(.init(email: form["email"] ?? "", password: form["password"] ?? "")))
+                )
+                .ok.body.json
+            }
+            var response = Response(status: .seeOther, headers: [.location: "/console"])
+            ConsoleSecurity.harden(&response.headers)
+            response.headers[values: .setCookie] = [
+                security.cookie(ConsoleSecurity.sessionCookie, session.token, maxAge: sessionSeconds),
+                security.cookie(ConsoleSecurity.signInCookie, "", maxAge: 0),
+            ]
+            return response
+        } catch let error as TesseraError where error.statusCode == 401 {
+            return signInPage(error: "Wrong email or password.", status: .unauthorized)
+        } catch {
+            let problem = Self.problem(error)
+            return signInPage(error: problem.detail, status: problem.status)
+        }
+    }
+
+    func signOut(_ call: ConsoleCall) async throws -> Response {
+        _ = try await call.form()
+        _ = try await call.run(route: "/v1/auth/logout", method: .post) { try await api.logout(.init()) }
+        var response = call.redirect("/console/login")
+        response.headers[.setCookie] = security.cookie(ConsoleSecurity.sessionCookie, "", maxAge: 0)
+        return response
+    }
+
+    // MARK: - Plumbing
+
+    /// Runs a page for the holder of the session cookie: to the sign-in page when there is none or it is no longer
+    /// valid; a refusal or a failure becomes an error page with the API's status and detail.
+    func page(
+        _ request: Request, _ context: AppRequestContext, _ body: (ConsoleCall) async throws -> Response
+    ) async -> Response {
+        guard let session = ConsoleSecurity.cookie(ConsoleSecurity.sessionCookie, in: request), !session.isEmpty
+        else { return redirect("/console/login") }
+        let call = ConsoleCall(console: self, request: request, context: context, session: session)
+        do {
+            return try await body(call)
+        } catch let error as TesseraError where error.statusCode == 401 {
+            var response = redirect("/console/login")
+            response.headers[.setCookie] = security.cookie(ConsoleSecurity.sessionCookie, "", maxAge: 0)
+            return response
+        } catch {
+            let problem = Self.problem(error)
+            return call.render(
+                "error",
+                ["title": problem.title, "status": String(problem.status.code), "detail": problem.detail],
+                status: problem.status)
+        }
+    }
+
+    /// The status, title and detail a failure shows (the API's, for a refusal; a generic one otherwise, logged).
+    static func problem(_ error: any Error) -> (status: HTTPResponse.Status, title: String, detail: String) {
+        let refusal = (error as? TesseraError) ?? ((error as? ServerError)?.underlyingError as? TesseraError)
+        guard let refusal else {
+            return (.internalServerError, "Something went wrong", "The request failed; it has been logged.")
+        }
+        let detail = ([refusal.detail] + (refusal.problems ?? [])).joined(separator: "; ")
+        return (HTTPResponse.Status(code: refusal.statusCode), refusal.title, detail)
+    }
+
+    func html(_ template: String, _ values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        let text = pages.render(values, withTemplate: template) ?? "template \(template) missing"
+        var response = Response(
+            status: status, headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+        ConsoleSecurity.harden(&response.headers)
+        return response
+    }
+
+    func redirect(_ location: String) -> Response {
+        var response = Response(status: .seeOther, headers: [.location: location])
+        ConsoleSecurity.harden(&response.headers)
+        return response
+    }
+
+    func asset(_ name: String) -> Response {
+        guard let asset = assets[name] else { return Response(status: .notFound) }
+        var response = Response(
+            status: .ok, headers: [.contentType: asset.contentType], body: .init(byteBuffer: asset.body))
+        ConsoleSecurity.harden(&response.headers)
+        response.headers[.cacheControl] = "public, max-age=300"
+        return response
+    }
+
+    static func org(_ org: OrgRecord, permissions: [String]) -> [String: Any] {
+        [
+            "id": org.id.uuidString.lowercased(), "name": org.name, "slug": org.slug, "status": org.status.rawValue,
+            "status_reason": org.statusReason ?? "", "created_at": date(org.createdAt),
+            "permissions": permissions.sorted().joined(separator: ", "),
+        ]
+    }
+
+    static func step(_ step: Components.Schemas.Provisioning.stepsPayloadPayload) -> [String: Any] {
+        [
+            "step": step.step, "summary": step.summary, "status": step.status.rawValue,
+            "attempts": String(step.attempts), "error": step.error ?? "",
+        ]
+    }
+
+    /// `2026-12-01 16:50:07 UTC`.
+    static func date(_ date: Date) -> String {
+        let text = InternetDate.string(seconds: Int(date.timeIntervalSince1970.rounded(.down))) ?? "\(date)"
+        return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ") + " UTC"
+    }
+
+    static func loadResources() throws -> (MustacheLibrary, [String: ConsoleAsset]) {
+        guard let root = Bundle.module.resourceURL else {
+            throw TesseraError.unavailable("the console's files are missing from the gateway's resources")
+        }
+        let files = FileManager.default
+        var templates: [String: MustacheTemplate] = [:]
+        let templateFolder = root.appendingPathComponent("templates")
+        for name in try files.contentsOfDirectory(atPath: templateFolder.path) where name.hasSuffix(".mustache") {
+            let text = try String(contentsOf: templateFolder.appendingPathComponent(name), encoding: .utf8)
+            templates[String(name.dropLast(".mustache".count))] = try MustacheTemplate(string: text)
+        }
+        var assets: [String: ConsoleAsset] = [:]
+        let staticFolder = root.appendingPathComponent("static")
+        for name in try files.contentsOfDirectory(atPath: staticFolder.path) {
+            let type =
+                name.hasSuffix(".css")
+                ? "text/css; charset=utf-8" : name.hasSuffix(".js") ? "text/javascript; charset=utf-8" : "text/plain"
+            let data = try Data(contentsOf: staticFolder.appendingPathComponent(name))
+            assets[name] = ConsoleAsset(contentType: type, body: ByteBuffer(data: data))
+        }
+        return (MustacheLibrary(templates: templates), assets)
+    }
+}
+
+struct ConsoleAsset: Sendable {
+    let contentType: String
+    let body: ByteBuffer
+}
+
+/// One console request of a signed-in person: runs API operations as them, renders pages with their CSRF token.
+struct ConsoleCall: Sendable {
+    let console: Console
+    let request: Request
+    let context: AppRequestContext
+    let session: String
+
+    /// Runs `body` as the API's operation at `route` (a contract path template) with `method` would run: the access
+    /// chain's steps for its rule (authentication from the session cookie, the `{org}` of this page, the
+    /// permission), then `body` with that scope. A nil `route` authenticates only (for what the console shows
+    /// members of an org that the API keeps for platform admins: its status and provisioning steps, checked by
+    /// `member()`).
+    func run<T: Sendable>(route: String?, method: HTTPRequest.Method, _ body: () async throws -> T) async throws -> T {
+        var head = request.head
+        head.headerFields[.authorization] = "Bearer \(session)"
+        // The chain reads the head only; the body stays this page's (`form()`).
+        let authenticated = Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+        let rule = route.flatMap { console.routes.rule(endpoint: $0, method: method.rawValue) } ?? .authenticated
+        let scope = try await console.access.admit(
+            authenticated, org: context.parameters.get("org"), rule: rule,
+            scope: console.access.scope(request, context: context))
+        return try await RequestScope.$current.withValue(scope) { try await body() }
+    }
+
+    /// The page's `{org}`, as the API takes it.
+    func org() throws -> String {
+        guard let org = context.parameters.get("org") else { throw TesseraError.notFound("no such organization") }
+        return org
+    }
+
+    /// The page's org and the signed-in person's permissions in it: a platform admin's are all of them; the person
+    /// who created it (self-service) has none until provisioning makes them its owner, but may watch it get there.
+    /// 404 for anyone else, as the API answers, whether or not the org exists.
+    func member() async throws -> (OrgRecord, [String]) {
+        let raw = try org()
+        return try await run(route: nil, method: .get) {
+            guard let principal = RequestScope.principal, let id = UUID(uuidString: raw) else {
+                throw TesseraError.notFound("no such organization")
+            }
+            let org = try await console.api.orgs.existingOrg(raw)
+            if principal.isPlatformAdmin { return (org, Permission.allCases.map(\.rawValue)) }
+            if let granted = principal.permissions(in: id) { return (org, granted.map(\.rawValue)) }
+            if case .user(let user, _) = principal.kind, org.ownerUserID == user { return (org, []) }
+            throw TesseraError.notFound("no such organization")
+        }
+    }
+
+    /// The form of a POST, its CSRF token checked (403 when it is not this session's).
+    func form() async throws -> ConsoleForm {
+        let form = try await ConsoleForm(request)
+        guard console.security.checks(form["csrf"], session: session) else {
+            throw TesseraError.forbidden("the form's security token is not this session's: reload the page")
+        }
+        return form
+    }
+
+    func render(_ template: String, _ values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        var values = values
+        values["csrf"] = console.security.csrf(for: session)
+        values["signed_in"] = true
+        return console.html(template, values, status: status)
+    }
+
+    func redirect(_ location: String) -> Response { console.redirect(location) }
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The web console in a real browser: Debian's chromium, driven headless by Playwright.
+
+    console.py main --base URL --email E --password P --shots DIR
+        signs in by keyboard, creates an org and waits (no reload) until its provisioning steps say ready, creates an
+        API key and sees it once, then verifies the org's audit chain (intact); prints {"org": …, "key": …}
+    console.py tampered --base URL --email E --password P --shots DIR --org ID
+        signs in and verifies the org's chain; prints {"broken_seq": …} as the page reports it
+
+Every page is saved as a PNG under --shots. Exits non-zero, saying why, when anything is not as expected.
+Run by ConsoleBrowserTests; `provisioning/test` installs chromium and playwright.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium")
+
+
+def check(condition, message):
+    if not condition:
+        print(f"console.py: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def sign_in(page, args):
+    response = page.goto(f"{args.base}/console")
+    check(page.url.endswith("/console/login"), f"an anonymous visit should land on the sign-in page, not {page.url}")
+    policy = response.headers.get("content-security-policy", "")
+    check("script-src 'self'" in policy and "unsafe-inline" not in policy, f"weak Content-Security-Policy: {policy!r}")
+    page.screenshot(path=f"{args.shots}/01-sign-in.png", full_page=True)
+    # By keyboard, as labels name the fields.
+    page.get_by_label("Email").fill(args.email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(args.password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{args.base}/console")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies.get("tessera_session")
+    check(session is not None, "no session cookie after signing in")
+    check(session["httpOnly"] and session["sameSite"] == "Strict", f"session cookie not HttpOnly/Strict: {session}")
+    check(session["value"] not in page.content(), "the session token is on the page")
+
+
+def main(page, args):
+    sign_in(page, args)
+    page.screenshot(path=f"{args.shots}/02-orgs.png", full_page=True)
+    # A form without the session's CSRF token is refused.
+    forged = page.request.post(f"{args.base}/console/orgs", form={"name": "Forged"})
+    check(forged.status == 403, f"a POST without a CSRF token answered {forged.status}")
+
+    page.get_by_label("Name", exact=True).fill("Browser Labs")
+    page.get_by_role("button", name="Create", exact=True).click()
+    page.wait_for_url(re.compile(r".*/console/orgs/[0-9a-f-]{36}$"))
+    org = page.url.rsplit("/", 1)[1]
+    # The steps arrive while the page stays open.
+    expect(page.locator("#org-status")).to_have_text("ready", timeout=90_000)
+    steps = page.locator("#steps li")
+    check(steps.count() > 0, "no provisioning steps shown")
+    for text in steps.all_inner_texts():
+        check(text.endswith("done"), f"a step is not done: {text!r}")
+    page.screenshot(path=f"{args.shots}/03-org-ready.png", full_page=True)
+
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name", exact=True).fill("browser key")
+    page.get_by_label("Role").select_option("viewer")
+    page.get_by_role("button", name="Create key").click()
+    key = page.locator("#new-key").inner_text().strip()
+    check(key.startswith("tsk_"), f"no key shown after creating one: {key!r}")
+    page.screenshot(path=f"{args.shots}/04-key-once.png", full_page=True)
+    page.goto(f"{args.base}/console/orgs/{org}/keys")
+    check(key not in page.content(), "the key is shown a second time")
+    check(key.rsplit("_", 1)[0] in page.content(), "the key's prefix is not listed")
+    page.screenshot(path=f"{args.shots}/05-keys.png", full_page=True)
+
+    page.goto(f"{args.base}/console/orgs/{org}/audit")
+    page.get_by_role("button", name="Verify the chain").click()
+    expect(page.locator("#verdict")).to_contain_text("Intact")
+    check(page.locator("td", has_text="api_key.create").count() > 0, "the key's creation is not in the audit log")
+    page.screenshot(path=f"{args.shots}/06-audit-intact.png", full_page=True)
+    print(json.dumps({"org": org, "key": key}))
+
+
+def tampered(page, args):
+    sign_in(page, args)
+    page.goto(f"{args.base}/console/orgs/{args.org}/audit")
+    page.get_by_role("button", name="Verify the chain").click()
+    verdict = page.locator("#verdict")
+    expect(verdict).to_contain_text("Broken at seq")
+    page.screenshot(path=f"{args.shots}/07-audit-broken.png", full_page=True)
+    seq = re.search(r"Broken at seq (\d+)", verdict.inner_text())
+    print(json.dumps({"broken_seq": int(seq.group(1))}))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("phase", choices=["main", "tampered"])
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--email", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--shots", required=True)
+    parser.add_argument("--org")
+    args = parser.parse_args()
+    os.makedirs(args.shots, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        try:
+            (main if args.phase == "main" else tampered)(page, args)
+        except Exception as error:  # a failed expectation: say which, keep a picture of the page
+            page.screenshot(path=f"{args.shots}/failed-{args.phase}.png", full_page=True)
+            print(f"console.py: {error}", file=sys.stderr)
+            sys.exit(1)
+        finally:
+            browser.close()

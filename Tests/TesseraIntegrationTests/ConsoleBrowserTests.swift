@@ -1,0 +1,116 @@
+import Foundation
+import PostgresNIO
+import TesseraTestSupport
+import Testing
+
+@testable import TesseraCore
+@testable import TesseraGateway
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The web console in Debian's chromium, driven headless by Playwright (`Tests/Browser/console.py`) against a real
+/// `tessera serve` with self-service on: a person who signed up signs in by keyboard, creates an org and sees it
+/// become ready without reloading, creates a key and sees it once (and it works against the API), and verifies the
+/// audit chain — intact, then, after a record is altered in the database, broken at that record's seq. Screenshots of
+/// every page go to `.build/test-artifacts/console/`.
+@Suite struct ConsoleBrowserTests {
+    static let email = "grace@example.test"
+    static let password = "a browser passphrase"
+
+    @Test func signInCreateAnOrgAndAKeyThenVerifyTheChainInChromium() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            try await TestDatabase.prepareTenants(settings)
+            let gateway = try await TwoGatewayTests.Gateway.started(
+                settings,
+                environment: [
+                    "TESSERA_ACCOUNTS_SELF_SERVICE": "true"
+                ])
+            defer { gateway.stop() }
+            let base = "http://127.0.0.1:\(gateway.port)"
+            #expect(
+                try await Self.post(
+                    base, "/v1/auth/signup", #"{"email":"\#(Self.email)","password":"\#(Self.password)"}"#)
+                    == 202)
+            let mail = try await TestMail.messages(to: Self.email, settings)
+            let token = try #require(TestMail.tokens(in: mail.joined()).first, "no verification mail")
+            #expect(try await Self.post(base, "/v1/auth/signup/verify", #"{"token":"\#(token)"}"#) == 204)
+
+            let shots = "\(TestDatabase.root)/.build/test-artifacts/console"
+            let first = try await Self.browser(["main", "--base", base, "--shots", shots])
+            let org = try #require(first["org"] as? String)
+            let key = try #require(first["key"] as? String)
+            // The key shown once is a real one: it reads the org's datasets (a viewer's permission).
+            #expect(try await Self.get(base, "/v1/orgs/\(org)/datasets", bearer: key) == 200)
+
+            // An altered record: the console reports the chain broken exactly there.
+            let seq = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                connection in
+                try await connection.query(
+                    "ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_no_update_delete", logger: TestDatabase.logger)
+                let seq = try await connection.query(
+                    "SELECT min(seq) FROM audit_logs WHERE org_id = \(UUID(uuidString: org)!) AND action = 'api_key.create'",
+                    logger: TestDatabase.logger
+                ).collect()[0].decode(Int64.self)
+                try await connection.query(
+                    "UPDATE audit_logs SET entity_id = 'forged' WHERE org_id = \(UUID(uuidString: org)!) AND seq = \(seq)",
+                    logger: TestDatabase.logger)
+                try await connection.query(
+                    "ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_no_update_delete", logger: TestDatabase.logger)
+                return seq
+            }
+            let second = try await Self.browser(["tampered", "--base", base, "--shots", shots, "--org", org])
+            #expect((second["broken_seq"] as? Int).map(Int64.init) == seq)
+        }
+    }
+
+    /// Runs the browser script with the person's credentials; its one line of JSON output.
+    static func browser(_ arguments: [String]) async throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments =
+            ["python3", "\(TestDatabase.root)/Tests/Browser/console.py"] + arguments + [
+                "--email", email, "--password", password,
+            ]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        let exit = ProcessExit(process)
+        try process.run()
+        // Both pipes read to their end on threads of their own (a full pipe would stop the script).
+        async let out = Self.readAll(output)
+        async let err = Self.readAll(errors)
+        let (stdout, stderr) = await (out, err)
+        let status = await exit.status()
+        try #require(status == 0, "console.py \(arguments[0]) failed (\(status)): \(stderr)")
+        let line = try #require(stdout.split(separator: "\n").last, "console.py printed nothing")
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    static func readAll(_ pipe: Pipe) async -> String {
+        await withCheckedContinuation { done in
+            Thread.detachNewThread {
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                done.resume(returning: String(decoding: data, as: UTF8.self))
+            }
+        }
+    }
+
+    static func post(_ base: String, _ path: String, _ body: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(body.utf8)
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? -1
+    }
+
+    static func get(_ base: String, _ path: String, bearer: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? -1
+    }
+}
