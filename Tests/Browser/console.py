@@ -65,6 +65,16 @@ def main(page, args):
         check(text.endswith("done"), f"a step is not done: {text!r}")
     page.screenshot(path=f"{args.shots}/03-org-ready.png", full_page=True)
 
+    page.get_by_role("link", name="Members").click()
+    page.get_by_label("Email", exact=True).fill("bo@example.test")
+    page.get_by_label("Role", exact=True).select_option("auditor")
+    page.get_by_role("button", name="Add member").click()
+    row = page.locator("tr", has_text="bo@example.test")
+    expect(row).to_contain_text("auditor")
+    expect(page.locator("tr", has_text=args.email)).to_contain_text("owner")
+    page.screenshot(path=f"{args.shots}/08-members.png", full_page=True)
+    page.get_by_role("link", name="Organization").click()
+
     page.get_by_role("link", name="API keys").click()
     page.get_by_label("Name", exact=True).fill("browser key")
     page.get_by_label("Role").select_option("viewer")

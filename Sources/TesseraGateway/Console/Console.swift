@@ -60,6 +60,18 @@ struct Console: Sendable {
         router.post("/console/orgs/{org}/keys/{id}/revoke") { request, context in
             await page(request, context) { try await revokeKey($0) }
         }
+        router.get("/console/orgs/{org}/members") { request, context in
+            await page(request, context) { try await membersPage($0) }
+        }
+        router.post("/console/orgs/{org}/members") { request, context in
+            await page(request, context) { try await addMember($0) }
+        }
+        router.post("/console/orgs/{org}/members/{user_id}/roles") { request, context in
+            await page(request, context) { try await setMemberRole($0) }
+        }
+        router.post("/console/orgs/{org}/members/{user_id}/remove") { request, context in
+            await page(request, context) { try await removeMember($0) }
+        }
         router.get("/console/orgs/{org}/audit") { request, context in
             await page(request, context) { try await auditPage($0) }
         }
@@ -102,6 +114,7 @@ struct Console: Sendable {
             Self.org(org, permissions: permissions).merging([
                 "title": org.name, "steps": steps.steps.map(Self.step), "ready": org.status == .ready,
                 "keys": permissions.contains(Permission.keysManage.rawValue),
+                "members": permissions.contains(Permission.membersManage.rawValue),
                 "audit": permissions.contains(Permission.auditRead.rawValue),
             ]) { $1 })
     }
@@ -163,6 +176,66 @@ struct Console: Sendable {
             try await api.revokeAPIKey(.init(path: .init(org: org, id: id))).ok
         }
         return call.redirect("/console/orgs/\(org)/keys")
+    }
+
+    func membersPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let list = try await call.run(route: "/v1/orgs/{org}/members", method: .get) {
+            try await api.listMembers(.init(path: .init(org: org))).ok.body.json
+        }
+        let members: [[String: Any]] = list.items.map { member in
+            [
+                "user_id": member.user_id, "email": member.email, "name": member.display_name ?? "",
+                "status": member.status, "roles": member.roles.joined(separator: ", "),
+                "since": Self.date(member.created_at),
+                "choices": SystemRole.allCases.map {
+                    ["role": $0.rawValue, "selected": member.roles == [$0.rawValue]]
+                },
+            ]
+        }
+        return call.render(
+            "members",
+            [
+                "title": "Members", "org_id": org, "members": members,
+                "roles": SystemRole.allCases.map { ["role": $0.rawValue, "selected": $0 == .viewer] },
+            ])
+    }
+
+    /// Adds a member by email with one role: someone without an account is invited (the mail carries the token).
+    func addMember(_ call: ConsoleCall) async throws -> Response {
+        let form = try await call.form()
+        let org = try call.org()
+        guard let email = form.text("email"), let role = form.text("role") else {
+            throw TesseraError.unprocessable("a member needs an email address and a role")
+        }
+        _ = try await call.run(route: "/v1/orgs/{org}/members", method: .post) {
+            try await api.addMember(.init(path: .init(org: org), body: .json(.init(email: email, roles: [role]))))
+                .created
+        }
+        return call.redirect("/console/orgs/\(org)/members")
+    }
+
+    func setMemberRole(_ call: ConsoleCall) async throws -> Response {
+        let form = try await call.form()
+        let org = try call.org()
+        let user = call.context.parameters.get("user_id") ?? ""
+        guard let role = form.text("role") else { throw TesseraError.unprocessable("choose a role") }
+        _ = try await call.run(route: "/v1/orgs/{org}/members/{user_id}", method: .put) {
+            try await api.setMemberRoles(
+                .init(path: .init(org: org, user_id: user), body: .json(.init(roles: [role])))
+            ).ok
+        }
+        return call.redirect("/console/orgs/\(org)/members")
+    }
+
+    func removeMember(_ call: ConsoleCall) async throws -> Response {
+        _ = try await call.form()
+        let org = try call.org()
+        let user = call.context.parameters.get("user_id") ?? ""
+        _ = try await call.run(route: "/v1/orgs/{org}/members/{user_id}", method: .delete) {
+            try await api.removeMember(.init(path: .init(org: org, user_id: user))).noContent
+        }
+        return call.redirect("/console/orgs/\(org)/members")
     }
 
     func auditPage(_ call: ConsoleCall) async throws -> Response {
