@@ -6,6 +6,8 @@
         API key and sees it once, then verifies the org's audit chain (intact); prints {"org": …, "key": …}
     console.py tampered --base URL --email E --password P --shots DIR --org ID
         signs in and verifies the org's chain; prints {"broken_seq": …} as the page reports it
+    console.py cafa --base URL --email E --password P --shots DIR --org ID
+        signs in, opens the org's first CAFA evaluation; prints its id and how many curves and Fmax points are drawn
 
 Every page is saved as a PNG under --shots. Exits non-zero, saying why, when anything is not as expected.
 Run by ConsoleBrowserTests; `provisioning/test` installs chromium and playwright.
@@ -95,6 +97,24 @@ def main(page, args):
     print(json.dumps({"org": org, "key": key}))
 
 
+def cafa(page, args):
+    sign_in(page, args)
+    page.goto(f"{args.base}/console/orgs/{args.org}")
+    page.get_by_role("link", name="CAFA evaluations").click()
+    link = page.locator("tbody a").first
+    evaluation = link.get_attribute("href").rsplit("/", 1)[1]
+    link.click()
+    chart = page.get_by_role("img", name="Precision–recall by namespace, Fmax marked")
+    expect(chart).to_be_visible()
+    expect(page.locator("td", has_text="biological_process")).to_have_count(1)
+    page.screenshot(path=f"{args.shots}/09-cafa.png", full_page=True)
+    print(json.dumps({
+        "evaluation": evaluation,
+        "curves": page.locator("svg polyline.curve").count(),
+        "fmax_points": page.locator("svg circle.fmax").count(),
+    }))
+
+
 def tampered(page, args):
     sign_in(page, args)
     page.goto(f"{args.base}/console/orgs/{args.org}/audit")
@@ -108,7 +128,7 @@ def tampered(page, args):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["main", "tampered"])
+    parser.add_argument("phase", choices=["main", "tampered", "cafa"])
     parser.add_argument("--base", required=True)
     parser.add_argument("--email", required=True)
     parser.add_argument("--password", required=True)
@@ -120,7 +140,7 @@ if __name__ == "__main__":
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1100, "height": 800})
         try:
-            (main if args.phase == "main" else tampered)(page, args)
+            {"main": main, "tampered": tampered, "cafa": cafa}[args.phase](page, args)
         except Exception as error:  # a failed expectation: say which, keep a picture of the page
             page.screenshot(path=f"{args.shots}/failed-{args.phase}.png", full_page=True)
             print(f"console.py: {error}", file=sys.stderr)

@@ -13,8 +13,9 @@ import Testing
 /// The web console in Debian's chromium, driven headless by Playwright (`Tests/Browser/console.py`) against a real
 /// `tessera serve` with self-service on: a person who signed up signs in by keyboard, creates an org and sees it
 /// become ready without reloading, creates a key and sees it once (and it works against the API), and verifies the
-/// audit chain — intact, then, after a record is altered in the database, broken at that record's seq. Screenshots of
-/// every page go to `.build/test-artifacts/console/`.
+/// audit chain — intact, then, after a record is altered in the database, broken at that record's seq —, and sees a
+/// CAFA evaluation's precision–recall curves drawn with their Fmax points. Screenshots of every page go to
+/// `.build/test-artifacts/console/`.
 @Suite struct ConsoleBrowserTests {
     static let email = "grace@example.test"
     static let password = "a browser passphrase"
@@ -62,6 +63,29 @@ import Testing
             }
             let second = try await Self.browser(["tampered", "--base", base, "--shots", shots, "--org", org])
             #expect((second["broken_seq"] as? Int).map(Int64.init) == seq)
+
+            // A CAFA evaluation made through the API (as the platform admin), then drawn by the console.
+            let platform = try await AccessFixture.platformKey(settings).plaintext
+            func created(_ path: String, _ body: String, _ type: String) async throws -> String {
+                let (status, object) = try await Self.send(base, "/v1/orgs/\(org)\(path)", body, type, bearer: platform)
+                #expect((200..<300).contains(status), "\(path): \(status) \(object)")
+                return try #require(object["id"] as? String)
+            }
+            let ontology = try await created("/ontologies", CAFATests.obo, "text/plain")
+            let truth = try await created(
+                "/annotation-sets?ontology_id=\(ontology)", "P1\tT:0004\nP2\tT:0002\nP3\tT:0101\nP4\tT:0101\n",
+                "text/tab-separated-values")
+            let predictions = try await created(
+                "/prediction-sets?ontology_id=\(ontology)",
+                "P1\tT:0004\t0.9\nP1\tT:0003\t0.4\nP2\tT:0002\t0.7\nP2\tT:0004\t0.3\nP3\tT:0101\t0.8\n"
+                    + "P4\tT:0100\t0.6\nP4\tT:0101\t0.2\n",
+                "text/tab-separated-values")
+            let evaluation = try await created(
+                "/cafa-evaluations", #"{"prediction_set_id":"\#(predictions)","annotation_set_id":"\#(truth)"}"#,
+                "application/json")
+            let third = try await Self.browser(["cafa", "--base", base, "--shots", shots, "--org", org])
+            #expect(third["evaluation"] as? String == evaluation)
+            #expect(third["curves"] as? Int == 2 && third["fmax_points"] as? Int == 2, "\(third)")
         }
     }
 
@@ -105,6 +129,19 @@ import Testing
         request.httpBody = Data(body.utf8)
         let (_, response) = try await URLSession.shared.data(for: request)
         return (response as? HTTPURLResponse)?.statusCode ?? -1
+    }
+
+    static func send(_ base: String, _ path: String, _ body: String, _ type: String, bearer: String) async throws
+        -> (Int, [String: Any])
+    {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = "POST"
+        request.setValue(type, forHTTPHeaderField: "Content-Type")
+        request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization")
+        request.httpBody = Data(body.utf8)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return ((response as? HTTPURLResponse)?.statusCode ?? -1, object)
     }
 
     static func get(_ base: String, _ path: String, bearer: String) async throws -> Int {

@@ -52,3 +52,31 @@ import Testing
         #expect(headers[.cacheControl] == "no-store" && headers[.xContentTypeOptions] == "nosniff")
     }
 }
+
+/// The console's precision–recall chart.
+@Suite struct ConsoleChartTests {
+    @Test func eachSeriesIsALineWithItsFmaxMarkedInsideThePlot() {
+        let svg = ConsoleChart.precisionRecall(
+            [
+                .init(
+                    name: "biological_process", recall: [0, 0.5, 1], precision: [1, 0.75, 0.25], best: (0.6, 0.5, 0.75)),
+                .init(name: "<mf & co>", recall: [0.2], precision: [0.9], best: nil),
+            ], title: "t")
+        #expect(svg.components(separatedBy: "<polyline").count == 3)
+        #expect(svg.components(separatedBy: "<circle").count == 2, "a series without a best point has no marker")
+        // recall 0.5 → x = 48 + 0.5·384 = 240; precision 0.75 → y = 360 − 48 − 0.75·264 = 114.
+        #expect(svg.contains(#"cx="240" cy="114""#))
+        #expect(svg.contains(#"points="48,48 240,114 432,246""#))
+        #expect(svg.contains("&lt;mf &amp; co&gt;") && !svg.contains("<mf & co>"), "names are escaped")
+        #expect(!svg.contains("style="), "no inline CSS: the console's policy forbids it")
+        #expect(svg.contains("Fmax 0.6"))
+    }
+
+    @Test func numbersAreShortAndClamped() {
+        #expect(ConsoleChart.format(0.25) == "0.25" && ConsoleChart.format(128) == "128")
+        #expect(ConsoleChart.format(0.6000001, digits: 3) == "0.6")
+        let svg = ConsoleChart.precisionRecall(
+            [.init(name: "x", recall: [1.5], precision: [-0.2], best: nil)], title: "t")
+        #expect(svg.contains(#"points="432,312""#), "values outside 0…1 stay on the plot's edge")
+    }
+}

@@ -72,6 +72,12 @@ struct Console: Sendable {
         router.post("/console/orgs/{org}/members/{user_id}/remove") { request, context in
             await page(request, context) { try await removeMember($0) }
         }
+        router.get("/console/orgs/{org}/cafa") { request, context in
+            await page(request, context) { try await cafaListPage($0) }
+        }
+        router.get("/console/orgs/{org}/cafa/{id}") { request, context in
+            await page(request, context) { try await cafaPage($0) }
+        }
         router.get("/console/orgs/{org}/audit") { request, context in
             await page(request, context) { try await auditPage($0) }
         }
@@ -115,6 +121,7 @@ struct Console: Sendable {
                 "title": org.name, "steps": steps.steps.map(Self.step), "ready": org.status == .ready,
                 "keys": permissions.contains(Permission.keysManage.rawValue),
                 "members": permissions.contains(Permission.membersManage.rawValue),
+                "cafa": permissions.contains(Permission.evaluationsRead.rawValue),
                 "audit": permissions.contains(Permission.auditRead.rawValue),
             ]) { $1 })
     }
@@ -236,6 +243,59 @@ struct Console: Sendable {
             try await api.removeMember(.init(path: .init(org: org, user_id: user))).noContent
         }
         return call.redirect("/console/orgs/\(org)/members")
+    }
+
+    func cafaListPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let list = try await call.run(route: "/v1/orgs/{org}/cafa-evaluations", method: .get) {
+            try await api.listCAFAEvaluations(.init(path: .init(org: org), query: .init(limit: 100))).ok.body.json
+        }
+        let evaluations: [[String: Any]] = list.items.map { evaluation in
+            [
+                "id": evaluation.id, "created_at": Self.date(evaluation.created_at),
+                "category": evaluation.category?.rawValue ?? "", "step": ConsoleChart.format(evaluation.threshold_step),
+                "fmax": evaluation.namespaces.map { namespace in
+                    "\(namespace.namespace) \(namespace.best.f.map { ConsoleChart.format($0.value, digits: 3) } ?? "–")"
+                }.joined(separator: ", "),
+            ]
+        }
+        return call.render(
+            "cafa-list",
+            ["title": "CAFA evaluations", "org_id": org, "evaluations": evaluations, "none": evaluations.isEmpty])
+    }
+
+    /// One CAFA evaluation: per namespace its targets, Fmax (with τ, precision, recall) and S-min, and the
+    /// precision–recall curves drawn, Fmax marked.
+    func cafaPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let id = call.context.parameters.get("id") ?? ""
+        let evaluation = try await call.run(route: "/v1/orgs/{org}/cafa-evaluations/{id}", method: .get) {
+            try await api.getCAFAEvaluation(.init(path: .init(org: org, id: id))).ok.body.json
+        }
+        let series = evaluation.namespaces.map { namespace in
+            ConsoleChart.Series(
+                name: namespace.namespace, recall: namespace.curves?.rc ?? [], precision: namespace.curves?.pr ?? [],
+                best: namespace.best.f.map { ($0.value, $0.rc, $0.pr) })
+        }
+        let rows: [[String: Any]] = evaluation.namespaces.map { namespace in
+            [
+                "namespace": namespace.namespace, "targets": String(namespace.targets),
+                "predicted": String(namespace.predicted_targets),
+                "fmax": namespace.best.f.map { ConsoleChart.format($0.value, digits: 3) } ?? "–",
+                "tau": namespace.best.f.map { ConsoleChart.format($0.tau) } ?? "–",
+                "pr": namespace.best.f.map { ConsoleChart.format($0.pr, digits: 3) } ?? "–",
+                "rc": namespace.best.f.map { ConsoleChart.format($0.rc, digits: 3) } ?? "–",
+                "smin": namespace.best.s.map { ConsoleChart.format($0.value, digits: 3) } ?? "–",
+            ]
+        }
+        var values: [String: Any] = [
+            "title": "CAFA evaluation", "org_id": org, "id": evaluation.id, "rows": rows,
+            "created_at": Self.date(evaluation.created_at), "normalization": evaluation.normalization.rawValue,
+            "step": ConsoleChart.format(evaluation.threshold_step),
+            "chart": ConsoleChart.precisionRecall(series, title: "Precision–recall by namespace, Fmax marked"),
+        ]
+        if let category = evaluation.category { values["category"] = category.rawValue }
+        return call.render("cafa", values)
     }
 
     func auditPage(_ call: ConsoleCall) async throws -> Response {
