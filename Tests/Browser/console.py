@@ -94,6 +94,12 @@ def main(page, args):
     expect(page.locator("#verdict")).to_contain_text("Intact")
     check(page.locator("td", has_text="api_key.create").count() > 0, "the key's creation is not in the audit log")
     page.screenshot(path=f"{args.shots}/06-audit-intact.png", full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="CSV", exact=True).click()
+    with open(download.value.path(), encoding="utf-8") as exported:
+        rows = exported.read().splitlines()
+    check(rows and rows[0].startswith("seq,"), f"the CSV export has no header: {rows[:1]}")
+    check(any(",api_key.create," in row for row in rows[1:]), "the CSV export lacks the key's creation")
     print(json.dumps({"org": org, "key": key}))
 
 

@@ -78,6 +78,9 @@ struct Console: Sendable {
         router.get("/console/orgs/{org}/cafa/{id}") { request, context in
             await page(request, context) { try await cafaPage($0) }
         }
+        router.get("/console/orgs/{org}/audit/export") { request, context in
+            await page(request, context) { try await auditExport($0) }
+        }
         router.get("/console/orgs/{org}/audit") { request, context in
             await page(request, context) { try await auditPage($0) }
         }
@@ -298,12 +301,37 @@ struct Console: Sendable {
         return call.render("cafa", values)
     }
 
+    /// The records the audit page's filters match, all of them, streamed as a CSV or NDJSON download.
+    func auditExport(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let filter = call.filter
+        let format = filter("format").flatMap(Components.Parameters.ExportFormat.init(rawValue:)) ?? .csv
+        let output = try await call.run(route: "/v1/orgs/{org}/audit-logs/export", method: .get) {
+            try await api.exportAuditLogs(
+                .init(
+                    path: .init(org: org),
+                    query: .init(
+                        actor: filter("actor"), action: filter("action"),
+                        outcome: filter("outcome").flatMap(Components.Parameters.AuditOutcome.init(rawValue:)),
+                        format: format))
+            ).ok.body
+        }
+        let (body, type) =
+            switch output {
+            case .csv(let body): (body, "text/csv; charset=utf-8")
+            case .application_x_hyphen_ndjson(let body): (body, "application/x-ndjson")
+            }
+        var head = HTTPResponse(status: .ok)
+        head.headerFields[.contentType] = type
+        head.headerFields[.contentDisposition] = "attachment; filename=\"audit-\(org).\(format.rawValue)\""
+        var response = try await OpenAPITransport.response(head, body: body)
+        ConsoleSecurity.harden(&response.headers)
+        return response
+    }
+
     func auditPage(_ call: ConsoleCall) async throws -> Response {
         let org = try call.org()
-        let query = call.request.uri.queryParameters
-        func filter(_ name: String) -> String? {
-            query[name[...]].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-        }
+        let filter = call.filter
         let outcome = filter("outcome").flatMap(Components.Parameters.AuditOutcome.init(rawValue:))
         let list = try await call.run(route: "/v1/orgs/{org}/audit-logs", method: .get) {
             try await api.listAuditLogs(
@@ -343,6 +371,13 @@ struct Console: Sendable {
             ]
             values["next"] = "/console/orgs/\(org)/audit?" + (components.percentEncodedQuery ?? "")
         }
+        var exportQuery = URLComponents()
+        exportQuery.queryItems = ["actor", "action", "outcome"].compactMap { name in
+            filter(name).map { URLQueryItem(name: name, value: $0) }
+        }
+        let exportBase = "/console/orgs/\(org)/audit/export?" + (exportQuery.percentEncodedQuery.map { $0 + "&" } ?? "")
+        values["export_csv"] = exportBase + "format=csv"
+        values["export_ndjson"] = exportBase + "format=ndjson"
         if filter("verify") != nil {
             let verdict = try await call.run(route: "/v1/orgs/{org}/audit-logs/verify", method: .get) {
                 try await api.verifyAuditLogs(.init(path: .init(org: org))).ok.body.json
@@ -536,6 +571,11 @@ struct ConsoleCall: Sendable {
             authenticated, org: context.parameters.get("org"), rule: rule,
             scope: console.access.scope(request, context: context))
         return try await RequestScope.$current.withValue(scope) { try await body() }
+    }
+
+    /// A query parameter of the page; nil when missing or empty.
+    func filter(_ name: String) -> String? {
+        request.uri.queryParameters[name[...]].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// The page's `{org}`, as the API takes it.
