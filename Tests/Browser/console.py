@@ -7,7 +7,8 @@
     console.py tampered --base URL --email E --password P --shots DIR --org ID
         signs in and verifies the org's chain; prints {"broken_seq": …} as the page reports it
     console.py cafa --base URL --email E --password P --shots DIR --org ID
-        signs in, opens the org's first CAFA evaluation; prints its id and how many curves and Fmax points are drawn
+        signs in, sees the org's run with its progress and its dataset's (empty) leaderboard, opens the org's first CAFA
+        evaluation; prints its id and how many curves and Fmax points are drawn
 
 Every page is saved as a PNG under --shots. Exits non-zero, saying why, when anything is not as expected.
 Run by ConsoleBrowserTests; `provisioning/test` installs chromium and playwright.
@@ -105,6 +106,20 @@ def main(page, args):
 
 def cafa(page, args):
     sign_in(page, args)
+    page.goto(f"{args.base}/console/orgs/{args.org}")
+    page.get_by_role("link", name="Runs").click()
+    progress = page.locator("progress")
+    expect(progress).to_have_count(1)
+    check(progress.get_attribute("max") == "2", f"the run's progress is not out of its 2 items: {progress.get_attribute('max')}")
+    page.screenshot(path=f"{args.shots}/10-runs.png", full_page=True)
+    page.get_by_role("link", name="Organization").click()
+    page.get_by_role("link", name="Datasets").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr")).to_contain_text("sentiment")
+    page.get_by_role("link", name="Leaderboard of sentiment").click()
+    page.get_by_label("Rank by").select_option("macro_f1")
+    page.get_by_role("button", name="Rank").click()
+    expect(page.get_by_text("No run of this dataset has been evaluated yet.")).to_be_visible()
     page.goto(f"{args.base}/console/orgs/{args.org}")
     page.get_by_role("link", name="CAFA evaluations").click()
     link = page.locator("tbody a").first

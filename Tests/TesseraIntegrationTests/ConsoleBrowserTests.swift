@@ -83,6 +83,18 @@ import Testing
             let evaluation = try await created(
                 "/cafa-evaluations", #"{"prediction_set_id":"\#(predictions)","annotation_set_id":"\#(truth)"}"#,
                 "application/json")
+            // A dataset of two rows and a run over it, as the walk-through makes them.
+            let dataset = try await created("/datasets", #"{"name":"sentiment","fields":["text"]}"#, "application/json")
+            _ = try await created(
+                "/datasets/\(dataset)/rows",
+                #"{"content":{"text":"great"},"expected_prediction":"positive"}"# + "\n"
+                    + #"{"content":{"text":"awful"},"expected_prediction":"negative"}"#, "application/x-ndjson")
+            let model = try await created("/models", #"{"name":"llama3","source":"ollama"}"#, "application/json")
+            let prompt = try await created(
+                "/prompts", #"{"name":"sentiment","template":"Sentiment of: {{text}}"}"#, "application/json")
+            _ = try await created(
+                "/runs", #"{"model_id":"\#(model)","prompt_id":"\#(prompt)","dataset_id":"\#(dataset)"}"#,
+                "application/json")
             let third = try await Self.browser(["cafa", "--base", base, "--shots", shots, "--org", org])
             #expect(third["evaluation"] as? String == evaluation)
             #expect(third["curves"] as? Int == 2 && third["fmax_points"] as? Int == 2, "\(third)")

@@ -72,6 +72,15 @@ struct Console: Sendable {
         router.post("/console/orgs/{org}/members/{user_id}/remove") { request, context in
             await page(request, context) { try await removeMember($0) }
         }
+        router.get("/console/orgs/{org}/datasets") { request, context in
+            await page(request, context) { try await datasetsPage($0) }
+        }
+        router.get("/console/orgs/{org}/datasets/{id}/leaderboard") { request, context in
+            await page(request, context) { try await leaderboardPage($0) }
+        }
+        router.get("/console/orgs/{org}/runs") { request, context in
+            await page(request, context) { try await runsPage($0) }
+        }
         router.get("/console/orgs/{org}/cafa") { request, context in
             await page(request, context) { try await cafaListPage($0) }
         }
@@ -125,6 +134,7 @@ struct Console: Sendable {
                 "keys": permissions.contains(Permission.keysManage.rawValue),
                 "members": permissions.contains(Permission.membersManage.rawValue),
                 "cafa": permissions.contains(Permission.evaluationsRead.rawValue),
+                "predictions": permissions.contains(Permission.predictionsRead.rawValue),
                 "audit": permissions.contains(Permission.auditRead.rawValue),
             ]) { $1 })
     }
@@ -246,6 +256,65 @@ struct Console: Sendable {
             try await api.removeMember(.init(path: .init(org: org, user_id: user))).noContent
         }
         return call.redirect("/console/orgs/\(org)/members")
+    }
+
+    func datasetsPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let list = try await call.run(route: "/v1/orgs/{org}/datasets", method: .get) {
+            try await api.listDatasets(.init(path: .init(org: org), query: .init(limit: 100))).ok.body.json
+        }
+        let datasets: [[String: Any]] = list.items.map { dataset in
+            [
+                "id": dataset.id, "name": dataset.name, "description": dataset.description ?? "",
+                "rows": String(dataset.row_count), "created_at": Self.date(dataset.created_at),
+            ]
+        }
+        return call.render(
+            "datasets", ["title": "Datasets", "org_id": org, "datasets": datasets, "none": datasets.isEmpty])
+    }
+
+    /// A dataset's runs ranked by one metric of their latest evaluation.
+    func leaderboardPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let id = call.context.parameters.get("id") ?? ""
+        typealias Metric = Operations.getLeaderboard.Input.Query.metricPayload
+        let metric = call.filter("metric").flatMap(Metric.init(rawValue:)) ?? .accuracy
+        let board = try await call.run(route: "/v1/orgs/{org}/datasets/{id}/leaderboard", method: .get) {
+            try await api.getLeaderboard(.init(path: .init(org: org, id: id), query: .init(metric: metric, limit: 100)))
+                .ok.body.json
+        }
+        let entries: [[String: Any]] = board.items.map { entry in
+            [
+                "rank": String(entry.rank), "model": entry.model.name, "prompt": entry.prompt.name,
+                "value": entry.value.map { ConsoleChart.format($0, digits: 4) } ?? "–",
+                "coverage": ConsoleChart.format(entry.coverage, digits: 3), "run_id": entry.run_id,
+                "evaluated_at": Self.date(entry.evaluated_at),
+            ]
+        }
+        return call.render(
+            "leaderboard",
+            [
+                "title": "Leaderboard", "org_id": org, "dataset_id": id, "metric": metric.rawValue, "entries": entries,
+                "none": entries.isEmpty,
+                "metrics": Metric.allCases.map { ["value": $0.rawValue, "selected": $0 == metric] },
+            ])
+    }
+
+    /// Runs with their progress: items done, failed, in progress and pending of the total.
+    func runsPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let list = try await call.run(route: "/v1/orgs/{org}/runs", method: .get) {
+            try await api.listRuns(.init(path: .init(org: org), query: .init(limit: 100))).ok.body.json
+        }
+        let runs: [[String: Any]] = list.items.map { run in
+            [
+                "id": run.id, "status": run.status.rawValue, "total": String(run.total), "done": String(run.done),
+                "failed": String(run.failed), "in_progress": String(run.in_progress), "pending": String(run.pending),
+                "finished": String(run.done + run.failed), "dataset_id": run.dataset_id,
+                "created_at": Self.date(run.created_at),
+            ]
+        }
+        return call.render("runs", ["title": "Runs", "org_id": org, "runs": runs, "none": runs.isEmpty])
     }
 
     func cafaListPage(_ call: ConsoleCall) async throws -> Response {
