@@ -68,6 +68,15 @@ def main(page, args):
         check(text.endswith("done"), f"a step is not done: {text!r}")
     page.screenshot(path=f"{args.shots}/03-org-ready.png", full_page=True)
 
+    page.get_by_role("link", name="Roles").click()
+    page.get_by_label("Name", exact=False).first.fill("reviewer")
+    page.get_by_label("predictions.read").check()
+    page.get_by_label("evaluations.read").check()
+    page.get_by_role("button", name="Create role").click()
+    expect(page.locator("tr", has_text="reviewer")).to_contain_text("evaluations.read, predictions.read")
+    page.screenshot(path=f"{args.shots}/11-roles.png", full_page=True)
+    page.get_by_role("link", name="Organization").click()
+
     page.get_by_role("link", name="Members").click()
     page.get_by_label("Email", exact=True).fill("bo@example.test")
     page.get_by_label("Role", exact=True).select_option("auditor")

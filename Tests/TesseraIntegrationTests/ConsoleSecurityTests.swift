@@ -80,3 +80,11 @@ import Testing
         #expect(svg.contains(#"points="432,312""#), "values outside 0…1 stay on the plot's edge")
     }
 }
+
+extension ConsoleSecurityTests {
+    @Test func checkboxesKeepEveryValue() {
+        let form = ConsoleForm("permission=a.read&name=x&permission=b.write")
+        #expect(form.all("permission") == ["a.read", "b.write"] && form["permission"] == "a.read")
+        #expect(form.all("none").isEmpty)
+    }
+}

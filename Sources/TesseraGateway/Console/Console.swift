@@ -72,6 +72,15 @@ struct Console: Sendable {
         router.post("/console/orgs/{org}/members/{user_id}/remove") { request, context in
             await page(request, context) { try await removeMember($0) }
         }
+        router.get("/console/orgs/{org}/roles") { request, context in
+            await page(request, context) { try await rolesPage($0) }
+        }
+        router.post("/console/orgs/{org}/roles") { request, context in
+            await page(request, context) { try await createRole($0) }
+        }
+        router.post("/console/orgs/{org}/roles/{id}/delete") { request, context in
+            await page(request, context) { try await deleteRole($0) }
+        }
         router.get("/console/orgs/{org}/datasets") { request, context in
             await page(request, context) { try await datasetsPage($0) }
         }
@@ -133,6 +142,10 @@ struct Console: Sendable {
                 "title": org.name, "steps": steps.steps.map(Self.step), "ready": org.status == .ready,
                 "keys": permissions.contains(Permission.keysManage.rawValue),
                 "members": permissions.contains(Permission.membersManage.rawValue),
+                "roles": permissions.contains(Permission.rolesManage.rawValue),
+                "quotas": Quota.allCases.map { quota in
+                    ["quota": quota.rawValue, "limit": org.quotas[quota].map(String.init) ?? "no limit"]
+                },
                 "cafa": permissions.contains(Permission.evaluationsRead.rawValue),
                 "predictions": permissions.contains(Permission.predictionsRead.rawValue),
                 "audit": permissions.contains(Permission.auditRead.rawValue),
@@ -256,6 +269,51 @@ struct Console: Sendable {
             try await api.removeMember(.init(path: .init(org: org, user_id: user))).noContent
         }
         return call.redirect("/console/orgs/\(org)/members")
+    }
+
+    /// The org's roles: the five system ones and its own, made from permissions.
+    func rolesPage(_ call: ConsoleCall) async throws -> Response {
+        let org = try call.org()
+        let list = try await call.run(route: "/v1/orgs/{org}/roles", method: .get) {
+            try await api.listRoles(.init(path: .init(org: org))).ok.body.json
+        }
+        let roles: [[String: Any]] = list.items.map { role in
+            [
+                "id": role.id, "name": role.name, "description": role.description ?? "", "system": role.system,
+                "permissions": role.permissions.sorted().joined(separator: ", "),
+            ]
+        }
+        return call.render(
+            "roles",
+            [
+                "title": "Roles", "org_id": org, "roles": roles,
+                "permissions": Permission.allCases.map { ["permission": $0.rawValue] },
+            ])
+    }
+
+    func createRole(_ call: ConsoleCall) async throws -> Response {
+        let form = try await call.form()
+        let org = try call.org()
+        guard let name = form.text("name") else { throw TesseraError.unprocessable("a role needs a name") }
+        let permissions = form.all("permission")
+        _ = try await call.run(route: "/v1/orgs/{org}/roles", method: .post) {
+            try await api.createRole(
+                .init(
+                    path: .init(org: org),
+                    body: .json(.init(name: name, description: form.text("description"), permissions: permissions)))
+            ).created
+        }
+        return call.redirect("/console/orgs/\(org)/roles")
+    }
+
+    func deleteRole(_ call: ConsoleCall) async throws -> Response {
+        _ = try await call.form()
+        let org = try call.org()
+        let id = call.context.parameters.get("id") ?? ""
+        _ = try await call.run(route: "/v1/orgs/{org}/roles/{id}", method: .delete) {
+            try await api.deleteRole(.init(path: .init(org: org, id: id))).noContent
+        }
+        return call.redirect("/console/orgs/\(org)/roles")
     }
 
     func datasetsPage(_ call: ConsoleCall) async throws -> Response {

@@ -79,10 +79,11 @@ struct ConsoleSecurity: Sendable {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body (at most 64 KiB), each name's first value.
+/// An `application/x-www-form-urlencoded` body (at most 64 KiB): each name's first value, or all of them (checkboxes).
 struct ConsoleForm: Sendable {
     static let maxBytes = 64 << 10
     let fields: [String: String]
+    let lists: [String: [String]]
 
     init(_ request: Request) async throws {
         let body = try await request.body.collect(upTo: Self.maxBytes)
@@ -91,18 +92,25 @@ struct ConsoleForm: Sendable {
 
     init(_ text: String) {
         var fields: [String: String] = [:]
+        var lists: [String: [String]] = [:]
         for pair in text.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ part: Substring) -> String {
                 String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
             }
             let name = decode(parts[0])
-            if fields[name] == nil { fields[name] = parts.count > 1 ? decode(parts[1]) : "" }
+            let value = parts.count > 1 ? decode(parts[1]) : ""
+            if fields[name] == nil { fields[name] = value }
+            lists[name, default: []].append(value)
         }
         self.fields = fields
+        self.lists = lists
     }
 
     subscript(_ name: String) -> String? { fields[name] }
+
+    /// Every value sent under `name`, in order (none: empty).
+    func all(_ name: String) -> [String] { lists[name] ?? [] }
 
     /// A field with surrounding blanks removed; nil when missing or blank.
     func text(_ name: String) -> String? {
