@@ -2,10 +2,11 @@
 """The web console in a real browser: Debian's chromium, driven headless by Playwright.
 
     console.py main --base URL --email E --password P --shots DIR
-        signs in by keyboard, creates an org and waits (no reload) until its provisioning steps say ready, creates an
-        API key and sees it once, then verifies the org's audit chain (intact); prints {"org": …, "key": …}
+        signs in by keyboard, creates an org and waits (no reload) until its provisioning steps say ready, makes a role,
+        adds a member, creates an API key and sees it once, rotates it, then verifies the org's audit chain (intact)
+        and downloads its CSV export; prints {"org": …, "key": …, "rotated": …}
     console.py tampered --base URL --email E --password P --shots DIR --org ID
-        signs in and verifies the org's chain; prints {"broken_seq": …} as the page reports it
+        signs in (the auditor) and verifies the org's chain; prints {"broken_seq": …} as the page reports it
     console.py cafa --base URL --email E --password P --shots DIR --org ID
         signs in, sees the org's run with its progress and its dataset's (empty) leaderboard, opens the org's first CAFA
         evaluation; prints its id and how many curves and Fmax points are drawn
@@ -78,10 +79,10 @@ def main(page, args):
     page.get_by_role("link", name="Organization").click()
 
     page.get_by_role("link", name="Members").click()
-    page.get_by_label("Email", exact=True).fill("bo@example.test")
+    page.get_by_label("Email", exact=True).fill(args.auditor)
     page.get_by_label("Role", exact=True).select_option("auditor")
     page.get_by_role("button", name="Add member").click()
-    row = page.locator("tr", has_text="bo@example.test")
+    row = page.locator("tr", has_text=args.auditor)
     expect(row).to_contain_text("auditor")
     expect(page.locator("tr", has_text=args.email)).to_contain_text("owner")
     page.screenshot(path=f"{args.shots}/08-members.png", full_page=True)
@@ -98,6 +99,10 @@ def main(page, args):
     check(key not in page.content(), "the key is shown a second time")
     check(key.rsplit("_", 1)[0] in page.content(), "the key's prefix is not listed")
     page.screenshot(path=f"{args.shots}/05-keys.png", full_page=True)
+    # Rotated with an hour's grace: a new key, shown once; the first one still works (the test checks both).
+    page.get_by_role("button", name="Rotate browser key").click()
+    rotated = page.locator("#new-key").inner_text().strip()
+    check(rotated.startswith("tsk_") and rotated != key, f"no new key shown after rotating: {rotated!r}")
 
     page.goto(f"{args.base}/console/orgs/{org}/audit")
     page.get_by_role("button", name="Verify the chain").click()
@@ -110,7 +115,7 @@ def main(page, args):
         rows = exported.read().splitlines()
     check(rows and rows[0].startswith("seq,"), f"the CSV export has no header: {rows[:1]}")
     check(any(",api_key.create," in row for row in rows[1:]), "the CSV export lacks the key's creation")
-    print(json.dumps({"org": org, "key": key}))
+    print(json.dumps({"org": org, "key": key, "rotated": rotated}))
 
 
 def cafa(page, args):
@@ -147,7 +152,9 @@ def cafa(page, args):
 
 def tampered(page, args):
     sign_in(page, args)
-    page.goto(f"{args.base}/console/orgs/{args.org}/audit")
+    page.get_by_role("link", name="Browser Labs").click()
+    check(page.get_by_role("link", name="API keys").count() == 0, "an auditor is offered the keys page")
+    page.get_by_role("link", name="Audit log").click()
     page.get_by_role("button", name="Verify the chain").click()
     verdict = page.locator("#verdict")
     expect(verdict).to_contain_text("Broken at seq")
@@ -164,6 +171,7 @@ if __name__ == "__main__":
     parser.add_argument("--password", required=True)
     parser.add_argument("--shots", required=True)
     parser.add_argument("--org")
+    parser.add_argument("--auditor", default="bo@example.test", help="whom main adds as an auditor")
     args = parser.parse_args()
     os.makedirs(args.shots, exist_ok=True)
     with sync_playwright() as playwright:

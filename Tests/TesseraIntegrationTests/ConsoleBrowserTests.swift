@@ -12,13 +12,16 @@ import Testing
 
 /// The web console in Debian's chromium, driven headless by Playwright (`Tests/Browser/console.py`) against a real
 /// `tessera serve` with self-service on: a person who signed up signs in by keyboard, creates an org and sees it
-/// become ready without reloading, creates a key and sees it once (and it works against the API), and verifies the
-/// audit chain — intact, then, after a record is altered in the database, broken at that record's seq —, and sees a
+/// become ready without reloading, creates a key and sees it once (and it works against the API) and rotates it, and
+/// verifies the audit chain — intact; then an auditor they added, signed in, finds it broken at the seq of a record
+/// altered in the database —, and sees a
 /// CAFA evaluation's precision–recall curves drawn with their Fmax points. Screenshots of every page go to
 /// `.build/test-artifacts/console/`.
 @Suite struct ConsoleBrowserTests {
     static let email = "grace@example.test"
     static let password = "a browser passphrase"
+    /// Added as an auditor in the browser (console.py), then signs in to verify the chain.
+    static let auditor = "bo@example.test"
 
     @Test func signInCreateAnOrgAndAKeyThenVerifyTheChainInChromium() async throws {
         try await TestDatabase.withFresh(migrated: true) { settings in
@@ -42,7 +45,10 @@ import Testing
             let first = try await Self.browser(["main", "--base", base, "--shots", shots])
             let org = try #require(first["org"] as? String)
             let key = try #require(first["key"] as? String)
-            // The key shown once is a real one: it reads the org's datasets (a viewer's permission).
+            // The keys shown once are real: each reads the org's datasets (a viewer's permission); the rotated one
+            // still does, within its grace.
+            let rotated = try #require(first["rotated"] as? String)
+            #expect(try await Self.get(base, "/v1/orgs/\(org)/datasets", bearer: rotated) == 200)
             #expect(try await Self.get(base, "/v1/orgs/\(org)/datasets", bearer: key) == 200)
 
             // An altered record: the console reports the chain broken exactly there.
@@ -61,7 +67,14 @@ import Testing
                     "ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_no_update_delete", logger: TestDatabase.logger)
                 return seq
             }
-            let second = try await Self.browser(["tampered", "--base", base, "--shots", shots, "--org", org])
+            // The auditor added in the browser accepts the mailed invitation, then verifies the chain themselves.
+            let invitation = try await TestMail.invitationToken(for: Self.auditor, settings)
+            #expect(
+                try await Self.post(
+                    base, "/v1/auth/invitations/accept", #"{"token":"\#(invitation)","password":"\#(Self.password)"}"#)
+                    == 204)
+            let second = try await Self.browser(
+                ["tampered", "--base", base, "--shots", shots, "--org", org], as: Self.auditor)
             #expect((second["broken_seq"] as? Int).map(Int64.init) == seq)
 
             // A CAFA evaluation made through the API (as the platform admin), then drawn by the console.
@@ -101,13 +114,13 @@ import Testing
         }
     }
 
-    /// Runs the browser script with the person's credentials; its one line of JSON output.
-    static func browser(_ arguments: [String]) async throws -> [String: Any] {
+    /// Runs the browser script signed in as `person` (the org's creator unless said); its one line of JSON output.
+    static func browser(_ arguments: [String], as person: String = email) async throws -> [String: Any] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
             ["python3", "\(TestDatabase.root)/Tests/Browser/console.py"] + arguments + [
-                "--email", email, "--password", password,
+                "--email", person, "--password", password,
             ]
         let output = Pipe()
         let errors = Pipe()

@@ -57,6 +57,9 @@ struct Console: Sendable {
         router.post("/console/orgs/{org}/keys") { request, context in
             await page(request, context) { try await createKey($0) }
         }
+        router.post("/console/orgs/{org}/keys/{id}/rotate") { request, context in
+            await page(request, context) { try await rotateKey($0) }
+        }
         router.post("/console/orgs/{org}/keys/{id}/revoke") { request, context in
             await page(request, context) { try await revokeKey($0) }
         }
@@ -198,6 +201,22 @@ struct Console: Sendable {
                 .created.body.json
         }
         // Shown in this answer only: the list it is part of, reloaded, shows its prefix.
+        return try await keysPage(call, created: issued)
+    }
+
+    /// A new key in place of a live one (same name and role), shown once; the old one keeps working for the grace
+    /// period chosen (0: it stops now).
+    func rotateKey(_ call: ConsoleCall) async throws -> Response {
+        let form = try await call.form()
+        let org = try call.org()
+        let id = call.context.parameters.get("id") ?? ""
+        let grace = try form.text("grace_seconds").map {
+            try Int($0).orBadRequest("the grace period is a whole number of seconds")
+        }
+        let issued = try await call.run(route: "/v1/orgs/{org}/api-keys/{id}/rotate", method: .post) {
+            try await api.rotateAPIKey(.init(path: .init(org: org, id: id), body: .json(.init(grace_seconds: grace))))
+                .created.body.json
+        }
         return try await keysPage(call, created: issued)
     }
 
