@@ -64,18 +64,25 @@ struct AccessMiddleware: RouterMiddleware {
                 return try await next(request, context)
             }
         } catch {
-            // A refusal the handler made past the chain (a grant beyond what the caller holds, self-service
-            // off or unverified): recorded here like the chain's own, once for every route. (The generated
-            // layer hands a handler's error on wrapped in its `ServerError`.)
-            let refusal = (error as? TesseraError) ?? ((error as? ServerError)?.underlyingError as? TesseraError)
-            if let refusal, refusal.statusCode == 403 {
-                await RequestScope.$current.withValue(scope) {
-                    await recordDenial(
-                        refusal, principal: principal, requested: context.parameters.get("org"),
-                        permission: rule.permissionName, request: request)
-                }
-            }
+            await recordRefusal(
+                error, principal: principal, scope: scope, requested: context.parameters.get("org"), rule: rule,
+                request: request)
             throw error
+        }
+    }
+
+    /// A refusal a handler made past the chain (a grant beyond what the caller holds, self-service off or
+    /// unverified), recorded like the chain's own: by this middleware for every route, and by the console for the
+    /// operations its pages run. (The generated layer hands a handler's error on wrapped in its `ServerError`.)
+    func recordRefusal(
+        _ error: any Error, principal: Principal, scope: RequestScope, requested: String?, rule: RouteTable.Rule,
+        request: Request
+    ) async {
+        let refusal = (error as? TesseraError) ?? ((error as? ServerError)?.underlyingError as? TesseraError)
+        guard let refusal, refusal.statusCode == 403 else { return }
+        await RequestScope.$current.withValue(scope) {
+            await recordDenial(
+                refusal, principal: principal, requested: requested, permission: rule.permissionName, request: request)
         }
     }
 

@@ -716,7 +716,16 @@ struct ConsoleCall: Sendable {
         let scope = try await console.access.admit(
             authenticated, org: context.parameters.get("org"), rule: rule,
             scope: console.access.scope(request, context: context))
-        return try await RequestScope.$current.withValue(scope) { try await body() }
+        do {
+            return try await RequestScope.$current.withValue(scope) { try await body() }
+        } catch {
+            if let principal = scope.principal {
+                await console.access.recordRefusal(
+                    error, principal: principal, scope: scope, requested: context.parameters.get("org"), rule: rule,
+                    request: request)
+            }
+            throw error
+        }
     }
 
     /// A query parameter of the page; nil when missing or empty.

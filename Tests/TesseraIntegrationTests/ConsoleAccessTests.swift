@@ -1,0 +1,77 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import PostgresNIO
+import Testing
+
+@testable import TesseraCore
+@testable import TesseraGateway
+
+/// The console through the router, with the credentials of `AccessFixture` in its cookie: it refuses as the API does
+/// and records each refusal as the API does — at the chain (a missing permission) and past it (a grant beyond what
+/// the caller holds, refused by the operation's own handler).
+@Suite struct ConsoleAccessTests {
+    @Test func refusalsOnConsolePagesAreRecordedAsTheAPIsAre() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let fixture = try await AccessFixture.make(settings)
+            let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
+            let masterKey = try #require(settings.tenants.masterKey.flatMap { Data(base64Encoded: $0.value) })
+            let security = ConsoleSecurity(masterKey: masterKey, secure: false)
+            func keysCreated() async throws -> Int {
+                try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                    try await $0.query(
+                        "SELECT count(*)::int FROM audit_logs WHERE action = 'api_key.create' AND org_id = \(fixture.orgA)",
+                        logger: TestDatabase.logger
+                    ).collect()[0].decode(Int.self)
+                }
+            }
+            let before = try await keysCreated()
+            try await app.test(.router) { client in
+                func post(_ path: String, as key: APIKey, _ form: String) async throws -> TestResponse {
+                    try await client.execute(
+                        uri: path, method: .post,
+                        headers: [
+                            .cookie: "tessera_session=\(key.plaintext)",
+                            .contentType: "application/x-www-form-urlencoded",
+                        ],
+                        body: ByteBuffer(string: form + "&csrf=\(security.csrf(for: key.plaintext))"))
+                }
+                let keys = "/console/orgs/\(fixture.orgA)/keys"
+                // Past the chain: an admin may manage keys, but not issue an owner's.
+                let beyond = try await post(keys, as: fixture.adminA, "name=w&role=owner")
+                #expect(beyond.status == .forbidden)
+                #expect(String(buffer: beyond.body).contains("nobody grants more than they hold"))
+                // At the chain: a viewer may not manage keys at all.
+                #expect(try await post(keys, as: fixture.viewerA, "name=w&role=viewer").status == .forbidden)
+                // Without this session's CSRF token: refused before anything runs.
+                let forged = try await client.execute(
+                    uri: keys, method: .post,
+                    headers: [
+                        .cookie: "tessera_session=\(fixture.adminA.plaintext)",
+                        .contentType: "application/x-www-form-urlencoded",
+                    ],
+                    body: ByteBuffer(string: "name=w&role=viewer&csrf=\(security.csrf(for: "another session"))"))
+                #expect(forged.status == .forbidden)
+                // Allowed: created, shown once.
+                let made = try await post(keys, as: fixture.adminA, "name=worker&role=editor")
+                #expect(made.status == .created && String(buffer: made.body).contains("tsk_"))
+                #expect(made.headers[.contentSecurityPolicy]?.contains("unsafe-inline") == false)
+            }
+            let denials = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                try await $0.query(
+                    """
+                    SELECT entity_id, metadata->>'permission', metadata->>'detail' FROM audit_logs
+                    WHERE action = 'access.denied' AND org_id = \(fixture.orgA) ORDER BY seq
+                    """, logger: TestDatabase.logger
+                ).collect().map { try $0.decode((String, String?, String?).self) }
+            }
+            #expect(denials.count == 2, "\(denials)")
+            #expect(denials.allSatisfy { $0.0 == "POST /console/orgs/\(fixture.orgA)/keys" }, "\(denials)")
+            #expect(denials.first?.2?.contains("nobody grants more than they hold") == true)
+            #expect(denials.last?.1 == "keys.manage")
+            #expect(try await keysCreated() == before + 1, "the one key the console made is audited, once")
+        }
+    }
+}
