@@ -86,7 +86,12 @@ struct ConsoleForm: Sendable {
     let lists: [String: [String]]
 
     init(_ request: Request) async throws {
-        let body = try await request.body.collect(upTo: Self.maxBytes)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: Self.maxBytes)
+        } catch is NIOTooManyBytesError {
+            throw TesseraError.payloadTooLarge(limit: Self.maxBytes)
+        }
         self.init(String(buffer: body))
     }
 
