@@ -550,7 +550,7 @@ struct Console: Sendable {
     func signIn(_ request: Request, _ context: AppRequestContext) async -> Response {
         do {
             let form = try await ConsoleForm(request)
-            guard let expected = ConsoleSecurity.cookie(ConsoleSecurity.signInCookie, in: request),
+            guard let expected = ConsoleSecurity.cookie(ConsoleSecurity.signInCookie, in: request), !expected.isEmpty,
                 let presented = form["csrf"],
                 constantTimeEquals(Array(expected.utf8), Array(presented.utf8))
             else {

@@ -58,15 +58,7 @@ struct ConsoleSecurity: Sendable {
 
     /// The value of cookie `name` in the request.
     static func cookie(_ name: String, in request: Request) -> String? {
-        for header in request.headers[values: .cookie] {
-            for pair in header.split(separator: ";") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name {
-                    return String(parts[1]).trimmingCharacters(in: .whitespaces)
-                }
-            }
-        }
-        return nil
+        CookieHeader.value(name, in: request.headers[values: .cookie])
     }
 
     /// The headers every console response carries.

@@ -79,12 +79,6 @@ struct IdentityProvidersController: Controller {
             + "; HttpOnly; SameSite=Lax\(secure)"
     }
 
-    /// The value of our cookie in a `Cookie` header.
-    static func cookieValue(_ header: String?) -> String? {
-        header?.split(separator: ";").lazy.map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { $0.hasPrefix(cookieName + "=") }.map { String($0.dropFirst(cookieName.count + 1)) }
-    }
-
     func finishOIDCSignIn(_ input: Operations.finishOIDCSignIn.Input) async throws
         -> Operations.finishOIDCSignIn.Output
     {
@@ -99,7 +93,8 @@ struct IdentityProvidersController: Controller {
             }
             let signedIn = try await signIn.finish(
                 code: input.query.code ?? "", state: input.query.state,
-                cookie: Self.cookieValue(input.headers.Cookie), sessionLifetime: access.sessionLifetime,
+                cookie: CookieHeader.value(Self.cookieName, in: input.headers.Cookie.map { [$0] } ?? []),
+                sessionLifetime: access.sessionLifetime,
                 actor: AuditActor.fromRequest(kind: .user, id: nil, display: nil))
             return .ok(
                 .init(
