@@ -3,13 +3,16 @@
 
     console.py main --base URL --email E --password P --shots DIR
         signs in by keyboard, creates an org and waits (no reload) until its provisioning steps say ready, makes a role,
-        adds a member, creates an API key and sees it once, rotates it, then verifies the org's audit chain (intact)
+        adds a member with it and changes their role to auditor, creates an API key and sees it once, rotates it, then verifies the org's audit chain (intact)
         and downloads its CSV export; prints {"org": …, "key": …, "rotated": …}
     console.py tampered --base URL --email E --password P --shots DIR --org ID
         signs in (the auditor) and verifies the org's chain; prints {"broken_seq": …} as the page reports it
     console.py cafa --base URL --email E --password P --shots DIR --org ID
         signs in, sees the org's run with its progress and its dataset's (empty) leaderboard, opens the org's first CAFA
         evaluation; prints its id and how many curves and Fmax points are drawn
+    console.py sso --base URL --email E --password P --shots DIR --org SLUG
+        signs in through the org's identity provider (the test's provider approves at once as E): by the org's short
+        name, then its provider's link; prints {"orgs": [ids of the orgs listed], "unknown_status": …}
 
 Every page is saved as a PNG under --shots. Exits non-zero, saying why, when anything is not as expected.
 Run by ConsoleBrowserTests; `provisioning/test` installs chromium and playwright.
@@ -80,8 +83,13 @@ def main(page, args):
 
     page.get_by_role("link", name="Members").click()
     page.get_by_label("Email", exact=True).fill(args.auditor)
-    page.get_by_label("Role", exact=True).select_option("auditor")
+    # The org's own role is offered beside the system ones; then the member's role is changed to auditor.
+    page.get_by_label("Role", exact=True).select_option("reviewer")
     page.get_by_role("button", name="Add member").click()
+    row = page.locator("tr", has_text=args.auditor)
+    expect(row).to_contain_text("reviewer")
+    page.get_by_label(f"Role of {args.auditor}", exact=True).select_option("auditor")
+    page.get_by_role("button", name=f"Set the role of {args.auditor}").click()
     row = page.locator("tr", has_text=args.auditor)
     expect(row).to_contain_text("auditor")
     expect(page.locator("tr", has_text=args.email)).to_contain_text("owner")
@@ -163,9 +171,37 @@ def tampered(page, args):
     print(json.dumps({"broken_seq": int(seq.group(1))}))
 
 
+def sso(page, args):
+    # An org no one signs in to with a provider says so, on the sign-in page.
+    unknown = page.goto(f"{args.base}/console/login/sso?org=no-such-org")
+    check(page.get_by_role("alert").count() == 1, "no reason shown for an org without single sign-on")
+    page.goto(f"{args.base}/console/login")
+    page.get_by_label("Organization").fill(args.org)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/console/login/sso\?org="))
+    page.screenshot(path=f"{args.shots}/15-single-sign-on.png", full_page=True)
+    links = page.get_by_role("link", name=re.compile(r"^Sign in with "))
+    check(links.count() == 1, f"expected the org's one provider, found {links.count()} links")
+    links.first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{args.base}/console")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies.get("tessera_session")
+    check(session is not None, "no session cookie after signing in through the provider")
+    check(session["httpOnly"] and session["sameSite"] == "Strict", f"session cookie not HttpOnly/Strict: {session}")
+    check(session["value"] not in page.content(), "the session token is on the page")
+    check("tessera_oidc" not in cookies, "the spent sign-in's cookie is still kept")
+    page.screenshot(path=f"{args.shots}/16-signed-in-by-provider.png", full_page=True)
+    orgs = [
+        href.rsplit("/", 1)[1]
+        for href in page.locator("a[href^='/console/orgs/']").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    ]
+    print(json.dumps({"orgs": orgs, "unknown_status": unknown.status}))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=["main", "tampered", "cafa"])
+    parser.add_argument("phase", choices=["main", "tampered", "cafa", "sso"])
     parser.add_argument("--base", required=True)
     parser.add_argument("--email", required=True)
     parser.add_argument("--password", required=True)
@@ -178,7 +214,7 @@ if __name__ == "__main__":
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1100, "height": 800})
         try:
-            {"main": main, "tampered": tampered, "cafa": cafa}[args.phase](page, args)
+            {"main": main, "tampered": tampered, "cafa": cafa, "sso": sso}[args.phase](page, args)
         except Exception as error:  # a failed expectation: say which, keep a picture of the page
             page.screenshot(path=f"{args.shots}/failed-{args.phase}.png", full_page=True)
             print(f"console.py: {error}", file=sys.stderr)

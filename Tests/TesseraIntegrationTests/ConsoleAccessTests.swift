@@ -77,4 +77,62 @@ import Testing
             #expect(try await keysCreated() == before + 1, "the one key the console made is audited, once")
         }
     }
+
+    /// Quotas from the org page: a platform admin sets them (empty is no limit; a negative one is refused with
+    /// nothing written), an org's owner may not, and the change is the API's audited `org.quotas_set`.
+    @Test func aPlatformAdminSetsQuotasFromTheOrgPage() async throws {
+        try await TestDatabase.withFresh(migrated: true) { settings in
+            let fixture = try await AccessFixture.make(settings)
+            let platform = fixture.platform
+            let app = try buildApplication(settings: settings, logger: TestDatabase.logger)
+            let masterKey = try #require(settings.tenants.masterKey.flatMap { Data(base64Encoded: $0.value) })
+            let security = ConsoleSecurity(masterKey: masterKey, secure: false)
+            func quotasSet() async throws -> [String] {
+                try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                    try await $0.query(
+                        """
+                        SELECT metadata->>'quotas' FROM audit_logs
+                        WHERE action = 'org.quotas_set' AND org_id = \(fixture.orgA) ORDER BY seq
+                        """, logger: TestDatabase.logger
+                    ).collect().map { try $0.decode(String.self) }
+                }
+            }
+            try await app.test(.router) { client in
+                let page = "/console/orgs/\(fixture.orgA)"
+                func post(as key: APIKey, _ form: String) async throws -> TestResponse {
+                    try await client.execute(
+                        uri: page + "/quotas", method: .post,
+                        headers: [
+                            .cookie: "tessera_session=\(key.plaintext)",
+                            .contentType: "application/x-www-form-urlencoded",
+                        ],
+                        body: ByteBuffer(string: form + "&csrf=\(security.csrf(for: key.plaintext))"))
+                }
+                func view(as key: APIKey) async throws -> String {
+                    String(
+                        buffer: try await client.execute(
+                            uri: page, method: .get, headers: [.cookie: "tessera_session=\(key.plaintext)"]
+                        ).body)
+                }
+                #expect(
+                    try await view(as: platform).contains(
+                        #"action="/console/orgs/\#(fixture.orgA.uuidString.lowercased())/quotas""#))
+                #expect(try await !view(as: fixture.ownerA).contains("Save quotas"))
+
+                let saved = try await post(as: platform, "members=5&api_keys=&dataset_rows=1000")
+                #expect(saved.status == .seeOther && saved.headers[.location] == page)
+                let shown = try await view(as: platform)
+                #expect(shown.contains(#"<dt>members</dt><dd>5</dd>"#) && shown.contains(#"value="1000""#))
+                #expect(shown.contains(#"<dt>api_keys</dt><dd>no limit</dd>"#))
+
+                let negative = try await post(as: platform, "members=-1")
+                #expect(negative.status == .unprocessableContent)
+                #expect(try await post(as: fixture.ownerA, "members=50").status == .forbidden)
+            }
+            let changes = try await quotasSet()
+            #expect(changes.count == 1, "\(changes)")
+            #expect(
+                changes.first?.contains(#""members": 5"#) == true || changes.first?.contains(#""members":5"#) == true)
+        }
+    }
 }

@@ -22,6 +22,8 @@ import Testing
     static let password = "a browser passphrase"
     /// Added as an auditor in the browser (console.py), then signs in to verify the chain.
     static let auditor = "bo@example.test"
+    /// Signs in through the org's identity provider, new to Tessera.
+    static let member = "lin@example.test"
 
     @Test func signInCreateAnOrgAndAKeyThenVerifyTheChainInChromium() async throws {
         try await TestDatabase.withFresh(migrated: true) { settings in
@@ -29,7 +31,9 @@ import Testing
             let gateway = try await TwoGatewayTests.Gateway.started(
                 settings,
                 environment: [
-                    "TESSERA_ACCOUNTS_SELF_SERVICE": "true"
+                    "TESSERA_ACCOUNTS_SELF_SERVICE": "true",
+                    // The test's identity provider is on loopback.
+                    "TESSERA_ACCOUNTS_OIDC_PRIVATE_ISSUERS": "true",
                 ])
             defer { gateway.stop() }
             let base = "http://127.0.0.1:\(gateway.port)"
@@ -111,6 +115,39 @@ import Testing
             let third = try await Self.browser(["cafa", "--base", base, "--shots", shots, "--org", org])
             #expect(third["evaluation"] as? String == evaluation)
             #expect(third["curves"] as? Int == 2 && third["fmax_points"] as? Int == 2, "\(third)")
+
+            // Single sign-on: a person new to Tessera signs in to the console through the org's provider (the
+            // console's own callback), joins with the provider's role and finds the org listed.
+            try await OIDCProvider.with { idp in
+                try await idp.configure(#"{"sub":"sso-1","email":"\#(Self.member)","email_verified":true}"#)
+                let (status, registered) = try await Self.send(
+                    base, "/v1/orgs/\(org)/identity-providers",
+                    #"""
+                    {"name":"Corp","issuer":"\#(idp.issuer)","client_id":"tessera","client_secret":"tessera-secret",
+                     "allowed_domains":["example.test"],"role":"viewer"}
+                    """#, "application/json", bearer: platform)
+                #expect(status == 201, "\(registered)")
+                #expect(registered["console_redirect_uri"] as? String == "\(base)/console/login/oidc/callback")
+                let slug = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                    try await $0.query(
+                        "SELECT slug FROM organizations WHERE id = \(UUID(uuidString: org)!)",
+                        logger: TestDatabase.logger
+                    ).collect()[0].decode(String.self)
+                }
+                let fourth = try await Self.browser(
+                    ["sso", "--base", base, "--shots", shots, "--org", slug], as: Self.member)
+                #expect(fourth["orgs"] as? [String] == [org], "\(fourth)")
+                #expect(fourth["unknown_status"] as? Int == 404)
+                let actions = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                    try await $0.query(
+                        """
+                        SELECT action FROM audit_logs WHERE org_id = \(UUID(uuidString: org)!)
+                        AND action IN ('member.add', 'identity.link') ORDER BY seq
+                        """, logger: TestDatabase.logger
+                    ).collect().map { try $0.decode(String.self) }
+                }
+                #expect(actions.suffix(2).sorted() == ["identity.link", "member.add"], "\(actions)")
+            }
         }
     }
 

@@ -197,6 +197,55 @@ import Testing
         }
     }
 
+    /// The web console's sign-in: started at the console, it comes back to the console's callback and ends in its
+    /// session cookie; a sign-in finishes only at the callback it was started for (the provider's code is bound to
+    /// that redirect URI too), and a refusal is an `auth.failed` record shown on the sign-in page.
+    @Test func theConsoleSignsInAtItsOwnCallbackOnly() async throws {
+        try await Self.with { env in
+            let provider = try await env.provider()
+            func begin(_ path: String) async throws -> (uri: String, cookie: String) {
+                let start = try await env.client.execute(uri: path, method: .get)
+                let callback = try await env.idp.authorize(try #require(Env.authorizationURL(start)))
+                let url = try #require(URLComponents(string: callback))
+                return (url.path + "?" + (url.percentEncodedQuery ?? ""), try #require(Env.cookie(start)))
+            }
+            // Started at the console: its cookie goes to the console's paths only, and the provider returns there.
+            let start = try await env.client.execute(uri: "/console/login/oidc/\(provider)/start", method: .get)
+            #expect(start.status == .seeOther)
+            let setCookie = try #require(start.headers[.setCookie])
+            #expect(setCookie.contains("Path=/console/login/oidc;") && setCookie.contains("HttpOnly"))
+            let console = try await begin("/console/login/oidc/\(provider)/start")
+            #expect(console.uri.hasPrefix("/console/login/oidc/callback?"))
+            // Finished at the API's callback instead: refused (before anything is spent or exchanged).
+            let apiPath = console.uri.replacingOccurrences(
+                of: "/console/login/oidc/callback", with: "/v1/auth/oidc/callback")
+            #expect(try await env.callBack(apiPath, cookie: console.cookie).status == .unauthorized)
+            #expect(try await env.failureReasons().last == "oidc: the sign-in was started for another callback")
+            // At its own callback: the console's session cookie, on a page that moves on to the console.
+            let done = try await env.callBack(console.uri, cookie: console.cookie)
+            #expect(done.status == .ok)
+            let cookies = done.headers[values: .setCookie]
+            let session = try #require(cookies.first { $0.hasPrefix("tessera_session=tss_") })
+            #expect(session.contains("HttpOnly") && session.contains("SameSite=Strict"))
+            #expect(cookies.contains { $0.hasPrefix("tessera_oidc=;") && $0.contains("Max-Age=0") })
+            #expect(String(buffer: done.body).contains(#"http-equiv="refresh" content="0; url=/console""#))
+            #expect(done.headers[.referrerPolicy] == "no-referrer")
+            let token = String(session.dropFirst("tessera_session=".count).prefix { $0 != ";" })
+            let whoami = try await env.client.execute(
+                uri: "/v1/auth/whoami", method: .get, headers: [.authorization: "Bearer \(token)"])
+            #expect(whoami.status == .ok)
+            // An API sign-in finished at the console's callback: refused there, on the sign-in page.
+            let api = try await begin("/v1/auth/oidc/\(provider)/start")
+            let consolePath = api.uri.replacingOccurrences(
+                of: "/v1/auth/oidc/callback", with: "/console/login/oidc/callback")
+            let refused = try await env.callBack(consolePath, cookie: api.cookie)
+            #expect(refused.status == .unauthorized)
+            #expect(refused.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(String(buffer: refused.body).contains("started for another callback"))
+            #expect(try await env.failureReasons().last == "oidc: the sign-in was started for another callback")
+        }
+    }
+
     @Test func whatDoesNotHoldIsRefusedAndRecorded() async throws {
         try await Self.with { env in
             let provider = try await env.provider()

@@ -88,7 +88,11 @@ import Testing
         static func start(_ settings: Settings, environment overrides: [String: String] = [:]) throws -> Gateway {
             let port = Int.random(in: 20_000..<32_000)
             // A long cache: only the notification can evict in time.
-            var environment = ["TESSERA_HTTP_PORT": String(port), "TESSERA_AUTH_CACHE_SECONDS": "60"]
+            var environment = [
+                "TESSERA_HTTP_PORT": String(port), "TESSERA_AUTH_CACHE_SECONDS": "60",
+                // Links the gateway makes (a provider's callback) lead back to it.
+                "TESSERA_MAIL_PUBLIC_URL": "http://127.0.0.1:\(port)",
+            ]
             environment.merge(overrides) { $1 }
             let process = TestDatabase.tesseraProcess(["serve"], settings, environment: environment)
             process.standardOutput = FileHandle.nullDevice

@@ -43,10 +43,20 @@ struct Console: Sendable {
         router.get("/console") { request, context in await page(request, context) { try await orgsPage($0) } }
         router.get("/console/login") { request, context in signInPage(error: nil, status: .ok) }
         router.post("/console/login") { request, context in await signIn(request, context) }
+        router.get("/console/login/sso") { request, context in await singleSignOn(request, context) }
+        router.get("/console/login/oidc/{provider}/start") { request, context in
+            await startProviderSignIn(request, context)
+        }
+        router.get("/console/login/oidc/callback") { request, context in
+            await finishProviderSignIn(request, context)
+        }
         router.post("/console/logout") { request, context in await page(request, context) { try await signOut($0) } }
         router.post("/console/orgs") { request, context in await page(request, context) { try await createOrg($0) } }
         router.get("/console/orgs/{org}") { request, context in
             await page(request, context) { try await orgPage($0) }
+        }
+        router.post("/console/orgs/{org}/quotas") { request, context in
+            await page(request, context) { try await setQuotas($0) }
         }
         router.get("/console/orgs/{org}/provisioning") { request, context in
             await page(request, context) { try await provisioningJSON($0) }
@@ -139,6 +149,7 @@ struct Console: Sendable {
     func orgPage(_ call: ConsoleCall) async throws -> Response {
         let (org, permissions) = try await call.member()
         let steps = try await call.run(route: nil, method: .get) { try await api.orgs.provisioning(of: org) }
+        let platformAdmin = try await call.run(route: nil, method: .get) { RequestScope.principal?.isPlatformAdmin }
         return call.render(
             "org",
             Self.org(org, permissions: permissions).merging([
@@ -147,12 +158,42 @@ struct Console: Sendable {
                 "members": permissions.contains(Permission.membersManage.rawValue),
                 "roles": permissions.contains(Permission.rolesManage.rawValue),
                 "quotas": Quota.allCases.map { quota in
-                    ["quota": quota.rawValue, "limit": org.quotas[quota].map(String.init) ?? "no limit"]
+                    [
+                        "quota": quota.rawValue, "limit": org.quotas[quota].map(String.init) ?? "no limit",
+                        "value": org.quotas[quota].map(String.init) ?? "",
+                    ]
                 },
+                "platform_admin": platformAdmin == true,
                 "cafa": permissions.contains(Permission.evaluationsRead.rawValue),
                 "predictions": permissions.contains(Permission.predictionsRead.rawValue),
                 "audit": permissions.contains(Permission.auditRead.rawValue),
             ]) { $1 })
+    }
+
+    /// A platform admin replaces the org's quotas: each field a whole number, or empty for no limit.
+    func setQuotas(_ call: ConsoleCall) async throws -> Response {
+        let form = try await call.form()
+        let org = try call.org()
+        var limits: [Quota: Int] = [:]
+        for quota in Quota.allCases {
+            guard let text = form.text(quota.rawValue) else { continue }
+            guard let limit = Int(text), limit >= 0 else {
+                throw TesseraError.unprocessable("the \(quota.rawValue) quota is a whole number, 0 or more, or empty")
+            }
+            limits[quota] = limit
+        }
+        _ = try await call.run(route: "/v1/orgs/{org}/quotas", method: .put) {
+            try await api.setOrgQuotas(
+                .init(
+                    path: .init(org: org),
+                    body: .json(
+                        .init(
+                            members: limits[.members], api_keys: limits[.apiKeys], dataset_rows: limits[.datasetRows],
+                            artifact_bytes: limits[.artifactBytes].map(Int64.init),
+                            concurrent_runs: limits[.concurrentRuns])))
+            ).ok
+        }
+        return call.redirect("/console/orgs/\(org)")
     }
 
     /// The provisioning journal as JSON for the org page's script (the same shape as the API's).
@@ -235,21 +276,29 @@ struct Console: Sendable {
         let list = try await call.run(route: "/v1/orgs/{org}/members", method: .get) {
             try await api.listMembers(.init(path: .init(org: org))).ok.body.json
         }
+        // The org's own roles are offered beside the system ones to whoever may read them (`roles.manage`); the
+        // API still refuses a role that grants more than the giver holds.
+        var names = SystemRole.allCases.map(\.rawValue)
+        let (_, permissions) = try await call.member()
+        if permissions.contains(Permission.rolesManage.rawValue) {
+            let roles = try await call.run(route: "/v1/orgs/{org}/roles", method: .get) {
+                try await api.listRoles(.init(path: .init(org: org))).ok.body.json
+            }
+            names += roles.items.filter { !$0.system }.map(\.name).sorted()
+        }
         let members: [[String: Any]] = list.items.map { member in
             [
                 "user_id": member.user_id, "email": member.email, "name": member.display_name ?? "",
                 "status": member.status, "roles": member.roles.joined(separator: ", "),
                 "since": Self.date(member.created_at),
-                "choices": SystemRole.allCases.map {
-                    ["role": $0.rawValue, "selected": member.roles == [$0.rawValue]]
-                },
+                "choices": names.map { ["role": $0, "selected": member.roles == [$0]] },
             ]
         }
         return call.render(
             "members",
             [
                 "title": "Members", "org_id": org, "members": members,
-                "roles": SystemRole.allCases.map { ["role": $0.rawValue, "selected": $0 == .viewer] },
+                "roles": names.map { ["role": $0, "selected": $0 == SystemRole.viewer.rawValue] },
             ])
     }
 
@@ -537,54 +586,6 @@ struct Console: Sendable {
     }
 
     // MARK: - Signing in and out
-
-    func signInPage(error: String?, status: HTTPResponse.Status) -> Response {
-        let token = ConsoleSecurity.randomToken()
-        var values: [String: Any] = ["title": "Sign in", "csrf": token]
-        if let error { values["error"] = error }
-        var response = html("login", values, status: status)
-        response.headers[.setCookie] = security.cookie(ConsoleSecurity.signInCookie, token, maxAge: 3600)
-        return response
-    }
-
-    func signIn(_ request: Request, _ context: AppRequestContext) async -> Response {
-        do {
-            let form = try await ConsoleForm(request)
-            guard let expected = ConsoleSecurity.cookie(ConsoleSecurity.signInCookie, in: request), !expected.isEmpty,
-                let presented = form["csrf"],
-                constantTimeEquals(Array(expected.utf8), Array(presented.utf8))
-            else {
-                return signInPage(error: "The form expired; please sign in again.", status: .forbidden)
-            }
-            let scope = access.scope(request, context: context)
-            let session = try await RequestScope.$current.withValue(scope) {
-                try await api.login(
-                    .init(body: .json(.init(email: form["email"] ?? "", password: form["password"] ?? "")))
-                )
-                .ok.body.json
-            }
-            var response = Response(status: .seeOther, headers: [.location: "/console"])
-            ConsoleSecurity.harden(&response.headers)
-            response.headers[values: .setCookie] = [
-                security.cookie(ConsoleSecurity.sessionCookie, session.token, maxAge: sessionSeconds),
-                security.cookie(ConsoleSecurity.signInCookie, "", maxAge: 0),
-            ]
-            return response
-        } catch let error as TesseraError where error.statusCode == 401 {
-            return signInPage(error: "Wrong email or password.", status: .unauthorized)
-        } catch {
-            let problem = Self.problem(error)
-            return signInPage(error: problem.detail, status: problem.status)
-        }
-    }
-
-    func signOut(_ call: ConsoleCall) async throws -> Response {
-        _ = try await call.form()
-        _ = try await call.run(route: "/v1/auth/logout", method: .post) { try await api.logout(.init()) }
-        var response = call.redirect("/console/login")
-        response.headers[.setCookie] = security.cookie(ConsoleSecurity.sessionCookie, "", maxAge: 0)
-        return response
-    }
 
     // MARK: - Plumbing
 

@@ -48,12 +48,18 @@ struct IdentityProvidersController: Controller {
     }
 
     func startOIDCSignIn(_ input: Operations.startOIDCSignIn.Input) async throws -> Operations.startOIDCSignIn.Output {
-        try access.authenticator.checkLimit(RequestScope.info)
-        let started = try await signIn.start(provider: try Self.objectID(input.path.provider))
+        let started = try await start(input.path.provider, returnTo: .api)
         return .found(
             .init(
                 headers: .init(Location: started.authorizationURL, Set_hyphen_Cookie: cookie(started.cookie)),
                 body: .json(.init(authorization_url: started.authorizationURL))))
+    }
+
+    /// Starts a sign-in with `provider` that comes back to `returnTo`'s callback (the API's or the web console's),
+    /// for a client the failure limit has not stopped.
+    func start(_ provider: String, returnTo: OIDCSignIn.Return) async throws -> OIDCSignIn.Started {
+        try access.authenticator.checkLimit(RequestScope.info)
+        return try await signIn.start(provider: try Self.objectID(provider), returnTo: returnTo)
     }
 
     func linkOIDCIdentity(_ input: Operations.linkOIDCIdentity.Input) async throws -> Operations.linkOIDCIdentity.Output
@@ -71,37 +77,48 @@ struct IdentityProvidersController: Controller {
 
     static let cookieName = "tessera_oidc"
 
-    /// The sign-in's cookie: sent back only to the callback's path, never readable by scripts, sent on the
-    /// provider's redirect (a top-level navigation: Lax, not Strict), Secure when the public address is https.
-    func cookie(_ value: String) -> String {
+    /// The sign-in's cookie: sent back only to the callback's path (`path`: the API's, or the console's), never
+    /// readable by scripts, sent on the provider's redirect (a top-level navigation: Lax, not Strict), Secure when
+    /// the public address is https. `maxAge` 0 removes it.
+    func cookie(_ value: String, path: String = "/v1/auth/oidc", maxAge: Int? = nil) -> String {
         let secure = signIn.publicURL.lowercased().hasPrefix("https://") ? "; Secure" : ""
-        return "\(Self.cookieName)=\(value); Path=/v1/auth/oidc; Max-Age=\(OIDCSignIn.loginLifetime.components.seconds)"
-            + "; HttpOnly; SameSite=Lax\(secure)"
+        let age = maxAge ?? Int(OIDCSignIn.loginLifetime.components.seconds)
+        return "\(Self.cookieName)=\(value); Path=\(path); Max-Age=\(age); HttpOnly; SameSite=Lax\(secure)"
     }
 
     func finishOIDCSignIn(_ input: Operations.finishOIDCSignIn.Input) async throws
         -> Operations.finishOIDCSignIn.Output
     {
+        let signedIn = try await finish(
+            code: input.query.code, state: input.query.state, error: input.query.error,
+            cookie: CookieHeader.value(Self.cookieName, in: input.headers.Cookie.map { [$0] } ?? []), at: .api)
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        token: signedIn.session.token.plaintext, expires_at: signedIn.session.expiresAt,
+                        user_id: Self.id(signedIn.user)))))
+    }
+
+    /// Finishes a sign-in that came back to `callback` (the API's or the console's) with the provider's `code` or
+    /// its `error`, in the browser whose `cookie` holds it: a session, or a refusal counted against the client and
+    /// recorded as `auth.failed` like a wrong password.
+    func finish(code: String?, state: String, error: String?, cookie: String?, at callback: OIDCSignIn.Return)
+        async throws -> OIDCSignIn.SignedIn
+    {
         let info = RequestScope.info
         try access.authenticator.checkLimit(info)
         do {
-            if let error = input.query.error {
+            if let error {
                 // The provider's error code (RFC 6749 §4.1.2.1) is short and ours to name; anything else is not.
                 let code = error.utf8.count <= 40 && error.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") }
                 throw OIDCRefusal(
                     kind: .unauthenticated, reason: "the provider answered \(code ? error : "an error")")
             }
-            let signedIn = try await signIn.finish(
-                code: input.query.code ?? "", state: input.query.state,
-                cookie: CookieHeader.value(Self.cookieName, in: input.headers.Cookie.map { [$0] } ?? []),
+            return try await signIn.finish(
+                code: code ?? "", state: state, cookie: cookie, at: callback,
                 sessionLifetime: access.sessionLifetime,
                 actor: AuditActor.fromRequest(kind: .user, id: nil, display: nil))
-            return .ok(
-                .init(
-                    body: .json(
-                        .init(
-                            token: signedIn.session.token.plaintext, expires_at: signedIn.session.expiresAt,
-                            user_id: Self.id(signedIn.user)))))
         } catch let refusal as OIDCRefusal {
             throw await access.authenticator.failSignIn(refusal, info: info)
         }
@@ -112,6 +129,7 @@ struct IdentityProvidersController: Controller {
         return .init(
             id: Self.id(p.id), org_id: Self.id(p.org), name: p.name, issuer: p.issuer, client_id: p.clientID,
             allowed_domains: p.allowedDomains, role: p.role, enabled: p.enabled, created_at: p.createdAt,
-            sign_in_url: signIn.signInURL(p.id), redirect_uri: signIn.redirectURI)
+            sign_in_url: signIn.signInURL(p.id), redirect_uri: signIn.redirectURI,
+            console_sign_in_url: signIn.consoleSignInURL(p.id), console_redirect_uri: signIn.consoleRedirectURI)
     }
 }

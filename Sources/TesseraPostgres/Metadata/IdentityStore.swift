@@ -68,6 +68,19 @@ public struct IdentityStore: Sendable {
                 "\(unescaped: Self.columns) WHERE org_id = \(org) AND kind = 'oidc' ORDER BY name", logger: logger))
     }
 
+    /// The OIDC providers of the ready org with `slug`, by name.
+    public func providers(orgSlug slug: String, on connection: PostgresConnection) async throws
+        -> [IdentityProviderRecord]
+    {
+        try await records(
+            connection.sql(
+                """
+                \(unescaped: Self.columns)
+                WHERE kind = 'oidc' AND org_id = (SELECT id FROM organizations WHERE slug = \(slug) AND status = 'ready')
+                ORDER BY name
+                """, logger: logger))
+    }
+
     private func records(_ rows: PostgresRowSequence) async throws -> [IdentityProviderRecord] {
         try await rows.collect().map { row in
             let (id, org, name, issuer, client, sealed, domains, role, enabled, created) = try row.decode(

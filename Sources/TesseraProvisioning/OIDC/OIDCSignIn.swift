@@ -39,6 +39,15 @@ public struct OIDCSignIn: Sendable {
     public let publicURL: String
     /// The gateway's callback, as registered with the provider: `<public url>/v1/auth/oidc/callback`.
     public var redirectURI: String { publicURL + "/v1/auth/oidc/callback" }
+    /// The web console's callback: a sign-in started from the console comes back there, to end in its cookie.
+    public var consoleRedirectURI: String { publicURL + "/console/login/oidc/callback" }
+
+    /// Where a sign-in comes back to: the API's callback (a JSON session) or the console's (a session cookie).
+    public enum Return: String, Codable, Sendable {
+        case api, console
+    }
+
+    func redirectURI(_ to: Return) -> String { to == .console ? consoleRedirectURI : redirectURI }
     let logger: Logger
 
     /// How long a started sign-in may take to come back.
@@ -102,10 +111,24 @@ public struct OIDCSignIn: Sendable {
     /// Where members start signing in with `provider` (a GET that redirects to it).
     public func signInURL(_ provider: UUID) -> String { "\(publicURL)/v1/auth/oidc/\(Self.id(provider))/start" }
 
+    /// Where members start signing in to the web console with `provider`.
+    public func consoleSignInURL(_ provider: UUID) -> String {
+        "\(publicURL)/console/login/oidc/\(Self.id(provider))/start"
+    }
+
     public func providers(org: UUID) async throws -> [IdentityProviderRecord] {
         try await metadata.withConnection { [logger] in
             try await IdentityStore(logger: logger).providers(org: org, on: $0)
         }
+    }
+
+    /// The enabled providers of the ready org with `slug` (the console's sign-in page asks by slug); none for an
+    /// org that does not exist, so the answer tells no more than that no one can sign in there with a provider.
+    public func providers(orgSlug slug: String) async throws -> [IdentityProviderRecord] {
+        guard slug.utf8.count <= 200 else { return [] }
+        return try await metadata.withConnection { [logger] in
+            try await IdentityStore(logger: logger).providers(orgSlug: slug, on: $0)
+        }.filter(\.enabled)
     }
 
     /// Removes a provider; its identities go with it (their users keep their accounts and memberships).
@@ -133,6 +156,8 @@ public struct OIDCSignIn: Sendable {
         let link: UUID?
         /// Seconds since 1970.
         let expires: Double
+        /// The callback it returns to (absent in sign-ins started before the console had one: the API's).
+        let returnTo: Return?
     }
 
     static let cookieLabel = "oidc-sign-in"
@@ -146,8 +171,9 @@ public struct OIDCSignIn: Sendable {
 
     /// Starts a sign-in: a one-use `state`, a `nonce` and a PKCE verifier, sealed under the master key into a
     /// cookie for the browser; the provider's authorization URL carries the state, the nonce and the verifier's
-    /// challenge. `linking` is the signed-in user who asks to link this provider's identity to their account.
-    public func start(provider id: UUID, linking user: UUID? = nil) async throws -> Started {
+    /// challenge. `linking` is the signed-in user who asks to link this provider's identity to their account;
+    /// `returnTo` the callback the provider sends the browser back to.
+    public func start(provider id: UUID, linking user: UUID? = nil, returnTo: Return = .api) async throws -> Started {
         guard
             let provider = try await metadata.withConnection({ [logger] in
                 try await IdentityStore(logger: logger).provider(id: id, on: $0)
@@ -165,13 +191,13 @@ public struct OIDCSignIn: Sendable {
             state: Base64URL.encode(Self.digest(state)), provider: id, nonce: nonce, verifier: pkce.verifier,
             link: user,
             expires: Date().addingTimeInterval(Double(Self.loginLifetime.components.seconds))
-                .timeIntervalSince1970)
+                .timeIntervalSince1970, returnTo: returnTo)
         let sealed = try box.seal(
             String(decoding: try JSONEncoder().encode(inFlight), as: UTF8.self), boundTo: Self.cookieLabel)
         let url = OIDCClient.url(
             discovery.authorization_endpoint,
             adding: [
-                ("response_type", "code"), ("client_id", provider.clientID), ("redirect_uri", redirectURI),
+                ("response_type", "code"), ("client_id", provider.clientID), ("redirect_uri", redirectURI(returnTo)),
                 ("scope", "openid email profile"), ("state", state), ("nonce", nonce),
                 ("code_challenge", pkce.challenge), ("code_challenge_method", "S256"),
             ])
@@ -190,10 +216,12 @@ public struct OIDCSignIn: Sendable {
     /// Finishes a sign-in in the browser that started it (`cookie`): the state must be the cookie's, unexpired
     /// and unspent, and is spent before anything else (a replay finds it spent); the code is exchanged with the
     /// verifier, the ID token checked, and the identity found by provider and subject — or, for a person new to
-    /// Tessera, a user created and made a member. Throws `OIDCRefusal` for what the caller did wrong.
-    public func finish(code: String, state: String, cookie: String?, sessionLifetime: Duration, actor: AuditActor)
-        async throws -> SignedIn
-    {
+    /// Tessera, a user created and made a member. `at` is the callback that was called: a sign-in finishes only
+    /// where it was started for. Throws `OIDCRefusal` for what the caller did wrong.
+    public func finish(
+        code: String, state: String, cookie: String?, at callback: Return = .api, sessionLifetime: Duration,
+        actor: AuditActor
+    ) async throws -> SignedIn {
         guard state.utf8.count == 43, Base64URL.decode(state) != nil, !code.isEmpty, code.utf8.count <= 2048 else {
             throw OIDCRefusal(kind: .unauthenticated, reason: "malformed state or code")
         }
@@ -204,6 +232,9 @@ public struct OIDCSignIn: Sendable {
         let stateDigest = Self.digest(state)
         guard Base64URL.encode(stateDigest) == pending.state else {
             throw OIDCRefusal(kind: .unauthenticated, reason: "the state is not this browser's sign-in")
+        }
+        guard (pending.returnTo ?? .api) == callback else {
+            throw OIDCRefusal(kind: .unauthenticated, reason: "the sign-in was started for another callback")
         }
         let expires = Date(timeIntervalSince1970: pending.expires)
         guard expires > Date() else { throw OIDCRefusal(kind: .unauthenticated, reason: "state expired") }
@@ -223,7 +254,7 @@ public struct OIDCSignIn: Sendable {
         do {
             let discovery = try await client.discover(provider.issuer)
             let idToken = try await client.exchange(
-                code: code, verifier: pending.verifier, redirectURI: redirectURI, clientID: provider.clientID,
+                code: code, verifier: pending.verifier, redirectURI: redirectURI(callback), clientID: provider.clientID,
                 clientSecret: try box.open(
                     provider.clientSecretSealed, boundTo: IdentityProviderRecord.secretLabel(provider.id)),
                 discovery: discovery)
