@@ -49,3 +49,23 @@ func tinyOntology() throws -> CAFAOntology {
     #expect(ns.curves.fnW == [3])
     #expect(ns.best.sW?.value == 3)
 }
+
+/// cafaeval's `-prop fill`: a predicted term keeps its own score; a term not predicted takes the highest of its
+/// children's (after theirs). t1 predicts B 0.9 and its parent A 0.2. `max`: A and R take 0.9. `fill`: A keeps 0.2,
+/// R takes A's 0.2 (B's 0.9 stops at A).
+@Test func fillPropagationKeepsAPredictedTermsOwnScore() throws {
+    let evaluator = CAFAEvaluator(ontology: try tinyOntology())
+    func precisionAt(_ tau: Double, _ propagation: CAFAPropagation) throws -> Double {
+        let result = evaluator.evaluate(
+            truth: ["t1": ["C"]], predictions: ["t1": [("B", 0.9), ("A", 0.2)]],
+            options: CAFAOptions(thresholdStep: 0.1, propagation: propagation))
+        let curves = try #require(result.namespaces.first).curves
+        let i = try #require(curves.tau.firstIndex { abs($0 - tau) < 1e-9 })
+        return curves.pr[i]
+    }
+    // Truth {C} propagates to {R, C}. At tau 0.5: max predicts B, A, R (R right: 1/3); fill predicts B alone (0).
+    #expect(abs(try precisionAt(0.5, .max) - 1.0 / 3.0) < 1e-15)
+    #expect(try precisionAt(0.5, .fill) == 0)
+    // At tau 0.2 both predict B, A, R.
+    #expect(abs(try precisionAt(0.2, .fill) - 1.0 / 3.0) < 1e-15)
+}

@@ -30,14 +30,14 @@ BEST_SPECS = {
 }
 
 
-def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orphans=False, threads=1):
+def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orphans=False, threads=1, prop="max"):
     """Run cafaeval on a single prediction file; return (df, dfs_best, seconds, peak_rss_kb)."""
     from cafaeval.evaluation import cafa_eval
     tmp = tempfile.mkdtemp(prefix="cafa_compare_")
     try:
         os.symlink(os.path.abspath(pred_file), os.path.join(tmp, os.path.basename(pred_file)))
         start = time.perf_counter()
-        df, dfs_best = cafa_eval(obo, tmp, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop="max",
+        df, dfs_best = cafa_eval(obo, tmp, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop=prop,
                                  th_step=th_step, n_cpu=threads)
         seconds = time.perf_counter() - start
     finally:
@@ -147,18 +147,22 @@ def compare(df, dfs_best, result, tol=1e-4):
     return tr
 
 
-def batch(path, tol=1e-4):
-    """Compare every job of a JSON list [{obo, pred, gt, result, ia?, th_step?, norm?}] in this one process."""
+def batch(path, tol=1e-9):
+    """Compare every job of a JSON list [{obo, pred, gt, result, ia?, th_step?, norm?, prop?, no_orphans?}] in this one
+    process, to 1e-9 (cafaeval's numbers in memory, not its rounded TSV)."""
     with open(path) as f:
         jobs = json.load(f)
     failed = 0
     for job in jobs:
         df, dfs_best, seconds, _ = run_cafaeval(job["obo"], job["pred"], job["gt"], ia=job.get("ia"),
-                                                th_step=job.get("th_step", 0.01), norm=job.get("norm", "cafa"))
+                                                th_step=job.get("th_step", 0.01), norm=job.get("norm", "cafa"),
+                                                prop=job.get("prop", "max"), no_orphans=job.get("no_orphans", False))
         tr = compare(df, dfs_best, load_result(job["result"]), tol)
         ok = not tr.problems and tr.compared > 0
         failed += not ok
-        print("%s %s: %d values, max abs diff %.3e at %s%s" % ("OK  " if ok else "FAIL", os.path.basename(job["pred"]), tr.compared,
+        label = os.path.basename(job["pred"]) + "".join(
+            f" {k}={job[k]}" for k in ("prop", "no_orphans", "norm", "th_step") if k in job)
+        print("%s %s: %d values, max abs diff %.3e at %s%s" % ("OK  " if ok else "FAIL", label, tr.compared,
                                                            tr.max_diff, tr.where, "".join("; " + p for p in tr.problems)))
     print("RESULT: %s (%d of %d jobs failed)" % ("OK" if failed == 0 and jobs else "FAIL", failed, len(jobs)))
     return 0 if failed == 0 and jobs else 1
@@ -178,13 +182,14 @@ def main(argv=None):
     ap.add_argument("-th_step", "--th_step", type=float, default=0.01)
     ap.add_argument("-norm", "--norm", choices=["cafa", "pred", "gt"], default="cafa")
     ap.add_argument("-no_orphans", "--no_orphans", action="store_true")
+    ap.add_argument("-prop", "--prop", choices=["max", "fill"], default="max")
     ap.add_argument("-threads", "--threads", type=int, default=1)
     ap.add_argument("--tol", type=float, default=1e-4)
     args = ap.parse_args(argv)
 
     df, dfs_best, seconds, peak_kb = run_cafaeval(args.obo, args.pred_file, args.gt_file, ia=args.ia,
                                                   th_step=args.th_step, norm=args.norm,
-                                                  no_orphans=args.no_orphans, threads=args.threads)
+                                                  no_orphans=args.no_orphans, threads=args.threads, prop=args.prop)
     print("cafaeval wall time: %.3f s, peak RSS: %.1f MB" % (seconds, peak_kb / 1024.0))
     tr = compare(df, dfs_best, load_result(args.result_json), args.tol)
     print("values compared: %d" % tr.compared)

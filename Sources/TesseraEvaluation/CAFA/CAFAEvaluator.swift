@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 import TesseraCore
 
-/// Evaluates predictions against a ground truth exactly as cafaeval 1.3.0 (`-prop max`), sparsely.
+/// Evaluates predictions against a ground truth exactly as cafaeval 1.3.0 (`-prop max` or `fill`), sparsely.
 public struct CAFAEvaluator: Sendable {
     /// The ontology the evaluation runs on.
     public let ontology: CAFAOntology
@@ -45,7 +45,7 @@ public struct CAFAEvaluator: Sendable {
                 graph: g, taus: taus, targetCount: truthSets.targets[n].count,
                 truthOffsets: truthSets.offsets[n], truthTerms: truthSets.terms[n],
                 predOffsets: grouped.offsets[n], predTerms: grouped.terms[n], predScores: grouped.scores[n],
-                ia: ia, includeOrphans: options.includeOrphans)
+                ia: ia, includeOrphans: options.includeOrphans, propagation: options.propagation)
             let (sums, wsums) = counter.run()
             let result = CAFANamespaceResultBuilder.build(
                 namespace: g.namespace, targets: truthSets.targets[n].count,

@@ -26,6 +26,8 @@ struct CAFANamespaceCounter: Sendable {
     let ia: [Double]?
     /// Whether orphan terms are among the terms of interest.
     let includeOrphans: Bool
+    /// How prediction scores reach ancestors.
+    var propagation: CAFAPropagation = .max
 
     /// Computes unweighted and (optionally) weighted raw sums.
     func run() -> (CAFAMetricSums, CAFAMetricSums?) {
@@ -78,17 +80,25 @@ struct CAFANamespaceCounter: Sendable {
                 }
                 if predScores[k] > raw[x] { raw[x] = predScores[k] }
             }
-            // Propagate to ancestors with max, highest scores first.
+            // Propagate to ancestors, highest scores first: with `max` every ancestor takes the highest score
+            // below it; with `fill` a term that has a score of its own keeps it and stops higher ones from below
+            // (cafaeval's dense sweep: a term without a score takes the highest of its children's).
             pList.removeAll(keepingCapacity: true)
             if !touched.isEmpty {
                 touched.sort { raw[Int($0)] > raw[Int($1)] }
+                let fill = propagation == .fill
                 for start in touched {
                     let s = raw[Int(start)]
                     if !(s > 0) { break }
-                    stack.append(start)
+                    if propStamp[Int(start)] == stamp { continue }
+                    propStamp[Int(start)] = stamp
+                    prop[Int(start)] = s
+                    pList.append(start)
+                    stack.append(contentsOf: graph.parents(ofIndex: Int(start)))
                     while let x = stack.popLast() {
                         let xi = Int(x)
                         if propStamp[xi] == stamp { continue }
+                        if fill && rawStamp[xi] == stamp && raw[xi] > 0 { continue }
                         propStamp[xi] = stamp
                         prop[xi] = s
                         pList.append(x)

@@ -10,7 +10,16 @@ public enum CAFANormalization: String, Sendable, Hashable, Codable, CaseIterable
     case gt
 }
 
-/// Evaluation options mirroring cafaeval's command-line switches (propagation is always `max`).
+/// How prediction scores reach a term's ancestors (cafaeval `-prop`).
+public enum CAFAPropagation: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Every ancestor takes the highest score of the terms below it.
+    case max
+    /// A term with a score of its own keeps it; one without takes the highest of its children's (after theirs):
+    /// "propagate with max until a different score is found".
+    case fill
+}
+
+/// Evaluation options mirroring cafaeval's command-line switches.
 public struct CAFAOptions: Sendable, Hashable, Codable {
     /// Threshold step (`-th_step`); taus are `np.arange(step, 1, step)`.
     public var thresholdStep: Double
@@ -20,15 +29,32 @@ public struct CAFAOptions: Sendable, Hashable, Codable {
     public var includeOrphans: Bool
     /// Worker threads used across namespaces (results do not depend on it).
     public var threads: Int
+    /// Propagation of prediction scores (`-prop`; the ground truth always propagates as `max`).
+    public var propagation: CAFAPropagation
 
     /// Creates options with cafaeval's defaults.
     public init(
         thresholdStep: Double = 0.01, normalization: CAFANormalization = .cafa, includeOrphans: Bool = true,
-        threads: Int = 1
+        threads: Int = 1, propagation: CAFAPropagation = .max
     ) {
         self.thresholdStep = thresholdStep
         self.normalization = normalization
         self.includeOrphans = includeOrphans
         self.threads = threads
+        self.propagation = propagation
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case thresholdStep, normalization, includeOrphans, threads, propagation
+    }
+
+    /// Options stored before `propagation` existed read as `max`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        thresholdStep = try c.decode(Double.self, forKey: .thresholdStep)
+        normalization = try c.decode(CAFANormalization.self, forKey: .normalization)
+        includeOrphans = try c.decode(Bool.self, forKey: .includeOrphans)
+        threads = try c.decode(Int.self, forKey: .threads)
+        propagation = try c.decodeIfPresent(CAFAPropagation.self, forKey: .propagation) ?? .max
     }
 }

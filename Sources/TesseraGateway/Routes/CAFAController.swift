@@ -287,7 +287,7 @@ struct CAFAController: HeavyController {
         let table = try await repository.predictions(request.predictionSetID)
         let options = CAFAOptions(
             thresholdStep: request.thresholdStep, normalization: request.normalization,
-            includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total)
+            includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total, propagation: request.propagation)
         let result = try await compute { [weights] in
             CAFAEvaluator(ontology: ontology).evaluate(
                 truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights, options: options)
@@ -378,7 +378,9 @@ struct CAFAController: HeavyController {
             category: category,
             thresholdStep: step,
             normalization: CAFANormalization(rawValue: body.normalization?.rawValue ?? "cafa") ?? .cafa,
-            includeOrphans: body.include_orphans ?? true, informationAccretion: body.information_accretion)
+            includeOrphans: body.include_orphans ?? true,
+            propagation: CAFAPropagation(rawValue: body.propagation?.rawValue ?? "max") ?? .max,
+            informationAccretion: body.information_accretion)
     }
 
     static func schema(_ o: OntologyRecord) -> Components.Schemas.Ontology {
@@ -421,7 +423,8 @@ struct CAFAController: HeavyController {
             evaluation_set_id: q.evaluationSetID.map(id), category: q.category.flatMap { .init(rawValue: $0.rawValue) },
             threshold_step: q.thresholdStep, normalization: .init(rawValue: q.normalization.rawValue) ?? .cafa,
             include_orphans: q.includeOrphans,
-            propagation: .max, weighted: q.informationAccretion != nil, seconds: r.seconds, namespaces: namespaces,
+            propagation: .init(rawValue: q.propagation.rawValue) ?? .max, weighted: q.informationAccretion != nil,
+            seconds: r.seconds, namespaces: namespaces,
             created_by: r.createdBy.map(id), created_at: r.createdAt)
     }
 

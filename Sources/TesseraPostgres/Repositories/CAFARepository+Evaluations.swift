@@ -13,6 +13,8 @@ public struct CAFARequest: Sendable, Equatable, Codable {
     public var thresholdStep: Double
     public var normalization: CAFANormalization
     public var includeOrphans: Bool
+    /// cafaeval's `-prop` (stored evaluations made before it existed were `max`).
+    public var propagation: CAFAPropagation
     /// The information-accretion file as uploaded (`term value` lines), when the evaluation is weighted.
     public var informationAccretion: String?
 
@@ -24,13 +26,28 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         case thresholdStep = "threshold_step"
         case normalization
         case includeOrphans = "include_orphans"
+        case propagation
         case informationAccretion = "information_accretion"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        predictionSetID = try c.decode(UUID.self, forKey: .predictionSetID)
+        annotationSetID = try c.decodeIfPresent(UUID.self, forKey: .annotationSetID)
+        evaluationSetID = try c.decodeIfPresent(UUID.self, forKey: .evaluationSetID)
+        category = try c.decodeIfPresent(CAFACategory.self, forKey: .category)
+        thresholdStep = try c.decode(Double.self, forKey: .thresholdStep)
+        normalization = try c.decode(CAFANormalization.self, forKey: .normalization)
+        includeOrphans = try c.decode(Bool.self, forKey: .includeOrphans)
+        propagation = try c.decodeIfPresent(CAFAPropagation.self, forKey: .propagation) ?? .max
+        informationAccretion = try c.decodeIfPresent(String.self, forKey: .informationAccretion)
     }
 
     public init(
         predictionSetID: UUID, annotationSetID: UUID?, evaluationSetID: UUID?, category: CAFACategory?,
         thresholdStep: Double,
-        normalization: CAFANormalization, includeOrphans: Bool, informationAccretion: String?
+        normalization: CAFANormalization, includeOrphans: Bool, propagation: CAFAPropagation = .max,
+        informationAccretion: String?
     ) {
         self.predictionSetID = predictionSetID
         self.annotationSetID = annotationSetID
@@ -39,6 +56,7 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         self.thresholdStep = thresholdStep
         self.normalization = normalization
         self.includeOrphans = includeOrphans
+        self.propagation = propagation
         self.informationAccretion = informationAccretion
     }
 }
