@@ -90,7 +90,8 @@ import Testing
     /// (it runs cafaeval on the same files and checks every number: 1e-4, differences are ~1e-13).
     static func evaluate(
         _ calls: OrgCalls, directory: String, obo: String, gt: String, pred: String, annotations: String, ia: String?,
-        step: Double = 0.01, norm: String = "cafa", propagation: String = "max", orphans: Bool = true
+        step: Double = 0.01, norm: String = "cafa", propagation: String = "max", orphans: Bool = true,
+        known: (file: String, set: String)? = nil, toi: String? = nil
     ) async throws -> [String: Any] {
         let predictions = try decode(
             Created.self,
@@ -101,6 +102,8 @@ import Testing
             "normalization": norm, "propagation": propagation, "include_orphans": orphans,
         ]
         if let ia { request["information_accretion"] = try String(contentsOfFile: ia, encoding: .utf8) }
+        if let known { request["known_annotation_set_id"] = known.set }
+        if let toi { request["terms_of_interest"] = try String(contentsOfFile: toi, encoding: .utf8) }
         let created = try await calls.post(
             "/cafa-evaluations", String(decoding: try JSONSerialization.data(withJSONObject: request), as: UTF8.self))
         #expect(created.status == .created, "\(String(buffer: created.body).prefix(500))")
@@ -113,6 +116,8 @@ import Testing
             "prop": propagation, "no_orphans": !orphans,
         ]
         if let ia { job["ia"] = ia }
+        if let known { job["known"] = known.file }
+        if let toi { job["toi"] = toi }
         return job
     }
 
@@ -205,6 +210,105 @@ import Testing
                     to: URL(fileURLWithPath: "\(directory)/jobs.json"))
                 let report = try Self.run(["python3", "bench/cafa/compare.py", "--batch", "\(directory)/jobs.json"])
                 #expect(report?.contains("RESULT: OK (0 of 12 jobs failed)") == true, "\(report ?? "")")
+            }
+        }
+    }
+
+    /// The Python of the virtual environment holding cafaeval-protea (it shares the module name `cafaeval` with
+    /// cafaeval, so provisioning/test installs it apart: `.data/venv-cafaeval-protea`).
+    static var proteaPython: String {
+        ProcessInfo.processInfo.environment["TESSERA_CAFAEVAL_PROTEA_PYTHON"]
+            ?? "\(TestDatabase.root)/.data/venv-cafaeval-protea/bin/python"
+    }
+
+    /// The options only cafaeval-protea has — known annotations excluded per target (the partial-knowledge
+    /// protocol) and terms of interest —, alone and combined with weights, `-no_orphans` and `-prop fill`, on
+    /// cafaeval's example and on a generated fixture, each compared with cafaeval-protea itself to 1e-9.
+    @Test func knownAnnotationsAndTermsOfInterestMatchCafaevalProtea() async throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.proteaPython),
+            "no cafaeval-protea at \(Self.proteaPython): provisioning/test installs it")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-protea-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let package = try #require(
+            try Self.run([Self.proteaPython, "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
+        // cafaeval-protea ships no example data: cafaeval's, from the main Python.
+        let cafaevalPackage = try #require(
+            try Self.run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
+        #expect(package != cafaevalPackage, "cafaeval-protea must not be the cafaeval of python3")
+        let example = cafaevalPackage.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
+        let obo = "\(example)/IDPO_disorder_function.obo"
+        let gt = "\(example)/ground_truth.tsv"
+        let g = "\(directory)/generated"
+        try Self.run([
+            "python3", "bench/cafa/generate.py", g, "--terms", "2000", "--targets", "300", "--predictions", "30000",
+            "--seed", "5",
+        ])
+        try Self.run(["python3", "bench/cafa/options.py", obo, gt, "\(directory)/example", "--seed", "2"])
+        try Self.run([
+            "python3", "bench/cafa/options.py", "\(g)/ontology.obo", "\(g)/ground_truth.tsv", g, "--seed", "4",
+        ])
+
+        try await TenantEnv.with { env in
+            let platform = try await AccessFixture.platformKey(env.settings)
+            let org = try await env.provisioned("cafa-protea")
+            let app = try buildApplication(settings: env.settings, logger: Self.logger)
+            try await app.test(.router) { client in
+                let calls = OrgCalls(client: client, org: org, key: platform)
+                func annotations(_ ontology: String, _ file: String) async throws -> String {
+                    try Self.decode(
+                        TermSet.self,
+                        try await Self.upload(calls, "/annotation-sets?ontology_id=\(ontology)", file: file)
+                    ).id
+                }
+                let ontology = try await Self.ontologyID(calls, obo)
+                let truth = try await annotations(ontology, gt)
+                let known = (
+                    "\(directory)/example/known.tsv", try await annotations(ontology, "\(directory)/example/known.tsv")
+                )
+                let toi = "\(directory)/example/toi.tsv"
+                var jobs: [[String: Any]] = []
+                for k in 1...3 {
+                    let pred = "\(example)/predictions/pred_\(k).tsv"
+                    jobs.append(
+                        try await Self.evaluate(
+                            calls, directory: directory, obo: obo, gt: gt, pred: pred, annotations: truth, ia: nil,
+                            known: known))
+                    jobs.append(
+                        try await Self.evaluate(
+                            calls, directory: directory, obo: obo, gt: gt, pred: pred, annotations: truth, ia: nil,
+                            toi: toi))
+                }
+                let generated = try await Self.ontologyID(calls, "\(g)/ontology.obo")
+                let generatedTruth = try await annotations(generated, "\(g)/ground_truth.tsv")
+                let generatedKnown = ("\(g)/known.tsv", try await annotations(generated, "\(g)/known.tsv"))
+                let pred = "\(g)/predictions/predictions.tsv"
+                func generatedJob(
+                    ia: Bool, known: Bool, toi: Bool, orphans: Bool = true, propagation: String = "max"
+                ) async throws -> [String: Any] {
+                    try await Self.evaluate(
+                        calls, directory: directory, obo: "\(g)/ontology.obo", gt: "\(g)/ground_truth.tsv", pred: pred,
+                        annotations: generatedTruth, ia: ia ? "\(g)/ia.tsv" : nil, propagation: propagation,
+                        orphans: orphans, known: known ? generatedKnown : nil, toi: toi ? "\(g)/toi.tsv" : nil)
+                }
+                jobs.append(try await generatedJob(ia: true, known: true, toi: false))
+                jobs.append(try await generatedJob(ia: true, known: false, toi: true))
+                jobs.append(try await generatedJob(ia: true, known: true, toi: true, orphans: false))
+                jobs.append(try await generatedJob(ia: false, known: true, toi: true, propagation: "fill"))
+                try JSONSerialization.data(withJSONObject: jobs).write(
+                    to: URL(fileURLWithPath: "\(directory)/jobs.json"))
+                let report = try Self.run([
+                    Self.proteaPython, "bench/cafa/compare.py", "--batch", "\(directory)/jobs.json",
+                ])
+                #expect(report?.contains("RESULT: OK (0 of 10 jobs failed)") == true, "\(report ?? "")")
+
+                // What cannot be evaluated is refused before anything runs.
+                let bad = try await calls.post(
+                    "/cafa-evaluations",
+                    #"{"prediction_set_id":"\#(UUID())","annotation_set_id":"\#(truth)","terms_of_interest":"\n \n"}"#)
+                #expect(bad.status == .unprocessableContent)
+                #expect(String(buffer: bad.body).contains("terms_of_interest names no term"))
             }
         }
     }

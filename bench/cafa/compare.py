@@ -30,15 +30,22 @@ BEST_SPECS = {
 }
 
 
-def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orphans=False, threads=1, prop="max"):
+def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orphans=False, threads=1, prop="max",
+                 known=None, toi=None):
     """Run cafaeval on a single prediction file; return (df, dfs_best, seconds, peak_rss_kb)."""
     from cafaeval.evaluation import cafa_eval
     tmp = tempfile.mkdtemp(prefix="cafa_compare_")
     try:
         os.symlink(os.path.abspath(pred_file), os.path.join(tmp, os.path.basename(pred_file)))
         start = time.perf_counter()
+        # -known and -toi are cafaeval-protea's (run this script with its Python); cafaeval 1.3.0 has neither.
+        extra = {}
+        if known is not None:
+            extra["exclude"] = known
+        if toi is not None:
+            extra["toi_file"] = toi
         df, dfs_best = cafa_eval(obo, tmp, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop=prop,
-                                 th_step=th_step, n_cpu=threads)
+                                 th_step=th_step, n_cpu=threads, **extra)
         seconds = time.perf_counter() - start
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -154,14 +161,19 @@ def batch(path, tol=1e-9):
         jobs = json.load(f)
     failed = 0
     for job in jobs:
+        # cafaeval-protea 0.1.0's default (sparse) `fill` lets a predicted term's ancestors take the highest score
+        # of any term below them, past terms predicted themselves; its dense path, like cafaeval, stops there.
+        os.environ["CAFAEVAL_SPARSE"] = "0" if job.get("prop") == "fill" else "1"
         df, dfs_best, seconds, _ = run_cafaeval(job["obo"], job["pred"], job["gt"], ia=job.get("ia"),
                                                 th_step=job.get("th_step", 0.01), norm=job.get("norm", "cafa"),
-                                                prop=job.get("prop", "max"), no_orphans=job.get("no_orphans", False))
+                                                prop=job.get("prop", "max"), no_orphans=job.get("no_orphans", False),
+                                                known=job.get("known"), toi=job.get("toi"))
         tr = compare(df, dfs_best, load_result(job["result"]), tol)
         ok = not tr.problems and tr.compared > 0
         failed += not ok
         label = os.path.basename(job["pred"]) + "".join(
-            f" {k}={job[k]}" for k in ("prop", "no_orphans", "norm", "th_step") if k in job)
+            f" {k}={job[k]}" for k in ("prop", "no_orphans", "norm", "th_step") if k in job) + "".join(
+            f" {k}" for k in ("known", "toi", "ia") if job.get(k))
         print("%s %s: %d values, max abs diff %.3e at %s%s" % ("OK  " if ok else "FAIL", label, tr.compared,
                                                            tr.max_diff, tr.where, "".join("; " + p for p in tr.problems)))
     print("RESULT: %s (%d of %d jobs failed)" % ("OK" if failed == 0 and jobs else "FAIL", failed, len(jobs)))

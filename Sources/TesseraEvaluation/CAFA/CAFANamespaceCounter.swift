@@ -28,9 +28,30 @@ struct CAFANamespaceCounter: Sendable {
     let includeOrphans: Bool
     /// How prediction scores reach ancestors.
     var propagation: CAFAPropagation = .max
+    /// Terms of interest given by the caller (cafaeval-protea `-toi`), by term index; nil for all.
+    var termsOfInterest: [Bool]? = nil
+    /// Known annotations per ground-truth target (cafaeval-protea `-known`), CSR like the truth: unpropagated term
+    /// indexes, each target's closure excluded from its evaluation. Nil when none are given.
+    var knownOffsets: [Int32]? = nil
+    var knownTerms: [Int32] = []
+
+    /// cafaeval-protea's rules for which targets count, used when terms of interest or known annotations are given
+    /// (the options only it has): a target counts only when its ground truth has a term of interest (for the
+    /// weighted measures: one with information accretion), and only one with such a term left after its known
+    /// annotations is among the targets that normalize. Without them every ground-truth target counts, as in
+    /// cafaeval 1.3.0.
+    var restrictsTargets: Bool { termsOfInterest != nil || knownOffsets != nil }
+
+    /// What `run` sums: the unweighted and weighted sums, and how many targets normalize each.
+    struct Counted {
+        var sums: CAFAMetricSums
+        var weighted: CAFAMetricSums?
+        var targets: Int
+        var weightedTargets: Int
+    }
 
     /// Computes unweighted and (optionally) weighted raw sums.
-    func run() -> (CAFAMetricSums, CAFAMetricSums?) {
+    func run() -> Counted {
         let T = taus.values.count
         let N = graph.count
         var sums = CAFAMetricSums(count: T)
@@ -39,6 +60,18 @@ struct CAFANamespaceCounter: Sendable {
         let weighted = ia != nil
         var toi = [Bool](repeating: true, count: N)
         if !includeOrphans { for i in 0..<N { toi[i] = graph.hasParent(i) } }
+        // The weighted measures' terms: those with information accretion (orphans or not, as both tools).
+        var toiW = weights.map { $0 > 0 }
+        if let chosen = termsOfInterest {
+            for i in 0..<N where !chosen[i] {
+                toi[i] = false
+                toiW[i] = false
+            }
+        }
+        let restricted = restrictsTargets
+        var neU = restricted ? 0 : targetCount
+        var neW = restricted ? 0 : targetCount
+        var knownStamp = [Int32](repeating: -1, count: knownOffsets == nil ? 0 : N)
 
         var gtStamp = [Int32](repeating: -1, count: N)
         var rawStamp = [Int32](repeating: -1, count: N)
@@ -68,6 +101,30 @@ struct CAFANamespaceCounter: Sendable {
                     gList.append(x)
                     stack.append(contentsOf: graph.parents(ofIndex: xi))
                 }
+            }
+            // Known annotations' closure: excluded from this target's evaluation.
+            if let knownOffsets {
+                for k in Int(knownOffsets[t])..<Int(knownOffsets[t + 1]) {
+                    stack.append(knownTerms[k])
+                    while let x = stack.popLast() {
+                        let xi = Int(x)
+                        if knownStamp[xi] == stamp { continue }
+                        knownStamp[xi] = stamp
+                        stack.append(contentsOf: graph.parents(ofIndex: xi))
+                    }
+                }
+            }
+            let known = knownOffsets != nil
+            func counts(_ xi: Int) -> Bool { toi[xi] && !(known && knownStamp[xi] == stamp) }
+            func countsW(_ xi: Int) -> Bool { toiW[xi] && !(known && knownStamp[xi] == stamp) }
+            var unweightedCounts = true
+            var weightedCounts = weighted
+            if restricted {
+                unweightedCounts = gList.contains { toi[Int($0)] }
+                weightedCounts = weighted && gList.contains { toiW[Int($0)] }
+                if gList.contains(where: { counts(Int($0)) }) { neU += 1 }
+                if weighted && gList.contains(where: { countsW(Int($0)) }) { neW += 1 }
+                if !unweightedCounts && !weightedCounts { continue }
             }
             // Deduplicate predictions keeping the max (cafaeval: max(0, ...)).
             touched.removeAll(keepingCapacity: true)
@@ -122,8 +179,8 @@ struct CAFANamespaceCounter: Sendable {
                 if gtStamp[xi] == stamp { continue }
                 let k = taus.passCount(prop[xi])
                 if k == 0 { continue }
-                if toi[xi] { cFP[k - 1] += 1 }
-                if weighted && weights[xi] > 0 { wFP[k - 1] += weights[xi] }
+                if counts(xi) { cFP[k - 1] += 1 }
+                if weighted && countsW(xi) { wFP[k - 1] += weights[xi] }
             }
             var nG = 0
             var wG = 0.0
@@ -131,32 +188,34 @@ struct CAFANamespaceCounter: Sendable {
             for x in gList {
                 let xi = Int(x)
                 let k = propStamp[xi] == stamp ? taus.passCount(prop[xi]) : 0
-                if toi[xi] {
+                if counts(xi) {
                     nG += 1
                     if k > 0 { cTP[k - 1] += 1 }
                 }
-                if weighted && weights[xi] > 0 {
+                if weighted && countsW(xi) {
                     wG += weights[xi]
                     if k > 0 { wTP[k - 1] += weights[xi] } else { wMissed += weights[xi] }
                 }
             }
             // Suffix sums give counts at each tau.
-            var tpj = 0
-            var fpj = 0
-            for j in stride(from: T - 1, through: 0, by: -1) {
-                tpj += cTP[j]
-                fpj += cFP[j]
-                let p = tpj + fpj
-                if p > 0 {
-                    sums.n[j] += 1
-                    sums.pr[j] += Double(tpj) / Double(p)
+            if unweightedCounts {
+                var tpj = 0
+                var fpj = 0
+                for j in stride(from: T - 1, through: 0, by: -1) {
+                    tpj += cTP[j]
+                    fpj += cFP[j]
+                    let p = tpj + fpj
+                    if p > 0 {
+                        sums.n[j] += 1
+                        sums.pr[j] += Double(tpj) / Double(p)
+                    }
+                    sums.tp[j] += Double(tpj)
+                    sums.fp[j] += Double(fpj)
+                    sums.fn[j] += Double(nG - tpj)
+                    if nG > 0 { sums.rc[j] += Double(tpj) / Double(nG) }
                 }
-                sums.tp[j] += Double(tpj)
-                sums.fp[j] += Double(fpj)
-                sums.fn[j] += Double(nG - tpj)
-                if nG > 0 { sums.rc[j] += Double(tpj) / Double(nG) }
             }
-            if weighted {
+            if weightedCounts {
                 var missed = wMissed
                 for j in 0..<T {
                     wFN[j] = missed
@@ -179,6 +238,6 @@ struct CAFANamespaceCounter: Sendable {
                 }
             }
         }
-        return (sums, weighted ? w : nil)
+        return Counted(sums: sums, weighted: weighted ? w : nil, targets: neU, weightedTargets: neW)
     }
 }

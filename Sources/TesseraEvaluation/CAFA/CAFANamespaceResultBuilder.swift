@@ -4,12 +4,14 @@ import TesseraCore
 enum CAFANamespaceResultBuilder {
     /// Builds the namespace result from unweighted and optional weighted sums.
     static func build(
-        namespace: String, targets: Int, predictedTargets: Int, taus: CAFATauGrid,
+        namespace: String, targets: Int, weightedTargets: Int? = nil, predictedTargets: Int, taus: CAFATauGrid,
         sums: CAFAMetricSums, weightedSums: CAFAMetricSums?,
         normalization: CAFANormalization
     ) -> CAFANamespaceResult {
         let u = CAFAMetricColumns(sums: sums, targets: targets, normalization: normalization)
-        let w = weightedSums.map { CAFAMetricColumns(sums: $0, targets: targets, normalization: normalization) }
+        let w = weightedSums.map {
+            CAFAMetricColumns(sums: $0, targets: weightedTargets ?? targets, normalization: normalization)
+        }
         let keep = taus.values.indices.filter { u.cov[$0] > 0 }
         func pick(_ column: [Double]) -> [Double] { keep.map { column[$0] } }
 

@@ -275,6 +275,16 @@ struct CAFAController: HeavyController {
         guard truthOntology == predictions.ontologyID else {
             throw TesseraError.unprocessable("the prediction set and the ground truth name different ontologies")
         }
+        var known: [String: [String]]?
+        if let knownID = request.knownAnnotationSetID {
+            guard let set = try await repository.annotationSet(knownID) else {
+                throw TesseraError.unprocessable("no annotation set \(Self.id(knownID)) (known_annotation_set_id)")
+            }
+            guard set.ontologyID == predictions.ontologyID else {
+                throw TesseraError.unprocessable("the known annotations name another ontology than the predictions")
+            }
+            known = try await repository.annotations(knownID)
+        }
         var weights: [String: Double]?
         if let ia = request.informationAccretion {
             do {
@@ -288,9 +298,10 @@ struct CAFAController: HeavyController {
         let options = CAFAOptions(
             thresholdStep: request.thresholdStep, normalization: request.normalization,
             includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total, propagation: request.propagation)
-        let result = try await compute { [weights] in
+        let result = try await compute { [weights, known] in
             CAFAEvaluator(ontology: ontology).evaluate(
-                truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights, options: options)
+                truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights,
+                termsOfInterest: request.termsOfInterest, known: known.map(CAFATruthTable.init), options: options)
         }
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -373,6 +384,19 @@ struct CAFAController: HeavyController {
         if let ia = body.information_accretion, ia.utf8.count > 64 << 20 {
             throw TesseraError.unprocessable("information_accretion is larger than 64 MiB")
         }
+        var termsOfInterest: [String]?
+        if let text = body.terms_of_interest {
+            guard text.utf8.count <= 16 << 20 else {
+                throw TesseraError.unprocessable("terms_of_interest is larger than 16 MiB")
+            }
+            // As cafaeval-protea reads its -toi file: the first column of each non-empty line.
+            let terms = text.split(whereSeparator: \.isNewline).compactMap {
+                $0.split(whereSeparator: \.isWhitespace).first.map(String.init)
+            }
+            guard !terms.isEmpty else { throw TesseraError.unprocessable("terms_of_interest names no term") }
+            termsOfInterest = Array(Set(terms)).sorted()
+        }
+        let known = try body.known_annotation_set_id.map { try reference($0, "known_annotation_set_id") }
         return CAFARequest(
             predictionSetID: predictionSet, annotationSetID: annotationSet, evaluationSetID: evaluationSet,
             category: category,
@@ -380,6 +404,7 @@ struct CAFAController: HeavyController {
             normalization: CAFANormalization(rawValue: body.normalization?.rawValue ?? "cafa") ?? .cafa,
             includeOrphans: body.include_orphans ?? true,
             propagation: CAFAPropagation(rawValue: body.propagation?.rawValue ?? "max") ?? .max,
+            termsOfInterest: termsOfInterest, knownAnnotationSetID: known,
             informationAccretion: body.information_accretion)
     }
 
@@ -423,7 +448,9 @@ struct CAFAController: HeavyController {
             evaluation_set_id: q.evaluationSetID.map(id), category: q.category.flatMap { .init(rawValue: $0.rawValue) },
             threshold_step: q.thresholdStep, normalization: .init(rawValue: q.normalization.rawValue) ?? .cafa,
             include_orphans: q.includeOrphans,
-            propagation: .init(rawValue: q.propagation.rawValue) ?? .max, weighted: q.informationAccretion != nil,
+            propagation: .init(rawValue: q.propagation.rawValue) ?? .max,
+            terms_of_interest: q.termsOfInterest?.count, known_annotation_set_id: q.knownAnnotationSetID.map(id),
+            weighted: q.informationAccretion != nil,
             seconds: r.seconds, namespaces: namespaces,
             created_by: r.createdBy.map(id), created_at: r.createdAt)
     }

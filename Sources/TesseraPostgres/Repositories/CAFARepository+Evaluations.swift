@@ -15,6 +15,10 @@ public struct CAFARequest: Sendable, Equatable, Codable {
     public var includeOrphans: Bool
     /// cafaeval's `-prop` (stored evaluations made before it existed were `max`).
     public var propagation: CAFAPropagation
+    /// cafaeval-protea's `-toi`: the terms evaluated (nil for all).
+    public var termsOfInterest: [String]?
+    /// cafaeval-protea's `-known`: the annotation set whose annotations each target is not evaluated on.
+    public var knownAnnotationSetID: UUID?
     /// The information-accretion file as uploaded (`term value` lines), when the evaluation is weighted.
     public var informationAccretion: String?
 
@@ -27,6 +31,8 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         case normalization
         case includeOrphans = "include_orphans"
         case propagation
+        case termsOfInterest = "terms_of_interest"
+        case knownAnnotationSetID = "known_annotation_set_id"
         case informationAccretion = "information_accretion"
     }
 
@@ -40,6 +46,8 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         normalization = try c.decode(CAFANormalization.self, forKey: .normalization)
         includeOrphans = try c.decode(Bool.self, forKey: .includeOrphans)
         propagation = try c.decodeIfPresent(CAFAPropagation.self, forKey: .propagation) ?? .max
+        termsOfInterest = try c.decodeIfPresent([String].self, forKey: .termsOfInterest)
+        knownAnnotationSetID = try c.decodeIfPresent(UUID.self, forKey: .knownAnnotationSetID)
         informationAccretion = try c.decodeIfPresent(String.self, forKey: .informationAccretion)
     }
 
@@ -47,7 +55,7 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         predictionSetID: UUID, annotationSetID: UUID?, evaluationSetID: UUID?, category: CAFACategory?,
         thresholdStep: Double,
         normalization: CAFANormalization, includeOrphans: Bool, propagation: CAFAPropagation = .max,
-        informationAccretion: String?
+        termsOfInterest: [String]? = nil, knownAnnotationSetID: UUID? = nil, informationAccretion: String?
     ) {
         self.predictionSetID = predictionSetID
         self.annotationSetID = annotationSetID
@@ -57,6 +65,8 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         self.normalization = normalization
         self.includeOrphans = includeOrphans
         self.propagation = propagation
+        self.termsOfInterest = termsOfInterest
+        self.knownAnnotationSetID = knownAnnotationSetID
         self.informationAccretion = informationAccretion
     }
 }
