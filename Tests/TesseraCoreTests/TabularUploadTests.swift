@@ -35,15 +35,17 @@ import Testing
                 && LineSplitter.fields(ArraySlice("! gaf".utf8)).isEmpty)
     }
 
-    @Test func predictionsKeepTheHighestScoreAndSkipUnknownTermsAndHeaders() throws {
+    @Test func predictionsKeepTheHighestScoreInLineOrderAndSkipUnknownTermsAndHeaders() throws {
         var upload = PredictionUpload(known: { $0.hasPrefix("GO:") })
-        for (n, line) in ["AUTHOR me", "P1 GO:1 0.2", "P1 GO:1 0.7", "P1 GO:1 0.4", "P1 XX:9 0.9", "P2 GO:2 1", "END"]
-            .enumerated()
-        {
-            try upload.add(ArraySlice(line.utf8), number: n + 1)
-        }
-        #expect(upload.byTarget == ["P1": ["GO:1": 0.7], "P2": ["GO:2": 1]])
-        #expect(upload.lines == 5 && upload.predictions == 2 && upload.unknownTerms == 1)
+        let lines = [
+            "AUTHOR me", "P1 GO:3 0.1", "P1 GO:1 0.2", "P1 GO:1 0.7", "P1 GO:1 0.4", "P1 XX:9 0.9", "P2 GO:2 1",
+            "P1 GO:2 0.5", "END",
+        ]
+        for (n, line) in lines.enumerated() { try upload.add(ArraySlice(line.utf8), number: n + 1) }
+        #expect(upload.byTarget["P1"]?.terms == ["GO:3", "GO:1", "GO:2"])
+        #expect(upload.byTarget["P1"]?.scores == [0.1, 0.7, 0.5])
+        #expect(upload.byTarget["P2"]?.terms == ["GO:2"] && upload.byTarget["P2"]?.scores == [1])
+        #expect(upload.lines == 7 && upload.predictions == 4 && upload.unknownTerms == 1)
     }
 
     @Test(arguments: ["P1 GO:1 0", "P1 GO:1 1.01", "P1 GO:1 x", "P1 GO:1 nan", "P1 GO:1", "P1 GO:1 0.5 extra"])

@@ -31,7 +31,7 @@ BEST_SPECS = {
 
 
 def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orphans=False, threads=1, prop="max",
-                 known=None, toi=None):
+                 known=None, toi=None, max_terms=None):
     """Run cafaeval on a single prediction file; return (df, dfs_best, seconds, peak_rss_kb)."""
     from cafaeval.evaluation import cafa_eval
     tmp = tempfile.mkdtemp(prefix="cafa_compare_")
@@ -45,7 +45,7 @@ def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orph
         if toi is not None:
             extra["toi_file"] = toi
         df, dfs_best = cafa_eval(obo, tmp, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop=prop,
-                                 th_step=th_step, n_cpu=threads, **extra)
+                                 th_step=th_step, n_cpu=threads, max_terms=max_terms, **extra)
         seconds = time.perf_counter() - start
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -167,12 +167,13 @@ def batch(path, tol=1e-9):
         df, dfs_best, seconds, _ = run_cafaeval(job["obo"], job["pred"], job["gt"], ia=job.get("ia"),
                                                 th_step=job.get("th_step", 0.01), norm=job.get("norm", "cafa"),
                                                 prop=job.get("prop", "max"), no_orphans=job.get("no_orphans", False),
-                                                known=job.get("known"), toi=job.get("toi"))
+                                                known=job.get("known"), toi=job.get("toi"),
+                                                max_terms=job.get("max_terms"))
         tr = compare(df, dfs_best, load_result(job["result"]), tol)
         ok = not tr.problems and tr.compared > 0
         failed += not ok
         label = os.path.basename(job["pred"]) + "".join(
-            f" {k}={job[k]}" for k in ("prop", "no_orphans", "norm", "th_step") if k in job) + "".join(
+            f" {k}={job[k]}" for k in ("prop", "no_orphans", "norm", "th_step", "max_terms") if k in job) + "".join(
             f" {k}" for k in ("known", "toi", "ia") if job.get(k))
         print("%s %s: %d values, max abs diff %.3e at %s%s" % ("OK  " if ok else "FAIL", label, tr.compared,
                                                            tr.max_diff, tr.where, "".join("; " + p for p in tr.problems)))

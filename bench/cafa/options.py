@@ -6,8 +6,11 @@
              term, and a target the ground truth lacks
   toi.tsv    terms of interest (-toi): about 60 % of the ontology's terms (first column; some lines carry a second
              one), some alternative ids, an unknown id
+  predictions-unambiguous.tsv  (with --predictions) those lines of the predictions that do not name an alternative
+             id standing for several terms: both tools expand such an id in the order of a Python set, which changes
+             from one process to the next, so under -max_terms which of its terms a target keeps is a coin toss
 
-    options.py OBO GROUND_TRUTH OUT_DIR [--seed N]
+    options.py OBO GROUND_TRUTH OUT_DIR [--seed N] [--predictions FILE]
 """
 import argparse
 import os
@@ -20,15 +23,17 @@ def main():
     ap.add_argument("gt")
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--predictions")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    terms, alts = [], []
+    terms, alts, alt_terms = [], [], {}
     with open(args.obo) as f:
         for line in f:
             if line.startswith("id: "):
                 terms.append(line[4:].strip())
             elif line.startswith("alt_id: "):
                 alts.append(line[8:].strip())
+                alt_terms.setdefault(alts[-1], set()).add(terms[-1])
     by_target = {}
     with open(args.gt) as f:
         for line in f:
@@ -56,6 +61,13 @@ def main():
         for term in rng.sample(alts, min(3, len(alts))):
             f.write(term + "\n")
         f.write("XX:0000000\n")
+    if args.predictions:
+        shared = {alt for alt, owners in alt_terms.items() if len(owners) > 1}
+        with open(args.predictions) as f, open(os.path.join(args.out, "predictions-unambiguous.tsv"), "w") as out:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 2 or parts[1] not in shared:
+                    out.write(line)
 
 
 if __name__ == "__main__":

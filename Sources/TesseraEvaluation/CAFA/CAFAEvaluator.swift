@@ -62,7 +62,8 @@ public struct CAFAEvaluator: Sendable {
                 graph: g, taus: taus, targetCount: truthSets.targets[n].count,
                 truthOffsets: truthSets.offsets[n], truthTerms: truthSets.terms[n],
                 predOffsets: grouped.offsets[n], predTerms: grouped.terms[n], predScores: grouped.scores[n],
-                ia: ia, includeOrphans: options.includeOrphans, propagation: options.propagation)
+                ia: ia, includeOrphans: options.includeOrphans, propagation: options.propagation,
+                maxTerms: options.maxTerms)
             counter.termsOfInterest = chosen?[n]
             if let knownSets {
                 // Each truth target's known terms, in the truth's target order.

@@ -28,6 +28,8 @@ struct CAFANamespaceCounter: Sendable {
     let includeOrphans: Bool
     /// How prediction scores reach ancestors.
     var propagation: CAFAPropagation = .max
+    /// `-max_terms` (see `CAFAOptions.maxTerms`); the predictions come in their lines' order.
+    var maxTerms: Int? = nil
     /// Terms of interest given by the caller (cafaeval-protea `-toi`), by term index; nil for all.
     var termsOfInterest: [Bool]? = nil
     /// Known annotations per ground-truth target (cafaeval-protea `-known`), CSR like the truth: unpropagated term
@@ -131,6 +133,7 @@ struct CAFANamespaceCounter: Sendable {
             for k in Int(predOffsets[t])..<Int(predOffsets[t + 1]) {
                 let x = Int(predTerms[k])
                 if rawStamp[x] != stamp {
+                    if let maxTerms, touched.count > maxTerms { continue }
                     rawStamp[x] = stamp
                     raw[x] = 0
                     touched.append(Int32(x))

@@ -31,21 +31,25 @@ public struct CAFAOptions: Sendable, Hashable, Codable {
     public var threads: Int
     /// Propagation of prediction scores (`-prop`; the ground truth always propagates as `max`).
     public var propagation: CAFAPropagation
+    /// `-max_terms`: a target's terms in a namespace are read in their lines' order, and a term new to it is left
+    /// out once it has more than this many (so, as both tools do, at most `maxTerms + 1`); nil for no limit.
+    public var maxTerms: Int?
 
     /// Creates options with cafaeval's defaults.
     public init(
         thresholdStep: Double = 0.01, normalization: CAFANormalization = .cafa, includeOrphans: Bool = true,
-        threads: Int = 1, propagation: CAFAPropagation = .max
+        threads: Int = 1, propagation: CAFAPropagation = .max, maxTerms: Int? = nil
     ) {
         self.thresholdStep = thresholdStep
         self.normalization = normalization
         self.includeOrphans = includeOrphans
         self.threads = threads
         self.propagation = propagation
+        self.maxTerms = maxTerms
     }
 
     enum CodingKeys: String, CodingKey {
-        case thresholdStep, normalization, includeOrphans, threads, propagation
+        case thresholdStep, normalization, includeOrphans, threads, propagation, maxTerms
     }
 
     /// Options stored before `propagation` existed read as `max`.
@@ -56,5 +60,6 @@ public struct CAFAOptions: Sendable, Hashable, Codable {
         includeOrphans = try c.decode(Bool.self, forKey: .includeOrphans)
         threads = try c.decode(Int.self, forKey: .threads)
         propagation = try c.decodeIfPresent(CAFAPropagation.self, forKey: .propagation) ?? .max
+        maxTerms = try c.decodeIfPresent(Int.self, forKey: .maxTerms)
     }
 }

@@ -161,7 +161,27 @@ public struct AnnotationUpload: LineUpload {
 public struct PredictionUpload: LineUpload {
     static let headers: Set<String> = ["AUTHOR", "MODEL", "KEYWORDS", "ACCURACY", "END"]
 
-    public private(set) var byTarget: [String: [String: Double]] = [:]
+    /// One target's terms in the order their first lines came (cafaeval's `-max_terms` keeps a target's first
+    /// terms), each with its highest score.
+    public struct TargetScores: Sendable {
+        public private(set) var terms: [String] = []
+        public private(set) var scores: [Double] = []
+        var index: [String: Int] = [:]
+
+        /// Adds a line's term and score; true when the term is new to the target.
+        mutating func add(_ term: String, _ score: Double) -> Bool {
+            if let i = index[term] {
+                if score > scores[i] { scores[i] = score }
+                return false
+            }
+            index[term] = terms.count
+            terms.append(term)
+            scores.append(score)
+            return true
+        }
+    }
+
+    public private(set) var byTarget: [String: TargetScores] = [:]
     public private(set) var lines = 0
     public private(set) var predictions = 0
     public private(set) var unknownTerms = 0
@@ -196,11 +216,7 @@ public struct PredictionUpload: LineUpload {
             return
         }
         let target = String(decoding: line[ranges[0]], as: UTF8.self)
-        if let previous = byTarget[target, default: [:]].updateValue(score, forKey: term) {
-            if previous > score { byTarget[target]![term] = previous }
-        } else {
-            predictions += 1
-        }
+        if byTarget[target, default: TargetScores()].add(term, score) { predictions += 1 }
     }
 }
 

@@ -275,6 +275,11 @@ struct CAFAController: HeavyController {
         guard truthOntology == predictions.ontologyID else {
             throw TesseraError.unprocessable("the prediction set and the ground truth name different ontologies")
         }
+        if request.maxTerms != nil, try await !repository.predictionsInLineOrder(request.predictionSetID) {
+            throw TesseraError.unprocessable(
+                "max_terms reads a target's terms in their lines' order, which this prediction set was stored without: "
+                    + "upload it again")
+        }
         var known: [String: [String]]?
         if let knownID = request.knownAnnotationSetID {
             guard let set = try await repository.annotationSet(knownID) else {
@@ -297,7 +302,8 @@ struct CAFAController: HeavyController {
         let table = try await repository.predictions(request.predictionSetID)
         let options = CAFAOptions(
             thresholdStep: request.thresholdStep, normalization: request.normalization,
-            includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total, propagation: request.propagation)
+            includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total, propagation: request.propagation,
+            maxTerms: request.maxTerms)
         let result = try await compute { [weights, known] in
             CAFAEvaluator(ontology: ontology).evaluate(
                 truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights,
@@ -397,6 +403,9 @@ struct CAFAController: HeavyController {
             termsOfInterest = Array(Set(terms)).sorted()
         }
         let known = try body.known_annotation_set_id.map { try reference($0, "known_annotation_set_id") }
+        if let maxTerms = body.max_terms, maxTerms < 0 {
+            throw TesseraError.unprocessable("max_terms is 0 or more")
+        }
         return CAFARequest(
             predictionSetID: predictionSet, annotationSetID: annotationSet, evaluationSetID: evaluationSet,
             category: category,
@@ -404,7 +413,7 @@ struct CAFAController: HeavyController {
             normalization: CAFANormalization(rawValue: body.normalization?.rawValue ?? "cafa") ?? .cafa,
             includeOrphans: body.include_orphans ?? true,
             propagation: CAFAPropagation(rawValue: body.propagation?.rawValue ?? "max") ?? .max,
-            termsOfInterest: termsOfInterest, knownAnnotationSetID: known,
+            maxTerms: body.max_terms, termsOfInterest: termsOfInterest, knownAnnotationSetID: known,
             informationAccretion: body.information_accretion)
     }
 
@@ -449,7 +458,8 @@ struct CAFAController: HeavyController {
             threshold_step: q.thresholdStep, normalization: .init(rawValue: q.normalization.rawValue) ?? .cafa,
             include_orphans: q.includeOrphans,
             propagation: .init(rawValue: q.propagation.rawValue) ?? .max,
-            terms_of_interest: q.termsOfInterest?.count, known_annotation_set_id: q.knownAnnotationSetID.map(id),
+            terms_of_interest: q.termsOfInterest?.count, max_terms: q.maxTerms,
+            known_annotation_set_id: q.knownAnnotationSetID.map(id),
             weighted: q.informationAccretion != nil,
             seconds: r.seconds, namespaces: namespaces,
             created_by: r.createdBy.map(id), created_at: r.createdAt)

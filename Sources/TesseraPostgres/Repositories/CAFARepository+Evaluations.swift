@@ -15,6 +15,8 @@ public struct CAFARequest: Sendable, Equatable, Codable {
     public var includeOrphans: Bool
     /// cafaeval's `-prop` (stored evaluations made before it existed were `max`).
     public var propagation: CAFAPropagation
+    /// cafaeval's `-max_terms` (nil for no limit).
+    public var maxTerms: Int?
     /// cafaeval-protea's `-toi`: the terms evaluated (nil for all).
     public var termsOfInterest: [String]?
     /// cafaeval-protea's `-known`: the annotation set whose annotations each target is not evaluated on.
@@ -31,6 +33,7 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         case normalization
         case includeOrphans = "include_orphans"
         case propagation
+        case maxTerms = "max_terms"
         case termsOfInterest = "terms_of_interest"
         case knownAnnotationSetID = "known_annotation_set_id"
         case informationAccretion = "information_accretion"
@@ -46,6 +49,7 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         normalization = try c.decode(CAFANormalization.self, forKey: .normalization)
         includeOrphans = try c.decode(Bool.self, forKey: .includeOrphans)
         propagation = try c.decodeIfPresent(CAFAPropagation.self, forKey: .propagation) ?? .max
+        maxTerms = try c.decodeIfPresent(Int.self, forKey: .maxTerms)
         termsOfInterest = try c.decodeIfPresent([String].self, forKey: .termsOfInterest)
         knownAnnotationSetID = try c.decodeIfPresent(UUID.self, forKey: .knownAnnotationSetID)
         informationAccretion = try c.decodeIfPresent(String.self, forKey: .informationAccretion)
@@ -55,7 +59,8 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         predictionSetID: UUID, annotationSetID: UUID?, evaluationSetID: UUID?, category: CAFACategory?,
         thresholdStep: Double,
         normalization: CAFANormalization, includeOrphans: Bool, propagation: CAFAPropagation = .max,
-        termsOfInterest: [String]? = nil, knownAnnotationSetID: UUID? = nil, informationAccretion: String?
+        maxTerms: Int? = nil, termsOfInterest: [String]? = nil, knownAnnotationSetID: UUID? = nil,
+        informationAccretion: String?
     ) {
         self.predictionSetID = predictionSetID
         self.annotationSetID = annotationSetID
@@ -65,6 +70,7 @@ public struct CAFARequest: Sendable, Equatable, Codable {
         self.normalization = normalization
         self.includeOrphans = includeOrphans
         self.propagation = propagation
+        self.maxTerms = maxTerms
         self.termsOfInterest = termsOfInterest
         self.knownAnnotationSetID = knownAnnotationSetID
         self.informationAccretion = informationAccretion

@@ -83,8 +83,8 @@ extension CAFARepository {
             try await Self.holdOntology(ontology, on: tx, logger: logger)
             let row = try await tx.sql(
                 """
-                INSERT INTO prediction_sets (ontology_id, name, lines, predictions, targets, unknown_terms, created_by)
-                VALUES (\(ontology), \(name), \(upload.lines), \(upload.predictions), \(upload.byTarget.count), \(upload.unknownTerms), \(createdBy))
+                INSERT INTO prediction_sets (ontology_id, name, lines, predictions, targets, unknown_terms, created_by, lines_ordered)
+                VALUES (\(ontology), \(name), \(upload.lines), \(upload.predictions), \(upload.byTarget.count), \(upload.unknownTerms), \(createdBy), true)
                 RETURNING \(unescaped: Self.predictionSetColumns)
                 """, logger: logger
             ).collect()[0]
@@ -95,10 +95,9 @@ extension CAFARepository {
             ) {
                 line in
                 for (target, scores) in upload.byTarget {
-                    let terms = Array(scores.keys)
                     line([
-                        id, target, CopyText.arrayLiteral(terms),
-                        "{" + terms.map { "\(scores[$0]!)" }.joined(separator: ",") + "}",
+                        id, target, CopyText.arrayLiteral(scores.terms),
+                        "{" + scores.scores.map { "\($0)" }.joined(separator: ",") + "}",
                     ])
                 }
             }
@@ -121,6 +120,15 @@ extension CAFARepository {
                 "SELECT \(unescaped: Self.predictionSetColumns) FROM prediction_sets WHERE id = \(id)", logger: logger
             )
             .collect().first.map { try Self.termSet($0, .predictions) }
+        }
+    }
+
+    /// Whether the prediction set keeps each target's terms in the order their lines came (sets stored before
+    /// migration 0016 do not).
+    public func predictionsInLineOrder(_ id: UUID) async throws -> Bool {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await connection.sql("SELECT lines_ordered FROM prediction_sets WHERE id = \(id)", logger: logger)
+                .collect().first?.decode(Bool.self) ?? false
         }
     }
 
