@@ -64,7 +64,9 @@ import Testing
     static func run(_ arguments: [String]) throws -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
+        // A reference tool that hangs (a forked worker stuck on a lock) fails this test instead of holding the
+        // suite: `timeout` stops its whole process group after ten minutes.
+        process.arguments = ["timeout", "-k", "10", "600"] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: TestDatabase.root)
         let out = Pipe()
         process.standardOutput = out
@@ -95,7 +97,10 @@ import Testing
     ) async throws -> [String: Any] {
         let predictions = try decode(
             Created.self,
-            try await upload(calls, "/prediction-sets?ontology_id=\(try ontologyID(calls, obo))", file: pred)
+            try await upload(
+                calls,
+                "/prediction-sets?ontology_id=\(try ontologyID(calls, obo))&name=\(URL(fileURLWithPath: pred).lastPathComponent)",
+                file: pred)
         ).id
         var request: [String: Any] = [
             "prediction_set_id": predictions, "annotation_set_id": annotations, "threshold_step": step,
@@ -112,10 +117,23 @@ import Testing
         let stored = try await calls.get("/cafa-evaluations/\(id)")
         let resultPath = "\(directory)/result-\(id).json"
         try Data(buffer: stored.body).write(to: URL(fileURLWithPath: resultPath))
+        // cafaeval's files as Tessera writes them (compare.py checks them against cafaeval's, line by line).
+        let exports = "\(directory)/files-\(id)"
+        try FileManager.default.createDirectory(atPath: exports, withIntermediateDirectories: true)
+        for file in CAFAExport.File.allCases {
+            let response = try await calls.get("/cafa-evaluations/\(id)/tsv?file=\(file.rawValue)")
+            if response.status == .ok {
+                #expect(response.headers[.contentDisposition] == "attachment; filename=\"\(file.fileName)\"")
+                try Data(buffer: response.body).write(to: URL(fileURLWithPath: "\(exports)/\(file.fileName)"))
+            } else {
+                #expect(response.status == .notFound && ia == nil && [.bestFW, .bestFMicroW].contains(file))
+            }
+        }
         var job: [String: Any] = [
             "obo": obo, "pred": pred, "gt": gt, "result": resultPath, "th_step": step, "norm": norm,
             "prop": propagation, "no_orphans": !orphans,
         ]
+        job["exports"] = exports
         if let ia { job["ia"] = ia }
         if let known { job["known"] = known.file }
         if let toi { job["toi"] = toi }

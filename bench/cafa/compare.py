@@ -154,6 +154,60 @@ def compare(df, dfs_best, result, tol=1e-4):
     return tr
 
 
+def without_fork():
+    """cafaeval-protea's dense path evaluates in a pool of forked processes, and a fork of a process that had
+    threads (numpy's) can hang for good on a lock one of them held: its pools run on threads here instead."""
+    import multiprocessing
+    import multiprocessing.pool
+    import types
+    from cafaeval import evaluation
+    if getattr(evaluation, "mp", None) is multiprocessing:
+        evaluation.mp = types.SimpleNamespace(
+            cpu_count=multiprocessing.cpu_count,
+            get_context=lambda *_: types.SimpleNamespace(Pool=multiprocessing.pool.ThreadPool))
+
+
+def compare_exports(df, dfs_best, th_step, exports):
+    """Problems between the files cafaeval writes for this result (write_results) and Tessera's in `exports`: the same
+    files, lines and fields, each number as cafaeval prints it — or one unit of the last decimal off, where the two
+    values (equal to 1e-9, checked apart) fall either side of a rounding boundary (0.4875 printed with 3 decimals:
+    0.48749999999999993 and 0.48750000000000004 differ in their sums' order only)."""
+    decimals = int(math.ceil(-math.log10(th_step))) + 1
+    unit = 10.0 ** -decimals
+
+    def same(x, y):
+        if x == y:
+            return True
+        try:
+            return abs(float(x) - float(y)) <= unit * 1.000001
+        except ValueError:
+            return False
+
+    from cafaeval.evaluation import write_results
+    out = tempfile.mkdtemp(prefix="cafa_files_")
+    try:
+        write_results(df, dfs_best, out_dir=out, th_step=th_step)
+        theirs, ours = sorted(os.listdir(out)), sorted(os.listdir(exports))
+        problems = [] if theirs == ours else ["files %s, cafaeval wrote %s" % (ours, theirs)]
+        for name in sorted(set(theirs) & set(ours)):
+            with open(os.path.join(out, name)) as a, open(os.path.join(exports, name)) as b:
+                expected, got = a.read().splitlines(), b.read().splitlines()
+            header = expected[0].split("\t") if expected else []
+            for number, (e, g) in enumerate(zip(expected, got), 1):
+                ours, theirs = g.split("\t"), e.split("\t")
+                fields = [(c, x, y) for c, x, y in zip(header, ours, theirs) if not same(x, y)]
+                if fields or len(ours) != len(theirs) or ours[:3] != theirs[:3]:
+                    problems.append("%s line %d: %s" % (name, number, ", ".join(
+                        "%s %s where cafaeval wrote %s" % f for f in fields) or "%r != %r" % (g, e)))
+                    break
+            else:
+                if len(expected) != len(got):
+                    problems.append("%s: %d lines, cafaeval wrote %d" % (name, len(got), len(expected)))
+        return problems
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def batch(path, tol=1e-9):
     """Compare every job of a JSON list [{obo, pred, gt, result, ia?, th_step?, norm?, prop?, no_orphans?}] in this one
     process, to 1e-9 (cafaeval's numbers in memory, not its rounded TSV)."""
@@ -164,12 +218,15 @@ def batch(path, tol=1e-9):
         # cafaeval-protea 0.1.0's default (sparse) `fill` lets a predicted term's ancestors take the highest score
         # of any term below them, past terms predicted themselves; its dense path, like cafaeval, stops there.
         os.environ["CAFAEVAL_SPARSE"] = "0" if job.get("prop") == "fill" else "1"
+        without_fork()
         df, dfs_best, seconds, _ = run_cafaeval(job["obo"], job["pred"], job["gt"], ia=job.get("ia"),
                                                 th_step=job.get("th_step", 0.01), norm=job.get("norm", "cafa"),
                                                 prop=job.get("prop", "max"), no_orphans=job.get("no_orphans", False),
                                                 known=job.get("known"), toi=job.get("toi"),
                                                 max_terms=job.get("max_terms"))
         tr = compare(df, dfs_best, load_result(job["result"]), tol)
+        if job.get("exports"):
+            tr.problems += compare_exports(df, dfs_best, job.get("th_step", 0.01), job["exports"])
         ok = not tr.problems and tr.compared > 0
         failed += not ok
         label = os.path.basename(job["pred"]) + "".join(

@@ -428,6 +428,12 @@ final class APIHandler: APIProtocol {
         try await cafa.getCAFAEvaluation(input)
     }
 
+    func exportCAFAEvaluation(_ input: Operations.exportCAFAEvaluation.Input) async throws
+        -> Operations.exportCAFAEvaluation.Output
+    {
+        try await cafa.exportCAFAEvaluation(input)
+    }
+
     // MARK: Jobs
 
     func createJob(_ input: Operations.createJob.Input) async throws -> Operations.createJob.Output {

@@ -339,6 +339,30 @@ struct CAFAController: HeavyController {
         return .ok(.init(body: .json(try Self.schema(record, curves: true))))
     }
 
+    /// cafaeval's file for a stored evaluation (`CAFAExport`), named as cafaeval names it.
+    func exportCAFAEvaluation(_ input: Operations.exportCAFAEvaluation.Input) async throws
+        -> Operations.exportCAFAEvaluation.Output
+    {
+        let repository = try cafa()
+        guard let record = try await repository.evaluation(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no such CAFA evaluation")
+        }
+        let file = CAFAExport.File(rawValue: input.query.file?.rawValue ?? "all") ?? .all
+        // cafaeval's `filename` column: the prediction file's path, `/` as `_`; here the prediction set's name.
+        let label = try await repository.predictionSet(record.request.predictionSetID)?.name ?? "predictions"
+        guard
+            let text = CAFAExport.tsv(
+                record.result, file: file, label: label.replacingOccurrences(of: "/", with: "_"),
+                thresholdStep: record.request.thresholdStep)
+        else {
+            throw TesseraError.notFound("\(file.fileName) exists for an evaluation with information accretion")
+        }
+        return .ok(
+            .init(
+                headers: .init(Content_hyphen_Disposition: "attachment; filename=\"\(file.fileName)\""),
+                body: .text_tab_hyphen_separated_hyphen_values(.init(text))))
+    }
+
     // MARK: - Helpers
 
     /// Where an uploaded set goes: the org's repository, the ontology it names (422 when there is none), its name,
