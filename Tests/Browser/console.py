@@ -45,12 +45,19 @@ def sign_in(page, args):
     page.keyboard.press("Tab")
     page.keyboard.type(args.password)
     page.keyboard.press("Enter")
+    signed_in(page, args, "signing in")
+
+
+def signed_in(page, args, how):
+    """Waits for the console's first page; checks the session cookie (HttpOnly, Strict, not on the page) and
+    returns the browser's cookies by name."""
     page.wait_for_url(f"{args.base}/console")
     cookies = {c["name"]: c for c in page.context.cookies()}
     session = cookies.get("tessera_session")
-    check(session is not None, "no session cookie after signing in")
+    check(session is not None, f"no session cookie after {how}")
     check(session["httpOnly"] and session["sameSite"] == "Strict", f"session cookie not HttpOnly/Strict: {session}")
     check(session["value"] not in page.content(), "the session token is on the page")
+    return cookies
 
 
 def main(page, args):
@@ -184,12 +191,7 @@ def sso(page, args):
     check(links.count() == 1, f"expected the org's one provider, found {links.count()} links")
     links.first.focus()
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{args.base}/console")
-    cookies = {c["name"]: c for c in page.context.cookies()}
-    session = cookies.get("tessera_session")
-    check(session is not None, "no session cookie after signing in through the provider")
-    check(session["httpOnly"] and session["sameSite"] == "Strict", f"session cookie not HttpOnly/Strict: {session}")
-    check(session["value"] not in page.content(), "the session token is on the page")
+    cookies = signed_in(page, args, "signing in through the provider")
     check("tessera_oidc" not in cookies, "the spent sign-in's cookie is still kept")
     page.screenshot(path=f"{args.shots}/16-signed-in-by-provider.png", full_page=True)
     orgs = [

@@ -64,7 +64,10 @@ extension Console {
     /// its sign-in. Links, not a redirect from the form: the Content-Security-Policy's `form-action 'self'` would
     /// stop a form's navigation on its way to the provider.
     func singleSignOn(_ request: Request, _ context: AppRequestContext) async -> Response {
-        let slug = (request.uri.queryParameters.get("org") ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        // An org's short name is at most 200 characters (longer is no org's, and is not echoed whole).
+        let slug = String(
+            (request.uri.queryParameters.get("org") ?? "").trimmingCharacters(in: .whitespaces).lowercased().prefix(200)
+        )
         do {
             try access.authenticator.checkLimit(access.scope(request, context: context).info)
             let providers = try await api.identityProviders.signIn.providers(orgSlug: slug)
