@@ -148,8 +148,9 @@ struct Console: Sendable {
 
     func orgPage(_ call: ConsoleCall) async throws -> Response {
         let (org, permissions) = try await call.member()
-        let steps = try await call.run(route: nil, method: .get) { try await api.orgs.provisioning(of: org) }
-        let platformAdmin = try await call.run(route: nil, method: .get) { RequestScope.principal?.isPlatformAdmin }
+        let (steps, platformAdmin) = try await call.run(route: nil, method: .get) {
+            (try await api.orgs.provisioning(of: org), RequestScope.principal?.isPlatformAdmin == true)
+        }
         return call.render(
             "org",
             Self.org(org, permissions: permissions).merging([
@@ -163,7 +164,7 @@ struct Console: Sendable {
                         "value": org.quotas[quota].map(String.init) ?? "",
                     ]
                 },
-                "platform_admin": platformAdmin == true,
+                "platform_admin": platformAdmin,
                 "cafa": permissions.contains(Permission.evaluationsRead.rawValue),
                 "predictions": permissions.contains(Permission.predictionsRead.rawValue),
                 "audit": permissions.contains(Permission.auditRead.rawValue),
@@ -273,14 +274,16 @@ struct Console: Sendable {
 
     func membersPage(_ call: ConsoleCall) async throws -> Response {
         let org = try call.org()
-        let list = try await call.run(route: "/v1/orgs/{org}/members", method: .get) {
-            try await api.listMembers(.init(path: .init(org: org))).ok.body.json
-        }
         // The org's own roles are offered beside the system ones to whoever may read them (`roles.manage`); the
         // API still refuses a role that grants more than the giver holds.
+        let (list, readsRoles) = try await call.run(route: "/v1/orgs/{org}/members", method: .get) {
+            (
+                try await api.listMembers(.init(path: .init(org: org))).ok.body.json,
+                RequestScope.principal?.permissions(in: try Tenant.required().orgID)?.contains(.rolesManage) == true
+            )
+        }
         var names = SystemRole.allCases.map(\.rawValue)
-        let (_, permissions) = try await call.member()
-        if permissions.contains(Permission.rolesManage.rawValue) {
+        if readsRoles {
             let roles = try await call.run(route: "/v1/orgs/{org}/roles", method: .get) {
                 try await api.listRoles(.init(path: .init(org: org))).ok.body.json
             }
@@ -750,7 +753,6 @@ struct ConsoleCall: Sendable {
                 throw TesseraError.notFound("no such organization")
             }
             let org = try await console.api.orgs.existingOrg(raw)
-            if principal.isPlatformAdmin { return (org, Permission.allCases.map(\.rawValue)) }
             if let granted = principal.permissions(in: id) { return (org, granted.map(\.rawValue)) }
             if case .user(let user, _) = principal.kind, org.ownerUserID == user { return (org, []) }
             throw TesseraError.notFound("no such organization")
