@@ -57,9 +57,14 @@ let package = Package(
             name: "CRE2",
             linkerSettings: [.linkedLibrary("re2")]
         ),
+        // Nearest-neighbour search's inner products, in C for its per-CPU builds (AVX-512, AVX2, x86-64).
+        .target(
+            name: "CVectors",
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]
+        ),
         .target(
             name: "TesseraEvaluation",
-            dependencies: ["TesseraCore", "CRE2"]
+            dependencies: ["TesseraCore", "CRE2", "CVectors"]
         ),
         .target(
             name: "TesseraPostgres",

@@ -148,6 +148,7 @@ func buildRouter(
             client: client, tenants: tenants, orgs: orgs, engine: engine.waker, catalog: engine.catalog,
             baseLogger: logger),
         molecules: MoleculesController(tenants: tenants, baseLogger: logger),
+        proteins: ProteinsController(tenants: tenants, heavy: heavy, baseLogger: logger),
         tasks: TasksController(client: client, skipAuditForBenchmark: skip, work: settings.work, baseLogger: logger),
         pipelines: PipelinesController(
             client: client, tenants: tenants, skipAuditForBenchmark: skip, baseLogger: logger),

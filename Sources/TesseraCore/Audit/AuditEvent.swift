@@ -49,6 +49,9 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case predictionSetCreate = "prediction_set.create"
     case evaluationSetCreate = "evaluation_set.create"
     case cafaEvaluationCreate = "cafa_evaluation.create"
+    case querySetCreate = "query_set.create"
+    case embeddingConfigCreate = "embedding_config.create"
+    case embeddingStore = "embedding.store"
     case jobCreate = "job.create"
     case jobCacheHit = "job.cache_hit"
     case jobTransition = "job.transition"
@@ -95,8 +98,9 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
             .runCreate, .runCancel, .runDelete, .runClaim,
             .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate, .ontologyDelete,
             .artifactCreate, .artifactDelete, .moleculeCreate, .moleculeDelete,
-            .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate, .jobCreate,
-            .jobCacheHit, .jobTransition, .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,
+            .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate,
+            .querySetCreate, .embeddingConfigCreate, .embeddingStore, .jobCreate, .jobCacheHit, .jobTransition,
+            .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,
             .jobResultAdd, .jobOutputAdd, .jobCommentAdd:
             true
         default:

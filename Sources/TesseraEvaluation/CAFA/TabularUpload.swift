@@ -218,6 +218,14 @@ public struct PredictionUpload: LineUpload {
         let target = String(decoding: line[ranges[0]], as: UTF8.self)
         if byTarget[target, default: TargetScores()].add(term, score) { predictions += 1 }
     }
+
+    /// A prediction made here rather than read from a file (nearest-neighbour transfer), counted as a line of its
+    /// own; the score must lie in (0, 1] and the term be known.
+    public mutating func add(target: String, term: String, score: Double) {
+        precondition(score > 0 && score <= 1 && known(term))
+        lines += 1
+        if byTarget[target, default: TargetScores()].add(term, score) { predictions += 1 }
+    }
 }
 
 /// An information-accretion file: `term value` lines (later lines win), as cafaeval's `-ia` reads them.

@@ -82,9 +82,9 @@ enum JSONPath {
 }
 
 /// The bulk bodies (`POST` to these paths), which get the import limit: row imports and annotation sets spooled
-/// to disk as they arrive by their handlers; ontologies and prediction sets spooled by the access chain and parsed
+/// to disk as they arrive by their handlers; ontologies, prediction sets and FASTA query sets spooled by the access chain and parsed
 /// from there into what they hold; JSON bodies (batches of results, CAFA evaluations with their
-/// information-accretion file) held in memory while they are decoded.
+/// information-accretion file, embedding vectors) held in memory while they are decoded.
 enum BulkBody: Equatable {
     case spooled
     /// Text parsed into memory as it streams (the body itself goes to a spool file first, within the bulk deadline).
@@ -97,14 +97,16 @@ enum BulkBody: Equatable {
         guard method == .post else { return nil }
         if path.hasSuffix("/rows") || path.hasSuffix("/annotation-sets") { return .spooled }
         if path.hasSuffix("/artifacts") || path.hasPrefix("/v1/task-artifacts/") { return .artifact }
-        if path.hasSuffix("/ontologies") || path.hasSuffix("/prediction-sets") { return .parsed }
+        if path.hasSuffix("/ontologies") || path.hasSuffix("/prediction-sets") || path.hasSuffix("/query-sets") {
+            return .parsed
+        }
         return inMemorySuffixes.contains { path.hasSuffix($0) } ? .inMemory : nil
     }
 
     /// Held in memory while parsed: admitted a bounded number at a time (`work.bulk_bodies*`).
     var isGated: Bool { self == .parsed || self == .inMemory }
 
-    private static let inMemorySuffixes = ["/predictions", "/cafa-evaluations"]
+    private static let inMemorySuffixes = ["/predictions", "/cafa-evaluations", "/vectors"]
 }
 
 /// A request body that throws `payloadTooLarge` once more than `limit` bytes have arrived.

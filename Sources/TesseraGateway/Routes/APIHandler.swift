@@ -18,6 +18,7 @@ final class APIHandler: APIProtocol {
     let artifacts: ArtifactsController
     let jobs: JobsController
     let molecules: MoleculesController
+    let proteins: ProteinsController
     let tasks: TasksController
     let pipelines: PipelinesController
     let auditLogs: AuditLogsController
@@ -38,6 +39,7 @@ final class APIHandler: APIProtocol {
         artifacts: ArtifactsController,
         jobs: JobsController,
         molecules: MoleculesController,
+        proteins: ProteinsController,
         tasks: TasksController,
         pipelines: PipelinesController,
         auditLogs: AuditLogsController,
@@ -57,6 +59,7 @@ final class APIHandler: APIProtocol {
         self.artifacts = artifacts
         self.jobs = jobs
         self.molecules = molecules
+        self.proteins = proteins
         self.tasks = tasks
         self.pipelines = pipelines
         self.auditLogs = auditLogs
@@ -734,5 +737,43 @@ final class APIHandler: APIProtocol {
 
     func deleteMolecule(_ input: Operations.deleteMolecule.Input) async throws -> Operations.deleteMolecule.Output {
         try await molecules.deleteMolecule(input)
+    }
+
+    // MARK: Proteins
+
+    func createQuerySet(_ input: Operations.createQuerySet.Input) async throws -> Operations.createQuerySet.Output {
+        try await proteins.createQuerySet(input)
+    }
+
+    func listQuerySets(_ input: Operations.listQuerySets.Input) async throws -> Operations.listQuerySets.Output {
+        try await proteins.listQuerySets(input)
+    }
+
+    func getQuerySet(_ input: Operations.getQuerySet.Input) async throws -> Operations.getQuerySet.Output {
+        try await proteins.getQuerySet(input)
+    }
+
+    func createEmbeddingConfig(_ input: Operations.createEmbeddingConfig.Input) async throws
+        -> Operations.createEmbeddingConfig.Output
+    {
+        try await proteins.createEmbeddingConfig(input)
+    }
+
+    func listEmbeddingConfigs(_ input: Operations.listEmbeddingConfigs.Input) async throws
+        -> Operations.listEmbeddingConfigs.Output
+    {
+        try await proteins.listEmbeddingConfigs(input)
+    }
+
+    func uploadEmbeddingVectors(_ input: Operations.uploadEmbeddingVectors.Input) async throws
+        -> Operations.uploadEmbeddingVectors.Output
+    {
+        try await proteins.uploadEmbeddingVectors(input)
+    }
+
+    func createKNNTransfer(_ input: Operations.createKNNTransfer.Input) async throws
+        -> Operations.createKNNTransfer.Output
+    {
+        try await proteins.createKNNTransfer(input)
     }
 }

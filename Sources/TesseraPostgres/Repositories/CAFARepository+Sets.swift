@@ -81,28 +81,37 @@ extension CAFARepository {
     ) async throws -> TermSetRecord {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
             try await Self.holdOntology(ontology, on: tx, logger: logger)
-            let row = try await tx.sql(
-                """
-                INSERT INTO prediction_sets (ontology_id, name, lines, predictions, targets, unknown_terms, created_by, lines_ordered)
-                VALUES (\(ontology), \(name), \(upload.lines), \(upload.predictions), \(upload.byTarget.count), \(upload.unknownTerms), \(createdBy), true)
-                RETURNING \(unescaped: Self.predictionSetColumns)
-                """, logger: logger
-            ).collect()[0]
-            let record = try Self.termSet(row, .predictions)
-            let id = record.id.uuidString.lowercased()
-            try await Self.copy(
-                table: "prediction_scores", columns: ["set_id", "target", "terms", "scores"], on: tx, logger: logger
-            ) {
-                line in
-                for (target, scores) in upload.byTarget {
-                    line([
-                        id, target, CopyText.arrayLiteral(scores.terms),
-                        "{" + scores.scores.map { "\($0)" }.joined(separator: ",") + "}",
-                    ])
-                }
-            }
-            return (record, id)
+            let record = try await Self.insertPredictionSet(
+                upload, name: name, ontology: ontology, createdBy: createdBy, on: tx, logger: logger)
+            return (record, record.id.uuidString.lowercased())
         }.orInternalError()
+    }
+
+    /// A prediction set's row and scores, in the caller's transaction (which holds the ontology).
+    static func insertPredictionSet(
+        _ upload: PredictionUpload, name: String, ontology: UUID, createdBy: UUID?, on tx: PostgresConnection,
+        logger: Logger
+    ) async throws -> TermSetRecord {
+        let row = try await tx.sql(
+            """
+            INSERT INTO prediction_sets (ontology_id, name, lines, predictions, targets, unknown_terms, created_by, lines_ordered)
+            VALUES (\(ontology), \(name), \(upload.lines), \(upload.predictions), \(upload.byTarget.count), \(upload.unknownTerms), \(createdBy), true)
+            RETURNING \(unescaped: Self.predictionSetColumns)
+            """, logger: logger
+        ).collect()[0]
+        let record = try Self.termSet(row, .predictions)
+        let id = record.id.uuidString.lowercased()
+        try await Self.copy(
+            table: "prediction_scores", columns: ["set_id", "target", "terms", "scores"], on: tx, logger: logger
+        ) { line in
+            for (target, scores) in upload.byTarget {
+                line([
+                    id, target, CopyText.arrayLiteral(scores.terms),
+                    "{" + scores.scores.map { "\($0)" }.joined(separator: ",") + "}",
+                ])
+            }
+        }
+        return record
     }
 
     public func annotationSet(_ id: UUID) async throws -> TermSetRecord? {
