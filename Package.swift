@@ -136,6 +136,12 @@ let package = Package(
             ],
             path: "bench/bare"
         ),
+        // bench/knn's Swift side: the exact nearest-neighbour search on vectors from files (not part of the product).
+        .executableTarget(
+            name: "bench-knn",
+            dependencies: ["TesseraEvaluation"],
+            path: "bench/knn-swift"
+        ),
         .testTarget(
             name: "TesseraCoreTests",
             dependencies: [

@@ -5,7 +5,7 @@ import Testing
 @Suite struct ProteinLoopLogicTests {
     @Test func fastaRecordsTheirAccessionsAndResidues() throws {
         let text =
-            ">sp|P1|A_HUMAN first protein\nmkta yiak\r\nQR*\n\n; a comment\n>P2\nGGG\n>sp|P1|A_HUMAN again\nMKTAYIAKQR\n"
+            ">sp|P1|A_HUMAN first\u{0}protein\nmkta yiak\r\nQR*\n\n; a comment\n>P2\nGGG\n>sp|P1|A_HUMAN again\nMKTAYIAKQR\n"
         let entries = try FASTA.parse(Array(text.utf8))
         #expect(
             entries == [

@@ -74,7 +74,14 @@ public enum FASTA {
                     throw FASTAProblem(
                         line: number, message: "an accession is 1–\(maxAccessionLength) characters, none a control")
                 }
-                let description = words.count > 1 ? String(words[1].prefix(1000)) : ""
+                // Control characters (a NUL among them, which no text column takes) become spaces.
+                let description =
+                    words.count > 1
+                    ? String(
+                        String.UnicodeScalarView(
+                            words[1].prefix(1000).unicodeScalars.map {
+                                $0.properties.generalCategory == .control ? " " : $0
+                            })) : ""
                 header = (accession, description, number)
                 residues.removeAll(keepingCapacity: true)
                 stopped = false

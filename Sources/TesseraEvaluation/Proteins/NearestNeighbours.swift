@@ -130,16 +130,17 @@ public struct ExactNeighbourSearch: Sendable {
                     }
                     for i in 0..<rows {
                         let line = i * Self.referenceTile
+                        // Most references lose to the k held: compared with the worst held before anything else.
+                        var bound = min(heaps[i].bound, maxDistance ?? .infinity)
+                        let queryNorm = metric == .l2 ? queryNorms[first + i] : 0
                         for j in 0..<width {
-                            let distance: Float
-                            switch metric {
-                            case .cosine: distance = 1 - scores[line + j]
-                            case .l2:
-                                distance = max(0, queryNorms[first + i] + norms[tile + j] - 2 * scores[line + j])
-                                    .squareRoot()
-                            }
-                            if let maxDistance, distance > maxDistance { continue }
+                            let distance =
+                                metric == .cosine
+                                ? 1 - scores[line + j]
+                                : max(0, queryNorm + norms[tile + j] - 2 * scores[line + j]).squareRoot()
+                            guard distance <= bound else { continue }
                             heaps[i].offer(Neighbour(row: tile + j, distance: distance))
+                            bound = min(heaps[i].bound, maxDistance ?? .infinity)
                         }
                     }
                     tile += width
@@ -180,6 +181,9 @@ struct NeighbourHeap {
         self.k = k
         items.reserveCapacity(k)
     }
+
+    /// The distance a newcomer must not exceed to be offered: the worst held once k are held.
+    var bound: Float { items.count < k ? .infinity : items[0].distance }
 
     static func worse(_ a: Neighbour, _ b: Neighbour) -> Bool {
         a.distance != b.distance ? a.distance > b.distance : a.row > b.row
