@@ -50,6 +50,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
     case evaluationSetCreate = "evaluation_set.create"
     case cafaEvaluationCreate = "cafa_evaluation.create"
     case querySetCreate = "query_set.create"
+    case ontologyInformationAccretionSet = "ontology.ia_set"
+    case evaluationResultCreate = "evaluation_result.create"
     case embeddingConfigCreate = "embedding_config.create"
     case embeddingStore = "embedding.store"
     case jobCreate = "job.create"
@@ -99,7 +101,8 @@ public enum AuditAction: String, Sendable, CaseIterable, Codable {
             .runHeartbeat, .runLeaseExpire, .predictionSubmit, .evaluationCreate, .ontologyCreate, .ontologyDelete,
             .artifactCreate, .artifactDelete, .moleculeCreate, .moleculeDelete,
             .annotationSetCreate, .predictionSetCreate, .evaluationSetCreate, .cafaEvaluationCreate,
-            .querySetCreate, .embeddingConfigCreate, .embeddingStore, .jobCreate, .jobCacheHit, .jobTransition,
+            .querySetCreate, .ontologyInformationAccretionSet, .evaluationResultCreate, .embeddingConfigCreate,
+            .embeddingStore, .jobCreate, .jobCacheHit, .jobTransition,
             .jobExecutionCreate, .jobExecutionTransition, .jobLogAppend,
             .jobResultAdd, .jobOutputAdd, .jobCommentAdd:
             true

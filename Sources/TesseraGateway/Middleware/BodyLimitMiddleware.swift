@@ -94,6 +94,8 @@ enum BulkBody: Equatable {
     case artifact
 
     static func of(_ method: HTTPRequest.Method, path: String) -> BulkBody? {
+        // An ontology's information-accretion file (one line a term: tens of thousands for GO).
+        if method == .put, path.hasSuffix("/information-accretion") { return .parsed }
         guard method == .post else { return nil }
         if path.hasSuffix("/rows") || path.hasSuffix("/annotation-sets") { return .spooled }
         if path.hasSuffix("/artifacts") || path.hasPrefix("/v1/task-artifacts/") { return .artifact }

@@ -776,4 +776,36 @@ final class APIHandler: APIProtocol {
     {
         try await proteins.createKNNTransfer(input)
     }
+
+    // MARK: Evaluation results
+
+    func putInformationAccretion(_ input: Operations.putInformationAccretion.Input) async throws
+        -> Operations.putInformationAccretion.Output
+    {
+        try await cafa.putInformationAccretion(input)
+    }
+
+    func getInformationAccretion(_ input: Operations.getInformationAccretion.Input) async throws
+        -> Operations.getInformationAccretion.Output
+    {
+        try await cafa.getInformationAccretion(input)
+    }
+
+    func createEvaluationResult(_ input: Operations.createEvaluationResult.Input) async throws
+        -> Operations.createEvaluationResult.Output
+    {
+        try await cafa.createEvaluationResult(input)
+    }
+
+    func getEvaluationResult(_ input: Operations.getEvaluationResult.Input) async throws
+        -> Operations.getEvaluationResult.Output
+    {
+        try await cafa.getEvaluationResult(input)
+    }
+
+    func createBenchmarkMatrix(_ input: Operations.createBenchmarkMatrix.Input) async throws
+        -> Operations.createBenchmarkMatrix.Output
+    {
+        try await cafa.createBenchmarkMatrix(input)
+    }
 }

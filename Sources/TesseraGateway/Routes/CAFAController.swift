@@ -275,44 +275,15 @@ struct CAFAController: HeavyController {
         guard truthOntology == predictions.ontologyID else {
             throw TesseraError.unprocessable("the prediction set and the ground truth name different ontologies")
         }
-        if request.maxTerms != nil, try await !repository.predictionsInLineOrder(request.predictionSetID) {
-            throw TesseraError.unprocessable(
-                "max_terms reads a target's terms in their lines' order, which this prediction set was stored without: "
-                    + "upload it again")
-        }
-        var known: [String: [String]]?
-        if let knownID = request.knownAnnotationSetID {
-            guard let set = try await repository.annotationSet(knownID) else {
-                throw TesseraError.unprocessable("no annotation set \(Self.id(knownID)) (known_annotation_set_id)")
-            }
-            guard set.ontologyID == predictions.ontologyID else {
-                throw TesseraError.unprocessable("the known annotations name another ontology than the predictions")
-            }
-            known = try await repository.annotations(knownID)
-        }
-        var weights: [String: Double]?
-        if let ia = request.informationAccretion {
-            do {
-                weights = try await compute { try InformationAccretion.parse(ia) }
-            } catch let problem as UploadProblem {
-                throw TesseraError.unprocessable("information_accretion: \(problem.description)")
-            }
-        }
-        let ontology = try await repository.evaluationOntology(predictions.ontologyID)
-        let table = try await repository.predictions(request.predictionSetID)
-        let options = CAFAOptions(
-            thresholdStep: request.thresholdStep, normalization: request.normalization,
-            includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total, propagation: request.propagation,
-            maxTerms: request.maxTerms)
-        let result = try await compute { [weights, known] in
-            CAFAEvaluator(ontology: ontology).evaluate(
-                truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights,
-                termsOfInterest: request.termsOfInterest, known: known.map(CAFATruthTable.init), options: options)
-        }
+        let prepared = try await prepare(
+            try await resolved(
+                request, ontology: predictions.ontologyID, useAttached: body.use_ontology_information_accretion ?? true),
+            compute: compute)
+        let result = try await prepared.evaluate(truth, compute: compute)
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let record = try await repository.storeEvaluation(
-            request, ontology: predictions.ontologyID, result: result, seconds: seconds,
+            prepared.request, ontology: predictions.ontologyID, result: result, seconds: seconds,
             createdBy: Self.currentUserID,
             audit: audit(
                 .cafaEvaluationCreate, org: repository.org, entityType: "cafa_evaluation",

@@ -119,6 +119,12 @@ struct ProteinsController: HeavyController {
         var vectors: [(accession: String, values: [Float])] = []
         vectors.reserveCapacity(body.vectors.count)
         for (index, vector) in body.vectors.enumerated() {
+            // A bulk body: the chain's check for NULs in JSON strings does not read it.
+            guard (1...200).contains(vector.accession.count),
+                !vector.accession.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else {
+                throw TesseraError.unprocessable("vectors[\(index)].accession: 1–200 characters, none a control")
+            }
             guard vector.values.count == config.dimension else {
                 throw TesseraError.unprocessable(
                     "vectors[\(index)] (\(vector.accession.prefix(200))) has \(vector.values.count) values; the recipe's dimension is \(config.dimension)"

@@ -146,3 +146,188 @@ extension CAFARepository {
             seconds: seconds, createdBy: createdBy, createdAt: created)
     }
 }
+
+/// One prediction set against one evaluation set in every category (PROTEA's `EvaluationResult`).
+public struct EvaluationResultRecord: Sendable, Equatable {
+    public let id: UUID
+    public let predictionSetID: UUID
+    public let evaluationSetID: UUID
+    public let evaluations: [CAFACategory: CAFAEvaluationRecord]
+    public let seconds: Double
+    public let createdAt: Date
+}
+
+/// An information-accretion file attached to an ontology snapshot.
+public struct AttachedInformationAccretion: Sendable, Equatable {
+    public let ontologyID: UUID
+    public let content: String
+    public let terms: Int
+    public let sha256: String
+    public let createdAt: Date
+}
+
+extension CAFARepository {
+    /// Attaches (or replaces) the snapshot's information-accretion file, with its `ontology.ia_set` record.
+    public func attachInformationAccretion(
+        _ content: String, terms: Int, sha256: String, ontology: UUID, createdBy: UUID?, by actor: AuditActor
+    ) async throws -> AttachedInformationAccretion {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
+            try await Self.holdOntology(ontology, on: tx, logger: logger)
+            let row = try await tx.sql(
+                """
+                INSERT INTO ontology_information_accretion (ontology_id, content, terms, sha256, created_by)
+                VALUES (\(ontology), \(content), \(terms), \(sha256), \(createdBy))
+                ON CONFLICT (ontology_id) DO UPDATE SET content = excluded.content, terms = excluded.terms,
+                    sha256 = excluded.sha256, created_by = excluded.created_by, created_at = now()
+                RETURNING ontology_id, content, terms, sha256, created_at
+                """, logger: logger
+            ).collect()[0]
+            try await trail.record(
+                .ontologyInformationAccretionSet, by: actor, entityType: "ontology", entityID: ontology,
+                metadata: ["terms": String(terms), "sha256": sha256])
+            return try Self.attached(row)
+        }
+    }
+
+    public func informationAccretion(ontology: UUID) async throws -> AttachedInformationAccretion? {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await connection.sql(
+                """
+                SELECT ontology_id, content, terms, sha256, created_at FROM ontology_information_accretion
+                WHERE ontology_id = \(ontology)
+                """, logger: logger
+            ).collect().first.map(Self.attached)
+        }
+    }
+
+    static func attached(_ row: PostgresRow) throws -> AttachedInformationAccretion {
+        let (ontology, content, terms, sha, created) = try row.decode((UUID, String, Int, String, Date).self)
+        return AttachedInformationAccretion(
+            ontologyID: ontology, content: content, terms: terms, sha256: sha, createdAt: created)
+    }
+
+    /// The result kept for these options, if any.
+    public func evaluationResult(predictionSet: UUID, evaluationSet: UUID, optionsKey: String) async throws
+        -> EvaluationResultRecord?
+    {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            guard
+                let id = try await connection.sql(
+                    """
+                    SELECT id FROM evaluation_results WHERE prediction_set_id = \(predictionSet)
+                      AND evaluation_set_id = \(evaluationSet) AND options_key = \(optionsKey)
+                    """, logger: logger
+                ).collect().first?.decode(UUID.self)
+            else { return nil }
+            return try await Self.evaluationResult(id, on: connection, logger: logger)
+        }
+    }
+
+    public func evaluationResult(_ id: UUID) async throws -> EvaluationResultRecord? {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            try await Self.evaluationResult(id, on: connection, logger: logger)
+        }
+    }
+
+    static func evaluationResult(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws
+        -> EvaluationResultRecord?
+    {
+        guard
+            let row = try await connection.sql(
+                """
+                SELECT prediction_set_id, evaluation_set_id, nk_evaluation_id, lk_evaluation_id, pk_evaluation_id,
+                       seconds, created_at
+                FROM evaluation_results WHERE id = \(id)
+                """, logger: logger
+            ).collect().first
+        else { return nil }
+        let (predictionSet, evaluationSet, nk, lk, pk, seconds, created) = try row.decode(
+            (UUID, UUID, UUID, UUID, UUID, Double, Date).self)
+        let ids: [CAFACategory: UUID] = [.nk: nk, .lk: lk, .pk: pk]
+        var evaluations: [CAFACategory: CAFAEvaluationRecord] = [:]
+        for row in try await connection.sql(
+            "SELECT \(unescaped: evaluationColumns) FROM cafa_evaluations WHERE id = ANY(\([nk, lk, pk])::uuid[])",
+            logger: logger
+        ).collect() {
+            let record = try evaluation(row)
+            if let category = ids.first(where: { $0.value == record.id })?.key { evaluations[category] = record }
+        }
+        guard evaluations.count == 3 else { throw TesseraError.internalError }
+        return EvaluationResultRecord(
+            id: id, predictionSetID: predictionSet, evaluationSetID: evaluationSet, evaluations: evaluations,
+            seconds: seconds, createdAt: created)
+    }
+
+    /// Stores the three categories' evaluations and the result that groups them, one `cafa_evaluation.create`
+    /// record each and an `evaluation_result.create`. When a result with these options was stored meanwhile (a
+    /// concurrent request), nothing is written and that one is returned, `created` false.
+    public func storeEvaluationResult(
+        _ request: CAFARequest, optionsKey: String, ontology: UUID, results: [CAFACategory: CAFAResult],
+        seconds: Double, createdBy: UUID?, by actor: AuditActor
+    ) async throws -> (record: EvaluationResultRecord, created: Bool) {
+        guard let evaluationSet = request.evaluationSetID else { throw TesseraError.internalError }
+        var options = request
+        options.informationAccretion = nil
+        var texts: [CAFACategory: (options: String, result: String)] = [:]
+        for (category, result) in results {
+            options.category = category
+            texts[category] = (try JSONText.encode(options), try JSONText.encode(result))
+        }
+        let prepared = texts
+        return try await databases.change(org: org, logger: logger) { [logger] tx, trail in
+            try await tx.sql(
+                "SELECT pg_advisory_xact_lock(hashtext(\(request.predictionSetID)::text || \(evaluationSet)::text || \(optionsKey)))",
+                logger: logger)
+            if let existing = try await tx.sql(
+                """
+                SELECT id FROM evaluation_results WHERE prediction_set_id = \(request.predictionSetID)
+                  AND evaluation_set_id = \(evaluationSet) AND options_key = \(optionsKey)
+                """, logger: logger
+            ).collect().first?.decode(UUID.self),
+                let record = try await Self.evaluationResult(existing, on: tx, logger: logger)
+            {
+                return (record, false)
+            }
+            var ids: [CAFACategory: UUID] = [:]
+            for category in CAFACategory.allCases {
+                guard let (optionsText, resultText) = prepared[category] else { throw TesseraError.internalError }
+                let id = try await tx.sql(
+                    """
+                    INSERT INTO cafa_evaluations (ontology_id, prediction_set_id, evaluation_set_id, category, options,
+                                                  information_accretion, result, seconds, created_by)
+                    VALUES (\(ontology), \(request.predictionSetID), \(evaluationSet), \(category.rawValue),
+                            \(optionsText)::jsonb, \(request.informationAccretion), \(resultText)::jsonb, \(seconds / 3),
+                            \(createdBy))
+                    RETURNING id
+                    """, logger: logger
+                ).collect()[0].decode(UUID.self)
+                ids[category] = id
+                try await trail.record(
+                    .cafaEvaluationCreate, by: actor, entityType: "cafa_evaluation", entityID: id,
+                    metadata: [
+                        "prediction_set_id": request.predictionSetID.uuidString.lowercased(),
+                        "category": category.rawValue,
+                    ])
+            }
+            let id = try await tx.sql(
+                """
+                INSERT INTO evaluation_results (prediction_set_id, evaluation_set_id, options_key, nk_evaluation_id,
+                    lk_evaluation_id, pk_evaluation_id, seconds, created_by)
+                VALUES (\(request.predictionSetID), \(evaluationSet), \(optionsKey), \(ids[.nk]), \(ids[.lk]),
+                    \(ids[.pk]), \(seconds), \(createdBy))
+                RETURNING id
+                """, logger: logger
+            ).collect()[0].decode(UUID.self)
+            try await trail.record(
+                .evaluationResultCreate, by: actor, entityType: "evaluation_result", entityID: id,
+                metadata: [
+                    "prediction_set_id": request.predictionSetID.uuidString.lowercased(),
+                    "evaluation_set_id": evaluationSet.uuidString.lowercased(),
+                ])
+            guard let record = try await Self.evaluationResult(id, on: tx, logger: logger) else {
+                throw TesseraError.internalError
+            }
+            return (record, true)
+        }
+    }
+}
