@@ -51,8 +51,7 @@ import Testing
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
-        #expect((200..<300).contains(response.status.code), "\(String(buffer: response.body).prefix(400))")
-        return try JSONDecoder().decode(type, from: Data(buffer: response.body))
+        try decodeSuccess(type, response)
     }
 
     /// Two namespaces: B:1 over B:2 and B:3; F:1 over F:2 and F:3.

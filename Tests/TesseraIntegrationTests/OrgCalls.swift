@@ -43,3 +43,9 @@ struct OrgCalls: Sendable {
         ).id
     }
 }
+
+/// A 2xx response's JSON body as `type`; any other status is recorded as an issue naming the body first.
+func decodeSuccess<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+    #expect((200..<300).contains(response.status.code), "\(String(buffer: response.body).prefix(400))")
+    return try JSONDecoder().decode(type, from: Data(buffer: response.body))
+}

@@ -46,8 +46,7 @@ import Testing
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
-        #expect((200..<300).contains(response.status.code), "\(String(buffer: response.body).prefix(400))")
-        return try JSONDecoder().decode(type, from: Data(buffer: response.body))
+        try decodeSuccess(type, response)
     }
 
     /// F:1 the root; F:2 and F:3 under it; F:4 under F:2.
