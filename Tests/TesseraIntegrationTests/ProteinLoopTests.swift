@@ -188,6 +188,21 @@ import Testing
                 let mf = try #require(evaluation.namespaces.first { $0.namespace == "molecular_function" })
                 #expect(mf.targets == 3 && mf.predicted_targets == 3 && mf.best.f?.value == 1)
 
+                // Its provenance, readable; an uploaded set has none.
+                struct Provenance: Decodable {
+                    let query_set_id, annotation_set_id, embedding_config_id, metric: String
+                    let k, queries, reference_proteins: Int
+                    let evidence_weights: [String: Double]
+                }
+                let provenance = try Self.decode(
+                    Provenance.self, try await calls.get("/knn-transfers/\(first.prediction_set.id)"))
+                #expect(
+                    provenance.query_set_id == queries.id && provenance.annotation_set_id == annotations
+                        && provenance.embedding_config_id == kmer && provenance.metric == "cosine" && provenance.k == 1
+                        && provenance.queries == 3 && provenance.reference_proteins == 3
+                        && provenance.evidence_weights.isEmpty)
+                #expect(try await calls.get("/knn-transfers/\(annotations)").status == .notFound)
+
                 // Scores as voted: Q3 is R1 itself (similarity 1, IDA) → F:4 at 1; with IEA weighing 0.5 and k = 3,
                 // Q3's F:4 = (1·1 + s2·0.5) / (1 + s2 + s3) for its other neighbours' similarities.
                 let weighted = try Self.decode(
@@ -198,6 +213,10 @@ import Testing
                     ))
                 // Q1 and Q3 get F:4 and F:3; Q2 shares no 2-mer with family A (similarity 0, no vote): F:3 alone.
                 #expect(weighted.vectors_computed == 0 && weighted.prediction_set.entries == 5)
+                #expect(
+                    try Self.decode(
+                        Provenance.self, try await calls.get("/knn-transfers/\(weighted.prediction_set.id)")
+                    ).evidence_weights == ["IEA": 0.5])
                 let scores = try await Self.scores(env, org, weighted.prediction_set.id)
                 let composition = try #require(KmerComposition(k: 2))
                 func cosine(_ x: String, _ y: String) -> Double {

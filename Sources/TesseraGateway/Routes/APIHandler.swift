@@ -808,4 +808,8 @@ final class APIHandler: APIProtocol {
     {
         try await cafa.createBenchmarkMatrix(input)
     }
+
+    func getKNNTransfer(_ input: Operations.getKNNTransfer.Input) async throws -> Operations.getKNNTransfer.Output {
+        try await proteins.getKNNTransfer(input)
+    }
 }

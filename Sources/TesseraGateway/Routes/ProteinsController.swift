@@ -194,6 +194,23 @@ struct ProteinsController: HeavyController {
         }
     }
 
+    func getKNNTransfer(_ input: Operations.getKNNTransfer.Input) async throws -> Operations.getKNNTransfer.Output {
+        guard let stored = try await proteins().knnTransfer(try Self.objectID(input.path.id)) else {
+            throw TesseraError.notFound("no prediction set made by transfer with this id")
+        }
+        let p = stored.parameters
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        prediction_set_id: Self.id(stored.predictionSetID), query_set_id: Self.id(p.querySetID),
+                        annotation_set_id: Self.id(p.annotationSetID), embedding_config_id: Self.id(p.configID),
+                        metric: .init(rawValue: p.metric.rawValue) ?? .cosine, k: p.k, max_distance: p.maxDistance,
+                        evidence_weights: .init(additionalProperties: p.evidenceWeights),
+                        default_weight: p.defaultWeight, queries: stored.queries,
+                        reference_proteins: stored.referenceProteins, created_at: stored.createdAt))))
+    }
+
     // MARK: - Helpers
 
     func embeddingConfig(_ repository: ProteinRepository, _ id: UUID, notFound: Bool) async throws

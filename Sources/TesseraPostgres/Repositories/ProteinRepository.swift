@@ -378,7 +378,7 @@ public struct ProteinRepository: Sendable {
 }
 
 /// A transfer's inputs and parameters, as stored beside its prediction set.
-public struct KNNTransferParameters: Sendable {
+public struct KNNTransferParameters: Sendable, Equatable {
     public let querySetID: UUID
     public let annotationSetID: UUID
     public let configID: UUID
@@ -395,5 +395,45 @@ public struct KNNTransferParameters: Sendable {
         (self.querySetID, self.annotationSetID, self.configID) = (querySetID, annotationSetID, configID)
         (self.metric, self.k, self.maxDistance) = (metric, k, maxDistance)
         (self.evidenceWeights, self.defaultWeight) = (evidenceWeights, defaultWeight)
+    }
+}
+
+/// How a stored prediction set was made by transfer, as `knn_transfers` keeps it.
+public struct StoredKNNTransfer: Sendable, Equatable {
+    public let predictionSetID: UUID
+    public let parameters: KNNTransferParameters
+    public let queries: Int
+    public let referenceProteins: Int
+    public let createdAt: Date
+}
+
+extension ProteinRepository {
+    /// The provenance of a prediction set made by transfer (nil for one uploaded, or none).
+    public func knnTransfer(_ predictionSet: UUID) async throws -> StoredKNNTransfer? {
+        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
+            guard
+                let row = try await connection.sql(
+                    """
+                    SELECT query_set_id, annotation_set_id, embedding_config_id, metric, k, max_distance,
+                           evidence_weights::text, default_weight, queries, reference_proteins, created_at
+                    FROM knn_transfers WHERE prediction_set_id = \(predictionSet)
+                    """, logger: logger
+                ).collect().first
+            else { return nil }
+            let (
+                querySet, annotationSet, config, metric, k, maxDistance, weights, defaultWeight, queries, references,
+                created
+            ) =
+                try row.decode((UUID, UUID, UUID, String, Int, Double?, String, Double, Int, Int, Date).self)
+            guard let metric = VectorMetric(rawValue: metric) else { throw TesseraError.internalError }
+            return StoredKNNTransfer(
+                predictionSetID: predictionSet,
+                parameters: KNNTransferParameters(
+                    querySetID: querySet, annotationSetID: annotationSet, configID: config, metric: metric, k: k,
+                    maxDistance: maxDistance,
+                    evidenceWeights: try JSONDecoder().decode([String: Double].self, from: Data(weights.utf8)),
+                    defaultWeight: defaultWeight),
+                queries: queries, referenceProteins: references, createdAt: created)
+        }
     }
 }
