@@ -212,14 +212,7 @@ import Testing
 
                 // Records: three evaluation results made (one by the first request, two by the matrix), each with
                 // its three categories' evaluations; the file's attachment.
-                let (placement, server, password) = try await env.placement(org)
-                let actions = try await server.withOrgConnection(
-                    placement.name, password: password, logger: Self.logger
-                ) {
-                    try await $0.query("SELECT event->>'action' FROM audit_outbox", logger: Self.logger).collect().map {
-                        try $0.decode(String.self)
-                    }
-                }
+                let actions = try await env.outboxActions(org)
                 #expect(actions.filter { $0 == "evaluation_result.create" }.count == 3)
                 #expect(actions.filter { $0 == "ontology.ia_set" }.count == 1)
                 // 3 results × 3 categories, 3 categories alone, 3 on the annotation set (default, explicit, unweighted file).

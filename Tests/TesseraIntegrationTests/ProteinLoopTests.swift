@@ -284,7 +284,7 @@ import Testing
                 #expect(far.queries_with_predictions == 1)  // only Q3, at distance 0
 
                 // Every change recorded in the org's outbox, with the transfer's provenance.
-                let actions = try await Self.outboxActions(env, org)
+                let actions = try await env.outboxActions(org)
                 #expect(actions.filter { $0 == "query_set.create" }.count == 2)
                 #expect(actions.filter { $0 == "embedding_config.create" }.count == 2)
                 #expect(actions.filter { $0 == "embedding.store" }.count == 1)
@@ -306,15 +306,6 @@ import Testing
                 scores[target] = Dictionary(uniqueKeysWithValues: zip(terms, values))
             }
             return scores
-        }
-    }
-
-    static func outboxActions(_ env: TenantEnv, _ org: UUID) async throws -> [String] {
-        let (placement, server, password) = try await env.placement(org)
-        return try await server.withOrgConnection(placement.name, password: password, logger: Self.logger) {
-            connection in
-            try await connection.query("SELECT event->>'action' FROM audit_outbox ORDER BY 1", logger: Self.logger)
-                .collect().map { try $0.decode(String.self) }
         }
     }
 }

@@ -111,3 +111,14 @@ struct TenantEnv: Sendable {
         }
     }
 }
+
+extension TenantEnv {
+    /// The actions of every record in the org's audit outbox (the tests' app runs no relay), sorted.
+    func outboxActions(_ org: UUID) async throws -> [String] {
+        let (placement, server, password) = try await placement(org)
+        return try await server.withOrgConnection(placement.name, password: password, logger: TestDatabase.logger) {
+            try await $0.query("SELECT event->>'action' FROM audit_outbox ORDER BY 1", logger: TestDatabase.logger)
+                .collect().map { try $0.decode(String.self) }
+        }
+    }
+}

@@ -126,19 +126,7 @@ extension CAFAController {
         -> Operations.createEvaluationResult.Output
     {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        guard body.annotation_set_id == nil, body.category == nil, let evaluationSet = body.evaluation_set_id else {
-            throw TesseraError.unprocessable(
-                "an evaluation result reads an evaluation set in every category: name evaluation_set_id, and no category or annotation_set_id"
-            )
-        }
-        var request = try Self.cafaRequest(
-            .init(
-                prediction_set_id: body.prediction_set_id, evaluation_set_id: evaluationSet, category: .NK,
-                threshold_step: body.threshold_step, normalization: body.normalization,
-                include_orphans: body.include_orphans, propagation: body.propagation,
-                information_accretion: body.information_accretion, max_terms: body.max_terms,
-                terms_of_interest: body.terms_of_interest, known_annotation_set_id: body.known_annotation_set_id))
-        request.category = nil
+        let request = try Self.cafaRequest(body, everyCategory: true)
         let useAttached = body.use_ontology_information_accretion ?? true
         let (record, created) = try await heavily { compute in
             try await evaluationResult(request, useAttached: useAttached, compute: compute)
@@ -170,14 +158,14 @@ extension CAFAController {
         var requests: [CAFARequest] = []
         for p in predictionSets {
             for e in evaluationSets {
-                var request = try Self.cafaRequest(
-                    .init(
-                        prediction_set_id: p, evaluation_set_id: e, category: .NK, threshold_step: body.threshold_step,
-                        normalization: body.normalization.flatMap { .init(rawValue: $0.rawValue) },
-                        include_orphans: body.include_orphans,
-                        propagation: body.propagation.flatMap { .init(rawValue: $0.rawValue) }))
-                request.category = nil
-                requests.append(request)
+                requests.append(
+                    try Self.cafaRequest(
+                        .init(
+                            prediction_set_id: p, evaluation_set_id: e, threshold_step: body.threshold_step,
+                            normalization: body.normalization.flatMap { .init(rawValue: $0.rawValue) },
+                            include_orphans: body.include_orphans,
+                            propagation: body.propagation.flatMap { .init(rawValue: $0.rawValue) }),
+                        everyCategory: true))
             }
         }
         let useAttached = body.use_ontology_information_accretion ?? true

@@ -366,12 +366,21 @@ struct CAFAController: HeavyController {
         return name
     }
 
-    static func cafaRequest(_ body: Components.Schemas.CAFAEvaluationRequest) throws -> CAFARequest {
+    /// The request a body makes; `everyCategory` for an evaluation result, which reads its evaluation set in all
+    /// three categories (and so takes neither a category nor an annotation set).
+    static func cafaRequest(_ body: Components.Schemas.CAFAEvaluationRequest, everyCategory: Bool = false) throws
+        -> CAFARequest
+    {
         let predictionSet = try reference(body.prediction_set_id, "prediction_set_id")
         let annotationSet = try body.annotation_set_id.map { try reference($0, "annotation_set_id") }
         let evaluationSet = try body.evaluation_set_id.map { try reference($0, "evaluation_set_id") }
         let category = body.category.flatMap { CAFACategory(rawValue: $0.rawValue) }
         switch (annotationSet, evaluationSet, category) {
+        case (nil, .some, nil) where everyCategory: break
+        case _ where everyCategory:
+            throw TesseraError.unprocessable(
+                "an evaluation result reads an evaluation set in every category: name evaluation_set_id, and no category or annotation_set_id"
+            )
         case (.some, nil, nil), (nil, .some, .some): break
         case (nil, .some, nil): throw TesseraError.unprocessable("an evaluation set needs a category: NK, LK or PK")
         default:

@@ -98,25 +98,34 @@ extension CAFARepository {
     public func storeEvaluation(
         _ request: CAFARequest, ontology: UUID, result: CAFAResult, seconds: Double, createdBy: UUID?, audit: AuditEvent
     ) async throws -> CAFAEvaluationRecord {
-        var options = request
-        options.informationAccretion = nil
-        let optionsText = try JSONText.encode(options)
-        let resultText = try JSONText.encode(result)
-        return try await databases.audited(org: org, audit, logger: logger) {
+        try await databases.audited(org: org, audit, logger: logger) {
             [logger] tx -> (CAFAEvaluationRecord, String)? in
-            let row = try await tx.sql(
-                """
-                INSERT INTO cafa_evaluations (ontology_id, prediction_set_id, annotation_set_id, evaluation_set_id, category, options,
-                                              information_accretion, result, seconds, created_by)
-                VALUES (\(ontology), \(request.predictionSetID), \(request.annotationSetID), \(request.evaluationSetID),
-                        \(request.category?.rawValue), \(optionsText)::jsonb, \(request.informationAccretion), \(resultText)::jsonb, \(seconds),
-                        \(createdBy))
-                RETURNING \(unescaped: Self.evaluationColumns)
-                """, logger: logger
-            ).collect()[0]
-            let record = try Self.evaluation(row)
+            let record = try await Self.insertEvaluation(
+                request, ontology: ontology, result: result, seconds: seconds, createdBy: createdBy, on: tx,
+                logger: logger)
             return (record, record.id.uuidString.lowercased())
         }.orInternalError()
+    }
+
+    /// An evaluation's row, in the caller's transaction: the request's options as JSON beside its
+    /// information-accretion file, and the result.
+    static func insertEvaluation(
+        _ request: CAFARequest, ontology: UUID, result: CAFAResult, seconds: Double, createdBy: UUID?,
+        on tx: PostgresConnection, logger: Logger
+    ) async throws -> CAFAEvaluationRecord {
+        var options = request
+        options.informationAccretion = nil
+        let row = try await tx.sql(
+            """
+            INSERT INTO cafa_evaluations (ontology_id, prediction_set_id, annotation_set_id, evaluation_set_id, category, options,
+                                          information_accretion, result, seconds, created_by)
+            VALUES (\(ontology), \(request.predictionSetID), \(request.annotationSetID), \(request.evaluationSetID),
+                    \(request.category?.rawValue), \(try JSONText.encode(options))::jsonb, \(request.informationAccretion),
+                    \(try JSONText.encode(result))::jsonb, \(seconds), \(createdBy))
+            RETURNING \(unescaped: Self.evaluationColumns)
+            """, logger: logger
+        ).collect()[0]
+        return try Self.evaluation(row)
     }
 
     public func evaluation(_ id: UUID) async throws -> CAFAEvaluationRecord? {
@@ -211,16 +220,24 @@ extension CAFARepository {
         -> EvaluationResultRecord?
     {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            guard
-                let id = try await connection.sql(
-                    """
-                    SELECT id FROM evaluation_results WHERE prediction_set_id = \(predictionSet)
-                      AND evaluation_set_id = \(evaluationSet) AND options_key = \(optionsKey)
-                    """, logger: logger
-                ).collect().first?.decode(UUID.self)
-            else { return nil }
-            return try await Self.evaluationResult(id, on: connection, logger: logger)
+            try await Self.evaluationResult(
+                predictionSet: predictionSet, evaluationSet: evaluationSet, optionsKey: optionsKey, on: connection,
+                logger: logger)
         }
+    }
+
+    static func evaluationResult(
+        predictionSet: UUID, evaluationSet: UUID, optionsKey: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> EvaluationResultRecord? {
+        guard
+            let id = try await connection.sql(
+                """
+                SELECT id FROM evaluation_results WHERE prediction_set_id = \(predictionSet)
+                  AND evaluation_set_id = \(evaluationSet) AND options_key = \(optionsKey)
+                """, logger: logger
+            ).collect().first?.decode(UUID.self)
+        else { return nil }
+        return try await evaluationResult(id, on: connection, logger: logger)
     }
 
     public func evaluationResult(_ id: UUID) async throws -> EvaluationResultRecord? {
@@ -266,41 +283,25 @@ extension CAFARepository {
         seconds: Double, createdBy: UUID?, by actor: AuditActor
     ) async throws -> (record: EvaluationResultRecord, created: Bool) {
         guard let evaluationSet = request.evaluationSetID else { throw TesseraError.internalError }
-        var options = request
-        options.informationAccretion = nil
-        var texts: [CAFACategory: (options: String, result: String)] = [:]
-        for (category, result) in results {
-            options.category = category
-            texts[category] = (try JSONText.encode(options), try JSONText.encode(result))
-        }
-        let prepared = texts
         return try await databases.change(org: org, logger: logger) { [logger] tx, trail in
             try await tx.sql(
                 "SELECT pg_advisory_xact_lock(hashtext(\(request.predictionSetID)::text || \(evaluationSet)::text || \(optionsKey)))",
                 logger: logger)
-            if let existing = try await tx.sql(
-                """
-                SELECT id FROM evaluation_results WHERE prediction_set_id = \(request.predictionSetID)
-                  AND evaluation_set_id = \(evaluationSet) AND options_key = \(optionsKey)
-                """, logger: logger
-            ).collect().first?.decode(UUID.self),
-                let record = try await Self.evaluationResult(existing, on: tx, logger: logger)
+            if let kept = try await Self.evaluationResult(
+                predictionSet: request.predictionSetID, evaluationSet: evaluationSet, optionsKey: optionsKey, on: tx,
+                logger: logger)
             {
-                return (record, false)
+                return (kept, false)
             }
             var ids: [CAFACategory: UUID] = [:]
             for category in CAFACategory.allCases {
-                guard let (optionsText, resultText) = prepared[category] else { throw TesseraError.internalError }
-                let id = try await tx.sql(
-                    """
-                    INSERT INTO cafa_evaluations (ontology_id, prediction_set_id, evaluation_set_id, category, options,
-                                                  information_accretion, result, seconds, created_by)
-                    VALUES (\(ontology), \(request.predictionSetID), \(evaluationSet), \(category.rawValue),
-                            \(optionsText)::jsonb, \(request.informationAccretion), \(resultText)::jsonb, \(seconds / 3),
-                            \(createdBy))
-                    RETURNING id
-                    """, logger: logger
-                ).collect()[0].decode(UUID.self)
+                guard let result = results[category] else { throw TesseraError.internalError }
+                var one = request
+                one.category = category
+                let id = try await Self.insertEvaluation(
+                    one, ontology: ontology, result: result, seconds: seconds / 3, createdBy: createdBy, on: tx,
+                    logger: logger
+                ).id
                 ids[category] = id
                 try await trail.record(
                     .cafaEvaluationCreate, by: actor, entityType: "cafa_evaluation", entityID: id,

@@ -251,16 +251,7 @@ public struct CAFARepository: Sendable {
     func page<T: Sendable>(
         _ select: String, after: (Date, UUID)?, limit: Int, _ decode: @escaping @Sendable (PostgresRow) throws -> T
     ) async throws -> [T] {
-        let (afterTime, afterID) = (after?.0, after?.1)
-        return try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await connection.sql(
-                """
-                \(unescaped: select)
-                WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
-                ORDER BY created_at, id LIMIT \(limit)
-                """, logger: logger
-            ).collect().map(decode)
-        }
+        try await databases.page(org: org, select, after: after, limit: limit, logger: logger, decode)
     }
 
     /// A term of the snapshot (looked up by id or alternative id) with its ancestors, walked up the stored edges

@@ -151,16 +151,9 @@ public struct ProteinRepository: Sendable {
     }
 
     public func querySets(after: (Date, UUID)?, limit: Int) async throws -> [QuerySetRecord] {
-        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            let (afterTime, afterID) = (after?.0, after?.1)
-            return try await connection.sql(
-                """
-                SELECT \(unescaped: Self.querySetColumns) FROM query_sets
-                WHERE \(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid)
-                ORDER BY created_at, id LIMIT \(limit)
-                """, logger: logger
-            ).collect().map(Self.querySet)
-        }
+        try await databases.page(
+            org: org, "SELECT \(Self.querySetColumns) FROM query_sets", after: after, limit: limit, logger: logger,
+            Self.querySet)
     }
 
     /// A query set's proteins in upload order.
@@ -217,16 +210,9 @@ public struct ProteinRepository: Sendable {
     }
 
     public func embeddingConfigs(after: (Date, UUID)?, limit: Int) async throws -> [EmbeddingConfigRecord] {
-        try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            let (afterTime, afterID) = (after?.0, after?.1)
-            return try await connection.sql(
-                """
-                SELECT \(unescaped: Self.configColumns) FROM embedding_configs
-                WHERE \(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid)
-                ORDER BY created_at, id LIMIT \(limit)
-                """, logger: logger
-            ).collect().map(Self.config)
-        }
+        try await databases.page(
+            org: org, "SELECT \(Self.configColumns) FROM embedding_configs", after: after, limit: limit,
+            logger: logger, Self.config)
     }
 
     /// Stores uploaded vectors by accession (a sequence's earlier vector under the recipe is replaced): 422 naming

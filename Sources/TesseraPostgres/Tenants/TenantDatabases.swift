@@ -416,3 +416,23 @@ final class TimerSlot: Sendable {
 
     func cancel() { task.withLock { $0?.cancel() } }
 }
+
+extension TenantDatabases {
+    /// A page of an org's rows in (created_at, id) order after the cursor: `select` is a `SELECT … FROM table`
+    /// with no WHERE of its own (the page's keyset condition is added).
+    func page<T: Sendable>(
+        org: UUID, _ select: String, after: (Date, UUID)?, limit: Int, logger: Logger,
+        _ decode: @escaping @Sendable (PostgresRow) throws -> T
+    ) async throws -> [T] {
+        let (afterTime, afterID) = (after?.0, after?.1)
+        return try await withConnection(org: org, logger: logger) { connection in
+            try await connection.sql(
+                """
+                \(unescaped: select)
+                WHERE (\(afterTime)::timestamptz IS NULL OR (created_at, id) > (\(afterTime)::timestamptz, \(afterID)::uuid))
+                ORDER BY created_at, id LIMIT \(limit)
+                """, logger: logger
+            ).collect().map(decode)
+        }
+    }
+}
