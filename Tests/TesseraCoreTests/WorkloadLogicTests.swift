@@ -210,3 +210,51 @@ import Testing
         #expect(throws: CanonicalJSON.Error.self) { try CanonicalJSON.encode(["when": Date()]) }
     }
 }
+
+@Suite struct SequenceEmbeddingsTests {
+    static let config = "5f0c3d5e-7a53-4c3c-9a8e-1d2b3c4d5e6f"
+
+    @Test func anAnswerWithoutThemHasNone() throws {
+        #expect(try SequenceEmbeddings.parse(#"{"total":3}"#).get() == nil)
+        #expect(try SequenceEmbeddings.parse("not json").get() == nil)
+    }
+
+    @Test func vectorsAreReadAsFloat32() throws {
+        let answer =
+            #"{"sequence_embeddings":{"embedding_config_id":"\#(Self.config)","vectors":[{"accession":"P1","vector":[0.5,1,-2e-3]},{"accession":"sp|P2|X","vector":[0,0,1]}]}}"#
+        let parsed = try #require(try SequenceEmbeddings.parse(answer).get())
+        #expect(parsed.configID == UUID(uuidString: Self.config))
+        #expect(parsed.vectors.map(\.accession) == ["P1", "sp|P2|X"])
+        #expect(parsed.vectors[0].values == [0.5, 1, -0.002])
+    }
+
+    @Test(arguments: [
+        (#"{"sequence_embeddings":[]}"#, "sequence_embeddings: must be an object"),
+        (#"{"sequence_embeddings":{"embedding_config_id":"x","vectors":[]}}"#, "embedding_config_id: must be a UUID"),
+        (#"{"sequence_embeddings":{"embedding_config_id":"C","vectors":[]}}"#, "vectors: must be an array of 1 to"),
+        (
+            #"{"sequence_embeddings":{"embedding_config_id":"C","vectors":[{"accession":"","vector":[1]}]}}"#,
+            "vectors[0].accession"
+        ),
+        (
+            #"{"sequence_embeddings":{"embedding_config_id":"C","vectors":[{"accession":"P","vector":[1e39]}]}}"#,
+            "vectors[0].vector: holds a value no float32 holds"
+        ),
+        (
+            #"{"sequence_embeddings":{"embedding_config_id":"C","vectors":[{"accession":"P","vector":[true]}]}}"#,
+            "vectors[0].vector: holds a value no float32 holds"
+        ),
+        (
+            #"{"sequence_embeddings":{"embedding_config_id":"C","vectors":[{"accession":"P","vector":[1,2]},{"accession":"Q","vector":[1]}]}}"#,
+            "vectors[1].vector: 1 values where the first vector has 2"
+        ),
+    ])
+    func wrongAnswersAreNamed(answer: String, reason: String) {
+        let text = answer.replacingOccurrences(of: #""C""#, with: "\"\(Self.config)\"")
+        guard case .failure(let problem) = SequenceEmbeddings.parse(text) else {
+            Issue.record("accepted: \(text)")
+            return
+        }
+        #expect(problem.reason.contains(reason), "\(problem.reason)")
+    }
+}

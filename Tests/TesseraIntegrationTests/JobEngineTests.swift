@@ -285,7 +285,9 @@ import Testing
             let definition = try await Self.definitionID(calls, "sum")
             let tenants = TenantDatabases(
                 metadata: env.client, box: env.box, settings: env.settings, logger: Self.logger)
-            try await tenants.withConnection(org: calls.org, logger: Self.logger) { connection in
+            // One transaction: the engine, looking every 100 ms, sees the job running with its attempt or not at
+            // all (between two statements it started the step itself, and the two writes deadlocked once).
+            try await tenants.withTransaction(org: calls.org, logger: Self.logger) { connection in
                 try await connection.query(
                     """
                     UPDATE jobs SET dispatch = 'engine', status = 'RUNNING', started_at = now() WHERE id = \(UUID(uuidString: job)!)

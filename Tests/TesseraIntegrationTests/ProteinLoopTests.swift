@@ -293,6 +293,143 @@ import Testing
         }
     }
 
+    /// A task service's operation `/embed`, answering any object (the answer's `sequence_embeddings` is Tessera's).
+    static let embedSpec = #"""
+        {"openapi":"3.1.0","info":{"title":"embedder","version":"1"},
+         "paths":{"/embed":{"post":{"operationId":"embed","responses":{"200":{"description":"ok"}}}}}}
+        """#
+
+    /// Vectors computed by a task service through the job engine (`provisioning/task-test-service`'s `/embed`: the
+    /// amino-acid composition, which is the built-in recipe with k 1): the job gets the sequences without a vector,
+    /// the engine stores what the service answers, and a transfer on those vectors equals one on the built-in
+    /// recipe's. A wrong answer (another dimension, an unknown protein) fails its execution with nothing stored.
+    @Test func vectorsComputedByATaskServiceThroughTheJobEngine() async throws {
+        try await ScriptServer.with("task-test-service", []) { port in
+            try await JobEngineTests.withGateway { env, calls in
+                try await JobEngineTests.definition(
+                    calls, "embed", config: #"{"operation":"embed","timeout_seconds":30}"#,
+                    service: "http://127.0.0.1:\(port)", spec: Self.embedSpec)
+                let version = try await JobEngineTests.pipeline(calls, "embed-proteins", [("embed", "embed", [])])
+                let ontology = try Self.decode(
+                    Created.self, try await calls.post("/ontologies", Self.obo, contentType: "text/plain")
+                ).id
+                let refs = try Self.decode(
+                    QuerySet.self,
+                    try await calls.post("/query-sets?name=refs", Self.references, contentType: "text/x-fasta"))
+                let queries = try Self.decode(
+                    QuerySet.self,
+                    try await calls.post(
+                        "/query-sets?name=queries",
+                        ">Q1\nMKKLLEERRKKEEALKRLEEKKRAK\n>Q2\nGGPSGSPGGSSPGPGSGGPSWGG\n>Q3\n\(Self.a1)\n",
+                        contentType: "text/x-fasta"))
+                let annotations = try Self.decode(
+                    Created.self,
+                    try await calls.post(
+                        "/annotation-sets?ontology_id=\(ontology)&name=refs",
+                        "R1\tF:4\tIDA\nR2\tF:4\tIEA\nR3\tF:3\tIDA\n",
+                        contentType: "text/tab-separated-values")
+                ).id
+                let kmer = try Self.decode(
+                    Created.self,
+                    try await calls.post("/embedding-configs", #"{"name":"kmer-1","recipe":"kmer","k":1}"#)
+                ).id
+                let served = try Self.decode(
+                    Created.self,
+                    try await calls.post("/embedding-configs", #"{"name":"served","recipe":"uploaded","dimension":20}"#)
+                ).id
+
+                struct Job: Decodable {
+                    struct Params: Decodable {
+                        struct Sequence: Decodable { let accession, sequence: String }
+                        let embedding_config_id: String
+                        let dimension: Int
+                        let sequences: [Sequence]
+                    }
+                    let id: String
+                    let params: Params
+                }
+                func embed(_ querySet: String) async throws -> Job {
+                    let job = try Self.decode(
+                        Job.self,
+                        try await calls.post(
+                            "/embedding-configs/\(served)/jobs",
+                            #"{"query_set_id":"\#(querySet)","pipeline_version_id":"\#(version)"}"#))
+                    let done = try await JobEngineTests.finished(calls, job.id)
+                    #expect(done.status == "COMPLETED", "\(done)")
+                    return job
+                }
+                let first = try await embed(refs.id)
+                #expect(first.params.embedding_config_id == served && first.params.dimension == 20)
+                #expect(first.params.sequences.map(\.accession) == ["R1", "R2", "R3"])
+                #expect(first.params.sequences[0].sequence == Self.a1)
+                // Q3 has R1's sequence, which has its vector now: only Q1 and Q2 go to the service.
+                #expect(try await embed(queries.id).params.sequences.map(\.accession) == ["Q1", "Q2"])
+                let none = try await calls.post(
+                    "/embedding-configs/\(served)/jobs",
+                    #"{"query_set_id":"\#(queries.id)","pipeline_version_id":"\#(version)"}"#)
+                #expect(none.status == .unprocessableContent && String(buffer: none.body).contains("every protein"))
+                let builtIn = try await calls.post(
+                    "/embedding-configs/\(kmer)/jobs",
+                    #"{"query_set_id":"\#(queries.id)","pipeline_version_id":"\#(version)"}"#)
+                #expect(builtIn.status == .unprocessableContent)
+
+                // The same transfer on the service's vectors and on the built-in recipe's.
+                func transfer(_ config: String) async throws -> String {
+                    try Self.decode(
+                        Transfer.self,
+                        try await calls.post(
+                            "/knn-transfers",
+                            #"{"query_set_id":"\#(queries.id)","annotation_set_id":"\#(annotations)","embedding_config_id":"\#(config)","k":2}"#
+                        )
+                    ).prediction_set.id
+                }
+                let viaService = try await Self.scores(env, calls.org, try await transfer(served))
+                let viaRecipe = try await Self.scores(env, calls.org, try await transfer(kmer))
+                #expect(Set(viaService.keys) == ["Q1", "Q2", "Q3"] && Set(viaService.keys) == Set(viaRecipe.keys))
+                for (target, terms) in viaRecipe {
+                    #expect(Set(viaService[target]?.keys ?? [:].keys) == Set(terms.keys), "\(target)")
+                    for (term, score) in terms {
+                        #expect(abs((viaService[target]?[term] ?? -1) - score) < 1e-5, "\(target) \(term)")
+                    }
+                }
+
+                // Wrong answers fail the execution and store nothing: another dimension; a protein the org lacks.
+                for (params, reason) in [
+                    (
+                        #"{"embedding_config_id":"\#(served)","dimension":5,"sequences":[{"accession":"Q1","sequence":"MK"}]}"#,
+                        "the recipe's dimension is 20"
+                    ),
+                    (
+                        #"{"embedding_config_id":"\#(served)","dimension":20,"sequences":[{"accession":"NOPE","sequence":"MK"}]}"#,
+                        "no protein NOPE"
+                    ),
+                ] {
+                    let job = try Self.decode(
+                        Created.self,
+                        try await calls.post("/jobs", #"{"pipeline_version_id":"\#(version)","params":\#(params)}"#))
+                    let done = try await JobEngineTests.finished(calls, job.id)
+                    let executions = try await JobEngineTests.executions(calls, job.id)
+                    #expect(done.status == "FAILED", "\(done)")
+                    #expect(executions.first?.error?.contains(reason) == true, "\(executions)")
+                }
+                let actions = try await env.outboxActions(calls.org)
+                #expect(actions.filter { $0 == "embedding.store" }.count == 2)
+
+                // Starting such a job needs jobs.write besides the route's evaluations.write.
+                _ = try await calls.post("/roles", #"{"name":"embedder","permissions":["evaluations.write"]}"#)
+                struct Issued: Decodable { let key: String }
+                let issued = try Self.decode(
+                    Issued.self, try await calls.post("/api-keys", #"{"name":"e","role":"embedder"}"#))
+                let limited = OrgCalls(
+                    client: calls.client, org: calls.org, key: try #require(APIKey.parse(issued.key)))
+                let refused = try await limited.post(
+                    "/embedding-configs/\(served)/jobs",
+                    #"{"query_set_id":"\#(refs.id)","pipeline_version_id":"\#(version)","missing_only":false}"#)
+                #expect(refused.status == .forbidden, "\(String(buffer: refused.body))")
+            }
+        }
+    }
+
     /// A stored prediction set's scores, target → term → score.
     static func scores(_ env: TenantEnv, _ org: UUID, _ set: String) async throws -> [String: [String: Double]] {
         let (placement, server, password) = try await env.placement(org)

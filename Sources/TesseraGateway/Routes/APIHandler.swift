@@ -771,6 +771,15 @@ final class APIHandler: APIProtocol {
         try await proteins.uploadEmbeddingVectors(input)
     }
 
+    /// The proteins' part (recipe, query set, params) then the jobs' (starting the job), each in its controller.
+    func createEmbeddingJob(_ input: Operations.createEmbeddingJob.Input) async throws
+        -> Operations.createEmbeddingJob.Output
+    {
+        let (version, params, priority) = try await proteins.embeddingJobParams(input)
+        let (job, cached) = try await jobs.start(version, params: params, priority: priority)
+        return cached ? .ok(.init(body: .json(job))) : .created(.init(body: .json(job)))
+    }
+
     func createKNNTransfer(_ input: Operations.createKNNTransfer.Input) async throws
         -> Operations.createKNNTransfer.Output
     {

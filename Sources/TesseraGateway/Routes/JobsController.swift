@@ -19,15 +19,6 @@ struct JobsController: TenantController {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let org = try Tenant.required().orgID
         let versionID = try Self.reference(body.pipeline_version_id, "pipeline_version_id")
-        let version = try await client.withConnection {
-            try await PipelineStore(org: org, logger: logger).version(id: versionID, on: $0)
-        }
-        guard let version else {
-            throw TesseraError.unprocessable("no pipeline version \(body.pipeline_version_id) in this org")
-        }
-        guard version.publishedAt != nil else {
-            throw TesseraError.unprocessable("pipeline version \(version.version) is a draft; publish it first")
-        }
         let cacheSeconds = body.cache_seconds ?? 604_800
         guard cacheSeconds >= 0 else { throw TesseraError.badRequest("cache_seconds must be 0 or more") }
         var inputs: [JobFile] = []
@@ -37,7 +28,29 @@ struct JobsController: TenantController {
         guard Set(inputs.map(\.name)).count == inputs.count else {
             throw TesseraError.unprocessable("inputs: names must be unique")
         }
-        let paramsText = try Self.jsonText(body.params ?? .init())
+        let (schema, cached) = try await start(
+            versionID, params: try Self.jsonText(body.params ?? .init()), inputs: inputs, priority: body.priority ?? 0,
+            cacheSeconds: cacheSeconds, dispatch: body.dispatch?.rawValue ?? "engine", useCache: body.cache ?? true)
+        return cached ? .ok(.init(body: .json(schema))) : .created(.init(body: .json(schema)))
+    }
+
+    /// Starts a job of a published pipeline version (or answers the live cached one with the same signature, cached
+    /// true) and wakes the engine for it: `createJob`, and the jobs other routes start (`createEmbeddingJob`).
+    func start(
+        _ versionID: UUID, params paramsText: String, inputs: [JobFile] = [], priority: Int,
+        cacheSeconds: Int = 604_800,
+        dispatch: String = "engine", useCache: Bool = true
+    ) async throws -> (Components.Schemas.Job, cached: Bool) {
+        let org = try Tenant.required().orgID
+        let version = try await client.withConnection {
+            try await PipelineStore(org: org, logger: logger).version(id: versionID, on: $0)
+        }
+        guard let version else {
+            throw TesseraError.unprocessable("no pipeline version \(versionID.uuidString.lowercased()) in this org")
+        }
+        guard version.publishedAt != nil else {
+            throw TesseraError.unprocessable("pipeline version \(version.version) is a draft; publish it first")
+        }
         let params = try JSONSerialization.jsonObject(with: Data(paramsText.utf8))
         let signature = try JobSignature(
             pipelineVersion: versionID, params: params,
@@ -47,9 +60,8 @@ struct JobsController: TenantController {
         let repository = try jobs()
         let (job, cached) = try await repository.create(
             NewJob(
-                pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: body.priority ?? 0,
-                cacheSeconds: cacheSeconds,
-                signature: signature, dispatch: body.dispatch?.rawValue ?? "engine", useCache: body.cache ?? true),
+                pipelineVersionID: versionID, params: paramsText, inputs: inputs, priority: priority,
+                cacheSeconds: cacheSeconds, signature: signature, dispatch: dispatch, useCache: useCache),
             pipeline: version.pipelineID,
             versionExists: { [client, logger] in
                 try await client.withConnection {
@@ -59,8 +71,7 @@ struct JobsController: TenantController {
             createdBy: Self.currentUserID,
             by: auditActor())
         if job.dispatch == "engine", !cached { engine.wake(org) }
-        let schema = try Self.schema(job, cached: cached)
-        return cached ? .ok(.init(body: .json(schema))) : .created(.init(body: .json(schema)))
+        return (try Self.schema(job, cached: cached), cached)
     }
 
     func listJobs(_ input: Operations.listJobs.Input) async throws -> Operations.listJobs.Output {

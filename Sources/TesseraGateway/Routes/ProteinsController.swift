@@ -143,6 +143,42 @@ struct ProteinsController: HeavyController {
         return .ok(.init(body: .json(.init(vectors: vectors.count, sequences: stored))))
     }
 
+    /// The params of a job that computes an `uploaded` recipe's vectors for a query set on a task service
+    /// (`createEmbeddingJob`): the recipe, its dimension and the sequences, each accession once, in upload order.
+    /// The caller must hold `jobs.write` as well: the job is one.
+    func embeddingJobParams(_ input: Operations.createEmbeddingJob.Input) async throws -> (
+        version: UUID, params: String, priority: Int
+    ) {
+        guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
+        let tenant = try Tenant.required()
+        guard RequestScope.principal?.permissions(in: tenant.orgID)?.contains(.jobsWrite) == true else {
+            throw TesseraError.forbidden("starting a job needs jobs.write")
+        }
+        let repository = try proteins()
+        let config = try await embeddingConfig(repository, try Self.objectID(input.path.id), notFound: true)
+        guard config.recipe == .uploaded else {
+            throw TesseraError.unprocessable(
+                "a kmer recipe computes its own vectors; a task can compute an uploaded one's")
+        }
+        let querySet = try Self.reference(body.query_set_id, "query_set_id")
+        let version = try Self.reference(body.pipeline_version_id, "pipeline_version_id")
+        guard try await repository.querySet(querySet) != nil else {
+            throw TesseraError.unprocessable("no query set \(Self.id(querySet))")
+        }
+        let proteins = try await repository.querySetProteins(
+            querySet, lacking: body.missing_only == false ? nil : config.id)
+        guard !proteins.isEmpty else {
+            throw TesseraError.unprocessable("every protein of the query set has a vector under \(config.name)")
+        }
+        let params: [String: Any] = [
+            "embedding_config_id": Self.id(config.id), "dimension": config.dimension,
+            "sequences": proteins.map { ["accession": $0.accession, "sequence": $0.residues] },
+        ]
+        let text = String(
+            decoding: try JSONSerialization.data(withJSONObject: params, options: [.sortedKeys]), as: UTF8.self)
+        return (version, text, body.priority ?? 0)
+    }
+
     func createKNNTransfer(_ input: Operations.createKNNTransfer.Input) async throws
         -> Operations.createKNNTransfer.Output
     {

@@ -442,7 +442,20 @@ public struct JobEngineStore: Sendable {
                     return
                 case .success(let parsed): poses = parsed
                 }
-                if let missing = try await missingReferences(poses) {
+                let embeddings: SequenceEmbeddings?
+                switch SequenceEmbeddings.parse(result) {
+                case .failure(let problem):
+                    try await fail(
+                        execution, job: job, step: step, attempt: attempt, definition: definition,
+                        error: "the answer's \(problem.reason)", retryable: false, config: config)
+                    return
+                case .success(let parsed): embeddings = parsed
+                }
+                var missing = try await missingReferences(poses)
+                if missing == nil, let embeddings {
+                    missing = try await ProteinRepository.unstorable(embeddings, on: tx, logger: logger)
+                }
+                if let missing {
                     try await fail(
                         execution, job: job, step: step, attempt: attempt, definition: definition,
                         error: "the answer's \(missing)", retryable: false, config: config)
@@ -458,6 +471,7 @@ public struct JobEngineStore: Sendable {
                     WHERE id = \(execution)
                     """, logger: logger)
                 if !poses.isEmpty { try await insert(poses, job: job, execution: execution) }
+                if let embeddings { try await store(embeddings, job: job) }
                 try await executionEvent(
                     execution, job: job, step: step, from: .running, to: .completed,
                     extra: ["result_id": resultID.uuidString.lowercased()])
@@ -466,6 +480,19 @@ public struct JobEngineStore: Sendable {
                     execution, job: job, step: step, attempt: attempt, definition: definition, error: error,
                     retryable: retryable, config: config)
             }
+        }
+
+        /// Stores a task's vectors under their recipe, audited as an upload is (`embedding.store`), by the engine.
+        func store(_ embeddings: SequenceEmbeddings, job: UUID) async throws {
+            let stored = try await ProteinRepository.insertVectors(
+                embeddings.vectors.map { ($0.accession, $0.values) }, config: embeddings.configID, on: tx,
+                logger: logger)
+            try await trail.record(
+                .embeddingStore, by: actor, entityType: "embedding_config", entityID: embeddings.configID,
+                metadata: [
+                    "vectors": String(embeddings.vectors.count), "sequences": String(stored),
+                    "job_id": job.uuidString.lowercased(),
+                ])
         }
 
         /// The first pose naming an artifact or molecule the org does not have, as a problem; nil when all are.

@@ -156,21 +156,23 @@ public struct ProteinRepository: Sendable {
             Self.querySet)
     }
 
-    /// A query set's proteins in upload order.
-    public func querySetProteins(_ id: UUID) async throws -> [StoredProtein] {
+    /// A query set's proteins in upload order; with `lacking`, only those without a vector under that recipe.
+    public func querySetProteins(_ id: UUID, lacking config: UUID? = nil) async throws -> [StoredProtein] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await Self.querySetProteins(id, on: connection, logger: logger)
+            try await Self.querySetProteins(id, lacking: config, on: connection, logger: logger)
         }
     }
 
-    static func querySetProteins(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws
-        -> [StoredProtein]
-    {
+    static func querySetProteins(
+        _ id: UUID, lacking config: UUID? = nil, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [StoredProtein] {
         try await connection.sql(
             """
             SELECT e.accession, s.id, s.residues FROM query_set_entries e
             JOIN proteins p ON p.accession = e.accession JOIN sequences s ON s.id = p.sequence_id
-            WHERE e.set_id = \(id) ORDER BY e.position
+            WHERE e.set_id = \(id) AND (\(config)::uuid IS NULL OR NOT EXISTS (
+                SELECT 1 FROM sequence_embeddings v WHERE v.config_id = \(config) AND v.sequence_id = s.id))
+            ORDER BY e.position
             """, logger: logger
         ).collect().map {
             let (accession, sequence, residues) = try $0.decode((String, UUID, String).self)
@@ -221,33 +223,73 @@ public struct ProteinRepository: Sendable {
         _ vectors: [(accession: String, values: [Float])], config: EmbeddingConfigRecord,
         by actor: AuditActor
     ) async throws -> Int {
-        let accessions = vectors.map(\.accession)
-        let blobs = vectors.map { ByteBuffer(bytes: Self.bytes($0.values)) }
-        return try await databases.change(org: org, logger: logger) { [logger] tx, trail in
-            if let missing = try await tx.sql(
-                """
-                SELECT a FROM unnest(\(accessions)::text[]) AS u(a)
-                WHERE NOT EXISTS (SELECT 1 FROM proteins p WHERE p.accession = u.a) LIMIT 1
-                """, logger: logger
-            ).collect().first?.decode(String.self) {
+        try await databases.change(org: org, logger: logger) { [logger] tx, trail in
+            let accessions = vectors.map(\.accession)
+            if let missing = try await Self.firstUnknown(accessions, on: tx, logger: logger) {
                 throw TesseraError.unprocessable("no protein \(missing): upload it in a query set first")
             }
-            let stored = try await tx.sql(
-                """
-                INSERT INTO sequence_embeddings (config_id, sequence_id, vector)
-                SELECT DISTINCT ON (p.sequence_id) \(config.id), p.sequence_id, u.v
-                FROM unnest(\(accessions)::text[], \(blobs)::bytea[]) WITH ORDINALITY AS u(a, v, n)
-                JOIN proteins p ON p.accession = u.a
-                ORDER BY p.sequence_id, u.n DESC
-                ON CONFLICT (config_id, sequence_id) DO UPDATE SET vector = excluded.vector, created_at = now()
-                RETURNING sequence_id
-                """, logger: logger
-            ).collect().count
+            let stored = try await Self.insertVectors(vectors, config: config.id, on: tx, logger: logger)
             try await trail.record(
                 .embeddingStore, by: actor, entityType: "embedding_config", entityID: config.id,
                 metadata: ["vectors": String(vectors.count), "sequences": String(stored)])
             return stored
         }
+    }
+
+    /// The first of `accessions` the org has no protein for.
+    static func firstUnknown(_ accessions: [String], on tx: PostgresConnection, logger: Logger) async throws
+        -> String?
+    {
+        try await tx.sql(
+            """
+            SELECT a FROM unnest(\(accessions)::text[]) AS u(a)
+            WHERE NOT EXISTS (SELECT 1 FROM proteins p WHERE p.accession = u.a) LIMIT 1
+            """, logger: logger
+        ).collect().first?.decode(String.self)
+    }
+
+    /// Writes vectors under a recipe by their proteins' sequences, replacing earlier ones (the last given wins for
+    /// a sequence two accessions share); answers how many sequences.
+    static func insertVectors(
+        _ vectors: [(accession: String, values: [Float])], config: UUID, on tx: PostgresConnection, logger: Logger
+    ) async throws -> Int {
+        let blobs = vectors.map { ByteBuffer(bytes: Self.bytes($0.values)) }
+        return try await tx.sql(
+            """
+            INSERT INTO sequence_embeddings (config_id, sequence_id, vector)
+            SELECT DISTINCT ON (p.sequence_id) \(config), p.sequence_id, u.v
+            FROM unnest(\(vectors.map(\.accession))::text[], \(blobs)::bytea[]) WITH ORDINALITY AS u(a, v, n)
+            JOIN proteins p ON p.accession = u.a
+            ORDER BY p.sequence_id, u.n DESC
+            ON CONFLICT (config_id, sequence_id) DO UPDATE SET vector = excluded.vector, created_at = now()
+            RETURNING sequence_id
+            """, logger: logger
+        ).collect().count
+    }
+
+    /// Why a task's answered vectors cannot be stored (no such recipe, one that computes its own, another
+    /// dimension, an accession with no protein), or nil: checked before the answer is recorded.
+    static func unstorable(_ embeddings: SequenceEmbeddings, on tx: PostgresConnection, logger: Logger) async throws
+        -> String?
+    {
+        let id = embeddings.configID.uuidString.lowercased()
+        guard
+            let (recipe, dimension) = try await tx.sql(
+                "SELECT recipe, dimension FROM embedding_configs WHERE id = \(embeddings.configID)", logger: logger
+            ).collect().first?.decode((String, Int).self)
+        else { return "sequence_embeddings.embedding_config_id: the org has no embedding configuration \(id)" }
+        guard recipe == EmbeddingConfigRecord.Recipe.uploaded.rawValue else {
+            return
+                "sequence_embeddings.embedding_config_id: \(id) is a \(recipe) recipe, which computes its own vectors"
+        }
+        if let first = embeddings.vectors.first, first.values.count != dimension {
+            return
+                "sequence_embeddings.vectors: \(first.values.count) values each; the recipe's dimension is \(dimension)"
+        }
+        if let missing = try await firstUnknown(embeddings.vectors.map(\.accession), on: tx, logger: logger) {
+            return "sequence_embeddings.vectors: no protein \(missing) in the org"
+        }
+        return nil
     }
 
     /// The proteins, annotations and stored vectors a transfer from `annotationSet` to `querySet` reads.
