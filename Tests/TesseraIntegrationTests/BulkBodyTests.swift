@@ -14,6 +14,26 @@ import Testing
 @Suite struct BulkBodyTests {
     static let logger = TestDatabase.logger
 
+    /// What a large bulk body held is given back to the system after it (glibc keeps freed heap per thread
+    /// otherwise): the C library's `malloc_trim` is found, and a trim frees memory this test allocated and freed.
+    @Test func theHeapIsTrimmedAfterALargeBulkBody() throws {
+        #expect(HeapTrim.available)
+        func resident() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+        }
+        // Many small blocks (below mmap's threshold: they come from the heap), touched, then freed but the last.
+        var blocks = (0..<50_000).map { _ in [UInt8](repeating: 1, count: 4000) }
+        let kept = blocks.removeLast()
+        let held = try resident()
+        blocks = []
+        HeapTrim.releaseFreedMemory()  // what afterBulkBody does, at most once a second
+        let after = try resident()
+        #expect(held - after > 100_000, "VmRSS \(held) kB before the trim, \(after) kB after")  // of ~200 MB freed
+        #expect(kept.count == 4000)
+    }
+
     @Test func bulkBodiesInMemoryAreAdmittedABoundedNumberAtATime() async throws {
         let oneAtATime: (inout Settings) -> Void = {
             $0.work.bulkBodies = 1

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TesseraCore
 
 #if canImport(Glibc)
     import Glibc
@@ -88,7 +89,7 @@ public final class LogSink: Sendable {
 
     private func startWriter() {
         if self === LogSink.standardError { atexit { LogSink.standardError.flush() } }
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        let seconds = interval.inSeconds
         Thread.detachNewThread { [self] in
             while true {
                 Thread.sleep(forTimeInterval: seconds)

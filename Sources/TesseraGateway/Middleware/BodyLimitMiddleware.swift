@@ -1,6 +1,11 @@
 import Foundation
 import Hummingbird
+import Synchronization
 import TesseraCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Refuses request bodies over the limit with 413, before routing and authentication:
 /// at once from `Content-Length`, or while streaming when there is none. A JSON body (not a bulk one) holding a
@@ -39,6 +44,10 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
         } else {
             request.body = RequestBody(asyncSequence: LimitedBody(base: request.body, limit: limit))
         }
+        // What a bulk body held (tens of MiB, freed in pieces by the threads that parsed it) goes back to the
+        // system once it is answered: glibc keeps freed heap in each thread's arena otherwise, and the process's
+        // resident memory would only grow from one bulk body to the next.
+        defer { if bulk { HeapTrim.afterBulkBody(declaredBytes: request.headers[.contentLength].flatMap { Int($0) }) } }
         return try await next(try await Self.refusingNUL(request, bulk: bulk, limit: limit), context)
     }
 
@@ -54,6 +63,42 @@ public struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
             (try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed]))
             .flatMap { JSONPath.firstNUL(in: $0) } ?? "a string"
         throw TesseraError.badRequest("\(field) holds a NUL character (\\u0000), which text cannot hold")
+    }
+}
+
+/// Returns the heap's free pages to the system (`malloc_trim`), after a large bulk body: a few milliseconds.
+/// (`malloc.h` is not in the Glibc module: the function is looked up once, by name.)
+enum HeapTrim {
+    private static let trim: (@convention(c) (Int) -> Int32)? = {
+        #if canImport(Glibc)
+            guard let symbol = dlsym(nil, "malloc_trim") else { return nil }  // nil: RTLD_DEFAULT
+            return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+        #else
+            return nil
+        #endif
+    }()
+
+    /// Whether this C library has `malloc_trim` (glibc's does).
+    static var available: Bool { trim != nil }
+
+    /// At most once a second, so a worker sending small batches quickly does not pay it on each.
+    private static let last = Mutex<ContinuousClock.Instant?>(nil)
+    /// Below this a body is not worth a trim (one whose length is not declared may be large).
+    static let worthIt = 4 << 20
+
+    static func afterBulkBody(declaredBytes: Int?) {
+        if let declaredBytes, declaredBytes < worthIt { return }
+        let now = ContinuousClock.now
+        let due = last.withLock { last in
+            guard last.map({ now - $0 >= .seconds(1) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due { releaseFreedMemory() }
+    }
+
+    static func releaseFreedMemory() {
+        _ = trim?(0)
     }
 }
 

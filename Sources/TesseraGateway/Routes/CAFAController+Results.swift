@@ -230,7 +230,7 @@ extension CAFAController {
         let elapsed = ContinuousClock.now - started
         let (record, created) = try await repository.storeEvaluationResult(
             resolved, optionsKey: key, ontology: predictions.ontologyID, results: results,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            seconds: elapsed.inSeconds,
             createdBy: Self.currentUserID, by: auditActor())
         return (record, created)
     }

@@ -281,7 +281,7 @@ struct CAFAController: HeavyController {
             compute: compute)
         let result = try await prepared.evaluate(truth, compute: compute)
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let record = try await repository.storeEvaluation(
             prepared.request, ontology: predictions.ontologyID, result: result, seconds: seconds,
             createdBy: Self.currentUserID,

@@ -62,7 +62,7 @@ public struct AuditStore: Sendable {
     }
 
     public func chainsWaiting(longerThan age: Duration, on connection: PostgresConnection) async throws -> [UUID?] {
-        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        let seconds = age.inSeconds
         return try await connection.sql(
             """
             SELECT DISTINCT org_id FROM audit_pending

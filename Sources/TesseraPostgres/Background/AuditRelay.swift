@@ -46,7 +46,7 @@ public actor AuditRelay: Service {
     public func lagSeconds() -> Double {
         guard let oldest = waitingSince.values.min() else { return 0 }
         let lag = ContinuousClock.now - oldest
-        return Double(lag.components.seconds) + Double(lag.components.attoseconds) / 1e18
+        return lag.inSeconds
     }
 
     /// Orgs with events known to be waiting for the relay.

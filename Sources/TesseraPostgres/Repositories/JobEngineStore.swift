@@ -412,7 +412,7 @@ public struct JobEngineStore: Sendable {
                 """
                 INSERT INTO task_executions (job_id, step_key, task_definition_id, attempt, due_at)
                 VALUES (\(job), \(step), \(definition), \(attempt + 1),
-                        now() + make_interval(secs => \(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)))
+                        now() + make_interval(secs => \(wait.inSeconds)))
                 RETURNING id
                 """, logger: logger
             ).collect()[0].decode(UUID.self)
