@@ -35,6 +35,49 @@ import Testing
                 && LineSplitter.fields(ArraySlice("! gaf".utf8)).isEmpty)
     }
 
+    /// Targets whose lines interleave (each seen again after another's) keep the same terms, order and highest
+    /// scores as when their lines come together; only such a target keeps an index of its own.
+    @Test func interleavedTargetsAreReadAsContiguousOnes() throws {
+        var generator = SystemRandomNumberGenerator()
+        var triples: [(String, String, Double)] = []
+        for t in 0..<30 {
+            for _ in 0..<40 {
+                triples.append(
+                    ("P\(t)", "GO:\(Int.random(in: 0..<25, using: &generator))", Double.random(in: 0.01...1)))
+            }
+        }
+        func read(_ order: [(String, String, Double)]) throws -> PredictionUpload {
+            var upload = PredictionUpload(known: { _ in true })
+            for (n, (target, term, score)) in order.enumerated() {
+                try upload.add(ArraySlice("\(target)\t\(term)\t\(score)".utf8), number: n + 1)
+            }
+            return upload
+        }
+        let together = try read(triples)
+        // Shuffled across targets, each target's own lines still in their order.
+        var queues = Dictionary(grouping: triples, by: \.0)
+        var shuffled: [(String, String, Double)] = []
+        while let target = queues.keys.randomElement(using: &generator) {
+            shuffled.append(queues[target]!.removeFirst())
+            if queues[target]!.isEmpty { queues[target] = nil }
+        }
+        let interleaved = try read(shuffled)
+        #expect(together.predictions == interleaved.predictions && together.byTarget.count == 30)
+        for (target, scores) in together.byTarget {
+            #expect(scores.index == nil)
+            #expect(interleaved.byTarget[target]?.terms == scores.terms, "\(target)")
+            #expect(interleaved.byTarget[target]?.scores == scores.scores, "\(target)")
+        }
+        // A revisited target's index follows the terms added after it was built.
+        var upload = PredictionUpload(known: { _ in true })
+        for (n, line) in ["A t1 0.1", "B t1 0.2", "A t2 0.3", "B t2 0.4", "A t1 0.9", "A t3 0.5", "B t9 1"].enumerated()
+        {
+            try upload.add(ArraySlice(line.utf8), number: n + 1)
+        }
+        #expect(upload.byTarget["A"]?.terms == ["t1", "t2", "t3"] && upload.byTarget["A"]?.scores == [0.9, 0.3, 0.5])
+        #expect(upload.byTarget["B"]?.terms == ["t1", "t2", "t9"] && upload.predictions == 6)
+    }
+
     @Test func predictionsKeepTheHighestScoreInLineOrderAndSkipUnknownTermsAndHeaders() throws {
         var upload = PredictionUpload(known: { $0.hasPrefix("GO:") })
         let lines = [

@@ -166,18 +166,28 @@ public struct PredictionUpload: LineUpload {
     public struct TargetScores: Sendable {
         public private(set) var terms: [String] = []
         public private(set) var scores: [Double] = []
-        var index: [String: Int] = [:]
+        /// Where each term is, kept only for a target whose lines did not all come together: while a target's
+        /// lines arrive one after another (as files list them) the upload's one shared index serves, so a set
+        /// holds two arrays a target and no dictionary (a dictionary per target more than doubled its memory).
+        var index: [String: Int]?
 
-        /// Adds a line's term and score; true when the term is new to the target.
-        mutating func add(_ term: String, _ score: Double) -> Bool {
-            if let i = index[term] {
+        /// Adds a line's term and score, `positions` being where this target's terms are; true when the term is
+        /// new to the target.
+        mutating func add(_ term: String, _ score: Double, positions: inout [String: Int]) -> Bool {
+            if let i = positions[term] {
                 if score > scores[i] { scores[i] = score }
                 return false
             }
-            index[term] = terms.count
+            positions[term] = terms.count
             terms.append(term)
             scores.append(score)
             return true
+        }
+
+        /// Its own index, for a target seen again after others' lines.
+        mutating func ownIndex() -> [String: Int] {
+            if let index { return index }
+            return Dictionary(uniqueKeysWithValues: terms.enumerated().map { ($1, $0) })
         }
     }
 
@@ -187,6 +197,26 @@ public struct PredictionUpload: LineUpload {
     public private(set) var unknownTerms = 0
     let known: @Sendable (String) -> Bool
     var ranges: [Range<Int>] = []
+    /// The target whose lines are arriving, and where its terms are (shared: emptied for the next target).
+    var current: String?
+    var currentPositions: [String: Int] = [:]
+
+    /// Records a term's score for a target; true when the term is new to it.
+    mutating func record(_ target: String, _ term: String, _ score: Double) -> Bool {
+        if target != current {
+            if let current, byTarget[current]?.index != nil {
+                byTarget[current]?.index = currentPositions  // a revisited target keeps its index up to date
+            }
+            current = target
+            currentPositions.removeAll(keepingCapacity: true)
+            if byTarget[target] != nil {  // seen before, other targets' lines between: it keeps an index from now
+                let index = byTarget[target]!.ownIndex()
+                byTarget[target]!.index = index
+                currentPositions = index
+            }
+        }
+        return byTarget[target, default: TargetScores()].add(term, score, positions: &currentPositions)
+    }
 
     public init(known: @escaping @Sendable (String) -> Bool) {
         self.known = known
@@ -216,7 +246,7 @@ public struct PredictionUpload: LineUpload {
             return
         }
         let target = String(decoding: line[ranges[0]], as: UTF8.self)
-        if byTarget[target, default: TargetScores()].add(term, score) { predictions += 1 }
+        if record(target, term, score) { predictions += 1 }
     }
 
     /// A prediction made here rather than read from a file (nearest-neighbour transfer), counted as a line of its
@@ -224,7 +254,7 @@ public struct PredictionUpload: LineUpload {
     public mutating func add(target: String, term: String, score: Double) {
         precondition(score > 0 && score <= 1 && known(term))
         lines += 1
-        if byTarget[target, default: TargetScores()].add(term, score) { predictions += 1 }
+        if record(target, term, score) { predictions += 1 }
     }
 }
 
