@@ -433,23 +433,16 @@ public struct JobEngineStore: Sendable {
                     job, "execution_accepted", ["execution_id": execution.uuidString.lowercased(), "step_key": step],
                     on: tx, logger: logger)
             case .completed(let result):
+                // What the answer carries for the org's tables: docking poses, sequence embeddings.
                 let poses: [DockingPose]
-                switch DockingPose.parse(result) {
-                case .failure(let problem):
-                    try await fail(
-                        execution, job: job, step: step, attempt: attempt, definition: definition,
-                        error: "the answer's \(problem.reason)", retryable: false, config: config)
-                    return
-                case .success(let parsed): poses = parsed
-                }
                 let embeddings: SequenceEmbeddings?
-                switch SequenceEmbeddings.parse(result) {
+                switch DockingPose.parse(result).flatMap({ p in SequenceEmbeddings.parse(result).map { (p, $0) } }) {
                 case .failure(let problem):
                     try await fail(
                         execution, job: job, step: step, attempt: attempt, definition: definition,
                         error: "the answer's \(problem.reason)", retryable: false, config: config)
                     return
-                case .success(let parsed): embeddings = parsed
+                case .success(let parsed): (poses, embeddings) = parsed
                 }
                 var missing = try await missingReferences(poses)
                 if missing == nil, let embeddings {
