@@ -348,20 +348,26 @@ import Testing
                     let id: String
                     let params: Params
                 }
-                func embed(_ querySet: String) async throws -> Job {
+                func embed(_ querySet: String, _ extra: String = "") async throws -> Job {
                     let job = try Self.decode(
                         Job.self,
                         try await calls.post(
                             "/embedding-configs/\(served)/jobs",
-                            #"{"query_set_id":"\#(querySet)","pipeline_version_id":"\#(version)"}"#))
+                            #"{"query_set_id":"\#(querySet)","pipeline_version_id":"\#(version)"\#(extra)}"#))
                     let done = try await JobEngineTests.finished(calls, job.id)
                     #expect(done.status == "COMPLETED", "\(done)")
                     return job
                 }
-                let first = try await embed(refs.id)
+                // Two at a time: the first two, then the one left.
+                let first = try await embed(refs.id, #","limit":2"#)
                 #expect(first.params.embedding_config_id == served && first.params.dimension == 20)
-                #expect(first.params.sequences.map(\.accession) == ["R1", "R2", "R3"])
+                #expect(first.params.sequences.map(\.accession) == ["R1", "R2"])
                 #expect(first.params.sequences[0].sequence == Self.a1)
+                #expect(try await embed(refs.id, #","limit":2"#).params.sequences.map(\.accession) == ["R3"])
+                let tooMany = try await calls.post(
+                    "/embedding-configs/\(served)/jobs",
+                    #"{"query_set_id":"\#(refs.id)","pipeline_version_id":"\#(version)","limit":10001}"#)
+                #expect(tooMany.status == .badRequest)
                 // Q3 has R1's sequence, which has its vector now: only Q1 and Q2 go to the service.
                 #expect(try await embed(queries.id).params.sequences.map(\.accession) == ["Q1", "Q2"])
                 let none = try await calls.post(
@@ -413,7 +419,7 @@ import Testing
                     #expect(executions.first?.error?.contains(reason) == true, "\(executions)")
                 }
                 let actions = try await env.outboxActions(calls.org)
-                #expect(actions.filter { $0 == "embedding.store" }.count == 2)
+                #expect(actions.filter { $0 == "embedding.store" }.count == 3)
 
                 // Starting such a job needs jobs.write besides the route's evaluations.write.
                 _ = try await calls.post("/roles", #"{"name":"embedder","permissions":["evaluations.write"]}"#)

@@ -144,7 +144,8 @@ struct ProteinsController: HeavyController {
     }
 
     /// The params of a job that computes an `uploaded` recipe's vectors for a query set on a task service
-    /// (`createEmbeddingJob`): the recipe, its dimension and the sequences, each accession once, in upload order.
+    /// (`createEmbeddingJob`): the recipe, its dimension and the sequences, each accession once, in upload order —
+    /// the first `limit` (default 1,000) of them: a client embeds a large set by asking again as jobs complete.
     /// The caller must hold `jobs.write` as well: the job is one.
     func embeddingJobParams(_ input: Operations.createEmbeddingJob.Input) async throws -> (
         version: UUID, params: String, priority: Int
@@ -165,8 +166,10 @@ struct ProteinsController: HeavyController {
         guard try await repository.querySet(querySet) != nil else {
             throw TesseraError.unprocessable("no query set \(Self.id(querySet))")
         }
+        let limit = body.limit ?? 1000
+        guard (1...10_000).contains(limit) else { throw TesseraError.badRequest("limit is 1–10,000 proteins") }
         let proteins = try await repository.querySetProteins(
-            querySet, lacking: body.missing_only == false ? nil : config.id)
+            querySet, lacking: body.missing_only == false ? nil : config.id, limit: limit)
         guard !proteins.isEmpty else {
             throw TesseraError.unprocessable("every protein of the query set has a vector under \(config.name)")
         }

@@ -156,15 +156,18 @@ public struct ProteinRepository: Sendable {
             Self.querySet)
     }
 
-    /// A query set's proteins in upload order; with `lacking`, only those without a vector under that recipe.
-    public func querySetProteins(_ id: UUID, lacking config: UUID? = nil) async throws -> [StoredProtein] {
+    /// A query set's proteins in upload order; with `lacking`, only those without a vector under that recipe;
+    /// with `limit`, the first so many.
+    public func querySetProteins(_ id: UUID, lacking config: UUID? = nil, limit: Int? = nil) async throws
+        -> [StoredProtein]
+    {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
-            try await Self.querySetProteins(id, lacking: config, on: connection, logger: logger)
+            try await Self.querySetProteins(id, lacking: config, limit: limit, on: connection, logger: logger)
         }
     }
 
     static func querySetProteins(
-        _ id: UUID, lacking config: UUID? = nil, on connection: PostgresConnection, logger: Logger
+        _ id: UUID, lacking config: UUID? = nil, limit: Int? = nil, on connection: PostgresConnection, logger: Logger
     ) async throws -> [StoredProtein] {
         try await connection.sql(
             """
@@ -172,7 +175,7 @@ public struct ProteinRepository: Sendable {
             JOIN proteins p ON p.accession = e.accession JOIN sequences s ON s.id = p.sequence_id
             WHERE e.set_id = \(id) AND (\(config)::uuid IS NULL OR NOT EXISTS (
                 SELECT 1 FROM sequence_embeddings v WHERE v.config_id = \(config) AND v.sequence_id = s.id))
-            ORDER BY e.position
+            ORDER BY e.position LIMIT \(limit)
             """, logger: logger
         ).collect().map {
             let (accession, sequence, residues) = try $0.decode((String, UUID, String).self)
