@@ -35,12 +35,10 @@ struct OrgCalls: Sendable {
             uri: "/v1/orgs/\(org)\(path)", method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
     }
 
-    /// POSTs and returns the created object's id.
+    /// POSTs and returns the created object's id (a status other than 2xx is recorded with the body).
     func create(_ path: String, _ body: String, contentType: String = "application/json") async throws -> String {
         struct Created: Decodable { let id: String }
-        return try JSONDecoder().decode(
-            Created.self, from: Data(buffer: try await post(path, body, contentType: contentType).body)
-        ).id
+        return try decodeSuccess(Created.self, try await post(path, body, contentType: contentType)).id
     }
 }
 

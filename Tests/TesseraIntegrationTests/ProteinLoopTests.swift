@@ -99,9 +99,7 @@ import Testing
             let app = try buildApplication(settings: env.settings, logger: Self.logger)
             try await app.test(.router) { client in
                 let calls = OrgCalls(client: client, org: org, key: platform)
-                let ontology = try Self.decode(
-                    Created.self, try await calls.post("/ontologies", Self.obo, contentType: "text/plain")
-                ).id
+                let ontology = try await calls.create("/ontologies", Self.obo, contentType: "text/plain")
 
                 // References, then queries: Q3 has R1's residues (one sequence, two accessions).
                 let refs = try Self.decode(
@@ -139,25 +137,16 @@ import Testing
                     ])
 
                 // Annotations of the references (and of a target with no sequence), then the truth of the queries.
-                let annotations = try Self.decode(
-                    Created.self,
-                    try await calls.post(
-                        "/annotation-sets?ontology_id=\(ontology)&name=refs",
-                        "R1\tF:4\tIDA\nR2\tF:4\tIEA\nR3\tF:3\tIDA\nNOSEQ\tF:3\tIDA\n",
-                        contentType: "text/tab-separated-values")
-                ).id
-                let truth = try Self.decode(
-                    Created.self,
-                    try await calls.post(
-                        "/annotation-sets?ontology_id=\(ontology)&name=truth", "Q1\tF:4\nQ2\tF:3\nQ3\tF:4\n",
-                        contentType: "text/tab-separated-values")
-                ).id
+                let annotations = try await calls.create(
+                    "/annotation-sets?ontology_id=\(ontology)&name=refs",
+                    "R1\tF:4\tIDA\nR2\tF:4\tIEA\nR3\tF:3\tIDA\nNOSEQ\tF:3\tIDA\n",
+                    contentType: "text/tab-separated-values")
+                let truth = try await calls.create(
+                    "/annotation-sets?ontology_id=\(ontology)&name=truth", "Q1\tF:4\nQ2\tF:3\nQ3\tF:4\n",
+                    contentType: "text/tab-separated-values")
 
                 // The built-in recipe; a wrong k or a kmer recipe's dimension that is not 20^k: 400.
-                let kmer = try Self.decode(
-                    Created.self,
-                    try await calls.post("/embedding-configs", #"{"name":"kmer-2","recipe":"kmer","k":2}"#)
-                ).id
+                let kmer = try await calls.create("/embedding-configs", #"{"name":"kmer-2","recipe":"kmer","k":2}"#)
                 #expect(
                     try await calls.post("/embedding-configs", #"{"name":"x","recipe":"kmer","k":4}"#).status
                         == .badRequest)
@@ -231,10 +220,8 @@ import Testing
                 #expect(abs((scores["Q3"]?["F:3"] ?? 0) - s3 / (1 + s2 + s3)) < 1e-6)
 
                 // Vectors made elsewhere: checked against the dimension and the org's proteins, all or nothing.
-                let uploaded = try Self.decode(
-                    Created.self,
-                    try await calls.post("/embedding-configs", #"{"name":"esm-ish","recipe":"uploaded","dimension":3}"#)
-                ).id
+                let uploaded = try await calls.create(
+                    "/embedding-configs", #"{"name":"esm-ish","recipe":"uploaded","dimension":3}"#)
                 func vectors(_ pairs: [(String, [Double])]) -> String {
                     let items = pairs.map { #"{"accession":"\#($0.0)","values":\#($0.1)}"# }
                     return #"{"vectors":[\#(items.joined(separator: ","))]}"#
@@ -310,9 +297,7 @@ import Testing
                     calls, "embed", config: #"{"operation":"embed","timeout_seconds":30}"#,
                     service: "http://127.0.0.1:\(port)", spec: Self.embedSpec)
                 let version = try await JobEngineTests.pipeline(calls, "embed-proteins", [("embed", "embed", [])])
-                let ontology = try Self.decode(
-                    Created.self, try await calls.post("/ontologies", Self.obo, contentType: "text/plain")
-                ).id
+                let ontology = try await calls.create("/ontologies", Self.obo, contentType: "text/plain")
                 let refs = try Self.decode(
                     QuerySet.self,
                     try await calls.post("/query-sets?name=refs", Self.references, contentType: "text/x-fasta"))
@@ -322,21 +307,13 @@ import Testing
                         "/query-sets?name=queries",
                         ">Q1\nMKKLLEERRKKEEALKRLEEKKRAK\n>Q2\nGGPSGSPGGSSPGPGSGGPSWGG\n>Q3\n\(Self.a1)\n",
                         contentType: "text/x-fasta"))
-                let annotations = try Self.decode(
-                    Created.self,
-                    try await calls.post(
-                        "/annotation-sets?ontology_id=\(ontology)&name=refs",
-                        "R1\tF:4\tIDA\nR2\tF:4\tIEA\nR3\tF:3\tIDA\n",
-                        contentType: "text/tab-separated-values")
-                ).id
-                let kmer = try Self.decode(
-                    Created.self,
-                    try await calls.post("/embedding-configs", #"{"name":"kmer-1","recipe":"kmer","k":1}"#)
-                ).id
-                let served = try Self.decode(
-                    Created.self,
-                    try await calls.post("/embedding-configs", #"{"name":"served","recipe":"uploaded","dimension":20}"#)
-                ).id
+                let annotations = try await calls.create(
+                    "/annotation-sets?ontology_id=\(ontology)&name=refs",
+                    "R1\tF:4\tIDA\nR2\tF:4\tIEA\nR3\tF:3\tIDA\n",
+                    contentType: "text/tab-separated-values")
+                let kmer = try await calls.create("/embedding-configs", #"{"name":"kmer-1","recipe":"kmer","k":1}"#)
+                let served = try await calls.create(
+                    "/embedding-configs", #"{"name":"served","recipe":"uploaded","dimension":20}"#)
 
                 struct Job: Decodable {
                     struct Params: Decodable {

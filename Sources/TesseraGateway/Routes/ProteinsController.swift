@@ -173,13 +173,18 @@ struct ProteinsController: HeavyController {
         guard !proteins.isEmpty else {
             throw TesseraError.unprocessable("every protein of the query set has a vector under \(config.name)")
         }
-        let params: [String: Any] = [
-            "embedding_config_id": Self.id(config.id), "dimension": config.dimension,
-            "sequences": proteins.map { ["accession": $0.accession, "sequence": $0.residues] },
-        ]
-        let text = String(
-            decoding: try JSONSerialization.data(withJSONObject: params, options: [.sortedKeys]), as: UTF8.self)
-        return (version, text, body.priority ?? 0)
+        let params = EmbeddingJobParams(
+            embedding_config_id: Self.id(config.id), dimension: config.dimension,
+            sequences: proteins.map { .init(accession: $0.accession, sequence: $0.residues) })
+        return (version, try Self.jsonText(params), body.priority ?? 0)
+    }
+
+    /// What an embedding job hands its task service.
+    struct EmbeddingJobParams: Encodable {
+        struct Sequence: Encodable { let accession, sequence: String }
+        let embedding_config_id: String
+        let dimension: Int
+        let sequences: [Sequence]
     }
 
     func createKNNTransfer(_ input: Operations.createKNNTransfer.Input) async throws
