@@ -76,6 +76,36 @@ import Testing
         #expect(sink.append(line))
     }
 
+    /// The access line goes to the JSON handler without `Logger`; it must be the line `Logger.info` writes.
+    @Test func theAccessLineIsTheLineLoggerWouldWrite() throws {
+        let path = NSTemporaryDirectory() + "tessera-log-\(UUID().uuidString)"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        #expect(fd >= 0)
+        defer { unlink(path) }  // the descriptor stays open: the sink's thread outlives the test
+        let sink = LogSink(fd: fd, interval: .seconds(3600))
+        var logger = Logger(label: "t") { JSONLogHandler(label: $0, level: .info, sink: sink) }
+        logger[metadataKey: "request_id"] = "r-1"
+        logger[metadataKey: "status"] = "the line's own field wins"
+        let fields = [("method", "GET"), ("path", "/v1/x"), ("status", "200"), ("duration_ms", "0.125")]
+        RequestIDMiddleware<AppRequestContext>.logAccess(fields, to: logger)
+        logger.info("request", metadata: Logger.Metadata(uniqueKeysWithValues: fields.map { ($0.0, .string($0.1)) }))
+        sink.flush()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        let objects = try lines.map { line in
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
+            #expect(object.removeValue(forKey: "ts") != nil)
+            return object
+        }
+        #expect(objects.first == objects.last)
+        #expect(
+            objects.first
+                == [
+                    "level": "info", "label": "t", "msg": "request", "request_id": "r-1", "method": "GET",
+                    "path": "/v1/x", "status": "200", "duration_ms": "0.125",
+                ])
+    }
+
     @Test func theWriterThreadWritesWithoutBeingAsked() async throws {
         let path = NSTemporaryDirectory() + "tessera-log-\(UUID().uuidString)"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)

@@ -24,17 +24,26 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        if merged["principal"] == nil, let principal = RequestScope.principal {
-            merged["principal"] = .string(principal.display)
+        write(
+            level: event.level, message: event.message.description, error: event.error.map { String(describing: $0) },
+            fields: event.metadata?.map { ($0.key, Self.value($0.value)) } ?? [])
+    }
+
+    /// One line: `fields` (each key once) first, then the provider's metadata and this handler's under keys
+    /// not taken yet — the event's over the provider's over the handler's — and the request's principal. The
+    /// access line comes here straight (`RequestIDMiddleware`), without the metadata dictionary `Logger.info`
+    /// would make and the merges `log(event:)` would then do: it is written for every request.
+    func write(level: Logger.Level, message: String, error: String? = nil, fields: [(String, LogLine.Value)]) {
+        var fields = fields
+        func taken(_ key: String) -> Bool { fields.contains { $0.0 == key } }
+        if let provided = metadataProvider?.get() {
+            for (key, value) in provided where !taken(key) { fields.append((key, Self.value(value))) }
         }
-        sink.append(
-            LogLine.encode(
-                level: event.level.rawValue, label: label, message: event.message.description,
-                error: event.error.map { String(describing: $0) }, fields: merged.map { ($0.key, Self.value($0.value)) }
-            ))
+        for (key, value) in metadata where !taken(key) { fields.append((key, Self.value(value))) }
+        if !taken("principal"), let principal = RequestScope.principal {
+            fields.append(("principal", .string(principal.display)))
+        }
+        sink.append(LogLine.encode(level: level.rawValue, label: label, message: message, error: error, fields: fields))
     }
 
     static func value(_ value: Logger.MetadataValue) -> LogLine.Value {

@@ -23,16 +23,26 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
                 response.headers[name] = value.removingPercentEncoding ?? value
             }
         }
-        let elapsed = ContinuousClock.now - started
-        context.logger.info(
-            "request",
-            metadata: [
-                "method": .string(request.method.rawValue),
-                "path": .string(SecretPath.redacted(request.uri.path)),
-                "status": .stringConvertible(response.status.code),
-                "duration_ms": .string(Self.milliseconds(elapsed)),
-            ])
+        if context.logger.logLevel <= .info {
+            let elapsed = ContinuousClock.now - started
+            Self.logAccess(
+                [
+                    ("method", request.method.rawValue), ("path", SecretPath.redacted(request.uri.path)),
+                    ("status", String(response.status.code)), ("duration_ms", Self.milliseconds(elapsed)),
+                ], to: context.logger)
+        }
         return response
+    }
+
+    /// The access line, `request` at info with these fields: handed to the JSON handler whole (no metadata
+    /// dictionary made and merged for it), or through `Logger` to any other handler.
+    static func logAccess(_ fields: [(String, String)], to logger: Logger) {
+        if let handler = logger.handler as? JSONLogHandler {
+            handler.write(level: .info, message: "request", fields: fields.map { ($0.0, .string($0.1)) })
+        } else {
+            logger.info(
+                "request", metadata: Logger.Metadata(fields.map { ($0.0, .string($0.1)) }, uniquingKeysWith: { $1 }))
+        }
     }
 
     /// A random (version 4) UUID from the system generator (`getrandom`): Foundation's `UUID()` opens, reads and
