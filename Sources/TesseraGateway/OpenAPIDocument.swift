@@ -61,13 +61,13 @@ struct OpenAPIDocument: Sendable {
 struct RouteTable: Sendable {
     static let permissionKey = "x-tessera-permission"
 
-    /// What a route needs: nothing, any valid credentials, a platform admin, or one permission in the
-    /// path's `{org}`.
+    /// What a route needs: nothing, any valid credentials, a platform admin, or permissions in the path's
+    /// `{org}` — one, or several named with spaces between (`evaluations.write jobs.write`), all needed.
     enum Rule: Sendable, Equatable {
         case `public`
         case authenticated
         case platform
-        case org(Permission)
+        case org(Permission, also: [Permission] = [])
 
         /// As `x-tessera-permission` names it.
         var permissionName: String {
@@ -75,7 +75,7 @@ struct RouteTable: Sendable {
             case .public: "public"
             case .authenticated: "authenticated"
             case .platform: "platform"
-            case .org(let permission): permission.rawValue
+            case .org(let permission, let also): ([permission] + also).map(\.rawValue).joined(separator: " ")
             }
         }
     }
@@ -120,14 +120,21 @@ struct RouteTable: Sendable {
             return .authenticated
         case "platform":
             return .platform
-        case let name?:
-            guard let permission = Permission(rawValue: name) else {
-                throw RuleError(description: "\(method) \(path): unknown permission '\(name)'")
+        case let names?:
+            var permissions: [Permission] = []
+            for name in names.split(separator: " ") {
+                guard let permission = Permission(rawValue: String(name)) else {
+                    throw RuleError(description: "\(method) \(path): unknown permission '\(name)'")
+                }
+                if !permissions.contains(permission) { permissions.append(permission) }
+            }
+            guard let first = permissions.first else {
+                throw RuleError(description: "\(method) \(path): \(permissionKey) names no permission")
             }
             guard path.contains("{org}") else {
                 throw RuleError(description: "\(method) \(path): an org permission needs an {org} in the path")
             }
-            return .org(permission)
+            return .org(first, also: Array(permissions.dropFirst()))
         }
     }
 

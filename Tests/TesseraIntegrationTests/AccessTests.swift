@@ -476,6 +476,18 @@ func waitUntil(timeout: Duration = .seconds(1), _ condition: () async throws -> 
         #expect(throws: RouteTable.RuleError.self) { try RouteTable.rule("keys.manage", path: "/v1/x", method: "GET") }
         #expect(try RouteTable.rule("keys.manage", path: "/v1/orgs/{org}/x", method: "GET") == .org(.keysManage))
         #expect(try RouteTable.rule("authenticated", path: "/v1/auth/whoami", method: "GET") == .authenticated)
+        // Several permissions, all needed: named with spaces, each known, each once.
+        let two = try RouteTable.rule("evaluations.write jobs.write", path: "/v1/orgs/{org}/x", method: "POST")
+        #expect(two == .org(.evaluationsWrite, also: [.jobsWrite]))
+        #expect(two.permissionName == "evaluations.write jobs.write")
+        #expect(
+            try RouteTable.rule("jobs.write  jobs.write", path: "/v1/orgs/{org}/x", method: "POST") == .org(.jobsWrite))
+        #expect(throws: RouteTable.RuleError.self) {
+            try RouteTable.rule("jobs.write keys.steal", path: "/v1/orgs/{org}/x", method: "POST")
+        }
+        #expect(throws: RouteTable.RuleError.self) {
+            try RouteTable.rule(" ", path: "/v1/orgs/{org}/x", method: "POST")
+        }
     }
 
     @Test func theContractDeclaresARuleForEveryOperation() throws {
@@ -485,6 +497,9 @@ func waitUntil(timeout: Duration = .seconds(1), _ condition: () async throws -> 
         #expect(
             document.routes.rule(endpoint: "/v1/orgs/{org}/members/{user_id}", method: "DELETE") == .org(.membersManage)
         )
+        #expect(
+            document.routes.rule(endpoint: "/v1/orgs/:org/embedding-configs/:id/jobs", method: "POST")
+                == .org(.evaluationsWrite, also: [.jobsWrite]))
         #expect(document.routes.rule(endpoint: "/healthz", method: "GET") == .public)
         #expect(document.routes.rule(endpoint: "/nope", method: "GET") == nil)
     }

@@ -31,6 +31,9 @@ public struct Principal: Sendable, Equatable {
 
     /// The principal's permissions in `org`, or nil when it is no member there (answered 404, not 403).
     public func permissions(in org: UUID) -> Set<Permission>? {
-        isPlatformAdmin ? Set(Permission.allCases) : grants[org]
+        isPlatformAdmin ? Self.everyPermission : grants[org]
     }
+
+    /// A platform admin's permissions in any org, made once (this is read on every org request).
+    static let everyPermission = Set(Permission.allCases)
 }

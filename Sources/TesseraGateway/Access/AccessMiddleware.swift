@@ -41,19 +41,25 @@ struct AccessMiddleware: RouterMiddleware {
         guard let rule = routes.rule(endpoint: context.endpointPath, method: request.method.rawValue) else {
             return try await next(request, context)  // no such route: the router answers 404/405
         }
-        var scope = scope(request, context: context)
+        let info = info(request, context: context)
         // One task-local binding per request, made once the chain has passed: what runs before (authentication,
         // the tenant's look-up) is given the request's info explicitly, and a denial binds it for its record.
         if case .public = rule {
-            return try await RequestScope.$current.withValue(scope) { try await next(request, context) }
+            return try await RequestScope.$current.withValue(RequestScope(info: info, logger: context.logger)) {
+                try await next(request, context)
+            }
         }
+        let scope: RequestScope
         if !TraceSwitch.isOn,
-            let admitted = admittedFromCache(request, org: context.parameters.get("org"), rule: rule, scope: scope)
+            let admitted = admittedFromCache(
+                request, org: context.parameters.get("org"), rule: rule, info: info, logger: context.logger)
         {
             scope = admitted
         } else {
-            scope = try await traced("access", attributes: ["tessera.rule": rule.permissionName]) { [scope] in
-                try await admit(request, org: context.parameters.get("org"), rule: rule, scope: scope)
+            scope = try await traced("access", attributes: ["tessera.rule": rule.permissionName]) {
+                try await admit(
+                    request, org: context.parameters.get("org"), rule: rule,
+                    scope: RequestScope(info: info, logger: context.logger))
             }
         }
         guard let principal = scope.principal else { throw TesseraError.internalError }
@@ -94,33 +100,37 @@ struct AccessMiddleware: RouterMiddleware {
 
     /// The request's scope before the chain: its id, client (through trusted proxies) and user agent.
     func scope(_ request: Request, context: Context) -> RequestScope {
+        RequestScope(info: info(request, context: context), logger: context.logger)
+    }
+
+    /// The request's id, client (through trusted proxies) and user agent.
+    func info(_ request: Request, context: Context) -> RequestInfo {
         let client = trustedProxies.client(
             peer: context.clientAddress, forwardedFor: request.headers[Self.forwardedFor])
-        return RequestScope(
-            info: RequestInfo(
-                requestID: context.requestID, clientAddress: client,
-                userAgent: request.headers[.userAgent].map { $0.truncatedUTF8(to: RequestInfo.maxUserAgentBytes) }),
-            logger: context.logger)
+        return RequestInfo(
+            requestID: context.requestID, clientAddress: client,
+            userAgent: request.headers[.userAgent].map { $0.truncatedUTF8(to: RequestInfo.maxUserAgentBytes) })
     }
 
     /// Steps 1–3 without suspending, for a request whose credential and org status are cached and pass: the
     /// admitted scope, or nil — for anything not cached and for every refusal — to take `admit`, which looks up
     /// what is missing and records the refusals. The same checks as `admit`'s, on the same cache: a key in steady
     /// use reading a ready org passes the chain in one synchronous step (with tracing on, `admit` makes the span).
-    func admittedFromCache(_ request: Request, org requested: String?, rule: RouteTable.Rule, scope: RequestScope)
-        -> RequestScope?
-    {
+    /// The scope is made once, whole (one allocation a request).
+    func admittedFromCache(
+        _ request: Request, org requested: String?, rule: RouteTable.Rule, info: RequestInfo, logger: Logger
+    ) -> RequestScope? {
         guard let principal = authenticator.cachedPrincipal(request.headers[.authorization]) else { return nil }
         switch rule {
         case .public, .authenticated:
-            return scope.with(principal: principal)
+            return RequestScope(info: info, principal: principal, logger: logger)
         case .platform:
-            return principal.isPlatformAdmin ? scope.with(principal: principal) : nil
-        case .org(let permission):
-            guard let requested, let org = UUID(uuidString: requested),
-                principal.permissions(in: org)?.contains(permission) == true, orgs.cachedStatus(of: org) == .ready
+            return principal.isPlatformAdmin ? RequestScope(info: info, principal: principal, logger: logger) : nil
+        case .org(let permission, let also):
+            guard let requested, let org = UUID(uuidString: requested), let held = principal.permissions(in: org),
+                held.contains(permission), also.allSatisfy(held.contains), orgs.cachedStatus(of: org) == .ready
             else { return nil }
-            return scope.with(principal: principal).with(tenant: Tenant(orgID: org))
+            return RequestScope(info: info, principal: principal, tenant: Tenant(orgID: org), logger: logger)
         }
     }
 
@@ -150,15 +160,15 @@ struct AccessMiddleware: RouterMiddleware {
                 }
                 throw error
             }
-        case .org(let permission):
+        case .org(let permission, let also):
             do {
                 let tenant = try await resolveTenant(principal, org: requested)
-                try authorize(principal, permission, in: tenant)
+                try authorize(principal, [permission] + also, in: tenant)
                 scope = scope.with(tenant: tenant)
             } catch let error as TesseraError {
                 await RequestScope.$current.withValue(scope) {
                     await recordDenial(
-                        error, principal: principal, requested: requested, permission: permission.rawValue,
+                        error, principal: principal, requested: requested, permission: rule.permissionName,
                         request: request)
                 }
                 throw error
@@ -208,9 +218,10 @@ struct AccessMiddleware: RouterMiddleware {
         }
     }
 
-    /// Step 3: the route's one permission, held in that org.
-    func authorize(_ principal: Principal, _ permission: Permission, in tenant: Tenant) throws {
-        guard principal.permissions(in: tenant.orgID)?.contains(permission) == true else {
+    /// Step 3: the route's permissions, every one held in that org (the refusal names the first one missing).
+    func authorize(_ principal: Principal, _ needed: [Permission], in tenant: Tenant) throws {
+        let held = principal.permissions(in: tenant.orgID)
+        for permission in needed where held?.contains(permission) != true {
             throw TesseraError.forbidden("this needs the \(permission.rawValue) permission")
         }
     }

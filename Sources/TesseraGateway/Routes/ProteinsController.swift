@@ -113,9 +113,7 @@ struct ProteinsController: HeavyController {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
         let repository = try proteins()
         let config = try await embeddingConfig(repository, try Self.objectID(input.path.id), notFound: true)
-        guard config.recipe == .uploaded else {
-            throw TesseraError.unprocessable("a kmer recipe computes its own vectors; only an uploaded one takes them")
-        }
+        guard config.recipe.takesVectors else { throw TesseraError.unprocessable(config.recipe.refusal) }
         var vectors: [(accession: String, values: [Float])] = []
         vectors.reserveCapacity(body.vectors.count)
         for (index, vector) in body.vectors.enumerated() {
@@ -146,21 +144,14 @@ struct ProteinsController: HeavyController {
     /// The params of a job that computes an `uploaded` recipe's vectors for a query set on a task service
     /// (`createEmbeddingJob`): the recipe, its dimension and the sequences, each accession once, in upload order —
     /// the first `limit` (default 1,000) of them: a client embeds a large set by asking again as jobs complete.
-    /// The caller must hold `jobs.write` as well: the job is one.
+    /// The route needs `jobs.write` as well as `evaluations.write` (its `x-tessera-permission` names both).
     func embeddingJobParams(_ input: Operations.createEmbeddingJob.Input) async throws -> (
         version: UUID, params: String, priority: Int
     ) {
         guard case .json(let body) = input.body else { throw TesseraError.badRequest("expected a JSON body") }
-        let tenant = try Tenant.required()
-        guard RequestScope.principal?.permissions(in: tenant.orgID)?.contains(.jobsWrite) == true else {
-            throw TesseraError.forbidden("starting a job needs jobs.write")
-        }
         let repository = try proteins()
         let config = try await embeddingConfig(repository, try Self.objectID(input.path.id), notFound: true)
-        guard config.recipe == .uploaded else {
-            throw TesseraError.unprocessable(
-                "a kmer recipe computes its own vectors; a task can compute an uploaded one's")
-        }
+        guard config.recipe.takesVectors else { throw TesseraError.unprocessable(config.recipe.refusal) }
         let querySet = try Self.reference(body.query_set_id, "query_set_id")
         let version = try Self.reference(body.pipeline_version_id, "pipeline_version_id")
         guard try await repository.querySet(querySet) != nil else {

@@ -18,7 +18,19 @@ public struct QuerySetRecord: Sendable, Equatable {
 }
 
 public struct EmbeddingConfigRecord: Sendable, Equatable {
-    public enum Recipe: String, Sendable { case kmer, uploaded }
+    public enum Recipe: String, Sendable {
+        case kmer, uploaded
+
+        /// Whether the recipe's vectors come from outside — uploaded by a client or answered by a task service —
+        /// rather than computed by the gateway itself: the one rule the upload route, the embedding-job route and
+        /// the job engine apply.
+        public var takesVectors: Bool { self == .uploaded }
+
+        /// Why vectors given for a recipe that computes its own are refused.
+        public var refusal: String {
+            "a \(rawValue) recipe computes its own vectors; only an uploaded one takes them, from a client or a task"
+        }
+    }
     public let id: UUID
     public let name: String
     public let recipe: Recipe
@@ -281,9 +293,10 @@ public struct ProteinRepository: Sendable {
                 "SELECT recipe, dimension FROM embedding_configs WHERE id = \(embeddings.configID)", logger: logger
             ).collect().first?.decode((String, Int).self)
         else { return "sequence_embeddings.embedding_config_id: the org has no embedding configuration \(id)" }
-        guard recipe == EmbeddingConfigRecord.Recipe.uploaded.rawValue else {
+        let kind = EmbeddingConfigRecord.Recipe(rawValue: recipe)
+        guard let kind, kind.takesVectors else {
             return
-                "sequence_embeddings.embedding_config_id: \(id) is a \(recipe) recipe, which computes its own vectors"
+                "sequence_embeddings.embedding_config_id: \(id): \(kind?.refusal ?? "a \(recipe) recipe takes no vectors")"
         }
         if let first = embeddings.vectors.first, first.values.count != dimension {
             return
