@@ -13,33 +13,39 @@ enum InternetDate {
         var time = time_t(seconds)
         var parts = tm()
         guard gmtime_r(&time, &parts) != nil, years.contains(Int(parts.tm_year) + 1900) else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func digits(_ value: Int, _ width: Int) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            while divisor > 0 {
-                out.append(UInt8(48 + (value / divisor) % 10))
-                divisor /= 10
+        // Written on the stack: the string is the one allocation (every log line has a timestamp).
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { out in
+            var count = 0
+            func put(_ byte: UInt8) {
+                out[count] = byte
+                count += 1
             }
+            func digits(_ value: Int, _ width: Int) {
+                var divisor = 1
+                for _ in 1..<width { divisor *= 10 }
+                while divisor > 0 {
+                    put(UInt8(48 + (value / divisor) % 10))
+                    divisor /= 10
+                }
+            }
+            digits(Int(parts.tm_year) + 1900, 4)
+            put(UInt8(ascii: "-"))
+            digits(Int(parts.tm_mon) + 1, 2)
+            put(UInt8(ascii: "-"))
+            digits(Int(parts.tm_mday), 2)
+            put(UInt8(ascii: "T"))
+            digits(Int(parts.tm_hour), 2)
+            put(UInt8(ascii: ":"))
+            digits(Int(parts.tm_min), 2)
+            put(UInt8(ascii: ":"))
+            digits(Int(parts.tm_sec), 2)
+            if let milliseconds {
+                put(UInt8(ascii: "."))
+                digits(milliseconds, 3)
+            }
+            put(UInt8(ascii: "Z"))
+            return String(decoding: UnsafeBufferPointer(rebasing: out[..<count]), as: UTF8.self)
         }
-        digits(Int(parts.tm_year) + 1900, 4)
-        out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mon) + 1, 2)
-        out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mday), 2)
-        out.append(UInt8(ascii: "T"))
-        digits(Int(parts.tm_hour), 2)
-        out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_min), 2)
-        out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_sec), 2)
-        if let milliseconds {
-            out.append(UInt8(ascii: "."))
-            digits(milliseconds, 3)
-        }
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -87,7 +87,8 @@ import Testing
         logger[metadataKey: "request_id"] = "r-1"
         logger[metadataKey: "status"] = "the line's own field wins"
         let fields = [("method", "GET"), ("path", "/v1/x"), ("status", "200"), ("duration_ms", "0.125")]
-        RequestIDMiddleware<AppRequestContext>.logAccess(fields, to: logger)
+        RequestIDMiddleware<AppRequestContext>.logAccess(
+            method: "GET", path: "/v1/x", status: "200", milliseconds: "0.125", to: logger)
         logger.info("request", metadata: Logger.Metadata(uniqueKeysWithValues: fields.map { ($0.0, .string($0.1)) }))
         sink.flush()
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")

@@ -26,23 +26,32 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         if context.logger.logLevel <= .info {
             let elapsed = ContinuousClock.now - started
             Self.logAccess(
-                [
-                    ("method", request.method.rawValue), ("path", SecretPath.redacted(request.uri.path)),
-                    ("status", String(response.status.code)), ("duration_ms", Self.milliseconds(elapsed)),
-                ], to: context.logger)
+                method: request.method.rawValue, path: SecretPath.redacted(request.uri.path),
+                status: String(response.status.code), milliseconds: Self.milliseconds(elapsed), to: context.logger)
         }
         return response
     }
 
-    /// The access line, `request` at info with these fields: handed to the JSON handler whole (no metadata
-    /// dictionary made and merged for it), or through `Logger` to any other handler.
-    static func logAccess(_ fields: [(String, String)], to logger: Logger) {
-        if let handler = logger.handler as? JSONLogHandler {
-            handler.write(level: .info, message: "request", fields: fields.map { ($0.0, .string($0.1)) })
-        } else {
+    /// The access line, `request` at info: its fields handed to the JSON handler in one array made with room for
+    /// the rest of the line (no metadata dictionary made and merged for it), or through `Logger` to any other
+    /// handler.
+    static func logAccess(method: String, path: String, status: String, milliseconds: String, to logger: Logger) {
+        guard let handler = logger.handler as? JSONLogHandler else {
             logger.info(
-                "request", metadata: Logger.Metadata(fields.map { ($0.0, .string($0.1)) }, uniquingKeysWith: { $1 }))
+                "request",
+                metadata: [
+                    "method": .string(method), "path": .string(path), "status": .string(status),
+                    "duration_ms": .string(milliseconds),
+                ])
+            return
         }
+        var fields: [(String, LogLine.Value)] = []
+        fields.reserveCapacity(4 + handler.metadata.count + JSONLogHandler.room)
+        fields.append(("method", .string(method)))
+        fields.append(("path", .string(path)))
+        fields.append(("status", .string(status)))
+        fields.append(("duration_ms", .string(milliseconds)))
+        handler.write(level: .info, message: "request", fields: consume fields)
     }
 
     /// A random (version 4) UUID from the system generator (`getrandom`): Foundation's `UUID()` opens, reads and
