@@ -36,7 +36,7 @@ public enum AuditChain {
     }
 
     public static func hash(prev: [UInt8], fields: [String?]) -> [UInt8] {
-        Array(SHA256.hash(data: prev + canonical(fields)))
+        SHA256.hash(data: prev + canonical(fields)).bytes
     }
 
     public enum Verdict: Sendable, Equatable {

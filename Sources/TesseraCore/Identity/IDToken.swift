@@ -97,7 +97,7 @@ public enum IDToken {
         guard let exp = payload.exp, exp + leeway > seconds else { throw .expired }
         if let nbf = payload.nbf, nbf - leeway > seconds { throw .notYetValid }
         if let iat = payload.iat, iat - leeway > seconds { throw .notYetValid }
-        guard let nonce = payload.nonce, Array(SHA256.hash(data: Data(nonce.utf8))) == nonceDigest else {
+        guard let nonce = payload.nonce, SHA256.hash(data: Data(nonce.utf8)).bytes == nonceDigest else {
             throw .wrongNonce
         }
         guard let subject = payload.sub, !subject.isEmpty, subject.utf8.count <= 255 else { throw .malformed }
@@ -231,7 +231,7 @@ public struct PKCE: Sendable {
     public static func generate() -> PKCE { PKCE(verifier: Base64URL.random(bytes: 32)) }
 
     /// What the authorization request carries: base64url(SHA-256(verifier)).
-    public var challenge: String { Base64URL.encode(Array(SHA256.hash(data: Data(verifier.utf8)))) }
+    public var challenge: String { Base64URL.encode(SHA256.hash(data: Data(verifier.utf8)).bytes) }
 }
 
 /// Base64 with the URL alphabet and no padding (RFC 4648 §5), as JOSE and PKCE write it.

@@ -18,9 +18,7 @@ public struct APIKey: Sendable, CustomStringConvertible {
     init(prefix: String, secretPart: String) {
         self.prefix = prefix
         self.secretPart = secretPart
-        self.digest = SHA256.hash(data: Array("\(Self.scheme)_\(prefix)_\(secretPart)".utf8)).withUnsafeBytes {
-            Array($0)
-        }
+        self.digest = SHA256.hash(data: Array("\(Self.scheme)_\(prefix)_\(secretPart)".utf8)).bytes
     }
 
     private init(prefix: String, secretPart: String, digest: [UInt8]) {
@@ -76,8 +74,7 @@ public struct APIKey: Sendable, CustomStringConvertible {
         return APIKey(
             prefix: String(decoding: UnsafeBufferPointer(rebasing: bytes[4..<(secretStart - 1)]), as: UTF8.self),
             secretPart: String(decoding: UnsafeBufferPointer(rebasing: bytes[secretStart...]), as: UTF8.self),
-            // Copied from its bytes: `Array(digest)` iterates a sequence of unknown length and grows four times.
-            digest: hash.finalize().withUnsafeBytes { Array($0) })
+            digest: hash.finalize().bytes)
     }
 
     static func checksum(prefix: String, secret: String) -> String {

@@ -8,7 +8,7 @@ public struct SessionToken: Sendable, CustomStringConvertible {
     /// The token, for its holder only: never stored or logged.
     public let plaintext: String
 
-    public var digest: [UInt8] { Array(SHA256.hash(data: Array(plaintext.utf8))) }
+    public var digest: [UInt8] { SHA256.hash(data: Array(plaintext.utf8)).bytes }
 
     public var description: String { "\(Self.scheme)_***" }
 

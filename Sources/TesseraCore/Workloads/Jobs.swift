@@ -54,6 +54,6 @@ public struct JobSignature: Sendable, Equatable {
         ]
         let bytes = try CanonicalJSON.encode(value)
         canonical = String(decoding: bytes, as: UTF8.self)
-        digest = Array(SHA256.hash(data: bytes))
+        digest = SHA256.hash(data: bytes).bytes
     }
 }

@@ -45,7 +45,7 @@ public struct OntologyUpload: Sendable {
 
         public func finish() throws -> OntologyUpload {
             try splitter.finish { line, _ in try line.withUnsafeBufferPointer { try parser.feed(line: $0) } }
-            return try OntologyUpload(document: parser.finish(), sha256: Array(hash.finalize()))
+            return try OntologyUpload(document: parser.finish(), sha256: hash.finalize().bytes)
         }
     }
 }

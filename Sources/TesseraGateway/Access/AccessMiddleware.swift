@@ -127,8 +127,9 @@ struct AccessMiddleware: RouterMiddleware {
         case .platform:
             return principal.isPlatformAdmin ? RequestScope(info: info, principal: principal, logger: logger) : nil
         case .org(let permission, let also):
-            guard let requested, let org = UUID(uuidString: requested), let held = principal.permissions(in: org),
-                held.contains(permission), also.allSatisfy(held.contains), orgs.cachedStatus(of: org) == .ready
+            guard let requested, let org = UUID(uuidString: requested),
+                Self.firstMissing(permission, also: also, in: principal.permissions(in: org)) == nil,
+                orgs.cachedStatus(of: org) == .ready
             else { return nil }
             return RequestScope(info: info, principal: principal, tenant: Tenant(orgID: org), logger: logger)
         }
@@ -163,7 +164,7 @@ struct AccessMiddleware: RouterMiddleware {
         case .org(let permission, let also):
             do {
                 let tenant = try await resolveTenant(principal, org: requested)
-                try authorize(principal, [permission] + also, in: tenant)
+                try authorize(principal, permission, also: also, in: tenant)
                 scope = scope.with(tenant: tenant)
             } catch let error as TesseraError {
                 await RequestScope.$current.withValue(scope) {
@@ -219,11 +220,17 @@ struct AccessMiddleware: RouterMiddleware {
     }
 
     /// Step 3: the route's permissions, every one held in that org (the refusal names the first one missing).
-    func authorize(_ principal: Principal, _ needed: [Permission], in tenant: Tenant) throws {
-        let held = principal.permissions(in: tenant.orgID)
-        for permission in needed where held?.contains(permission) != true {
-            throw TesseraError.forbidden("this needs the \(permission.rawValue) permission")
+    func authorize(_ principal: Principal, _ permission: Permission, also: [Permission], in tenant: Tenant) throws {
+        if let missing = Self.firstMissing(permission, also: also, in: principal.permissions(in: tenant.orgID)) {
+            throw TesseraError.forbidden("this needs the \(missing.rawValue) permission")
         }
+    }
+
+    /// The first of an org route's permissions not in `held` (the first of all when `held` is nil), or nil when
+    /// every one is: the one check of the cached admission and of `authorize`.
+    static func firstMissing(_ permission: Permission, also: [Permission], in held: Set<Permission>?) -> Permission? {
+        guard let held, held.contains(permission) else { return permission }
+        return also.first { !held.contains($0) }
     }
 }
 

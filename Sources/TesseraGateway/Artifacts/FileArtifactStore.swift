@@ -65,7 +65,7 @@ struct ArtifactStaging: Sendable {
             unlink(path)
             throw error
         }
-        return StagedBlob(path: path, sizeBytes: size, sha256: Array(hasher.finalize()))
+        return StagedBlob(path: path, sizeBytes: size, sha256: hasher.finalize().bytes)
     }
 
     /// Removes a received blob (once recorded, or refused).

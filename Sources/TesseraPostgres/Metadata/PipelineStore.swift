@@ -309,7 +309,7 @@ public struct PipelineStore: Sendable {
             }
         ]
         let bytes = try CanonicalJSON.encode(value)
-        return (String(decoding: bytes, as: UTF8.self), Array(SHA256.hash(data: bytes)))
+        return (String(decoding: bytes, as: UTF8.self), SHA256.hash(data: bytes).bytes)
     }
 
     static func steps(_ definition: String) throws -> [ResolvedStep] {

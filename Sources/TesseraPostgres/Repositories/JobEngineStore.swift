@@ -563,7 +563,7 @@ public struct JobEngineStore: Sendable {
                 "task_definition_id": definition.uuidString.lowercased(), "params": params, "inputs": inputs,
                 "files": files,
             ]
-            let digest = Array(SHA256.hash(data: try CanonicalJSON.encode(asked)))
+            let digest = SHA256.hash(data: try CanonicalJSON.encode(asked)).bytes
             return Request(
                 digest: digest,
                 fields: [

@@ -367,7 +367,7 @@ public struct OIDCSignIn: Sendable {
             metadata: ["provider_id": Self.id(provider.id), "issuer": provider.issuer, "subject": subject])
     }
 
-    static func digest(_ text: String) -> [UInt8] { Array(SHA256.hash(data: Data(text.utf8))) }
+    static func digest(_ text: String) -> [UInt8] { SHA256.hash(data: Data(text.utf8)).bytes }
 
     static func id(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
 
