@@ -106,6 +106,19 @@ import Testing
             ) { response in
                 #expect(response.headers[.requestID]?.count == 36)
             }
+            // A made id: a lower-case version 4 UUID, a new one each request.
+            var made = Set<String>()
+            for _ in 0..<50 {
+                try await client.execute(uri: "/healthz", method: .get) { response in
+                    let id = try #require(response.headers[.requestID])
+                    #expect(UUID(uuidString: id)?.uuidString.lowercased() == id)
+                    let version = id[id.index(id.startIndex, offsetBy: 14)]
+                    let variant = id[id.index(id.startIndex, offsetBy: 19)]
+                    #expect(version == "4" && "89ab".contains(variant), "\(id)")
+                    made.insert(id)
+                }
+            }
+            #expect(made.count == 50)
         }
     }
 
