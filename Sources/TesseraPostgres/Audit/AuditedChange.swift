@@ -110,8 +110,8 @@ final class ChainSet: Sendable {
 extension PostgresClient {
     /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` commit with it
     /// and are chained right after, one transaction a chain that takes every record waiting in it; concurrent
-    /// changes to one chain share that transaction (`ChainingRounds`) rather than run one each. A record whose chaining failed
-    /// stays queued, durable, for `AuditChainer`'s sweep; the change is answered either way.
+    /// changes to one chain share that transaction (`ChainingRounds`) rather than run one each. A record whose
+    /// chaining failed stays queued, durable, for `AuditChainer`'s sweep; the change is answered either way.
     /// A transaction whose connection closed under it is not rolled back by a query that would never answer
     /// (PostgresNIO 1.33.2 never completes a query written to a just-closed channel): the server rolls it back.
     public func auditedChange<T: Sendable>(
