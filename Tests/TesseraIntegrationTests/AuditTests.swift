@@ -1,6 +1,5 @@
 import Foundation
 import PostgresNIO
-import Synchronization
 import TesseraPostgres
 import Testing
 
@@ -109,55 +108,6 @@ import Testing
             ).collect().first?.decode(Int.self)
             #expect(left == 0)
         }
-    }
-
-    final class Count: Sendable {
-        private let count = Mutex(0)
-        func add() { count.withLock { $0 += 1 } }
-        var value: Int { count.withLock { $0 } }
-    }
-
-    /// Changes to one chain that come while its round runs wait for it and share one round after it; a change to
-    /// another chain does not wait; a change that comes when nothing runs runs its own round at once.
-    @Test func changesThatComeDuringAChainsRoundShareTheNextOne() async throws {
-        let rounds = ChainingRounds()
-        let key = ChainKey(database: ObjectIdentifier(rounds), org: UUID())
-        let ran = Count()
-        let returned = Count()
-        let (gate, open) = AsyncStream<Void>.makeStream()
-        func until(_ condition: () -> Bool) async throws {
-            for _ in 0..<2_000 where !condition() { try await Task.sleep(for: .milliseconds(5)) }
-            #expect(condition())
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await rounds.take(key) {
-                    ran.add()
-                    for await _ in gate { break }
-                }
-                returned.add()
-            }
-            try await until { ran.value == 1 }
-            for _ in 0..<5 {
-                group.addTask {
-                    await rounds.take(key) { ran.add() }
-                    returned.add()
-                }
-            }
-            try await until { rounds.waiting(for: key) == 5 }
-            // Another chain's change runs its round while this one's is held.
-            await rounds.take(ChainKey(database: ObjectIdentifier(rounds), org: nil)) { ran.add() }
-            #expect(ran.value == 2)
-            try await Task.sleep(for: .milliseconds(20))
-            #expect(returned.value == 0)
-            open.yield()
-            try await group.waitForAll()
-        }
-        #expect(returned.value == 6)
-        #expect(ran.value == 3)  // the held round, the other chain's, one for the five that waited
-        #expect(rounds.waiting(for: key) == nil)
-        await rounds.take(key) { ran.add() }
-        #expect(ran.value == 4)
     }
 
     /// Records a process queued and never chained (it stopped between the commit and the chaining) are chained by

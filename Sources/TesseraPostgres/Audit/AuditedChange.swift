@@ -109,9 +109,9 @@ final class ChainSet: Sendable {
 
 extension PostgresClient {
     /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` commit with it
-    /// and are chained right after, one transaction a chain that takes every record waiting in it; concurrent
-    /// changes to one chain share that transaction (`ChainingRounds`) rather than run one each. A record whose
-    /// chaining failed stays queued, durable, for `AuditChainer`'s sweep; the change is answered either way.
+    /// and are chained right after, one transaction a chain that takes every record waiting in it (concurrent
+    /// changes to one org share it rather than queue for the chain's lock each). A record whose chaining failed
+    /// stays queued, durable, for `AuditChainer`'s sweep; the change is answered either way.
     /// A transaction whose connection closed under it is not rolled back by a query that would never answer
     /// (PostgresNIO 1.33.2 never completes a query written to a just-closed channel): the server rolls it back.
     public func auditedChange<T: Sendable>(
@@ -139,22 +139,18 @@ extension PostgresClient {
                 throw error
             }
             for org in chains.all {
-                await ChainingRounds.metadata.take(ChainKey(database: ObjectIdentifier(self), org: org)) {
-                    do {
-                        try await withDeadline(.seconds(5)) {
-                            try await AuditStore(logger: logger).chainPending(org: org, on: connection)
-                        }
-                    } catch {
-                        // A chaining past its deadline may still hold the connection: it does not go back to the
-                        // pool.
-                        if error is DeadlineExceeded { try? await connection.close() }
-                        logger.warning(
-                            "audit records left queued for the sweep",
-                            metadata: [
-                                "org": "\(org.map { "\($0)" } ?? "platform")",
-                                "error": "\(describeDatabaseError(error))",
-                            ])
+                do {
+                    try await withDeadline(.seconds(5)) {
+                        try await AuditStore(logger: logger).chainPending(org: org, on: connection)
                     }
+                } catch {
+                    // A chaining past its deadline may still hold the connection: it does not go back to the pool.
+                    if error is DeadlineExceeded { try? await connection.close() }
+                    logger.warning(
+                        "audit records left queued for the sweep",
+                        metadata: [
+                            "org": "\(org.map { "\($0)" } ?? "platform")", "error": "\(describeDatabaseError(error))",
+                        ])
                 }
             }
             return result
