@@ -35,14 +35,26 @@ public struct CAFAPredictionTable: Sendable {
 
     /// Appends one prediction line.
     public mutating func append(target: String, term: String, score: Double) {
-        let t: Int32
-        if let existing = targetLookup[target] {
-            t = existing
-        } else {
-            t = Int32(targetIDs.count)
-            targetLookup[target] = t
-            targetIDs.append(target)
-        }
+        let t = index(ofTarget: target)
+        append(target: t, term: term, score: score)
+    }
+
+    /// Appends a target's lines (terms and scores pairwise), the target looked up once.
+    public mutating func append(target: String, terms: [String], scores: [Double]) {
+        precondition(terms.count == scores.count)
+        let t = index(ofTarget: target)
+        for (term, score) in zip(terms, scores) { append(target: t, term: term, score: score) }
+    }
+
+    mutating func index(ofTarget target: String) -> Int32 {
+        if let existing = targetLookup[target] { return existing }
+        let t = Int32(targetIDs.count)
+        targetLookup[target] = t
+        targetIDs.append(target)
+        return t
+    }
+
+    mutating func append(target t: Int32, term: String, score: Double) {
         let g: Int32
         if let existing = termLookup[term] {
             g = existing

@@ -191,31 +191,52 @@ public struct PredictionUpload: LineUpload {
         }
     }
 
-    public private(set) var byTarget: [String: TargetScores] = [:]
+    /// Every target's terms and scores.
+    public var byTarget: [String: TargetScores] {
+        guard let current else { return stored }
+        var all = stored
+        all[current] = currentScores
+        return all
+    }
     public private(set) var lines = 0
     public private(set) var predictions = 0
     public private(set) var unknownTerms = 0
     let known: @Sendable (String) -> Bool
     var ranges: [Range<Int>] = []
-    /// The target whose lines are arriving, and where its terms are (shared: emptied for the next target).
+    /// The targets whose lines are done with (until one comes again).
+    var stored: [String: TargetScores] = [:]
+    /// The target whose lines are arriving (its id's bytes, to know its next line without making a string), its
+    /// terms and scores (out of `stored` meanwhile: one dictionary access a target, not one a line) and where its
+    /// terms are (shared: emptied for the next target).
     var current: String?
+    var currentBytes: [UInt8] = []
+    var currentScores = TargetScores()
     var currentPositions: [String: Int] = [:]
 
     /// Records a term's score for a target; true when the term is new to it.
     mutating func record(_ target: String, _ term: String, _ score: Double) -> Bool {
-        if target != current {
-            if let current, byTarget[current]?.index != nil {
-                byTarget[current]?.index = currentPositions  // a revisited target keeps its index up to date
-            }
-            current = target
-            currentPositions.removeAll(keepingCapacity: true)
-            if byTarget[target] != nil {  // seen before, other targets' lines between: it keeps an index from now
-                let index = byTarget[target]!.ownIndex()
-                byTarget[target]!.index = index
-                currentPositions = index
-            }
+        if target != current { switchTarget(to: target) }
+        return currentScores.add(term, score, positions: &currentPositions)
+    }
+
+    /// Puts the current target's scores with the others and takes out `target`'s: new, or seen before with other
+    /// targets' lines between, when it keeps an index of its own from then on (kept up to date when it is left).
+    mutating func switchTarget(to target: String) {
+        if let current {
+            if currentScores.index != nil { currentScores.index = currentPositions }
+            stored[current] = currentScores
         }
-        return byTarget[target, default: TargetScores()].add(term, score, positions: &currentPositions)
+        current = target
+        currentBytes = Array(target.utf8)
+        currentPositions.removeAll(keepingCapacity: true)
+        if var seen = stored.removeValue(forKey: target) {
+            let index = seen.ownIndex()
+            seen.index = index
+            currentPositions = index
+            currentScores = seen
+        } else {
+            currentScores = TargetScores()
+        }
     }
 
     public init(known: @escaping @Sendable (String) -> Bool) {
@@ -245,7 +266,10 @@ public struct PredictionUpload: LineUpload {
             unknownTerms += 1
             return
         }
-        let target = String(decoding: line[ranges[0]], as: UTF8.self)
+        let targetBytes = line[ranges[0]]
+        let target =
+            current != nil && targetBytes.elementsEqual(currentBytes)
+            ? current! : String(decoding: targetBytes, as: UTF8.self)
         if record(target, term, score) { predictions += 1 }
     }
 

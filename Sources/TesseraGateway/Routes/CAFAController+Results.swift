@@ -58,6 +58,10 @@ extension CAFAController {
             }
             known = try await repository.annotations(knownID)
         }
+        // The ontology and the predictions are read at once, each on a connection of its own, while the weights
+        // are parsed: decoding one while the database sends the other.
+        async let ontology = repository.evaluationOntology(predictions.ontologyID)
+        async let table = repository.predictions(request.predictionSetID)
         var weights: [String: Double]?
         if let ia = request.informationAccretion {
             do {
@@ -67,8 +71,7 @@ extension CAFAController {
             }
         }
         return PreparedEvaluation(
-            request: request, ontology: try await repository.evaluationOntology(predictions.ontologyID),
-            table: try await repository.predictions(request.predictionSetID), known: known, weights: weights,
+            request: request, ontology: try await ontology, table: try await table, known: known, weights: weights,
             options: CAFAOptions(
                 thresholdStep: request.thresholdStep, normalization: request.normalization,
                 includeOrphans: request.includeOrphans, threads: heavy.gate.limits.total,

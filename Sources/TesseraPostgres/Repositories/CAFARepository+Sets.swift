@@ -51,12 +51,11 @@ extension CAFARepository {
         batches: @escaping @Sendable () async throws -> [AnnotationUpload.Annotation]?
     ) async throws -> TermSetRecord {
         try await databases.audited(org: org, audit, logger: logger) { [logger] tx -> (TermSetRecord, String)? in
-            // The annotations first, the set's row after them (with the distinct targets the database counts:
-            // the set is never whole in memory to count them); their reference to it is checked at commit.
+            // The annotations first, the set's row after them in the same transaction (with the distinct targets
+            // the database counts: the set is never whole in memory to count them).
             try await Self.holdOntology(ontology, on: tx, logger: logger)
             let id = UUID()
             let setID = id.uuidString.lowercased()
-            try await tx.sql("SET CONSTRAINTS annotations_set_id_fkey DEFERRED", logger: logger)
             try await Self.copy(
                 table: "annotations", columns: ["set_id", "target", "term", "evidence", "qualifier"], on: tx,
                 logger: logger
@@ -107,7 +106,7 @@ extension CAFARepository {
             for (target, scores) in upload.byTarget {
                 line([
                     id, target, CopyText.arrayLiteral(scores.terms),
-                    "{" + scores.scores.map { "\($0)" }.joined(separator: ",") + "}",
+                    CopyText.arrayLiteral(scores.scores),
                 ])
             }
         }
@@ -159,10 +158,10 @@ extension CAFARepository {
     func terms(_ query: PostgresQuery) async throws -> [String: [String]] {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var truth: [String: [String]] = [:]
-            for try await (target, term) in try await connection.sql(query, logger: logger).decode(
-                (String, String).self)
-            {
-                truth[target, default: []].append(term)
+            for try await row in try await connection.sql(query, logger: logger) {
+                var columns = RowReader(row)
+                let target = try columns.text()
+                truth[target, default: []].append(try columns.text())
             }
             return truth
         }
@@ -172,10 +171,16 @@ extension CAFARepository {
     public func predictions(_ set: UUID) async throws -> CAFAPredictionTable {
         try await databases.withConnection(org: org, logger: logger) { [logger] connection in
             var table = CAFAPredictionTable()
-            for try await (target, terms, scores) in try await connection.sql(
+            for try await row in try await connection.sql(
                 "SELECT target, terms, scores FROM prediction_scores WHERE set_id = \(set)", logger: logger
-            ).decode((String, [String], [Double]).self) {
-                for (term, score) in zip(terms, scores) { table.append(target: target, term: term, score: score) }
+            ) {
+                var columns = RowReader(row)
+                let target = try columns.text()
+                let (terms, scores) = (
+                    try BinaryArray.strings(columns.bytes()), try BinaryArray.doubles(columns.bytes())
+                )
+                guard terms.count == scores.count else { throw BinaryArray.Malformed() }
+                table.append(target: target, terms: terms, scores: scores)
             }
             return table
         }

@@ -122,23 +122,32 @@ public struct CAFARepository: Sendable {
         }
     }
 
-    /// `COPY table (columns) FROM STDIN` of the rows `produce` gives (nil is NULL), sent 1 MiB at a time.
+    /// `COPY table (columns) FROM STDIN` of the rows `produce` gives (nil is NULL), sent 1 MiB at a time. The rows
+    /// are written on a task of their own while the server reads what came before, so making the text and parsing it
+    /// take the two cores at once instead of one after the other (a 500,000-prediction set: 0.56 → … s); should the
+    /// COPY fail, the rows still to come are passed over.
     static func copy(
         table: String, columns: [String], on connection: PostgresConnection, logger: Logger,
-        _ produce: (_ line: (([String?]) -> Void)) -> Void
+        _ produce: @escaping @Sendable (_ line: (([String?]) -> Void)) -> Void
     ) async throws {
-        var chunks: [ByteBuffer] = []
-        var buffer = ByteBuffer()
-        produce { fields in
-            CopyText.appendRow(fields, to: &buffer)
-            if buffer.readableBytes >= 1 << 20 {
-                chunks.append(buffer)
-                buffer = ByteBuffer()
+        let (chunks, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        let producer = Task {
+            var buffer = ByteBuffer()
+            var open = true
+            produce { fields in
+                guard open else { return }
+                CopyText.appendRow(fields, to: &buffer)
+                if buffer.readableBytes >= 1 << 20 {
+                    if case .terminated = continuation.yield(buffer) { open = false }
+                    buffer = ByteBuffer()
+                }
             }
+            if open, buffer.readableBytes > 0 { continuation.yield(buffer) }
+            continuation.finish()
         }
-        if buffer.readableBytes > 0 { chunks.append(buffer) }
+        defer { producer.cancel() }
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-            for chunk in chunks { try await writer.write(chunk) }
+            for await chunk in chunks { try await writer.write(chunk) }
         }
     }
 
@@ -316,25 +325,31 @@ public struct CAFARepository: Sendable {
         let records = try await databases.withConnection(org: org, logger: logger) {
             [logger] connection -> [CAFATermRecord] in
             var parents: [String: [CAFAParentLink]] = [:]
-            for try await (child, parent, relation) in try await connection.sql(
+            for try await row in try await connection.sql(
                 "SELECT child, parent, relation FROM ontology_edges WHERE ontology_id = \(ontology) ORDER BY child, relation, parent",
                 logger: logger
-            ).decode((String, String, String).self) {
+            ) {
+                var columns = RowReader(row)
+                let (child, parent, relation) = (try columns.text(), try columns.text(), try columns.text())
                 parents[child, default: []].append(
                     CAFAParentLink(id: parent, relation: relation == "is_a" ? .isA : .partOf))
             }
             var alts: [String: [String]] = [:]
-            for try await (alt, term) in try await connection.sql(
+            for try await row in try await connection.sql(
                 "SELECT alt_id, term FROM ontology_alt_ids WHERE ontology_id = \(ontology) ORDER BY term, alt_id",
                 logger: logger
-            ).decode((String, String).self) {
-                alts[term, default: []].append(alt)
+            ) {
+                var columns = RowReader(row)
+                let alt = try columns.text()
+                alts[try columns.text(), default: []].append(alt)
             }
             var records: [CAFATermRecord] = []
-            for try await (term, namespace, obsolete) in try await connection.sql(
+            for try await row in try await connection.sql(
                 "SELECT term, namespace, obsolete FROM ontology_terms WHERE ontology_id = \(ontology) ORDER BY position",
                 logger: logger
-            ).decode((String, String?, Bool).self) {
+            ) {
+                var columns = RowReader(row)
+                let (term, namespace, obsolete) = (try columns.text(), try columns.optionalText(), try columns.bool())
                 records.append(
                     CAFATermRecord(
                         id: term, namespace: namespace, isObsolete: obsolete, parents: parents[term] ?? [],
@@ -370,16 +385,39 @@ enum CopyText {
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
 
+    /// The field's bytes with COPY's escapes, written a run at a time between the bytes that need one.
     static func appendEscaped(_ field: String, to buffer: inout ByteBuffer) {
-        for byte in field.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-            default: buffer.writeInteger(byte)
+        var field = field
+        field.withUTF8 { bytes in
+            var start = 0
+            for i in 0..<bytes.count {
+                let escape: StaticString
+                switch bytes[i] {
+                case UInt8(ascii: "\\"): escape = "\\\\"
+                case UInt8(ascii: "\t"): escape = "\\t"
+                case UInt8(ascii: "\n"): escape = "\\n"
+                case UInt8(ascii: "\r"): escape = "\\r"
+                default: continue
+                }
+                buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<i])))
+                buffer.writeStaticString(escape)
+                start = i + 1
             }
+            buffer.writeBytes(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
         }
+    }
+
+    /// A PostgreSQL array literal of numbers (`{0.5,1.0}`), each written as Swift's shortest text that reads back
+    /// as the same double.
+    static func arrayLiteral(_ values: [Double]) -> String {
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(values.count * 8 + 2)
+        for (i, value) in values.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: value.description.utf8)
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A PostgreSQL array literal of quoted elements (`{"a","b"}`), for a COPY text field.
