@@ -24,6 +24,46 @@ import Testing
         var order: [String] { started.withLock { $0 } }
     }
 
+    /// What ran where, from the parts of a `concurrentPerform`.
+    final class Parts: Sendable {
+        let runs = Mutex<[(part: Int, thread: pthread_t)]>([])
+
+        func ran(_ part: Int) {
+            runs.withLock { $0.append((part, pthread_self())) }
+        }
+
+        var parts: [Int] { runs.withLock { $0.map(\.part).sorted() } }
+        var threads: [pthread_t] { runs.withLock { $0.map(\.thread) } }
+    }
+
+    @Test func anOperationsPartsRunOnceEachOnWhicheverHeavyThreadsAreFree() async throws {
+        for count in [0, 1, 3, 40] {
+            let parts = Parts()
+            HeavyWork.concurrentPerform(count) { part in
+                Thread.sleep(forTimeInterval: 0.002)
+                parts.ran(part)
+            }
+            // Each part once, every one ended before it returned.
+            #expect(parts.parts == Array(0..<count), "\(count) parts")
+        }
+        // Every heavy-work thread busy: the caller does every part itself instead of waiting for one to be free.
+        let (occupied, release) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let pool = ProcessInfo.processInfo.activeProcessorCount
+        for _ in 0..<pool {
+            HeavyWork.threads.submit { _ in
+                occupied.signal()
+                release.wait()
+            }
+        }
+        for _ in 0..<pool { occupied.wait() }
+        let parts = Parts()
+        let caller = pthread_self()
+        HeavyWork.concurrentPerform(5) { parts.ran($0) }
+        for _ in 0..<pool { release.signal() }
+        #expect(parts.parts == Array(0..<5))
+        #expect(parts.threads.allSatisfy { pthread_equal($0, caller) != 0 })
+    }
+
     @Test func slotsAreBoundedAndGoToOrgsInTurn() async throws {
         let heavy = HeavyWork(.init(total: 1, perOrg: 1, queuedPerOrg: 2, wait: .seconds(60)))
         let (a, b) = (UUID(), UUID())

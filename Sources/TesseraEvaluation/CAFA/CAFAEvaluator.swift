@@ -31,7 +31,7 @@ public struct CAFAEvaluator: Sendable {
     public func evaluate(
         truth: CAFATruthTable, predictions: CAFAPredictionTable,
         informationAccretion: [String: Double]? = nil, termsOfInterest: [String]? = nil, known: CAFATruthTable? = nil,
-        options: CAFAOptions = CAFAOptions()
+        options: CAFAOptions = CAFAOptions(), perform: CAFAConcurrentPerform? = nil
     ) -> CAFAResult {
         let graphs = ontology.graphs
         let truthSets = CAFAResolvedTruth(ontology: ontology, truth: truth)
@@ -86,7 +86,9 @@ public struct CAFAEvaluator: Sendable {
                 weightedSums: counted.weighted, normalization: options.normalization)
             box.set(w, result)
         }
-        if options.threads > 1 && work.count > 1 {
+        if let perform, work.count > 1 {
+            perform(work.count, job)
+        } else if options.threads > 1 && work.count > 1 {
             DispatchQueue.concurrentPerform(iterations: work.count, execute: job)
         } else {
             for w in work.indices { job(w) }
@@ -94,6 +96,10 @@ public struct CAFAEvaluator: Sendable {
         return CAFAResult(namespaces: box.values())
     }
 }
+
+/// Runs a body for each of `0..<count`, every one exactly once, returning when all have ended: how the namespaces
+/// of one evaluation share threads when the caller says whose (the gateway's heavy-work threads).
+public typealias CAFAConcurrentPerform = @Sendable (_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> Void
 
 /// A lock-protected slot array collecting per-namespace results from worker threads.
 final class ResultBox: @unchecked Sendable {

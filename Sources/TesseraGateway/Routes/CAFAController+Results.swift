@@ -20,7 +20,8 @@ struct PreparedEvaluation: Sendable {
         try await compute { [self] in
             CAFAEvaluator(ontology: ontology).evaluate(
                 truth: CAFATruthTable(truth), predictions: table, informationAccretion: weights,
-                termsOfInterest: request.termsOfInterest, known: known.map(CAFATruthTable.init), options: options)
+                termsOfInterest: request.termsOfInterest, known: known.map(CAFATruthTable.init), options: options,
+                perform: HeavyWork.concurrentPerform)
         }
     }
 }

@@ -47,6 +47,65 @@ final class HeavyWork: Sendable {
         return pool
     }()
 
+    /// Runs `body` for each of `0..<count` on the calling heavy-work thread and on those of the pool that are free
+    /// (all at nice 10): one operation's independent parts — an evaluation's namespaces — take every core nothing
+    /// else wants. The calling thread takes parts until none is left and then waits only for the parts another
+    /// thread has begun, never for a thread to become free, so a busy pool only means it does them all itself.
+    static func concurrentPerform(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        let parts = SharedParts(count: count, body: body)
+        for _ in 1..<max(1, min(count, ProcessInfo.processInfo.activeProcessorCount)) {
+            threads.submit { state in
+                guard case .active = state else { return }
+                yieldToRequests()
+                parts.work()
+            }
+        }
+        parts.work()
+        parts.waitForBegun()
+    }
+
+    /// The parts of one `concurrentPerform`, handed out one at a time to whichever thread asks.
+    final class SharedParts: @unchecked Sendable {
+        let count: Int
+        let body: @Sendable (Int) -> Void
+        let condition = NSCondition()
+        /// The next part not yet taken, and how many taken parts are running (both under `condition`).
+        var next = 0
+        var running = 0
+
+        init(count: Int, body: @escaping @Sendable (Int) -> Void) {
+            self.count = count
+            self.body = body
+        }
+
+        /// Takes and runs parts until none is left.
+        func work() {
+            while true {
+                condition.lock()
+                guard next < count else {
+                    condition.unlock()
+                    return
+                }
+                let part = next
+                next += 1
+                running += 1
+                condition.unlock()
+                body(part)
+                condition.lock()
+                running -= 1
+                if running == 0 { condition.broadcast() }
+                condition.unlock()
+            }
+        }
+
+        /// Waits until every part taken has ended (call after `work()`, when none is left to take).
+        func waitForBegun() {
+            condition.lock()
+            while running > 0 { condition.wait() }
+            condition.unlock()
+        }
+    }
+
     /// Nice 10 for the calling thread (on Linux a thread's own attribute): when a core is contested, the threads
     /// answering requests get it about nine times in ten, so a flood of evaluations slows itself, not the reads of
     /// other orgs. Raising one's nice value needs no privilege; it is never lowered again on these threads.
