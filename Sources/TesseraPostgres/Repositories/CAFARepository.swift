@@ -139,6 +139,7 @@ public struct CAFARepository: Sendable {
                 CopyText.appendRow(fields, to: &buffer)
                 if buffer.readableBytes >= 1 << 20 {
                     if case .terminated = continuation.yield(buffer) { open = false }
+                    if Task.isCancelled { open = false }
                     buffer = ByteBuffer()
                 }
             }
