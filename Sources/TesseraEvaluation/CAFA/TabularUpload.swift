@@ -205,11 +205,10 @@ public struct PredictionUpload: LineUpload {
     var ranges: [Range<Int>] = []
     /// The targets whose lines are done with (until one comes again).
     var stored: [String: TargetScores] = [:]
-    /// The target whose lines are arriving (its id's bytes, to know its next line without making a string), its
+    /// The target whose lines are arriving (its next line is known by its bytes, without making a string), its
     /// terms and scores (out of `stored` meanwhile: one dictionary access a target, not one a line) and where its
     /// terms are (shared: emptied for the next target).
     var current: String?
-    var currentBytes: [UInt8] = []
     var currentScores = TargetScores()
     var currentPositions: [String: Int] = [:]
 
@@ -227,7 +226,6 @@ public struct PredictionUpload: LineUpload {
             stored[current] = currentScores
         }
         current = target
-        currentBytes = Array(target.utf8)
         currentPositions.removeAll(keepingCapacity: true)
         if var seen = stored.removeValue(forKey: target) {
             let index = seen.ownIndex()
@@ -268,8 +266,8 @@ public struct PredictionUpload: LineUpload {
         }
         let targetBytes = line[ranges[0]]
         let target =
-            current != nil && targetBytes.elementsEqual(currentBytes)
-            ? current! : String(decoding: targetBytes, as: UTF8.self)
+            current.flatMap { $0.utf8.elementsEqual(targetBytes) ? $0 : nil }
+            ?? String(decoding: targetBytes, as: UTF8.self)
         if record(target, term, score) { predictions += 1 }
     }
 
