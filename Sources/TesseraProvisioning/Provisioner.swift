@@ -130,7 +130,8 @@ public struct Provisioner: Sendable {
     /// login holds no CREATEROLE). Only the SCRAM verifier leaves the gateway, never the password.
     func createRole(_ org: UUID, session: AdminSession) async throws {
         let (placement, _) = try await session.located()
-        let verifier = ScramVerifier.make(password: try box.open(placement.sealedPassword, for: org))
+        let verifier = ScramVerifier.make(
+            password: try box.open(placement.sealedPassword, for: org), iterations: ScramVerifier.orgRoleIterations)
         try await OrgRoles.ensure(placement.name, verifier: verifier, on: try await session.admin(), logger: logger)
     }
 

@@ -136,6 +136,19 @@ import Testing
                 ).collect()[0].decode(Bool.self)
             }
             #expect(!createInPublic)
+            // The role's verifier carries few PBKDF2 iterations (its password is 256 random bits): psql fails
+            // unless it does.
+            let iterations = DatabasePowerTests.superuser(
+                cluster: "",
+                """
+                DO $$ BEGIN
+                    IF NOT EXISTS (SELECT 1 FROM pg_authid WHERE rolname = '\(name)'
+                                   AND rolpassword LIKE 'SCRAM-SHA-256$\(ScramVerifier.orgRoleIterations):%') THEN
+                        RAISE EXCEPTION 'not the org role iterations';
+                    END IF;
+                END $$;
+                """)
+            #expect(iterations == 0)
         }
     }
 

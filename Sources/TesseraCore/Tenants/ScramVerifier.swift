@@ -5,6 +5,14 @@ import Foundation
 /// RFC 5802/7677). `CREATE ROLE … PASSWORD '<verifier>'` then never carries the password itself, so it
 /// cannot leak into a server log.
 public enum ScramVerifier {
+    /// PBKDF2 iterations in an org login role's verifier. RFC 7677 asks for at least 4,096 so that a stolen
+    /// verifier is slow to test guesses of a person's password against; an org role's password is 256 random
+    /// bits the gateway made (`APIKey.generate`), which no number of guesses finds, so the stretching buys
+    /// nothing there — while the client pays it on every new connection (4,096 iterations: ~1.8 ms of CPU with an
+    /// OpenSSL-class PBKDF2 such as PostgresNIO's, ~6 ms in libpq's own loop, measured here), and a gateway over
+    /// many orgs opens one for each request to an org whose connection it has let go. 16 cost microseconds.
+    public static let orgRoleIterations = 16
+
     public static func make(password: String, salt: [UInt8]? = nil, iterations: Int = 4096) -> String {
         let salt = salt ?? (0..<16).map { _ in UInt8.random(in: 0...255) }
         let salted = hi(password: Array(password.utf8), salt: salt, iterations: iterations)
