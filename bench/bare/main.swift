@@ -5,6 +5,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresNIO
 
 struct Dataset: Codable {
@@ -32,6 +34,8 @@ func environment(_ name: String) -> String {
 @main
 struct BareRead {
     static func main() async throws {
+        // The same runtime as `tessera serve`: Swift concurrency's jobs on NIO's event loops.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let logger = {
             var logger = Logger(label: "bench-bare")
             logger.logLevel = .warning

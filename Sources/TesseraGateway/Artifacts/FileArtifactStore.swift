@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOPosix
 import OpenAPIRuntime
 import TesseraCore
 import TesseraPostgres
@@ -60,7 +61,9 @@ struct ArtifactStaging: Sendable {
                 hasher.update(data: chunk)
                 try Self.write(fd, chunk)
             }
-            guard fsync(fd) == 0 else { throw Self.failure(errno, "cannot store the artifact") }
+            // On NIO's thread pool: the request's own thread is an event loop, and a sync can take a while.
+            let failed = try await NIOThreadPool.singleton.runIfActive { fsync(fd) == 0 ? 0 : errno }
+            guard failed == 0 else { throw Self.failure(failed, "cannot store the artifact") }
         } catch {
             unlink(path)
             throw error
