@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import NIOPosix
 import PostgresNIO
 import TesseraCore
 import TesseraPostgres
@@ -232,7 +233,11 @@ public struct Provisioner: Sendable {
             }
         }
         let storage = "\(artifactRoot)/\(org.uuidString.lowercased())"
-        if FileManager.default.fileExists(atPath: storage) { try FileManager.default.removeItem(atPath: storage) }
+        // On NIO's thread pool: an org's artifacts can be many files, and in `tessera serve` the caller's thread is an
+        // event loop.
+        try await NIOThreadPool.singleton.runIfActive {
+            if FileManager.default.fileExists(atPath: storage) { try FileManager.default.removeItem(atPath: storage) }
+        }
         try await metadata.withTransaction(logger: logger) { connection in
             try await orgs.delete(org, on: connection)
             try await audit(.orgPurge, org: org, on: connection)
