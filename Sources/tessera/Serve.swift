@@ -22,8 +22,8 @@ struct Serve: AsyncParsableCommand {
         // Swift concurrency's jobs run on NIO's event loops (the threads of the HTTP server and of every
         // PostgreSQL connection) instead of a pool of their own: a request no longer hops between the two pools at
         // each await on the network. bench/read: 10–24 % less CPU a tenant read. Work that blocks a thread runs
-        // elsewhere — CPU-heavy work on HeavyWork's threads, password hashing, name resolution and fsync on NIO's
-        // thread pool.
+        // elsewhere — CPU-heavy work on HeavyWork's threads; password hashing, name resolution, an artifact's fsync
+        // and a purged org's folder removal on NIO's thread pool.
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         var settings = try options.loadSettings().settings
         settings.tenants.masterKey = try await options.masterKey(settings)
