@@ -190,7 +190,9 @@ import Testing
             let slow = try await Self.pipeline(calls, "slow", [("wait", "slow", [])])
             let timedOut = try await Self.finished(
                 calls, try await calls.create("/jobs", #"{"pipeline_version_id":"\#(slow)","params":{"sleep":5}}"#))
-            #expect(timedOut.status == "FAILED" && timedOut.error == "step 'wait' failed: no answer within 1 s")
+            #expect(
+                timedOut.status == "FAILED" && timedOut.error == "step 'wait' failed: no answer within 1 s",
+                "\(timedOut)")
 
             // An answer the interface_spec does not describe fails the step, without retries.
             let bad = try await Self.pipeline(calls, "bad", [("answer", "bad", [])])

@@ -82,11 +82,30 @@ import Testing
             #expect(
                 try await Self.post(client, "/v1/orgs", #"{"name":"Ada Lab Two"}"#, bearer: session).status
                     == .conflict)
-            // Provisioned like any org; then its owner reaches it with her session.
-            try await waitUntil(timeout: .seconds(30)) {
-                try await client.execute(
-                    uri: "/v1/orgs/\(org)/members", method: .get, headers: [.authorization: "Bearer \(session)"]
-                ).status == .ok
+            // Provisioned like any org; then its owner reaches it with her session. Alone this takes ~1 s; under the
+            // whole suite's load it once took over 30 s, so the wait is long and its failure shows the org's journal.
+            let deadline = ContinuousClock.now + .seconds(90)
+            var reached = false
+            while !reached && ContinuousClock.now < deadline {
+                reached =
+                    try await client.execute(
+                        uri: "/v1/orgs/\(org)/members", method: .get, headers: [.authorization: "Bearer \(session)"]
+                    ).status == .ok
+                if !reached { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            if !reached {
+                let journal = try await settings.database.withConnection(as: .admin, logger: TestDatabase.logger) {
+                    try await $0.query(
+                        """
+                        SELECT o.status::text || ': ' || string_agg(
+                            s.step || ' ' || s.status::text || ' x' || s.attempts || coalesce(' ' || s.error, ''), ', '
+                            ORDER BY s.position)
+                        FROM organizations o JOIN org_provisioning_steps s ON s.org_id = o.id
+                        WHERE o.id = \(UUID(uuidString: org)!) GROUP BY o.status
+                        """, logger: TestDatabase.logger
+                    ).collect().first?.decode(String.self)
+                }
+                Issue.record("the owner did not reach her org within 90 s; the org: \(journal ?? "gone")")
             }
             let members = try await client.execute(
                 uri: "/v1/orgs/\(org)/members", method: .get, headers: [.authorization: "Bearer \(session)"])
