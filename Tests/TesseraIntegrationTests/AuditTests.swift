@@ -110,6 +110,49 @@ import Testing
         }
     }
 
+    /// A change whose chain another transaction holds does not wait for it: it commits its record queued and chains
+    /// it once the chain is free, before it returns.
+    @Test func aChangeWhoseChainIsBusyCommitsItsRecordQueuedAndChainsItOnceFree() async throws {
+        try await Self.withGatewayClient { client in
+            let org = UUID()
+            let record = event(org, 1)
+            try await client.withConnection { holder in
+                _ = try await holder.query(
+                    "SELECT pg_advisory_lock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
+                )
+                .collect()
+                let change = Task {
+                    try await client.auditedChange(logger: Self.logger) { _, trail in try await trail.append(record) }
+                }
+                // (queued, chained) of the record.
+                func placement() async throws -> (Int, Int) {
+                    try await client.query(
+                        """
+                        SELECT (SELECT count(*)::int FROM audit_pending WHERE event_id = \(record.eventID)),
+                               (SELECT count(*)::int FROM audit_logs WHERE event_id = \(record.eventID))
+                        """, logger: Self.logger
+                    ).collect()[0].decode((Int, Int).self)
+                }
+                var seen = (0, 0)
+                for _ in 0..<200 where seen == (0, 0) {
+                    seen = try await placement()
+                    if seen == (0, 0) { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                #expect(seen == (1, 0), "committed queued while the chain is busy")
+                _ = try await holder.query(
+                    "SELECT pg_advisory_unlock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
+                ).collect()
+                try await change.value
+                let after = try await placement()
+                #expect(after == (0, 1), "chained once the chain is free")
+            }
+            let verified = try await client.withConnection {
+                try await AuditStore(logger: Self.logger).verify(org: org, on: $0)
+            }
+            #expect(verified == .intact(count: 1))
+        }
+    }
+
     /// Records a process queued and never chained (it stopped between the commit and the chaining) are chained by
     /// the sweep once they are older than its `age`, after what the chain already holds.
     @Test func recordsLeftQueuedAreChainedByTheSweep() async throws {
@@ -118,7 +161,9 @@ import Testing
             let store = AuditStore(logger: Self.logger)
             try await client.withConnection { connection in
                 for i in 0..<3 { try await store.append(event(org, i), on: connection) }
-                for i in 3..<8 { try await store.queue(event(i % 2 == 0 ? org : nil, i), on: connection) }
+                for i in 3..<8 {
+                    try await store.queue([event(i % 2 == 0 ? org : nil, i)], chainIfFree: false, on: connection)
+                }
             }
             #expect(try await AuditChainer(metadata: client, age: .seconds(60), logger: Self.logger).sweep() == 0)
             try await Task.sleep(for: .milliseconds(100))

@@ -30,19 +30,19 @@ public struct AuditStore: Sendable {
         ).collect().isEmpty
     }
 
-    /// Queues `event` in the caller's transaction, to be chained by `chainPending` once that has committed:
-    /// durable with the change, without holding the chain's lock until the commit.
-    public func queue(_ event: AuditEvent, on connection: PostgresConnection) async throws {
-        let metadata = String(
-            decoding: try JSONSerialization.data(withJSONObject: event.metadata, options: [.sortedKeys]), as: UTF8.self)
-        try await connection.sql(
-            """
-            INSERT INTO audit_pending (event_id, org_id, actor_kind, actor_id, actor_display, action, entity_type,
-                                       entity_id, outcome, request_id, client_ip, user_agent, metadata)
-            VALUES (\(event.eventID), \(event.org), \(event.actorKind.rawValue)::actor_kind, \(event.actorID), \(event.actorDisplay),
-                    \(event.action.rawValue), \(event.entityType), \(event.entityID), \(event.outcome.rawValue)::audit_outcome,
-                    \(event.requestID), \(event.clientIP)::inet, \(event.userAgent), \(metadata)::jsonb)
-            """, logger: logger)
+    /// Queues `events` in the caller's transaction, in order, in one statement (their change's last before its
+    /// COMMIT), and, with `chainIfFree`, chains there every chain of theirs that no other transaction is chaining at
+    /// that moment; answers the chains left queued (nil: the platform's), for `chainPending` once the caller has
+    /// committed. Durable with the change either way; the chain's lock is held from here to the COMMIT at most.
+    @discardableResult
+    public func queue(_ events: [AuditEvent], chainIfFree: Bool = true, on connection: PostgresConnection)
+        async throws -> [UUID?]
+    {
+        let json = try JSONText.encode(events.map { OutboxEvent($0, job: nil) })
+        let rows = try await connection.sql(
+            "SELECT audit_queue(\(json)::jsonb, \(chainIfFree))", logger: logger
+        ).collect()
+        return try (rows.first?.decode([String].self) ?? []).map { $0 == "platform" ? nil : UUID(uuidString: $0) }
     }
 
     /// Chains every queued record of the org's chain (nil: the platform's) in one transaction of its own (run it

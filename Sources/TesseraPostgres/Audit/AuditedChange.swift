@@ -84,34 +84,36 @@ extension TenantDatabases {
     }
 }
 
-/// The audit records of one change in the metadata database, queued in the change's transaction and chained
-/// into `audit_logs` once it has committed (before the change is answered).
+/// The audit records of one change in the metadata database: kept in order until the change's body has run, then
+/// queued in its transaction in one statement, chained there when their chain is free, and otherwise once it has
+/// committed (before the change is answered).
 public struct AuditTrail: Sendable {
     let connection: PostgresConnection
     let logger: Logger
     /// `bench.skip_audit` (dev profile only): bench/audit's reference run writes no records.
     let skip: Bool
-    let chains: ChainSet
+    let records: RecordList
 
     public func append(_ event: AuditEvent) async throws {
         if skip { return }
-        try await AuditStore(logger: logger).queue(event, on: connection)
-        chains.insert(event.org)
+        records.append(event)
     }
 }
 
-/// The chains a change queued records for (shared by reference: the trail is copied into the change's closure).
-final class ChainSet: Sendable {
-    private let chains = Mutex<[UUID?]>([])
-    func insert(_ org: UUID?) { chains.withLock { if !$0.contains(org) { $0.append(org) } } }
-    var all: [UUID?] { chains.withLock { $0 } }
+/// The records a change appended (shared by reference: the trail is copied into the change's closure).
+final class RecordList: Sendable {
+    private let records = Mutex<[AuditEvent]>([])
+    func append(_ event: AuditEvent) { records.withLock { $0.append(event) } }
+    var all: [AuditEvent] { records.withLock { $0 } }
 }
 
 extension PostgresClient {
-    /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` commit with it
-    /// and are chained right after, one transaction a chain that takes every record waiting in it (concurrent
-    /// changes to one org share it rather than queue for the chain's lock each). A record whose chaining failed
-    /// stays queued, durable, for `AuditChainer`'s sweep; the change is answered either way.
+    /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` are queued in that
+    /// transaction by one statement before its COMMIT, which also chains them when no other transaction holds their
+    /// chain (then the change commits them chained). A chain that was busy is chained right after the commit, one
+    /// transaction that takes every record waiting in it (concurrent changes to one org share it rather than queue
+    /// for the chain's lock each). A record whose chaining failed stays queued, durable, for `AuditChainer`'s sweep;
+    /// the change is answered either way.
     /// A transaction whose connection closed under it is not rolled back by a query that would never answer
     /// (PostgresNIO 1.33.2 never completes a query written to a just-closed channel): the server rolls it back.
     public func auditedChange<T: Sendable>(
@@ -119,12 +121,15 @@ extension PostgresClient {
         _ body: @escaping @Sendable (PostgresConnection, AuditTrail) async throws -> T
     ) async throws -> T {
         try await withConnection { connection in
-            let chains = ChainSet()
+            let records = RecordList()
             _ = try await connection.sql("BEGIN", logger: logger)
             let result: T
+            var queued: [UUID?] = []
             do {
                 result = try await body(
-                    connection, AuditTrail(connection: connection, logger: logger, skip: skipAudit, chains: chains))
+                    connection, AuditTrail(connection: connection, logger: logger, skip: skipAudit, records: records))
+                let events = records.all
+                if !events.isEmpty { queued = try await AuditStore(logger: logger).queue(events, on: connection) }
                 _ = try await connection.sql("COMMIT", logger: logger)
             } catch {
                 if !connection.isClosed {
@@ -138,7 +143,7 @@ extension PostgresClient {
                 }
                 throw error
             }
-            for org in chains.all {
+            for org in queued {
                 do {
                     try await withDeadline(.seconds(5)) {
                         try await AuditStore(logger: logger).chainPending(org: org, on: connection)
