@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -116,11 +117,22 @@ import Testing
         }
 
         func status(_ method: String, _ path: String, key: String?) async throws -> Int {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            request.httpMethod = method
-            if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
-            let (_, response) = try await URLSession.shared.data(for: request)
-            return (response as? HTTPURLResponse)?.statusCode ?? -1
+            try await call(method, path, headers: key.map { [("Authorization", "Bearer \($0)")] } ?? [], body: nil).0
+        }
+
+        /// A request to this gateway through AsyncHTTPClient with a deadline (30 s): the status and the body. Not
+        /// Foundation's URLSession: a wait for a gateway of these tests was seen to hang a whole run there once
+        /// (2026-12-02, after a gateway had exited), and nothing bounded it.
+        func call(_ method: String, _ path: String, headers: [(String, String)], body: Data?) async throws -> (
+            Int, Data
+        ) {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+            request.method = .RAW(value: method)
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let data = try await response.body.collect(upTo: 1 << 24)
+            return (Int(response.status.code), Data(data.readableBytesView))
         }
 
         func stop() {
@@ -154,23 +166,12 @@ import Testing
         func send(_ method: String, _ path: String, key: String, contentType: String, body: Data) async throws -> (
             Int, Data
         ) {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            request.httpMethod = method
-            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
-            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
-            request.httpBody = body
-            let (data, response) = try await URLSession.shared.data(for: request)
-            return ((response as? HTTPURLResponse)?.statusCode ?? -1, data)
+            try await call(
+                method, path, headers: [("Authorization", "Bearer \(key)"), ("Content-Type", contentType)], body: body)
         }
 
         func post(_ path: String, key: String, json: String) async throws -> (Int, Data) {
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-            request.httpMethod = "POST"
-            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.httpBody = Data(json.utf8)
-            let (data, response) = try await URLSession.shared.data(for: request)
-            return ((response as? HTTPURLResponse)?.statusCode ?? -1, data)
+            try await send("POST", path, key: key, contentType: "application/json", body: Data(json.utf8))
         }
     }
 }
