@@ -11,7 +11,7 @@ CREATE FUNCTION audit_event_rows(events jsonb)
 RETURNS TABLE (n bigint, event_id uuid, org_id uuid, actor_kind actor_kind, actor_id uuid, actor_display text,
                action text, entity_type text, entity_id text, outcome audit_outcome, request_id text, client_ip inet,
                user_agent text, metadata jsonb)
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT t.n, (e->>'event_id')::uuid, (e->>'org_id')::uuid, (e->>'actor_kind')::actor_kind, (e->>'actor_id')::uuid,
            e->>'actor_display', e->>'action', e->>'entity_type', e->>'entity_id', (e->>'outcome')::audit_outcome,
            e->>'request_id', (e->>'client_ip')::inet, e->>'user_agent', coalesce(e->'metadata', '{}'::jsonb)

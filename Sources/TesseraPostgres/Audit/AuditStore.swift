@@ -42,7 +42,11 @@ public struct AuditStore: Sendable {
         let rows = try await connection.sql(
             "SELECT audit_queue(\(json)::jsonb, \(chainIfFree))", logger: logger
         ).collect()
-        return try (rows.first?.decode([String].self) ?? []).map { $0 == "platform" ? nil : UUID(uuidString: $0) }
+        return try (rows.first?.decode([String].self) ?? []).map { chain -> UUID? in
+            if chain == "platform" { return nil }
+            guard let org = UUID(uuidString: chain) else { throw TesseraError.internalError }
+            return org
+        }
     }
 
     /// Chains every queued record of the org's chain (nil: the platform's) in one transaction of its own (run it
