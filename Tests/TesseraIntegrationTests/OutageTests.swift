@@ -491,18 +491,14 @@ extension TwoGatewayTests.Gateway {
     func timed(_ method: String, _ path: String, key: String, json: String?, timeout: TimeInterval) async -> (
         Int, Data, Duration
     ) {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        request.method = .RAW(value: method)
-        request.headers.add(name: "Authorization", value: "Bearer \(key)")
-        if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: json))
-        }
+        var headers = [("Authorization", "Bearer \(key)")]
+        if json != nil { headers.append(("Content-Type", "application/json")) }
         let started = ContinuousClock.now
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            return (Int(response.status.code), Data(buffer: body), ContinuousClock.now - started)
+            let (status, body) = try await call(
+                method, path, headers: headers, body: json.map { Data($0.utf8) },
+                timeout: .milliseconds(Int64(timeout * 1000)))
+            return (status, body, ContinuousClock.now - started)
         } catch {
             if !Task.isCancelled { OutageTests.say("no answer for \(method) \(path): \(error)") }
             return (-1, Data(), ContinuousClock.now - started)

@@ -120,17 +120,18 @@ import Testing
             try await call(method, path, headers: key.map { [("Authorization", "Bearer \($0)")] } ?? [], body: nil).0
         }
 
-        /// A request to this gateway through AsyncHTTPClient with a deadline (30 s): the status and the body. Not
-        /// Foundation's URLSession: a wait for a gateway of these tests was seen to hang a whole run there once
-        /// (2026-12-02, after a gateway had exited), and nothing bounded it.
-        func call(_ method: String, _ path: String, headers: [(String, String)], body: Data?) async throws -> (
-            Int, Data
-        ) {
+        /// A request to this gateway through AsyncHTTPClient with a deadline (30 s unless given): the status and the
+        /// body. Not Foundation's URLSession: a wait for a gateway of these tests was seen to hang a whole run there
+        /// once (2026-12-02, after a gateway had exited), and nothing bounded it.
+        func call(
+            _ method: String, _ path: String, headers: [(String, String)], body: Data?,
+            timeout: TimeAmount = .seconds(30)
+        ) async throws -> (Int, Data) {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
             request.method = .RAW(value: method)
             for (name, value) in headers { request.headers.add(name: name, value: value) }
             if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
             let data = try await response.body.collect(upTo: 1 << 24)
             return (Int(response.status.code), Data(data.readableBytesView))
         }
