@@ -37,3 +37,20 @@ public func isConnectionFailure(_ error: any Error) -> Bool {
     return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed].contains(
         psql.code)
 }
+
+/// A failure that may pass on its own, worth taking the work again a little later: the connection
+/// (`isConnectionFailure`), the server out of connections for now (53300), a conflict with concurrent work
+/// (40001 serialization, 40P01 deadlock, 55006 object in use, 55P03 lock not available), a statement cancelled
+/// (57014), or a deadline passed.
+public func isTransientFailure(_ error: any Error) -> Bool {
+    if isConnectionFailure(error) || error is DeadlineExceeded { return true }
+    if let tx = error as? PostgresTransactionError {
+        return [tx.closureError, tx.beginError, tx.commitError, tx.rollbackError].contains {
+            $0.map(isTransientFailure) ?? false
+        }
+    }
+    guard let psql = error as? PSQLError, psql.code == .server, let state = psql.serverInfo?[.sqlState] else {
+        return false
+    }
+    return ["53300", "40001", "40P01", "55006", "55P03", "57014"].contains(state)
+}

@@ -27,7 +27,10 @@ public struct Provisioner: Sendable {
 
     var orgs: OrgStore { OrgStore(logger: logger) }
 
-    /// Runs every step not yet done; on a failure the org is marked `failed` with the reason and this returns.
+    /// Runs every step not yet done. A step that fails for a passing reason (`isTransientFailure`) is pending again
+    /// and taken at a later pass, after a pause, up to `ProvisioningStep.automaticAttempts` tries; on any other
+    /// failure, or the last try, the org is marked `failed` with the reason (an admin's retry resumes it). Either
+    /// way this returns.
     public func provision(_ org: UUID) async throws {
         let session = AdminSession(provisioner: self, org: org)
         do {
@@ -43,23 +46,40 @@ public struct Provisioner: Sendable {
         let steps = try await metadata.withConnection { try await orgs.steps(org, on: $0) }
         for record in steps where record.status != .done {
             if record.status == .failed { return }  // waits for a retry
+            if let due = Self.retryDue(record), due > Date() { return }  // failed for a passing reason: pausing
             try await metadata.withConnection { try await orgs.beginStep(record.step, org: org, on: $0) }
             let started = ContinuousClock.now
             do {
                 try await run(record.step, org: org, session: session)
             } catch {
+                // Abandoned (the pass's deadline, a shutdown): the step, still `running`, is taken again next time.
+                if Task.isCancelled { throw error }
                 Counter(label: "tessera_provisioning_step_failures_total", dimensions: [("step", record.step.rawValue)])
                     .increment()
                 let reason = describeDatabaseError(error)
-                logger.error(
-                    "provisioning step failed",
-                    metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)"])
+                let attempt = record.attempts + 1
+                let again = isTransientFailure(error) && attempt < ProvisioningStep.automaticAttempts
+                var details = ["step": record.step.rawValue, "reason": reason]
+                if again {
+                    details["retry"] = "automatic, after attempt \(attempt) of \(ProvisioningStep.automaticAttempts)"
+                    logger.warning(
+                        "provisioning step failed; taken again after a pause",
+                        metadata: [
+                            "org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)",
+                            "attempt": "\(attempt)",
+                        ])
+                } else {
+                    logger.error(
+                        "provisioning step failed",
+                        metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "error": "\(reason)"])
+                }
                 try await metadata.withTransaction(logger: logger) { connection in
-                    try await orgs.failStep(record.step, org: org, reason: reason, on: connection)
-                    try await audit(
-                        .orgProvisionFail, org: org, outcome: .failed,
-                        metadata: ["step": record.step.rawValue, "reason": reason],
-                        on: connection)
+                    if again {
+                        try await orgs.deferStep(record.step, org: org, reason: reason, on: connection)
+                    } else {
+                        try await orgs.failStep(record.step, org: org, reason: reason, on: connection)
+                    }
+                    try await audit(.orgProvisionFail, org: org, outcome: .failed, metadata: details, on: connection)
                 }
                 return
             }
@@ -83,6 +103,14 @@ public struct Provisioner: Sendable {
                 "provisioning step done",
                 metadata: ["org": "\(org)", "step": "\(record.step.rawValue)", "elapsed": "\(elapsed)"])
         }
+    }
+
+    /// When a step that failed for a passing reason is due again; nil unless it waits for that (a pending step
+    /// with an error: `OrgStore.deferStep`; an admin's retry clears the error).
+    static func retryDue(_ record: StepRecord) -> Date? {
+        guard record.status == .pending, record.error != nil, let finished = record.finishedAt else { return nil }
+        let delay = ProvisioningStep.retryDelay(afterAttempt: record.attempts)
+        return finished.addingTimeInterval(Double(delay.components.seconds))
     }
 
     /// Runs one step on its own (tests use this to stop between steps).
@@ -139,28 +167,19 @@ public struct Provisioner: Sendable {
     /// (c) Clones the org's database from the template.
     func createDatabase(_ org: UUID, session: AdminSession) async throws {
         let (placement, _) = try await session.located()
-        do {
-            let connection = try await session.admin()
-            let exists = try await connection.query(
-                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = \(placement.name.value))", logger: logger
-            ).collect()[0].decode(Bool.self)
-            guard !exists else { return }
-            // A migrator connected to the template makes a clone fail for a moment (55006): wait it out.
-            for attempt in 1... {
-                do {
-                    try await connection.query(
-                        // Closed to connections until lock_down has taken PUBLIC's privileges away: a new
-                        // database gives PUBLIC CONNECT and TEMPORARY, and nobody may use them in between.
-                        PostgresQuery(
-                            unsafeSQL:
-                                "CREATE DATABASE \(placement.name.quoted) TEMPLATE \(template) ALLOW_CONNECTIONS false"),
-                        logger: logger)
-                    return
-                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55006" && attempt < 25 {
-                    try await Task.sleep(for: .milliseconds(200))
-                }
-            }
-        }
+        let connection = try await session.admin()
+        let exists = try await connection.query(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = \(placement.name.value))", logger: logger
+        ).collect()[0].decode(Bool.self)
+        guard !exists else { return }
+        // Closed to connections until lock_down has taken PUBLIC's privileges away: a new database gives
+        // PUBLIC CONNECT and TEMPORARY, and nobody may use them in between. A session on the template (a
+        // migrator's) makes the clone fail after PostgreSQL's own 5-s wait (55006): the step is then taken
+        // again after a pause, as any failure that passes.
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL: "CREATE DATABASE \(placement.name.quoted) TEMPLATE \(template) ALLOW_CONNECTIONS false"),
+            logger: logger)
     }
 
     /// (d) Only the org's role may connect to its database (no temporary tables), and it gets the tenant

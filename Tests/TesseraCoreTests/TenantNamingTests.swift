@@ -4,6 +4,12 @@ import Testing
 @testable import TesseraCore
 
 @Suite struct TenantNamingTests {
+    @Test func aStepThatFailedForAPassingReasonPausesLongerEachTimeUpToHalfAMinute() {
+        let pauses = (0...8).map { ProvisioningStep.retryDelay(afterAttempt: $0) }
+        #expect(pauses == [1, 1, 2, 4, 8, 16, 30, 30, 30].map { Duration.seconds($0) })
+        #expect(ProvisioningStep.automaticAttempts > 1)
+    }
+
     @Test func databaseNamesComeFromTheUUIDOnly() {
         let org = UUID(uuidString: "FAB05A68-B776-45A3-ADD4-88FDE80570B7")!
         let name = OrgDatabaseName(org: org)

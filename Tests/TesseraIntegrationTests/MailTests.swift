@@ -15,6 +15,7 @@ import Testing
     @Test func mailGoesOutOverSTARTTLSWithALogin() async throws {
         try await TenantEnv.with { env in
             let tls = try Self.certificate()
+            defer { try? FileManager.default.removeItem(atPath: (tls.cert as NSString).deletingLastPathComponent) }
             try await SMTPServer.with(["--tls", tls.cert, tls.key, "--require-tls", "--auth", "mailer:s3cret-pass"]) {
                 server in
                 let transport = try SMTPTransport(
@@ -178,6 +179,7 @@ struct SMTPServer: Sendable {
     static func with(_ arguments: [String], _ body: (SMTPServer) async throws -> Void) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-smtp-\(UUID())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
         try await ScriptServer.with("smtp-test-server", ["--out", folder] + arguments) { port in
             try await body(SMTPServer(port: port, folder: folder))
         }

@@ -204,6 +204,46 @@ import Testing
         }
     }
 
+    @Test func aStepThatFailsForAPassingReasonIsTakenAgainOnItsOwn() async throws {
+        try await TenantEnv.with { env in
+            let org = try await env.createOrg("busy-template")
+            let store = OrgStore(logger: Self.logger)
+            // A session on the template makes CREATE DATABASE fail (55006) after PostgreSQL's 5-s wait.
+            try await env.settings.database.withConnection(
+                as: .admin, database: env.settings.tenants.templateDatabase, logger: Self.logger
+            ) { _ in try await env.provisioner.provision(org) }
+            #expect(try await env.status(org) == .provisioning, "not failed: nobody has to retry it")
+            let deferred = try #require(
+                try await env.client.withConnection { try await store.steps(org, on: $0) }
+                    .first { $0.step == .createDatabase })
+            #expect(deferred.status == .pending && deferred.attempts == 1, "\(deferred)")
+            #expect(deferred.error?.contains("55006") == true, "\(deferred)")
+            let due = try #require(Provisioner.retryDue(deferred))
+            #expect(due == deferred.finishedAt!.addingTimeInterval(1))
+            // The template free, a pass after the pause finishes the org, as the service's passes do.
+            let service = ProvisioningService(provisioner: env.provisioner, metadata: env.client, logger: Self.logger)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await env.status(org) != .ready, ContinuousClock.now < deadline {
+                try await service.pass()
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(try await env.status(org) == .ready)
+            let steps = try await env.client.withConnection { try await store.steps(org, on: $0) }
+            #expect(steps.allSatisfy { $0.status == .done && $0.error == nil }, "\(steps)")
+            #expect(steps.first { $0.step == .createDatabase }?.attempts == 2)
+            let records = try await env.client.withConnection { connection in
+                try await connection.query(
+                    """
+                    SELECT action, metadata->>'retry' FROM audit_logs
+                    WHERE org_id = \(org) AND action LIKE 'org.provision%' ORDER BY seq
+                    """, logger: Self.logger
+                ).collect().map { try $0.decode((String, String?).self) }
+            }
+            let failures = records.filter { $0.0 == "org.provision_fail" }
+            #expect(failures.count == 1 && failures.first?.1 == "automatic, after attempt 1 of 8", "\(records)")
+        }
+    }
+
     @Test func migrateAllReportsABrokenOrgAndMigratesTheRest() async throws {
         try await TenantEnv.with { env in
             let good = try await env.provisioned("good")

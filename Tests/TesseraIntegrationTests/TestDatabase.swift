@@ -67,9 +67,11 @@ struct TestDatabase {
             if migrated { try await migrate(settings) }
             let result = try await body(settings)
             await drop(name, settings: settings, metaName: metaName)
+            try? FileManager.default.removeItem(atPath: settings.paths.dataDir)
             return result
         } catch {
             await drop(name, settings: settings, metaName: metaName)
+            try? FileManager.default.removeItem(atPath: settings.paths.dataDir)
             // PSQLError hides the server's message from its description; a failing test needs it.
             if error is PSQLError || error is PostgresTransactionError {
                 Issue.record("database error: \(describeDatabaseError(error))")

@@ -71,7 +71,11 @@ import Testing
                 let deadline = ContinuousClock.now + .seconds(20)
                 while ContinuousClock.now < deadline {
                     spans = try exports.withLock { $0 }.flatMap(Self.spans(in:))
-                    let requestDone = spans.contains { $0.traceID == traceID && $0.name == "org database" }
+                    // The server span ends after the response is written, so it may come an export after its
+                    // children: the request is done when both are in.
+                    let requestDone =
+                        spans.contains { $0.traceID == traceID && $0.name == "org database" }
+                        && spans.contains { $0.traceID == traceID && $0.kind == 2 }
                     if requestDone && !healthParents.withLock({ $0 }).isEmpty
                         && spans.contains(where: { $0.kind == 3 && $0.name == "GET task service" })
                     {

@@ -9,6 +9,17 @@ public enum ProvisioningStep: String, Sendable, CaseIterable, Codable {
     case seedRoles = "seed_roles"
     case markReady = "mark_ready"
 
+    /// How many times a step is taken in all, on its own, when it keeps failing for a passing reason (a
+    /// connection lost, the server busy); after the last it fails the org like any other failure.
+    /// Eight tries with their pauses span about two minutes.
+    public static let automaticAttempts = 8
+
+    /// The pause before a step that failed for a passing reason is taken again, after its `attempt`-th try: 1 s,
+    /// doubling, at most 30 s.
+    public static func retryDelay(afterAttempt attempt: Int) -> Duration {
+        .seconds(min(30, 1 << min(max(attempt - 1, 0), 5)))
+    }
+
     public var summary: String {
         switch self {
         case .place: "choose a database server (least loaded, or the one named)"

@@ -177,6 +177,18 @@ public struct OrgStore: Sendable {
             """, logger: logger)
     }
 
+    /// Records a failure that may pass on its own: the step is pending again with the reason and the org stays in
+    /// `provisioning`; the provisioner takes the step again after `ProvisioningStep.retryDelay`.
+    public func deferStep(_ step: ProvisioningStep, org: UUID, reason: String, on connection: PostgresConnection)
+        async throws
+    {
+        try await connection.sql(
+            """
+            UPDATE org_provisioning_steps SET status = 'pending', finished_at = now(), error = \(reason)
+            WHERE org_id = \(org) AND step = \(step.rawValue)
+            """, logger: logger)
+    }
+
     /// Puts a failed org back to provisioning, its failed step pending; false unless it was failed.
     public func retry(_ org: UUID, on connection: PostgresConnection) async throws -> Bool {
         try await connection.withTransaction(logger: logger) { tx in
