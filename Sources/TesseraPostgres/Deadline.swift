@@ -21,8 +21,12 @@ public func withDeadline<T: Sendable>(
 
 /// Runs `work` in a task of its own and returns its result, or the first other end of the race: cancellation
 /// of the caller, or whatever `arm` sets up to call `race.finish` (a timer it returns, to be cancelled when the
-/// race ends; or a callback it registers). The caller never waits for work that lost the race.
+/// race ends; or a callback it registers). The caller never waits for work that lost the race. The other ends are
+/// in place before the work starts. With `startingAtOnce` the task runs on the caller's thread (`Task.immediate`)
+/// up to its first suspension instead of waiting to be scheduled: for work that suspends soon (a statement
+/// written), since until then nothing can end the race.
 func racing<T: Sendable>(
+    startingAtOnce: Bool = false,
     _ work: @escaping @Sendable () async throws -> T,
     onAbandoned: (@Sendable (T) async -> Void)? = nil,
     arm: (Race<T>) -> Task<Void, Never>?
@@ -30,14 +34,13 @@ func racing<T: Sendable>(
     let race = Race<T>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
-            race.start(
-                continuation,
-                worker: Task {
-                    let result: Result<T, any Error>
-                    do { result = .success(try await work()) } catch { result = .failure(error) }
-                    if !race.finish(result), case .success(let value) = result { await onAbandoned?(value) }
-                },
-                timer: arm(race))
+            guard race.start(continuation, timer: arm(race)) else { return }
+            let run: @Sendable () async -> Void = {
+                let result: Result<T, any Error>
+                do { result = .success(try await work()) } catch { result = .failure(error) }
+                if !race.finish(result), case .success(let value) = result { await onAbandoned?(value) }
+            }
+            race.attach(startingAtOnce ? Task.immediate(operation: run) : Task(operation: run))
         }
     } onCancel: {
         race.finish(.failure(CancellationError()))
@@ -55,21 +58,29 @@ final class Race<T: Sendable>: Sendable {
     }
     private let state = Mutex(State())
 
-    func start(
-        _ continuation: CheckedContinuation<T, any Error>, worker: Task<Void, Never>, timer: Task<Void, Never>? = nil
-    ) {
+    /// Registers the waiting caller and the timer; false, the caller resumed, when the race has already ended
+    /// (cancelled, or ended by `arm`).
+    func start(_ continuation: CheckedContinuation<T, any Error>, timer: Task<Void, Never>?) -> Bool {
         let early = state.withLock { state -> Result<T, any Error>? in
-            state.worker = worker
             state.timer = timer
             if let result = state.result { return result }
             state.continuation = continuation
             return nil
         }
-        if let early {
-            worker.cancel()
-            timer?.cancel()
-            continuation.resume(with: early)
+        guard let early else { return true }
+        timer?.cancel()
+        continuation.resume(with: early)
+        return false
+    }
+
+    /// The task running the work: cancelled at once when the race ended before (or while) it was started.
+    func attach(_ worker: Task<Void, Never>) {
+        let over = state.withLock { state -> Bool in
+            if state.result != nil { return true }
+            state.worker = worker
+            return false
         }
+        if over { worker.cancel() }
     }
 
     /// Ends the race with `result` if it is still on; false when another finished first.

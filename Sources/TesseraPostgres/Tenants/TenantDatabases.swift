@@ -234,7 +234,9 @@ public final class TenantDatabases: Service, Sendable {
     {
         let id = ObjectIdentifier(connection)
         defer { _ = inUse.withLock { $0.removeValue(forKey: id) } }
-        return try await racing(work) { race in
+        // Started on the caller's thread: the work writes its first statement before it suspends, and a hop to be
+        // scheduled first cost 8–15 % of a tenant read's CPU (bench/read).
+        return try await racing(startingAtOnce: true, work) { race in
             let deadline = ContinuousClock.now + statementLimit
             inUse.withLock {
                 $0[id] = Work(
