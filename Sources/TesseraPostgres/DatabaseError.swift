@@ -22,11 +22,7 @@ public func describeDatabaseError(_ error: any Error) -> String {
 /// The connection under the work failed or could not be had (server gone, network cut, pool closed): the
 /// database is unreachable, not the request at fault.
 public func isConnectionFailure(_ error: any Error) -> Bool {
-    if let tx = error as? PostgresTransactionError {
-        return [tx.closureError, tx.beginError, tx.commitError, tx.rollbackError].contains {
-            $0.map(isConnectionFailure) ?? false
-        }
-    }
+    if let tx = error as? PostgresTransactionError { return causes(of: tx).contains(where: isConnectionFailure) }
     // PostgresClient's pool gave up (circuit breaker open, pool shut down); its error type is not public.
     if String(describing: type(of: error)) == "ConnectionPoolError" { return true }
     guard let psql = error as? PSQLError else { return false }
@@ -44,13 +40,14 @@ public func isConnectionFailure(_ error: any Error) -> Bool {
 /// (57014), or a deadline passed.
 public func isTransientFailure(_ error: any Error) -> Bool {
     if isConnectionFailure(error) || error is DeadlineExceeded { return true }
-    if let tx = error as? PostgresTransactionError {
-        return [tx.closureError, tx.beginError, tx.commitError, tx.rollbackError].contains {
-            $0.map(isTransientFailure) ?? false
-        }
-    }
+    if let tx = error as? PostgresTransactionError { return causes(of: tx).contains(where: isTransientFailure) }
     guard let psql = error as? PSQLError, psql.code == .server, let state = psql.serverInfo?[.sqlState] else {
         return false
     }
     return ["53300", "40001", "40P01", "55006", "55P03", "57014"].contains(state)
+}
+
+/// The errors a failed transaction is made of (its body's, and its BEGIN's, COMMIT's or ROLLBACK's).
+private func causes(of tx: PostgresTransactionError) -> [any Error] {
+    [tx.closureError, tx.beginError, tx.commitError, tx.rollbackError].compactMap { $0 }
 }

@@ -71,8 +71,8 @@ import Testing
                 let deadline = ContinuousClock.now + .seconds(20)
                 while ContinuousClock.now < deadline {
                     spans = try exports.withLock { $0 }.flatMap(Self.spans(in:))
-                    // The server span ends after the response is written, so it may come an export after its
-                    // children: the request is done when both are in.
+                    // The server span ends when the middleware returns, after its children, so it may come an
+                    // export after them: the request is done when both are in.
                     let requestDone =
                         spans.contains { $0.traceID == traceID && $0.name == "org database" }
                         && spans.contains { $0.traceID == traceID && $0.kind == 2 }
