@@ -11,6 +11,7 @@ struct Tessera: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Migrate.self, Org.self, Member.self, Key.self, Server.self, Audit.self, Admin.self, Config.self,
+            CAFAEval.self,
         ]
     )
 }

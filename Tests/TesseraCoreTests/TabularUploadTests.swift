@@ -35,6 +35,55 @@ import Testing
                 && LineSplitter.fields(ArraySlice("! gaf".utf8)).isEmpty)
     }
 
+    /// `tessera cafaeval`'s reading of a prediction file: every line in order (a target coming back keeps its
+    /// index), comments and a submission's header lines skipped, a bad line refused by its number — and the same
+    /// evaluation as the upload's grouped, deduplicated form of the same lines.
+    @Test func aPredictionFileIsReadLineByLineAsTheUploadChecksIt() throws {
+        let text = "AUTHOR me\nMODEL 1\n# note\nP1 T:0002 0.5\nP1 T:0004 0.25\nP2 T:0002 0.75\nP1 T:0002 0.9\nEND\n"
+        let read = try CAFAFiles.predictions(Array(text.utf8))
+        #expect(read.lines == 4)
+        #expect(read.table.targetIDs == ["P1", "P2"] && read.table.termIDs == ["T:0002", "T:0004"])
+        #expect(read.table.targetOfRow == [0, 0, 1, 0] && read.table.scores == [0.5, 0.25, 0.75, 0.9])
+        #expect(throws: UploadProblem(line: 2, "the score '0' is not a number in (0, 1]")) {
+            try CAFAFiles.predictions(Array("P1 T:0002 0.5\nP1 T:0004 0\n".utf8))
+        }
+        #expect(throws: UploadProblem(line: 1, "expected target, term and score; found 2 fields")) {
+            try CAFAFiles.predictions(Array("P1 T:0002\n".utf8))
+        }
+        var upload = PredictionUpload(known: { _ in true })
+        for (number, line) in text.split(separator: "\n").enumerated() {
+            try upload.add(ArraySlice(line.utf8), number: number + 1)
+        }
+        var grouped = CAFAPredictionTable()
+        for (target, scores) in upload.byTarget.sorted(by: { $0.key < $1.key }) {
+            grouped.append(target: target, terms: scores.terms, scores: scores.scores)
+        }
+        let obo = """
+            [Term]
+            id: T:0001
+            namespace: bp
+
+            [Term]
+            id: T:0002
+            namespace: bp
+            is_a: T:0001
+
+            [Term]
+            id: T:0004
+            namespace: bp
+            is_a: T:0002
+
+            """
+        let ontology = try CAFAFiles.ontology(Array(obo.utf8))
+        let truth = try CAFAFiles.annotations(
+            Array("P1 T:0004\nP2 T:0002\nP3 T:0001 IDA NOT\n".utf8), ontology: ontology)
+        #expect(truth.rows.count == 2)
+        let evaluator = CAFAEvaluator(ontology: ontology)
+        #expect(
+            evaluator.evaluate(truth: truth, predictions: read.table)
+                == evaluator.evaluate(truth: truth, predictions: grouped))
+    }
+
     /// Targets whose lines interleave (each seen again after another's) keep the same terms, order and highest
     /// scores as when their lines come together; only such a target keeps an index of its own.
     @Test func interleavedTargetsAreReadAsContiguousOnes() throws {

@@ -351,6 +351,87 @@ import Testing
         }
     }
 
+    /// `tessera cafaeval` (cafaeval's command, run on files with no server): the files it writes are those cafaeval
+    /// writes for the same arguments — every file of a prediction directory, weights, `-prop fill`, `-no_orphans`,
+    /// `-norm`, `-th_step` — and those cafaeval-protea writes with `-known`, `-toi` and `-max_terms`; a bad line is
+    /// refused by file and line, and nothing is written.
+    @Test func theCommandLineEvaluatorWritesWhatCafaevalWrites() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-cli-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let package = try #require(
+            try Self.run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
+        let example = package.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
+        let (obo, gt) = ("\(example)/IDPO_disorder_function.obo", "\(example)/ground_truth.tsv")
+        let ia = "\(directory)/example-ia.tsv"
+        try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("id: ") }
+            .enumerated().map { "\($1.dropFirst(4))\t\(Double($0 % 3) * 0.75)\n" }.joined()
+            .write(toFile: ia, atomically: true, encoding: .utf8)
+        let g = "\(directory)/generated"
+        try Self.run([
+            "python3", "bench/cafa/generate.py", g, "--terms", "2000", "--targets", "300", "--predictions", "30000",
+            "--seed", "7",
+        ])
+        try Self.run(["python3", "bench/cafa/options.py", obo, gt, "\(directory)/example", "--seed", "2"])
+        try Self.run([
+            "python3", "bench/cafa/options.py", "\(g)/ontology.obo", "\(g)/ground_truth.tsv", g, "--seed", "4",
+            "--predictions", "\(g)/predictions/predictions.tsv",
+        ])
+        // -max_terms reads lines that name no alternative id of several terms (options.py says why), alone in a folder.
+        try FileManager.default.createDirectory(atPath: "\(g)/unambiguous", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: "\(g)/predictions-unambiguous.tsv", toPath: "\(g)/unambiguous/predictions-unambiguous.tsv")
+
+        var count = 0
+        /// Runs `tessera cafaeval` with `arguments` into a folder of its own; compare.py's job for the same run.
+        func job(_ obo: String, _ predictions: String, _ gt: String, _ options: [String: Any]) throws -> [String: Any] {
+            count += 1
+            let out = "\(directory)/out-\(count)"
+            var arguments = [obo, predictions, gt, "-out_dir", out, "-threads", "2", "-log_level", "warning"]
+            for (name, value) in options.sorted(by: { $0.key < $1.key }) {
+                arguments += value as? Bool == true ? ["-\(name)"] : ["-\(name)", "\(value)"]
+            }
+            try Self.run(["\(TestDatabase.root)/.build/debug/tessera", "cafaeval"] + arguments)
+            return ["obo": obo, "pred": predictions, "gt": gt, "exports": out].merging(options) { $1 }
+        }
+        let reference = [
+            try job(obo, "\(example)/predictions", gt, ["ia": ia]),
+            try job(
+                "\(g)/ontology.obo", "\(g)/predictions", "\(g)/ground_truth.tsv",
+                ["ia": "\(g)/ia.tsv", "prop": "fill", "no_orphans": true, "norm": "gt", "th_step": 0.05]),
+        ]
+        let protea = [
+            try job(
+                obo, "\(example)/predictions", gt,
+                ["known": "\(directory)/example/known.tsv", "toi": "\(directory)/example/toi.tsv"]),
+            try job(
+                "\(g)/ontology.obo", "\(g)/unambiguous", "\(g)/ground_truth.tsv",
+                ["ia": "\(g)/ia.tsv", "known": "\(g)/known.tsv", "toi": "\(g)/toi.tsv", "max_terms": 2]),
+        ]
+        for (python, jobs) in [("python3", reference), (Self.proteaPython, protea)] {
+            try JSONSerialization.data(withJSONObject: jobs).write(to: URL(fileURLWithPath: "\(directory)/jobs.json"))
+            let report = try Self.run([python, "bench/cafa/compare.py", "--batch", "\(directory)/jobs.json"])
+            #expect(report?.contains("RESULT: OK (0 of 2 jobs failed)") == true, "\(python): \(report ?? "")")
+        }
+
+        // A score out of (0, 1]: refused by file and line, no folder made.
+        try FileManager.default.createDirectory(atPath: "\(directory)/bad", withIntermediateDirectories: true)
+        try "P1 IDPO:00001 0.5\nP1 IDPO:00002 1.5\n".write(
+            toFile: "\(directory)/bad/run.tsv", atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(TestDatabase.root)/.build/debug/tessera")
+        process.arguments = ["cafaeval", obo, "\(directory)/bad", gt, "-out_dir", "\(directory)/bad-out"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(message.contains("run.tsv: line 2: the score '1.5' is not a number in (0, 1]"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/bad-out"))
+    }
+
     static let obo = """
         format-version: 1.2
         data-version: test/2026-01-01

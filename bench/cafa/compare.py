@@ -8,7 +8,8 @@ every column present on both sides is compared, plus the best points (f, f_micro
 with IA, f_w, f_micro_w, and the minimum of s_w). Exit code 1 when the largest absolute
 difference exceeds --tol or when rows/namespaces are missing on either side.
 
-Usable as a module: run_cafaeval(...), load_result(path), compare(df, dfs_best, result, tol).
+Usable as a module: run_cafaeval(...), load_result(path), compare(df, dfs_best, result, tol),
+compare_files(theirs_dir, ours_dir, th_step).
 """
 import argparse
 import json
@@ -32,11 +33,13 @@ BEST_SPECS = {
 
 def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orphans=False, threads=1, prop="max",
                  known=None, toi=None, max_terms=None):
-    """Run cafaeval on a single prediction file; return (df, dfs_best, seconds, peak_rss_kb)."""
+    """Run cafaeval on a single prediction file, or on a directory of them as its command does; return (df,
+    dfs_best, seconds, peak_rss_kb)."""
     from cafaeval.evaluation import cafa_eval
     tmp = tempfile.mkdtemp(prefix="cafa_compare_")
     try:
-        os.symlink(os.path.abspath(pred_file), os.path.join(tmp, os.path.basename(pred_file)))
+        if not os.path.isdir(pred_file):
+            os.symlink(os.path.abspath(pred_file), os.path.join(tmp, os.path.basename(pred_file)))
         start = time.perf_counter()
         # -known and -toi are cafaeval-protea's (run this script with its Python); cafaeval 1.3.0 has neither.
         extra = {}
@@ -44,7 +47,8 @@ def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orph
             extra["exclude"] = known
         if toi is not None:
             extra["toi_file"] = toi
-        df, dfs_best = cafa_eval(obo, tmp, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop=prop,
+        pred_dir = pred_file if os.path.isdir(pred_file) else tmp
+        df, dfs_best = cafa_eval(obo, pred_dir, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop=prop,
                                  th_step=th_step, n_cpu=threads, max_terms=max_terms, **extra)
         seconds = time.perf_counter() - start
     finally:
@@ -168,10 +172,24 @@ def without_fork():
 
 
 def compare_exports(df, dfs_best, th_step, exports):
-    """Problems between the files cafaeval writes for this result (write_results) and Tessera's in `exports`: the same
-    files, lines and fields, each number as cafaeval prints it — or one unit of the last decimal off, where the two
-    values (equal to 1e-9, checked apart) fall either side of a rounding boundary (0.4875 printed with 3 decimals:
-    0.48749999999999993 and 0.48750000000000004 differ in their sums' order only)."""
+    """Problems between the files cafaeval writes for this result (write_results) and Tessera's in `exports`, and the
+    number of lines compared (compare_files)."""
+    from cafaeval.evaluation import write_results
+    out = tempfile.mkdtemp(prefix="cafa_files_")
+    try:
+        write_results(df, dfs_best, out_dir=out, th_step=th_step)
+        return compare_files(out, exports, th_step)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def compare_files(theirs_dir, ours_dir, th_step):
+    """Problems between cafaeval's files in `theirs_dir` and Tessera's in `ours_dir`, and the number of lines compared:
+    the same files, lines and fields, each number as cafaeval prints it — or one unit of the last decimal off, where
+    the two values (equal to 1e-9, checked apart) fall either side of a rounding boundary (0.4875 printed with 3
+    decimals: 0.48749999999999993 and 0.48750000000000004 differ in their sums' order only). Lines are matched in
+    the order of their file, namespace and tau: cafaeval lists the files of a directory in the order the file system
+    gives them."""
     decimals = int(math.ceil(-math.log10(th_step))) + 1
     unit = 10.0 ** -decimals
 
@@ -183,34 +201,34 @@ def compare_exports(df, dfs_best, th_step, exports):
         except ValueError:
             return False
 
-    from cafaeval.evaluation import write_results
-    out = tempfile.mkdtemp(prefix="cafa_files_")
-    try:
-        write_results(df, dfs_best, out_dir=out, th_step=th_step)
-        theirs, ours = sorted(os.listdir(out)), sorted(os.listdir(exports))
-        problems = [] if theirs == ours else ["files %s, cafaeval wrote %s" % (ours, theirs)]
-        for name in sorted(set(theirs) & set(ours)):
-            with open(os.path.join(out, name)) as a, open(os.path.join(exports, name)) as b:
-                expected, got = a.read().splitlines(), b.read().splitlines()
-            header = expected[0].split("\t") if expected else []
-            for number, (e, g) in enumerate(zip(expected, got), 1):
-                ours, theirs = g.split("\t"), e.split("\t")
-                fields = [(c, x, y) for c, x, y in zip(header, ours, theirs) if not same(x, y)]
-                if fields or len(ours) != len(theirs) or ours[:3] != theirs[:3]:
-                    problems.append("%s line %d: %s" % (name, number, ", ".join(
-                        "%s %s where cafaeval wrote %s" % f for f in fields) or "%r != %r" % (g, e)))
-                    break
-            else:
-                if len(expected) != len(got):
-                    problems.append("%s: %d lines, cafaeval wrote %d" % (name, len(got), len(expected)))
-        return problems
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    theirs, ours = sorted(os.listdir(theirs_dir)), sorted(os.listdir(ours_dir))
+    problems = [] if theirs == ours else ["files %s, cafaeval wrote %s" % (ours, theirs)]
+    compared = 0
+    key = lambda line: line.split("\t")[:3]
+    for name in sorted(set(theirs) & set(ours)):
+        with open(os.path.join(theirs_dir, name)) as a, open(os.path.join(ours_dir, name)) as b:
+            expected, got = a.read().splitlines(), b.read().splitlines()
+        expected, got = expected[:1] + sorted(expected[1:], key=key), got[:1] + sorted(got[1:], key=key)
+        compared += min(len(expected), len(got))
+        header = expected[0].split("\t") if expected else []
+        for number, (e, g) in enumerate(zip(expected, got), 1):
+            mine, other = g.split("\t"), e.split("\t")
+            fields = [(c, x, y) for c, x, y in zip(header, mine, other) if not same(x, y)]
+            if fields or len(mine) != len(other) or mine[:3] != other[:3]:
+                problems.append("%s line %d: %s" % (name, number, ", ".join(
+                    "%s %s where cafaeval wrote %s" % f for f in fields) or "%r != %r" % (g, e)))
+                break
+        else:
+            if len(expected) != len(got):
+                problems.append("%s: %d lines, cafaeval wrote %d" % (name, len(got), len(expected)))
+    return problems, compared
 
 
 def batch(path, tol=1e-9):
-    """Compare every job of a JSON list [{obo, pred, gt, result, ia?, th_step?, norm?, prop?, no_orphans?}] in this one
-    process, to 1e-9 (cafaeval's numbers in memory, not its rounded TSV)."""
+    """Compare every job of a JSON list [{obo, pred, gt, result?, exports?, ia?, th_step?, norm?, prop?, no_orphans?,
+    known?, toi?, max_terms?}] in this one process: `result` (Tessera's JSON) to 1e-9 (cafaeval's numbers in memory,
+    not its rounded TSV), `exports` (a directory of Tessera's files) as compare_exports says; `pred` a prediction file
+    or a directory of them."""
     with open(path) as f:
         jobs = json.load(f)
     failed = 0
@@ -224,16 +242,20 @@ def batch(path, tol=1e-9):
                                                 prop=job.get("prop", "max"), no_orphans=job.get("no_orphans", False),
                                                 known=job.get("known"), toi=job.get("toi"),
                                                 max_terms=job.get("max_terms"))
-        tr = compare(df, dfs_best, load_result(job["result"]), tol)
+        tr = compare(df, dfs_best, load_result(job["result"]), tol) if job.get("result") else Tracker()
         if job.get("exports"):
-            tr.problems += compare_exports(df, dfs_best, job.get("th_step", 0.01), job["exports"])
+            problems, lines = compare_exports(df, dfs_best, job.get("th_step", 0.01), job["exports"])
+            tr.problems += problems
+            if not job.get("result"):
+                tr.compared = lines
         ok = not tr.problems and tr.compared > 0
         failed += not ok
         label = os.path.basename(job["pred"]) + "".join(
             f" {k}={job[k]}" for k in ("prop", "no_orphans", "norm", "th_step", "max_terms") if k in job) + "".join(
             f" {k}" for k in ("known", "toi", "ia") if job.get(k))
-        print("%s %s: %d values, max abs diff %.3e at %s%s" % ("OK  " if ok else "FAIL", label, tr.compared,
-                                                           tr.max_diff, tr.where, "".join("; " + p for p in tr.problems)))
+        what = ("%d values, max abs diff %.3e at %s" % (tr.compared, tr.max_diff, tr.where) if job.get("result")
+                else "%d lines of its files" % tr.compared)
+        print("%s %s: %s%s" % ("OK  " if ok else "FAIL", label, what, "".join("; " + p for p in tr.problems)))
     print("RESULT: %s (%d of %d jobs failed)" % ("OK" if failed == 0 and jobs else "FAIL", failed, len(jobs)))
     return 0 if failed == 0 and jobs else 1
 
