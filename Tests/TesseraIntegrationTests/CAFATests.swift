@@ -250,6 +250,23 @@ import Testing
             ?? "\(TestDatabase.root)/.data/venv-cafaeval-protea/bin/python"
     }
 
+    /// Files for the options only cafaeval-protea has (bench/cafa/options.py): known annotations and terms of interest
+    /// for cafaeval's example in `<directory>/example`, and a generated fixture (`seed`) with its own in
+    /// `<directory>/generated`, whose path is answered.
+    static func optionFixtures(_ directory: String, example: (obo: String, gt: String), seed: Int) throws -> String {
+        let g = "\(directory)/generated"
+        try run([
+            "python3", "bench/cafa/generate.py", g, "--terms", "2000", "--targets", "300", "--predictions", "30000",
+            "--seed", "\(seed)",
+        ])
+        try run(["python3", "bench/cafa/options.py", example.obo, example.gt, "\(directory)/example", "--seed", "2"])
+        try run([
+            "python3", "bench/cafa/options.py", "\(g)/ontology.obo", "\(g)/ground_truth.tsv", g, "--seed", "4",
+            "--predictions", "\(g)/predictions/predictions.tsv",
+        ])
+        return g
+    }
+
     /// The options only cafaeval-protea has — known annotations excluded per target (the partial-knowledge
     /// protocol) and terms of interest —, alone and combined with weights, `-no_orphans` and `-prop fill`, on
     /// cafaeval's example and on a generated fixture, each compared with cafaeval-protea itself to 1e-9.
@@ -269,16 +286,7 @@ import Testing
         let example = cafaevalPackage.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
         let obo = "\(example)/IDPO_disorder_function.obo"
         let gt = "\(example)/ground_truth.tsv"
-        let g = "\(directory)/generated"
-        try Self.run([
-            "python3", "bench/cafa/generate.py", g, "--terms", "2000", "--targets", "300", "--predictions", "30000",
-            "--seed", "5",
-        ])
-        try Self.run(["python3", "bench/cafa/options.py", obo, gt, "\(directory)/example", "--seed", "2"])
-        try Self.run([
-            "python3", "bench/cafa/options.py", "\(g)/ontology.obo", "\(g)/ground_truth.tsv", g, "--seed", "4",
-            "--predictions", "\(g)/predictions/predictions.tsv",
-        ])
+        let g = try Self.optionFixtures(directory, example: (obo, gt), seed: 5)
 
         try await TenantEnv.with { env in
             let platform = try await AccessFixture.platformKey(env.settings)
@@ -367,16 +375,7 @@ import Testing
         try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("id: ") }
             .enumerated().map { "\($1.dropFirst(4))\t\(Double($0 % 3) * 0.75)\n" }.joined()
             .write(toFile: ia, atomically: true, encoding: .utf8)
-        let g = "\(directory)/generated"
-        try Self.run([
-            "python3", "bench/cafa/generate.py", g, "--terms", "2000", "--targets", "300", "--predictions", "30000",
-            "--seed", "7",
-        ])
-        try Self.run(["python3", "bench/cafa/options.py", obo, gt, "\(directory)/example", "--seed", "2"])
-        try Self.run([
-            "python3", "bench/cafa/options.py", "\(g)/ontology.obo", "\(g)/ground_truth.tsv", g, "--seed", "4",
-            "--predictions", "\(g)/predictions/predictions.tsv",
-        ])
+        let g = try Self.optionFixtures(directory, example: (obo, gt), seed: 7)
         // -max_terms reads lines that name no alternative id of several terms (options.py says why), alone in a folder.
         try FileManager.default.createDirectory(atPath: "\(g)/unambiguous", withIntermediateDirectories: true)
         try FileManager.default.copyItem(

@@ -40,30 +40,10 @@ public enum CAFAFiles {
         var count = 0
         var current: (target: String, index: Int32)?
         try lines(bytes) { line, number in
-            LineSplitter.fieldRanges(line, into: &ranges)
-            guard !ranges.isEmpty else { return }
-            if ranges.count != 3,
-                PredictionUpload.headers.contains(String(decoding: line[ranges[0]], as: UTF8.self))
-            {
-                return
-            }
+            guard let fields = try PredictionUpload.fields(of: line, number: number, ranges: &ranges) else { return }
             count += 1
-            guard ranges.count == 3 else {
-                throw UploadProblem(line: number, "expected target, term and score; found \(ranges.count) fields")
-            }
-            let scoreRange = ranges[2]
-            let parsed = line.withUnsafeBufferPointer { buffer in
-                CAFAScoreParser.parse(
-                    buffer, scoreRange.lowerBound - line.startIndex, scoreRange.upperBound - line.startIndex)
-            }
-            guard let score = parsed, score > 0, score <= 1 else {
-                throw UploadProblem(
-                    line: number,
-                    "the score '\(String(decoding: line[scoreRange].prefix(40), as: UTF8.self))' is not a number in (0, 1]"
-                )
-            }
             // A file lists a target's lines together: its index is looked up once, while its bytes repeat.
-            let targetBytes = line[ranges[0]]
+            let targetBytes = line[fields.target]
             let target: Int32
             if let current, current.target.utf8.elementsEqual(targetBytes) {
                 target = current.index
@@ -72,7 +52,8 @@ public enum CAFAFiles {
                 target = table.index(ofTarget: name)
                 current = (name, target)
             }
-            table.append(target: target, term: String(decoding: line[ranges[1]], as: UTF8.self), score: score)
+            table.append(
+                target: target, term: String(decoding: line[fields.term], as: UTF8.self), score: fields.score)
         }
         return Predictions(table: table, lines: count)
     }

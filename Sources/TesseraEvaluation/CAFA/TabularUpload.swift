@@ -242,10 +242,29 @@ public struct PredictionUpload: LineUpload {
     }
 
     public mutating func add(_ line: ArraySlice<UInt8>, number: Int) throws {
-        LineSplitter.fieldRanges(line, into: &ranges)
-        guard !ranges.isEmpty else { return }
-        if ranges.count != 3, Self.headers.contains(String(decoding: line[ranges[0]], as: UTF8.self)) { return }
+        guard let fields = try Self.fields(of: line, number: number, ranges: &ranges) else { return }
         lines += 1
+        let term = String(decoding: line[fields.term], as: UTF8.self)
+        guard known(term) else {
+            unknownTerms += 1
+            return
+        }
+        let targetBytes = line[fields.target]
+        let score = fields.score
+        let target =
+            current.flatMap { $0.utf8.elementsEqual(targetBytes) ? $0 : nil }
+            ?? String(decoding: targetBytes, as: UTF8.self)
+        if record(target, term, score) { predictions += 1 }
+    }
+
+    /// A prediction line's target and term (byte ranges, `ranges` their scratch space) and score; nil for a comment
+    /// or a submission's header or footer. Throws for a line of other fields or a score outside (0, 1].
+    static func fields(of line: ArraySlice<UInt8>, number: Int, ranges: inout [Range<Int>]) throws
+        -> (target: Range<Int>, term: Range<Int>, score: Double)?
+    {
+        LineSplitter.fieldRanges(line, into: &ranges)
+        guard !ranges.isEmpty else { return nil }
+        if ranges.count != 3, headers.contains(String(decoding: line[ranges[0]], as: UTF8.self)) { return nil }
         guard ranges.count == 3 else {
             throw UploadProblem(line: number, "expected target, term and score; found \(ranges.count) fields")
         }
@@ -259,16 +278,7 @@ public struct PredictionUpload: LineUpload {
                 line: number,
                 "the score '\(String(decoding: line[scoreRange].prefix(40), as: UTF8.self))' is not a number in (0, 1]")
         }
-        let term = String(decoding: line[ranges[1]], as: UTF8.self)
-        guard known(term) else {
-            unknownTerms += 1
-            return
-        }
-        let targetBytes = line[ranges[0]]
-        let target =
-            current.flatMap { $0.utf8.elementsEqual(targetBytes) ? $0 : nil }
-            ?? String(decoding: targetBytes, as: UTF8.self)
-        if record(target, term, score) { predictions += 1 }
+        return (ranges[0], ranges[1], score)
     }
 
     /// A prediction made here rather than read from a file (nearest-neighbour transfer), counted as a line of its
