@@ -149,24 +149,30 @@ import Testing
         return try decode(Created.self, response).id
     }
 
+    /// The folder of cafaeval's example (its ontology, ground truth and five prediction files), from python3's cafaeval.
+    static func cafaevalExample() throws -> String {
+        let package = try #require(
+            try run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
+        return package.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
+    }
+
+    /// An information-accretion file for the terms of `obo` (every third one 0, i.e. left out of the weighted
+    /// measures), written in `directory`; its path.
+    static func exampleInformationAccretion(_ obo: String, in directory: String) throws -> String {
+        let ia = "\(directory)/example-ia.tsv"
+        try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("id: ") }
+            .enumerated().map { "\($1.dropFirst(4))\t\(Double($0 % 3) * 0.75)\n" }.joined()
+            .write(toFile: ia, atomically: true, encoding: .utf8)
+        return ia
+    }
+
     @Test func evaluationsMatchCafaevalOnItsExampleAndOnAGeneratedFixture() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-cafa-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let package = try #require(
-            try Self.run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
-        let example = package.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
-        let obo = "\(example)/IDPO_disorder_function.obo"
-        let gt = "\(example)/ground_truth.tsv"
-        // An information-accretion file for the example's terms (every third one 0, i.e. left out of the weighted measures).
-        let terms = try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter {
-            $0.hasPrefix("id: ")
-        }.map {
-            $0.dropFirst(4)
-        }
-        let ia = "\(directory)/example-ia.tsv"
-        try terms.enumerated().map { "\($1)\t\(Double($0 % 3) * 0.75)\n" }.joined().write(
-            toFile: ia, atomically: true, encoding: .utf8)
+        let example = try Self.cafaevalExample()
+        let (obo, gt) = ("\(example)/IDPO_disorder_function.obo", "\(example)/ground_truth.tsv")
+        let ia = try Self.exampleInformationAccretion(obo, in: directory)
         try Self.run([
             "python3", "bench/cafa/generate.py", "\(directory)/generated", "--terms", "2000", "--targets", "300",
             "--predictions", "30000",
@@ -367,14 +373,9 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-cli-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let package = try #require(
-            try Self.run(["python3", "-c", "import cafaeval, os; print(os.path.dirname(cafaeval.__file__))"]))
-        let example = package.trimmingCharacters(in: .whitespacesAndNewlines) + "/data/example"
+        let example = try Self.cafaevalExample()
         let (obo, gt) = ("\(example)/IDPO_disorder_function.obo", "\(example)/ground_truth.tsv")
-        let ia = "\(directory)/example-ia.tsv"
-        try String(contentsOfFile: obo, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("id: ") }
-            .enumerated().map { "\($1.dropFirst(4))\t\(Double($0 % 3) * 0.75)\n" }.joined()
-            .write(toFile: ia, atomically: true, encoding: .utf8)
+        let ia = try Self.exampleInformationAccretion(obo, in: directory)
         let g = try Self.optionFixtures(directory, example: (obo, gt), seed: 7)
         // -max_terms reads lines that name no alternative id of several terms (options.py says why), alone in a folder.
         try FileManager.default.createDirectory(atPath: "\(g)/unambiguous", withIntermediateDirectories: true)

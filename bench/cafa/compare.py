@@ -38,7 +38,8 @@ def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orph
     from cafaeval.evaluation import cafa_eval
     tmp = tempfile.mkdtemp(prefix="cafa_compare_")
     try:
-        if not os.path.isdir(pred_file):
+        pred_dir = pred_file if os.path.isdir(pred_file) else tmp
+        if pred_dir == tmp:
             os.symlink(os.path.abspath(pred_file), os.path.join(tmp, os.path.basename(pred_file)))
         start = time.perf_counter()
         # -known and -toi are cafaeval-protea's (run this script with its Python); cafaeval 1.3.0 has neither.
@@ -47,7 +48,6 @@ def run_cafaeval(obo, pred_file, gt, ia=None, th_step=0.01, norm="cafa", no_orph
             extra["exclude"] = known
         if toi is not None:
             extra["toi_file"] = toi
-        pred_dir = pred_file if os.path.isdir(pred_file) else tmp
         df, dfs_best = cafa_eval(obo, pred_dir, gt, ia=ia, no_orphans=no_orphans, norm=norm, prop=prop,
                                  th_step=th_step, n_cpu=threads, max_terms=max_terms, **extra)
         seconds = time.perf_counter() - start
