@@ -153,6 +153,107 @@ import Testing
         }
     }
 
+    /// With the gateway's chainer running, a change whose chain is busy is answered at once, its record committed
+    /// queued, and the chainer chains it once the chain is free; concurrent changes to one org keep one chain.
+    @Test func aRunningChainerTakesOverABusyChainAndTheChangeIsAnsweredAtOnce() async throws {
+        try await Self.withGatewayClient { client in
+            let chainer = Task { try await AuditChainer(metadata: client, logger: Self.logger).run() }
+            defer { chainer.cancel() }
+            for _ in 0..<200 where !AuditChainer.isRunning(for: client) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let org = UUID()
+            let record = event(org, 1)
+            // (queued, chained) of the records.
+            func placement(_ records: [AuditEvent]) async throws -> (Int, Int) {
+                try await client.query(
+                    """
+                    SELECT (SELECT count(*)::int FROM audit_pending WHERE event_id = ANY(\(records.map(\.eventID)))),
+                           (SELECT count(*)::int FROM audit_logs WHERE event_id = ANY(\(records.map(\.eventID))))
+                    """, logger: Self.logger
+                ).collect()[0].decode((Int, Int).self)
+            }
+            func waitUntilChained(_ records: [AuditEvent]) async throws -> (Int, Int) {
+                var seen = try await placement(records)
+                for _ in 0..<500 where seen != (0, records.count) {
+                    try await Task.sleep(for: .milliseconds(10))
+                    seen = try await placement(records)
+                }
+                return seen
+            }
+            try await client.withConnection { holder in
+                _ = try await holder.query(
+                    "SELECT pg_advisory_lock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
+                ).collect()
+                try await client.auditedChange(logger: Self.logger) { _, trail in try await trail.append(record) }
+                #expect(try await placement([record]) == (1, 0), "answered with its record queued, the chain busy")
+                _ = try await holder.query(
+                    "SELECT pg_advisory_unlock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
+                ).collect()
+            }
+            #expect(try await waitUntilChained([record]) == (0, 1), "chained by the chainer once the chain is free")
+
+            let records = (0..<6).map { worker in (0..<10).map { event(org, 100 * (worker + 1) + $0) } }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in records {
+                    group.addTask {
+                        for record in worker {
+                            try await client.auditedChange(logger: Self.logger) { _, trail in
+                                try await trail.append(record)
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await waitUntilChained(records.flatMap { $0 }) == (0, 60))
+            let verified = try await client.withConnection {
+                try await AuditStore(logger: Self.logger).verify(org: org, on: $0)
+            }
+            #expect(verified == .intact(count: 61))
+        }
+    }
+
+    /// A change whose chain is free chains the records already waiting in it first, then its own, and leaves nothing
+    /// queued; one whose chaining fails (here on a record the log's checks refuse) commits all its records queued
+    /// instead and names the chain left waiting.
+    @Test func aFreeChainTakesWhatWaitsFirstAndAFailedChainingQueuesInstead() async throws {
+        try await Self.withGatewayClient { client in
+            let org = UUID()
+            let store = AuditStore(logger: Self.logger)
+            try await client.withConnection { connection in
+                for i in 0..<2 { try await store.queue([event(org, i)], chainIfFree: false, on: connection) }
+                #expect(try await store.queue([event(org, 2), event(org, 3)], on: connection) == [])
+                #expect(try await store.queuedCount(on: connection) == 0)
+                #expect(try await store.verify(org: org, on: connection) == .intact(count: 4))
+                let entities = try await connection.query(
+                    "SELECT entity_id FROM audit_logs WHERE org_id = \(org) ORDER BY seq", logger: Self.logger
+                ).collect().map { try $0.decode(String.self) }
+                #expect(entities == ["0", "1", "2", "3"])
+
+                let (good, bad) = (UUID(), UUID())
+                let events = """
+                    [{"event_id": "\(good)", "org_id": "\(org)", "actor_kind": "system", "action": "dataset.create",
+                      "outcome": "succeeded"},
+                     {"event_id": "\(bad)", "org_id": "\(org)", "actor_kind": "system", "action": "Not An Action",
+                      "outcome": "succeeded"}]
+                    """
+                let left = try await connection.query(
+                    "SELECT audit_queue(\(events)::jsonb, true)", logger: Self.logger
+                ).collect()[0].decode([String].self)
+                #expect(left == [org.uuidString.lowercased()])
+                let placed = try await connection.query(
+                    """
+                    SELECT (SELECT count(*)::int FROM audit_pending WHERE event_id IN (\(good), \(bad))),
+                           (SELECT count(*)::int FROM audit_logs WHERE event_id IN (\(good), \(bad)))
+                    """, logger: Self.logger
+                ).collect()[0].decode((Int, Int).self)
+                #expect(placed == (2, 0))
+                #expect(try await store.verify(org: org, on: connection) == .intact(count: 4))
+            }
+        }
+    }
+
     /// Records a process queued and never chained (it stopped between the commit and the chaining) are chained by
     /// the sweep once they are older than its `age`, after what the chain already holds.
     @Test func recordsLeftQueuedAreChainedByTheSweep() async throws {

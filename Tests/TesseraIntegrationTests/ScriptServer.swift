@@ -36,9 +36,17 @@ enum ScriptServer {
         } catch {
             result = .failure(error)
         }
-        // Its standard input closed, the server stops; its exit is awaited without holding a thread.
+        // Its standard input closed, the server stops; its exit is awaited without holding a thread. A process
+        // another test started meanwhile (a database server it restarted) inherits a copy of that pipe's end and keeps
+        // it open, and the server's SIGTERM is blocked (the signal mask it inherited): past 5 s it is killed.
         try? input.fileHandleForWriting.close()
+        let pid = process.processIdentifier
+        let killer = Task {
+            try await Task.sleep(for: .seconds(5))
+            kill(pid, SIGKILL)
+        }
         _ = await exit.status()
+        killer.cancel()
         return try result.get()
     }
 }

@@ -338,9 +338,14 @@ public struct ConnectionBudget<Connection: AnyObject> {
         }
     }
 
+    /// One pass over the orgs, nothing copied (a filtered copy of `orgs` was made on every eviction).
     private func leastRecentlyUsedIdle(except org: UUID) -> UUID? {
-        orgs.filter { $0.key != org && !$0.value.idle.isEmpty }.min { $0.value.idle[0].since < $1.value.idle[0].since }?
-            .key
+        var oldest: (org: UUID, since: ContinuousClock.Instant)?
+        for (candidate, entry) in orgs where candidate != org {
+            guard let since = entry.idle.first?.since, oldest.map({ since < $0.since }) ?? true else { continue }
+            oldest = (candidate, since)
+        }
+        return oldest?.org
     }
 }
 

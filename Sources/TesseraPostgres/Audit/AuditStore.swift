@@ -57,14 +57,14 @@ public struct AuditStore: Sendable {
         return try rows.first?.decode(Int.self) ?? 0
     }
 
-    /// The chains with records queued longer than `age` (left by a process that stopped between a change's
-    /// commit and its chaining).
-    /// Records queued by changes and not yet chained (for metrics; none in the ordinary course).
+    /// Records queued by changes and not yet chained (for metrics; a few for a moment when changes to one chain meet).
     public func queuedCount(on connection: PostgresConnection) async throws -> Int {
         try await connection.sql("SELECT count(*)::int FROM audit_pending", logger: logger).collect()[0]
             .decode(Int.self)
     }
 
+    /// The chains with records queued longer than `age` (left by a process that stopped between a change's
+    /// commit and its chaining, or by a chaining that failed).
     public func chainsWaiting(longerThan age: Duration, on connection: PostgresConnection) async throws -> [UUID?] {
         let seconds = age.inSeconds
         return try await connection.sql(

@@ -110,10 +110,11 @@ final class RecordList: Sendable {
 extension PostgresClient {
     /// Runs `body` in a transaction on the metadata database; the records it appends to `trail` are queued in that
     /// transaction by one statement before its COMMIT, which also chains them when no other transaction holds their
-    /// chain (then the change commits them chained). A chain that was busy is chained right after the commit, one
-    /// transaction that takes every record waiting in it (concurrent changes to one org share it rather than queue
-    /// for the chain's lock each). A record whose chaining failed stays queued, durable, for `AuditChainer`'s sweep;
-    /// the change is answered either way.
+    /// chain (then the change commits them chained). A chain that was busy is handed over after the commit to the
+    /// running `AuditChainer` of this client (the gateway's), which chains every record waiting in it in one
+    /// transaction, and the change is answered at once with its records durable in the queue; with no chainer running
+    /// (the command line) the change chains them itself before it returns. A record whose chaining failed stays
+    /// queued, durable, for `AuditChainer`'s sweep; the change is answered either way.
     /// A transaction whose connection closed under it is not rolled back by a query that would never answer
     /// (PostgresNIO 1.33.2 never completes a query written to a just-closed channel): the server rolls it back.
     public func auditedChange<T: Sendable>(
@@ -142,6 +143,10 @@ extension PostgresClient {
                     }
                 }
                 throw error
+            }
+            if !queued.isEmpty, let chainer = AuditChainer.inbox(for: self) {
+                chainer.handOver(queued)
+                return result
             }
             for org in queued {
                 do {
