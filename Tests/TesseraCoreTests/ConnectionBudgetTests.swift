@@ -130,6 +130,29 @@ import Testing
         #expect(budget.count(of: a) == 0 && budget.count(of: b) == 1 && budget.count(of: c) == 1)
     }
 
+    /// Among many orgs' idle connections, each eviction takes the one given back longest ago, whatever order the
+    /// orgs were given back in.
+    @Test func evictionsGoInTheOrderConnectionsWereLastUsed() throws {
+        let orgs = (0..<6).map { _ in UUID() }
+        var budget = budget(max: orgs.count, perOrg: 1)
+        var held: [UUID: Conn] = [:]
+        for (index, org) in orgs.enumerated() {
+            held[org] = try #require(wait(&budget, org, index, at: t0).first).1.get()
+        }
+        let lastUsed = [3, 0, 5, 1, 4, 2]  // seconds after t0 each org's connection came back
+        var actions = Budget.Actions()
+        for (org, second) in zip(orgs, lastUsed) {
+            budget.release(org, held[org]!, reusable: true, now: t0 + .seconds(second), actions: &actions)
+        }
+        let newcomers = (0..<3).map { _ in UUID() }
+        for (index, org) in newcomers.enumerated() {
+            #expect(wait(&budget, org, 100 + index, at: t0 + .seconds(10)).count == 1)
+        }
+        let closed = orgs.filter { !held[$0]!.open }
+        #expect(Set(closed) == [orgs[1], orgs[3], orgs[5]])  // given back at 0, 1 and 2 s
+        #expect(budget.total == orgs.count)
+    }
+
     @Test func aFailedConnectFailsTheWaitersAndBacksOff() {
         var budget = budget(max: 4, perOrg: 2)
         var actions = Budget.Actions()
