@@ -49,6 +49,31 @@ import Testing
         }
     }
 
+    /// (queued, chained): how many of the records wait in `audit_pending` and how many are in `audit_logs`.
+    static func placement(_ records: [AuditEvent], in client: PostgresClient) async throws -> (Int, Int) {
+        try await placement(records.map(\.eventID), in: client)
+    }
+
+    static func placement(_ eventIDs: [UUID], in client: PostgresClient) async throws -> (Int, Int) {
+        try await client.query(
+            """
+            SELECT (SELECT count(*)::int FROM audit_pending WHERE event_id = ANY(\(eventIDs))),
+                   (SELECT count(*)::int FROM audit_logs WHERE event_id = ANY(\(eventIDs)))
+            """, logger: logger
+        ).collect()[0].decode((Int, Int).self)
+    }
+
+    /// Takes (`hold`) or gives back the org's chain lock on `holder`, as another transaction chaining it would hold it.
+    static func holdChain(_ org: UUID, _ hold: Bool, on holder: PostgresConnection) async throws {
+        if hold {
+            _ = try await holder.query("SELECT pg_advisory_lock(7301, hashtext(\(org)::uuid::text))", logger: logger)
+                .collect()
+        } else {
+            _ = try await holder.query("SELECT pg_advisory_unlock(7301, hashtext(\(org)::uuid::text))", logger: logger)
+                .collect()
+        }
+    }
+
     /// A fresh migrated metadata database and a running pool to it, logged in as the gateway.
     static func withGatewayClient(_ body: (PostgresClient) async throws -> Void) async throws {
         try await TestDatabase.withFresh(migrated: true) { settings in
@@ -117,33 +142,19 @@ import Testing
             let org = UUID()
             let record = event(org, 1)
             try await client.withConnection { holder in
-                _ = try await holder.query(
-                    "SELECT pg_advisory_lock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
-                )
-                .collect()
+                try await Self.holdChain(org, true, on: holder)
                 let change = Task {
                     try await client.auditedChange(logger: Self.logger) { _, trail in try await trail.append(record) }
                 }
-                // (queued, chained) of the record.
-                func placement() async throws -> (Int, Int) {
-                    try await client.query(
-                        """
-                        SELECT (SELECT count(*)::int FROM audit_pending WHERE event_id = \(record.eventID)),
-                               (SELECT count(*)::int FROM audit_logs WHERE event_id = \(record.eventID))
-                        """, logger: Self.logger
-                    ).collect()[0].decode((Int, Int).self)
-                }
                 var seen = (0, 0)
                 for _ in 0..<200 where seen == (0, 0) {
-                    seen = try await placement()
+                    seen = try await Self.placement([record], in: client)
                     if seen == (0, 0) { try await Task.sleep(for: .milliseconds(10)) }
                 }
                 #expect(seen == (1, 0), "committed queued while the chain is busy")
-                _ = try await holder.query(
-                    "SELECT pg_advisory_unlock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
-                ).collect()
+                try await Self.holdChain(org, false, on: holder)
                 try await change.value
-                let after = try await placement()
+                let after = try await Self.placement([record], in: client)
                 #expect(after == (0, 1), "chained once the chain is free")
             }
             let verified = try await client.withConnection {
@@ -164,32 +175,21 @@ import Testing
             }
             let org = UUID()
             let record = event(org, 1)
-            // (queued, chained) of the records.
-            func placement(_ records: [AuditEvent]) async throws -> (Int, Int) {
-                try await client.query(
-                    """
-                    SELECT (SELECT count(*)::int FROM audit_pending WHERE event_id = ANY(\(records.map(\.eventID)))),
-                           (SELECT count(*)::int FROM audit_logs WHERE event_id = ANY(\(records.map(\.eventID))))
-                    """, logger: Self.logger
-                ).collect()[0].decode((Int, Int).self)
-            }
             func waitUntilChained(_ records: [AuditEvent]) async throws -> (Int, Int) {
-                var seen = try await placement(records)
+                var seen = try await Self.placement(records, in: client)
                 for _ in 0..<500 where seen != (0, records.count) {
                     try await Task.sleep(for: .milliseconds(10))
-                    seen = try await placement(records)
+                    seen = try await Self.placement(records, in: client)
                 }
                 return seen
             }
             try await client.withConnection { holder in
-                _ = try await holder.query(
-                    "SELECT pg_advisory_lock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
-                ).collect()
+                try await Self.holdChain(org, true, on: holder)
                 try await client.auditedChange(logger: Self.logger) { _, trail in try await trail.append(record) }
-                #expect(try await placement([record]) == (1, 0), "answered with its record queued, the chain busy")
-                _ = try await holder.query(
-                    "SELECT pg_advisory_unlock(7301, hashtext(\(org)::uuid::text))", logger: Self.logger
-                ).collect()
+                #expect(
+                    try await Self.placement([record], in: client) == (1, 0),
+                    "answered with its record queued, the chain busy")
+                try await Self.holdChain(org, false, on: holder)
             }
             #expect(try await waitUntilChained([record]) == (0, 1), "chained by the chainer once the chain is free")
 
@@ -242,13 +242,7 @@ import Testing
                     "SELECT audit_queue(\(events)::jsonb, true)", logger: Self.logger
                 ).collect()[0].decode([String].self)
                 #expect(left == [org.uuidString.lowercased()])
-                let placed = try await connection.query(
-                    """
-                    SELECT (SELECT count(*)::int FROM audit_pending WHERE event_id IN (\(good), \(bad))),
-                           (SELECT count(*)::int FROM audit_logs WHERE event_id IN (\(good), \(bad)))
-                    """, logger: Self.logger
-                ).collect()[0].decode((Int, Int).self)
-                #expect(placed == (2, 0))
+                #expect(try await Self.placement([good, bad], in: client) == (2, 0))
                 #expect(try await store.verify(org: org, on: connection) == .intact(count: 4))
             }
         }
