@@ -4,15 +4,15 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import PostgresNIO
-import TesseraPostgres
 import Testing
 
 @testable import TesseraCore
 @testable import TesseraGateway
+@testable import TesseraPostgres
 @testable import TesseraProvisioning
 
-/// Connections to org databases: each org's role reaches only its own database, the budget holds, and an unreachable
-/// database costs only its own org.
+/// Connections to org databases: each org's role reaches only its own database, by a server's address or its name,
+/// the budget holds, and an unreachable database costs only its own org.
 @Suite struct TenantConnectionTests {
     static let logger = TestDatabase.logger
 
@@ -47,6 +47,46 @@ import Testing
                     .collect().map { try $0.decode(String.self) }.joined()
             }
             #expect(!stored.contains(passwordA))
+        }
+    }
+
+    /// A server entered by address is reached on a channel `TenantDatabases.connect` connects itself (no resolver);
+    /// one entered by name through PostgresNIO. Either way the connection is the org's role in its database, and a
+    /// wrong password is refused and leaves no session behind.
+    @Test func anOrgDatabaseIsReachedByTheServersAddressAndByItsName() async throws {
+        try await TenantEnv.with { env in
+            let org = try await env.provisioned("by-address")
+            let (placement, server, password) = try await env.placement(org)
+            let role = placement.name.value
+            for host in ["127.0.0.1", "localhost"] {
+                let target = PostgresConnection.Configuration(
+                    host: host, port: server.port, username: role, password: password, database: role, tls: .disable)
+                let connection = try await TenantDatabases.connect(target, logger: Self.logger)
+                let row = try await connection.query(
+                    "SELECT current_user::text, current_database()::text, inet_server_addr()::text",
+                    logger: Self.logger
+                ).collect()[0]
+                try await connection.close()
+                let (user, database, address) = try row.decode((String, String, String?).self)
+                #expect(user == role && database == role, "\(host)")
+                #expect(address != nil, "\(host): not a TCP connection")
+                var wrong = target
+                wrong.password = "not-the-password"
+                await #expect(throws: PSQLError.self, "\(host)") {
+                    _ = try await TenantDatabases.connect(wrong, logger: Self.logger)
+                }
+            }
+            // A backend leaves pg_stat_activity a moment after its client has gone.
+            var sessions = -1
+            for _ in 0..<100 where sessions != 0 {
+                sessions = try await env.settings.database.withConnection(as: .admin, logger: Self.logger) {
+                    try await $0.query(
+                        "SELECT count(*)::int FROM pg_stat_activity WHERE usename = \(role)", logger: Self.logger
+                    ).collect()[0].decode(Int.self)
+                }
+                if sessions != 0 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(sessions == 0)
         }
     }
 

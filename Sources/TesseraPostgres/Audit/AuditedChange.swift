@@ -150,7 +150,7 @@ extension PostgresClient {
             }
             for org in queued {
                 do {
-                    try await withDeadline(.seconds(5)) {
+                    _ = try await withDeadline(.seconds(5)) {
                         try await AuditStore(logger: logger).chainPending(org: org, on: connection)
                     }
                 } catch {

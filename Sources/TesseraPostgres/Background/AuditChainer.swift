@@ -68,7 +68,7 @@ public struct AuditChainer: Service {
             let sweeper = Task {
                 await everyInterval(interval) {
                     do {
-                        try await withDeadline(.seconds(15)) { try await sweep() }
+                        _ = try await withDeadline(.seconds(15)) { try await sweep() }
                     } catch {
                         logger.warning(
                             "audit chainer could not sweep", metadata: ["error": "\(describeDatabaseError(error))"])
@@ -87,7 +87,7 @@ public struct AuditChainer: Service {
     /// Chains one chain's queued records; a failure leaves them queued for the sweep.
     func chain(_ org: UUID?) async {
         do {
-            try await withDeadline(.seconds(5)) {
+            _ = try await withDeadline(.seconds(5)) {
                 try await metadata.withConnection {
                     try await AuditStore(logger: logger).chainPending(org: org, on: $0)
                 }
