@@ -31,7 +31,8 @@ import Testing
         return settle(&budget, actions, at: now ?? t0)
     }
 
-    /// Performs connects (all succeed) until nothing is left to do; returns every wake.
+    /// Performs connects (all succeed) and closes (each told to the budget once done) until nothing is left to do;
+    /// returns every wake.
     func settle(_ budget: inout Budget, _ first: Budget.Actions, at now: ContinuousClock.Instant) -> [(
         Int, Result<Conn, Budget.Failure>
     )] {
@@ -39,7 +40,12 @@ import Testing
         var woken: [(Int, Result<Conn, Budget.Failure>)] = []
         while let actions = pending.popLast() {
             woken += actions.wake.map { ($0.waiter, $0.result) }
-            for closed in actions.close { closed.open = false }
+            for closed in actions.close {
+                closed.open = false
+                var next = Budget.Actions()
+                budget.closed(now: now, actions: &next)
+                pending.append(next)
+            }
             for org in actions.connect {
                 var next = Budget.Actions()
                 budget.connected(org, Conn(), now: now, actions: &next)
@@ -88,7 +94,7 @@ import Testing
         // The next connection a gives back goes to b, whose share is smaller.
         var actions = Budget.Actions()
         budget.release(a, held.removeLast(), reusable: true, now: t0, actions: &actions)
-        #expect(actions.close.count == 1 && actions.connect == [b])
+        #expect(actions.close.count == 1 && actions.connect.isEmpty)  // b's connect waits for the close
         let woken = settle(&budget, actions, at: t0)
         #expect(woken.map(\.0) == [10])
         #expect(budget.total == 4 && budget.count(of: a) == 3 && budget.count(of: b) == 1)
@@ -153,6 +159,49 @@ import Testing
         #expect(budget.total == orgs.count)
     }
 
+    /// A connection closed to make room counts until it has closed: the org it made room for connects then, and
+    /// a second org asking meanwhile gets a close of its own, not the same one.
+    @Test func aClosingConnectionCountsUntilItHasClosedAndItsSlotGoesToTheOrgItWasClosedFor() throws {
+        var budget = budget(max: 2, perOrg: 1)
+        let first = try #require(wait(&budget, a, 1, at: t0).first).1.get()
+        let second = try #require(wait(&budget, b, 2, at: t0).first).1.get()
+        var given = Budget.Actions()
+        budget.release(a, first, reusable: true, now: t0, actions: &given)
+        budget.release(b, second, reusable: true, now: t0 + .seconds(1), actions: &given)
+        let d = UUID()
+        var asked = Budget.Actions()
+        guard case .queued = budget.acquire(c, waiter: 3, now: t0 + .seconds(2), actions: &asked) else { return }
+        #expect(asked.close.count == 1 && asked.close[0] === first && asked.connect.isEmpty)
+        #expect(budget.total == 2 && budget.closing == 1)
+        guard case .queued = budget.acquire(d, waiter: 4, now: t0 + .seconds(2), actions: &asked) else { return }
+        #expect(asked.close.count == 2 && asked.close[1] === second && asked.connect.isEmpty)
+        // A third newcomer finds nothing to close: it waits, and nothing more is asked.
+        var none = Budget.Actions()
+        guard case .queued = budget.acquire(UUID(), waiter: 5, now: t0 + .seconds(2), actions: &none) else { return }
+        #expect(none.isEmpty && budget.total == 2)
+        var done = Budget.Actions()
+        budget.closed(now: t0 + .seconds(3), actions: &done)
+        #expect(done.connect == [c] && budget.total == 2 && budget.closing == 1)
+        budget.closed(now: t0 + .seconds(3), actions: &done)
+        #expect(done.connect == [c, d] && budget.total == 2 && budget.closing == 0)
+    }
+
+    /// An org closed while a slot is closing for it gives the slot up: nothing connects for it afterwards.
+    @Test func anOrgClosedWhileItsSlotIsClosingGivesItUp() throws {
+        var budget = budget(max: 1, perOrg: 1)
+        let held = try #require(wait(&budget, a, 1, at: t0).first).1.get()
+        var actions = Budget.Actions()
+        budget.release(a, held, reusable: true, now: t0, actions: &actions)
+        guard case .queued = budget.acquire(b, waiter: 2, now: t0, actions: &actions) else { return }
+        #expect(actions.close.count == 1 && actions.connect.isEmpty)
+        var closing = Budget.Actions()
+        budget.close(b, now: t0, actions: &closing)
+        #expect(closing.wake.count == 1 && Self.failure(closing.wake[0].result) == .closed)
+        var done = Budget.Actions()
+        budget.closed(now: t0, actions: &done)
+        #expect(done.isEmpty && budget.total == 0 && budget.count(of: b) == 0)
+    }
+
     @Test func aFailedConnectFailsTheWaitersAndBacksOff() {
         var budget = budget(max: 4, perOrg: 2)
         var actions = Budget.Actions()
@@ -198,7 +247,9 @@ import Testing
         budget.expireIdle(now: t0 + .seconds(5), actions: &expired)
         #expect(expired.close.isEmpty)
         budget.expireIdle(now: t0 + .seconds(10), actions: &expired)
-        #expect(expired.close.count == 1 && budget.total == 0 && budget.orgIDs.isEmpty)
+        #expect(expired.close.count == 1 && budget.total == 1 && budget.orgIDs.isEmpty)  // closing: still counted
+        budget.closed(now: t0 + .seconds(10), actions: &expired)
+        #expect(budget.total == 0 && budget.closing == 0)
     }
 
     @Test func aConnectionThatFailedUnderItsWorkIsNotReused() throws {
@@ -206,7 +257,9 @@ import Testing
         let conn = try #require(wait(&budget, a, 1).first).1.get()
         var actions = Budget.Actions()
         budget.release(a, conn, reusable: false, now: t0, actions: &actions)
-        #expect(actions.close.count == 1 && budget.total == 0)
+        #expect(actions.close.count == 1 && budget.total == 1)
+        budget.closed(now: t0, actions: &actions)
+        #expect(budget.total == 0)
     }
 
     @Test func closingAnOrgFailsItsWaitersAndRetiresItsConnectionsInUse() throws {
@@ -218,7 +271,9 @@ import Testing
         #expect(actions.wake.count == 1 && Self.failure(actions.wake[0].result) == .closed)
         var back = Budget.Actions()
         budget.release(a, conn, reusable: true, now: t0, actions: &back)
-        #expect(back.close.count == 1 && budget.total == 0)
+        #expect(back.close.count == 1 && budget.total == 1)
+        budget.closed(now: t0, actions: &back)
+        #expect(budget.total == 0)
     }
 
     @Test func shutdownFailsWaitersClosesIdleAndRefusesNewRequests() throws {
@@ -238,7 +293,10 @@ import Testing
         }
         var back = Budget.Actions()
         budget.release(a, held, reusable: true, now: t0, actions: &back)
-        #expect(back.close.count == 1 && budget.total == 0)
+        #expect(back.close.count == 1 && budget.total == 2 && budget.closing == 2)
+        budget.closed(now: t0, actions: &back)
+        budget.closed(now: t0, actions: &back)
+        #expect(budget.total == 0 && back.connect.isEmpty)
     }
 
     @Test func aWaiterThatGivesUpLeavesTheLine() {

@@ -3,7 +3,9 @@ import Foundation
 /// The bookkeeping of connections to org databases, with no I/O: one budget shared by every org, each org
 /// growing up to its own cap while others are idle, waiting requests served in order within an org and the
 /// neediest org first across orgs, failed orgs backing off. Every operation is synchronous and returns the
-/// I/O to do (connections to open or close, waiters to wake); the caller does it outside its lock.
+/// I/O to do (connections to open or close, waiters to wake); the caller does it outside its lock. A connection
+/// it asks to close counts against the budget until the caller says it has closed (`closed`): until then its
+/// server still holds it, and a connection opened in its place would take the server past the budget.
 public struct ConnectionBudget<Connection: AnyObject> {
     public struct Limits: Sendable {
         /// Connections to org databases, all orgs together.
@@ -46,7 +48,7 @@ public struct ConnectionBudget<Connection: AnyObject> {
     }
 
     /// I/O for the caller: open a connection for each org in `connect` (then call `connected` or
-    /// `connectFailed`), close `close`, and wake each waiter with its result.
+    /// `connectFailed`), close `close` (then call `closed` for each), and wake each waiter with its result.
     public struct Actions {
         public var connect: [UUID] = []
         public var close: [Connection] = []
@@ -84,7 +86,13 @@ public struct ConnectionBudget<Connection: AnyObject> {
     var waiting: Set<UUID> = []
     /// Leased connections of orgs closed meanwhile: closed when they come back.
     var retiring: Set<ObjectIdentifier> = []
-    /// Idle, leased, connecting and retiring connections over all orgs.
+    /// Connections asked to close that have not closed yet.
+    public private(set) var closing = 0
+    /// Orgs each given the slot of a connection still closing (counted in their `connecting`, not yet in `total`),
+    /// in the order they were given one: each connects as a close completes.
+    var deferred: [UUID] = []
+    /// Idle, leased, connecting, retiring and closing connections over all orgs: what the servers hold or are
+    /// about to.
     public private(set) var total = 0
     public private(set) var shuttingDown = false
 
@@ -161,8 +169,7 @@ public struct ConnectionBudget<Connection: AnyObject> {
     ) {
         let id = ObjectIdentifier(connection)
         if retiring.remove(id) != nil {
-            total -= 1
-            actions.close.append(connection)
+            retire(connection, actions: &actions)
             rebalance(now: now, actions: &actions)
             return
         }
@@ -170,8 +177,7 @@ public struct ConnectionBudget<Connection: AnyObject> {
         var entry = take(org)
         entry.leased[id] = nil
         if shuttingDown || !reusable || !isOpen(connection) || shouldYield(entry, from: org, now: now) {
-            total -= 1
-            actions.close.append(connection)
+            retire(connection, actions: &actions)
         } else if let waiter = entry.waiters.first {
             entry.waiters.removeFirst()
             if entry.waiters.isEmpty { waiting.remove(org) }
@@ -193,8 +199,7 @@ public struct ConnectionBudget<Connection: AnyObject> {
         entry.failures = 0
         entry.retryAt = nil
         if shuttingDown {
-            total -= 1
-            actions.close.append(connection)
+            retire(connection, actions: &actions)
         } else if let waiter = entry.waiters.first {
             entry.waiters.removeFirst()
             if entry.waiters.isEmpty { waiting.remove(org) }
@@ -224,6 +229,19 @@ public struct ConnectionBudget<Connection: AnyObject> {
         rebalance(now: now, actions: &actions)
     }
 
+    /// A connection the budget asked to close has closed: its slot goes to the first org given it (see `deferred`),
+    /// else to whoever needs one now.
+    public mutating func closed(now: ContinuousClock.Instant, actions: inout Actions) {
+        guard closing > 0 else { return }
+        closing -= 1
+        if deferred.isEmpty {
+            total -= 1
+            rebalance(now: now, actions: &actions)
+        } else {
+            actions.connect.append(deferred.removeFirst())  // the slot passes on: `total` is unchanged
+        }
+    }
+
     /// Closes connections idle longer than the idle timeout, and forgets orgs that hold nothing.
     public mutating func expireIdle(now: ContinuousClock.Instant, actions: inout Actions) {
         for (org, var entry) in orgs {
@@ -233,7 +251,7 @@ public struct ConnectionBudget<Connection: AnyObject> {
                 actions.close.append(idle.connection)
                 return true
             }
-            total -= before - entry.idle.count
+            closing += before - entry.idle.count
             if let retryAt = entry.retryAt, retryAt <= now, entry.count == 0 { entry.retryAt = nil }
             orgs[org] = entry.isEmpty ? nil : entry
         }
@@ -243,12 +261,14 @@ public struct ConnectionBudget<Connection: AnyObject> {
     public mutating func close(_ org: UUID, now: ContinuousClock.Instant, actions: inout Actions) {
         guard let entry = orgs.removeValue(forKey: org) else { return }
         waiting.remove(org)
-        for idle in entry.idle { actions.close.append(idle.connection) }
-        total -= entry.idle.count
+        for idle in entry.idle { retire(idle.connection, actions: &actions) }
         for id in entry.leased.keys { retiring.insert(id) }
         for waiter in entry.waiters { actions.wake.append((waiter, .failure(.closed))) }
-        // A connect on its way lands in a fresh entry and is closed at its idle timeout.
-        if entry.connecting > 0 { orgs[org] = Org(connecting: entry.connecting) }
+        // Slots it was promised go to others (their closes still count until done); a connect on its way lands in a fresh entry and is closed at its idle
+        // timeout.
+        let promised = deferred.count { $0 == org }
+        deferred.removeAll { $0 == org }
+        if entry.connecting > promised { orgs[org] = Org(connecting: entry.connecting - promised) }
         rebalance(now: now, actions: &actions)
     }
 
@@ -259,11 +279,13 @@ public struct ConnectionBudget<Connection: AnyObject> {
         for (org, var entry) in orgs {
             for waiter in entry.waiters { actions.wake.append((waiter, .failure(.shuttingDown))) }
             entry.waiters.removeAll()
-            for idle in entry.idle { actions.close.append(idle.connection) }
-            total -= entry.idle.count
+            for idle in entry.idle { retire(idle.connection, actions: &actions) }
             entry.idle.removeAll()
+            let promised = deferred.count { $0 == org }
+            entry.connecting -= promised
             orgs[org] = entry
         }
+        deferred.removeAll()
         waiting.removeAll()
     }
 
@@ -280,10 +302,15 @@ public struct ConnectionBudget<Connection: AnyObject> {
     private mutating func popIdle(_ entry: inout Org, actions: inout Actions) -> Connection? {
         while let idle = entry.idle.popLast() {
             if isOpen(idle.connection) { return idle.connection }
-            total -= 1
-            actions.close.append(idle.connection)
+            retire(idle.connection, actions: &actions)
         }
         return nil
+    }
+
+    /// Asks for the connection to be closed; it counts against the budget until `closed`.
+    private mutating func retire(_ connection: Connection, actions: inout Actions) {
+        closing += 1
+        actions.close.append(connection)
     }
 
     /// With the budget spent, a connection coming back to `org` goes to another waiting org instead when that
@@ -301,8 +328,9 @@ public struct ConnectionBudget<Connection: AnyObject> {
     }
 
     /// Serves waiting orgs: idle connections of their own first, then new connections for the org holding
-    /// the fewest (oldest waiter first among equals), closing the least recently used idle connection of
-    /// another org when the budget is spent.
+    /// the fewest (oldest waiter first among equals). With the budget spent, the org is given the slot of a
+    /// connection already closing that no other org was given, or else of the least recently used idle connection
+    /// of another org, closed for it; it connects when that close completes.
     private mutating func rebalance(now: ContinuousClock.Instant, actions: inout Actions) {
         guard !waiting.isEmpty, !shuttingDown else { return }
         for org in waiting {
@@ -324,17 +352,21 @@ public struct ConnectionBudget<Connection: AnyObject> {
                 needy = (org, entry.count, entry.waiters[0])
             }
             guard let org = needy?.org else { return }
-            if total >= limits.maxConnections {
+            if total < limits.maxConnections {
+                orgs[org]!.connecting += 1
+                total += 1
+                actions.connect.append(org)
+                continue
+            }
+            if closing <= deferred.count {  // every close on its way is promised: make one
                 guard let victim = leastRecentlyUsedIdle(except: org) else { return }
-                var owner = orgs[victim]!
+                var owner = take(victim)
                 let idle = owner.idle.removeFirst()
                 orgs[victim] = owner.isEmpty ? nil : owner
-                total -= 1
-                actions.close.append(idle.connection)
+                retire(idle.connection, actions: &actions)
             }
             orgs[org]!.connecting += 1
-            total += 1
-            actions.connect.append(org)
+            deferred.append(org)
         }
     }
 

@@ -99,7 +99,7 @@ public final class TenantDatabases: Service, Sendable {
     /// The orgs holding or waiting for connections now.
     public var openOrgs: [UUID] { state.withLock { $0.budget.orgIDs } }
 
-    /// Connections to org databases now (idle, in use, being opened).
+    /// Connections to org databases now (idle, in use, being opened or closed).
     public var connectionCount: Int { state.withLock { $0.budget.total } }
 
     /// Each open org's connections (idle, in use, being opened) and waiting requests now, with the server its
@@ -326,9 +326,20 @@ public final class TenantDatabases: Service, Sendable {
                 continuation?.resume(with: result.mapError { Self.error($0) as any Error })
             }
         }
-        for connection in actions.close { Self.close(connection) }
+        for connection in actions.close { retire(connection) }
         for org in actions.connect {
             Task { await self.open(org) }
+        }
+    }
+
+    /// Closes a connection the budget let go of and tells the budget when it has closed: until then it counts, so
+    /// that the connection opened in its place does not take the server past `tenants.max_connections`.
+    private func retire(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in
+            withExtendedLifetime(connection) {}
+            var actions = ConnectionBudget<PostgresConnection>.Actions()
+            self.state.withLock { $0.budget.closed(now: .now, actions: &actions) }
+            self.perform(actions)
         }
     }
 
