@@ -123,13 +123,20 @@ import Testing
         #expect(budget.total == 4)
     }
 
-    @Test func theLeastRecentlyUsedIdleConnectionMakesRoomForAnotherOrg() throws {
-        var budget = budget(max: 2, perOrg: 2)
+    /// Orgs a and b each open a connection and give it back, a's at t0 and b's a second later: the budget spent on
+    /// two idle connections.
+    func twoIdle(_ budget: inout Budget) throws -> (first: Conn, second: Conn) {
         let first = try #require(wait(&budget, a, 1, at: t0).first).1.get()
         let second = try #require(wait(&budget, b, 2, at: t0).first).1.get()
         var actions = Budget.Actions()
         budget.release(a, first, reusable: true, now: t0, actions: &actions)
         budget.release(b, second, reusable: true, now: t0 + .seconds(1), actions: &actions)
+        return (first, second)
+    }
+
+    @Test func theLeastRecentlyUsedIdleConnectionMakesRoomForAnotherOrg() throws {
+        var budget = budget(max: 2, perOrg: 2)
+        let (first, second) = try twoIdle(&budget)
         let woken = wait(&budget, c, 3, at: t0 + .seconds(2))
         #expect(woken.count == 1)
         #expect(!first.open && second.open)  // a's, used longest ago, was closed
@@ -163,11 +170,7 @@ import Testing
     /// a second org asking meanwhile gets a close of its own, not the same one.
     @Test func aClosingConnectionCountsUntilItHasClosedAndItsSlotGoesToTheOrgItWasClosedFor() throws {
         var budget = budget(max: 2, perOrg: 1)
-        let first = try #require(wait(&budget, a, 1, at: t0).first).1.get()
-        let second = try #require(wait(&budget, b, 2, at: t0).first).1.get()
-        var given = Budget.Actions()
-        budget.release(a, first, reusable: true, now: t0, actions: &given)
-        budget.release(b, second, reusable: true, now: t0 + .seconds(1), actions: &given)
+        let (first, second) = try twoIdle(&budget)
         let d = UUID()
         var asked = Budget.Actions()
         guard case .queued = budget.acquire(c, waiter: 3, now: t0 + .seconds(2), actions: &asked) else { return }

@@ -264,8 +264,8 @@ public struct ConnectionBudget<Connection: AnyObject> {
         for idle in entry.idle { retire(idle.connection, actions: &actions) }
         for id in entry.leased.keys { retiring.insert(id) }
         for waiter in entry.waiters { actions.wake.append((waiter, .failure(.closed))) }
-        // Slots it was promised go to others (their closes still count until done); a connect on its way lands in a fresh entry and is closed at its idle
-        // timeout.
+        // Slots it was promised go to others (their closes still count until done); a connect on its way lands in
+        // a fresh entry and is closed at its idle timeout.
         let promised = deferred.count { $0 == org }
         deferred.removeAll { $0 == org }
         if entry.connecting > promised { orgs[org] = Org(connecting: entry.connecting - promised) }
