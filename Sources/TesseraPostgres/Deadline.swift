@@ -13,11 +13,15 @@ struct LoopTimer: Sendable {
 
     /// Calls `fire` once `delay` has passed, unless cancelled first.
     init(after delay: Duration, _ fire: @escaping @Sendable () -> Void) {
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
-        scheduled = loop.scheduleTask(in: TimeAmount(delay), fire)
+        scheduled = callersEventLoop().scheduleTask(in: TimeAmount(delay), fire)
     }
 
     func cancel() { scheduled.cancel() }
+}
+
+/// The event loop the caller runs on, else one of the shared group's: work set up there needs no other thread woken.
+func callersEventLoop() -> any EventLoop {
+    MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
 }
 
 /// Runs `work` and returns its result, or throws `DeadlineExceeded` once `timeout` has passed, whether or

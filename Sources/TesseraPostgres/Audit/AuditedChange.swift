@@ -156,11 +156,7 @@ extension PostgresClient {
                 } catch {
                     // A chaining past its deadline may still hold the connection: it does not go back to the pool.
                     if error is DeadlineExceeded { try? await connection.close() }
-                    logger.warning(
-                        "audit records left queued for the sweep",
-                        metadata: [
-                            "org": "\(org.map { "\($0)" } ?? "platform")", "error": "\(describeDatabaseError(error))",
-                        ])
+                    AuditChainer.warnLeftQueued(org, error, logger: logger)
                 }
             }
             return result

@@ -93,10 +93,15 @@ public struct AuditChainer: Service {
                 }
             }
         } catch {
-            logger.warning(
-                "audit records left queued for the sweep",
-                metadata: ["org": "\(org.map { "\($0)" } ?? "platform")", "error": "\(describeDatabaseError(error))"])
+            Self.warnLeftQueued(org, error, logger: logger)
         }
+    }
+
+    /// A chaining failed (after a change's commit, or here): its records stay queued for the sweep.
+    static func warnLeftQueued(_ org: UUID?, _ error: any Error, logger: Logger) {
+        logger.warning(
+            "audit records left queued for the sweep",
+            metadata: ["org": "\(org.map { "\($0)" } ?? "platform")", "error": "\(describeDatabaseError(error))"])
     }
 
     /// Chains what has waited longer than `age`; answers how many records.

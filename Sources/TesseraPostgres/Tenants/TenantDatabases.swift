@@ -396,7 +396,7 @@ public final class TenantDatabases: Service, Sendable {
         guard let host = target.host, let port = target.port,
             let address = try? SocketAddress(ipAddress: host, port: port)
         else { return try await PostgresConnection.connect(configuration: target, id: id, logger: logger) }
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
+        let loop = callersEventLoop()
         let channel = try await ClientBootstrap(group: loop).connectTimeout(target.options.connectTimeout)
             .connect(to: address).get()
         var configuration = PostgresConnection.Configuration(
