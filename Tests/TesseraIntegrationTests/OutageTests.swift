@@ -235,24 +235,34 @@ import Testing
         try await TestDatabase.prepareTenants(settings)
         let platform = try await AccessFixture.platformKey(settings)
         let orgs = try await Self.provision(Self.orgCount, settings)
-        // Fewer connections than orgs: connections are closed and opened for other orgs during the outage.
+        // Fewer connections than orgs: connections are closed and opened for other orgs during the outage. Its log
+        // (access lines included) goes to a file: each read's time in the gateway is read from it afterwards.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-outage-\(UUID()).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
         let gateway = try await TwoGatewayTests.Gateway.started(
             settings,
-            environment: Self.gatewayEnvironment(settings))
+            environment: Self.gatewayEnvironment(settings).merging(["TESSERA_LOG_LEVEL": "info"]) { $1 },
+            standardError: try FileHandle(forWritingTo: log))
         var stopped = false
         defer { if !stopped { gateway.stop() } }
 
         let readings = Readings()
-        let readers = (0..<4).map { _ in
+        let stalls = Stalls()
+        let heartbeat = Task { await stalls.watch() }
+        let readers = (0..<4).map { reader in
             Task {
+                var count = 0
                 while !Task.isCancelled {
                     let org = orgs.randomElement()!
+                    count += 1
+                    let id = "outage-read-\(reader)-\(count)"
                     let (status, elapsed) = await gateway.timedGet(
-                        "/v1/orgs/\(org)/datasets", key: platform.plaintext, timeout: 30)
+                        "/v1/orgs/\(org)/datasets", key: platform.plaintext, requestID: id, timeout: 30)
                     if Task.isCancelled { break }  // the readers were stopped under it
-                    readings.add(status: status, elapsed: elapsed)
+                    readings.add(id: id, status: status, elapsed: elapsed)
                     if elapsed > Self.deadline + .seconds(2) {
-                        Self.say("slow read of org \(org): \(status) after \(elapsed)")
+                        Self.say("slow read \(id) of org \(org): \(status) after \(elapsed) (this process)")
                     }
                     try? await Task.sleep(for: .milliseconds(50))  // a steady load that leaves the other tests room
                 }
@@ -273,6 +283,7 @@ import Testing
         try await Task.sleep(for: .seconds(2))
         for reader in readers { reader.cancel() }
         for reader in readers { await reader.value }
+        heartbeat.cancel()
         Self.say("readers stopped")
 
         // After the outage every org answers, one at a time, at the normal pace.
@@ -291,11 +302,6 @@ import Testing
         // Each org's first read after the outage opens a new connection (SCRAM): about 50 ms alone, past a second
         // under the whole suite's load on two cores. The promise is recovery within 5 s (issue 14, item 9).
         #expect(slowest < .seconds(3), "an org was slow after the outage: \(slowest)")
-        // Bounded, not hanging: the deadline plus the scheduling the whole suite leaves a process on two cores. Runs
-        // alone see 1.51 s; the full suite up to 2.5 s, and once (2026-12-01, while cafaeval's pools held both cores)
-        // 4.18 s for the four readers at the same instant — the gateway not scheduled, not waiting on a database.
-        #expect(
-            seen.longest < Self.deadline + .seconds(4), "a request waited \(seen.longest) (deadline \(Self.deadline))")
         #expect(seen.statuses.keys.allSatisfy { [200, 503].contains($0) }, "statuses seen: \(seen.statuses)")
         #expect((seen.statuses[503] ?? 0) > 0, "the outage was not seen: \(seen.statuses)")
         _ = down
@@ -311,6 +317,40 @@ import Testing
         // fresh-clone run on 2026-12-01 (a slow day) reached the watchdog (9.04 s): something ignored cancellation
         // under load. The hard promise is held here; what ignored it is to be found.
         #expect(exited < .seconds(Self.shutdownSeconds + 6), "shutdown took \(exited)")
+
+        // Bounded, not hanging, where the bound is kept: each read's time in the gateway, from its access line (the
+        // process has exited: its log is all written). The time this process saw includes its own scheduling: the
+        // suite's other tests block its two threads at times (a gateway's stop waits on one). Four reads came back
+        // together 6–8 s late in CI twice (2026-12-03) while runs alone see 1.51 s; both threads blocked for 4 s
+        // here during the outage gave the same (four reads at 4.08 s, each 1.50 s in the gateway). A hang shows in
+        // both.
+        let served = try Self.accessDurations(in: log)
+        let answered = readings.reads.filter { $0.status != -1 }
+        let missing = answered.filter { served[$0.id] == nil }
+        #expect(missing.isEmpty, "\(missing.count) answered reads have no access line, \(missing.first?.id ?? "")")
+        let inGateway = answered.compactMap { served[$0.id] }.max() ?? .zero
+        let worst = answered.max { $0.elapsed < $1.elapsed }
+        Self.say(
+            "longest read: \(inGateway) in the gateway; \(seen.longest) seen here (\(worst.map { "\($0.id), \(served[$0.id] ?? .zero) in the gateway" } ?? "-")); "
+                + "this process's threads came free at most \(stalls.worst) late")
+        // The deadline plus the scheduling the whole suite leaves a process on two cores.
+        #expect(
+            inGateway < Self.deadline + .seconds(2),
+            "a read took \(inGateway) in the gateway (deadline \(Self.deadline))")
+        #expect(seen.longest < .seconds(20), "a read waited \(seen.longest) (deadline \(Self.deadline))")
+    }
+
+    /// The time in the gateway of each request that sent an `X-Request-Id`, from the access lines of `log`.
+    static func accessDurations(in log: URL) throws -> [String: Duration] {
+        var durations: [String: Duration] = [:]
+        for line in try String(contentsOf: log, encoding: .utf8).split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                object["msg"] as? String == "request", let id = object["request_id"] as? String,
+                let milliseconds = (object["duration_ms"] as? String).flatMap(Double.init)
+            else { continue }
+            durations[id] = .microseconds(Int64(milliseconds * 1000))
+        }
+        return durations
     }
 
     /// A progress line on standard error (standard output is buffered until the run ends).
@@ -466,33 +506,39 @@ import Testing
         }
         private let state = Mutex(Summary())
 
-        func add(status: Int, elapsed: Duration) {
+        private let all = Mutex<[(id: String, status: Int, elapsed: Duration)]>([])
+
+        func add(id: String, status: Int, elapsed: Duration) {
             state.withLock {
                 $0.count += 1
                 $0.statuses[status, default: 0] += 1
                 $0.longest = max($0.longest, elapsed)
             }
+            all.withLock { $0.append((id, status, elapsed)) }
         }
 
         var summary: Summary { state.withLock { $0 } }
+        var reads: [(id: String, status: Int, elapsed: Duration)] { all.withLock { $0 } }
     }
 }
 
 extension TwoGatewayTests.Gateway {
     /// GET through AsyncHTTPClient with a client deadline; the status (-1 when no answer came) and how long
     /// it took.
-    func timedGet(_ path: String, key: String, timeout: TimeInterval) async -> (Int, Duration) {
-        let (status, _, elapsed) = await timed("GET", path, key: key, json: nil, timeout: timeout)
+    func timedGet(_ path: String, key: String, requestID: String? = nil, timeout: TimeInterval) async -> (Int, Duration)
+    {
+        let (status, _, elapsed) = await timed("GET", path, key: key, json: nil, requestID: requestID, timeout: timeout)
         return (status, elapsed)
     }
 
     /// A request through AsyncHTTPClient with a client deadline: the status (-1 when no answer came in time),
     /// the body and how long it took. (A request that never ends fails the test instead of hanging it.)
-    func timed(_ method: String, _ path: String, key: String, json: String?, timeout: TimeInterval) async -> (
-        Int, Data, Duration
-    ) {
+    func timed(
+        _ method: String, _ path: String, key: String, json: String?, requestID: String? = nil, timeout: TimeInterval
+    ) async -> (Int, Data, Duration) {
         var headers = [("Authorization", "Bearer \(key)")]
         if json != nil { headers.append(("Content-Type", "application/json")) }
+        if let requestID { headers.append(("X-Request-Id", requestID)) }
         let started = ContinuousClock.now
         do {
             let (status, body) = try await call(

@@ -69,10 +69,13 @@ import Testing
         let process: Process
         let port: Int
 
-        /// Starts a gateway and waits until it is ready, on another port if the one drawn was taken.
-        static func started(_ settings: Settings, environment: [String: String] = [:]) async throws -> Gateway {
+        /// Starts a gateway and waits until it is ready, on another port if the one drawn was taken. With
+        /// `standardError`, its log goes to that file instead of the test run's.
+        static func started(
+            _ settings: Settings, environment: [String: String] = [:], standardError: FileHandle? = nil
+        ) async throws -> Gateway {
             for _ in 0..<5 {
-                let gateway = try start(settings, environment: environment)
+                let gateway = try start(settings, environment: environment, standardError: standardError)
                 do {
                     try await gateway.waitUntilUp()
                     return gateway
@@ -86,7 +89,9 @@ import Testing
         struct PortTaken: Error {}
 
         /// A port below Linux's ephemeral range, so no outgoing connection holds it.
-        static func start(_ settings: Settings, environment overrides: [String: String] = [:]) throws -> Gateway {
+        static func start(
+            _ settings: Settings, environment overrides: [String: String] = [:], standardError: FileHandle? = nil
+        ) throws -> Gateway {
             let port = Int.random(in: 20_000..<32_000)
             // A long cache: only the notification can evict in time.
             var environment = [
@@ -97,6 +102,7 @@ import Testing
             environment.merge(overrides) { $1 }
             let process = TestDatabase.tesseraProcess(["serve"], settings, environment: environment)
             process.standardOutput = FileHandle.nullDevice
+            if let standardError { process.standardError = standardError }
             try process.run()
             return Gateway(process: process, port: port)
         }
