@@ -101,7 +101,7 @@ import Testing
             Issue.record("\(what): the pass did not end within 30 s")
             return
         }
-        // Less the time this process's threads were held meanwhile (CI, 2026-12-01: 5.49 s, when the suite's other
+        // Less the time this process's threads were held meanwhile (CI, 2026-12-03: 5.49 s, when the suite's other
         // tests held both): that wait is not the pass's.
         let took = ContinuousClock.now - started
         #expect(took - stall <= deadline + slack, "\(what): the pass took \(took), \(stall) of it this process held up")

@@ -240,10 +240,12 @@ import Testing
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-outage-\(UUID()).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
+        let logHandle = try FileHandle(forWritingTo: log)
+        defer { try? logHandle.close() }
         let gateway = try await TwoGatewayTests.Gateway.started(
             settings,
             environment: Self.gatewayEnvironment(settings).merging(["TESSERA_LOG_LEVEL": "info"]) { $1 },
-            standardError: try FileHandle(forWritingTo: log))
+            standardError: logHandle)
         var stopped = false
         defer { if !stopped { gateway.stop() } }
 
