@@ -500,27 +500,26 @@ import Testing
         var summary: Summary { state.withLock { $0 } }
     }
 
+    /// Every read: its request id, status and the time this process saw.
     final class Readings: Sendable {
         struct Summary {
             var count = 0
             var statuses: [Int: Int] = [:]
             var longest = Duration.zero
         }
-        private let state = Mutex(Summary())
-
         private let all = Mutex<[(id: String, status: Int, elapsed: Duration)]>([])
 
-        func add(id: String, status: Int, elapsed: Duration) {
-            state.withLock {
-                $0.count += 1
-                $0.statuses[status, default: 0] += 1
-                $0.longest = max($0.longest, elapsed)
-            }
-            all.withLock { $0.append((id, status, elapsed)) }
-        }
+        func add(id: String, status: Int, elapsed: Duration) { all.withLock { $0.append((id, status, elapsed)) } }
 
-        var summary: Summary { state.withLock { $0 } }
         var reads: [(id: String, status: Int, elapsed: Duration)] { all.withLock { $0 } }
+
+        var summary: Summary {
+            reads.reduce(into: Summary()) { summary, read in
+                summary.count += 1
+                summary.statuses[read.status, default: 0] += 1
+                summary.longest = max(summary.longest, read.elapsed)
+            }
+        }
     }
 }
 
